@@ -1,0 +1,43 @@
+# Sluice — make targets. `make run` and `make test` are the README's quick start.
+GO        ?= go
+BIN       := bin
+PKGS      := ./...
+FUZZTIME  ?= 30s
+
+.PHONY: all build test vet run bench microbench fuzz clean deps-test
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/sluice ./cmd/sluice
+	@if [ -d cmd/demo-upstream ]; then $(GO) build -o $(BIN)/demo-upstream ./cmd/demo-upstream; fi
+
+# deps-test installs what the tests need and is missing (nothing beyond Go yet).
+deps-test:
+	@true
+
+vet:
+	$(GO) vet $(PKGS)
+
+test: deps-test vet
+	$(GO) test -race -count=1 $(PKGS)
+
+run: build
+	@./scripts/run-quickstart.sh
+
+bench: build
+	@./bench/run.sh
+
+microbench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./http1/ ./shm/ ./lb/ ./engine/... | tee bench/results/micro.txt
+
+# fuzz runs every fuzz target for FUZZTIME each (FUZZTIME=10m for a real campaign).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf $(BIN) bench/results

@@ -1,0 +1,3 @@
+module github.com/sluice-gw/sluice
+
+go 1.26
