@@ -1,0 +1,304 @@
+package http1
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// This file holds what the request and response parsers share: the
+// resumable line scanner, field-line syntax, and field classification.
+
+// fieldKind identifies the fields the parsers record and the serializer treats
+// specially. Anything else is kindOther.
+type fieldKind uint8
+
+const (
+	kindOther fieldKind = iota
+	kindHost
+	kindContentLength
+	kindTransferEncoding
+	kindConnection
+	kindUpgrade
+	kindExpect
+	kindKeepAlive
+	kindProxyConnection
+	kindTE
+	kindTrailer
+	kindXForwardedFor
+	kindXForwardedProto
+	kindXForwardedHost
+)
+
+// fieldMeta is what the parser knows about Fields[i] beyond its Spans: where
+// the raw line ends (just past its CRLF), so the serializer can copy the line
+// byte for byte, and its kind.
+type fieldMeta struct {
+	end  uint32
+	kind fieldKind
+}
+
+// Parser stages.
+const (
+	stageStart  uint8 = iota // before (or inside) the start-line
+	stageFields              // after the start-line, before the empty line
+	stageDone                // head complete
+	stageFailed              // an error was returned; it is sticky until Reset
+)
+
+// parseState is the resumable state shared by Request and Response.
+type parseState struct {
+	pos     int // start of the next line to parse; everything before is accepted
+	scanned int // buf[pos:scanned] is known to hold no LF
+	stage   uint8
+	err     error
+	meta    []fieldMeta // parallel to Fields
+
+	hostCount     uint8
+	sawCL         bool
+	sawTE         bool
+	teChunked     bool // chunked seen (it must be the final coding)
+	connClose     bool
+	connKeepAlive bool
+	connUpgrade   bool
+	connOther     bool // Connection names fields besides close/keep-alive/upgrade
+	upgradeField  bool
+	expect        bool
+
+	contentLength int64 // valid when sawCL
+	host          Span  // valid when hostCount > 0
+	upgradeProto  Span  // the first Upgrade value, valid when upgradeField
+}
+
+func (s *parseState) reset() {
+	meta := s.meta[:0]
+	*s = parseState{meta: meta}
+}
+
+func (s *parseState) fail(err error) (int, error) {
+	s.stage = stageFailed
+	s.err = err
+	return 0, err
+}
+
+// nextLine finds the line starting at s.pos. It returns the index of its CR
+// and the offset just past its LF, or crAt = -1 when the line is not complete
+// yet. maxLine bounds the line without CRLF; tooLong is returned beyond it.
+// It never looks again at bytes it has already searched.
+func (s *parseState) nextLine(buf []byte, maxLine, maxHead int, tooLong error) (crAt, next int, err error) {
+	from := s.scanned
+	if from < s.pos {
+		from = s.pos
+	}
+	i := bytes.IndexByte(buf[from:], lf)
+	if i < 0 {
+		s.scanned = len(buf)
+		if len(buf)-s.pos > maxLine+1 {
+			return -1, 0, tooLong
+		}
+		if len(buf) > maxHead {
+			return -1, 0, ErrHeadTooLarge
+		}
+		return -1, 0, nil
+	}
+	lfAt := from + i
+	next = lfAt + 1
+	if lfAt == s.pos || buf[lfAt-1] != cr {
+		return -1, 0, ErrBareLF
+	}
+	crAt = lfAt - 1
+	if crAt-s.pos > maxLine {
+		return -1, 0, tooLong
+	}
+	if next > maxHead {
+		return -1, 0, ErrHeadTooLarge
+	}
+	return crAt, next, nil
+}
+
+// parseFieldLine parses the field line buf[start:cr] (start < cr).
+// first tells whether it is the first field line, where a leading SP/HTAB
+// is ErrLeadingWhitespace rather than ErrObsFold.
+func parseFieldLine(buf []byte, start, crAt int, first bool) (Field, error) {
+	if c := buf[start]; c == sp || c == ht {
+		if first {
+			return Field{}, ErrLeadingWhitespace
+		}
+		return Field{}, ErrObsFold
+	}
+	i := start
+	for i < crAt && charClass[buf[i]]&classToken != 0 {
+		i++
+	}
+	if i == crAt || i == start {
+		return Field{}, ErrFieldName
+	}
+	if buf[i] != ':' {
+		if buf[i] == sp || buf[i] == ht {
+			return Field{}, ErrSpaceBeforeColon
+		}
+		if buf[i] == cr {
+			return Field{}, ErrBareCR
+		}
+		return Field{}, ErrFieldName
+	}
+	name := span(start, i)
+	vs, ve := i+1, crAt
+	if err := checkFieldValue(buf[vs:ve]); err != nil {
+		return Field{}, err
+	}
+	for vs < ve && (buf[vs] == sp || buf[vs] == ht) {
+		vs++
+	}
+	for ve > vs && (buf[ve-1] == sp || buf[ve-1] == ht) {
+		ve--
+	}
+	return Field{Name: name, Value: span(vs, ve)}, nil
+}
+
+// checkFieldValue reports ErrBareCR or ErrFieldValue if v holds a byte
+// outside field-vchar / SP / HTAB / obs-text (RFC 9110 §5.5). It tests eight
+// bytes at a time: a word with no byte below 0x20 and no DEL is all valid.
+func checkFieldValue(v []byte) error {
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := binary.LittleEndian.Uint64(v[i:])
+		below20 := (x - lsbEach*0x20) & ^x & msbEach
+		y := x ^ (lsbEach * 0x7f)
+		del := (y - lsbEach) & ^y & msbEach
+		if below20|del != 0 {
+			if err := checkValueBytes(v[i : i+8]); err != nil {
+				return err
+			}
+		}
+	}
+	return checkValueBytes(v[i:])
+}
+
+func checkValueBytes(v []byte) error {
+	for _, c := range v {
+		if charClass[c]&classValue == 0 {
+			if c == cr {
+				return ErrBareCR
+			}
+			return ErrFieldValue
+		}
+	}
+	return nil
+}
+
+// classifyField maps a field name to its kind, ASCII case-insensitively.
+func classifyField(name []byte) fieldKind {
+	switch len(name) {
+	case 2:
+		if equalFold(name, "te") {
+			return kindTE
+		}
+	case 4:
+		if equalFold(name, "host") {
+			return kindHost
+		}
+	case 6:
+		if equalFold(name, "expect") {
+			return kindExpect
+		}
+	case 7:
+		if equalFold(name, "upgrade") {
+			return kindUpgrade
+		}
+		if equalFold(name, "trailer") {
+			return kindTrailer
+		}
+	case 10:
+		if equalFold(name, "connection") {
+			return kindConnection
+		}
+		if equalFold(name, "keep-alive") {
+			return kindKeepAlive
+		}
+	case 14:
+		if equalFold(name, "content-length") {
+			return kindContentLength
+		}
+	case 15:
+		if equalFold(name, "x-forwarded-for") {
+			return kindXForwardedFor
+		}
+	case 16:
+		if equalFold(name, "proxy-connection") {
+			return kindProxyConnection
+		}
+		if equalFold(name, "x-forwarded-host") {
+			return kindXForwardedHost
+		}
+	case 17:
+		if equalFold(name, "transfer-encoding") {
+			return kindTransferEncoding
+		}
+		if equalFold(name, "x-forwarded-proto") {
+			return kindXForwardedProto
+		}
+	}
+	return kindOther
+}
+
+// equalFold reports whether b equals lower under ASCII case folding; lower
+// must already be lower case (every caller passes a literal).
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if toLower[b[i]] != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// equalFoldString reports whether b equals s under ASCII case folding, s in any case.
+func equalFoldString(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if toLower[b[i]] != toLower[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// equalFoldBytes is equalFold for two byte slices.
+func equalFoldBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if toLower[a[i]] != toLower[b[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// lookupField returns the value of the first field named name.
+func lookupField(buf []byte, fields []Field, name string) (Span, bool) {
+	for _, f := range fields {
+		if int(f.Name.Len) == len(name) && equalFoldString(f.Name.In(buf), name) {
+			return f.Value, true
+		}
+	}
+	return Span{}, false
+}
+
+// parseVersion parses "HTTP/d.d" (exactly 8 bytes, case-sensitive, RFC 9112 §2.3).
+// ok is false when the syntax is wrong; a syntactically valid version other
+// than 1.0 or 1.1 returns ok with supported false.
+func parseVersion(v []byte) (major, minor uint8, ok, supported bool) {
+	if len(v) != 8 || string(v[:5]) != "HTTP/" || v[6] != '.' ||
+		v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9' {
+		return 0, 0, false, false
+	}
+	major, minor = v[5]-'0', v[7]-'0'
+	return major, minor, true, major == 1 && minor <= 1
+}
