@@ -1,0 +1,192 @@
+package shm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sync"
+)
+
+// removeReason says why the dict itself dropped an entry; test hooks use it
+// to check eviction order against a reference model.
+type removeReason uint8
+
+const (
+	removedEvicted removeReason = iota + 1 // LRU eviction to make room
+	removedExpired                         // bounded sweep or FlushExpired
+)
+
+// shard is one lock's worth of the dict: an index, an entry table, an LRU
+// list threaded through the entries, and an arena holding keys and byte
+// values. Every field is guarded by mu, except the ones set in New.
+type shard struct {
+	mu sync.Mutex
+
+	index    map[uint64]uint32 // key hash -> first slot with that hash
+	entries  []entry           // slot 0 is the LRU sentinel
+	freeSlot uint32            // head of the free-slot list, 0 if none
+	arena    []byte            // blocks, bump-allocated, compacted in place
+
+	live  int64 // bytes of live blocks in the arena
+	count int   // entries in use, expired ones included
+
+	evictions uint64
+	expired   uint64
+
+	// Set in New, read-only afterwards.
+	capacity int64
+	clock    Clock
+	onRemove func(key []byte, why removeReason) // test hook, nil in production
+
+	_ [64]byte // keep the next shard's mutex off this shard's hot line
+}
+
+func (s *shard) init(capacity int64, clock Clock) {
+	s.capacity = capacity
+	s.clock = clock
+	s.index = make(map[uint64]uint32)
+	s.entries = make([]entry, 1, 16)
+}
+
+// used is the bytes this shard counts against its capacity.
+func (s *shard) used() int64 { return s.live + int64(s.count)*entryOverhead }
+
+// key returns the key bytes of slot, a view into the arena valid only while
+// s.mu is held and until the next write to the shard.
+func (s *shard) key(slot uint32) []byte {
+	e := &s.entries[slot]
+	start := e.off + blockHeader
+	return s.arena[start : start+e.keyLen]
+}
+
+// value returns the byte-string value of slot; same lifetime as key.
+func (s *shard) value(slot uint32) []byte {
+	e := &s.entries[slot]
+	start := e.off + blockHeader + e.keyLen
+	return s.arena[start : start+e.valLen]
+}
+
+// valueRoom is how many value bytes fit in slot's block without moving it.
+func (s *shard) valueRoom(slot uint32) int {
+	e := &s.entries[slot]
+	return int(e.size - blockHeader - e.keyLen)
+}
+
+// find returns the slot holding key, or 0.
+func (s *shard) find(hash uint64, key []byte) uint32 {
+	for slot := s.index[hash]; slot != 0; slot = s.entries[slot].chain {
+		if bytes.Equal(s.key(slot), key) {
+			return slot
+		}
+	}
+	return 0
+}
+
+func (s *shard) indexInsert(slot uint32) {
+	e := &s.entries[slot]
+	e.chain = s.index[e.hash]
+	s.index[e.hash] = slot
+}
+
+func (s *shard) indexRemove(slot uint32) {
+	e := &s.entries[slot]
+	head := s.index[e.hash]
+	if head == slot {
+		if e.chain == 0 {
+			delete(s.index, e.hash)
+		} else {
+			s.index[e.hash] = e.chain
+		}
+		return
+	}
+	for prev := head; prev != 0; prev = s.entries[prev].chain {
+		if s.entries[prev].chain == slot {
+			s.entries[prev].chain = e.chain
+			return
+		}
+	}
+}
+
+// pushFront makes slot the most recently used entry.
+func (s *shard) pushFront(slot uint32) {
+	head := s.entries[0].next
+	e := &s.entries[slot]
+	e.prev, e.next = 0, head
+	s.entries[head].prev = slot
+	s.entries[0].next = slot
+}
+
+func (s *shard) unlink(slot uint32) {
+	e := &s.entries[slot]
+	s.entries[e.prev].next = e.next
+	s.entries[e.next].prev = e.prev
+}
+
+// touch marks slot as just used.
+func (s *shard) touch(slot uint32) {
+	if s.entries[0].next == slot {
+		return
+	}
+	s.unlink(slot)
+	s.pushFront(slot)
+}
+
+// tail returns the least recently used slot, or 0 when the shard is empty.
+func (s *shard) tail() uint32 { return s.entries[0].prev }
+
+// newSlot returns a cleared slot, reusing freed ones first.
+func (s *shard) newSlot() uint32 {
+	if slot := s.freeSlot; slot != 0 {
+		s.freeSlot = s.entries[slot].next
+		s.entries[slot] = entry{}
+		return slot
+	}
+	s.entries = append(s.entries, entry{})
+	return uint32(len(s.entries) - 1)
+}
+
+// remove drops slot from the index, the LRU list and the arena.
+func (s *shard) remove(slot uint32) {
+	e := &s.entries[slot]
+	s.unlink(slot)
+	s.indexRemove(slot)
+	s.freeBlock(e.off, e.size)
+	s.live -= int64(e.size)
+	s.count--
+	*e = entry{next: s.freeSlot}
+	s.freeSlot = slot
+}
+
+// drop removes slot on the dict's own initiative and tells the test hook.
+func (s *shard) drop(slot uint32, why removeReason) {
+	if s.onRemove != nil {
+		s.onRemove(s.key(slot), why)
+	}
+	if why == removedEvicted {
+		s.evictions++
+	} else {
+		s.expired++
+	}
+	s.remove(slot)
+}
+
+// sweepExpired removes up to max expired entries from the LRU tail, stopping
+// at the first live one or at keep (a slot the caller still uses).
+func (s *shard) sweepExpired(now *lazyNow, max int, keep uint32) {
+	for range max {
+		slot := s.tail()
+		if slot == 0 || slot == keep || !s.entries[slot].expiredAt(now) {
+			return
+		}
+		s.drop(slot, removedExpired)
+	}
+}
+
+// writeBlock fills a freshly allocated block for slot.
+func (s *shard) writeBlock(slot uint32, key, val []byte) {
+	e := &s.entries[slot]
+	b := s.arena[e.off : e.off+e.size]
+	binary.LittleEndian.PutUint32(b[0:], slot)
+	binary.LittleEndian.PutUint32(b[4:], e.size)
+	copy(b[blockHeader:], key)
+	copy(b[blockHeader+len(key):], val)
+}
