@@ -1,0 +1,44 @@
+package lb
+
+import "github.com/cespare/xxhash/v2"
+
+// pickHash looks the key up in the snapshot's Maglev table. When the owner
+// of the key's slot cannot be used, it walks the table from that slot to the
+// next usable owner: the table interleaves targets, so the keys of a down
+// target spread over the others by weight, and no other key moves.
+func (p *Picker) pickHash(s *Snapshot, key []byte, tried *Tried, now int64, panicking bool) *Target {
+	m := uint64(len(s.table))
+	var slot uint64
+	if len(key) == 0 {
+		slot = p.rng.below(m)
+	} else {
+		slot = xxhash.Sum64(key) % m
+	}
+	idx := s.table[slot]
+	if t := s.targets[idx]; p.usable(t, tried, now, panicking) {
+		return t
+	}
+	p.seenGen++
+	if p.seenGen == 0 {
+		clear(p.seen)
+		p.seenGen = 1
+	}
+	gen := p.seenGen
+	p.seen[idx] = gen
+	distinct, n := 1, len(s.targets)
+	for step := uint64(1); step < m && distinct < n; step++ {
+		if slot++; slot == m {
+			slot = 0
+		}
+		idx = s.table[slot]
+		if p.seen[idx] == gen {
+			continue
+		}
+		if t := s.targets[idx]; p.usable(t, tried, now, panicking) {
+			return t
+		}
+		p.seen[idx] = gen
+		distinct++
+	}
+	return nil
+}

@@ -1,0 +1,242 @@
+package lb
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Tried is the set of targets already tried by one request, so that a retry
+// goes to a different target. It is a value type of fixed size: keep it in
+// the request context and Reset it per request; it never allocates. It holds
+// up to MaxTries targets; later Adds are ignored. Not safe for concurrent
+// use.
+type Tried struct {
+	n       uint8
+	targets [MaxTries]*Target
+}
+
+// Add records t as tried.
+func (s *Tried) Add(t *Target) {
+	if int(s.n) < len(s.targets) {
+		s.targets[s.n] = t
+		s.n++
+	}
+}
+
+// Has reports whether t was tried.
+func (s *Tried) Has(t *Target) bool {
+	for _, x := range s.targets[:s.n] {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Len returns the number of targets tried.
+func (s *Tried) Len() int { return int(s.n) }
+
+// Reset empties the set for the next request.
+func (s *Tried) Reset() {
+	clear(s.targets[:s.n])
+	s.n = 0
+}
+
+// healthRecount bounds how stale a picker's count of healthy targets (which
+// decides panic mode) may get; a pick that meets a down target while the
+// count says all are healthy recounts at once.
+const healthRecount = int64(50 * time.Millisecond)
+
+// Picker picks targets of one Upstream for one worker. It keeps the
+// worker's own balancer cursors and random state, so workers never contend
+// on the pick path; it reads the upstream's snapshot with one atomic load
+// and follows Updates by itself.
+//
+// A Picker is NOT safe for concurrent use: make one per event loop with
+// Upstream.NewPicker. It must not be copied.
+type Picker struct {
+	_    noCopy
+	core *core
+	kind BalancerKind
+
+	snap *Snapshot
+	// cw holds the smooth weighted round-robin current weights, by target
+	// index (RoundRobin, and ties of LeastConn).
+	cw []int64
+	// seen marks targets met during a Maglev fallback walk, by generation.
+	seen    []uint32
+	seenGen uint32
+	rng     rng
+
+	// Panic-mode cache.
+	healthy   int
+	countedAt int64
+	stale     bool
+	panic     bool
+	sawDown   bool
+}
+
+// NewPicker returns a picker for one worker, seeded from the runtime's
+// random source.
+func (u *Upstream) NewPicker() *Picker { return u.newPicker(rand.Uint64()) }
+
+func (u *Upstream) newPicker(seed uint64) *Picker {
+	return &Picker{core: u.core, kind: u.core.cfg.Balancer, rng: rng{state: seed}}
+}
+
+// Pick returns the target for the next attempt of a request, skipping the
+// targets in tried (nil for none) and, outside panic mode, the targets down
+// by health. hashKey is read by the Hash balancer only (nil elsewhere); an
+// empty key picks a random target by weight. Pick reads one atomic snapshot,
+// takes no lock, does not block and does not allocate, except once after an
+// Update to size its cursors to the new snapshot.
+//
+// It returns ErrAllDown when no target is healthy and Config.PanicWhenAllDown
+// is false, and ErrNoTarget when the upstream is empty or every usable target
+// is in tried. The caller should Begin the target before using it.
+func (p *Picker) Pick(hashKey []byte, tried *Tried) (*Target, error) {
+	s := p.core.snap.Load()
+	if s != p.snap {
+		p.attach(s)
+	}
+	if len(s.targets) == 0 {
+		return nil, ErrNoTarget
+	}
+	if tried != nil && tried.n == 0 {
+		tried = nil
+	}
+	now := p.core.now()
+	panicking := p.panicMode(s, now)
+	p.sawDown = false
+	t := p.pick(s, hashKey, tried, now, panicking)
+	if p.sawDown && p.healthy == len(s.targets) {
+		p.stale = true
+	}
+	if t != nil {
+		return t, nil
+	}
+	if !panicking {
+		// Nothing healthy was left: the cached count may be stale.
+		if p.recount(s, now) == 0 && !p.core.cfg.PanicWhenAllDown {
+			return nil, ErrAllDown
+		}
+		if p.panic {
+			if t = p.pick(s, hashKey, tried, now, true); t != nil {
+				return t, nil
+			}
+		}
+	}
+	return nil, ErrNoTarget
+}
+
+// Panicking reports whether the picker's last look at health found the
+// upstream in panic mode (too few healthy targets, all of them used).
+func (p *Picker) Panicking() bool { return p.panic }
+
+func (p *Picker) pick(s *Snapshot, key []byte, tried *Tried, now int64, panicking bool) *Target {
+	switch p.kind {
+	case LeastConn:
+		return p.pickLeastConn(s, tried, now, panicking)
+	case Hash:
+		return p.pickHash(s, key, tried, now, panicking)
+	case P2C, PeakEWMA:
+		return p.pickTwoChoices(s, tried, now, panicking)
+	default:
+		return p.pickRoundRobin(s, tried, now, panicking)
+	}
+}
+
+// usable reports whether t may be picked now; it notes a down target so
+// that the panic-mode count is refreshed.
+func (p *Picker) usable(t *Target, tried *Tried, now int64, panicking bool) bool {
+	if tried != nil && tried.Has(t) {
+		return false
+	}
+	if panicking || t.available(now) {
+		return true
+	}
+	p.sawDown = true
+	return false
+}
+
+func (p *Picker) panicMode(s *Snapshot, now int64) bool {
+	cfg := &p.core.cfg
+	if cfg.PanicThreshold <= 0 && !cfg.PanicWhenAllDown {
+		return false
+	}
+	if p.stale || now-p.countedAt >= healthRecount || now < p.countedAt {
+		p.recount(s, now)
+	}
+	return p.panic
+}
+
+// recount counts the healthy targets and decides panic mode from them.
+func (p *Picker) recount(s *Snapshot, now int64) int {
+	healthy := 0
+	for _, t := range s.targets {
+		if t.available(now) {
+			healthy++
+		}
+	}
+	cfg := &p.core.cfg
+	p.healthy, p.countedAt, p.stale = healthy, now, false
+	if healthy == 0 {
+		p.panic = cfg.PanicWhenAllDown
+	} else {
+		p.panic = float64(healthy) < cfg.PanicThreshold*float64(len(s.targets))
+	}
+	return healthy
+}
+
+// attach sizes the per-worker cursors to a new snapshot. Round-robin
+// cursors start a random number of steps in, so that workers do not all
+// send their first request to the same target.
+func (p *Picker) attach(s *Snapshot) {
+	p.snap = s
+	n := len(s.targets)
+	if cap(p.cw) < n {
+		p.cw = make([]int64, n)
+		p.seen = make([]uint32, n)
+	} else {
+		p.cw = p.cw[:n]
+		clear(p.cw)
+		p.seen = p.seen[:n]
+		clear(p.seen)
+	}
+	p.seenGen = 0
+	p.stale = true
+	if n > 1 && (p.kind == RoundRobin || p.kind == LeastConn) {
+		for steps := p.rng.below(uint64(n)); steps > 0; steps-- {
+			p.smoothStep(s)
+		}
+	}
+}
+
+// smoothStep advances the round-robin cursors by one pick over all targets.
+func (p *Picker) smoothStep(s *Snapshot) {
+	best := 0
+	for i, w := range s.weights {
+		p.cw[i] += int64(w)
+		if p.cw[i] > p.cw[best] {
+			best = i
+		}
+	}
+	p.cw[best] -= s.totalWeight
+}
+
+// rng is wyrand: one add and one 128-bit multiply per number, good enough
+// to spread load and cheap enough for every pick.
+type rng struct{ state uint64 }
+
+func (r *rng) next() uint64 {
+	r.state += 0xa0761d6478bd642f
+	hi, lo := mul64(r.state, r.state^0xe7037ed1a0b428db)
+	return hi ^ lo
+}
+
+// below returns a number in [0, n) (Lemire's multiply-shift, with a bias
+// below 2^-32 for the sizes used here).
+func (r *rng) below(n uint64) uint64 {
+	hi, _ := mul64(r.next(), n)
+	return hi
+}

@@ -1,0 +1,153 @@
+package lb
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// core is the state an Upstream shares with its targets.
+type core struct {
+	cfg   Config
+	epoch time.Time
+	snap  atomic.Pointer[Snapshot]
+
+	// ejectMu serializes ejection decisions so that the MaxEjectedPercent
+	// cap holds when workers report failures at the same time.
+	ejectMu          sync.Mutex
+	ejectionsDone    atomic.Uint64
+	ejectionsRefused atomic.Uint64
+
+	budget retryBudget
+}
+
+// now returns nanoseconds since the upstream was created, by Config.Clock.
+func (c *core) now() int64 { return int64(c.cfg.Clock().Sub(c.epoch)) }
+
+func (c *core) timeAt(ns int64) time.Time { return c.epoch.Add(time.Duration(ns)) }
+
+// Upstream is one named group of targets with its balancer, health and retry
+// policy. It holds the current Snapshot in an atomic pointer: pickers read it
+// without locks, Update swaps in a new one.
+//
+// Upstream is safe for concurrent use. It must not be copied.
+type Upstream struct {
+	_    noCopy
+	name string
+	core *core
+
+	updateMu sync.Mutex
+	version  uint64
+
+	// probeMu serializes probe rounds, so a target's probe counters have one
+	// writer at a time.
+	probeMu    sync.Mutex
+	httpClient *http.Client
+	probers    sync.WaitGroup
+}
+
+// NewUpstream returns an upstream with no targets; call Update to give it
+// some. The error wraps ErrConfig or ErrUnknownBalancer.
+func NewUpstream(name string, cfg Config) (*Upstream, error) {
+	cfg, err := cfg.normalized()
+	if err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", name, err)
+	}
+	c := &core{cfg: cfg, epoch: cfg.Clock()}
+	c.budget.init(c)
+	c.snap.Store(&Snapshot{})
+	u := &Upstream{name: name, core: c}
+	u.httpClient = newProbeClient()
+	return u, nil
+}
+
+// Name returns the upstream's name.
+func (u *Upstream) Name() string { return u.name }
+
+// Config returns the upstream's configuration with every default filled in.
+// The slices are shared: do not modify them.
+func (u *Upstream) Config() Config { return u.core.cfg }
+
+// Snapshot returns the current snapshot. It does not block or allocate.
+func (u *Upstream) Snapshot() *Snapshot { return u.core.snap.Load() }
+
+// Update replaces the targets with specs. A target whose address stays keeps
+// its *Target, and with it its in-flight count, latency and health; a new
+// address starts healthy; a removed address leaves the rotation at once
+// (attempts in flight on it still End normally). On error (wrapping
+// ErrTarget or ErrDuplicateTarget) the current snapshot stays. Safe for
+// concurrent use; it allocates and may take milliseconds for the Hash
+// balancer, so call it off the event loops.
+func (u *Upstream) Update(specs []TargetSpec) error {
+	weights := make([]int32, len(specs))
+	seen := make(map[string]struct{}, len(specs))
+	for i, sp := range specs {
+		w, err := checkSpec(sp)
+		if err != nil {
+			return fmt.Errorf("upstream %q: %w", u.name, err)
+		}
+		if _, dup := seen[sp.Addr]; dup {
+			return fmt.Errorf("upstream %q: %w %q", u.name, ErrDuplicateTarget, sp.Addr)
+		}
+		seen[sp.Addr] = struct{}{}
+		weights[i] = w
+	}
+
+	u.updateMu.Lock()
+	defer u.updateMu.Unlock()
+	old := u.core.snap.Load()
+	kept := make(map[string]*Target, len(old.targets))
+	for _, t := range old.targets {
+		kept[t.Addr] = t
+	}
+	targets := make([]*Target, len(specs))
+	for i, sp := range specs {
+		t := kept[sp.Addr]
+		if t == nil {
+			t = newTarget(sp.Addr, int(weights[i]), u.core)
+		}
+		targets[i] = t
+	}
+	u.version++
+	s := buildSnapshot(u.version, targets, weights, &u.core.cfg)
+	// Weights are stored after the snapshot is built and before it is
+	// published; a target shared with the old snapshot reports its new
+	// weight a moment early, which only the status view can see.
+	for i, t := range targets {
+		t.weight.Store(weights[i])
+	}
+	u.core.snap.Store(s)
+	return nil
+}
+
+const maxWeight = 1_000_000
+
+func checkSpec(sp TargetSpec) (int32, error) {
+	host, port, err := net.SplitHostPort(sp.Addr)
+	if err != nil {
+		return 0, fmt.Errorf("%w %q: %v", ErrTarget, sp.Addr, err)
+	}
+	if host == "" {
+		return 0, fmt.Errorf("%w %q: empty host", ErrTarget, sp.Addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("%w %q: port must be 1..65535", ErrTarget, sp.Addr)
+	}
+	switch {
+	case sp.Weight == 0:
+		return 1, nil
+	case sp.Weight < 0 || sp.Weight > maxWeight:
+		return 0, fmt.Errorf("%w %q: weight %d not in 1..%d", ErrTarget, sp.Addr, sp.Weight, maxWeight)
+	}
+	return int32(sp.Weight), nil
+}
+
+// noCopy makes go vet's copylocks check flag copies of the types embedding it.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
