@@ -114,6 +114,8 @@ func (d *ChunkedDecoder) Decode(src []byte) (n int, data []byte, err error) {
 				d.state, d.extLen = csExt, 1
 			case sp, ht:
 				d.state, d.extLen = csSizeBWS, 1
+			case lf:
+				return d.fail(i, data, ErrChunkFraming)
 			default:
 				return d.fail(i, data, ErrChunkSize)
 			}
@@ -181,6 +183,8 @@ func (d *ChunkedDecoder) trailerByte(c byte) error {
 			d.state = csFinalLF
 		case c == sp || c == ht:
 			return ErrObsFold
+		case c == lf:
+			return ErrBareLF
 		case charClass[c]&classToken != 0:
 			d.state = csTrailerName
 		default:
@@ -196,9 +200,12 @@ func (d *ChunkedDecoder) trailerByte(c byte) error {
 			return ErrFieldName
 		}
 	case csTrailerValue:
-		if c == cr {
+		switch {
+		case c == cr:
 			d.state = csTrailerLF
-		} else if charClass[c]&classValue == 0 {
+		case c == lf:
+			return ErrBareLF
+		case charClass[c]&classValue == 0:
 			return ErrFieldValue
 		}
 	case csTrailerLF:

@@ -50,9 +50,11 @@ func newError(status int, msg string) *Error {
 	return e
 }
 
-// upstreamError converts an error returned by the shared field parser into
-// its response-side twin.
-func upstreamError(err error) error {
+// AsUpstream returns the upstream twin of a sentinel: the same error for
+// errors.Is, with Status 502. The engine uses it for errors met while reading
+// an upstream's response body (ChunkedDecoder returns request-side statuses).
+// Other errors are returned unchanged.
+func AsUpstream(err error) error {
 	if e, ok := err.(*Error); ok && e.upstream != nil {
 		return e.upstream
 	}

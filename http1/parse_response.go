@@ -73,7 +73,7 @@ func (r *Response) Reset() {
 func (r *Response) Parse(buf []byte, reqMethod Method) (int, error) {
 	n, err := r.parse(buf, reqMethod)
 	if err != nil {
-		return 0, upstreamError(err)
+		return 0, AsUpstream(err)
 	}
 	return n, nil
 }
