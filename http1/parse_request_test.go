@@ -84,11 +84,15 @@ var requestCases = []requestCase{
 	{name: "upgrade ignored in HTTP/1.0", rfc: "RFC 9110 §7.8", in: crlf("GET / HTTP/1.0", "Connection: upgrade", "Upgrade: websocket"),
 		check: func(t *testing.T, b []byte, r *Request) { want(t, !r.Upgrade, "no upgrade") }},
 	{name: "expect 100-continue", rfc: "RFC 9110 §10.1.1", in: crlf("PUT /x HTTP/1.1", "Host: a", "Expect: 100-Continue", "Content-Length: 5"),
-		check: func(t *testing.T, b []byte, r *Request) { want(t, r.ExpectContinue && r.ContentLength == 5 && r.HasBody(), "expect") }},
+		check: func(t *testing.T, b []byte, r *Request) {
+			want(t, r.ExpectContinue && r.ContentLength == 5 && r.HasBody(), "expect")
+		}},
 	{name: "expect ignored in HTTP/1.0", rfc: "RFC 9110 §10.1.1", in: crlf("PUT /x HTTP/1.0", "Expect: 100-continue"),
 		check: func(t *testing.T, b []byte, r *Request) { want(t, !r.ExpectContinue, "ignored") }},
 	{name: "chunked", rfc: "RFC 9112 §6.1", in: crlf("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked"),
-		check: func(t *testing.T, b []byte, r *Request) { want(t, r.Chunked && r.HasBody() && r.ContentLength == -1, "chunked") }},
+		check: func(t *testing.T, b []byte, r *Request) {
+			want(t, r.Chunked && r.HasBody() && r.ContentLength == -1, "chunked")
+		}},
 	{name: "gzip, chunked", rfc: "RFC 9112 §6.1", in: crlf("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: gzip, Chunked"),
 		check: func(t *testing.T, b []byte, r *Request) { want(t, r.Chunked, "chunked") }},
 	{name: "TE list across lines", rfc: "RFC 9110 §5.3", in: crlf("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: gzip", "Transfer-Encoding: chunked"),
@@ -308,7 +312,7 @@ func TestRequestLimits(t *testing.T) {
 		err    error
 	}{
 		{"request-line at limit", Limits{MaxRequestLine: len("GET /" + long + " HTTP/1.1")}, crlf("GET /"+long+" HTTP/1.1", "Host: a"), nil},
-		{"request-line over limit", Limits{MaxRequestLine: len("GET /" + long + " HTTP/1.1") - 1}, crlf("GET /"+long+" HTTP/1.1", "Host: a"), ErrRequestLineTooLong},
+		{"request-line over limit", Limits{MaxRequestLine: len("GET /"+long+" HTTP/1.1") - 1}, crlf("GET /"+long+" HTTP/1.1", "Host: a"), ErrRequestLineTooLong},
 		{"request-line over limit, incomplete", Limits{MaxRequestLine: 50}, "GET /" + long, ErrRequestLineTooLong},
 		{"field line at limit", Limits{MaxFieldLine: len("X: " + long)}, crlf("GET / HTTP/1.1", "Host: a", "X: "+long), nil},
 		{"field line over limit", Limits{MaxFieldLine: len("X: "+long) - 1}, crlf("GET / HTTP/1.1", "Host: a", "X: "+long), ErrFieldTooLarge},
