@@ -19,8 +19,8 @@ const (
 	LeastConn BalancerKind = "least_conn"
 	// Hash is consistent hashing of a request key on a Maglev table.
 	Hash BalancerKind = "hash"
-	// PeakEWMA draws two targets and keeps the one with the lower
-	// peak-EWMA latency times (in-flight+1), per weight (Finagle, Linkerd).
+	// PeakEWMA draws two targets by weight and keeps the one with the lower
+	// peak-EWMA latency times (in-flight+1) (Finagle, Linkerd).
 	PeakEWMA BalancerKind = "ewma"
 	// P2C draws two targets by weight and keeps the one with fewer
 	// in-flight requests per unit of weight.

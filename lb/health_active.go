@@ -135,9 +135,11 @@ func (u *Upstream) recordProbe(t *Target, status int, err error) {
 		ps.failures = 0
 		if !t.activeUp.Load() && ps.successes >= a.Healthy {
 			t.activeUp.Store(true)
+			u.core.healthEpoch.Add(1)
 		}
 		if !a.KeepPassiveEjection && t.downUntil.Load() > now {
 			t.downUntil.Store(0)
+			u.core.healthEpoch.Add(1)
 			t.windowFails = 0
 			t.consecutive5xx.Store(0)
 			t.consecutiveGateway.Store(0)
@@ -148,5 +150,6 @@ func (u *Upstream) recordProbe(t *Target, status int, err error) {
 	ps.successes = 0
 	if t.activeUp.Load() && ps.failures >= a.Unhealthy {
 		t.activeUp.Store(false)
+		u.core.healthEpoch.Add(1)
 	}
 }

@@ -81,6 +81,7 @@ func (c *core) eject(t *Target, now, until int64, why downReason) bool {
 	}
 	t.downReason.Store(uint32(why))
 	t.downUntil.Store(until)
+	c.healthEpoch.Add(1)
 	c.ejectionsDone.Add(1)
 	return true
 }

@@ -1,8 +1,8 @@
 package lb
 
 import (
+	"math"
 	"math/rand/v2"
-	"time"
 )
 
 // Tried is the set of targets already tried by one request, so that a retry
@@ -42,11 +42,6 @@ func (s *Tried) Reset() {
 	s.n = 0
 }
 
-// healthRecount bounds how stale a picker's count of healthy targets (which
-// decides panic mode) may get; a pick that meets a down target while the
-// count says all are healthy recounts at once.
-const healthRecount = int64(50 * time.Millisecond)
-
 // Picker picks targets of one Upstream for one worker. It keeps the
 // worker's own balancer cursors and random state, so workers never contend
 // on the pick path; it reads the upstream's snapshot with one atomic load
@@ -68,12 +63,14 @@ type Picker struct {
 	seenGen uint32
 	rng     rng
 
-	// Panic-mode cache.
-	healthy   int
-	countedAt int64
-	stale     bool
-	panic     bool
-	sawDown   bool
+	// Panic-mode cache: the healthy count is recomputed only when the
+	// snapshot or the upstream's health epoch changes, or when the earliest
+	// ejection seen at the last count expires.
+	healthy    int
+	epoch      uint64
+	nextExpiry int64
+	stale      bool
+	panic      bool
 }
 
 // NewPicker returns a picker for one worker, seeded from the runtime's
@@ -107,11 +104,7 @@ func (p *Picker) Pick(hashKey []byte, tried *Tried) (*Target, error) {
 	}
 	now := p.core.now()
 	panicking := p.panicMode(s, now)
-	p.sawDown = false
 	t := p.pick(s, hashKey, tried, now, panicking)
-	if p.sawDown && p.healthy == len(s.targets) {
-		p.stale = true
-	}
 	if t != nil {
 		return t, nil
 	}
@@ -146,17 +139,12 @@ func (p *Picker) pick(s *Snapshot, key []byte, tried *Tried, now int64, panickin
 	}
 }
 
-// usable reports whether t may be picked now; it notes a down target so
-// that the panic-mode count is refreshed.
+// usable reports whether t may be picked now.
 func (p *Picker) usable(t *Target, tried *Tried, now int64, panicking bool) bool {
 	if tried != nil && tried.Has(t) {
 		return false
 	}
-	if panicking || t.available(now) {
-		return true
-	}
-	p.sawDown = true
-	return false
+	return panicking || t.available(now)
 }
 
 func (p *Picker) panicMode(s *Snapshot, now int64) bool {
@@ -164,7 +152,7 @@ func (p *Picker) panicMode(s *Snapshot, now int64) bool {
 	if cfg.PanicThreshold <= 0 && !cfg.PanicWhenAllDown {
 		return false
 	}
-	if p.stale || now-p.countedAt >= healthRecount || now < p.countedAt {
+	if p.stale || now >= p.nextExpiry || p.core.healthEpoch.Load() != p.epoch {
 		p.recount(s, now)
 	}
 	return p.panic
@@ -172,14 +160,19 @@ func (p *Picker) panicMode(s *Snapshot, now int64) bool {
 
 // recount counts the healthy targets and decides panic mode from them.
 func (p *Picker) recount(s *Snapshot, now int64) int {
+	// The epoch is read first: a change during the count is seen next time.
+	p.epoch = p.core.healthEpoch.Load()
 	healthy := 0
+	p.nextExpiry = math.MaxInt64
 	for _, t := range s.targets {
 		if t.available(now) {
 			healthy++
+		} else if until := t.downUntil.Load(); until > now && until < p.nextExpiry {
+			p.nextExpiry = until
 		}
 	}
 	cfg := &p.core.cfg
-	p.healthy, p.countedAt, p.stale = healthy, now, false
+	p.healthy, p.stale = healthy, false
 	if healthy == 0 {
 		p.panic = cfg.PanicWhenAllDown
 	} else {

@@ -21,6 +21,10 @@ type core struct {
 	ejectMu          sync.Mutex
 	ejectionsDone    atomic.Uint64
 	ejectionsRefused atomic.Uint64
+	// healthEpoch changes whenever a target goes down or comes back by an
+	// event (an ejection, a probe verdict), so pickers recount health only
+	// then; ejections that simply expire are tracked by their end time.
+	healthEpoch atomic.Uint64
 
 	budget retryBudget
 }
