@@ -1,0 +1,69 @@
+//go:build !race
+
+package shm
+
+import (
+	"testing"
+	"time"
+)
+
+// The allocation promises of the hot path, as tests: Get into a buffer that
+// is large enough, Incr on an existing counter and in-place Set allocate
+// nothing, with []byte and string keys.
+func TestNoAllocs(t *testing.T) {
+	clock := newFakeClock()
+	d := mustNew(t, 1<<20, WithClock(clock.Now))
+	key := []byte("limit:consumer:1234:route:42")
+	ctr := []byte("limit:consumer:1234:route:42:n")
+	_ = d.Set(key, StringValue("a value of some length"), time.Minute)
+	_, _ = d.Incr(ctr, 1, 0, time.Minute)
+	buf := make([]byte, 0, 64)
+	tests := []struct {
+		name string
+		fn   func()
+	}{
+		{"Get bytes", func() { v, _ := d.Get(key, buf[:0]); buf = v.Bytes }},
+		{"Get number", func() { _, _ = d.Get(ctr, buf[:0]) }},
+		{"GetString", func() { v, _ := d.GetString("limit:consumer:1234:route:42", buf[:0]); buf = v.Bytes }},
+		{"GetStale", func() { _, _, _ = d.GetStale(key, buf[:0]) }},
+		{"Get miss", func() { _, _ = d.Get([]byte("missing"), buf[:0]) }},
+		{"Incr", func() { _, _ = d.Incr(ctr, 1, 0, time.Minute) }},
+		{"IncrString", func() { _, _ = d.IncrString("limit:consumer:1234:route:42:n", 1, 0, time.Minute) }},
+		{"IncrFloat", func() { _, _ = d.IncrFloat([]byte("f"), 0.5, 0, 0) }},
+		{"Set in place", func() { _ = d.Set(key, StringValue("a shorter value"), time.Minute) }},
+		{"SetString in place", func() { _ = d.SetString("limit:consumer:1234:route:42", IntValue(3), 0) }},
+		{"TTL", func() { _, _ = d.TTL(ctr) }},
+		{"Expire", func() { _ = d.Expire(ctr, time.Minute) }},
+		{"Delete+Set", func() { d.Delete(key); _ = d.Set(key, StringValue("x"), 0) }},
+	}
+	_, _ = d.IncrFloat([]byte("f"), 0.5, 0, 0)
+	for _, tt := range tests {
+		tt.fn() // warm up: first inserts may grow tables
+		if n := testing.AllocsPerRun(200, tt.fn); n != 0 {
+			t.Errorf("%s: %v allocs per run, want 0", tt.name, n)
+		}
+	}
+}
+
+// TestNoAllocsSteadyChurn checks that a full dict under churn (new keys
+// evicting old ones, compaction included) stops allocating once its tables
+// have grown.
+func TestNoAllocsSteadyChurn(t *testing.T) {
+	d := mustNew(t, 64<<10, WithShards(1))
+	keys := make([][]byte, 4096)
+	for i := range keys {
+		keys[i] = []byte{'k', byte(i >> 8), byte(i)}
+	}
+	val := StringValue("0123456789012345678901234567890123456789")
+	i := 0
+	set := func() {
+		_ = d.Set(keys[i%len(keys)], val, 0)
+		i++
+	}
+	for range 3 * len(keys) {
+		set()
+	}
+	if n := testing.AllocsPerRun(2000, set); n != 0 {
+		t.Errorf("Set with eviction: %v allocs per run, want 0", n)
+	}
+}

@@ -1,0 +1,266 @@
+package shm
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/puzpuzpuz/xsync/v3"
+)
+
+// Benchmarks: Dict beside three baselines that share one interface (a
+// sync.RWMutex map, sync.Map and xsync.MapOf, all string -> *int64 counter or
+// []byte value). The baselines have no capacity bound, no TTL and no LRU, so
+// they are the floor, not a like-for-like competitor. Run with
+//
+//	go test -run '^$' -bench . -benchtime 1s ./shm/
+
+const benchKeys = 1 << 14
+
+var benchKeyBytes = func() [][]byte {
+	keys := make([][]byte, benchKeys)
+	for i := range keys {
+		keys[i] = []byte("limit:consumer:" + strconv.Itoa(i) + ":route:42")
+	}
+	return keys
+}()
+
+var benchValue = []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+
+// kv is the operation set the benchmarks need from each implementation.
+type kv interface {
+	get(key []byte, dst []byte) ([]byte, bool)
+	set(key []byte, val []byte)
+	incr(key []byte, delta int64) int64
+}
+
+type dictKV struct{ d *Dict }
+
+func (k dictKV) get(key, dst []byte) ([]byte, bool) {
+	v, ok := k.d.Get(key, dst)
+	return v.Bytes, ok
+}
+func (k dictKV) set(key, val []byte) { _ = k.d.Set(key, BytesValue(val), 0) }
+func (k dictKV) incr(key []byte, delta int64) int64 {
+	n, _ := k.d.Incr(key, delta, 0, 0)
+	return n
+}
+
+// dictTTLKV is the rate-limit shape: every counter has a TTL, so every Incr
+// reads the clock.
+type dictTTLKV struct{ d *Dict }
+
+func (k dictTTLKV) get(key, dst []byte) ([]byte, bool) {
+	v, ok := k.d.Get(key, dst)
+	return v.Bytes, ok
+}
+func (k dictTTLKV) set(key, val []byte) { _ = k.d.Set(key, BytesValue(val), time.Hour) }
+func (k dictTTLKV) incr(key []byte, delta int64) int64 {
+	n, _ := k.d.Incr(key, delta, 0, time.Hour)
+	return n
+}
+
+// rwMapKV is the simplest correct version: one RWMutex over a map.
+type rwMapKV struct {
+	mu sync.RWMutex
+	m  map[string]*rwEntry
+}
+
+type rwEntry struct {
+	n   atomic.Int64
+	val []byte
+}
+
+func (k *rwMapKV) get(key, dst []byte) ([]byte, bool) {
+	k.mu.RLock()
+	e, ok := k.m[string(key)]
+	if ok {
+		dst = append(dst, e.val...)
+	}
+	k.mu.RUnlock()
+	return dst, ok
+}
+
+func (k *rwMapKV) set(key, val []byte) {
+	k.mu.Lock()
+	if e, ok := k.m[string(key)]; ok && cap(e.val) >= len(val) {
+		e.val = append(e.val[:0], val...)
+	} else {
+		k.m[string(key)] = &rwEntry{val: append([]byte(nil), val...)}
+	}
+	k.mu.Unlock()
+}
+
+func (k *rwMapKV) incr(key []byte, delta int64) int64 {
+	k.mu.RLock()
+	e, ok := k.m[string(key)]
+	k.mu.RUnlock()
+	if !ok {
+		k.mu.Lock()
+		if e, ok = k.m[string(key)]; !ok {
+			e = &rwEntry{}
+			k.m[string(key)] = e
+		}
+		k.mu.Unlock()
+	}
+	return e.n.Add(delta)
+}
+
+// syncMapKV is sync.Map; its string keys force a conversion per lookup
+// unless the compiler elides it (it does for map[string] index, not for
+// sync.Map's any key), which is part of what the baseline shows.
+type syncMapKV struct{ m sync.Map }
+
+func (k *syncMapKV) get(key, dst []byte) ([]byte, bool) {
+	e, ok := k.m.Load(string(key))
+	if ok {
+		dst = append(dst, e.(*rwEntry).val...)
+	}
+	return dst, ok
+}
+
+func (k *syncMapKV) set(key, val []byte) {
+	k.m.Store(string(key), &rwEntry{val: append([]byte(nil), val...)})
+}
+
+func (k *syncMapKV) incr(key []byte, delta int64) int64 {
+	e, ok := k.m.Load(string(key))
+	if !ok {
+		e, _ = k.m.LoadOrStore(string(key), &rwEntry{})
+	}
+	return e.(*rwEntry).n.Add(delta)
+}
+
+type xsyncKV struct {
+	m *xsync.MapOf[string, *rwEntry]
+}
+
+func (k xsyncKV) get(key, dst []byte) ([]byte, bool) {
+	e, ok := k.m.Load(string(key))
+	if ok {
+		dst = append(dst, e.val...)
+	}
+	return dst, ok
+}
+
+func (k xsyncKV) set(key, val []byte) {
+	k.m.Store(string(key), &rwEntry{val: append([]byte(nil), val...)})
+}
+
+func (k xsyncKV) incr(key []byte, delta int64) int64 {
+	e, ok := k.m.Load(string(key))
+	if !ok {
+		e, _ = k.m.LoadOrStore(string(key), &rwEntry{})
+	}
+	return e.n.Add(delta)
+}
+
+func benchImpls(b *testing.B) []struct {
+	name string
+	kv   func() kv
+} {
+	return []struct {
+		name string
+		kv   func() kv
+	}{
+		{"shm", func() kv { return dictKV{mustNew(b, 64<<20)} }},
+		{"shm-ttl", func() kv { return dictTTLKV{mustNew(b, 64<<20)} }},
+		{"shm-ttl-coarse", func() kv {
+			c := NewCoarseClock(time.Millisecond)
+			b.Cleanup(c.Stop)
+			return dictTTLKV{mustNew(b, 64<<20, WithClock(c.Now))}
+		}},
+		{"rwmutex-map", func() kv { return &rwMapKV{m: make(map[string]*rwEntry)} }},
+		{"sync.Map", func() kv { return &syncMapKV{} }},
+		{"xsync.MapOf", func() kv { return xsyncKV{xsync.NewMapOf[string, *rwEntry]()} }},
+	}
+}
+
+func fill(k kv) {
+	for _, key := range benchKeyBytes {
+		k.set(key, benchValue)
+		k.incr(append(key, ":n"...), 1)
+	}
+}
+
+var counterKeys = func() [][]byte {
+	keys := make([][]byte, benchKeys)
+	for i, k := range benchKeyBytes {
+		keys[i] = append(append([]byte(nil), k...), ":n"...)
+	}
+	return keys
+}()
+
+// benchOp is one operation on key number i of an implementation; dst is a
+// reusable buffer the operation may return grown.
+type benchOp func(k kv, i int, dst []byte) []byte
+
+// benchShapes runs op against every implementation in three shapes: one
+// goroutine cycling over benchKeys keys, GOMAXPROCS goroutines cycling over
+// them from different starting points, and GOMAXPROCS goroutines on key 0.
+func benchShapes(b *testing.B, op benchOp) {
+	for _, impl := range benchImpls(b) {
+		k := impl.kv()
+		fill(k)
+		b.Run(impl.name+"/uncontended", func(b *testing.B) {
+			b.ReportAllocs()
+			dst := make([]byte, 0, 128)
+			for i := 0; b.Loop(); i++ {
+				dst = op(k, i&(benchKeys-1), dst[:0])
+			}
+		})
+		b.Run(impl.name+"/parallel-spread", func(b *testing.B) {
+			b.ReportAllocs()
+			var seed atomic.Uint32
+			b.RunParallel(func(pb *testing.PB) {
+				dst := make([]byte, 0, 128)
+				for i := int(seed.Add(7919)); pb.Next(); i++ {
+					dst = op(k, i&(benchKeys-1), dst[:0])
+				}
+			})
+		})
+		b.Run(impl.name+"/parallel-hot", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				dst := make([]byte, 0, 128)
+				for pb.Next() {
+					dst = op(k, 0, dst[:0])
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	benchShapes(b, func(k kv, i int, dst []byte) []byte {
+		dst, _ = k.get(benchKeyBytes[i], dst)
+		return dst
+	})
+}
+
+func BenchmarkSet(b *testing.B) {
+	benchShapes(b, func(k kv, i int, dst []byte) []byte {
+		k.set(benchKeyBytes[i], benchValue)
+		return dst
+	})
+}
+
+func BenchmarkIncr(b *testing.B) {
+	benchShapes(b, func(k kv, i int, dst []byte) []byte {
+		k.incr(counterKeys[i], 1)
+		return dst
+	})
+}
+
+// BenchmarkSetEvict measures Set of new keys into a full dict: every Set
+// evicts, and compaction runs once per capacity/16 bytes written.
+func BenchmarkSetEvict(b *testing.B) {
+	d := mustNew(b, 1<<20)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_ = d.Set(benchKeyBytes[i&(benchKeys-1)], BytesValue(benchValue), 0)
+	}
+	b.ReportMetric(float64(d.Stats().Evictions)/float64(b.N), "evictions/op")
+}
