@@ -73,12 +73,16 @@ func (u *Upstream) AllowRetry() bool {
 		b.bucket(sec).retries.Add(1)
 		return true
 	}
+	// Count first, then check, and take it back when over: racing workers
+	// may refuse each other for a moment but never overrun the budget.
+	bk := b.bucket(sec)
+	bk.retries.Add(1)
 	requests, retries := b.totals(sec)
 	allowance := r.Budget*float64(requests) + float64(r.MinRetriesPerSecond*budgetSeconds)
-	if float64(retries+1) > allowance {
+	if float64(retries) > allowance {
+		bk.retries.Add(-1)
 		return false
 	}
-	b.bucket(sec).retries.Add(1)
 	return true
 }
 
