@@ -1,0 +1,84 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// checkClient never reuses connections, so each probe is one accept at the
+// upstream (see UpstreamAccepts) and no probe keeps a proxy connection open.
+var checkClient = &http.Client{
+	Timeout:   5 * time.Second,
+	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+}
+
+func httpGet(url string, header map[string]string) ([]byte, http.Header, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := checkClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return body, resp.Header, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return body, resp.Header, nil
+}
+
+// waitReady polls url until it answers 200, the process exits, or timeout.
+func waitReady(ctx context.Context, p *Proc, url string, header map[string]string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		if exited, err := p.Exited(); exited {
+			return err
+		}
+		if _, _, err := httpGet(url, header); err == nil {
+			return nil
+		} else {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, lastErr)
+}
+
+// ParseStubStatusAccepts reads "accepts" from nginx's stub_status page:
+//
+//	Active connections: 1
+//	server accepts handled requests
+//	 10 10 20
+//	Reading: 0 Writing: 1 Waiting: 0
+func ParseStubStatusAccepts(body []byte) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		if strings.HasPrefix(strings.TrimSpace(sc.Text()), "server accepts") && sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) == 3 {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("stub_status: no accepts line in %q", body)
+}

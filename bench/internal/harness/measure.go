@@ -1,0 +1,161 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Run is one measured wrk run against one peer.
+type Run struct {
+	Round           int     `json:"round"`
+	Requests        int64   `json:"requests"`
+	RPS             float64 `json:"rps"`
+	Errors          int64   `json:"errors"`      // every wrk error kind, non-2xx/3xx included
+	ErrStatus       int64   `json:"err_status"`  // responses with status >= 400
+	P50Micros       int64   `json:"p50_us"`      // latency percentiles as wrk measured them
+	P99Micros       int64   `json:"p99_us"`      //
+	P999Micros      int64   `json:"p999_us"`     //
+	UserPerReq      float64 `json:"user_us_req"` // proxy user CPU µs per request
+	SysPerReq       float64 `json:"sys_us_req"`  // proxy system CPU µs per request
+	CPUPerReq       float64 `json:"cpu_us_req"`  // user + sys
+	ProxyCPUPercent float64 `json:"proxy_cpu_pct"`
+	RSSBytes        uint64  `json:"rss_bytes"`       // proxy tree RSS after the run
+	UpstreamOpened  int64   `json:"upstream_opened"` // upstream connections accepted during the run
+	AllocsPerReq    float64 `json:"allocs_req"`      // -1 when the peer exposes no malloc counter
+}
+
+// measure runs wrk once against peer and reads the proxy's CPU, RSS, the
+// upstream's accept counter and, when exposed, the proxy's malloc counter
+// around it.
+func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round int) (Run, error) {
+	if exited, err := peer.Proc.Exited(); exited {
+		return Run{}, fmt.Errorf("%s: %w; log: %s", peer.Name, err, peer.Proc.LogTail(400))
+	}
+	acc0, err := r.UpstreamAccepts()
+	if err != nil {
+		return Run{}, err
+	}
+	mallocs0, mallocsOK := readMallocs(peer.VarsURL)
+	u0, err := ReadTree(peer.Proc.PID())
+	if err != nil {
+		return Run{}, err
+	}
+	rep, _, err := RunWrk(ctx, spec)
+	if err != nil {
+		return Run{}, fmt.Errorf("%s: %w", peer.Name, err)
+	}
+	u1, err := ReadTree(peer.Proc.PID())
+	if err != nil {
+		return Run{}, fmt.Errorf("%s died during the run: %w; log: %s", peer.Name, err, peer.Proc.LogTail(400))
+	}
+	mallocs1, mallocs1OK := readMallocs(peer.VarsURL)
+	acc1, err := r.UpstreamAccepts()
+	if err != nil {
+		return Run{}, err
+	}
+	d := Sub(u0, u1, r.hz)
+	run := Run{
+		Round: round, Requests: rep.Requests, RPS: rep.RPS(), Errors: rep.Errors(), ErrStatus: rep.ErrStatus,
+		P50Micros: rep.LatP50Micros, P99Micros: rep.LatP99Micros, P999Micros: rep.LatP999Micros,
+		RSSBytes: d.RSSBytes, UpstreamOpened: acc1 - acc0 - 1, AllocsPerReq: -1,
+	}
+	if rep.Requests > 0 {
+		n := float64(rep.Requests)
+		run.UserPerReq, run.SysPerReq = d.UserMicros/n, d.SysMicros/n
+		run.CPUPerReq = run.UserPerReq + run.SysPerReq
+		if mallocsOK && mallocs1OK && mallocs1 >= mallocs0 {
+			// The expvar request itself allocates a little; over 10^5+
+			// requests it is noise, and it errs against the peer.
+			run.AllocsPerReq = float64(mallocs1-mallocs0) / n
+		}
+	}
+	if rep.DurationMicros > 0 {
+		run.ProxyCPUPercent = 100 * (d.UserMicros + d.SysMicros) / float64(rep.DurationMicros)
+	}
+	return run, nil
+}
+
+// readMallocs reads memstats.Mallocs from an expvar /debug/vars URL.
+func readMallocs(url string) (uint64, bool) {
+	if url == "" {
+		return 0, false
+	}
+	body, _, err := httpGet(url, nil)
+	if err != nil {
+		return 0, false
+	}
+	var vars struct {
+		Memstats struct{ Mallocs uint64 } `json:"memstats"`
+	}
+	if err := json.Unmarshal(body, &vars); err != nil {
+		return 0, false
+	}
+	return vars.Memstats.Mallocs, true
+}
+
+// StraceRun is one `strace -c` run against a peer under wrk load.
+type StraceRun struct {
+	Peer       string   `json:"peer"`
+	Requests   int64    `json:"requests"`
+	Calls      uint64   `json:"calls"`
+	Errors     uint64   `json:"errors"`
+	PerRequest float64  `json:"syscalls_req"`
+	Top        []string `json:"top"`
+}
+
+// straceRun attaches `strace -c -f` to every thread of the peer's process
+// tree, runs wrk for StraceFor, detaches and divides. strace slows the proxy
+// a lot, so only the count per request means anything, not the throughput.
+func (r *Runner) straceRun(ctx context.Context, peer *Peer, spec WrkSpec) (StraceRun, error) {
+	u, err := ReadTree(peer.Proc.PID())
+	if err != nil {
+		return StraceRun{}, err
+	}
+	out := filepath.Join(r.dir, fmt.Sprintf("strace-%s-%d.txt", peer.Name, peer.Port))
+	args := []string{"-c", "-f", "-o", out}
+	for _, pid := range u.PIDs {
+		for _, tid := range Threads(pid) {
+			args = append(args, "-p", strconv.Itoa(tid))
+		}
+	}
+	cmd := exec.Command("strace", args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return StraceRun{}, err
+	}
+	time.Sleep(time.Second) // let strace attach to every thread
+	spec.Duration = r.cfg.StraceFor
+	rep, _, werr := RunWrk(ctx, spec)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	waitDone := make(chan error, 1)
+	go func() { waitDone <- cmd.Wait() }()
+	select {
+	case <-waitDone:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-waitDone
+	}
+	if werr != nil {
+		return StraceRun{}, werr
+	}
+	text, err := os.ReadFile(out)
+	if err != nil {
+		return StraceRun{}, err
+	}
+	sum, err := ParseStraceSummary(string(text))
+	if err != nil {
+		return StraceRun{}, err
+	}
+	s := StraceRun{Peer: peer.Name, Requests: rep.Requests, Calls: sum.Calls, Errors: sum.Errors, Top: sum.Top(6)}
+	if rep.Requests > 0 {
+		s.PerRequest = float64(sum.Calls) / float64(rep.Requests)
+	}
+	return s, nil
+}

@@ -1,0 +1,129 @@
+package harness
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestParseProcStat(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want ProcStat
+	}{
+		{
+			name: "nginx worker",
+			in:   "1234 (nginx) S 1233 1233 1233 0 -1 4194624 1000 0 0 0 250 730 0 0 20 0 1 0 5000 123456789 2400 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 0 0 0 0 0 0\n",
+			want: ProcStat{PID: 1234, PPID: 1233, UserTicks: 250, SysTicks: 730, RSSPages: 2400},
+		},
+		{
+			name: "name with spaces and parentheses",
+			in:   "77 (a (b) c) R 1 77 77 0 -1 0 0 0 0 0 3 4 0 0 20 0 3 0 1 100 50 0",
+			want: ProcStat{PID: 77, PPID: 1, UserTicks: 3, SysTicks: 4, RSSPages: 50},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseProcStat([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{"", "12 (x) S 1 2", "x (y) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 1 1 1 0", "1 (x S 1"} {
+		if _, err := ParseProcStat([]byte(bad)); !errors.Is(err, ErrBadProcStat) {
+			t.Errorf("ParseProcStat(%q) err = %v, want ErrBadProcStat", bad, err)
+		}
+	}
+}
+
+func TestReadTreeSeesThisProcess(t *testing.T) {
+	u, err := ReadTree(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.PIDs) == 0 || u.PIDs[0] != os.Getpid() {
+		t.Fatalf("PIDs = %v, want this process first", u.PIDs)
+	}
+	if u.RSSBytes == 0 {
+		t.Fatal("RSS of a running test process is 0")
+	}
+}
+
+func TestSubConvertsTicks(t *testing.T) {
+	d := Sub(TreeUsage{UserTicks: 100, SysTicks: 50}, TreeUsage{UserTicks: 130, SysTicks: 80, RSSBytes: 4096}, 100)
+	if d.UserMicros != 300_000 || d.SysMicros != 300_000 || d.RSSBytes != 4096 {
+		t.Fatalf("Sub = %+v", d)
+	}
+	// A child exiting between readings must not wrap around.
+	if d := Sub(TreeUsage{UserTicks: 100}, TreeUsage{UserTicks: 90}, 100); d.UserMicros != 0 {
+		t.Fatalf("Sub with a shrinking tree = %+v", d)
+	}
+}
+
+// straceSample is real `strace -c -f` output; errors is blank on most rows.
+const straceSample = `% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 40.12    0.512345           2    200000           writev
+ 30.00    0.400000           2    200000     50000 read
+ 20.00    0.200000           1    150000           epoll_wait
+  9.88    0.100000          10     10000           sendfile
+------ ----------- ----------- --------- --------- ----------------
+100.00    1.212345           2    560000     50000 total
+`
+
+func TestParseStraceSummary(t *testing.T) {
+	s, err := ParseStraceSummary(straceSample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Calls != 560000 || s.Errors != 50000 {
+		t.Fatalf("total calls %d errors %d, want 560000 50000", s.Calls, s.Errors)
+	}
+	if s.BySyscall["read"] != 200000 || s.BySyscall["sendfile"] != 10000 || len(s.BySyscall) != 4 {
+		t.Fatalf("BySyscall = %v", s.BySyscall)
+	}
+	if got := strings.Join(s.Top(3), " "); got != "read=200000 writev=200000 epoll_wait=150000" {
+		t.Fatalf("Top(3) = %q", got)
+	}
+	if _, err := ParseStraceSummary("strace: Process 12 attached\n"); !errors.Is(err, ErrNoStraceTotal) {
+		t.Fatalf("no table: err = %v, want ErrNoStraceTotal", err)
+	}
+}
+
+func TestParseWrkOutput(t *testing.T) {
+	out := `Running 5s test @ http://127.0.0.1:8080/
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   1.00ms  200.00us   5.00ms   90.00%
+  100000 requests in 5.00s, 12.00MB read
+Requests/sec:  20000.00
+SLUICE-BENCH {"duration_us":5000000,"requests":100000,"bytes":12582912,"err_connect":0,"err_read":1,"err_write":0,"err_status":2,"err_timeout":0,"lat_mean_us":1000.5,"lat_p50_us":950,"lat_p90_us":1200,"lat_p99_us":3000,"lat_p999_us":4500,"lat_max_us":5000}
+`
+	r, err := ParseWrkOutput([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 100000 || r.LatP99Micros != 3000 || r.Errors() != 3 || r.RPS() != 20000 {
+		t.Fatalf("report = %+v (errors %d, rps %f)", r, r.Errors(), r.RPS())
+	}
+	if _, err := ParseWrkOutput([]byte("unable to connect to 127.0.0.1:1 Connection refused\n")); !errors.Is(err, ErrNoWrkReport) {
+		t.Fatalf("err = %v, want ErrNoWrkReport", err)
+	}
+}
+
+func TestParseStubStatusAccepts(t *testing.T) {
+	body := "Active connections: 3 \nserver accepts handled requests\n 1045 1045 988321 \nReading: 0 Writing: 1 Waiting: 2 \n"
+	n, err := ParseStubStatusAccepts([]byte(body))
+	if err != nil || n != 1045 {
+		t.Fatalf("accepts = %d, %v; want 1045", n, err)
+	}
+	if _, err := ParseStubStatusAccepts([]byte("<html>404</html>")); err == nil {
+		t.Fatal("no error for a page without the accepts line")
+	}
+}

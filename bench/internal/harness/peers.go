@@ -1,0 +1,160 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Peer is one running proxy under test.
+type Peer struct {
+	Name    string // row label: sluice, nginx, haproxy, goproxy, nginx+lua
+	Proc    *Proc
+	Port    int
+	VarsURL string // expvar /debug/vars with memstats.Mallocs; "" when the peer has none
+}
+
+// URL returns the peer's base URL plus path.
+func (p *Peer) URL(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", p.Port, path) }
+
+// Peer kinds: what a scenario asks startPeer for.
+const (
+	kindSluice        = "sluice"
+	kindNginx         = "nginx"
+	kindHAProxy       = "haproxy"
+	kindGoproxy       = "goproxy"
+	kindSluiceGateway = "sluice-gateway"
+	kindNginxLua      = "nginx-lua"
+	kindSluiceRoutes  = "sluice-routes"
+	kindNginxRoutes   = "nginx-routes"
+)
+
+// peerLabel is the table row of each kind.
+var peerLabel = map[string]string{
+	kindSluice: "sluice", kindNginx: "nginx", kindHAProxy: "haproxy", kindGoproxy: "goproxy",
+	kindSluiceGateway: "sluice", kindNginxLua: "nginx+lua",
+	kindSluiceRoutes: "sluice", kindNginxRoutes: "nginx",
+}
+
+// Limit-count settings shared by Sluice's and nginx+lua's gateway configs:
+// a fixed window whose count is never reached.
+const (
+	gatewayLimitCount  = 1_000_000_000
+	gatewayLimitWindow = 60
+)
+
+// startPeer starts one proxy of the given kind on a free port, pinned to the
+// proxy CPUs, and waits until a request through it reaches the upstream.
+// checkPath and checkHeader make that first request. A Sluice peer that
+// cannot start is recorded in r.skipped and returned as (nil, nil) so the
+// scenario goes on without it; any other peer failing is an error.
+func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHeader map[string]string) (*Peer, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	instance := kind + "-" + strconv.Itoa(port)
+	d := TemplateData{Port: port, LimitCount: gatewayLimitCount, LimitWindowSeconds: gatewayLimitWindow,
+		NoFile: r.noFile, MaxConn: max(256, (r.noFile-200)/2)}
+	peer := &Peer{Name: peerLabel[kind], Port: port}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	upstream := fmt.Sprintf("127.0.0.1:%d", r.upPort)
+	isSluice := kind == kindSluice || kind == kindSluiceGateway || kind == kindSluiceRoutes
+
+	if isSluice {
+		if why, ok := r.skipped[kind]; ok {
+			r.logf("%s: skipped (%s)", kind, why)
+			return nil, nil
+		}
+		if r.cfg.SluiceUnavailable != "" {
+			r.skip(kind, r.cfg.SluiceUnavailable)
+			return nil, nil
+		}
+		if _, err := os.Stat(r.cfg.SluiceBin); err != nil {
+			r.skip(kind, fmt.Sprintf("%s not built (make build): %v", r.cfg.SluiceBin, err))
+			return nil, nil
+		}
+	}
+
+	var p *Proc
+	switch kind {
+	case kindNginx:
+		p, err = r.startNginx(instance, "proxy.nginx.conf.tmpl", d, r.cfg.ProxyCPUs)
+	case kindNginxLua:
+		p, err = r.startNginx(instance, "gateway.nginx.conf.tmpl", d, r.cfg.ProxyCPUs)
+	case kindNginxRoutes:
+		d.Routes = RoutePrefixes(r.cfg.Routes)
+		p, err = r.startNginx(instance, "routes.nginx.conf.tmpl", d, r.cfg.ProxyCPUs)
+	case kindHAProxy:
+		d.Dir, d.Name, d.UpstreamPort = r.dir, instance, r.upPort
+		var cfgPath string
+		if cfgPath, err = RenderFile("haproxy.cfg.tmpl", instance+".haproxy.cfg", d); err == nil {
+			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{"haproxy", "-db", "-f", cfgPath}})
+		}
+	case kindGoproxy:
+		var adminPort int
+		if adminPort, err = freePort(); err == nil {
+			peer.VarsURL = fmt.Sprintf("http://127.0.0.1:%d/debug/vars", adminPort)
+			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
+				r.cfg.GoproxyBin, "-listen", addr, "-to", upstream, "-admin", fmt.Sprintf("127.0.0.1:%d", adminPort)}})
+		}
+	case kindSluice:
+		p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
+			r.cfg.SluiceBin, "proxy", "--listen", addr, "--to", upstream, "--workers", "1"}})
+	case kindSluiceGateway, kindSluiceRoutes:
+		tmpl := "sluice-gateway.yaml.tmpl"
+		if kind == kindSluiceRoutes {
+			tmpl = "sluice-routes.yaml.tmpl"
+			d.Routes = RoutePrefixes(r.cfg.Routes)
+		}
+		d.Dir, d.Name, d.UpstreamPort = r.dir, instance, r.upPort
+		var cfgPath string
+		if cfgPath, err = RenderFile(tmpl, instance+".yaml", d); err == nil {
+			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{r.cfg.SluiceBin, "-c", cfgPath}})
+		}
+	default:
+		return nil, fmt.Errorf("%w: %s", ErrUnknownPeer, kind)
+	}
+	if err != nil {
+		if isSluice {
+			r.skip(kind, err.Error())
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: %w", kind, err)
+	}
+	peer.Proc = p
+	if err := waitReady(ctx, p, peer.URL(checkPath), checkHeader, 15*time.Second); err != nil {
+		tail := p.LogTail(600)
+		p.Stop(3 * time.Second)
+		r.sup.Forget(p)
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		if isSluice {
+			r.skip(kind, fmt.Sprintf("did not start: %v; log: %s", err, tail))
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: %w; log: %s", kind, err, tail)
+	}
+	r.logf("%s (%s) on %s, pid %d, cpus %s", peer.Name, kind, addr, p.PID(), r.cfg.ProxyCPUs)
+	return peer, nil
+}
+
+// skip records why a Sluice kind is left out; later scenarios asking for the
+// same kind skip it at once instead of waiting for it again.
+func (r *Runner) skip(kind, why string) {
+	r.skipped[kind] = why
+	r.logf("SKIP %s: %s", kind, why)
+}
+
+// stopPeer stops a peer and forgets it.
+func (r *Runner) stopPeer(p *Peer) {
+	if p == nil {
+		return
+	}
+	p.Proc.Stop(5 * time.Second)
+	r.sup.Forget(p.Proc)
+}

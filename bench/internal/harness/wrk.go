@@ -1,0 +1,105 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WrkReport is the line bench/conf/wrk/report.lua prints (latencies in µs).
+type WrkReport struct {
+	DurationMicros int64   `json:"duration_us"`
+	Requests       int64   `json:"requests"`
+	Bytes          int64   `json:"bytes"`
+	ErrConnect     int64   `json:"err_connect"`
+	ErrRead        int64   `json:"err_read"`
+	ErrWrite       int64   `json:"err_write"`
+	ErrStatus      int64   `json:"err_status"` // responses with status >= 400
+	ErrTimeout     int64   `json:"err_timeout"`
+	LatMeanMicros  float64 `json:"lat_mean_us"`
+	LatP50Micros   int64   `json:"lat_p50_us"`
+	LatP90Micros   int64   `json:"lat_p90_us"`
+	LatP99Micros   int64   `json:"lat_p99_us"`
+	LatP999Micros  int64   `json:"lat_p999_us"`
+	LatMaxMicros   int64   `json:"lat_max_us"`
+}
+
+// Errors is the sum of every error kind wrk counts.
+func (r WrkReport) Errors() int64 {
+	return r.ErrConnect + r.ErrRead + r.ErrWrite + r.ErrStatus + r.ErrTimeout
+}
+
+// RPS is completed requests per second of wrk's measured duration.
+func (r WrkReport) RPS() float64 {
+	if r.DurationMicros <= 0 {
+		return 0
+	}
+	return float64(r.Requests) * 1e6 / float64(r.DurationMicros)
+}
+
+const wrkReportPrefix = "SLUICE-BENCH "
+
+// ParseWrkOutput finds the report line in wrk's stdout.
+func ParseWrkOutput(out []byte) (WrkReport, error) {
+	var r WrkReport
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, wrkReportPrefix); i >= 0 {
+			if err := json.Unmarshal([]byte(line[i+len(wrkReportPrefix):]), &r); err != nil {
+				return r, fmt.Errorf("wrk report %q: %w", line, err)
+			}
+			return r, nil
+		}
+	}
+	return r, ErrNoWrkReport
+}
+
+// WrkSpec is one wrk run.
+type WrkSpec struct {
+	URL      string
+	Conns    int
+	Threads  int
+	Duration time.Duration
+	Script   string // path of the Lua script (always includes report.lua)
+	CPUs     string // taskset CPU list for wrk
+}
+
+// RunWrk runs wrk to completion and parses its report.
+func RunWrk(ctx context.Context, s WrkSpec) (WrkReport, []byte, error) {
+	secs := int(s.Duration.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	args := []string{
+		"wrk", "-t", strconv.Itoa(max(1, s.Threads)), "-c", strconv.Itoa(s.Conns),
+		"-d", strconv.Itoa(secs) + "s", "--timeout", "10s", "-s", s.Script, s.URL,
+	}
+	if s.CPUs != "" {
+		args = append([]string{"taskset", "-c", s.CPUs}, args...)
+	}
+	// wrk stops by itself after -d; the context only guards against a hang.
+	runCtx, cancel := context.WithTimeout(ctx, s.Duration+60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(runCtx, args[0], args[1:]...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return WrkReport{}, out, fmt.Errorf("wrk: %w: %s", err, lastLines(out, 5))
+	}
+	r, err := ParseWrkOutput(out)
+	return r, out, err
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
