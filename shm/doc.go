@@ -66,17 +66,18 @@
 // A shard keeps no Go pointer per entry, so millions of keys cost the garbage
 // collector nothing to scan:
 //
-//   - an index map[uint64]uint32 from key hash to the first entry slot with
-//     that hash; keys whose hashes collide are chained through the entries;
-//   - a table of fixed 64-byte entries (hash, expiry, number, flags, arena
+//   - an index from key hash to entry slot: an open-addressing table of
+//     8-byte buckets, at most half full (index.go);
+//   - a table of fixed 56-byte entries (hash, expiry, number, flags, arena
 //     offset and sizes, LRU links as slot numbers);
 //   - an arena []byte with one block per entry holding the key and a byte
 //     value, bump-allocated and compacted in place when the garbage left by
 //     deletes and growing values is needed (see arena.go).
 //
-// The index is a Go map rather than a hand-written open-addressing table:
-// it holds no pointers either, is well tuned, and was not the bottleneck in
-// the benchmarks (cache misses on the entry and the key are).
+// The index started as a Go map[uint64]uint32; the hand-written table is
+// one cache line per lookup instead of two or three and needs no collision
+// chains, which matters because an uncontended Incr is dominated by cache
+// misses (index, entry, key bytes, LRU neighbours), not by instructions.
 //
 // # Capacity, eviction, expiry
 //

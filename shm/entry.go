@@ -13,9 +13,8 @@ const (
 	// deadSlot marks a freed block. Slot 0 is the LRU sentinel, never an entry.
 	deadSlot = 0
 
-	// indexOverhead is what one entry costs in the shard's index
-	// (map[uint64]uint32): a 16-byte slot plus a control byte at a load factor
-	// between 7/16 and 7/8, rounded up.
+	// indexOverhead is what one entry costs in the shard's index: 8-byte
+	// buckets at a load factor between 1/4 and 1/2.
 	indexOverhead = 32
 
 	// entryOverhead is what every entry is charged besides its arena block:
@@ -46,7 +45,6 @@ type entry struct {
 	flags   uint32 // user flags
 	prev    uint32 // LRU neighbours; slot 0 is the sentinel
 	next    uint32 // LRU neighbour, or next free slot while the slot is free
-	chain   uint32 // next slot whose key has the same hash
 	kind    Kind
 }
 

@@ -88,16 +88,28 @@ func (s *shard) verify() error {
 		return fmt.Errorf("live blocks %d bytes, accounted %d", live, s.live)
 	}
 	indexed := 0
-	for h, head := range s.index {
-		for slot := head; slot != 0; slot = s.entries[slot].chain {
-			if !seen[slot] || s.entries[slot].hash != h {
-				return fmt.Errorf("index %x -> slot %d not a live entry with that hash", h, slot)
-			}
-			indexed++
+	for i, b := range s.index.buckets {
+		if b == 0 {
+			continue
 		}
+		slot := bucketSlot(b)
+		if !seen[slot] || uint32(s.entries[slot].hash) != uint32(b) {
+			return fmt.Errorf("index bucket %d -> slot %d is not a live entry with that hash", i, slot)
+		}
+		// Every bucket between its home and its position must be occupied,
+		// or lookups would stop early.
+		for j := bucketHome(b, s.index.mask); j != uint32(i); j = (j + 1) & s.index.mask {
+			if s.index.buckets[j] == 0 {
+				return fmt.Errorf("index bucket %d (home %d) unreachable: hole at %d", i, bucketHome(b, s.index.mask), j)
+			}
+		}
+		indexed++
 	}
-	if indexed != s.count {
-		return fmt.Errorf("index holds %d slots, count %d", indexed, s.count)
+	if indexed != s.count || s.index.n != s.count {
+		return fmt.Errorf("index holds %d buckets (n %d), count %d", indexed, s.index.n, s.count)
+	}
+	if 2*s.index.n > len(s.index.buckets) {
+		return fmt.Errorf("index over half full: %d of %d", s.index.n, len(s.index.buckets))
 	}
 	free := 0
 	for slot := s.freeSlot; slot != 0; slot = s.entries[slot].next {

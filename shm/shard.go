@@ -21,10 +21,10 @@ const (
 type shard struct {
 	mu sync.Mutex
 
-	index    map[uint64]uint32 // key hash -> first slot with that hash
-	entries  []entry           // slot 0 is the LRU sentinel
-	freeSlot uint32            // head of the free-slot list, 0 if none
-	arena    []byte            // blocks, bump-allocated, compacted in place
+	index    index   // key hash -> slot
+	entries  []entry // slot 0 is the LRU sentinel
+	freeSlot uint32  // head of the free-slot list, 0 if none
+	arena    []byte  // blocks, bump-allocated, compacted in place
 
 	live  int64 // bytes of live blocks in the arena
 	count int   // entries in use, expired ones included
@@ -43,7 +43,7 @@ type shard struct {
 func (s *shard) init(capacity int64, clock Clock) {
 	s.capacity = capacity
 	s.clock = clock
-	s.index = make(map[uint64]uint32)
+	s.index.init()
 	s.entries = make([]entry, 1, 16)
 }
 
@@ -73,35 +73,18 @@ func (s *shard) valueRoom(slot uint32) int {
 
 // find returns the slot holding key, or 0.
 func (s *shard) find(hash uint64, key []byte) uint32 {
-	for slot := s.index[hash]; slot != 0; slot = s.entries[slot].chain {
-		if bytes.Equal(s.key(slot), key) {
-			return slot
+	x := &s.index
+	tag := uint32(hash)
+	for i := tag & x.mask; ; i = (i + 1) & x.mask {
+		b := x.buckets[i]
+		if b == 0 {
+			return 0
 		}
-	}
-	return 0
-}
-
-func (s *shard) indexInsert(slot uint32) {
-	e := &s.entries[slot]
-	e.chain = s.index[e.hash]
-	s.index[e.hash] = slot
-}
-
-func (s *shard) indexRemove(slot uint32) {
-	e := &s.entries[slot]
-	head := s.index[e.hash]
-	if head == slot {
-		if e.chain == 0 {
-			delete(s.index, e.hash)
-		} else {
-			s.index[e.hash] = e.chain
-		}
-		return
-	}
-	for prev := head; prev != 0; prev = s.entries[prev].chain {
-		if s.entries[prev].chain == slot {
-			s.entries[prev].chain = e.chain
-			return
+		if uint32(b) == tag {
+			slot := bucketSlot(b)
+			if s.entries[slot].hash == hash && bytes.Equal(s.key(slot), key) {
+				return slot
+			}
 		}
 	}
 }
@@ -148,7 +131,7 @@ func (s *shard) newSlot() uint32 {
 func (s *shard) remove(slot uint32) {
 	e := &s.entries[slot]
 	s.unlink(slot)
-	s.indexRemove(slot)
+	s.index.remove(slot, e.hash)
 	s.freeBlock(e.off, e.size)
 	s.live -= int64(e.size)
 	s.count--

@@ -129,7 +129,7 @@ func (s *shard) insert(hash uint64, key []byte, v *Value, expires int64, old uin
 		e.valLen = uint32(len(val))
 	}
 	s.writeBlock(slot, key, val)
-	s.indexInsert(slot)
+	s.index.insert(slot, hash)
 	s.pushFront(slot)
 	s.live += size
 	s.count++

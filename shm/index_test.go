@@ -1,0 +1,63 @@
+package shm
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestIndexCollisions drives the index alone with hashes drawn from a tiny
+// set, so equal hashes, equal probe starts and wrap-around runs are the
+// common case, and checks after every step that each present slot is still
+// reachable from its home and that removed slots are gone.
+func TestIndexCollisions(t *testing.T) {
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		hashes := []uint64{0, 1, 15, 16, 31, 1 << 40, 1<<40 | 15, 0xffff_ffff, 7, 7 | 1<<50}
+		var x index
+		x.init()
+		present := map[uint32]uint64{} // slot -> hash
+		for step := range 3000 {
+			slot := uint32(rng.IntN(60) + 1)
+			if h, ok := present[slot]; ok {
+				x.remove(slot, h)
+				delete(present, slot)
+			} else {
+				h := hashes[rng.IntN(len(hashes))]
+				x.insert(slot, h)
+				present[slot] = h
+			}
+			if x.n != len(present) {
+				t.Fatalf("seed %d step %d: n %d, want %d", seed, step, x.n, len(present))
+			}
+			for s, h := range present {
+				if !indexHas(&x, s, h) {
+					t.Fatalf("seed %d step %d: slot %d (hash %x) unreachable", seed, step, s, h)
+				}
+			}
+			occupied := 0
+			for _, b := range x.buckets {
+				if b == 0 {
+					continue
+				}
+				occupied++
+				if h, ok := present[bucketSlot(b)]; !ok || bucketOf(bucketSlot(b), h) != b {
+					t.Fatalf("seed %d step %d: bucket %x holds no present slot", seed, step, b)
+				}
+			}
+			if occupied != len(present) {
+				t.Fatalf("seed %d step %d: %d buckets occupied, %d present", seed, step, occupied, len(present))
+			}
+		}
+	}
+}
+
+// indexHas probes like shard.find, stopping at the first empty bucket.
+func indexHas(x *index, slot uint32, hash uint64) bool {
+	want := bucketOf(slot, hash)
+	for i := bucketHome(want, x.mask); x.buckets[i] != 0; i = (i + 1) & x.mask {
+		if x.buckets[i] == want {
+			return true
+		}
+	}
+	return false
+}
