@@ -39,6 +39,8 @@ type Edits struct {
 	target, host, forwardedFor Span // in arena
 	hasTarget, hasHost, hasFor bool
 	err                        error
+
+	_ noCopy
 }
 
 // Reset clears e, keeping its arena and capacity.

@@ -119,40 +119,42 @@ func (s *parseState) nextLine(buf []byte, maxLine, maxHead int, tooLong error) (
 // first tells whether it is the first field line, where a leading SP/HTAB
 // is ErrLeadingWhitespace rather than ErrObsFold.
 func parseFieldLine(buf []byte, start, crAt int, first bool) (Field, error) {
-	if c := buf[start]; c == sp || c == ht {
+	line := buf[start:crAt] // non-empty; indexing line lets the compiler drop bounds checks
+	if c := line[0]; c == sp || c == ht {
 		if first {
 			return Field{}, ErrLeadingWhitespace
 		}
 		return Field{}, ErrObsFold
 	}
-	i := start
-	for i < crAt && charClass[buf[i]]&classToken != 0 {
-		i++
+	colon := 0
+	for colon < len(line) && charClass[line[colon]]&classToken != 0 {
+		colon++
 	}
-	if i == crAt || i == start {
+	if colon == len(line) || colon == 0 {
 		return Field{}, ErrFieldName
 	}
-	if buf[i] != ':' {
-		if buf[i] == sp || buf[i] == ht {
+	if c := line[colon]; c != ':' {
+		if c == sp || c == ht {
 			return Field{}, ErrSpaceBeforeColon
 		}
-		if buf[i] == cr {
+		if c == cr {
 			return Field{}, ErrBareCR
 		}
 		return Field{}, ErrFieldName
 	}
-	name := span(start, i)
-	vs, ve := i+1, crAt
-	if err := checkFieldValue(buf[vs:ve]); err != nil {
+	value := line[colon+1:]
+	if err := checkFieldValue(value); err != nil {
 		return Field{}, err
 	}
-	for vs < ve && (buf[vs] == sp || buf[vs] == ht) {
+	vs, ve := 0, len(value)
+	for vs < ve && (value[vs] == sp || value[vs] == ht) {
 		vs++
 	}
-	for ve > vs && (buf[ve-1] == sp || buf[ve-1] == ht) {
+	for ve > vs && (value[ve-1] == sp || value[ve-1] == ht) {
 		ve--
 	}
-	return Field{Name: name, Value: span(vs, ve)}, nil
+	off := start + colon + 1
+	return Field{Name: span(start, start+colon), Value: span(off+vs, off+ve)}, nil
 }
 
 // checkFieldValue reports ErrBareCR or ErrFieldValue if v holds a byte

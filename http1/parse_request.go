@@ -39,6 +39,8 @@ type Request struct {
 	ExpectContinue bool
 
 	st parseState
+
+	_ noCopy
 }
 
 // Reset clears r for the next request, keeping Limits and the capacity of Fields.

@@ -48,6 +48,8 @@ type Response struct {
 	Upgrade   bool // 101 Switching Protocols
 
 	st parseState
+
+	_ noCopy
 }
 
 // Reset clears r for the next response, keeping Limits and the capacity of Fields.

@@ -98,7 +98,7 @@ func TestResponseFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !r.Upgrade || r.Status != 101 || r.Body != BodyNone {
-		t.Fatalf("101: %+v", r)
+		t.Fatalf("101: %+v", &r)
 	}
 	wantStr(t, "reason", r.Reason.In(buf), "Switching Protocols")
 	v, ok := r.Field(buf, "SEC-WEBSOCKET-ACCEPT")

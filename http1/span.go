@@ -81,3 +81,11 @@ func (f TargetForm) String() string {
 	}
 	return "unknown-form"
 }
+
+// noCopy makes go vet's copylocks check flag copies of the types that embed
+// it: a copied Request or Response would share its Fields array with the
+// original, and the next Parse into either would corrupt the other.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
