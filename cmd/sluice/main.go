@@ -1,0 +1,240 @@
+// Command sluice is the Sluice gateway.
+//
+//	sluice -c sluice.yaml                 run with a config file
+//	sluice validate -c sluice.yaml        check a config file and exit
+//	sluice proxy --listen 127.0.0.1:8080 --to 127.0.0.1:9000 [--workers N]
+//	                                      a one-line reverse proxy
+//
+// SIGHUP reloads the config file (a bad file is refused and the running
+// config stays); SIGTERM and SIGINT drain in-flight requests and exit 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/policies"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run is main without the exit, for tests. It returns the exit status.
+func run(args []string, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return cmdRun(args, stderr)
+	case "validate":
+		return cmdValidate(args, stderr)
+	case "proxy":
+		return cmdProxy(args, stderr)
+	case "help":
+		usage(stderr)
+		return 0
+	}
+	fmt.Fprintf(stderr, "sluice: unknown command %q\n", cmd)
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  sluice [run] -c FILE [-workers N] [-pool-max-idle N] [-pool-idle-timeout D] [-log-level L]
+  sluice validate -c FILE
+  sluice proxy --listen ADDR --to ADDR [--workers N] [--pool-max-idle N] [--pool-idle-timeout D]
+`)
+}
+
+// overrides are the flags that change a loaded config.
+type overrides struct {
+	workers         int
+	poolMaxIdle     int
+	poolIdleTimeout time.Duration
+	logLevel        string
+}
+
+func (o *overrides) register(fs *flag.FlagSet) {
+	fs.IntVar(&o.workers, "workers", 0, "event loops (0 = config, else GOMAXPROCS)")
+	fs.IntVar(&o.poolMaxIdle, "pool-max-idle", 0, "idle upstream connections kept per worker per target (0 = config)")
+	fs.DurationVar(&o.poolIdleTimeout, "pool-idle-timeout", 0, "close idle upstream connections after this (0 = config)")
+	fs.StringVar(&o.logLevel, "log-level", "", "debug|info|warn|error (empty = config)")
+}
+
+func (o *overrides) apply(cfg *config.Config) {
+	if o.workers > 0 {
+		cfg.Workers = o.workers
+	}
+	for i := range cfg.Upstreams {
+		if o.poolMaxIdle > 0 {
+			cfg.Upstreams[i].Pool.MaxIdle = o.poolMaxIdle
+		}
+		if o.poolIdleTimeout > 0 {
+			cfg.Upstreams[i].Pool.IdleTimeout = config.Duration(o.poolIdleTimeout)
+		}
+	}
+	if o.logLevel != "" {
+		cfg.LogLevel = o.logLevel
+	}
+}
+
+func cmdValidate(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "sluice.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*file)
+	if err == nil {
+		_, err = engine.NewCompiler(policies.Build).Compile(cfg)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: %s: invalid:\n%v\n", *file, err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "sluice: %s: ok (%d upstreams, %d routes)\n", *file, len(cfg.Upstreams), len(cfg.Routes))
+	return 0
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "sluice.yaml", "config file")
+	var ov overrides
+	ov.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	load := func() (*config.Config, error) {
+		cfg, err := config.Load(*file)
+		if err != nil {
+			return nil, err
+		}
+		ov.apply(cfg)
+		return cfg, cfg.Validate()
+	}
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: %s:\n%v\n", *file, err)
+		return 1
+	}
+	return serve(cfg, load, stderr)
+}
+
+func cmdProxy(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
+	to := fs.String("to", "", "upstream address host:port (required; repeat with commas for several)")
+	var ov overrides
+	ov.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *to == "" {
+		fmt.Fprintln(stderr, "sluice proxy: --to is required")
+		return 2
+	}
+	cfg := &config.Config{Listen: *listen}
+	up := config.Upstream{Name: "backend"}
+	for _, a := range strings.Split(*to, ",") {
+		up.Targets = append(up.Targets, config.Target{Addr: strings.TrimSpace(a)})
+	}
+	cfg.Upstreams = []config.Upstream{up}
+	cfg.Routes = []config.Route{{Name: "all", Upstream: "backend"}}
+	ov.apply(cfg)
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "sluice proxy: %v\n", err)
+		return 2
+	}
+	return serve(cfg, nil, stderr)
+}
+
+// serve runs the gateway until SIGTERM/SIGINT; reload (nil for none) is
+// called on SIGHUP.
+func serve(cfg *config.Config, reload func() (*config.Config, error), stderr io.Writer) int {
+	logger := log.New(stderr, "sluice: ", log.LstdFlags)
+	compiler := engine.NewCompiler(policies.Build)
+	defer compiler.Close()
+	snap, err := compiler.Compile(cfg)
+	if err != nil {
+		logger.Printf("config: %v", err)
+		return 1
+	}
+	srv, err := engine.NewServer(engine.Options{
+		Listen:  cfg.Listen,
+		Workers: cfg.Workers,
+		Logf:    logger.Printf,
+	}, snap)
+	if err != nil {
+		logger.Print(err)
+		return 1
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case <-srv.Ready():
+	case err := <-served:
+		logger.Printf("cannot serve %s: %v", cfg.Listen, err)
+		return 1
+	}
+	logger.Printf("listening on %s (%d upstreams, %d routes)", cfg.Listen, len(cfg.Upstreams), len(cfg.Routes))
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case err := <-served:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				logger.Printf("engine stopped: %v", err)
+				return 1
+			}
+			return 0
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if reload == nil {
+					logger.Print("SIGHUP: no config file to reload")
+					continue
+				}
+				next, err := reload()
+				if err == nil {
+					var s *engine.Snapshot
+					if s, err = compiler.Compile(next); err == nil {
+						srv.Swap(s)
+						continue
+					}
+				}
+				logger.Printf("SIGHUP: config refused, the running config stays:\n%v", err)
+				continue
+			}
+			drain := time.Duration(cfg.DrainTimeout)
+			logger.Printf("%v: draining (up to %v, %d requests in flight)", sig, drain, srv.InFlight())
+			ctx, cancel := context.WithTimeout(context.Background(), drain)
+			err := srv.Shutdown(ctx)
+			cancel()
+			<-served
+			if err != nil {
+				logger.Printf("drain: %v", err)
+			}
+			logger.Print("stopped")
+			return 0
+		}
+	}
+}

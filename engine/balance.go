@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/sluice-gw/sluice/lb"
+)
+
+// triedSet is the targets a request already tried (no allocation).
+type triedSet = lb.Tried
+
+// workerPicker is a worker's picker for one lb group; it is rebuilt when
+// the group behind an upstream id changes.
+type workerPicker struct {
+	group  *lb.Upstream
+	picker *lb.Picker
+}
+
+// pickTarget chooses a target of u not yet tried by this request, or nil
+// when none is usable. It begins the attempt on the target.
+func (cc *clientConn) pickTarget(u *Upstream) *Target {
+	w := cc.w
+	for len(w.pickers) <= u.id {
+		w.pickers = append(w.pickers, workerPicker{})
+	}
+	wp := &w.pickers[u.id]
+	if wp.group != u.lb {
+		wp.group, wp.picker = u.lb, u.lb.NewPicker()
+	}
+	if cc.attempts == 0 {
+		u.lb.RecordRequest()
+	}
+	t, err := wp.picker.Pick(cc.hashKey(u), &cc.tried)
+	if err != nil || t == nil {
+		return nil
+	}
+	t.Begin()
+	cc.attemptTarget = t
+	cc.attemptStart = w.now
+	return t
+}
+
+// hashKey extracts the key of a hash balancer from the request; nil for
+// other balancers.
+func (cc *clientConn) hashKey(u *Upstream) []byte {
+	cfg := u.lb.Config()
+	if cfg.Balancer != lb.Hash {
+		return nil
+	}
+	x := &cc.x
+	switch cfg.HashOn.Source {
+	case lb.HashOnIP:
+		return cc.remoteIP
+	case lb.HashOnHeader:
+		v, _ := x.Header(cfg.HashOn.Name)
+		return v
+	case lb.HashOnCookie:
+		v, _ := x.Header("Cookie")
+		return lb.CookieValue(v, cfg.HashOn.Name)
+	case lb.HashOnURI:
+		return x.Req.Target.In(x.head)
+	case lb.HashOnArg:
+		return lb.QueryArg(x.Req.Target.In(x.head), cfg.HashOn.Name)
+	}
+	return nil
+}
+
+// endAttempt reports the current attempt's outcome to its target, once.
+func (cc *clientConn) endAttempt(kind failKind, status int) {
+	t := cc.attemptTarget
+	if t == nil {
+		return
+	}
+	cc.attemptTarget = nil
+	o := outcomeOf(kind, status, time.Duration(cc.w.now-cc.attemptStart))
+	t.End(o)
+}
+
+// outcomeOf describes an attempt for lb: a failure kind when status is 0,
+// else the response status.
+func outcomeOf(kind failKind, status int, latency time.Duration) lb.Outcome {
+	o := lb.Outcome{Latency: latency, Status: status}
+	if status != 0 {
+		return o
+	}
+	switch kind {
+	case failConnect:
+		o.ConnectFailed = true
+	case failConnectTimeout:
+		o.ConnectFailed, o.TimedOut = true, true
+	case failClosed:
+		o.IOError = true
+	case failTimeout:
+		o.TimedOut = true
+	case failBadResponse:
+		o.InvalidHeader = true
+	}
+	return o
+}

@@ -1,0 +1,515 @@
+package engine
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/sluice-gw/sluice/http1"
+)
+
+// Output high- and low-water marks, per connection. Past highWater a relay
+// stops queueing into gnet's (unbounded) outbound buffer; below lowWater it
+// goes on. See handoff.go for why pausing needs more than that with gnet.
+const (
+	highWater = 1 << 20
+	lowWater  = 256 << 10
+	// maxHeldInput bounds client bytes buffered while the engine is not
+	// reading them (pipelined requests behind a slow response).
+	maxHeldInput = 1 << 20
+)
+
+// readMode says what the client connection does with input now.
+type readMode uint8
+
+const (
+	readHead    readMode = iota // parsing the next request head
+	readHold                    // a request is in progress: input waits (pipelining)
+	readBody                    // relaying the request body upstream
+	readDiscard                 // dropping the rest of a request body after a local response
+	readTunnel                  // raw bytes to the upstream after 101 Switching Protocols
+	readNone                    // closing: input is ignored
+)
+
+// clientTimer says which deadline the client's timer holds.
+type clientTimer uint8
+
+const (
+	ctNone   clientTimer = iota
+	ctIdle               // keep-alive: no byte of a next request yet
+	ctHeader             // the head must be complete by then (slowloris)
+	ctBody               // the next request-body byte must come by then
+	ctFlush              // closing: output must drain by then
+)
+
+// clientConn is a client connection and its one request context. All of
+// its methods run on its worker's loop.
+type clientConn struct {
+	c         gnet.Conn
+	w         *worker
+	x         Ctx
+	timer     timerNode
+	timerKind clientTimer
+	remoteIP  []byte
+
+	read      readMode
+	reqBody   bodyFramer
+	bodyBytes int64 // request body payload relayed, for max_body on chunked bodies
+	up        *upstreamConn
+	tried     triedSet
+	attempts  int
+
+	lastFail      failKind
+	attemptTarget *Target // the target of the attempt not yet reported to lb
+	attemptStart  int64
+
+	inRequest   bool // between head parsed and request done
+	keepAlive   bool // the connection stays open after this request
+	responded   bool // the whole response is queued to the client
+	reqBodyDone bool
+	bodyStarted bool // request-body bytes were consumed (no replay possible)
+	sentHead    bool // the request head went upstream on the current attempt
+
+	closed        bool
+	closing       bool // waiting for output to drain, then close
+	watched       bool
+	processing    bool
+	detached      bool  // off the loop, read by a pump or a tunnel (handoff.go)
+	pump          *pump // reading the request body while detached
+	tunnelPending bool  // a 101 tunnel waits for output to drain before leaving the loop
+
+	out     []byte
+	errBody []byte
+	iov     [2][]byte
+}
+
+func (w *worker) openClient(c gnet.Conn) {
+	cc := &clientConn{c: c, w: w, out: make([]byte, 0, 1024)}
+	cc.x.cc = cc
+	cc.timer.owner = cc
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			cc.remoteIP = ip.Unmap().AppendTo(make([]byte, 0, 16))
+		}
+	}
+	c.SetContext(cc)
+	w.srv.Stats.ClientConns.Add(1)
+	cc.armTimer(ctHeader, cc.snapshot().clientHeaderTimeout)
+}
+
+func (cc *clientConn) snapshot() *Snapshot {
+	if cc.x.snap != nil {
+		return cc.x.snap
+	}
+	return cc.w.srv.snap.Load()
+}
+
+func (cc *clientConn) armTimer(kind clientTimer, d int64) {
+	cc.timerKind = kind
+	cc.w.wheel.arm(&cc.timer, cc.w.now+d)
+}
+
+func (cc *clientConn) disarmTimer() {
+	cc.timerKind = ctNone
+	cc.w.wheel.disarm(&cc.timer)
+}
+
+func (cc *clientConn) onTraffic() {
+	if cc.closed || cc.detached {
+		return
+	}
+	switch cc.read {
+	case readHead:
+		cc.process()
+	case readBody, readDiscard:
+		cc.relayRequestBody()
+	case readTunnel:
+		cc.relayTunnel()
+	case readHold:
+		if cc.c.InboundBuffered() > maxHeldInput {
+			cc.x.failure = "client sent too much while a request was in progress"
+			cc.closeNow()
+		}
+	case readNone:
+		_, _ = cc.c.Discard(-1)
+	}
+}
+
+// process parses and starts every complete request head in the input, one
+// at a time: a request must end before the next one starts, which keeps
+// pipelined responses in order.
+func (cc *clientConn) process() {
+	if cc.processing {
+		return // the caller up the stack is already looping
+	}
+	cc.processing = true
+	defer cc.endProcessing()
+	for !cc.closed && !cc.detached && cc.read == readHead {
+		buf, _ := cc.c.Peek(-1)
+		if len(buf) == 0 {
+			return
+		}
+		if cc.timerKind != ctHeader {
+			cc.armTimer(ctHeader, cc.snapshot().clientHeaderTimeout)
+		}
+		x := &cc.x
+		if x.Req.HeadLen == 0 {
+			x.Req.Limits = cc.snapshot().headLimits
+		}
+		n, err := x.Req.Parse(buf)
+		if err != nil {
+			cc.failFraming(http1.StatusOf(err), err.Error())
+			return
+		}
+		if n == 0 {
+			return
+		}
+		x.head = append(x.head[:0], buf[:n]...)
+		_, _ = cc.c.Discard(n)
+		cc.startRequest()
+	}
+}
+
+func (cc *clientConn) startRequest() {
+	x := &cc.x
+	w := cc.w
+	x.snap = w.srv.snap.Load()
+	x.startNanos = w.now
+	cc.inRequest = true
+	w.srv.inflight.Add(1)
+	cc.disarmTimer()
+	cc.read = readHold
+	cc.keepAlive = x.Req.KeepAlive && !w.srv.draining.Load()
+	switch {
+	case x.Req.Chunked:
+		cc.reqBody.reset(frameChunked, 0)
+	case x.Req.ContentLength > 0:
+		cc.reqBody.reset(frameLength, x.Req.ContentLength)
+	default:
+		cc.reqBody.reset(frameNone, 0)
+	}
+	cc.reqBodyDone = cc.reqBody.done()
+
+	host := x.Req.Host
+	if x.Req.Form == http1.FormAbsolute {
+		host = x.Req.Authority
+	}
+	idx, plen, ok := x.snap.table.Lookup(host.In(x.head), x.Req.Path.In(x.head), x.Req.MethodName.In(x.head), &x.params)
+	if !ok {
+		cc.respondError(404, "no route matched")
+		return
+	}
+	x.route = x.snap.routes[idx]
+	x.prefixLen = plen
+	if max := x.route.maxBody; max > 0 && x.Req.ContentLength > max {
+		cc.keepAlive = false // do not read a body we refuse
+		cc.respondError(413, "request body too large")
+		return
+	}
+	cc.runPhases(Continue)
+}
+
+// runPhases walks the route's rewrite and access handlers from the saved
+// index, then proxies. s is the status of the handler that ran last (or
+// Continue to start).
+func (cc *clientConn) runPhases(s Status) {
+	x := &cc.x
+	for {
+		switch s {
+		case Done:
+			if !cc.responded {
+				cc.respondError(500, "policy ended the request without a response")
+			}
+			return
+		case Suspend:
+			if !x.suspended {
+				cc.respondError(500, "policy suspended without Ctx.Suspend")
+			}
+			return
+		case Error:
+			cc.respondError(500, "policy failed")
+			return
+		}
+		if cc.closed || cc.responded {
+			return
+		}
+		if x.phase > PhaseAccess {
+			cc.proxy()
+			return
+		}
+		hs := x.route.chain[x.phase]
+		if x.next >= len(hs) {
+			x.phase++
+			x.next = 0
+			continue
+		}
+		h := hs[x.next]
+		x.next++
+		s = h(x)
+	}
+}
+
+// resume continues after a suspended handler.
+func (cc *clientConn) resume(s Status) { cc.runPhases(s) }
+
+// relayRequestBody moves request-body bytes from the client to the upstream
+// (or drops them after a local response).
+func (cc *clientConn) relayRequestBody() {
+	buf, _ := cc.c.Peek(-1)
+	if len(buf) == 0 {
+		return
+	}
+	n, done, err := cc.reqBody.take(buf)
+	if err != nil {
+		cc.x.failure = "bad chunked request body: " + err.Error()
+		if cc.x.status == 0 && !cc.responded {
+			cc.keepAlive = false
+			cc.dropUpstream()
+			cc.respondError(400, "invalid chunked request body")
+			return
+		}
+		cc.closeNow()
+		return
+	}
+	if n > 0 {
+		cc.bodyStarted = true
+		if cc.read == readBody {
+			cc.bodyBytes += int64(n)
+			if max := cc.x.route.maxBody; max > 0 && cc.reqBody.kind == frameChunked && cc.bodyBytes > max {
+				cc.x.failure = "chunked request body over max_body"
+				if cc.x.status == 0 {
+					cc.keepAlive = false
+					cc.dropUpstream()
+					cc.respondError(413, "request body too large")
+					return
+				}
+				cc.closeNow()
+				return
+			}
+			_, _ = cc.up.c.Write(buf[:n])
+		}
+		_, _ = cc.c.Discard(n)
+	}
+	if !done {
+		cc.armTimer(ctBody, cc.x.snap.clientBodyTimeout)
+		if cc.read == readBody && cc.up.c.OutboundBuffered() > highWater {
+			cc.pauseUpload()
+		}
+		return
+	}
+	cc.reqBodyDone = true
+	cc.disarmTimer()
+	if cc.read == readDiscard {
+		cc.read = readHold
+		cc.requestDone()
+		return
+	}
+	cc.read = readHold
+	if cc.up != nil {
+		cc.up.armRead()
+	}
+}
+
+func (cc *clientConn) relayTunnel() {
+	buf, _ := cc.c.Peek(-1)
+	if len(buf) == 0 || cc.up == nil {
+		return
+	}
+	_, _ = cc.up.c.Write(buf)
+	_, _ = cc.c.Discard(len(buf))
+}
+
+// finishResponse runs once the whole response is queued to the client.
+func (cc *clientConn) finishResponse() {
+	cc.responded = true
+	if !cc.reqBodyDone {
+		if cc.keepAlive && !cc.closing {
+			// Read and drop the rest of the body so the connection can carry
+			// the next request; the body timeout bounds how long.
+			cc.read = readDiscard
+			cc.armTimer(ctBody, cc.x.snap.clientBodyTimeout)
+			cc.relayRequestBody()
+			return
+		}
+		cc.keepAlive = false
+	}
+	cc.requestDone()
+}
+
+// requestDone ends the request: log, count, and either wait for the next
+// request on the connection or close it once output has drained.
+func (cc *clientConn) requestDone() {
+	x := &cc.x
+	if !cc.inRequest {
+		return
+	}
+	cc.inRequest = false
+	cc.w.srv.inflight.Add(-1)
+	cc.runLog()
+	if x.status >= 500 {
+		cc.w.srv.Stats.Responses5xxSent.Add(1)
+	}
+	if !cc.keepAlive || cc.closing {
+		x.reset()
+		cc.closeAfterFlush()
+		return
+	}
+	x.reset()
+	cc.resetRequest()
+	cc.read = readHead
+	cc.armTimer(ctIdle, cc.snapshot().clientKeepaliveTimeout)
+	if cc.c.InboundBuffered() > 0 {
+		cc.process()
+	}
+}
+
+func (cc *clientConn) resetRequest() {
+	cc.up = nil
+	cc.tried.Reset()
+	cc.attempts = 0
+	cc.attemptTarget = nil
+	cc.bodyBytes = 0
+	cc.responded, cc.reqBodyDone, cc.bodyStarted, cc.sentHead = false, false, false, false
+}
+
+func (cc *clientConn) runLog() {
+	x := &cc.x
+	if x.route != nil {
+		x.phase = PhaseLog
+		for _, h := range x.route.chain[PhaseLog] {
+			h(x)
+		}
+	}
+	if f := cc.w.srv.opts.AccessLog; f != nil {
+		f(x)
+	}
+}
+
+// dropUpstream closes the current upstream connection, if any: it is in
+// the middle of a request and cannot be reused.
+func (cc *clientConn) dropUpstream() {
+	if uc := cc.up; uc != nil {
+		cc.up = nil
+		uc.close()
+	}
+}
+
+// failFraming answers a request whose framing cannot be trusted and closes
+// the connection: nothing after it can be parsed safely.
+func (cc *clientConn) failFraming(status int, msg string) {
+	cc.keepAlive = false
+	if !cc.inRequest {
+		cc.inRequest = true
+		cc.w.srv.inflight.Add(1)
+		cc.x.startNanos = cc.w.now
+	}
+	cc.x.failure = msg
+	cc.reqBodyDone = true
+	cc.respondError(status, msg)
+}
+
+// closeAfterFlush stops reading and closes the connection once its output
+// has been written, or when the send timeout gives up on the peer.
+func (cc *clientConn) closeAfterFlush() {
+	if cc.closed {
+		return
+	}
+	if cc.detached {
+		cc.abortDetached(cc.x.failure)
+		return
+	}
+	cc.read = readNone
+	cc.keepAlive = false
+	if cc.c.OutboundBuffered() == 0 {
+		cc.closeNow()
+		return
+	}
+	cc.closing = true
+	cc.armTimer(ctFlush, cc.snapshot().clientSendTimeout)
+	cc.w.watch(cc)
+}
+
+// closeNow closes the connection; OnClose follows on this loop.
+func (cc *clientConn) closeNow() {
+	if cc.closed {
+		return
+	}
+	if cc.detached {
+		cc.abortDetached(cc.x.failure)
+		return
+	}
+	cc.read = readNone
+	cc.closed = true
+	_ = cc.c.Close()
+}
+
+// onDrained is called by the tick when output fell below the low-water mark.
+func (cc *clientConn) onDrained() {
+	switch {
+	case cc.closing:
+		if cc.c.OutboundBuffered() == 0 {
+			cc.closeNow()
+		} else {
+			cc.w.watch(cc)
+		}
+	case cc.up != nil && cc.up.paused:
+		cc.up.resumeDownload()
+	}
+}
+
+func (cc *clientConn) onTimer(now int64) {
+	kind := cc.timerKind
+	cc.timerKind = ctNone
+	switch kind {
+	case ctIdle:
+		cc.closeNow()
+	case ctHeader:
+		if cc.c.InboundBuffered() == 0 && !cc.inRequest {
+			cc.closeNow() // never sent a byte of this request: close quietly, as nginx does
+			return
+		}
+		cc.failFraming(408, "request head not received in time")
+	case ctBody:
+		cc.x.failure = "request body not received in time"
+		if cc.x.status == 0 && !cc.responded {
+			cc.keepAlive = false
+			cc.dropUpstream()
+			cc.reqBodyDone = true
+			cc.respondError(408, "request body not received in time")
+			return
+		}
+		cc.dropUpstream()
+		cc.closeNow()
+	case ctFlush:
+		cc.x.failure = "client did not read the response in time"
+		cc.closeNow()
+	}
+}
+
+// onClose runs when gnet closed the connection (peer gone, error, or closeNow).
+func (cc *clientConn) onClose(error) {
+	if cc.detached {
+		return // gnet let go of it; a pump or tunnel has the socket
+	}
+	cc.closed = true
+	cc.read = readNone
+	cc.disarmTimer()
+	cc.w.srv.Stats.ClientConns.Add(-1)
+	if cc.inRequest {
+		if cc.x.failure == "" && !cc.responded {
+			cc.x.failure = "client closed the connection"
+		}
+		cc.dropUpstream()
+		if t := cc.attemptTarget; t != nil {
+			cc.attemptTarget = nil
+			t.Cancel()
+		}
+		cc.inRequest = false
+		cc.w.srv.inflight.Add(-1)
+		cc.runLog()
+	}
+	cc.x.gen++ // any Resumer still out there finds a different generation
+}
+
+func (cc *clientConn) endProcessing() { cc.processing = false }

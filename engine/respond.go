@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/sluice-gw/sluice/http1"
+)
+
+// statusLine appends "HTTP/1.1 <code> <reason>\r\n".
+func appendStatusLine(dst []byte, status int) []byte {
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, http.StatusText(status)...)
+	return append(dst, "\r\n"...)
+}
+
+// respondLocal writes a complete response made by the gateway (an error, a
+// policy's answer) in one write, and finishes the response.
+func (cc *clientConn) respondLocal(status int, fields, body []byte) {
+	x := &cc.x
+	if cc.closed || cc.responded || x.status != 0 {
+		return
+	}
+	out := appendStatusLine(cc.out[:0], status)
+	out = append(out, fields...)
+	out = append(out, "Content-Length: "...)
+	out = strconv.AppendInt(out, int64(len(body)), 10)
+	out = append(out, "\r\n"...)
+	if !cc.reqBodyDone && cc.bodyStarted {
+		cc.keepAlive = false
+	}
+	switch {
+	case !cc.keepAlive:
+		out = append(out, "Connection: close\r\n"...)
+	case x.Req.Minor == 0:
+		out = append(out, "Connection: keep-alive\r\n"...)
+	}
+	out = append(out, "\r\n"...)
+	cc.out = out
+	x.status = status
+	if len(body) > 0 && x.Req.Method != http1.MethodHEAD {
+		cc.iov[0], cc.iov[1] = out, body
+		_, _ = cc.c.Writev(cc.iov[:])
+		cc.iov[0], cc.iov[1] = nil, nil
+		x.bodySent = int64(len(body))
+	} else {
+		_, _ = cc.c.Write(out)
+	}
+	cc.dropUpstream()
+	cc.finishResponse()
+}
+
+// respondError writes the gateway's JSON error:
+// {"status":502,"error":"upstream connect refused","request_id":"..."}.
+func (cc *clientConn) respondError(status int, msg string) {
+	x := &cc.x
+	if x.failure == "" && status >= 400 {
+		x.failure = msg
+	}
+	body := cc.errBody[:0]
+	body = append(body, `{"status":`...)
+	body = strconv.AppendInt(body, int64(status), 10)
+	body = append(body, `,"error":`...)
+	body = strconv.AppendQuote(body, msg)
+	body = append(body, `,"request_id":"`...)
+	body = append(body, x.RequestID()...)
+	body = append(body, "\"}\n"...)
+	cc.errBody = body
+	cc.respondLocal(status, jsonFields, body)
+}
+
+var jsonFields = []byte("Content-Type: application/json\r\n")

@@ -1,0 +1,280 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+)
+
+// Options configure a Server. Zero values take the defaults in brackets.
+type Options struct {
+	// Listen is the address to serve, "host:port" [":8080"].
+	Listen string
+	// Workers is the number of event loops [GOMAXPROCS].
+	Workers int
+	// OffloadGoroutines bounds the goroutines policies may use for I/O [256 per worker].
+	OffloadGoroutines int
+	// Logf receives operational messages (config swaps, drains); nil = silent.
+	Logf func(format string, args ...any)
+	// AccessLog, when set, receives one record per finished request, on the
+	// worker's loop: it must not block.
+	AccessLog func(*Ctx)
+}
+
+// Server runs the gateway's workers. Safe for concurrent use: Swap and
+// Shutdown may be called from any goroutine while Serve runs.
+type Server struct {
+	gnet.BuiltinEventEngine
+
+	opts    Options
+	snap    atomic.Pointer[Snapshot]
+	eng     gnet.Engine
+	offload *offloadPool
+
+	workersMu sync.Mutex
+	workers   atomic.Pointer[[]*worker]
+	nextID    int
+
+	booted   chan struct{}
+	stopTick chan struct{}
+	draining atomic.Bool
+	inflight atomic.Int64 // requests between head parsed and finish
+
+	Stats Stats
+}
+
+// Stats are the engine's counters, safe to read at any time.
+type Stats struct {
+	Requests         atomic.Uint64 // requests whose head was parsed
+	UpstreamDials    atomic.Uint64 // upstream connections dialed
+	UpstreamReused   atomic.Uint64 // requests sent on a pooled connection
+	UpstreamRetries  atomic.Uint64 // requests sent again to another target
+	ClientConns      atomic.Int64  // client connections open now
+	Handoffs         atomic.Uint64 // body streams handed to a goroutine (slow peers)
+	Responses5xxSent atomic.Uint64
+}
+
+// NewServer returns a server that will serve snap once Serve is called.
+func NewServer(opts Options, snap *Snapshot) (*Server, error) {
+	if snap == nil {
+		return nil, errors.New("engine: nil snapshot")
+	}
+	if opts.Listen == "" {
+		opts.Listen = ":8080"
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.OffloadGoroutines <= 0 {
+		opts.OffloadGoroutines = 256 * opts.Workers
+	}
+	s := &Server{opts: opts, booted: make(chan struct{}), stopTick: make(chan struct{})}
+	s.offload = newOffloadPool(opts.OffloadGoroutines)
+	s.snap.Store(snap)
+	empty := []*worker{}
+	s.workers.Store(&empty)
+	return s, nil
+}
+
+// Snapshot is the config now in force.
+func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
+
+// Swap puts a new config in force. Requests already routed finish on the
+// snapshot they started with; new requests see the new one.
+func (s *Server) Swap(snap *Snapshot) {
+	old := s.snap.Swap(snap)
+	s.logf("config version %d in force (was %d)", snap.Version, old.Version)
+}
+
+// Serve runs the workers until Shutdown; it blocks.
+func (s *Server) Serve() error {
+	err := gnet.Run(s, "tcp://"+s.opts.Listen,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.opts.Workers),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithTCPKeepAlive(0),
+		gnet.WithLogger(gnetLogger{s}),
+		gnet.WithLogLevel(logging.ErrorLevel),
+		gnet.WithReadBufferCap(64<<10),
+		gnet.WithWriteBufferCap(64<<10),
+	)
+	select {
+	case <-s.booted:
+	default:
+		close(s.booted) // a failed start must not leave Ready waiting
+	}
+	return err
+}
+
+// Ready is closed once the server accepts connections (or failed to start).
+func (s *Server) Ready() <-chan struct{} { return s.booted }
+
+// Addr is the listen address as configured.
+func (s *Server) Addr() string { return s.opts.Listen }
+
+// Shutdown drains: new connections are refused, idle keep-alive connections
+// closed, and in-flight requests finish (their connections then close)
+// until none is left or ctx ends; then the workers stop.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for s.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("engine: drain ended with %d requests in flight: %w", s.inflight.Load(), ctx.Err())
+			break wait
+		case <-tick.C:
+		}
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if e := s.eng.Stop(stopCtx); e != nil && err == nil {
+		err = e
+	}
+	return err
+}
+
+// InFlight is the number of requests being served now.
+func (s *Server) InFlight() int64 { return s.inflight.Load() }
+
+func (s *Server) logf(format string, args ...any) {
+	if s.opts.Logf != nil {
+		s.opts.Logf(format, args...)
+	}
+}
+
+// OnBoot starts the tick that drives every worker's timers.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	go s.tickLoop()
+	close(s.booted)
+	return gnet.None
+}
+
+// OnShutdown stops the tick.
+func (s *Server) OnShutdown(gnet.Engine) {
+	close(s.stopTick)
+	for _, w := range *s.workers.Load() {
+		w.shutdown()
+	}
+}
+
+// tickInterval is the resolution of every timeout and of the checks for
+// drained output buffers.
+const tickInterval = 10 * time.Millisecond
+
+func (s *Server) tickLoop() {
+	t := time.NewTicker(tickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopTick:
+			return
+		case <-t.C:
+			for _, w := range *s.workers.Load() {
+				if err := w.loop.Execute(context.Background(), w.tickRunnable); err != nil {
+					return // engine shutting down
+				}
+			}
+		}
+	}
+}
+
+// workerFor finds the worker of an event loop, creating it on first sight.
+// Called on the loop for every new connection: the read path is a scan of a
+// few pointers, no lock.
+func (s *Server) workerFor(loop gnet.EventLoop) *worker {
+	for _, w := range *s.workers.Load() {
+		if w.loop == loop {
+			return w
+		}
+	}
+	s.workersMu.Lock()
+	defer s.workersMu.Unlock()
+	cur := *s.workers.Load()
+	for _, w := range cur {
+		if w.loop == loop {
+			return w
+		}
+	}
+	w := newWorker(s, s.nextID, loop)
+	s.nextID++
+	next := make([]*worker, len(cur)+1)
+	copy(next, cur)
+	next[len(cur)] = w
+	s.workers.Store(&next)
+	return w
+}
+
+// OnOpen classifies a new connection: accepted clients have no context;
+// upstream connections and re-attached clients carry theirs from Enroll.
+func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	w := s.workerFor(c.EventLoop())
+	w.tickClock()
+	switch v := c.Context().(type) {
+	case nil:
+		if s.draining.Load() {
+			return nil, gnet.Close
+		}
+		w.openClient(c)
+	case *upstreamConn:
+		w.onUpstreamOpen(v, c)
+	case *clientConn:
+		v.onReattach(c)
+	}
+	return nil, gnet.None
+}
+
+// OnTraffic dispatches readable data to the client or upstream side.
+func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	switch v := c.Context().(type) {
+	case *clientConn:
+		v.w.tickClock()
+		v.onTraffic()
+	case *upstreamConn:
+		v.w.tickClock()
+		v.onTraffic()
+	}
+	return gnet.None
+}
+
+// OnClose tells the owner of a connection that it is gone.
+func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
+	switch v := c.Context().(type) {
+	case *clientConn:
+		if v.c == c {
+			v.onClose(err)
+		}
+	case *upstreamConn:
+		if v.c == c {
+			v.onClose(err)
+		}
+	}
+	return gnet.None
+}
+
+// gnetLogger passes gnet's warnings and errors to Options.Logf and drops
+// its chatter.
+type gnetLogger struct{ s *Server }
+
+func (gnetLogger) Debugf(string, ...any) {}
+func (gnetLogger) Infof(string, ...any)  {}
+func (l gnetLogger) Warnf(format string, args ...any) {
+	l.s.logf("gnet: "+format, args...)
+}
+func (l gnetLogger) Errorf(format string, args ...any) {
+	l.s.logf("gnet: "+format, args...)
+}
+func (l gnetLogger) Fatalf(format string, args ...any) {
+	l.s.logf("gnet: fatal: "+format, args...)
+}

@@ -1,0 +1,338 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine/router"
+	"github.com/sluice-gw/sluice/http1"
+	"github.com/sluice-gw/sluice/lb"
+)
+
+// Target is a server of an upstream; its health and load live in package lb.
+type Target = lb.Target
+
+// Snapshot is one compiled, immutable config version: the router table,
+// every route's phase chains, the upstreams, and the client limits. Workers
+// read the current one through an atomic pointer; a request keeps the one it
+// started with.
+type Snapshot struct {
+	Version uint64
+	Config  *config.Config
+
+	table  *router.Table
+	routes []*Route
+
+	upstreams map[string]*Upstream
+
+	headLimits             http1.Limits
+	respLimits             http1.Limits
+	clientHeaderTimeout    int64
+	clientBodyTimeout      int64
+	clientKeepaliveTimeout int64
+	clientSendTimeout      int64
+	tunnelIdleTimeout      int64
+}
+
+// Route is a compiled route.
+type Route struct {
+	Name         string
+	upstream     *Upstream
+	chain        chain
+	maxBody      int64
+	stripPrefix  bool
+	hostLiteral  []byte
+	hostUpstream bool
+}
+
+// Upstream is an upstream as the engine uses it: the lb group (health and
+// balancing state, shared across config versions while its balancing
+// config is unchanged) and this version's pool and timeout settings.
+type Upstream struct {
+	Name           string
+	id             int // index of the workers' pickers; stable while lb is
+	lb             *lb.Upstream
+	connectTimeout int64
+	sendTimeout    int64
+	readTimeout    int64
+	maxIdle        int
+	idleTimeout    int64
+	maxRequests    int
+	tries          int
+}
+
+// LB is the upstream's balancing and health group (for status views).
+func (u *Upstream) LB() *lb.Upstream { return u.lb }
+
+// PolicyFactory builds a policy from its spec; package policies provides it.
+type PolicyFactory func(spec config.PolicySpec) (Policy, error)
+
+// Compiler turns validated configs into snapshots. It keeps the lb groups
+// across versions so health state, balancer cursors and pools survive a
+// reload for upstreams whose balancing config did not change. Safe for
+// concurrent use (a reload and an Admin API change may race).
+type Compiler struct {
+	Policies PolicyFactory
+
+	mu      sync.Mutex
+	version uint64
+	groups  map[string]*lbGroup
+	nextID  int
+}
+
+type lbGroup struct {
+	id     int
+	lb     *lb.Upstream
+	cfg    string             // fingerprint of the balancing config it was built from
+	cancel context.CancelFunc // stops its active health checks
+}
+
+// NewCompiler returns a compiler that builds policies with f.
+func NewCompiler(f PolicyFactory) *Compiler {
+	return &Compiler{Policies: f, groups: make(map[string]*lbGroup)}
+}
+
+// Upstreams returns the lb groups in use, by name.
+func (c *Compiler) Upstreams() map[string]*lb.Upstream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := make(map[string]*lb.Upstream, len(c.groups))
+	for name, g := range c.groups {
+		m[name] = g.lb
+	}
+	return m
+}
+
+// Close stops the active health checks of every group.
+func (c *Compiler) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.groups {
+		if g.cancel != nil {
+			g.cancel()
+		}
+	}
+}
+
+// Compile builds a snapshot from a validated config. It fails with a precise
+// error (the config path of the culprit) and changes nothing when the config
+// cannot be served.
+func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &Snapshot{
+		Config:                 cfg,
+		upstreams:              make(map[string]*Upstream, len(cfg.Upstreams)),
+		clientHeaderTimeout:    int64(cfg.Client.HeaderTimeout),
+		clientBodyTimeout:      int64(cfg.Client.BodyTimeout),
+		clientKeepaliveTimeout: int64(cfg.Client.KeepaliveTimeout),
+		clientSendTimeout:      int64(60 * time.Second),
+		tunnelIdleTimeout:      int64(time.Hour),
+	}
+	s.headLimits = http1.Limits{MaxHeadBytes: int(cfg.Client.MaxHeadBytes), MaxFields: cfg.Client.MaxFields}
+	s.respLimits = http1.Limits{MaxHeadBytes: 64 << 10, MaxFields: 200, MaxFieldLine: 32 << 10}
+
+	// Upstreams: reuse lb groups whose balancing config is unchanged.
+	newGroups := make(map[string]*lbGroup, len(cfg.Upstreams))
+	var created []*lbGroup
+	for i := range cfg.Upstreams {
+		cu := &cfg.Upstreams[i]
+		lcfg, err := lbConfig(cu)
+		if err != nil {
+			return nil, fmt.Errorf("upstreams[%d] (%s): %w", i, cu.Name, err)
+		}
+		fp := fmt.Sprintf("%+v", lcfgFingerprint(lcfg))
+		specs := make([]lb.TargetSpec, len(cu.Targets))
+		for j, t := range cu.Targets {
+			specs[j] = lb.TargetSpec{Addr: t.Addr, Weight: t.Weight}
+		}
+		g := c.groups[cu.Name]
+		if g == nil || g.cfg != fp {
+			u, err := lb.NewUpstream(cu.Name, lcfg)
+			if err != nil {
+				return nil, fmt.Errorf("upstreams[%d] (%s): %w", i, cu.Name, err)
+			}
+			g = &lbGroup{id: c.nextID, lb: u, cfg: fp}
+			c.nextID++
+			created = append(created, g)
+		}
+		if err := g.lb.Update(specs); err != nil {
+			return nil, fmt.Errorf("upstreams[%d] (%s).targets: %w", i, cu.Name, err)
+		}
+		newGroups[cu.Name] = g
+		up := &Upstream{
+			Name:           cu.Name,
+			id:             g.id,
+			lb:             g.lb,
+			connectTimeout: int64(cu.Timeouts.Connect),
+			sendTimeout:    int64(cu.Timeouts.Send),
+			readTimeout:    int64(cu.Timeouts.Read),
+			maxIdle:        cu.Pool.MaxIdle,
+			idleTimeout:    int64(cu.Pool.IdleTimeout),
+			maxRequests:    cu.Pool.MaxRequests,
+			tries:          g.lb.MaxTries(),
+		}
+		if up.maxIdle < 0 {
+			up.maxIdle = 0
+		}
+		s.upstreams[cu.Name] = up
+	}
+
+	// Routes.
+	var b router.Builder
+	s.routes = make([]*Route, len(cfg.Routes))
+	for i := range cfg.Routes {
+		cr := &cfg.Routes[i]
+		path := fmt.Sprintf("routes[%d]", i)
+		r := &Route{Name: cr.Name, stripPrefix: cr.StripPrefix, maxBody: int64(cr.MaxBody)}
+		if r.Name == "" {
+			r.Name = path
+		}
+		if r.maxBody == 0 {
+			r.maxBody = int64(cfg.Client.MaxBody)
+		}
+		switch cr.Host {
+		case "", config.HostPass:
+		case config.HostUpstream:
+			r.hostUpstream = true
+		default:
+			r.hostLiteral = []byte(cr.Host)
+		}
+		if cr.Upstream != "" {
+			r.upstream = s.upstreams[cr.Upstream]
+			if r.upstream == nil {
+				return nil, fmt.Errorf("%s.upstream: unknown upstream %q", path, cr.Upstream)
+			}
+		}
+		var cb ChainBuilder
+		specs := append(append([]config.PolicySpec(nil), cfg.GlobalPolicies...), cr.Policies...)
+		terminates := false
+		for _, spec := range specs {
+			if c.Policies == nil {
+				return nil, fmt.Errorf("%s: policy %q: no policy registry", spec.Path, spec.Name)
+			}
+			pol, err := c.Policies(spec)
+			if err != nil {
+				return nil, err
+			}
+			if t, ok := pol.(interface{ Terminates() bool }); ok && t.Terminates() {
+				terminates = true
+			}
+			cb.install(pol)
+		}
+		if r.upstream == nil && !terminates {
+			return nil, fmt.Errorf("%s.upstream: required: no upstream and no policy that answers the request itself", path)
+		}
+		r.chain = cb.build()
+		m := router.Match{Hosts: cr.Match.Hosts, Paths: cr.Match.Paths, Methods: cr.Match.Methods}
+		if err := b.Add(m, i); err != nil {
+			return nil, fmt.Errorf("%s.match: %w", path, err)
+		}
+		s.routes[i] = r
+	}
+	t, err := b.Build()
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	s.table = t
+
+	// Commit: only now does the compiler's state change.
+	for name, g := range c.groups {
+		if ng, ok := newGroups[name]; (!ok || ng != g) && g.cancel != nil {
+			g.cancel()
+		}
+	}
+	for _, g := range created {
+		ctx, cancel := context.WithCancel(context.Background())
+		g.cancel = cancel
+		g.lb.StartHealthChecks(ctx)
+	}
+	c.groups = newGroups
+	c.version++
+	s.Version = c.version
+	return s, nil
+}
+
+// lbConfig translates the declarative upstream into lb's Config.
+func lbConfig(cu *config.Upstream) (lb.Config, error) {
+	var lc lb.Config
+	lc.Balancer = lb.BalancerKind(cu.Balancer)
+	if cu.HashOn != "" {
+		hk, err := lb.ParseHashOn(cu.HashOn)
+		if err != nil {
+			return lc, err
+		}
+		lc.HashOn = hk
+	}
+	h := &cu.Health
+	lc.Passive = lb.PassiveConfig{
+		MaxFails:       h.Passive.MaxFails,
+		FailTimeout:    h.Passive.FailTimeout.Std(),
+		Consecutive5xx: h.Passive.Consecutive5xx,
+	}
+	if a := h.Active; a != nil {
+		lc.Active = lb.ActiveConfig{
+			Type:      lb.ProbeKind(a.Type),
+			Path:      a.Path,
+			Host:      a.Host,
+			Interval:  a.Interval.Std(),
+			Timeout:   a.Timeout.Std(),
+			Statuses:  a.Statuses,
+			Healthy:   a.Healthy,
+			Unhealthy: a.Unhealthy,
+		}
+	}
+	lc.MaxEjectedPercent = h.MaxEjectedPercent
+	lc.PanicThreshold = h.PanicThreshold
+	r := &cu.Retries
+	lc.Retry = lb.RetryConfig{
+		Tries:         r.Tries,
+		PerTryTimeout: r.PerTryTimeout.Std(),
+		Statuses:      r.Statuses,
+		NonIdempotent: r.NonIdempotent,
+		Budget:        r.Budget,
+	}
+	if r.On != nil {
+		lc.Retry.On = lb.RetryOnNone
+		for _, on := range r.On {
+			switch on {
+			case config.RetryOnConnect:
+				lc.Retry.On |= lb.RetryOnConnect
+			case config.RetryOnTimeout:
+				lc.Retry.On |= lb.RetryOnTimeout
+			case config.RetryOnError:
+				lc.Retry.On |= lb.RetryOnError
+			case config.RetryOnInvalidHeader:
+				lc.Retry.On |= lb.RetryOnInvalidHeader
+			default:
+				return lc, fmt.Errorf("retries.on: unknown condition %q", on)
+			}
+		}
+	}
+	return lc, nil
+}
+
+// lcfgFingerprint is the part of an lb config that needs a new group when
+// it changes (everything but the targets, which Update handles).
+func lcfgFingerprint(c lb.Config) string {
+	c.Clock = nil
+	return strings.TrimSpace(fmt.Sprintf("%+v", c))
+}
+
+// bytesOf views a string's bytes without copying. The result must not be
+// modified; callers pass it to APIs that copy (http1.Edits).
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// durationOf converts nanoseconds to a time.Duration, with a floor so a zero
+// config value cannot mean "no time at all".
+func durationOf(ns int64) time.Duration {
+	if ns <= 0 {
+		return 5 * time.Second
+	}
+	return time.Duration(ns)
+}

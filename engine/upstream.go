@@ -1,0 +1,644 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/sluice-gw/sluice/http1"
+	"github.com/sluice-gw/sluice/pool"
+)
+
+// upState is where an upstream connection is in its exchange.
+type upState uint8
+
+const (
+	upConnecting upState = iota // dial in progress (off loop)
+	upIdle                      // in the worker's keep-alive pool
+	upAwaitHead                 // request sent (or being sent), response head awaited
+	upBody                      // relaying the response body
+	upTunnel                    // raw bytes after 101
+)
+
+// upstreamConn is a connection to a target, owned by one worker. While a
+// request uses it, owner is that request's client connection.
+type upstreamConn struct {
+	c      gnet.Conn
+	w      *worker
+	target *Target
+	up     *Upstream // settings of the config version that dialed it
+	link   pool.IdleLink
+	timer  timerNode
+
+	owner    *clientConn
+	state    upState
+	resp     http1.Response
+	body     bodyFramer
+	dechunk  bool  // the client speaks HTTP/1.0: send payload without chunk framing
+	paused   bool  // the client is slow: the body comes through pump (handoff.go)
+	pump     *pump // reading the response body while detached
+	detached bool  // gnet no longer has the connection
+	watched  bool
+	requests int
+	closed   bool
+	reused   bool // at least one request went out on it before the current one
+}
+
+// Link implements pool.IdleConn.
+func (uc *upstreamConn) Link() *pool.IdleLink { return &uc.link }
+
+// failKind classifies an upstream failure for retries and the client's status.
+type failKind uint8
+
+const (
+	failConnect        failKind = iota // dial refused or errored
+	failConnectTimeout                 // dial timed out
+	failClosed                         // connection closed before a response head
+	failTimeout                        // no response head in time
+	failBadResponse                    // response head did not parse
+	failOverload                       // too many dials in progress
+)
+
+func (k failKind) status() int {
+	switch k {
+	case failConnectTimeout, failTimeout:
+		return 504
+	case failOverload:
+		return 503
+	}
+	return 502
+}
+
+// proxy sends the request to a target of the route's upstream: over an idle
+// pooled connection when the worker has one, else over a new one.
+func (cc *clientConn) proxy() {
+	x := &cc.x
+	r := x.route
+	if r.upstream == nil {
+		cc.respondError(500, "route has no upstream")
+		return
+	}
+	if cc.attempts == 0 {
+		cc.prepareUpstreamHead()
+	}
+	t := cc.pickTarget(r.upstream)
+	if t == nil {
+		if cc.attempts > 0 {
+			// No other target to retry on: the client gets the failure itself.
+			cc.respondError(cc.lastFail.status(), x.failure)
+			return
+		}
+		cc.respondError(503, "no healthy upstream target")
+		return
+	}
+	cc.attempts++
+	cc.tried.Add(t)
+	x.target = t
+	if uc := cc.w.takeIdle(t); uc != nil {
+		cc.w.srv.Stats.UpstreamReused.Add(1)
+		cc.attach(uc)
+		return
+	}
+	cc.w.dial(cc, t)
+}
+
+// prepareUpstreamHead records the edits every attempt shares.
+func (cc *clientConn) prepareUpstreamHead() {
+	x := &cc.x
+	e := &x.ReqEdits
+	e.ForwardedFor(cc.remoteIP)
+	e.ForwardedProto(protoHTTP)
+	if x.Req.HasHost {
+		e.ForwardedHost(x.Req.Host.In(x.head))
+	}
+	if x.Req.ExpectContinue {
+		// The gateway answers 100 Continue itself when it is ready to
+		// relay the body; the upstream must not answer it again.
+		e.RemoveString("Expect")
+	}
+	r := x.route
+	if r.stripPrefix && x.prefixLen > 0 {
+		path := x.Req.Path.In(x.head)
+		rest := path[x.prefixLen:]
+		t := append(cc.out[:0], '/')
+		if len(rest) > 0 && rest[0] == '/' {
+			rest = rest[1:]
+		}
+		t = append(t, rest...)
+		if x.Req.HasQuery {
+			t = append(t, '?')
+			t = append(t, x.Req.Query.In(x.head)...)
+		}
+		e.SetTarget(t)
+		cc.out = t[:0]
+	}
+	if r.hostLiteral != nil {
+		e.SetHost(r.hostLiteral)
+	}
+	if x.Req.Upgrade {
+		e.KeepUpgrade = true
+	}
+}
+
+var (
+	protoHTTP    = []byte("http")
+	continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+)
+
+// attach sends the request on uc, which the worker owns and nobody uses.
+func (cc *clientConn) attach(uc *upstreamConn) {
+	x := &cc.x
+	uc.owner = cc
+	uc.state = upAwaitHead
+	uc.resp.Reset()
+	uc.resp.Limits = x.snap.respLimits
+	cc.up = uc
+	if x.route.hostUpstream {
+		x.ReqEdits.SetHost(bytesOf(uc.target.Addr))
+	}
+	cc.out = http1.AppendRequestHead(cc.out[:0], x.head, &x.Req, &x.ReqEdits)
+	uc.reused = uc.requests > 0
+	uc.requests++
+	cc.sentHead = true
+	_, _ = uc.c.Write(cc.out)
+	if cc.reqBodyDone {
+		uc.armRead()
+		return
+	}
+	if x.Req.ExpectContinue && x.Req.Minor == 1 && !cc.bodyStarted && cc.c.InboundBuffered() == 0 {
+		_, _ = cc.c.Write(continueLine)
+	}
+	uc.w.wheel.arm(&uc.timer, uc.w.now+uc.up.sendTimeout)
+	cc.read = readBody
+	cc.relayRequestBody()
+}
+
+func (uc *upstreamConn) armRead() {
+	uc.w.wheel.arm(&uc.timer, uc.w.now+uc.up.readTimeout)
+}
+
+// takeIdle returns a pooled connection to t, or nil.
+func (w *worker) takeIdle(t *Target) *upstreamConn {
+	for {
+		ic := w.idle.Get(t)
+		if ic == nil {
+			return nil
+		}
+		uc := ic.(*upstreamConn)
+		if !uc.closed {
+			w.wheel.disarm(&uc.timer)
+			return uc
+		}
+	}
+}
+
+// dial opens a connection to t off the loop and enrolls it on this worker's
+// loop; OnOpen then attaches it to the client that asked, if it still waits.
+func (w *worker) dial(cc *clientConn, t *Target) {
+	uc := &upstreamConn{w: w, target: t, up: cc.x.route.upstream, owner: cc, state: upConnecting}
+	uc.timer.owner = uc
+	cc.up = uc
+	timeout := uc.up.connectTimeout
+	addr := t.Addr
+	loop := w.loop
+	w.srv.Stats.UpstreamDials.Add(1)
+	ok := w.srv.offload.submit(func() {
+		conn, err := net.DialTimeout("tcp", addr, durationOf(timeout))
+		if err != nil {
+			w.execute(func() { uc.onDialFailed(err) })
+			return
+		}
+		ch, err := loop.Enroll(gnet.NewContext(context.Background(), uc), conn)
+		if err != nil {
+			_ = conn.Close()
+			w.execute(func() { uc.onDialFailed(err) })
+			return
+		}
+		if res := <-ch; res.Err != nil {
+			w.execute(func() { uc.onDialFailed(res.Err) })
+		}
+	})
+	if !ok {
+		cc.up = nil
+		cc.upstreamFailed(uc, failOverload, "too many upstream connections being opened")
+	}
+}
+
+func (w *worker) onUpstreamOpen(uc *upstreamConn, c gnet.Conn) {
+	uc.c = c
+	cc := uc.owner
+	if cc == nil || cc.closed || cc.up != uc {
+		// The client gave up meanwhile: keep the connection for the next one.
+		uc.owner = nil
+		uc.toPool()
+		return
+	}
+	cc.attach(uc)
+}
+
+func (uc *upstreamConn) onDialFailed(err error) {
+	cc := uc.owner
+	uc.closed = true
+	if cc == nil || cc.closed || cc.up != uc {
+		return
+	}
+	cc.up = nil
+	kind, msg := failConnect, "upstream connect failed"
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		kind, msg = failConnectTimeout, "upstream connect timed out"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		msg = "upstream connect refused"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		kind, msg = failConnectTimeout, "upstream connect timed out"
+	}
+	cc.endAttempt(kind, 0)
+	cc.upstreamFailed(uc, kind, msg)
+}
+
+// upstreamFailed handles a failure before any response byte reached the
+// client: another target gets the request when that is safe, else the
+// client gets the error.
+func (cc *clientConn) upstreamFailed(uc *upstreamConn, kind failKind, msg string) {
+	x := &cc.x
+	if cc.closed || cc.responded {
+		return
+	}
+	x.failure = msg
+	cc.lastFail = kind
+	if x.status == 0 && cc.retryable(kind) {
+		cc.w.srv.Stats.UpstreamRetries.Add(1)
+		cc.read = readHold
+		cc.proxy()
+		return
+	}
+	if !cc.reqBodyDone && cc.bodyStarted {
+		cc.keepAlive = false // part of the body is gone; the rest cannot be framed for anyone
+	}
+	cc.respondError(kind.status(), msg)
+}
+
+// retryable says whether the request may go to another target. Nothing may
+// be replayed once body bytes were consumed. A failed connect sent nothing,
+// so it may retry for any method; otherwise the upstream's retry policy
+// (idempotence, conditions, budget) decides.
+func (cc *clientConn) retryable(kind failKind) bool {
+	x := &cc.x
+	u := x.route.upstream
+	if cc.bodyStarted || kind == failOverload || cc.attempts >= u.tries {
+		return false
+	}
+	o := outcomeOf(kind, 0, 0)
+	if o.ConnectFailed && !o.TimedOut {
+		return u.lb.AllowRetry()
+	}
+	return u.lb.ShouldRetry(x.Req.MethodName.In(x.head), cc.attempts, o)
+}
+
+func (uc *upstreamConn) onTraffic() {
+	if uc.closed {
+		return
+	}
+	cc := uc.owner
+	if cc == nil {
+		// An idle connection must not speak; whatever it says, it is done.
+		uc.close()
+		return
+	}
+	if cc.detached {
+		return // the client is away (upload pump): the response waits in the buffer
+	}
+	switch uc.state {
+	case upAwaitHead:
+		uc.readHead()
+	case upBody:
+		uc.relayBody()
+	case upTunnel:
+		buf, _ := uc.c.Peek(-1)
+		_, _ = cc.c.Write(buf)
+		_, _ = uc.c.Discard(len(buf))
+	}
+}
+
+func (uc *upstreamConn) readHead() {
+	cc := uc.owner
+	x := &cc.x
+	for {
+		buf, _ := uc.c.Peek(-1)
+		if len(buf) == 0 {
+			return
+		}
+		n, err := uc.resp.Parse(buf, x.Req.Method)
+		if err != nil {
+			cc.endAttempt(failBadResponse, 0)
+			cc.up = nil
+			uc.close()
+			cc.upstreamFailed(uc, failBadResponse, "invalid response from upstream: "+err.Error())
+			return
+		}
+		if n == 0 {
+			return
+		}
+		if uc.resp.Status < 200 && uc.resp.Status != 101 {
+			// Interim responses (103 Early Hints...) go to HTTP/1.1 clients; 100 Continue was
+			// the gateway's own business.
+			if uc.resp.Status != 100 && x.Req.Minor == 1 {
+				_, _ = cc.c.Write(buf[:n])
+			}
+			_, _ = uc.c.Discard(n)
+			uc.resp.Reset()
+			continue
+		}
+		cc.onResponseHead(uc, buf, n)
+		return
+	}
+}
+
+// onResponseHead filters the response head, sends it with whatever body
+// bytes came with it in one write, and starts relaying the body.
+func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
+	x := &cc.x
+	r := &uc.resp
+	cc.endAttempt(0, r.Status)
+	if r.Status >= 500 && !cc.bodyStarted && cc.attempts < x.route.upstream.tries &&
+		x.route.upstream.lb.ShouldRetry(x.Req.MethodName.In(x.head), cc.attempts, outcomeOf(0, r.Status, 0)) {
+		// Nothing reached the client yet: try another target, as nginx's
+		// proxy_next_upstream http_502 does. The connection's unread body
+		// makes it unusable.
+		cc.up = nil
+		uc.close()
+		cc.w.srv.Stats.UpstreamRetries.Add(1)
+		cc.read = readHold
+		cc.proxy()
+		return
+	}
+	x.resp = r
+	x.respBuf = buf
+	for _, h := range x.route.chain[PhaseHeaderFilter] {
+		x.phase = PhaseHeaderFilter
+		if h(x) != Continue {
+			break
+		}
+	}
+	x.respBuf = nil
+
+	e := &x.RespEdits
+	upgrade := r.Status == 101 && x.Req.Upgrade
+	switch r.Body {
+	case http1.BodyLength:
+		uc.body.reset(frameLength, r.ContentLength)
+	case http1.BodyChunked:
+		uc.body.reset(frameChunked, 0)
+	case http1.BodyUntilClose:
+		uc.body.reset(frameUntilClose, 0)
+		cc.keepAlive = false
+	default:
+		uc.body.reset(frameNone, 0)
+	}
+	uc.dechunk = r.Body == http1.BodyChunked && x.Req.Minor == 0
+	if uc.dechunk {
+		e.RemoveString("Transfer-Encoding")
+		cc.keepAlive = false // the body ends when the connection does
+	}
+	switch {
+	case upgrade:
+		e.KeepUpgrade = true
+	case !cc.keepAlive:
+		e.SetString("Connection", "close")
+	case x.Req.Minor == 0:
+		e.SetString("Connection", "keep-alive")
+	}
+	out := http1.AppendResponseHead(cc.out[:0], buf, r, e)
+	cc.out = out
+	x.status = r.Status
+	uc.w.wheel.disarm(&uc.timer)
+
+	if upgrade {
+		_, _ = cc.c.Write(out)
+		rest := buf[n:]
+		if len(rest) > 0 {
+			_, _ = cc.c.Write(rest)
+		}
+		_, _ = uc.c.Discard(len(buf))
+		cc.startTunnel(uc)
+		return
+	}
+	if uc.dechunk {
+		_, _ = cc.c.Write(out)
+		_, _ = uc.c.Discard(n)
+		uc.state = upBody
+		uc.relayBody()
+		return
+	}
+	rest := buf[n:]
+	m, done, err := uc.body.take(rest)
+	cc.iov[0], cc.iov[1] = out, rest[:m]
+	if m > 0 {
+		_, _ = cc.c.Writev(cc.iov[:])
+	} else {
+		_, _ = cc.c.Write(out)
+	}
+	cc.iov[0], cc.iov[1] = nil, nil
+	x.bodySent += int64(m)
+	_, _ = uc.c.Discard(n + m)
+	uc.state = upBody
+	uc.afterRelay(done, err, len(rest) > m)
+}
+
+// relayBody moves response-body bytes from the upstream to the client.
+func (uc *upstreamConn) relayBody() {
+	buf, _ := uc.c.Peek(-1)
+	if len(buf) == 0 {
+		return
+	}
+	n, done, err, trailing := uc.relayBytes(buf)
+	_, _ = uc.c.Discard(n)
+	uc.afterRelay(done, err, trailing)
+}
+
+// relayBytes writes the body bytes at the start of src to the client and
+// returns how many it consumed, whether the body ended, and whether bytes
+// followed the end.
+func (uc *upstreamConn) relayBytes(src []byte) (n int, done bool, err error, trailing bool) {
+	cc := uc.owner
+	if uc.dechunk {
+		for n < len(src) && !done {
+			var m int
+			var data []byte
+			m, data, done, err = uc.body.takeData(src[n:])
+			if err != nil || m == 0 {
+				break
+			}
+			if len(data) > 0 {
+				_, _ = cc.c.Write(data)
+				cc.x.bodySent += int64(len(data))
+			}
+			n += m
+		}
+		return n, done, err, done && n < len(src)
+	}
+	n, done, err = uc.body.take(src)
+	if n > 0 {
+		_, _ = cc.c.Write(src[:n])
+		cc.x.bodySent += int64(n)
+	}
+	return n, done, err, done && n < len(src)
+}
+
+// afterRelay decides what follows a relay step: the end of the response,
+// a framing error (the client has part of a response: it must be closed),
+// or waiting for more, pausing first if the client is not keeping up.
+func (uc *upstreamConn) afterRelay(done bool, err error, trailing bool) {
+	cc := uc.owner
+	if err != nil {
+		cc.x.failure = "invalid response body from upstream: " + err.Error()
+		cc.dropUpstream()
+		cc.closeAfterFlush()
+		return
+	}
+	if done {
+		if trailing {
+			uc.resp.KeepAlive = false // bytes after the response: the framing is off
+		}
+		cc.responseComplete(uc)
+		return
+	}
+	if uc.pump == nil {
+		uc.armRead()
+		if cc.c.OutboundBuffered() > highWater {
+			uc.pauseDownload()
+		}
+	}
+}
+
+// responseComplete returns the upstream connection to the pool when it can
+// carry another request, and finishes the client's response.
+func (cc *clientConn) responseComplete(uc *upstreamConn) {
+	cc.up = nil
+	uc.owner = nil
+	u := uc.up
+	reusable := uc.resp.KeepAlive && cc.reqBodyDone && !uc.closed && !uc.detached &&
+		(u.maxRequests <= 0 || uc.requests < u.maxRequests) && !cc.w.srv.draining.Load()
+	if reusable {
+		uc.toPool()
+	} else {
+		uc.close()
+	}
+	cc.finishResponse()
+}
+
+// toPool makes uc idle in its worker's keep-alive pool.
+func (uc *upstreamConn) toPool() {
+	if uc.closed {
+		return
+	}
+	uc.state = upIdle
+	uc.paused = false
+	w := uc.w
+	w.wheel.disarm(&uc.timer)
+	if ev := w.idle.Put(uc.target, uc, w.now, uc.up.maxIdle); ev != nil {
+		ev.(*upstreamConn).close()
+	}
+}
+
+// close closes the connection; OnClose follows.
+func (uc *upstreamConn) close() {
+	uc.owner = nil
+	if uc.pump != nil {
+		uc.pump.finish(false)
+		uc.pump = nil
+	}
+	if uc.closed {
+		return
+	}
+	uc.closed = true
+	uc.w.wheel.disarm(&uc.timer)
+	if uc.link.Pooled() {
+		uc.w.idle.Remove(uc)
+	}
+	if uc.c != nil && !uc.detached {
+		_ = uc.c.Close()
+	}
+}
+
+func (uc *upstreamConn) onClose(error) {
+	if uc.detached {
+		return // gnet let go of it; the pump or tunnel has the socket
+	}
+	wasClosed := uc.closed
+	uc.closed = true
+	uc.w.wheel.disarm(&uc.timer)
+	if uc.link.Pooled() {
+		uc.w.idle.Remove(uc)
+	}
+	cc := uc.owner
+	uc.owner = nil
+	if wasClosed || cc == nil || cc.up != uc {
+		return
+	}
+	if cc.detached {
+		cc.up = nil
+		cc.abortDetached("upstream closed the connection during the upload")
+		return
+	}
+	switch uc.state {
+	case upAwaitHead:
+		cc.up = nil
+		cc.endAttempt(failClosed, 0)
+		cc.upstreamFailed(uc, failClosed, "upstream closed the connection before responding")
+	case upBody:
+		if uc.body.kind == frameUntilClose {
+			uc.owner = cc
+			cc.responseComplete(uc)
+			return
+		}
+		cc.up = nil
+		cc.x.failure = "upstream closed the connection mid-response"
+		cc.closeAfterFlush()
+	case upTunnel:
+		cc.up = nil
+		cc.closeAfterFlush()
+	}
+}
+
+func (uc *upstreamConn) onTimer(int64) {
+	cc := uc.owner
+	if cc == nil {
+		uc.close()
+		return
+	}
+	if cc.detached {
+		cc.up = nil
+		uc.close()
+		cc.abortDetached("upstream timed out during the upload")
+		return
+	}
+	switch uc.state {
+	case upAwaitHead:
+		cc.up = nil
+		uc.close()
+		cc.endAttempt(failTimeout, 0)
+		cc.upstreamFailed(uc, failTimeout, "upstream timed out")
+	case upBody, upTunnel:
+		cc.up = nil
+		uc.close()
+		cc.x.failure = "upstream timed out mid-response"
+		cc.closeAfterFlush()
+	}
+}
+
+// startTunnel turns the exchange into a raw byte relay after 101.
+func (cc *clientConn) startTunnel(uc *upstreamConn) {
+	uc.state = upTunnel
+	cc.read = readTunnel
+	cc.keepAlive = false
+	cc.reqBodyDone = true
+	cc.disarmTimer()
+	uc.w.wheel.arm(&uc.timer, uc.w.now+cc.x.snap.tunnelIdleTimeout)
+	cc.handoffTunnel(uc)
+}

@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/sluice-gw/sluice/pool"
+)
+
+// worker is one event loop's state. Every method runs on that loop.
+type worker struct {
+	id   int
+	srv  *Server
+	loop gnet.EventLoop
+	now  int64 // unix nanoseconds, refreshed once per event
+
+	wheel *timerWheel
+	idle  *pool.Keepalive[*Target]
+
+	pickers []workerPicker // by Upstream.id
+
+	// flushWatch holds client connections waiting for their output to drain
+	// (to close after the last byte, or to let a paused stream go on); the
+	// tick checks them because gnet has no "writable" callback.
+	flushWatch []drainWaiter
+	flushSpare []drainWaiter
+
+	freeClients   []*clientConn
+	freeUpstreams []*upstreamConn
+
+	reqSeq       uint64
+	lastExpire   int64
+	tickRunnable gnet.RunnableFunc
+}
+
+func newWorker(s *Server, id int, loop gnet.EventLoop) *worker {
+	now := time.Now().UnixNano()
+	w := &worker{
+		id:    id,
+		srv:   s,
+		loop:  loop,
+		now:   now,
+		wheel: newTimerWheel(4096, int64(tickInterval), now),
+		idle:  pool.NewKeepalive[*Target](pool.KeepaliveConfig{}),
+	}
+	w.tickRunnable = func(context.Context) error { w.tick(); return nil }
+	return w
+}
+
+func (w *worker) tickClock() { w.now = time.Now().UnixNano() }
+
+// execute runs fn on the worker's loop. Safe from any goroutine. If the
+// engine is stopping, fn is dropped: its connections are being closed.
+func (w *worker) execute(fn func()) {
+	_ = w.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		w.tickClock()
+		fn()
+		return nil
+	}))
+}
+
+// tick advances timers, checks connections waiting for output to drain,
+// expires idle upstream connections and, when draining, closes idle clients.
+func (w *worker) tick() {
+	w.tickClock()
+	w.wheel.advance(w.now)
+	if len(w.flushWatch) > 0 {
+		w.checkFlushWatch()
+	}
+	if w.now-w.lastExpire >= int64(time.Second) {
+		w.lastExpire = w.now
+		w.idle.Expire(w.now, 0, func(c pool.IdleConn) { c.(*upstreamConn).close() })
+	}
+}
+
+// watch registers d to be told (onDrained) when its output drops to
+// lowWater; the tick checks, since gnet has no "writable" callback.
+func (w *worker) watch(d drainWaiter) {
+	if d.setWatched(true) {
+		return
+	}
+	w.flushWatch = append(w.flushWatch, d)
+}
+
+func (w *worker) checkFlushWatch() {
+	// Swap the list out first: onDrained may watch its connection again.
+	list := w.flushWatch
+	w.flushWatch, w.flushSpare = w.flushSpare[:0], nil
+	for i, d := range list {
+		list[i] = nil
+		if d.gone() {
+			d.setWatched(false)
+			continue
+		}
+		if d.outbound() <= lowWater {
+			d.setWatched(false)
+			d.onDrained()
+			continue
+		}
+		w.flushWatch = append(w.flushWatch, d)
+	}
+	w.flushSpare = list[:0]
+}
+
+func (w *worker) shutdown() {
+	w.idle.Drain(func(c pool.IdleConn) { c.(*upstreamConn).close() })
+}

@@ -1,0 +1,125 @@
+package policies
+
+import (
+	"sort"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/http1"
+)
+
+// headersConfig is the `headers` policy's config: edits of the request sent
+// upstream and of the response sent back.
+type headersConfig struct {
+	Request  headerEdits `yaml:"request"`
+	Response headerEdits `yaml:"response"`
+}
+
+// headerEdits: Set replaces every field of the name (or adds it), Add
+// appends a field, Remove drops every field of the name. Remove applies
+// first, then Set, then Add.
+type headerEdits struct {
+	Set    map[string]string `yaml:"set"`
+	Add    map[string]string `yaml:"add"`
+	Remove []string          `yaml:"remove"`
+}
+
+// compiledEdits holds the edits as byte slices made once per config, so
+// applying them costs copies into the request's Edits arena and nothing else.
+type compiledEdits struct {
+	remove [][]byte
+	set    [][2][]byte
+	add    [][2][]byte
+}
+
+func (c *compiledEdits) empty() bool {
+	return len(c.remove) == 0 && len(c.set) == 0 && len(c.add) == 0
+}
+
+func (c *compiledEdits) apply(e *http1.Edits) {
+	for _, n := range c.remove {
+		e.Remove(n)
+	}
+	for _, kv := range c.set {
+		e.Set(kv[0], kv[1])
+	}
+	for _, kv := range c.add {
+		e.Add(kv[0], kv[1])
+	}
+}
+
+type headersPolicy struct {
+	request, response compiledEdits
+}
+
+// headersPriority runs header edits early, so later policies (auth,
+// limits keyed by a header) see the edited request.
+const headersPriority = 1000
+
+func init() { Register("headers", newHeaders) }
+
+func newHeaders(spec config.PolicySpec) (engine.Policy, error) {
+	var cfg headersConfig
+	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
+		return nil, err
+	}
+	p := &headersPolicy{}
+	if err := compileEdits(spec, "request", &cfg.Request, &p.request); err != nil {
+		return nil, err
+	}
+	if err := compileEdits(spec, "response", &cfg.Response, &p.response); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func compileEdits(spec config.PolicySpec, side string, in *headerEdits, out *compiledEdits) error {
+	for i, n := range in.Remove {
+		if !http1.ValidFieldName(n) {
+			return config.FieldError(spec, side+".remove["+itoa(i)+"]", "not a valid field name: "+quote(n))
+		}
+		out.remove = append(out.remove, []byte(n))
+	}
+	pairs := func(kind string, m map[string]string) ([][2][]byte, error) {
+		names := make([]string, 0, len(m))
+		for n := range m {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var kvs [][2][]byte
+		for _, n := range names {
+			if err := checkField(n, m[n]); err != nil {
+				return nil, config.FieldError(spec, side+"."+kind+"."+n, err.Error())
+			}
+			kvs = append(kvs, [2][]byte{[]byte(n), []byte(m[n])})
+		}
+		return kvs, nil
+	}
+	var err error
+	if out.set, err = pairs("set", in.Set); err != nil {
+		return err
+	}
+	out.add, err = pairs("add", in.Add)
+	return err
+}
+
+func (p *headersPolicy) Priority() int { return headersPriority }
+
+func (p *headersPolicy) Install(c *engine.ChainBuilder) {
+	if !p.request.empty() {
+		c.Add(engine.PhaseRewrite, p.editRequest)
+	}
+	if !p.response.empty() {
+		c.Add(engine.PhaseHeaderFilter, p.editResponse)
+	}
+}
+
+func (p *headersPolicy) editRequest(x *engine.Ctx) engine.Status {
+	p.request.apply(&x.ReqEdits)
+	return engine.Continue
+}
+
+func (p *headersPolicy) editResponse(x *engine.Ctx) engine.Status {
+	p.response.apply(&x.RespEdits)
+	return engine.Continue
+}
