@@ -48,6 +48,7 @@ const (
 // parseState is the resumable state shared by Request and Response.
 type parseState struct {
 	pos     int // start of the next line to parse; everything before is accepted
+	headLen int // set when stage is stageDone
 	scanned int // buf[pos:scanned] is known to hold no LF
 	stage   uint8
 	err     error
@@ -78,6 +79,80 @@ func (s *parseState) fail(err error) (int, error) {
 	s.stage = stageFailed
 	s.err = err
 	return 0, err
+}
+
+// message is what parse needs from a Request or a Response.
+type message interface {
+	// startLine parses the request-line or status-line buf[start:crAt].
+	startLine(buf []byte, start, crAt int) error
+	// finish applies the rules that need the whole head.
+	finish() error
+}
+
+// parse is the resumable head loop of Request.Parse and Response.Parse: it
+// takes complete lines one at a time, hands the start-line to m, parses and
+// records field lines into *fields, and calls m.finish at the empty line.
+// request selects the request rules: leading empty lines are skipped, Host
+// and Expect are checked, and an overlong start-line is ErrRequestLineTooLong.
+func (s *parseState) parse(buf []byte, limits Limits, fields *[]Field, m message, request bool) (int, error) {
+	switch s.stage {
+	case stageDone:
+		return s.headLen, nil
+	case stageFailed:
+		return 0, s.err
+	}
+	lim := limits.withDefaults()
+	startTooLong := ErrBadStatusLine
+	if request {
+		startTooLong = ErrRequestLineTooLong
+	}
+	for {
+		maxLine, tooLong := lim.MaxFieldLine, ErrFieldTooLarge
+		if s.stage == stageStart {
+			maxLine, tooLong = lim.MaxRequestLine, startTooLong
+		}
+		crAt, next, err := s.nextLine(buf, maxLine, lim.MaxHeadBytes, tooLong)
+		if err != nil {
+			return s.fail(err)
+		}
+		if crAt < 0 {
+			return 0, nil
+		}
+		start := s.pos
+		switch {
+		case s.stage == stageStart:
+			if crAt == start && request { // empty line before the request-line (RFC 9112 §2.2)
+				break
+			}
+			if err := m.startLine(buf, start, crAt); err != nil {
+				return s.fail(err)
+			}
+			s.stage = stageFields
+		case crAt == start: // the empty line ending the head
+			s.pos = next
+			if err := m.finish(); err != nil {
+				return s.fail(err)
+			}
+			s.headLen = next
+			s.stage = stageDone
+			return next, nil
+		default:
+			if len(*fields) >= lim.MaxFields {
+				return s.fail(ErrTooManyFields)
+			}
+			f, err := parseFieldLine(buf, start, crAt, len(*fields) == 0)
+			if err != nil {
+				return s.fail(err)
+			}
+			k := classifyField(f.Name.In(buf))
+			if err := s.onField(buf, f, k, request); err != nil {
+				return s.fail(err)
+			}
+			*fields = append(*fields, f)
+			s.meta = append(s.meta, fieldMeta{end: uint32(next), kind: k})
+		}
+		s.pos = next
+	}
 }
 
 // nextLine finds the line starting at s.pos. It returns the index of its CR

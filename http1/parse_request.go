@@ -69,61 +69,14 @@ func (r *Request) Reset() {
 //
 // A fresh zero Request needs no Reset before its first Parse.
 func (r *Request) Parse(buf []byte) (int, error) {
-	s := &r.st
-	switch s.stage {
-	case stageDone:
-		return r.HeadLen, nil
-	case stageFailed:
-		return 0, s.err
-	}
-	lim := r.Limits.withDefaults()
-	for {
-		maxLine, tooLong := lim.MaxFieldLine, ErrFieldTooLarge
-		if s.stage == stageStart {
-			maxLine, tooLong = lim.MaxRequestLine, ErrRequestLineTooLong
-		}
-		crAt, next, err := s.nextLine(buf, maxLine, lim.MaxHeadBytes, tooLong)
-		if err != nil {
-			return s.fail(err)
-		}
-		if crAt < 0 {
-			return 0, nil
-		}
-		start := s.pos
-		switch {
-		case s.stage == stageStart:
-			if crAt == start { // empty line before the request-line
-				break
-			}
-			if err := r.parseRequestLine(buf, start, crAt); err != nil {
-				return s.fail(err)
-			}
-			s.stage = stageFields
-		case crAt == start: // the empty line ending the head
-			s.pos = next
-			if err := r.finish(); err != nil {
-				return s.fail(err)
-			}
-			r.HeadLen = next
-			s.stage = stageDone
-			return next, nil
-		default:
-			if len(r.Fields) >= lim.MaxFields {
-				return s.fail(ErrTooManyFields)
-			}
-			f, err := parseFieldLine(buf, start, crAt, len(r.Fields) == 0)
-			if err != nil {
-				return s.fail(err)
-			}
-			k := classifyField(f.Name.In(buf))
-			if err := s.onField(buf, f, k, true); err != nil {
-				return s.fail(err)
-			}
-			r.Fields = append(r.Fields, f)
-			s.meta = append(s.meta, fieldMeta{end: uint32(next), kind: k})
-		}
-		s.pos = next
-	}
+	n, err := r.st.parse(buf, r.Limits, &r.Fields, r, true)
+	r.HeadLen = n
+	return n, err
+}
+
+// startLine implements message.
+func (r *Request) startLine(buf []byte, start, crAt int) error {
+	return r.parseRequestLine(buf, start, crAt)
 }
 
 // parseRequestLine parses method SP request-target SP HTTP-version in

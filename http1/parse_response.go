@@ -47,7 +47,8 @@ type Response struct {
 	KeepAlive bool
 	Upgrade   bool // 101 Switching Protocols
 
-	st parseState
+	reqMethod Method // of the request this answers, for finish
+	st        parseState
 
 	_ noCopy
 }
@@ -73,66 +74,18 @@ func (r *Response) Reset() {
 // A 1xx response is complete by itself: the caller parses the final response
 // after it (Reset, then Parse on the following bytes).
 func (r *Response) Parse(buf []byte, reqMethod Method) (int, error) {
-	n, err := r.parse(buf, reqMethod)
+	r.reqMethod = reqMethod
+	n, err := r.st.parse(buf, r.Limits, &r.Fields, r, false)
+	r.HeadLen = n
 	if err != nil {
 		return 0, AsUpstream(err)
 	}
 	return n, nil
 }
 
-func (r *Response) parse(buf []byte, reqMethod Method) (int, error) {
-	s := &r.st
-	switch s.stage {
-	case stageDone:
-		return r.HeadLen, nil
-	case stageFailed:
-		return 0, s.err
-	}
-	lim := r.Limits.withDefaults()
-	for {
-		maxLine, tooLong := lim.MaxFieldLine, ErrFieldTooLarge
-		if s.stage == stageStart {
-			maxLine, tooLong = lim.MaxRequestLine, ErrBadStatusLine
-		}
-		crAt, next, err := s.nextLine(buf, maxLine, lim.MaxHeadBytes, tooLong)
-		if err != nil {
-			return s.fail(err)
-		}
-		if crAt < 0 {
-			return 0, nil
-		}
-		start := s.pos
-		switch {
-		case s.stage == stageStart:
-			if err := r.parseStatusLine(buf, start, crAt); err != nil {
-				return s.fail(err)
-			}
-			s.stage = stageFields
-		case crAt == start:
-			s.pos = next
-			if err := r.finish(reqMethod); err != nil {
-				return s.fail(err)
-			}
-			r.HeadLen = next
-			s.stage = stageDone
-			return next, nil
-		default:
-			if len(r.Fields) >= lim.MaxFields {
-				return s.fail(ErrTooManyFields)
-			}
-			f, err := parseFieldLine(buf, start, crAt, len(r.Fields) == 0)
-			if err != nil {
-				return s.fail(err)
-			}
-			k := classifyField(f.Name.In(buf))
-			if err := s.onField(buf, f, k, false); err != nil {
-				return s.fail(err)
-			}
-			r.Fields = append(r.Fields, f)
-			s.meta = append(s.meta, fieldMeta{end: uint32(next), kind: k})
-		}
-		s.pos = next
-	}
+// startLine implements message.
+func (r *Response) startLine(buf []byte, start, crAt int) error {
+	return r.parseStatusLine(buf, start, crAt)
 }
 
 // parseStatusLine parses HTTP-version SP 3DIGIT SP [reason-phrase]
@@ -182,7 +135,8 @@ func (r *Response) parseStatusLine(buf []byte, start, crAt int) error {
 }
 
 // finish applies the body-length rules of RFC 9112 §6.3.
-func (r *Response) finish(reqMethod Method) error {
+func (r *Response) finish() error {
+	reqMethod := r.reqMethod
 	s := &r.st
 	r.ContentLength = -1
 	if s.sawCL {
