@@ -131,7 +131,7 @@ func (e *Edits) addOp(op editOp, name, value []byte) {
 	}
 	if op != opAdd {
 		for i := range e.ops {
-			if e.ops[i].op != opDead && equalFoldBytes(e.ops[i].name.In(e.arena), name) {
+			if e.ops[i].op != opDead && equalFoldAny(e.ops[i].name.In(e.arena), name) {
 				e.ops[i].op = opDead
 			}
 		}
@@ -157,7 +157,7 @@ func (e *Edits) drops(name []byte) bool {
 	for i := range e.ops {
 		op := &e.ops[i]
 		if (op.op == opSet || op.op == opRemove) && int(op.name.Len) == len(name) &&
-			equalFoldBytes(op.name.In(e.arena), name) {
+			equalFoldAny(op.name.In(e.arena), name) {
 			return true
 		}
 	}

@@ -332,21 +332,9 @@ func equalFold(b []byte, lower string) bool {
 	return true
 }
 
-// equalFoldString reports whether b equals s under ASCII case folding, s in any case.
-func equalFoldString(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if toLower[b[i]] != toLower[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// equalFoldBytes is equalFold for two byte slices.
-func equalFoldBytes(a, b []byte) bool {
+// equalFoldAny reports whether a equals b under ASCII case folding, b in
+// any case, given as a string or a byte slice.
+func equalFoldAny[T string | []byte](a []byte, b T) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -361,7 +349,7 @@ func equalFoldBytes(a, b []byte) bool {
 // lookupField returns the value of the first field named name.
 func lookupField(buf []byte, fields []Field, name string) (Span, bool) {
 	for _, f := range fields {
-		if int(f.Name.Len) == len(name) && equalFoldString(f.Name.In(buf), name) {
+		if int(f.Name.Len) == len(name) && equalFoldAny(f.Name.In(buf), name) {
 			return f.Value, true
 		}
 	}

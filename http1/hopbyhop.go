@@ -21,7 +21,7 @@ func (h *hopByHop) namedByConnection(name []byte) bool {
 		for len(v) > 0 {
 			var opt []byte
 			opt, v = nextListElement(v)
-			if equalFoldBytes(opt, name) {
+			if equalFoldAny(opt, name) {
 				return true
 			}
 		}
