@@ -12,21 +12,30 @@ func (t *Target) observe(now int64, o Outcome, failed bool) {
 	if rtt < 0 {
 		rtt = 0
 	}
-	t.mu.Lock()
-	prev := t.ewmaAt(now)
-	if failed {
-		rtt = math.Max(rtt, math.Max(2*prev, float64(t.core.cfg.EWMA.DefaultRTT)))
-	}
-	next := rtt
-	if rtt < prev {
-		// ewmaAt already decayed prev by e^(-elapsed/decay): averaging with
-		// the same weight gives prev·w + rtt·(1-w).
+	// Lock-free: workers ending attempts on one target race on a CAS of the
+	// value; the stamp is stored after and may lag by a racing update,
+	// which only blurs an estimate.
+	for {
+		bits := t.ewmaBits.Load()
 		w := t.decayWeight(now)
-		next = prev + rtt*(1-w)
+		prev := math.Float64frombits(bits) * w
+		sample := rtt
+		if failed {
+			sample = math.Max(sample, math.Max(2*prev, float64(t.core.cfg.EWMA.DefaultRTT)))
+		}
+		next := sample
+		if sample < prev {
+			// prev is already decayed by w = e^(-elapsed/decay): the
+			// average is prev + sample·(1-w).
+			next = prev + sample*(1-w)
+		}
+		if t.ewmaBits.CompareAndSwap(bits, floatBits(next)) {
+			if now > t.ewmaStamp.Load() {
+				t.ewmaStamp.Store(now)
+			}
+			return
+		}
 	}
-	t.ewmaBits.Store(floatBits(next))
-	t.ewmaStamp.Store(now)
-	t.mu.Unlock()
 }
 
 // ewmaAt returns the estimate decayed toward zero for the time since the last

@@ -12,7 +12,9 @@ func (p *Picker) pickHash(s *Snapshot, key []byte, tried *Tried, now int64, pani
 	if len(key) == 0 {
 		slot = p.rng.below(m)
 	} else {
-		slot = xxhash.Sum64(key) % m
+		// Lemire's multiply-shift maps the hash onto the table as evenly
+		// as a modulo, without the 64-bit division.
+		slot, _ = mul64(xxhash.Sum64(key), m)
 	}
 	idx := s.table[slot]
 	if t := s.targets[idx]; p.usable(t, tried, now, panicking) {

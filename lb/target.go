@@ -97,8 +97,8 @@ type Target struct {
 	ewmaBits  atomic.Uint64 // float64 nanoseconds
 	ewmaStamp atomic.Int64
 
-	// mu serializes the rare writers: failure accounting, EWMA updates and
-	// probe results. The pick path never takes it.
+	// mu serializes the rare writers: failure accounting and probe
+	// results. The pick path and successful Ends never take it.
 	mu          sync.Mutex
 	windowStart int64
 	windowFails int
@@ -139,7 +139,7 @@ func (t *Target) Cancel() { t.inflight.Add(-1) }
 // End ends an attempt begun with Begin: in-flight goes down, the latency goes
 // into the EWMA, and the outcome into passive health and outlier detection,
 // which may take the target out. It does not allocate and never blocks on
-// I/O; a failure or a latency update takes the target's own short mutex.
+// I/O; only a failure takes the target's own short mutex.
 func (t *Target) End(o Outcome) {
 	t.inflight.Add(-1)
 	t.requests.Add(1)

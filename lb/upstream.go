@@ -12,9 +12,13 @@ import (
 
 // core is the state an Upstream shares with its targets.
 type core struct {
-	cfg   Config
-	epoch time.Time
-	snap  atomic.Pointer[Snapshot]
+	cfg Config
+	// epoch is the wall time of the clock's zero; with the default coarse
+	// clock, coarseEpoch is the coarse reading at that moment.
+	epoch       time.Time
+	coarse      bool
+	coarseEpoch int64
+	snap        atomic.Pointer[Snapshot]
 
 	// ejectMu serializes ejection decisions so that the MaxEjectedPercent
 	// cap holds when workers report failures at the same time.
@@ -29,8 +33,14 @@ type core struct {
 	budget retryBudget
 }
 
-// now returns nanoseconds since the upstream was created, by Config.Clock.
-func (c *core) now() int64 { return int64(c.cfg.Clock().Sub(c.epoch)) }
+// now returns nanoseconds since the upstream was created, by Config.Clock
+// or, by default, by the coarse clock. It never blocks or allocates.
+func (c *core) now() int64 {
+	if c.coarse {
+		return coarseNow() - c.coarseEpoch
+	}
+	return int64(c.cfg.Clock().Sub(c.epoch))
+}
 
 func (c *core) timeAt(ns int64) time.Time { return c.epoch.Add(time.Duration(ns)) }
 
@@ -61,7 +71,13 @@ func NewUpstream(name string, cfg Config) (*Upstream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream %q: %w", name, err)
 	}
-	c := &core{cfg: cfg, epoch: cfg.Clock()}
+	c := &core{cfg: cfg}
+	if cfg.Clock == nil {
+		startCoarseClock()
+		c.coarse, c.coarseEpoch, c.epoch = true, coarseNow(), time.Now()
+	} else {
+		c.epoch = cfg.Clock()
+	}
 	c.budget.init(c)
 	c.snap.Store(&Snapshot{})
 	u := &Upstream{name: name, core: c}
