@@ -91,11 +91,7 @@ func CookieValue(cookieHeader []byte, name string) []byte {
 	rest := cookieHeader
 	for len(rest) > 0 {
 		var pair []byte
-		if i := bytes.IndexByte(rest, ';'); i >= 0 {
-			pair, rest = rest[:i], rest[i+1:]
-		} else {
-			pair, rest = rest, nil
-		}
+		pair, rest = cutByte(rest, ';')
 		pair = trimSpace(pair)
 		eq := bytes.IndexByte(pair, '=')
 		if eq < 0 || string(pair[:eq]) != name {
@@ -126,11 +122,7 @@ func QueryArg(uri []byte, name string) []byte {
 	}
 	for len(rest) > 0 {
 		var arg []byte
-		if i := bytes.IndexByte(rest, '&'); i >= 0 {
-			arg, rest = rest[:i], rest[i+1:]
-		} else {
-			arg, rest = rest, nil
-		}
+		arg, rest = cutByte(rest, '&')
 		key, val := arg, arg[len(arg):]
 		if eq := bytes.IndexByte(arg, '='); eq >= 0 {
 			key, val = arg[:eq], arg[eq+1:]
@@ -140,6 +132,15 @@ func QueryArg(uri []byte, name string) []byte {
 		}
 	}
 	return nil
+}
+
+// cutByte splits b at the first sep: the part before it, and the rest after
+// it (nil when there is no sep).
+func cutByte(b []byte, sep byte) (field, rest []byte) {
+	if i := bytes.IndexByte(b, sep); i >= 0 {
+		return b[:i], b[i+1:]
+	}
+	return b, nil
 }
 
 func trimSpace(b []byte) []byte {

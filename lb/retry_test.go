@@ -13,13 +13,7 @@ func TestRetryBudgetCapsRetries(t *testing.T) {
 	for range 100 {
 		u.RecordRequest()
 	}
-	allowed := 0
-	for range 1000 {
-		if u.AllowRetry() {
-			allowed++
-		}
-	}
-	if allowed != 20 {
+	if allowed := countAllowed(u, 1000); allowed != 20 {
 		t.Fatalf("%d retries allowed for 100 requests, want 20", allowed)
 	}
 	st := u.Status().RetryBudget
@@ -53,28 +47,27 @@ func TestRetryBudgetSlidingWindow(t *testing.T) {
 	if req, _ := u.core.budget.totals(u.core.budget.second()); req != 9 {
 		t.Fatalf("%d requests in the window, want 9", req)
 	}
-	allowed := 0
-	for range 10 {
-		if u.AllowRetry() {
-			allowed++
-		}
-	}
-	if allowed != 4 {
+	if allowed := countAllowed(u, 10); allowed != 4 {
 		t.Fatalf("%d retries allowed, want 4 (50%% of 9)", allowed)
 	}
 }
 
 func TestRetryBudgetFloor(t *testing.T) {
 	u, _ := newTestUpstream(t, Config{Retry: RetryConfig{MinRetriesPerSecond: 2}}, 1)
+	if allowed := countAllowed(u, 100); allowed != 20 {
+		t.Fatalf("floor of 2/s over 10 s allowed %d retries with no requests, want 20", allowed)
+	}
+}
+
+// countAllowed asks for n retries and counts the ones allowed.
+func countAllowed(u *Upstream, n int) int {
 	allowed := 0
-	for range 100 {
+	for range n {
 		if u.AllowRetry() {
 			allowed++
 		}
 	}
-	if allowed != 20 {
-		t.Fatalf("floor of 2/s over 10 s allowed %d retries with no requests, want 20", allowed)
-	}
+	return allowed
 }
 
 func TestRetryBudgetOff(t *testing.T) {
