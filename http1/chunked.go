@@ -18,7 +18,7 @@ const (
 	csSize         uint8 = iota // expecting the first hex digit of a chunk-size
 	csSizeMore                  // inside the chunk-size
 	csSizeBWS                   // after SP/HTAB following the size: only more BWS or ';'
-	csExt                       // inside chunk extensions, up to CR
+	csExt                       // inside chunk extensions, up to CR (sub-state in ext)
 	csSizeLF                    // after the chunk line's CR
 	csData                      // inside chunk data
 	csDataCR                    // after chunk data, expecting CR
@@ -45,6 +45,7 @@ type ChunkedDecoder struct {
 	MaxTrailers  int // bytes of the trailer section, final CRLF included [8192]
 
 	state     uint8
+	ext       uint8 // extension grammar sub-state (chunked_ext.go)
 	digits    uint8
 	remaining uint64 // chunk-size while reading it, then data bytes left
 	extLen    int
@@ -111,7 +112,7 @@ func (d *ChunkedDecoder) Decode(src []byte) (n int, data []byte, err error) {
 			case cr:
 				d.state = csSizeLF
 			case ';':
-				d.state, d.extLen = csExt, 1
+				d.state, d.ext, d.extLen = csExt, exNameStart, 1
 			case sp, ht:
 				d.state, d.extLen = csSizeBWS, 1
 			case lf:
@@ -123,7 +124,7 @@ func (d *ChunkedDecoder) Decode(src []byte) (n int, data []byte, err error) {
 			switch c {
 			case sp, ht:
 			case ';':
-				d.state = csExt
+				d.state, d.ext = csExt, exNameStart
 			default:
 				return d.fail(i, data, ErrChunkSize)
 			}
@@ -131,15 +132,12 @@ func (d *ChunkedDecoder) Decode(src []byte) (n int, data []byte, err error) {
 				return d.fail(i, data, ErrChunkExtension)
 			}
 		case csExt:
-			if c == cr {
+			end, err := d.extByte(c)
+			if err != nil {
+				return d.fail(i, data, err)
+			}
+			if end {
 				d.state = csSizeLF
-				break
-			}
-			if charClass[c]&classValue == 0 {
-				return d.fail(i, data, ErrChunkExtension)
-			}
-			if d.extLen++; d.extLen > d.maxExtension() {
-				return d.fail(i, data, ErrChunkExtension)
 			}
 		case csSizeLF:
 			if c != lf {

@@ -144,8 +144,9 @@ var (
 	// ErrChunkSize: a chunk-size that is empty, not hex, has leading or
 	// trailing junk, or exceeds 2^63-1.
 	ErrChunkSize = newError(400, "http1: invalid chunk size")
-	// ErrChunkExtension: chunk extensions longer than MaxExtension or holding
-	// a CTL.
+	// ErrChunkExtension: chunk extensions longer than MaxExtension or outside
+	// the chunk-ext grammar (RFC 9112 §7.1.1), e.g. a CTL, a bare '=' or an
+	// unterminated quoted-string.
 	ErrChunkExtension = newError(400, "http1: invalid chunk extension")
 	// ErrChunkFraming: chunk data not followed by CRLF, or a chunk line ending
 	// in a bare CR or LF.
