@@ -25,8 +25,10 @@ const (
 // extByte advances the extension grammar by one byte. end reports the CR
 // that ends the chunk line.
 func (d *ChunkedDecoder) extByte(c byte) (end bool, err error) {
-	if d.extLen++; d.extLen > d.maxExtension() {
-		return false, ErrChunkExtension
+	if c != cr {
+		if d.extLen++; d.extLen > d.maxExtension() {
+			return false, ErrChunkExtension
+		}
 	}
 	ws := c == sp || c == ht
 	token := charClass[c]&classToken != 0
