@@ -65,7 +65,8 @@ func (e *Edits) Add(name, value []byte) { e.addOp(opAdd, name, value) }
 // AddString is Add with strings.
 func (e *Edits) AddString(name, value string) { e.addOpString(opAdd, name, value) }
 
-// Remove drops every field named name, original or added before.
+// Remove drops every field named name, original or added before. Removing
+// Host is ignored: the forwarded request always carries one.
 func (e *Edits) Remove(name []byte) { e.addOp(opRemove, name, nil) }
 
 // RemoveString is Remove with a string.
@@ -124,10 +125,8 @@ func (e *Edits) addOp(op editOp, name, value []byte) {
 	if op != opAdd && equalFold(name, "host") {
 		if op == opSet {
 			e.SetHost(value)
-		} else {
-			e.hasHost = false
 		}
-		return
+		return // Remove of Host is ignored: a forwarded request always carries Host
 	}
 	if op != opAdd {
 		for i := range e.ops {

@@ -100,6 +100,14 @@ var (
 	ErrFieldValue = newError(400, "http1: invalid field value")
 )
 
+// Misuse.
+var (
+	// ErrBufferShrank: Parse got fewer bytes than it had already scanned;
+	// the caller broke the "buf may only grow" contract. A 500, because it
+	// is the gateway's bug, refused rather than a panic on the event loop.
+	ErrBufferShrank = newError(500, "http1: buffer shorter than already parsed")
+)
+
 // Size limits (Limits).
 var (
 	// ErrHeadTooLarge: the head is longer than Limits.MaxHeadBytes.

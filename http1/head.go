@@ -164,6 +164,9 @@ func (s *parseState) nextLine(buf []byte, maxLine, maxHead int, tooLong error) (
 	if from < s.pos {
 		from = s.pos
 	}
+	if from > len(buf) {
+		return -1, 0, ErrBufferShrank
+	}
 	i := bytes.IndexByte(buf[from:], lf)
 	if i < 0 {
 		s.scanned = len(buf)

@@ -387,6 +387,17 @@ func TestRequestErrorIsSticky(t *testing.T) {
 	}
 }
 
+func TestRequestBufferShrankIsAnError(t *testing.T) {
+	var r Request
+	r.Reset()
+	if n, err := r.Parse([]byte("GET /long/path HTTP/1")); n != 0 || err != nil {
+		t.Fatal(n, err)
+	}
+	if _, err := r.Parse([]byte("GET")); !errors.Is(err, ErrBufferShrank) || StatusOf(err) != 500 {
+		t.Fatalf("shrunk buffer: %v", err)
+	}
+}
+
 func TestMethod(t *testing.T) {
 	for m := MethodOther; m <= MethodPATCH; m++ {
 		if m != MethodOther && lookupMethod([]byte(m.String())) != m {
