@@ -2,6 +2,7 @@ package http1_test
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/sluice-gw/sluice/http1"
 )
@@ -20,7 +21,7 @@ func ExampleRequest_Parse() {
 	fmt.Println(r.ContentLength, r.KeepAlive, string(buf[n:]))
 	// Output:
 	// 0 <nil>
-	// 78 <nil>
+	// 76 <nil>
 	// POST /v1/orders dry=1 "api.example.com"
 	// 2 true {}
 }
@@ -35,7 +36,8 @@ func ExampleAppendRequestHead() {
 	var e http1.Edits
 	e.SetHost([]byte("10.0.0.7:8080"))
 	e.ForwardedFor([]byte("203.0.113.9"))
-	fmt.Printf("%s", http1.AppendRequestHead(nil, buf, &r, &e))
+	head := http1.AppendRequestHead(nil, buf, &r, &e)
+	fmt.Print(strings.ReplaceAll(string(head), "\r\n", "\n"))
 	// Output:
 	// GET /cart HTTP/1.1
 	// Host: 10.0.0.7:8080
