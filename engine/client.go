@@ -87,6 +87,7 @@ type clientConn struct {
 func (w *worker) openClient(c gnet.Conn) {
 	cc := &clientConn{c: c, w: w, out: make([]byte, 0, 1024)}
 	cc.x.cc = cc
+	cc.x.Req.Fields = make([]http1.Field, 0, 24) // most heads fit: no growth per connection
 	cc.timer.owner = cc
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		if ip, ok := netip.AddrFromSlice(a.IP); ok {
@@ -215,7 +216,11 @@ func (cc *clientConn) startRequest() {
 // Continue to start).
 func (cc *clientConn) runPhases(s Status) {
 	x := &cc.x
+	gen := x.gen
 	for {
+		if x.gen != gen || cc.closed {
+			return // the request ended (a local response finished it)
+		}
 		switch s {
 		case Done:
 			if !cc.responded {

@@ -169,19 +169,27 @@ func (s *Server) OnShutdown(gnet.Engine) {
 	}
 }
 
-// tickInterval is the resolution of every timeout and of the checks for
-// drained output buffers.
-const tickInterval = 10 * time.Millisecond
+// tickInterval is the resolution of the checks for drained output
+// buffers; timers are advanced every slowTicks ticks, so a timeout fires at
+// most tickInterval*slowTicks late. Each tick that reaches a worker costs an
+// Execute (and gnet allocates for it), so idle workers are not woken fast.
+const (
+	tickInterval = 10 * time.Millisecond
+	slowTicks    = 10
+)
 
 func (s *Server) tickLoop() {
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-s.stopTick:
 			return
 		case <-t.C:
 			for _, w := range *s.workers.Load() {
+				if n%slowTicks != 0 && !w.wantFastTick.Load() {
+					continue
+				}
 				if err := w.loop.Execute(context.Background(), w.tickRunnable); err != nil {
 					return // engine shutting down
 				}

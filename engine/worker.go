@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -29,6 +30,10 @@ type worker struct {
 
 	freeClients   []*clientConn
 	freeUpstreams []*upstreamConn
+
+	// wantFastTick asks the tick loop for every tick, not every slowTicks:
+	// set while connections wait for their output to drain.
+	wantFastTick atomic.Bool
 
 	reqSeq       uint64
 	lastExpire   int64
@@ -82,6 +87,7 @@ func (w *worker) watch(d drainWaiter) {
 		return
 	}
 	w.flushWatch = append(w.flushWatch, d)
+	w.wantFastTick.Store(true)
 }
 
 func (w *worker) checkFlushWatch() {
@@ -102,6 +108,9 @@ func (w *worker) checkFlushWatch() {
 		w.flushWatch = append(w.flushWatch, d)
 	}
 	w.flushSpare = list[:0]
+	if len(w.flushWatch) == 0 {
+		w.wantFastTick.Store(false)
+	}
 }
 
 func (w *worker) shutdown() {

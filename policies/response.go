@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
@@ -47,6 +48,15 @@ func newResponse(spec config.PolicySpec) (engine.Policy, error) {
 	}
 	if cfg.Status < 200 || cfg.Status > 599 {
 		return nil, config.FieldError(spec, "status", fmt.Sprintf("must be between 200 and 599, got %d", cfg.Status))
+	}
+	for n := range cfg.Headers {
+		if strings.EqualFold(n, "Content-Type") {
+			if cfg.ContentType != "" {
+				return nil, config.FieldError(spec, "headers."+n, "Content-Type is set twice (content_type and headers)")
+			}
+			cfg.ContentType = cfg.Headers[n]
+			delete(cfg.Headers, n)
+		}
 	}
 	if cfg.ContentType == "" && cfg.Body != "" {
 		cfg.ContentType = "text/plain; charset=utf-8"

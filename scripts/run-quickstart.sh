@@ -1,2 +1,29 @@
 #!/usr/bin/env bash
-echo "make run: not yet — the proxy core (issue 3) has not landed."
+# make run: the demo upstream on 127.0.0.1:9000 and the gateway on
+# 127.0.0.1:8080 with examples/quickstart.yaml. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+config=${SLUICE_CONFIG:-examples/quickstart.yaml}
+
+./bin/demo-upstream -listen 127.0.0.1:9000 &
+demo=$!
+cleanup() {
+  kill -TERM "$demo" 2>/dev/null || true
+  [ -n "${gw:-}" ] && kill -TERM "$gw" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+./bin/sluice -c "$config" &
+gw=$!
+cat <<TXT
+
+Sluice is running on 127.0.0.1:8080 (config: $config), demo upstream on 127.0.0.1:9000.
+Try:
+  curl -i localhost:8080/hello          # answered by the gateway (response policy)
+  curl -i localhost:8080/echo/anything  # proxied to the demo upstream (headers policy adds X-Sluice)
+  curl -i localhost:8080/nowhere        # no route: a JSON 404
+Reload the config with: kill -HUP $gw     Stop with Ctrl-C.
+
+TXT
+wait "$gw"
