@@ -199,3 +199,21 @@ func BenchmarkChunkedDecode(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParseRequestResumed parses the browser head delivered in two
+// reads (the first ending mid-line), the cost of resuming.
+func BenchmarkParseRequestResumed(b *testing.B) {
+	var r Request
+	half := len(browserRequest) / 2
+	b.ReportAllocs()
+	b.SetBytes(int64(len(browserRequest)))
+	for b.Loop() {
+		r.Reset()
+		if n, err := r.Parse(browserRequest[:half]); n != 0 || err != nil {
+			b.Fatal(n, err)
+		}
+		if _, err := r.Parse(browserRequest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
