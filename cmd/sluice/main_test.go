@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var sluiceBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sluice-bin")
+	if err != nil {
+		panic(err)
+	}
+	sluiceBin = filepath.Join(dir, "sluice")
+	build := exec.Command("go", "build", "-o", sluiceBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building sluice:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type upstream struct {
+	addr string
+	hits atomic.Int64
+}
+
+func startUpstream(t *testing.T, name string, delay time.Duration) *upstream {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &upstream{addr: l.Addr().String()}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
+		time.Sleep(delay)
+		io.WriteString(w, name)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return u
+}
+
+// gatewayProcess is the sluice binary running with a config file.
+type gatewayProcess struct {
+	cmd    *exec.Cmd
+	addr   string
+	file   string
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+func writeConfig(t *testing.T, file, listen, target string) {
+	cfg := fmt.Sprintf(`listen: %s
+workers: 2
+drain_timeout: 10s
+upstreams:
+  - name: up
+    targets: [ { addr: %s } ]
+routes:
+  - match: { paths: ["/*"] }
+    upstream: up
+`, listen, target)
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startProcess(t *testing.T, args ...string) *gatewayProcess {
+	p := &gatewayProcess{stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(sluiceBin, args...)
+	p.cmd.Stderr = &syncWriter{w: p.stderr}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("sluice stderr:\n%s", p.stderr.String())
+		}
+	})
+	return p
+}
+
+func (p *gatewayProcess) waitReady(t *testing.T) {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", p.addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("gateway never listened on %s", p.addr)
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+func get(client *http.Client, url string) (string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return string(b), fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	return string(b), err
+}
+
+func TestSIGHUPUnderLoadDropsNothing(t *testing.T) {
+	a := startUpstream(t, "a", 0)
+	b := startUpstream(t, "b", 0)
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	listen := freeAddr(t)
+	writeConfig(t, file, listen, a.addr)
+	p := startProcess(t, "-c", file)
+	p.addr = listen
+	p.waitReady(t)
+
+	var failures atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := get(client, "http://"+listen+"/"); err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}()
+	}
+	for i := 0; i < 10; i++ {
+		target := a.addr
+		if i%2 == 0 {
+			target = b.addr
+		}
+		writeConfig(t, file, listen, target)
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A bad file is refused and the running config stays.
+	os.WriteFile(file, []byte("listen: [not, an, address]\n"), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("%d requests failed during reloads; first: %v", n, firstErr.Load())
+	}
+	if a.hits.Load() == 0 || b.hits.Load() == 0 {
+		t.Fatalf("reloads did not switch upstreams: a=%d b=%d", a.hits.Load(), b.hits.Load())
+	}
+	if body, err := get(http.DefaultClient, "http://"+listen+"/"); err != nil || body != "a" {
+		t.Fatalf("after the refused reload: %q %v (want the last good config, upstream a)", body, err)
+	}
+	if !strings.Contains(p.stderr.String(), "config refused, the running config stays") {
+		t.Fatalf("bad reload not reported:\n%s", p.stderr.String())
+	}
+}
+
+func TestSIGTERMDrainsInFlightRequest(t *testing.T) {
+	slow := startUpstream(t, "slow", 700*time.Millisecond)
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	listen := freeAddr(t)
+	writeConfig(t, file, listen, slow.addr)
+	p := startProcess(t, "-c", file)
+	p.addr = listen
+	p.waitReady(t)
+
+	result := make(chan error, 1)
+	go func() {
+		body, err := get(&http.Client{Timeout: 10 * time.Second}, "http://"+listen+"/")
+		if err == nil && body != "slow" {
+			err = fmt.Errorf("body %q", body)
+		}
+		result <- err
+	}()
+	for slow.hits.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-result; err != nil {
+		t.Fatalf("in-flight request during drain: %v", err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("exit after drain: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("gateway did not exit after draining")
+	}
+}
+
+func TestValidateReportsLineAndPath(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(file, []byte("upstreams:\n  - name: up\n    targets: [ { addr: 127.0.0.1:1 } ]\nroutes:\n  - upstream: users\n"), 0o644)
+	out, err := exec.Command(sluiceBin, "validate", "-c", file).CombinedOutput()
+	if err == nil {
+		t.Fatalf("validate accepted a bad file:\n%s", out)
+	}
+	if !strings.Contains(string(out), `routes[0].upstream`) || !strings.Contains(string(out), `"users"`) {
+		t.Fatalf("validate output lacks the path:\n%s", out)
+	}
+	good := filepath.Join(t.TempDir(), "good.yaml")
+	writeConfig(t, good, "127.0.0.1:0", "127.0.0.1:1")
+	if out, err := exec.Command(sluiceBin, "validate", "-c", good).CombinedOutput(); err != nil {
+		t.Fatalf("validate refused a good file: %v\n%s", err, out)
+	}
+}
+
+func TestProxyCommand(t *testing.T) {
+	a := startUpstream(t, "proxied", 0)
+	listen := freeAddr(t)
+	p := startProcess(t, "proxy", "--listen", listen, "--to", a.addr, "--workers", "1")
+	p.addr = listen
+	p.waitReady(t)
+	if body, err := get(http.DefaultClient, "http://"+listen+"/x"); err != nil || body != "proxied" {
+		t.Fatalf("%q %v", body, err)
+	}
+}
