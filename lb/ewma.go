@@ -5,8 +5,12 @@ import "math"
 // observe feeds one attempt into the peak-EWMA latency estimate (Finagle's
 // PeakEwma): a latency above the estimate replaces it at once, a lower one is
 // averaged in with a weight that decays with the time since the previous
-// observation. A failed attempt feeds a penalty of at least twice the
-// current estimate, so a target that fails fast does not look fast.
+// observation. A failed attempt feeds at least twice the current estimate,
+// so a target that fails fast does not look fast; the penalty is relative
+// so that the estimate decays back to the others' within seconds once the
+// target answers again (passive health is what takes a dead target out).
+// The first observation replaces EWMA.DefaultRTT outright: the default is a
+// guess, and averaging it out would take several decay times.
 func (t *Target) observe(now int64, o Outcome, failed bool) {
 	rtt := float64(o.Latency)
 	if rtt < 0 {
@@ -21,10 +25,10 @@ func (t *Target) observe(now int64, o Outcome, failed bool) {
 		prev := math.Float64frombits(bits) * w
 		sample := rtt
 		if failed {
-			sample = math.Max(sample, math.Max(2*prev, float64(t.core.cfg.EWMA.DefaultRTT)))
+			sample = math.Max(sample, 2*prev)
 		}
 		next := sample
-		if sample < prev {
+		if sample < prev && t.ewmaSeen.Load() {
 			// prev is already decayed by w = e^(-elapsed/decay): the
 			// average is prev + sample·(1-w).
 			next = prev + sample*(1-w)
@@ -32,6 +36,9 @@ func (t *Target) observe(now int64, o Outcome, failed bool) {
 		if t.ewmaBits.CompareAndSwap(bits, floatBits(next)) {
 			if now > t.ewmaStamp.Load() {
 				t.ewmaStamp.Store(now)
+			}
+			if !t.ewmaSeen.Load() {
+				t.ewmaSeen.Store(true)
 			}
 			return
 		}

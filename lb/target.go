@@ -96,6 +96,7 @@ type Target struct {
 
 	ewmaBits  atomic.Uint64 // float64 nanoseconds
 	ewmaStamp atomic.Int64
+	ewmaSeen  atomic.Bool // an attempt has ended: the default RTT is gone
 
 	// mu serializes the rare writers: failure accounting and probe
 	// results. The pick path and successful Ends never take it.
