@@ -50,18 +50,7 @@ func closedAddr(t *testing.T) string {
 
 func newProbedUpstream(t *testing.T, active ActiveConfig, addrs ...string) *Upstream {
 	t.Helper()
-	u, err := NewUpstream("probed", Config{Active: active, MaxEjectedPercent: 100, PanicThreshold: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sp []TargetSpec
-	for _, a := range addrs {
-		sp = append(sp, TargetSpec{Addr: a})
-	}
-	if err := u.Update(sp); err != nil {
-		t.Fatal(err)
-	}
-	return u
+	return newUpstreamAt(t, Config{Active: active, MaxEjectedPercent: 100, PanicThreshold: -1}, addrs...)
 }
 
 func TestHTTPProbeThresholds(t *testing.T) {

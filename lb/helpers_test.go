@@ -74,3 +74,21 @@ func failTarget(x *Target, n int) {
 }
 
 var allKinds = []BalancerKind{RoundRobin, LeastConn, Hash, PeakEWMA, P2C}
+
+// newUpstreamAt builds an upstream on the default clock with weight-1
+// targets at the given addresses (real servers).
+func newUpstreamAt(t *testing.T, cfg Config, addrs ...string) *Upstream {
+	t.Helper()
+	u, err := NewUpstream("real", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sp []TargetSpec
+	for _, a := range addrs {
+		sp = append(sp, TargetSpec{Addr: a})
+	}
+	if err := u.Update(sp); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

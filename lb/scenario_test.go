@@ -151,17 +151,7 @@ func TestScenarioRealUpstreams(t *testing.T) {
 		// not fail probes of healthy servers.
 		Active: ActiveConfig{Type: ProbeHTTP, Path: "/", Interval: 300 * time.Millisecond, Timeout: 300 * time.Millisecond, Healthy: 1, Unhealthy: 3},
 	}
-	u, err := NewUpstream("real", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sp []TargetSpec
-	for _, a := range addrs {
-		sp = append(sp, TargetSpec{Addr: a})
-	}
-	if err := u.Update(sp); err != nil {
-		t.Fatal(err)
-	}
+	u := newUpstreamAt(t, cfg, addrs[:]...)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); u.WaitHealthChecks() }()
 	u.StartHealthChecks(ctx)
