@@ -1,0 +1,284 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+const quickstart = "../examples/quickstart.yaml"
+
+// headersConfig and responseConfig mirror the configs of the "headers" and
+// "response" policies, to check that the quickstart's policy configs decode.
+type headerEdits struct {
+	Set    map[string]string `yaml:"set"`
+	Add    map[string]string `yaml:"add"`
+	Remove []string          `yaml:"remove"`
+}
+
+type headersConfig struct {
+	Request  headerEdits `yaml:"request"`
+	Response headerEdits `yaml:"response"`
+}
+
+type responseConfig struct {
+	Status  int               `yaml:"status"`
+	Body    string            `yaml:"body"`
+	Headers map[string]string `yaml:"headers"`
+}
+
+func TestQuickstart(t *testing.T) {
+	cfg, err := Load(quickstart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Upstreams) != 1 || cfg.Upstreams[0].Name != "demo" ||
+		!reflect.DeepEqual(cfg.Upstreams[0].Targets, []Target{{Addr: "127.0.0.1:9000", Weight: 1}}) {
+		t.Fatalf("upstreams = %+v", cfg.Upstreams)
+	}
+	if len(cfg.Routes) != 2 {
+		t.Fatalf("routes = %+v", cfg.Routes)
+	}
+	echo, hello := cfg.Routes[0], cfg.Routes[1]
+	if !reflect.DeepEqual(echo.Match.Paths, []string{"/echo/*"}) || echo.Upstream != "demo" || len(echo.Policies) != 1 {
+		t.Fatalf("echo route = %+v", echo)
+	}
+	if !reflect.DeepEqual(hello.Match.Paths, []string{"/hello"}) || hello.Upstream != "" || len(hello.Policies) != 1 {
+		t.Fatalf("hello route = %+v", hello)
+	}
+	var h headersConfig
+	if err := DecodePolicyConfig(echo.Policies[0], &h); err != nil {
+		t.Fatal(err)
+	}
+	if echo.Policies[0].Name != "headers" || h.Response.Set["X-Sluice"] != "quickstart" {
+		t.Fatalf("headers policy = %s %+v", echo.Policies[0].Name, h)
+	}
+	var r responseConfig
+	if err := DecodePolicyConfig(hello.Policies[0], &r); err != nil {
+		t.Fatal(err)
+	}
+	if hello.Policies[0].Name != "response" || r.Status != 200 || r.Body != "hello from sluice\n" {
+		t.Fatalf("response policy = %s %+v", hello.Policies[0].Name, r)
+	}
+	if p := hello.Policies[0]; p.File != quickstart || p.Path != "routes[1].policies[0]" || p.Line == 0 {
+		t.Fatalf("policy spec location = %q %q %d", p.File, p.Path, p.Line)
+	}
+}
+
+// TestQuickstartRoundTrip marshals the loaded quickstart back to YAML and
+// parses it again: the result must be the same configuration, and
+// marshalling it again must give the same bytes.
+func TestQuickstartRoundTrip(t *testing.T) {
+	cfg, err := Load(quickstart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out1, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse(out1, "roundtrip.yaml")
+	if err != nil {
+		t.Fatalf("re-parse: %v\n%s", err, out1)
+	}
+	out2, err := yaml.Marshal(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out1, out2) {
+		t.Fatalf("round trip changed the configuration:\n%s\n---\n%s", out1, out2)
+	}
+	if !reflect.DeepEqual(comparable(cfg), comparable(again)) {
+		t.Fatalf("round trip changed the decoded values:\n%+v\n%+v", cfg, again)
+	}
+}
+
+// comparable strips what legitimately differs between two parses of the
+// same configuration: sources, and the positions inside policy configs.
+func comparable(c *Config) Config {
+	out := *c
+	out.src = nil
+	out.Routes = append([]Route(nil), c.Routes...)
+	for i := range out.Routes {
+		out.Routes[i].Policies = stripSpecs(out.Routes[i].Policies)
+	}
+	out.GlobalPolicies = stripSpecs(c.GlobalPolicies)
+	return out
+}
+
+func stripSpecs(specs []PolicySpec) []PolicySpec {
+	if len(specs) == 0 {
+		return nil
+	}
+	out := make([]PolicySpec, len(specs))
+	for i, s := range specs {
+		var v any
+		if err := s.Config.Decode(&v); err != nil {
+			panic(err)
+		}
+		b, _ := yaml.Marshal(v)
+		out[i] = PolicySpec{Name: s.Name, Path: s.Path, Config: yaml.Node{Value: string(b)}}
+	}
+	return out
+}
+
+func TestDefaults(t *testing.T) {
+	for _, input := range []string{"", "# nothing\n", "{}\n"} {
+		cfg, err := Parse([]byte(input), "empty.yaml")
+		if err != nil {
+			t.Fatalf("%q: %v", input, err)
+		}
+		want := Config{
+			Listen:       ":8080",
+			DrainTimeout: Duration(30 * time.Second),
+			LogLevel:     "info",
+			Client: Client{
+				HeaderTimeout:    Duration(10 * time.Second),
+				BodyTimeout:      Duration(60 * time.Second),
+				KeepaliveTimeout: Duration(75 * time.Second),
+				MaxHeadBytes:     16 << 10,
+				MaxFields:        100,
+			},
+		}
+		if got := comparable(cfg); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n got %+v\nwant %+v", input, got, want)
+		}
+	}
+}
+
+func TestUpstreamDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`
+upstreams:
+  - name: u
+    targets: [{addr: "[::1]:80"}, {addr: "backend.internal:8080", weight: 5}]
+    health:
+      active: {}
+routes:
+  - match: {paths: [/a/*]}
+    upstream: u
+    strip_prefix: true
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Upstream{
+		Name:     "u",
+		Targets:  []Target{{Addr: "[::1]:80", Weight: 1}, {Addr: "backend.internal:8080", Weight: 5}},
+		Balancer: BalancerRoundRobin,
+		Pool:     Pool{MaxIdle: 64, IdleTimeout: Duration(time.Minute), MaxRequests: 1000},
+		Timeouts: Timeouts{Connect: Duration(5 * time.Second), Send: Duration(time.Minute), Read: Duration(time.Minute)},
+		Retries:  Retries{Tries: 2, On: []string{"connect", "timeout"}, Statuses: []int{502, 503, 504}, Budget: 0.2},
+		Health: Health{
+			Passive: Passive{MaxFails: 1, FailTimeout: Duration(10 * time.Second)},
+			Active: &Active{Type: "http", Path: "/healthz", Interval: Duration(5 * time.Second), Timeout: Duration(time.Second),
+				Statuses: []int{200}, Healthy: 2, Unhealthy: 3},
+			MaxEjectedPercent: 50,
+			PanicThreshold:    0.5,
+		},
+	}
+	if !reflect.DeepEqual(cfg.Upstreams[0], want) {
+		t.Fatalf("\n got %+v\nwant %+v", cfg.Upstreams[0], want)
+	}
+	if r := cfg.Routes[0]; r.Name != "routes[0]" || r.Host != HostPass || !r.StripPrefix {
+		t.Fatalf("route defaults: %+v", r)
+	}
+}
+
+func TestExplicitEmptyListsAndOff(t *testing.T) {
+	cfg, err := Parse([]byte(`
+upstreams:
+  - name: u
+    targets: [{addr: "a:1"}]
+    retries: {on: [], statuses: []}
+    pool: {max_idle: -1, max_requests: -1}
+    health:
+      passive: {max_fails: -1}
+      active: ~
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := cfg.Upstreams[0]
+	if u.Retries.On == nil || len(u.Retries.On) != 0 || u.Retries.Statuses == nil || len(u.Retries.Statuses) != 0 {
+		t.Fatalf("explicit empty lists were defaulted: %+v", u.Retries)
+	}
+	if u.Pool.MaxIdle != -1 || u.Pool.MaxRequests != -1 || u.Health.Passive.MaxFails != -1 || u.Health.Active != nil {
+		t.Fatalf("off values: %+v %+v", u.Pool, u.Health)
+	}
+}
+
+func TestMergeKeysAndAnchors(t *testing.T) {
+	cfg, err := Parse([]byte(`
+upstreams:
+  - &base
+    name: a
+    targets: [{addr: "a:1"}]
+    timeouts: &t {connect: 2s, read: 3s}
+    balancer: least_conn
+  - <<: *base
+    name: b
+    balancer: p2c
+  - name: c
+    targets: [{addr: "c:1"}]
+    timeouts: *t
+    <<: [{balancer: hash, hash_on: ip}, {balancer: ewma, hash_on: uri, pool: {max_idle: 3}}]
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := cfg.Upstreams[0], cfg.Upstreams[1], cfg.Upstreams[2]
+	if b.Name != "b" || b.Balancer != "p2c" || b.Timeouts != a.Timeouts || b.Targets[0].Addr != "a:1" {
+		t.Fatalf("merged upstream b = %+v", b)
+	}
+	// Of several merge sources the first wins, key by key.
+	if c.Balancer != "hash" || c.HashOn != "ip" || c.Pool.MaxIdle != 3 {
+		t.Fatalf("merged upstream c = %+v", c)
+	}
+	if time.Duration(c.Timeouts.Connect) != 2*time.Second {
+		t.Fatalf("alias not followed: %+v", c.Timeouts)
+	}
+}
+
+// TestValidateGoBuilt checks Validate on a Config built in Go: defaults are
+// filled, errors carry paths without lines, and a second call is a no-op.
+func TestValidateGoBuilt(t *testing.T) {
+	cfg := &Config{
+		Upstreams: []Upstream{{Name: "u", Targets: []Target{{Addr: "10.0.0.1:80"}}}},
+		Routes: []Route{
+			{Match: Match{Paths: []string{"/a"}}, Upstream: "u", Policies: []PolicySpec{{Name: "cors"}}},
+		},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Upstreams[0].Targets[0].Weight != 1 || cfg.Routes[0].Name != "routes[0]" || cfg.Routes[0].Policies[0].Path != "routes[0].policies[0]" {
+		t.Fatalf("defaults not filled: %+v", cfg)
+	}
+	before, _ := yaml.Marshal(cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := yaml.Marshal(cfg); !bytes.Equal(before, after) {
+		t.Fatal("Validate is not idempotent")
+	}
+	cfg.Routes = append(cfg.Routes, Route{Upstream: "missing"})
+	err := cfg.Validate()
+	if err == nil || err.Error() != `routes[1].upstream: unknown upstream "missing"` {
+		t.Fatalf("got %v", err)
+	}
+	var list Errors
+	if !errors.As(err, &list) || list[0].Line != 0 || list[0].Path != "routes[1].upstream" {
+		t.Fatalf("error fields: %#v", list)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("testdata/does-not-exist.yaml")
+	if err == nil || errors.Is(err, ErrInvalid) {
+		t.Fatalf("want the os error, got %v", err)
+	}
+}

@@ -1,0 +1,72 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FuzzParse checks that Parse never panics or hangs, that an error always
+// wraps a sentinel and points inside the input, and that an accepted
+// configuration validates again and survives a marshal and re-parse.
+func FuzzParse(f *testing.F) {
+	if qs, err := os.ReadFile(quickstart); err == nil {
+		f.Add(qs)
+	}
+	f.Add([]byte(policyYAML))
+	f.Add([]byte("upstreams:\n  - &b {name: a, targets: [{addr: \"a:1\"}]}\n  - <<: *b\n    name: b\n"))
+	f.Add([]byte("routes:\n  - match: {hosts: [\"*.a.com\"], paths: [\"/u/{id}\", /x/*], methods: [GET]}\n    strip_prefix: true\n"))
+	f.Add([]byte("shared_dicts: {a: 10MiB, b: 1k}\nclient: {max_body: 1m, header_timeout: 1s}\n"))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("listen: :80\n---\nx\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, "f.yaml")
+		if err != nil {
+			if cfg != nil {
+				t.Fatal("a Config came with an error")
+			}
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrTooComplex) {
+				t.Fatalf("error wraps no sentinel: %v", err)
+			}
+			var list Errors
+			if !errors.As(err, &list) || len(list) == 0 {
+				t.Fatalf("error is not an Errors: %T %v", err, err)
+			}
+			lines := yamlLines(data)
+			for _, e := range list {
+				if e.Line < 0 || e.Line > lines+1 {
+					t.Fatalf("line %d outside a %d-line input: %v", e.Line, lines, e)
+				}
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("a parsed Config does not validate again: %v", err)
+		}
+		out, err := yaml.Marshal(cfg)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		if _, err := Parse(out, "again.yaml"); err != nil {
+			t.Fatalf("re-parse of\n%s\nfailed: %v", out, err)
+		}
+	})
+}
+
+// yamlLines counts the lines of data as the YAML scanner does: "\r\n", "\n",
+// "\r", NEL, LS and PS all end a line.
+func yamlLines(data []byte) int {
+	n := 1
+	for i := 0; i < len(data); i++ {
+		switch {
+		case data[i] == '\n', data[i] == '\r' && (i+1 == len(data) || data[i+1] != '\n'):
+			n++
+		case bytes.HasPrefix(data[i:], []byte("\u0085")), bytes.HasPrefix(data[i:], []byte("\u2028")), bytes.HasPrefix(data[i:], []byte("\u2029")):
+			n++
+		}
+	}
+	return n
+}
