@@ -79,9 +79,10 @@ type clientConn struct {
 	pump          *pump // reading the request body while detached
 	tunnelPending bool  // a 101 tunnel waits for output to drain before leaving the loop
 
-	out     []byte
-	errBody []byte
-	iov     [2][]byte
+	out       []byte
+	errBody   []byte
+	errFields []byte
+	iov       [2][]byte
 }
 
 func (w *worker) openClient(c gnet.Conn) {

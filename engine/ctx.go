@@ -49,7 +49,9 @@ type Ctx struct {
 	reqID    [16]byte
 	reqIDLen int
 
-	slots [numSlots]any
+	slots    [numSlots]any
+	intSlots [numSlots]int64
+	scratch  []byte
 }
 
 // reset prepares the context for the next request on the connection.
@@ -71,6 +73,7 @@ func (x *Ctx) reset() {
 	x.failure = ""
 	x.reqIDLen = 0
 	x.slots = [numSlots]any{}
+	x.intSlots = [numSlots]int64{}
 }
 
 // Head is the request head as received. The view lives until the request ends.
@@ -137,6 +140,21 @@ func (x *Ctx) Slot(i int) any { return x.slots[i] }
 // SetSlot stores a per-request value; it is cleared when the request ends.
 func (x *Ctx) SetSlot(i int, v any) { x.slots[i] = v }
 
+// SlotInt returns per-request number i; numbers do not box, so they cost
+// no allocation.
+func (x *Ctx) SlotInt(i int) int64 { return x.intSlots[i] }
+
+// SetSlotInt stores a per-request number; it is cleared when the request ends.
+func (x *Ctx) SetSlotInt(i int, v int64) { x.intSlots[i] = v }
+
+// Scratch returns the context's reusable scratch buffer, emptied, for a
+// handler to build keys or values in; it lives until the next call of
+// Scratch, and ScratchDone hands back the grown buffer for reuse.
+func (x *Ctx) Scratch() []byte { return x.scratch[:0] }
+
+// ScratchDone keeps b (grown from Scratch) for the next use.
+func (x *Ctx) ScratchDone(b []byte) { x.scratch = b[:0] }
+
 // ResponseStatus is the status of the response being sent (header filter
 // and log phases), or 0.
 func (x *Ctx) ResponseStatus() int {
@@ -167,7 +185,13 @@ func (x *Ctx) Respond(status int, fields []byte, body []byte) {
 // RespondError writes the engine's JSON error body for status with message
 // msg, as every error of the gateway does.
 func (x *Ctx) RespondError(status int, msg string) {
-	x.cc.respondError(status, msg)
+	x.cc.respondErrorFields(status, nil, msg)
+}
+
+// RespondErrorFields is RespondError with extra pre-serialized field lines
+// (each ending in CRLF), such as Retry-After.
+func (x *Ctx) RespondErrorFields(status int, fields []byte, msg string) {
+	x.cc.respondErrorFields(status, fields, msg)
 }
 
 // Resumer brings a suspended request back to its worker. It is a value:

@@ -1,5 +1,7 @@
 package engine
 
+import "errors"
+
 // Status is what a Handler tells the phase runner.
 type Status uint8
 
@@ -52,8 +54,9 @@ func (p Phase) String() string {
 type Policy interface {
 	// Priority orders policies within a phase: higher runs first.
 	Priority() int
-	// Install adds the policy's handlers to the phases it needs.
-	Install(c *ChainBuilder)
+	// Install adds the policy's handlers to the phases it needs, and
+	// reserves the per-request slots it uses.
+	Install(c *ChainBuilder) error
 }
 
 // ChainBuilder collects handlers for one route while its policies install
@@ -62,6 +65,21 @@ type ChainBuilder struct {
 	entries [numPhases][]chainEntry
 	prio    int
 	seq     int
+	slots   int
+}
+
+// ErrNoSlot is returned by ChainBuilder.Slot when a route's policies need
+// more per-request slots than a Ctx has.
+var ErrNoSlot = errors.New("engine: too many policies keep per-request state on one route (8 slots)")
+
+// Slot reserves a per-request slot of the route for the policy being
+// installed: the index to use with Ctx.Slot/SetSlot/SlotInt/SetSlotInt.
+func (b *ChainBuilder) Slot() (int, error) {
+	if b.slots >= numSlots {
+		return -1, ErrNoSlot
+	}
+	b.slots++
+	return b.slots - 1, nil
 }
 
 type chainEntry struct {
@@ -76,9 +94,9 @@ func (b *ChainBuilder) Add(p Phase, h Handler) {
 }
 
 // install lets pol add its handlers, stamped with its priority.
-func (b *ChainBuilder) install(pol Policy) {
+func (b *ChainBuilder) install(pol Policy) error {
 	b.prio = pol.Priority()
-	pol.Install(b)
+	return pol.Install(b)
 }
 
 // chain is a route's compiled phases: flat arrays of handlers, like nginx's

@@ -22,9 +22,10 @@ type suspendPolicy struct {
 }
 
 func (p *suspendPolicy) Priority() int { return 500 }
-func (p *suspendPolicy) Install(c *engine.ChainBuilder) {
+func (p *suspendPolicy) Install(c *engine.ChainBuilder) error {
 	c.Add(engine.PhaseAccess, p.access)
 	c.Add(engine.PhaseAccess, p.after)
+	return nil
 }
 
 func (p *suspendPolicy) access(x *engine.Ctx) engine.Status {
@@ -57,7 +58,7 @@ func (p *suspendPolicy) after(x *engine.Ctx) engine.Status {
 var suspendResumed atomic.Int64
 
 func init() {
-	policies.Register("test-suspend", func(spec config.PolicySpec) (engine.Policy, error) {
+	policies.Register("test-suspend", func(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 		var cfg struct {
 			DelayMS int `yaml:"delay_ms"`
 		}

@@ -55,6 +55,11 @@ func (cc *clientConn) respondLocal(status int, fields, body []byte) {
 // respondError writes the gateway's JSON error:
 // {"status":502,"error":"upstream connect refused","request_id":"..."}.
 func (cc *clientConn) respondError(status int, msg string) {
+	cc.respondErrorFields(status, nil, msg)
+}
+
+// respondErrorFields is respondError with extra field lines.
+func (cc *clientConn) respondErrorFields(status int, extra []byte, msg string) {
 	x := &cc.x
 	if x.failure == "" && status >= 400 {
 		x.failure = msg
@@ -68,7 +73,12 @@ func (cc *clientConn) respondError(status int, msg string) {
 	body = append(body, x.RequestID()...)
 	body = append(body, "\"}\n"...)
 	cc.errBody = body
-	cc.respondLocal(status, jsonFields, body)
+	fields := jsonFields
+	if len(extra) > 0 {
+		fields = append(append(cc.errFields[:0], jsonFields...), extra...)
+		cc.errFields = fields
+	}
+	cc.respondLocal(status, fields, body)
 }
 
 var jsonFields = []byte("Content-Type: application/json\r\n")

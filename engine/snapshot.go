@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-gw/sluice/engine/router"
 	"github.com/sluice-gw/sluice/http1"
 	"github.com/sluice-gw/sluice/lb"
+	"github.com/sluice-gw/sluice/shm"
 )
 
 // Target is a server of an upstream; its health and load live in package lb.
@@ -24,6 +25,7 @@ type Target = lb.Target
 type Snapshot struct {
 	Version uint64
 	Config  *config.Config
+	Dicts   *shm.Registry
 
 	table  *router.Table
 	routes []*Route
@@ -70,7 +72,13 @@ type Upstream struct {
 func (u *Upstream) LB() *lb.Upstream { return u.lb }
 
 // PolicyFactory builds a policy from its spec; package policies provides it.
-type PolicyFactory func(spec config.PolicySpec) (Policy, error)
+type PolicyFactory func(spec config.PolicySpec, env *Env) (Policy, error)
+
+// Env is what policy factories may use besides their own config: the
+// shared dicts of the config being compiled.
+type Env struct {
+	Dicts *shm.Registry
+}
 
 // Compiler turns validated configs into snapshots. It keeps the lb groups
 // across versions so health state, balancer cursors and pools survive a
@@ -80,6 +88,7 @@ type Compiler struct {
 	Policies PolicyFactory
 
 	mu      sync.Mutex
+	dicts   *shm.Registry // kept across versions: counters survive reloads
 	version uint64
 	groups  map[string]*lbGroup
 	nextID  int
@@ -136,6 +145,24 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	}
 	s.headLimits = http1.Limits{MaxHeadBytes: int(cfg.Client.MaxHeadBytes), MaxFields: cfg.Client.MaxFields}
 	s.respLimits = http1.Limits{MaxHeadBytes: 64 << 10, MaxFields: 200, MaxFieldLine: 32 << 10}
+
+	// Shared dicts: unchanged ones keep their contents.
+	caps := make(map[string]int64, len(cfg.SharedDicts))
+	for name, size := range cfg.SharedDicts {
+		caps[name] = int64(size)
+	}
+	var dicts *shm.Registry
+	var err error
+	if c.dicts == nil {
+		dicts, err = shm.NewRegistry(caps)
+	} else {
+		dicts, err = c.dicts.Rebuild(caps)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shared_dicts: %w", err)
+	}
+	env := &Env{Dicts: dicts}
+	s.Dicts = dicts
 
 	// Upstreams: reuse lb groups whose balancing config is unchanged.
 	newGroups := make(map[string]*lbGroup, len(cfg.Upstreams))
@@ -216,14 +243,16 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 			if c.Policies == nil {
 				return nil, fmt.Errorf("%s: policy %q: no policy registry", spec.Path, spec.Name)
 			}
-			pol, err := c.Policies(spec)
+			pol, err := c.Policies(spec, env)
 			if err != nil {
 				return nil, err
 			}
 			if t, ok := pol.(interface{ Terminates() bool }); ok && t.Terminates() {
 				terminates = true
 			}
-			cb.install(pol)
+			if err := cb.install(pol); err != nil {
+				return nil, fmt.Errorf("%s: %w", spec.Path, err)
+			}
 		}
 		if r.upstream == nil && !terminates {
 			return nil, fmt.Errorf("%s.upstream: required: no upstream and no policy that answers the request itself", path)
@@ -253,6 +282,7 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 		g.lb.StartHealthChecks(ctx)
 	}
 	c.groups = newGroups
+	c.dicts = dicts
 	c.version++
 	s.Version = c.version
 	return s, nil

@@ -58,7 +58,7 @@ const headersPriority = 1000
 
 func init() { Register("headers", newHeaders) }
 
-func newHeaders(spec config.PolicySpec) (engine.Policy, error) {
+func newHeaders(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 	var cfg headersConfig
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
@@ -105,13 +105,14 @@ func compileEdits(spec config.PolicySpec, side string, in *headerEdits, out *com
 
 func (p *headersPolicy) Priority() int { return headersPriority }
 
-func (p *headersPolicy) Install(c *engine.ChainBuilder) {
+func (p *headersPolicy) Install(c *engine.ChainBuilder) error {
 	if !p.request.empty() {
 		c.Add(engine.PhaseRewrite, p.editRequest)
 	}
 	if !p.response.empty() {
 		c.Add(engine.PhaseHeaderFilter, p.editResponse)
 	}
+	return nil
 }
 
 func (p *headersPolicy) editRequest(x *engine.Ctx) engine.Status {

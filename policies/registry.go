@@ -10,7 +10,7 @@ import (
 )
 
 // Factory validates a policy's config and builds the policy.
-type Factory func(spec config.PolicySpec) (engine.Policy, error)
+type Factory func(spec config.PolicySpec, env *engine.Env) (engine.Policy, error)
 
 var (
 	mu        sync.RWMutex
@@ -30,14 +30,14 @@ func Register(name string, f Factory) {
 
 // Build builds the policy a spec names; an unknown name is an error that
 // says where the spec is and which names exist. It is an engine.PolicyFactory.
-func Build(spec config.PolicySpec) (engine.Policy, error) {
+func Build(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	mu.RLock()
 	f := factories[spec.Name]
 	mu.RUnlock()
 	if f == nil {
 		return nil, fmt.Errorf("%s.name: unknown policy %q (known: %v)", where(spec), spec.Name, Names())
 	}
-	return f(spec)
+	return f(spec, env)
 }
 
 // Names lists the registered policies, sorted.

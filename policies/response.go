@@ -38,7 +38,7 @@ const responsePriority = -1000
 
 func init() { Register("response", newResponse) }
 
-func newResponse(spec config.PolicySpec) (engine.Policy, error) {
+func newResponse(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 	var cfg responseConfig
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
@@ -82,8 +82,9 @@ func newResponse(spec config.PolicySpec) (engine.Policy, error) {
 func (p *responsePolicy) Priority() int    { return responsePriority }
 func (p *responsePolicy) Terminates() bool { return true }
 
-func (p *responsePolicy) Install(c *engine.ChainBuilder) {
+func (p *responsePolicy) Install(c *engine.ChainBuilder) error {
 	c.Add(engine.PhaseAccess, p.respond)
+	return nil
 }
 
 func (p *responsePolicy) respond(x *engine.Ctx) engine.Status {

@@ -1,0 +1,78 @@
+package policies
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/shm"
+)
+
+// specOf parses a one-route config around a policy and returns its spec.
+func specOf(t *testing.T, policy string) config.PolicySpec {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`routes:
+  - match: { paths: ["/*"] }
+    policies:
+      - `+policy+"\n"), "p.yaml")
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return cfg.Routes[0].Policies[0]
+}
+
+func TestPolicyConfigErrorsNameTheField(t *testing.T) {
+	dicts, err := shm.NewRegistry(map[string]int64{"limits": 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &engine.Env{Dicts: dicts}
+	cases := []struct{ policy, want string }{
+		{`{ name: limit-count, config: { count: 0, window: 1s } }`, "routes[0].policies[0].config.count: must be > 0"},
+		{`{ name: limit-count, config: { count: 5 } }`, "config.window: must be a positive duration"},
+		{`{ name: limit-count, config: { count: 5, window: 1s, dict: other } }`, `shared dict "other" is not declared`},
+		{`{ name: limit-count, config: { count: 5, window: 1s, key: "cookie:x" } }`, `config.key: must be "ip", "header:NAME" or "route"`},
+		{`{ name: limit-count, config: { count: 5, window: 1s, status: 200 } }`, "config.status: must be between 400 and 599"},
+		{`{ name: limit-count, config: { count: 5, window: 1s, bogus: 1 } }`, "bogus"},
+		{`{ name: headers, config: { request: { set: { "Bad Name": x } } } }`, "config.request.set.Bad Name"},
+		{`{ name: headers, config: { response: { remove: ["a b"] } } }`, "config.response.remove[0]"},
+		{`{ name: response, config: { status: 700 } }`, "config.status: must be between 200 and 599"},
+		{`{ name: response, config: { content_type: a/b, headers: { content-type: c/d } } }`, "Content-Type is set twice"},
+		{`{ name: nosuch }`, `unknown policy "nosuch"`},
+	}
+	for _, tc := range cases {
+		_, err := Build(specOf(t, tc.policy), env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s:\n got %v\nwant it to contain %q", tc.policy, err, tc.want)
+		}
+	}
+}
+
+func TestRequestKeyParsing(t *testing.T) {
+	for in, want := range map[string]requestKey{
+		"":               {source: keyIP},
+		"ip":             {source: keyIP},
+		"route":          {source: keyRoute},
+		"header:X-Token": {source: keyHeader, header: "X-Token"},
+	} {
+		got, err := parseRequestKey(in)
+		if err != nil || got != want {
+			t.Errorf("parseRequestKey(%q) = %+v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"header:", "header:a b", "consumer:x", "IP"} {
+		if _, err := parseRequestKey(bad); err == nil {
+			t.Errorf("parseRequestKey(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRegistryListsBuiltins(t *testing.T) {
+	names := strings.Join(Names(), ",")
+	for _, n := range []string{"headers", "limit-count", "response"} {
+		if !strings.Contains(names, n) {
+			t.Errorf("%s not registered (have %s)", n, names)
+		}
+	}
+}
