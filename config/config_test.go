@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -280,5 +281,23 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load("testdata/does-not-exist.yaml")
 	if err == nil || errors.Is(err, ErrInvalid) {
 		t.Fatalf("want the os error, got %v", err)
+	}
+}
+
+// TestExamples loads every example configuration.
+func TestExamples(t *testing.T) {
+	files, err := filepath.Glob("../examples/*.yaml")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		cfg, err := Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if _, err := cfg.RouteTable(); err != nil {
+			t.Errorf("%s: RouteTable: %v", f, err)
+		}
 	}
 }

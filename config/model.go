@@ -8,6 +8,9 @@ import "go.yaml.in/yaml/v3"
 //
 // Zero values are useful: an empty Config validates into a gateway listening
 // on ":8080" with no upstreams and no routes.
+//
+// A Config is not safe for concurrent mutation (Validate mutates it too);
+// once validated and no longer changed, any number of goroutines may read it.
 type Config struct {
 	// Listen is the address the gateway accepts clients on, host:port.
 	// Default ":8080". Port 0 asks the kernel for a free port (tests).

@@ -266,8 +266,7 @@ func (v *validator) routes(routes []Route, upstreams map[string]int) {
 			v.errf(p+".strip_prefix", `needs a prefix path like "/api/*" in match.paths`)
 		}
 		if v.match(&r.Match, p+".match") {
-			m := router.Match{Hosts: r.Match.Hosts, Paths: r.Match.Paths, Methods: r.Match.Methods}
-			if err := table.Add(m, i); err != nil {
+			if err := table.Add(r.Match.RouterMatch(), i); err != nil {
 				v.errf(p+".match", "%s", err)
 			}
 		}

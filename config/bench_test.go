@@ -1,0 +1,66 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// largeConfig returns a configuration of n routes over n/50+1 upstreams,
+// each route with a parameter path, methods and a policy.
+func largeConfig(n int) []byte {
+	var b strings.Builder
+	b.WriteString("listen: 127.0.0.1:8080\nshared_dicts: {limits: 10MiB}\nupstreams:\n")
+	ups := n/50 + 1
+	for i := 0; i < ups; i++ {
+		fmt.Fprintf(&b, "  - name: svc%d\n    targets:\n      - addr: 10.0.%d.1:8080\n      - addr: 10.0.%d.2:8080\n        weight: 2\n"+
+			"    timeouts: {connect: 2s}\n    health:\n      active: {path: /healthz}\n", i, i%250, i%250)
+	}
+	b.WriteString("routes:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "  - name: r%d\n    match:\n      hosts: [svc%d.example.com]\n      paths: [\"/api/v1/r%d/{id}\", /api/v1/r%d/*]\n"+
+			"      methods: [GET, POST]\n    upstream: svc%d\n    policies:\n      - name: headers\n        config: {response: {set: {X-Route: r%d}}}\n",
+			i, i%ups, i, i, i%ups, i)
+	}
+	return []byte(b.String())
+}
+
+func TestLargeConfig(t *testing.T) {
+	cfg, err := Parse(largeConfig(1000), "large.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Routes) != 1000 || len(cfg.Upstreams) != 21 {
+		t.Fatalf("%d routes, %d upstreams", len(cfg.Routes), len(cfg.Upstreams))
+	}
+}
+
+// BenchmarkParse measures loading a configuration (a reload) beside plain
+// yaml.Unmarshal into the same types: no strictness, no lines, no
+// validation — the floor of what decoding the YAML costs.
+func BenchmarkParse(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		data := largeConfig(n)
+		b.Run(fmt.Sprintf("routes=%d/Parse", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := Parse(data, "bench.yaml"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("routes=%d/yaml.Unmarshal", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				var cfg Config
+				if err := yaml.Unmarshal(data, &cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
