@@ -148,8 +148,10 @@ func TestPeakEWMAMovesLoadOffSlowTarget(t *testing.T) {
 	}
 	warm := run(3000)
 	t.Logf("all 5ms: %v", warm)
-	if warm[2] < 600 {
-		t.Fatalf("before the slowdown target 2 got %d of 3000", warm[2])
+	for i, c := range warm {
+		if c < 600 {
+			t.Fatalf("before the slowdown target %d got %d of 3000", i, c)
+		}
 	}
 	latency[2] = 50 * time.Millisecond
 	slow := run(10_000)
@@ -166,6 +168,49 @@ func TestPeakEWMAMovesLoadOffSlowTarget(t *testing.T) {
 	t.Logf("recovered: %v", back)
 	if float64(back[2])/6000 < 0.2 {
 		t.Fatalf("recovered target got %v", back)
+	}
+}
+
+// TestPeakEWMANewTargetNotStarved pins a bug: a target that joins an upstream
+// whose targets answer in 1ms was starved for ~20 s while its 30ms default
+// estimate decayed. It must get traffic at once, one attempt at a time until
+// it answers.
+func TestPeakEWMANewTargetNotStarved(t *testing.T) {
+	u, clock := newTestUpstream(t, Config{Balancer: PeakEWMA}, 1, 1)
+	p := u.newPicker(43)
+	for range 100 {
+		x := mustPick(t, p, nil, nil)
+		x.Begin()
+		clock.Advance(time.Millisecond)
+		x.End(Outcome{Latency: time.Millisecond, Status: 200})
+	}
+	if err := u.Update(specs(1, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	fresh := u.Snapshot().Targets()[2]
+	// While its first attempt is in flight, the others are preferred.
+	var first *Target
+	for first != fresh {
+		first = mustPick(t, p, nil, nil)
+	}
+	first.Begin()
+	for range 50 {
+		if mustPick(t, p, nil, nil) == fresh {
+			t.Fatal("a second attempt went to the new target before it answered")
+		}
+	}
+	clock.Advance(time.Millisecond)
+	fresh.End(Outcome{Latency: time.Millisecond, Status: 200})
+	counts := make([]int, 3)
+	for range 3000 {
+		x := mustPick(t, p, nil, nil)
+		counts[indexOf(u, x)]++
+		x.Begin()
+		clock.Advance(time.Millisecond)
+		x.End(Outcome{Latency: time.Millisecond, Status: 200})
+	}
+	if counts[2] < 600 {
+		t.Fatalf("new target got %v", counts)
 	}
 }
 

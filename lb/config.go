@@ -32,8 +32,9 @@ type EWMAConfig struct {
 	// Decay is the time constant of the moving average: an observation
 	// counts e^-1 as much after Decay has passed. Default 10s.
 	Decay time.Duration
-	// DefaultRTT is the estimate of a target that has not answered yet.
-	// Default 30ms.
+	// DefaultRTT is the estimate of a target that has not answered yet:
+	// PeakEWMA charges it per attempt in flight on such a target. Default
+	// 30ms.
 	DefaultRTT time.Duration
 }
 

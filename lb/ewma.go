@@ -61,4 +61,18 @@ func (t *Target) decayWeight(now int64) float64 {
 	return math.Exp(-float64(elapsed) / float64(t.core.cfg.EWMA.Decay))
 }
 
+// ewmaCost is the peak-EWMA balancer's load of a target: its latency
+// estimate times (in-flight+1). A target that has not answered yet costs
+// EWMA.DefaultRTT per attempt in flight, nothing when idle: a new target is
+// tried at once, one attempt at a time until it answers (Finagle probes
+// new nodes the same way), instead of being starved while a default
+// estimate that may be far above the others' decays.
+func (t *Target) ewmaCost(now int64) float64 {
+	in := float64(t.inflight.Load())
+	if !t.ewmaSeen.Load() {
+		return float64(t.core.cfg.EWMA.DefaultRTT) * in
+	}
+	return t.ewmaAt(now) * (in + 1)
+}
+
 func floatBits(f float64) uint64 { return math.Float64bits(f) }

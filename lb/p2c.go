@@ -104,7 +104,7 @@ func (p *Picker) cheaper(s *Snapshot, i, j int, now int64) bool {
 	if p.kind == PeakEWMA {
 		// Weights act through the draws only: dividing the cost too would
 		// count them twice and starve light targets of equal latency.
-		return ti.ewmaAt(now)*float64(ti.inflight.Load()+1) < tj.ewmaAt(now)*float64(tj.inflight.Load()+1)
+		return ti.ewmaCost(now) < tj.ewmaCost(now)
 	}
 	wi, wj := int64(s.weights[i]), int64(s.weights[j])
 	return ti.inflight.Load()*wj < tj.inflight.Load()*wi
