@@ -3,6 +3,8 @@
 package shm
 
 import (
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -66,4 +68,32 @@ func TestNoAllocsSteadyChurn(t *testing.T) {
 	if n := testing.AllocsPerRun(2000, set); n != 0 {
 		t.Errorf("Set with eviction: %v allocs per run, want 0", n)
 	}
+}
+
+// TestEntriesAreNotHeapObjects pins the GC-friendly layout: storing many
+// keys allocates per table growth (a logarithmic number of times per
+// shard), never per entry, so the garbage collector has O(shards) objects
+// to look at whatever the number of keys.
+func TestEntriesAreNotHeapObjects(t *testing.T) {
+	const keys = 200_000
+	d := mustNew(t, 256<<20, WithShards(16))
+	key := make([]byte, 0, 32)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range keys {
+		key = strconv.AppendInt(append(key[:0], "consumer:"...), int64(i), 10)
+		if err := d.Set(key, StringValue("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if d.Len() != keys {
+		t.Fatalf("Len %d, want %d", d.Len(), keys)
+	}
+	// Per shard: entries, index and arena each double ~14 times.
+	n := after.Mallocs - before.Mallocs
+	if n > 16*3*20 {
+		t.Fatalf("%d heap allocations for %d entries: entries must not be heap objects", n, keys)
+	}
+	t.Logf("%d heap allocations for %d entries", n, keys)
 }

@@ -197,13 +197,22 @@ var counterKeys = func() [][]byte {
 // reusable buffer the operation may return grown.
 type benchOp func(k kv, i int, dst []byte) []byte
 
-// benchShapes runs op against every implementation in three shapes: one
-// goroutine cycling over benchKeys keys, GOMAXPROCS goroutines cycling over
-// them from different starting points, and GOMAXPROCS goroutines on key 0.
+// benchShapes runs op against every implementation in four shapes: one
+// goroutine on key 0 (everything in cache: the instruction cost), one
+// goroutine cycling over benchKeys keys (cache misses included),
+// GOMAXPROCS goroutines cycling over them from different starting points,
+// and GOMAXPROCS goroutines on key 0 (one hot counter).
 func benchShapes(b *testing.B, op benchOp) {
 	for _, impl := range benchImpls(b) {
 		k := impl.kv()
 		fill(k)
+		b.Run(impl.name+"/one-key", func(b *testing.B) {
+			b.ReportAllocs()
+			dst := make([]byte, 0, 128)
+			for b.Loop() {
+				dst = op(k, 0, dst[:0])
+			}
+		})
 		b.Run(impl.name+"/uncontended", func(b *testing.B) {
 			b.ReportAllocs()
 			dst := make([]byte, 0, 128)
