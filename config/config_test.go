@@ -301,3 +301,20 @@ func TestExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorAt(t *testing.T) {
+	cfg, err := Parse([]byte("routes:\n  - name: a\n    match: {paths: [/a]}\n"), "e.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.ErrorAt("routes[0].upstream", "required: no upstream and no policy that answers the request itself")
+	if got := err.Error(); got != "e.yaml:2: routes[0].upstream: required: no upstream and no policy that answers the request itself" {
+		t.Fatalf("got %s", got)
+	}
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatal("ErrorAt must wrap ErrInvalid")
+	}
+	if got := (&Config{}).ErrorAt("routes[0]", "bad").Error(); got != "routes[0]: bad" {
+		t.Fatalf("built in Go: %s", got)
+	}
+}

@@ -126,3 +126,17 @@ func (l *errorList) err() error {
 	})
 	return l.errs
 }
+
+// ErrorAt returns an error about the value at path in c ("routes[3].upstream"),
+// located like Parse's errors: with c's file and the line of path or of its
+// nearest enclosing value when c was parsed, without them when c was built
+// in Go. The engine uses it for the checks only it can make, such as a
+// route that has neither an upstream nor a policy answering by itself.
+// The error wraps ErrInvalid.
+func (c *Config) ErrorAt(path, msg string) error {
+	e := &Error{Path: path, Msg: msg}
+	if c.src != nil {
+		e.File, e.Line = c.src.file, c.src.lineOf(path)
+	}
+	return e
+}

@@ -14,7 +14,9 @@
 // matches any subdomain at any depth ("a.example.com", "a.b.example.com")
 // but not "example.com"; "*" (or no host at all) matches any host, including
 // a missing one. Host patterns carry no port and are matched
-// case-insensitively; the request's host loses its port and a trailing dot.
+// case-insensitively; the request's host loses its port and a trailing dot,
+// and one longer than 253 bytes (no valid host name is) matches only "any
+// host" patterns.
 //
 // Paths: "/x/*" is a prefix and matches "/x", "/x/" and "/x/anything" (but
 // not "/xy"); "/*" matches every path. "/users/{id}" has a parameter: {name}
