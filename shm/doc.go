@@ -17,8 +17,9 @@
 // (alloc_test.go holds these promises).
 //
 // A Registry maps names to dicts as declared in configuration
-// (shared_dicts: {limits: 10MiB}; sizes via ParseSize) and carries
-// unchanged dicts across reloads.
+// (shared_dicts: {limits: 10MiB}) and carries unchanged dicts across
+// reloads. ParseSize reads sizes; Size is a config field type that decodes
+// them from YAML or JSON text.
 //
 // # Memory ordering
 //

@@ -3,6 +3,7 @@ package shm
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -65,4 +66,36 @@ func sizeUnitShift(unit string) (uint, bool) {
 		return 40, true
 	}
 	return 0, false
+}
+
+// Size is a byte count that decodes from configuration text with ParseSize,
+// so a config struct can declare `Limits shm.Size` and accept "10MiB".
+// The zero Size is 0 bytes.
+type Size int64
+
+// UnmarshalText parses text with ParseSize (encoding.TextUnmarshaler, used by
+// YAML and JSON decoders for scalar strings).
+func (s *Size) UnmarshalText(text []byte) error {
+	n, err := ParseSize(string(text))
+	if err != nil {
+		return err
+	}
+	*s = Size(n)
+	return nil
+}
+
+// MarshalText formats s with the largest binary unit that divides it
+// exactly, so it parses back to the same value.
+func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// String formats s like "10MiB", "512KiB" or "1000B".
+func (s Size) String() string {
+	n := int64(s)
+	units := [...]string{"B", "KiB", "MiB", "GiB", "TiB"}
+	u := 0
+	for u < len(units)-1 && n != 0 && n%1024 == 0 {
+		n /= 1024
+		u++
+	}
+	return strconv.FormatInt(n, 10) + units[u]
 }

@@ -2,8 +2,11 @@ package shm
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestParseSize(t *testing.T) {
@@ -61,4 +64,55 @@ func FuzzParseSize(f *testing.F) {
 			t.Fatalf("ParseSize(%q) = %d < 0", s, n)
 		}
 	})
+}
+
+func TestSizeText(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Size
+		out  string
+	}{
+		{"10MiB", 10 << 20, "10MiB"},
+		{"512k", 512 << 10, "512KiB"},
+		{"1000", 1000, "1000B"},
+		{"1025k", 1025 << 10, "1025KiB"},
+		{"0", 0, "0B"},
+		{"2048t", 2048 << 40, "2048TiB"},
+	}
+	for _, tt := range tests {
+		var s Size
+		if err := s.UnmarshalText([]byte(tt.in)); err != nil || s != tt.want {
+			t.Errorf("UnmarshalText(%q) = %d, %v; want %d", tt.in, s, err, tt.want)
+		}
+		out, _ := s.MarshalText()
+		if string(out) != tt.out {
+			t.Errorf("MarshalText(%d) = %q, want %q", s, out, tt.out)
+		}
+		var back Size
+		if err := back.UnmarshalText(out); err != nil || back != s {
+			t.Errorf("round trip of %q gave %d, %v", out, back, err)
+		}
+	}
+	var s Size = 7
+	if err := s.UnmarshalText([]byte("7 parsecs")); !errors.Is(err, ErrBadSize) || s != 7 {
+		t.Errorf("bad text: %v, size now %d", err, s)
+	}
+}
+
+// TestSizeFromYAML pins that the config decoder accepts sizes as written in
+// the issue: shared_dicts: {limits: 10MiB}.
+func TestSizeFromYAML(t *testing.T) {
+	var cfg struct {
+		SharedDicts map[string]Size `yaml:"shared_dicts"`
+	}
+	if err := yaml.Unmarshal([]byte("shared_dicts: {limits: 10MiB, cache: 512k, raw: 4096}"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Size{"limits": 10 << 20, "cache": 512 << 10, "raw": 4096}
+	if !maps.Equal(cfg.SharedDicts, want) {
+		t.Fatalf("decoded %v, want %v", cfg.SharedDicts, want)
+	}
+	if err := yaml.Unmarshal([]byte("shared_dicts: {limits: 10 furlongs}"), &cfg); !errors.Is(err, ErrBadSize) {
+		t.Fatalf("bad size in YAML: %v", err)
+	}
 }
