@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -144,7 +145,7 @@ upstreams:
 		},
 		{
 			name: "bad upstream name",
-			yaml: "upstreams:\n  - name: u/v\n    targets: [{addr: \"a:1\"}]\n",
+			yaml: "upstreams:\n  - name: u/v\n    targets: [{addr: \"a:1\"}]\nroutes:\n  - upstream: u/v\n",
 			want: `t.yaml:2: upstreams[0].name: must match [a-zA-Z0-9_.-]+, got "u/v"`,
 		},
 		{
@@ -303,7 +304,7 @@ func TestErrorsAreCapped(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("upstreams:\n")
 	for i := 0; i < 30; i++ {
-		b.WriteString("  - name: \"bad name\"\n    targets: [{addr: \"a:1\"}]\n")
+		fmt.Fprintf(&b, "  - name: \"bad name %d\"\n    targets: [{addr: \"a:1\"}]\n", i)
 	}
 	_, err := Parse([]byte(b.String()), "t.yaml")
 	var list Errors

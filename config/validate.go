@@ -124,7 +124,10 @@ func (v *validator) client(c *Client) {
 func (v *validator) upstream(u *Upstream, p string, i int, seen map[string]int) {
 	if u.Name == "" {
 		v.errf(p+".name", "is required")
-	} else if v.name(p+".name", u.Name) {
+	} else {
+		v.name(p+".name", u.Name)
+		// A malformed name is still recorded, so that the routes naming
+		// it are not also reported as pointing to an unknown upstream.
 		if first, dup := seen[u.Name]; dup {
 			v.errf(p+".name", "duplicate upstream name %q (first at upstreams[%d])", u.Name, first)
 		} else {
@@ -347,20 +350,18 @@ func hasPrefixPath(paths []string) bool {
 	return false
 }
 
-// name checks an upstream or shared dict name and reports whether it is valid.
-func (v *validator) name(p, name string) bool {
+// name checks an upstream or shared dict name.
+func (v *validator) name(p, name string) {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
 			v.errf(p, "must match [a-zA-Z0-9_.-]+, got %q", name)
-			return false
+			return
 		}
 	}
 	if name == "" {
 		v.errf(p, "must not be empty")
-		return false
 	}
-	return true
 }
 
 func validPolicyName(name string) bool {
