@@ -126,8 +126,8 @@ func (d *Dict) Get(key, dst []byte) (v Value, ok bool) {
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	v, _, ok = s.get(h, key, dst, false)
-	s.mu.Unlock()
 	return v, ok
 }
 
@@ -139,9 +139,8 @@ func (d *Dict) GetStale(key, dst []byte) (v Value, stale, ok bool) {
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
-	v, stale, ok = s.get(h, key, dst, true)
-	s.mu.Unlock()
-	return v, stale, ok
+	defer s.mu.Unlock()
+	return s.get(h, key, dst, true)
 }
 
 // Set stores v under key for ttl (0: never expires), evicting least recently
@@ -179,9 +178,8 @@ func (d *Dict) store(key []byte, v *Value, ttl time.Duration, op storeOp, safe b
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
-	err := s.store(h, key, v, ttl, op, safe)
-	s.mu.Unlock()
-	return err
+	defer s.mu.Unlock()
+	return s.store(h, key, v, ttl, op, safe)
 }
 
 // Delete removes key and reports whether it was present and not expired.
@@ -191,9 +189,8 @@ func (d *Dict) Delete(key []byte) bool {
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
-	ok := s.delete(h, key)
-	s.mu.Unlock()
-	return ok
+	defer s.mu.Unlock()
+	return s.delete(h, key)
 }
 
 // Incr adds delta to the int64 counter at key and returns the new value.
@@ -224,9 +221,8 @@ func (d *Dict) incr(key []byte, delta int64, hasInit bool, init int64, initTTL t
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
-	n, err := s.incr(h, key, delta, hasInit, init, initTTL)
-	s.mu.Unlock()
-	return n, err
+	defer s.mu.Unlock()
+	return s.incr(h, key, delta, hasInit, init, initTTL)
 }
 
 // IncrFloat adds delta to a numeric value at key as float64 and returns the
@@ -242,9 +238,8 @@ func (d *Dict) IncrFloat(key []byte, delta, init float64, initTTL time.Duration)
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
-	f, err := s.incrFloat(h, key, delta, init, initTTL)
-	s.mu.Unlock()
-	return f, err
+	defer s.mu.Unlock()
+	return s.incrFloat(h, key, delta, init, initTTL)
 }
 
 // TTL returns the time left before key expires, or 0 if it never expires.
@@ -255,9 +250,8 @@ func (d *Dict) TTL(key []byte) (time.Duration, error) {
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
-	ttl, err := s.ttl(h, key)
-	s.mu.Unlock()
-	return ttl, err
+	defer s.mu.Unlock()
+	return s.ttl(h, key)
 }
 
 // Expire sets the TTL of a live key from now (0: never expires). It returns
@@ -271,9 +265,8 @@ func (d *Dict) Expire(key []byte, ttl time.Duration) error {
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
-	err := s.expire(h, key, ttl)
-	s.mu.Unlock()
-	return err
+	defer s.mu.Unlock()
+	return s.expire(h, key, ttl)
 }
 
 // FlushAll marks every entry expired, as ngx's flush_all: memory is
@@ -281,27 +274,20 @@ func (d *Dict) Expire(key []byte, ttl time.Duration) error {
 // GetStale still returns the flushed values until then. Shards are flushed
 // one after the other, not atomically.
 func (d *Dict) FlushAll() {
-	for i := range d.shards {
-		s := &d.shards[i]
-		s.mu.Lock()
+	d.eachShard(func(s *shard) bool {
 		s.flushAll()
-		s.mu.Unlock()
-	}
+		return true
+	})
 }
 
 // FlushExpired removes up to max expired entries (all when max <= 0) and
 // returns how many it removed.
 func (d *Dict) FlushExpired(max int) int {
 	n := 0
-	for i := range d.shards {
-		if max > 0 && n >= max {
-			break
-		}
-		s := &d.shards[i]
-		s.mu.Lock()
+	d.eachShard(func(s *shard) bool {
 		n += s.flushExpired(max - n)
-		s.mu.Unlock()
-	}
+		return max <= 0 || n < max
+	})
 	return n
 }
 
@@ -311,16 +297,27 @@ func (d *Dict) FlushExpired(max int) int {
 // the request path.
 func (d *Dict) Keys(max int) []string {
 	var keys []string
-	for i := range d.shards {
-		if max > 0 && len(keys) >= max {
-			break
-		}
-		s := &d.shards[i]
-		s.mu.Lock()
+	d.eachShard(func(s *shard) bool {
 		keys = s.appendKeys(keys, max)
-		s.mu.Unlock()
-	}
+		return max <= 0 || len(keys) < max
+	})
 	return keys
+}
+
+// eachShard calls fn on every shard in turn with its lock held, until fn
+// returns false. It is for whole-dict operations, not the per-key path.
+func (d *Dict) eachShard(fn func(s *shard) bool) {
+	for i := range d.shards {
+		if !d.shards[i].withLock(fn) {
+			return
+		}
+	}
+}
+
+func (s *shard) withLock(fn func(s *shard) bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fn(s)
 }
 
 // Capacity returns the capacity given to New. Every entry counts
@@ -336,40 +333,23 @@ const EntryOverhead = entryOverhead
 // shards. Space freed by deletes is included (it is reclaimed by compaction
 // when needed). One entry can only use the free space of its own shard.
 func (d *Dict) FreeSpace() int64 {
-	var free int64
-	for i := range d.shards {
-		s := &d.shards[i]
-		s.mu.Lock()
-		free += s.capacity - s.used()
-		s.mu.Unlock()
-	}
-	return free
+	st := d.Stats()
+	return st.Capacity - st.Used
 }
 
 // Len returns the number of stored entries, expired ones not yet removed
 // included.
-func (d *Dict) Len() int {
-	n := 0
-	for i := range d.shards {
-		s := &d.shards[i]
-		s.mu.Lock()
-		n += s.count
-		s.mu.Unlock()
-	}
-	return n
-}
+func (d *Dict) Len() int { return d.Stats().Entries }
 
 // Stats returns the dict's counters.
 func (d *Dict) Stats() Stats {
 	st := Stats{Capacity: d.capacity}
-	for i := range d.shards {
-		s := &d.shards[i]
-		s.mu.Lock()
+	d.eachShard(func(s *shard) bool {
 		st.Entries += s.count
 		st.Used += s.used()
 		st.Evictions += s.evictions
 		st.Expired += s.expired
-		s.mu.Unlock()
-	}
+		return true
+	})
 	return st
 }

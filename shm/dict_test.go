@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -292,5 +293,42 @@ func TestValueString(t *testing.T) {
 	}
 	if Kind(77).String() != "kind(77)" {
 		t.Error(Kind(77).String())
+	}
+}
+
+// TestPanickingClockReleasesLock pins that a panic inside a critical
+// section (here from a user clock) unlocks the shard: a gateway that
+// recovers from a request's panic must not find the dict deadlocked.
+func TestPanickingClockReleasesLock(t *testing.T) {
+	var explode atomic.Bool
+	clock := func() int64 {
+		if explode.Load() {
+			panic("clock broke")
+		}
+		return 1
+	}
+	d := mustNew(t, 1<<16, WithShards(1), WithClock(clock))
+	k := []byte("k")
+	_ = d.Set(k, IntValue(1), time.Second)
+	explode.Store(true)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the clock's panic did not propagate")
+			}
+		}()
+		_, _ = d.Get(k, nil)
+	}()
+	explode.Store(false)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = d.Incr(k, 1, 0, 0)
+		d.FlushAll()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the shard stayed locked after a panic")
 	}
 }
