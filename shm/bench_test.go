@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -209,16 +210,20 @@ func benchShapes(b *testing.B, op benchOp) {
 		b.Run(impl.name+"/one-key", func(b *testing.B) {
 			b.ReportAllocs()
 			dst := make([]byte, 0, 128)
+			cpu := startThreadCPU()
 			for b.Loop() {
 				dst = op(k, 0, dst[:0])
 			}
+			cpu.report(b)
 		})
 		b.Run(impl.name+"/uncontended", func(b *testing.B) {
 			b.ReportAllocs()
 			dst := make([]byte, 0, 128)
+			cpu := startThreadCPU()
 			for i := 0; b.Loop(); i++ {
 				dst = op(k, i&(benchKeys-1), dst[:0])
 			}
+			cpu.report(b)
 		})
 		b.Run(impl.name+"/parallel-spread", func(b *testing.B) {
 			b.ReportAllocs()
@@ -239,6 +244,28 @@ func benchShapes(b *testing.B, op benchOp) {
 				}
 			})
 		})
+	}
+}
+
+// threadCPU measures the benchmark goroutine's own CPU time, reported as
+// cpu-ns/op beside ns/op: on a shared, loaded machine wall time per op
+// includes waiting for a core, CPU time does not.
+type threadCPU struct {
+	start int64
+	ok    bool
+}
+
+func startThreadCPU() threadCPU {
+	runtime.LockOSThread()
+	start, ok := threadCPUNanos()
+	return threadCPU{start: start, ok: ok}
+}
+
+func (c threadCPU) report(b *testing.B) {
+	end, ok := threadCPUNanos()
+	runtime.UnlockOSThread()
+	if c.ok && ok && b.N > 0 {
+		b.ReportMetric(float64(end-c.start)/float64(b.N), "cpu-ns/op")
 	}
 }
 
