@@ -79,6 +79,9 @@ type clientConn struct {
 	pump          *pump // reading the request body while detached
 	tunnelPending bool  // a 101 tunnel waits for output to drain before leaving the loop
 
+	deferredStatus int // an error to answer once a detached client is back
+	deferredMsg    string
+
 	out       []byte
 	errBody   []byte
 	errFields []byte
@@ -130,6 +133,10 @@ func (cc *clientConn) onTraffic() {
 		cc.relayTunnel()
 	case readHold:
 		if cc.c.InboundBuffered() > maxHeldInput {
+			if cc.inRequest && !cc.reqBodyDone && !cc.responded {
+				cc.holdUpload() // the body of this request, waiting for an upstream
+				return
+			}
 			cc.x.failure = "client sent too much while a request was in progress"
 			cc.closeNow()
 		}
@@ -294,6 +301,7 @@ func (cc *clientConn) relayRequestBody() {
 				return
 			}
 			_, _ = cc.up.c.Write(buf[:n])
+			cc.w.wheel.arm(&cc.up.timer, cc.w.now+cc.up.up.sendTimeout)
 		}
 		_, _ = cc.c.Discard(n)
 	}
@@ -411,6 +419,12 @@ func (cc *clientConn) failFraming(status int, msg string) {
 		cc.x.startNanos = cc.w.now
 	}
 	cc.x.failure = msg
+	if cc.x.route == nil {
+		// The head was not accepted: its spans point into gnet's buffer,
+		// not into x.head. Forget them so logs see an empty request.
+		cc.x.Req.Reset()
+		cc.x.head = cc.x.head[:0]
+	}
 	cc.reqBodyDone = true
 	cc.respondError(status, msg)
 }

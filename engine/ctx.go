@@ -140,6 +140,15 @@ func (x *Ctx) Slot(i int) any { return x.slots[i] }
 // SetSlot stores a per-request value; it is cleared when the request ends.
 func (x *Ctx) SetSlot(i int, v any) { x.slots[i] = v }
 
+// Failure says why the request failed ("" when it did not), for logs.
+func (x *Ctx) Failure() string { return x.failure }
+
+// BodySent is the number of response-body bytes sent to the client.
+func (x *Ctx) BodySent() int64 { return x.bodySent }
+
+// StartNanos is when the request head was parsed (unix nanoseconds).
+func (x *Ctx) StartNanos() int64 { return x.startNanos }
+
 // SlotInt returns per-request number i; numbers do not box, so they cost
 // no allocation.
 func (x *Ctx) SlotInt(i int) int64 { return x.intSlots[i] }

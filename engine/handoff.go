@@ -68,6 +68,7 @@ type pump struct {
 	conn    net.Conn
 	credit  chan int
 	buf     []byte
+	pending []byte // bytes gnet had buffered at detach: delivered before any read
 	timeout time.Duration
 
 	// Loop side.
@@ -102,9 +103,18 @@ func newPump(w *worker, conn net.Conn, timeout time.Duration) *pump {
 
 func (p *pump) run() {
 	for n := range p.credit {
-		_ = p.conn.SetReadDeadline(time.Now().Add(p.timeout))
-		m, err := p.conn.Read(p.buf[:n])
-		data := p.buf[:m]
+		var data []byte
+		var err error
+		if len(p.pending) > 0 {
+			m := min(n, len(p.pending))
+			data = append(p.buf[:0], p.pending[:m]...)
+			p.pending = p.pending[m:]
+		} else {
+			_ = p.conn.SetReadDeadline(time.Now().Add(p.timeout))
+			var m int
+			m, err = p.conn.Read(p.buf[:n])
+			data = p.buf[:m]
+		}
 		p.w.execute(func() {
 			if !p.done {
 				p.onData(p, data, err)
@@ -221,18 +231,41 @@ func (uc *upstreamConn) onPumpData(p *pump, data []byte, readErr error) {
 // because the upstream is not reading fast enough.
 func (cc *clientConn) pauseUpload() {
 	uc := cc.up
-	if cc.pump != nil || uc == nil || cc.c.OutboundBuffered() > 0 {
-		return // output (an interim response) still queued to the client: stay on the loop
+	if uc == nil || !cc.detachClient(nil) {
+		return
+	}
+	cc.w.watch(uc)
+}
+
+// holdUpload parks a client that sends its body while the request waits
+// for an upstream connection (a dial, a suspended policy): gnet would
+// buffer all of it. The body stays in the socket until attach grants
+// credit; what gnet already buffered is carried over.
+func (cc *clientConn) holdUpload() {
+	buf, _ := cc.c.Peek(-1)
+	pending := append([]byte(nil), buf...)
+	if !cc.detachClient(pending) {
+		cc.x.failure = "client sent too much while the request waited for an upstream"
+		cc.closeNow()
+	}
+}
+
+// detachClient hands the client's socket to a pump that reads the request
+// body on credit; it reports whether it did.
+func (cc *clientConn) detachClient(pending []byte) bool {
+	if cc.pump != nil || cc.c.OutboundBuffered() > 0 {
+		return false // output (an interim response) still queued to the client: stay on the loop
 	}
 	cc.detached = true
 	conn, err := detach(cc.w, cc.c)
 	if err != nil {
 		cc.detached = false
-		return
+		return false
 	}
 	cc.w.srv.Stats.Handoffs.Add(1)
 	cc.disarmTimer()
 	p := newPump(cc.w, conn, durationOf(cc.x.snap.clientBodyTimeout))
+	p.pending = pending
 	p.onData = cc.onUploadData
 	w := cc.w
 	p.reattach = func(conn net.Conn) {
@@ -251,7 +284,7 @@ func (cc *clientConn) pauseUpload() {
 	cc.pump = p
 	p.waiting = true
 	go p.run()
-	w.watch(uc)
+	return true
 }
 
 func (cc *clientConn) uploadCredit() int {
@@ -319,9 +352,24 @@ func (cc *clientConn) onReattach(c gnet.Conn) {
 		return
 	}
 	cc.read = readHold
+	if st := cc.deferredStatus; st != 0 {
+		cc.deferredStatus = 0
+		cc.keepAlive = false // the rest of the body was never read
+		cc.respondError(st, cc.deferredMsg)
+		return
+	}
 	if uc := cc.up; uc != nil && uc.c.InboundBuffered() > 0 {
 		uc.onTraffic() // the response started while the client was away
 	}
+}
+
+// deferError keeps an error for a client that is detached while it sends
+// its body, and brings it back to the loop to receive it.
+func (cc *clientConn) deferError(status int, msg string) {
+	if cc.deferredStatus == 0 {
+		cc.deferredStatus, cc.deferredMsg = status, msg
+	}
+	cc.pump.finish(true)
 }
 
 // abortDetached ends a request whose client is detached: nothing can be

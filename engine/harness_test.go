@@ -52,7 +52,16 @@ func startGateway(t testing.TB, yml string) *gateway {
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
-	g.srv, err = engine.NewServer(engine.Options{Listen: addr, Workers: cfg.Workers}, snap)
+	g.srv, err = engine.NewServer(engine.Options{
+		Listen:  addr,
+		Workers: cfg.Workers,
+		AccessLog: func(x *engine.Ctx) {
+			if f := x.Failure(); f != "" {
+				t.Logf("gateway: %s %s -> %d: %s", x.MethodName(), x.Path(), x.ResponseStatus(), f)
+			}
+		},
+		Logf: t.Logf,
+	}, snap)
 	if err != nil {
 		t.Fatal(err)
 	}

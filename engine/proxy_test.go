@@ -563,3 +563,54 @@ func TestRetryOnAnotherTargetWhenOneIsDown(t *testing.T) {
 		}
 	}
 }
+
+func TestProxySlowUpstreamReaderKeepsHeapBounded(t *testing.T) {
+	size := int64(48 << 20)
+	if raceEnabled {
+		size = 16 << 20
+	}
+	// The upstream reads the upload slowly at first, then fast, and answers
+	// with the byte count; the client keeps the connection for a second request.
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 16<<10)
+		var n int64
+		for i := 0; ; i++ {
+			m, err := r.Body.Read(buf)
+			n += int64(m)
+			if err != nil {
+				break
+			}
+			if i < 150 {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		fmt.Fprintf(w, "%d", n)
+	})
+	g := startGateway(t, upstreamYAML("{listen}", routeAll, up.addr))
+	heap := startHeapWatch()
+	rc := dialRaw(t, g.addr)
+	go func() {
+		fmt.Fprintf(rc.c, "PUT /up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size)
+		chunk := bytes.Repeat([]byte("u"), 256<<10)
+		for left := size; left > 0; left -= int64(len(chunk)) {
+			if _, err := rc.c.Write(chunk[:min(int64(len(chunk)), left)]); err != nil {
+				return
+			}
+		}
+	}()
+	resp, body := rc.response("PUT")
+	if resp.StatusCode != 200 || body != strconv.FormatInt(size, 10) {
+		t.Fatalf("upload: %d %q", resp.StatusCode, body)
+	}
+	if g.srv.Stats.Handoffs.Load() == 0 {
+		t.Fatal("a slow upstream reader never made the gateway hand the client off")
+	}
+	// The client came back to the event loop: the connection still works.
+	rc.send("GET /again HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "0" {
+		t.Fatalf("request after the upload: %d %q", resp.StatusCode, body)
+	}
+	if peak := heap.stop(); peak > 32<<20 {
+		t.Fatalf("heap grew by %d MiB for one fast client uploading %d MiB to a slow upstream", peak>>20, size>>20)
+	}
+}

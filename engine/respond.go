@@ -61,6 +61,11 @@ func (cc *clientConn) respondError(status int, msg string) {
 // respondErrorFields is respondError with extra field lines.
 func (cc *clientConn) respondErrorFields(status int, extra []byte, msg string) {
 	x := &cc.x
+	if cc.detached && cc.pump != nil {
+		cc.dropUpstream()
+		cc.deferError(status, msg)
+		return
+	}
 	if x.failure == "" && status >= 400 {
 		x.failure = msg
 	}

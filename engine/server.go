@@ -164,9 +164,6 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 // OnShutdown stops the tick.
 func (s *Server) OnShutdown(gnet.Engine) {
 	close(s.stopTick)
-	for _, w := range *s.workers.Load() {
-		w.shutdown()
-	}
 }
 
 // tickInterval is the resolution of the checks for drained output

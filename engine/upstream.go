@@ -174,6 +174,10 @@ func (cc *clientConn) attach(uc *upstreamConn) {
 	}
 	uc.w.wheel.arm(&uc.timer, uc.w.now+uc.up.sendTimeout)
 	cc.read = readBody
+	if cc.pump != nil { // the body waits in the client's socket (holdUpload)
+		cc.w.watch(uc)
+		return
+	}
 	cc.relayRequestBody()
 }
 

@@ -112,7 +112,3 @@ func (w *worker) checkFlushWatch() {
 		w.wantFastTick.Store(false)
 	}
 }
-
-func (w *worker) shutdown() {
-	w.idle.Drain(func(c pool.IdleConn) { c.(*upstreamConn).close() })
-}
