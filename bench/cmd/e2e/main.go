@@ -51,6 +51,7 @@ func run() int {
 	sluice := flag.String("sluice", "bin/sluice", "Sluice binary (relative to -root); skipped if missing or not starting")
 	goproxy := flag.String("goproxy", "bench/tmp/bin/goproxy", "goproxy binary (relative to -root)")
 	idleBin := flag.String("idleconns", "bench/tmp/bin/idleconns", "idleconns binary (relative to -root)")
+	oneLiner := flag.Bool("sluice-oneliner", false, "plain/idle: run `sluice proxy --listen --to` instead of a bench config (keeps Sluice's default max_requests 1000)")
 	unavailable := flag.String("sluice-unavailable", "", "skip Sluice with this reason (run.sh sets it when make build fails)")
 	keepTmp := flag.Bool("keep-tmp", false, "keep the temp dir with every rendered config and log")
 	flag.Parse()
@@ -76,7 +77,7 @@ func run() int {
 		Scenarios: split(*scenarios), Proxies: split(*proxies), Conns: connList, Bodies: split(*bodies),
 		ProxyCPUs: *proxyCPUs, LoadCPUs: *loadCPUs, WrkThreads: *wrkThreads,
 		IdleConns: *idle, Routes: max(1, *routes), Strace: *strace, StraceFor: *straceFor,
-		SluiceBin: abs(*sluice), SluiceUnavailable: *unavailable, GoproxyBin: abs(*goproxy), IdleBin: abs(*idleBin),
+		SluiceBin: abs(*sluice), SluiceUnavailable: *unavailable, SluiceOneLiner: *oneLiner, GoproxyBin: abs(*goproxy), IdleBin: abs(*idleBin),
 		KeepTmp: *keepTmp, Log: os.Stderr,
 	}
 

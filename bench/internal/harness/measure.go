@@ -17,15 +17,18 @@ type Run struct {
 	Round           int     `json:"round"`
 	Requests        int64   `json:"requests"`
 	RPS             float64 `json:"rps"`
-	Errors          int64   `json:"errors"`      // every wrk error kind, non-2xx/3xx included
-	ErrStatus       int64   `json:"err_status"`  // responses with status >= 400
-	P50Micros       int64   `json:"p50_us"`      // latency percentiles as wrk measured them
-	P99Micros       int64   `json:"p99_us"`      //
-	P999Micros      int64   `json:"p999_us"`     //
-	UserPerReq      float64 `json:"user_us_req"` // proxy user CPU µs per request
-	SysPerReq       float64 `json:"sys_us_req"`  // proxy system CPU µs per request
-	CPUPerReq       float64 `json:"cpu_us_req"`  // user + sys
-	ProxyCPUPercent float64 `json:"proxy_cpu_pct"`
+	Errors          int64   `json:"errors"`          // every wrk error kind, non-2xx/3xx included
+	ErrStatus       int64   `json:"err_status"`      // responses with status >= 400
+	P50Micros       int64   `json:"p50_us"`          // latency percentiles as wrk measured them
+	P99Micros       int64   `json:"p99_us"`          //
+	P999Micros      int64   `json:"p999_us"`         //
+	UserPerReq      float64 `json:"user_us_req"`     // proxy user CPU µs per request
+	SysPerReq       float64 `json:"sys_us_req"`      // proxy system CPU µs per request
+	CPUPerReq       float64 `json:"cpu_us_req"`      // user + sys
+	ProxyCPUPercent float64 `json:"proxy_cpu_pct"`   // proxy user+sys in % of one core
+	ProxyCoreBusy   float64 `json:"proxy_core_busy"` // % busy of the proxy's CPUs, whoever used them
+	LoadCoreBusy    float64 `json:"load_core_busy"`  // % busy of the wrk+upstream CPUs
+	StealPercent    float64 `json:"steal_pct"`       // hypervisor steal on the proxy's CPUs
 	RSSBytes        uint64  `json:"rss_bytes"`       // proxy tree RSS after the run
 	UpstreamOpened  int64   `json:"upstream_opened"` // upstream connections accepted during the run
 	AllocsPerReq    float64 `json:"allocs_req"`      // -1 when the peer exposes no malloc counter
@@ -47,10 +50,12 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 	if err != nil {
 		return Run{}, err
 	}
+	cpu0 := readCPUTimes()
 	rep, _, err := RunWrk(ctx, spec)
 	if err != nil {
 		return Run{}, fmt.Errorf("%s: %w", peer.Name, err)
 	}
+	cpu1 := readCPUTimes()
 	u1, err := ReadTree(peer.Proc.PID())
 	if err != nil {
 		return Run{}, fmt.Errorf("%s died during the run: %w; log: %s", peer.Name, err, peer.Proc.LogTail(400))
@@ -76,6 +81,8 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 			run.AllocsPerReq = float64(mallocs1-mallocs0) / n
 		}
 	}
+	run.ProxyCoreBusy, run.StealPercent = busyPercent(cpu0, cpu1, ParseCPUList(r.cfg.ProxyCPUs))
+	run.LoadCoreBusy, _ = busyPercent(cpu0, cpu1, ParseCPUList(r.cfg.LoadCPUs))
 	if rep.DurationMicros > 0 {
 		run.ProxyCPUPercent = 100 * (d.UserMicros + d.SysMicros) / float64(rep.DurationMicros)
 	}
@@ -110,8 +117,9 @@ type StraceRun struct {
 	Top        []string `json:"top"`
 }
 
-// straceRun attaches `strace -c -f` to every thread of the peer's process
-// tree, runs wrk for StraceFor, detaches and divides. strace slows the proxy
+// straceRun attaches `strace -c -f` to every process of the peer's tree
+// (with -f, strace attaches every thread of each and follows new ones),
+// runs wrk for StraceFor, detaches and divides. strace slows the proxy
 // a lot, so only the count per request means anything, not the throughput.
 func (r *Runner) straceRun(ctx context.Context, peer *Peer, spec WrkSpec) (StraceRun, error) {
 	u, err := ReadTree(peer.Proc.PID())
@@ -121,12 +129,13 @@ func (r *Runner) straceRun(ctx context.Context, peer *Peer, spec WrkSpec) (Strac
 	out := filepath.Join(r.dir, fmt.Sprintf("strace-%s-%d.txt", peer.Name, peer.Port))
 	args := []string{"-c", "-f", "-o", out}
 	for _, pid := range u.PIDs {
-		for _, tid := range Threads(pid) {
-			args = append(args, "-p", strconv.Itoa(tid))
-		}
+		args = append(args, "-p", strconv.Itoa(pid))
 	}
 	cmd := exec.Command("strace", args...)
-	cmd.Stderr = os.Stderr
+	if logFile, err := os.Create(out + ".log"); err == nil {
+		defer logFile.Close()
+		cmd.Stderr = logFile // attach/detach chatter
+	}
 	if err := cmd.Start(); err != nil {
 		return StraceRun{}, err
 	}

@@ -101,13 +101,19 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
 				r.cfg.GoproxyBin, "-listen", addr, "-to", upstream, "-admin", fmt.Sprintf("127.0.0.1:%d", adminPort)}})
 		}
-	case kindSluice:
-		p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
-			r.cfg.SluiceBin, "proxy", "--listen", addr, "--to", upstream, "--workers", "1"}})
-	case kindSluiceGateway, kindSluiceRoutes:
-		tmpl := "sluice-gateway.yaml.tmpl"
+	case kindSluice, kindSluiceGateway, kindSluiceRoutes:
+		if kind == kindSluice && r.cfg.SluiceOneLiner {
+			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
+				r.cfg.SluiceBin, "proxy", "--listen", addr, "--to", upstream, "--workers", "1",
+				"--pool-max-idle", "1024", "--pool-idle-timeout", "3600s"}})
+			break
+		}
+		tmpl := map[string]string{
+			kindSluice:        "sluice-plain.yaml.tmpl",
+			kindSluiceGateway: "sluice-gateway.yaml.tmpl",
+			kindSluiceRoutes:  "sluice-routes.yaml.tmpl",
+		}[kind]
 		if kind == kindSluiceRoutes {
-			tmpl = "sluice-routes.yaml.tmpl"
 			d.Routes = RoutePrefixes(r.cfg.Routes)
 		}
 		d.Dir, d.Name, d.UpstreamPort = r.dir, instance, r.upPort

@@ -114,21 +114,6 @@ func readStat(pid int) (ProcStat, error) {
 	return ParseProcStat(b)
 }
 
-// Threads lists the thread ids of pid (for strace, which is given each one).
-func Threads(pid int) []int {
-	entries, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
-	if err != nil {
-		return []int{pid}
-	}
-	tids := make([]int, 0, len(entries))
-	for _, e := range entries {
-		if tid, err := strconv.Atoi(e.Name()); err == nil {
-			tids = append(tids, tid)
-		}
-	}
-	return tids
-}
-
 // ClockTicks returns the kernel's USER_HZ (`getconf CLK_TCK`), 100 if it
 // cannot be asked.
 func ClockTicks() uint64 {

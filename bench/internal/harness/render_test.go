@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/sluice-gw/sluice/config"
 )
 
 func testData(t *testing.T, name string) TemplateData {
@@ -96,66 +96,44 @@ func TestNginxRoutesTemplateHasEveryRoute(t *testing.T) {
 	}
 }
 
-// sluiceConfig is the part of Sluice's YAML the bench depends on.
-type sluiceConfig struct {
-	Listen      string            `yaml:"listen"`
-	Workers     int               `yaml:"workers"`
-	SharedDicts map[string]string `yaml:"shared_dicts"`
-	Upstreams   []struct {
-		Name    string `yaml:"name"`
-		Targets []struct {
-			Addr string `yaml:"addr"`
-		} `yaml:"targets"`
-	} `yaml:"upstreams"`
-	Routes []struct {
-		Match struct {
-			Paths []string `yaml:"paths"`
-		} `yaml:"match"`
-		Upstream string `yaml:"upstream"`
-		Policies []struct {
-			Name   string         `yaml:"name"`
-			Config map[string]any `yaml:"config"`
-		} `yaml:"policies"`
-	} `yaml:"routes"`
-}
-
-func TestSluiceTemplatesAreTheAgreedYAML(t *testing.T) {
+// TestSluiceTemplatesParseAsSluiceConfig loads the rendered Sluice configs
+// with Sluice's own config package, so a model change that breaks them fails
+// here instead of making the bench skip Sluice.
+func TestSluiceTemplatesParseAsSluiceConfig(t *testing.T) {
 	d := testData(t, "s")
-	b, err := Render("sluice-gateway.yaml.tmpl", d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gw sluiceConfig
-	if err := yaml.Unmarshal(b, &gw); err != nil {
-		t.Fatalf("gateway YAML: %v\n%s", err, b)
-	}
-	if gw.Listen != "127.0.0.1:18080" || gw.Workers != 1 || gw.SharedDicts["limits"] != "10MiB" ||
-		len(gw.Upstreams) != 1 || gw.Upstreams[0].Targets[0].Addr != "127.0.0.1:19090" {
-		t.Fatalf("gateway config: %+v", gw)
-	}
-	if len(gw.Routes) != 1 || len(gw.Routes[0].Policies) != 2 {
-		t.Fatalf("gateway routes: %+v", gw.Routes)
-	}
-	lc := gw.Routes[0].Policies[0]
-	if lc.Name != "limit-count" || lc.Config["key"] != "header:X-Api-Key" || lc.Config["dict"] != "limits" ||
-		lc.Config["window"] != "60s" || lc.Config["count"] != gatewayLimitCount {
-		t.Fatalf("limit-count: %+v", lc)
-	}
-	if gw.Routes[0].Policies[1].Name != "headers" {
-		t.Fatalf("second policy: %+v", gw.Routes[0].Policies[1])
-	}
-
 	d.Routes = RoutePrefixes(1000)
-	b, err = Render("sluice-routes.yaml.tmpl", d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rt sluiceConfig
-	if err := yaml.Unmarshal(b, &rt); err != nil {
-		t.Fatalf("routes YAML: %v", err)
-	}
-	if len(rt.Routes) != 1000 || rt.Routes[999].Match.Paths[0] != "/r999/*" || rt.Routes[0].Upstream != "up" {
-		t.Fatalf("routes: %d, last %+v", len(rt.Routes), rt.Routes[len(rt.Routes)-1])
+	for _, tmpl := range []string{"sluice-plain.yaml.tmpl", "sluice-gateway.yaml.tmpl", "sluice-routes.yaml.tmpl"} {
+		t.Run(tmpl, func(t *testing.T) {
+			b, err := Render(tmpl, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Parse(b, tmpl)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, b)
+			}
+			if cfg.Listen != "127.0.0.1:18080" || cfg.Workers != 1 || len(cfg.Upstreams) != 1 {
+				t.Fatalf("listen %q workers %d upstreams %d", cfg.Listen, cfg.Workers, len(cfg.Upstreams))
+			}
+			up := cfg.Upstreams[0]
+			if up.Targets[0].Addr != "127.0.0.1:19090" || up.Pool.MaxIdle != 1024 || up.Pool.MaxRequests != -1 {
+				t.Fatalf("upstream %+v: the bench's keep-alive settings are lost", up)
+			}
+			switch tmpl {
+			case "sluice-gateway.yaml.tmpl":
+				if len(cfg.Routes) != 1 || len(cfg.Routes[0].Policies) != 2 ||
+					cfg.Routes[0].Policies[0].Name != "limit-count" || cfg.Routes[0].Policies[1].Name != "headers" {
+					t.Fatalf("gateway routes: %+v", cfg.Routes)
+				}
+				if _, ok := cfg.SharedDicts["limits"]; !ok {
+					t.Fatal("no shared dict limits")
+				}
+			case "sluice-routes.yaml.tmpl":
+				if len(cfg.Routes) != 1000 || cfg.Routes[999].Match.Paths[0] != "/r999/*" {
+					t.Fatalf("routes: %d", len(cfg.Routes))
+				}
+			}
+		})
 	}
 }
 

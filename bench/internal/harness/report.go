@@ -102,15 +102,18 @@ func (rep *Report) Markdown(w io.Writer) {
 		m.Versions["nginx"], m.Versions["haproxy"], m.Versions["wrk"], m.Versions["lua-nginx-module"], m.Versions["go"])
 	c := rep.Config
 	fmt.Fprintf(w, "One worker per proxy pinned to CPU %s; wrk (%d thread) and the upstream nginx share CPU %s. "+
-		"Medians of %d rounds of %s (A B A B order, %s warm-up each); ratios (×) are against the block's reference peer.\n\n",
+		"Medians of %d rounds of %s (A B A B order, %s warm-up each); ratios (×) are against the block's reference peer. "+
+		"CPU %% columns: the proxy's own user+sys, everything that ran on its core (other tenants of the machine included), "+
+		"and the wrk+upstream core; a core far busier than the proxy means a noisy run.\n\n",
 		c.ProxyCPUs, c.WrkThreads, c.LoadCPUs, c.Rounds, c.Duration, c.Warmup)
 
 	for _, cell := range rep.Cells {
 		ref := cell.Peer(cell.Reference)
 		fmt.Fprintf(w, "### %s: %s (against %s)\n\n", cell.Scenario, cell.Name, cell.Reference)
-		fmt.Fprintln(w, "| proxy | req/s | p50 ms | p99 ms | CPU µs/req (usr + sys) | proxy core % | RSS MiB | upstream conns opened (reuse) | allocs/req |")
+		fmt.Fprintln(w, "| proxy | req/s | p50 ms | p99 ms | CPU µs/req (usr + sys) | CPU % proxy · its core · load core | RSS MiB | upstream conns opened (reuse) | allocs/req |")
 		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, p := range cell.Peers {
+			cpuPct := fmt.Sprintf("%.0f · %.0f · %.0f", p.ProxyCPUPercent, p.ProxyCoreBusy, p.LoadCoreBusy)
 			var rr PeerResult
 			if ref != nil && p != ref {
 				rr = *ref
@@ -119,13 +122,13 @@ func (rep *Report) Markdown(w io.Writer) {
 			if p.AllocsPerReq >= 0 {
 				allocs = fmt.Sprintf("%.2f", p.AllocsPerReq)
 			}
-			fmt.Fprintf(w, "| %s | %s%s | %.2f%s | %.2f%s | %.2f (%.2f + %.2f)%s | %.0f | %.1f%s | %d (%.3f %%) | %s |\n",
+			fmt.Fprintf(w, "| %s | %s%s | %.2f%s | %.2f%s | %.2f (%.2f + %.2f)%s | %s | %.1f%s | %d (%.3f %%) | %s |\n",
 				p.Peer,
 				thousands(p.RPS), ratio(p.RPS, rr.RPS),
 				p.P50Micros/1000, ratio(p.P50Micros, rr.P50Micros),
 				p.P99Micros/1000, ratio(p.P99Micros, rr.P99Micros),
 				p.CPUPerReq, p.UserPerReq, p.SysPerReq, ratio(p.CPUPerReq, rr.CPUPerReq),
-				p.ProxyCPUPercent,
+				cpuPct,
 				p.RSSBytes/(1<<20), ratio(p.RSSBytes, rr.RSSBytes),
 				p.UpstreamOpened, p.ReusePercent, allocs)
 		}

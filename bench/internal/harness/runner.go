@@ -34,10 +34,14 @@ type Config struct {
 	// (bench/run.sh sets it when `make build` fails, so a stale binary is
 	// not measured).
 	SluiceUnavailable string
-	GoproxyBin        string
-	IdleBin           string
-	KeepTmp           bool      // keep the temp dir (configs, logs) after the run
-	Log               io.Writer // progress; os.Stderr when nil
+	// SluiceOneLiner runs the plain and idle scenarios with `sluice proxy`
+	// flags instead of a bench config; the pool then keeps Sluice's default
+	// max_requests (1000), which caps upstream reuse at 99.9 %.
+	SluiceOneLiner bool
+	GoproxyBin     string
+	IdleBin        string
+	KeepTmp        bool      // keep the temp dir (configs, logs) after the run
+	Log            io.Writer // progress; os.Stderr when nil
 }
 
 // Runner runs the scenarios of one Config. Not safe for concurrent use.

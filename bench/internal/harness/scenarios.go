@@ -182,6 +182,9 @@ func (r *Runner) runGateway(ctx context.Context) (*Cell, error) {
 		if h.Get("X-Gateway") != "sluice" {
 			r.warnf("gateway %s: response lacks X-Gateway: sluice (got %q)", p.Name, h.Get("X-Gateway"))
 		}
+		if h.Get("X-RateLimit-Limit") == "" || h.Get("X-RateLimit-Remaining") == "" {
+			r.warnf("gateway %s: response lacks X-RateLimit-Limit/-Remaining", p.Name)
+		}
 		if h.Get("X-Seen-Gateway") != "sluice" {
 			r.warnf("gateway %s: upstream did not see X-Gateway: sluice (got %q)", p.Name, h.Get("X-Seen-Gateway"))
 		}
@@ -269,9 +272,9 @@ func (r *Runner) runCell(ctx context.Context, cell *Cell, peers []*Peer, path st
 				return peers, err
 			}
 			results[p].Runs = append(results[p].Runs, run)
-			r.logf("   round %d %-9s %9.0f req/s  p50 %6.2fms p99 %6.2fms  cpu %5.2fµs/req (usr %.2f sys %.2f, %3.0f%% core)  rss %5.1fMiB  upstream+%d  errors %d",
+			r.logf("   round %d %-9s %9.0f req/s  p50 %6.2fms p99 %6.2fms  cpu %5.2fµs/req (usr %.2f sys %.2f)  cpu%% proxy %3.0f core %3.0f load %3.0f steal %2.0f  rss %5.1fMiB  upstream+%d  errors %d",
 				round, p.Name, run.RPS, float64(run.P50Micros)/1000, float64(run.P99Micros)/1000,
-				run.CPUPerReq, run.UserPerReq, run.SysPerReq, run.ProxyCPUPercent, float64(run.RSSBytes)/(1<<20), run.UpstreamOpened, run.Errors)
+				run.CPUPerReq, run.UserPerReq, run.SysPerReq, run.ProxyCPUPercent, run.ProxyCoreBusy, run.LoadCoreBusy, run.StealPercent, float64(run.RSSBytes)/(1<<20), run.UpstreamOpened, run.Errors)
 			if run.Errors > 0 {
 				r.warnf("%s round %d: %s had %d wrk errors (%d status >= 400)", cell.Name, round, p.Name, run.Errors, run.ErrStatus)
 			}

@@ -29,6 +29,8 @@ type PeerResult struct {
 	SysPerReq       float64 `json:"sys_us_req"`
 	CPUPerReq       float64 `json:"cpu_us_req"`
 	ProxyCPUPercent float64 `json:"proxy_cpu_pct"`
+	ProxyCoreBusy   float64 `json:"proxy_core_busy"`
+	LoadCoreBusy    float64 `json:"load_core_busy"`
 	RSSBytes        float64 `json:"rss_bytes"`
 	AllocsPerReq    float64 `json:"allocs_req"` // -1: not measurable for this peer
 
@@ -54,6 +56,8 @@ func (p *PeerResult) Aggregate() {
 	p.SysPerReq = col(func(r Run) float64 { return r.SysPerReq })
 	p.CPUPerReq = col(func(r Run) float64 { return r.CPUPerReq })
 	p.ProxyCPUPercent = col(func(r Run) float64 { return r.ProxyCPUPercent })
+	p.ProxyCoreBusy = col(func(r Run) float64 { return r.ProxyCoreBusy })
+	p.LoadCoreBusy = col(func(r Run) float64 { return r.LoadCoreBusy })
 	p.RSSBytes = col(func(r Run) float64 { return float64(r.RSSBytes) })
 	p.AllocsPerReq = -1
 	var allocs []float64
