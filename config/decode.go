@@ -354,12 +354,15 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 			merges = append(merges, val)
 			continue
 		}
+		// These errors do not mark path bad: that would silence the
+		// validation of everything below it for one stray key.
 		if k.Kind != yaml.ScalarNode {
-			d.fail(k.Line, path, "keys must be strings, got %s", describeNode(k))
+			d.errs.add(&Error{File: d.src.file, Line: k.Line, Path: path, Msg: "keys must be strings, got " + describeNode(k)})
 			continue
 		}
 		if first, dup := written[k.Value]; dup {
-			d.fail(k.Line, path, "duplicate key %q (first at line %d)", k.Value, first)
+			d.errs.add(&Error{File: d.src.file, Line: k.Line, Path: keyPath(path, k.Value),
+				Msg: fmt.Sprintf("duplicate key (first at line %d)", first)})
 			continue
 		}
 		written[k.Value] = k.Line
@@ -404,7 +407,8 @@ func (d *decoder) mergeInto(out *[]pair, written map[string]int, merged map[stri
 			*out = append(*out, p)
 		}
 	default:
-		d.fail(m.Line, path, "a merge (<<) needs a mapping or a list of mappings, got %s", describeNode(m))
+		d.errs.add(&Error{File: d.src.file, Line: m.Line, Path: path,
+			Msg: "a merge (<<) needs a mapping or a list of mappings, got " + describeNode(m)})
 	}
 }
 

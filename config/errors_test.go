@@ -105,8 +105,8 @@ upstreams:
 		},
 		{
 			name: "duplicate key",
-			yaml: "listen: :80\nlisten: :81\n",
-			want: `t.yaml:2: duplicate key "listen" (first at line 1)`,
+			yaml: "listen: :80\nlisten: :81\nworkers: -1\n",
+			want: "t.yaml:2: listen: duplicate key (first at line 1)\nt.yaml:3: workers: must be between 0 and 1024, got -1",
 		},
 		{
 			name: "bad enum",
@@ -264,6 +264,11 @@ t.yaml:6: global_policies[0].name: is required`,
 			name: "two documents",
 			yaml: "listen: :80\n---\nlisten: :81\n",
 			want: `t.yaml:2: a second YAML document; a configuration is one document`,
+		},
+		{
+			name: "bad merge",
+			yaml: "client:\n  <<: 5\n",
+			want: `t.yaml:2: client: a merge (<<) needs a mapping or a list of mappings, got "5"`,
 		},
 		{
 			name: "root is a list",
