@@ -15,7 +15,8 @@ type Config struct {
 	// Listen is the address the gateway accepts clients on, host:port.
 	// Default ":8080". Port 0 asks the kernel for a free port (tests).
 	Listen string `yaml:"listen"`
-	// Workers is the number of event loops. Default 0: one per GOMAXPROCS.
+	// Workers is the number of event loops, 0..1024. Default 0: one per
+	// GOMAXPROCS.
 	Workers int `yaml:"workers"`
 	// DrainTimeout is how long a SIGTERM'd gateway lets in-flight requests
 	// finish before it closes what is left. Default 30s.
