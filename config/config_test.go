@@ -172,7 +172,7 @@ routes:
 		Balancer: BalancerRoundRobin,
 		Pool:     Pool{MaxIdle: 64, IdleTimeout: Duration(time.Minute), MaxRequests: 1000},
 		Timeouts: Timeouts{Connect: Duration(5 * time.Second), Send: Duration(time.Minute), Read: Duration(time.Minute)},
-		Retries:  Retries{Tries: 2, On: []string{"connect", "timeout"}, Statuses: []int{502, 503, 504}, Budget: 0.2},
+		Retries:  Retries{Tries: 2, On: []string{"connect", "timeout", "error"}, Statuses: []int{502, 503, 504}, Budget: 0.2},
 		Health: Health{
 			Passive: Passive{MaxFails: 1, FailTimeout: Duration(10 * time.Second)},
 			Active: &Active{Type: "http", Path: "/healthz", Interval: Duration(5 * time.Second), Timeout: Duration(time.Second),

@@ -150,7 +150,7 @@ type Retries struct {
 	// head. Default 0: only Timeouts apply.
 	PerTryTimeout Duration `yaml:"per_try_timeout"`
 	// On lists the failures that are retried: connect, timeout, error,
-	// invalid_header. Absent: [connect, timeout]; an explicit empty list
+	// invalid_header. Absent: [connect, timeout, error] (nginx's "error timeout"); an explicit empty list
 	// retries on statuses only.
 	On []string `yaml:"on"`
 	// Statuses lists response statuses (400..599) that are retried.

@@ -75,7 +75,7 @@ const (
 	defaultPanicThreshold   = 0.5
 )
 
-func defaultRetryOn() []string    { return []string{RetryOnConnect, RetryOnTimeout} }
+func defaultRetryOn() []string    { return []string{RetryOnConnect, RetryOnTimeout, RetryOnError} }
 func defaultRetryStatuses() []int { return []int{502, 503, 504} }
 
 func (v *validator) config(c *Config) {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,19 @@ type Upstream struct {
 	idleTimeout    int64
 	maxRequests    int
 	tries          int
+}
+
+// Upstream returns the upstream called name in this snapshot, or nil.
+func (s *Snapshot) Upstream(name string) *Upstream { return s.upstreams[name] }
+
+// UpstreamNames lists the snapshot's upstreams, sorted.
+func (s *Snapshot) UpstreamNames() []string {
+	names := make([]string, 0, len(s.upstreams))
+	for n := range s.upstreams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // LB is the upstream's balancing and health group (for status views).
