@@ -46,7 +46,7 @@ type Ctx struct {
 	target     *Target
 	failure    string // why the request failed, for the log
 
-	reqID    [16]byte
+	reqID    [32]byte
 	reqIDLen int
 
 	slots    [numSlots]any
@@ -119,13 +119,17 @@ func (x *Ctx) RouteName() string {
 // Now is the worker's clock in unix nanoseconds, read once per event.
 func (x *Ctx) Now() int64 { return x.cc.w.now }
 
-// RequestID is the request's id: an incoming X-Request-Id is not trusted by
-// default; the id is made from the worker and a counter, without allocating.
+// RequestID is the request's id, made on first use without allocating:
+// the process's random prefix, the worker, and the worker's counter
+// ("k3x9q2-0-1f"), unique across restarts and gateway nodes with
+// overwhelming probability. An incoming X-Request-Id is not trusted.
 func (x *Ctx) RequestID() []byte {
 	if x.reqIDLen == 0 {
 		w := x.cc.w
 		w.reqSeq++
-		b := strconv.AppendUint(x.reqID[:0], uint64(w.id), 36)
+		b := append(x.reqID[:0], w.srv.idPrefix...)
+		b = append(b, '-')
+		b = strconv.AppendUint(b, uint64(w.id), 36)
 		b = append(b, '-')
 		b = strconv.AppendUint(b, w.reqSeq, 36)
 		x.reqIDLen = len(b)

@@ -614,3 +614,46 @@ func TestProxySlowUpstreamReaderKeepsHeapBounded(t *testing.T) {
 		t.Fatalf("heap grew by %d MiB for one fast client uploading %d MiB to a slow upstream", peak>>20, size>>20)
 	}
 }
+
+func TestIdleUpstreamConnectionsExpireAndClosedOnesAreNotReused(t *testing.T) {
+	up := startUpstream(t, echoHandler)
+	up.srv.IdleTimeout = 200 * time.Millisecond // the upstream closes idle keep-alive connections itself
+	g := startGateway(t, upstreamYAML("{listen}", `    pool: { idle_timeout: 5s }
+`+routeAll, up.addr))
+	get := func() {
+		t.Helper()
+		resp, err := http.Get("http://" + g.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	get()
+	time.Sleep(600 * time.Millisecond) // the upstream closed the pooled connection meanwhile
+	get()
+	if d := g.srv.Stats.UpstreamDials.Load(); d != 2 {
+		t.Fatalf("dials = %d: a connection the upstream closed was reused or not detected", d)
+	}
+	if r := g.srv.Stats.UpstreamRetries.Load(); r != 0 {
+		t.Fatalf("retries = %d: the closed connection should have left the pool before use", r)
+	}
+
+	up2 := startUpstream(t, echoHandler)
+	g2 := startGateway(t, upstreamYAML("{listen}", `    pool: { idle_timeout: 300ms }
+`+routeAll, up2.addr))
+	for i := 0; i < 2; i++ {
+		resp, err := http.Get("http://" + g2.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		// Idle past idle_timeout; expiry runs every second.
+		time.Sleep(1500 * time.Millisecond)
+	}
+	if g2.srv.Stats.UpstreamDials.Load() != 2 {
+		t.Fatal("the gateway never closed an upstream connection idle past idle_timeout")
+	}
+}

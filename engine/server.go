@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +44,8 @@ type Server struct {
 	workers   atomic.Pointer[[]*worker]
 	nextID    int
 
+	idPrefix string // random per process: request ids differ across restarts and nodes
+
 	booted   chan struct{}
 	stopTick chan struct{}
 	draining atomic.Bool
@@ -76,6 +80,7 @@ func NewServer(opts Options, snap *Snapshot) (*Server, error) {
 		opts.OffloadGoroutines = 256 * opts.Workers
 	}
 	s := &Server{opts: opts, booted: make(chan struct{}), stopTick: make(chan struct{})}
+	s.idPrefix = strconv.FormatUint(rand.Uint64()%(36*36*36*36*36*36), 36)
 	s.offload = newOffloadPool(opts.OffloadGoroutines)
 	s.snap.Store(snap)
 	empty := []*worker{}

@@ -76,7 +76,7 @@ func (w *worker) tick() {
 	}
 	if w.now-w.lastExpire >= int64(time.Second) {
 		w.lastExpire = w.now
-		w.idle.Expire(w.now, 0, func(c pool.IdleConn) { c.(*upstreamConn).close() })
+		w.idle.Expire(w.now, idleTimeoutOf, closeIdle)
 	}
 }
 
@@ -112,3 +112,6 @@ func (w *worker) checkFlushWatch() {
 		w.wantFastTick.Store(false)
 	}
 }
+
+func idleTimeoutOf(c pool.IdleConn) int64 { return c.(*upstreamConn).up.idleTimeout }
+func closeIdle(c pool.IdleConn)           { c.(*upstreamConn).close() }

@@ -121,15 +121,21 @@ func (p *Keepalive[K]) Remove(c IdleConn) bool {
 	return true
 }
 
-// Expire removes every connection idle since before now-IdleTimeout and
-// passes it to closeFn. Lists are ordered by idle time, so it stops at the
-// first young connection of each target.
-func (p *Keepalive[K]) Expire(now int64, idleTimeout int64, closeFn func(IdleConn)) {
-	if idleTimeout <= 0 {
-		idleTimeout = p.cfg.IdleTimeout
+// Expire removes every connection idle for at least its timeout and passes
+// it to closeFn. timeoutOf gives a connection's idle timeout (nil, or a
+// result <= 0, means the pool's IdleTimeout). Lists are ordered by idle
+// time, so it stops at the first young connection of each target.
+func (p *Keepalive[K]) Expire(now int64, timeoutOf func(IdleConn) int64, closeFn func(IdleConn)) {
+	limit := func(c IdleConn) int64 {
+		if timeoutOf != nil {
+			if t := timeoutOf(c); t > 0 {
+				return t
+			}
+		}
+		return p.cfg.IdleTimeout
 	}
 	for _, l := range p.lists {
-		for l.tail != nil && now-l.tail.Link().idleSince >= idleTimeout {
+		for l.tail != nil && now-l.tail.Link().idleSince >= limit(l.tail) {
 			c := l.tail
 			p.unlink(l, c)
 			closeFn(c)

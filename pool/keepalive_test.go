@@ -59,7 +59,12 @@ func TestKeepaliveExpireOldestOnly(t *testing.T) {
 	p.Put(1, old, 0, 0)
 	p.Put(1, young, 150, 0)
 	var closed []int
-	p.Expire(200, 0, func(c IdleConn) { closed = append(closed, c.(*fakeConn).id) })
+	p.Expire(200, nil, func(c IdleConn) { closed = append(closed, c.(*fakeConn).id) })
+	if len(closed) != 1 || closed[0] != 1 {
+		t.Fatalf("closed %v, want [1]", closed)
+	}
+	// A per-connection timeout overrides the pool's.
+	p.Expire(200, func(IdleConn) int64 { return 1000 }, func(c IdleConn) { closed = append(closed, c.(*fakeConn).id) })
 	if len(closed) != 1 || closed[0] != 1 {
 		t.Fatalf("closed %v, want [1]", closed)
 	}
