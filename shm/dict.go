@@ -121,26 +121,29 @@ func (d *Dict) Name() string { return d.name }
 // and keep v.Bytes[:0] as the next buffer. Get allocates only when dst is too
 // short for the value.
 func (d *Dict) Get(key, dst []byte) (v Value, ok bool) {
+	v.Bytes = dst
 	if checkKey(key) != nil {
-		return Value{Bytes: dst}, false
+		return v, false
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, _, ok = s.get(h, key, dst, false)
+	_, ok = s.get(h, key, dst, false, &v)
 	return v, ok
 }
 
 // GetStale is Get that also returns expired entries not yet removed, with
 // stale set. A stale entry is not marked as recently used.
 func (d *Dict) GetStale(key, dst []byte) (v Value, stale, ok bool) {
+	v.Bytes = dst
 	if checkKey(key) != nil {
-		return Value{Bytes: dst}, false, false
+		return v, false, false
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.get(h, key, dst, true)
+	stale, ok = s.get(h, key, dst, true, &v)
+	return v, stale, ok
 }
 
 // Set stores v under key for ttl (0: never expires), evicting least recently

@@ -153,7 +153,8 @@ func peek(d *Dict, key []byte) (v Value, expires int64, ok bool) {
 	if slot == 0 {
 		return Value{}, 0, false
 	}
-	return s.read(slot, nil), s.entries[slot].expires, true
+	s.read(slot, nil, &v)
+	return v, s.entries[slot].expires, true
 }
 
 // setRemoveHook installs a test hook on every shard. Call before any use.

@@ -17,10 +17,12 @@ const (
 	opReplace                // write only if present and live
 )
 
-// read copies slot's value into a Value, appending byte strings to dst.
-func (s *shard) read(slot uint32, dst []byte) Value {
+// read copies slot's value into *v, appending byte strings to dst. It fills
+// the caller's Value in place: a 56-byte struct returned through every layer
+// cost a third of a Get.
+func (s *shard) read(slot uint32, dst []byte, v *Value) {
 	e := &s.entries[slot]
-	v := Value{Kind: e.kind, Flags: e.flags, Bytes: dst}
+	*v = Value{Kind: e.kind, Flags: e.flags, Bytes: dst}
 	switch e.kind {
 	case KindBytes:
 		v.Bytes = append(dst, s.value(slot)...)
@@ -31,25 +33,26 @@ func (s *shard) read(slot uint32, dst []byte) Value {
 	case KindBool:
 		v.Bool = e.num != 0
 	}
-	return v
 }
 
-// get returns the value of key; with stale, an expired entry is returned too
-// (and not touched).
-func (s *shard) get(hash uint64, key, dst []byte, stale bool) (v Value, expired, ok bool) {
+// get reads the value of key into *v (left alone on a miss); with stale, an
+// expired entry is read too (and not touched).
+func (s *shard) get(hash uint64, key, dst []byte, stale bool, v *Value) (expired, ok bool) {
 	slot := s.find(hash, key)
 	if slot == 0 {
-		return Value{Bytes: dst}, false, false
+		return false, false
 	}
 	now := lazyNow{clock: s.clock}
 	if s.entries[slot].expiredAt(&now) {
 		if !stale {
-			return Value{Bytes: dst}, false, false
+			return false, false
 		}
-		return s.read(slot, dst), true, true
+		s.read(slot, dst, v)
+		return true, true
 	}
 	s.touch(slot)
-	return s.read(slot, dst), false, true
+	s.read(slot, dst, v)
+	return false, true
 }
 
 // setInPlace overwrites slot's value; the caller checked it fits the block.
