@@ -30,6 +30,8 @@ const (
 	kindNginxLua      = "nginx-lua"
 	kindSluiceRoutes  = "sluice-routes"
 	kindNginxRoutes   = "nginx-routes"
+	kindSluice1Route  = "sluice-1route" // the plain config, beside the 1,000-route one
+	kindNginx1Route   = "nginx-1route"
 )
 
 // peerLabel is the table row of each kind.
@@ -37,6 +39,7 @@ var peerLabel = map[string]string{
 	kindSluice: "sluice", kindNginx: "nginx", kindHAProxy: "haproxy", kindGoproxy: "goproxy",
 	kindSluiceGateway: "sluice", kindNginxLua: "nginx+lua",
 	kindSluiceRoutes: "sluice", kindNginxRoutes: "nginx",
+	kindSluice1Route: "sluice, 1 route", kindNginx1Route: "nginx, 1 location",
 }
 
 // Limit-count settings shared by Sluice's and nginx+lua's gateway configs:
@@ -62,7 +65,7 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 	peer := &Peer{Name: peerLabel[kind], Port: port}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	upstream := fmt.Sprintf("127.0.0.1:%d", r.upPort)
-	isSluice := kind == kindSluice || kind == kindSluiceGateway || kind == kindSluiceRoutes
+	isSluice := kind == kindSluice || kind == kindSluiceGateway || kind == kindSluiceRoutes || kind == kindSluice1Route
 
 	if isSluice {
 		if why, ok := r.skipped[kind]; ok {
@@ -81,7 +84,7 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 
 	var p *Proc
 	switch kind {
-	case kindNginx:
+	case kindNginx, kindNginx1Route:
 		p, err = r.startNginx(instance, "proxy.nginx.conf.tmpl", d, r.cfg.ProxyCPUs)
 	case kindNginxLua:
 		p, err = r.startNginx(instance, "gateway.nginx.conf.tmpl", d, r.cfg.ProxyCPUs)
@@ -101,7 +104,7 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
 				r.cfg.GoproxyBin, "-listen", addr, "-to", upstream, "-admin", fmt.Sprintf("127.0.0.1:%d", adminPort)}})
 		}
-	case kindSluice, kindSluiceGateway, kindSluiceRoutes:
+	case kindSluice, kindSluiceGateway, kindSluiceRoutes, kindSluice1Route:
 		if kind == kindSluice && r.cfg.SluiceOneLiner {
 			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
 				r.cfg.SluiceBin, "proxy", "--listen", addr, "--to", upstream, "--workers", "1",
@@ -110,6 +113,7 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 		}
 		tmpl := map[string]string{
 			kindSluice:        "sluice-plain.yaml.tmpl",
+			kindSluice1Route:  "sluice-plain.yaml.tmpl",
 			kindSluiceGateway: "sluice-gateway.yaml.tmpl",
 			kindSluiceRoutes:  "sluice-routes.yaml.tmpl",
 		}[kind]
