@@ -128,7 +128,7 @@ type upstreamServer struct {
 	srv      *http.Server
 }
 
-func startUpstream(t testing.TB, h http.HandlerFunc) *upstreamServer {
+func startUpstream(t testing.TB, h http.HandlerFunc, configure ...func(*http.Server)) *upstreamServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -145,6 +145,9 @@ func startUpstream(t testing.TB, h http.HandlerFunc) *upstreamServer {
 				u.conns.Add(1)
 			}
 		},
+	}
+	for _, f := range configure {
+		f(u.srv)
 	}
 	go u.srv.Serve(l)
 	t.Cleanup(func() { u.srv.Close() })

@@ -616,8 +616,8 @@ func TestProxySlowUpstreamReaderKeepsHeapBounded(t *testing.T) {
 }
 
 func TestIdleUpstreamConnectionsExpireAndClosedOnesAreNotReused(t *testing.T) {
-	up := startUpstream(t, echoHandler)
-	up.srv.IdleTimeout = 200 * time.Millisecond // the upstream closes idle keep-alive connections itself
+	// The upstream closes idle keep-alive connections itself.
+	up := startUpstream(t, echoHandler, func(s *http.Server) { s.IdleTimeout = 200 * time.Millisecond })
 	g := startGateway(t, upstreamYAML("{listen}", `    pool: { idle_timeout: 5s }
 `+routeAll, up.addr))
 	get := func() {
