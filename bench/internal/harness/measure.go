@@ -53,6 +53,9 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 	cpu0 := readCPUTimes()
 	rep, _, err := RunWrk(ctx, spec)
 	if err != nil {
+		if ctx.Err() != nil {
+			return Run{}, ctx.Err() // interrupted, not a wrk failure
+		}
 		return Run{}, fmt.Errorf("%s: %w", peer.Name, err)
 	}
 	cpu1 := readCPUTimes()
