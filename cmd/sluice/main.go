@@ -55,7 +55,7 @@ func run(args []string, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  sluice [run] -c FILE [-workers N] [-pool-max-idle N] [-pool-idle-timeout D] [-log-level L]
+  sluice [run] -c FILE [-workers N] [-pool-max-idle N] [-pool-idle-timeout D] [-log-level L] [-status ADDR]
   sluice validate -c FILE
   sluice proxy --listen ADDR --to ADDR [--workers N] [--pool-max-idle N] [--pool-idle-timeout D]
 `)
@@ -63,6 +63,7 @@ func usage(w io.Writer) {
 
 // overrides are the flags that change a loaded config.
 type overrides struct {
+	statusAddr      string
 	workers         int
 	poolMaxIdle     int
 	poolIdleTimeout time.Duration
@@ -71,6 +72,7 @@ type overrides struct {
 
 func (o *overrides) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.workers, "workers", 0, "event loops (0 = config, else GOMAXPROCS)")
+	fs.StringVar(&o.statusAddr, "status", "", "serve GET /upstreams and /status as JSON on this address (off when empty)")
 	fs.IntVar(&o.poolMaxIdle, "pool-max-idle", 0, "idle upstream connections kept per worker per target (0 = config)")
 	fs.DurationVar(&o.poolIdleTimeout, "pool-idle-timeout", 0, "close idle upstream connections after this (0 = config)")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug|info|warn|error (empty = config)")
@@ -134,7 +136,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice: %s:\n%v\n", *file, err)
 		return 1
 	}
-	return serve(cfg, load, stderr)
+	return serve(cfg, load, ov.statusAddr, stderr)
 }
 
 func cmdProxy(args []string, stderr io.Writer) int {
@@ -163,12 +165,12 @@ func cmdProxy(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice proxy: %v\n", err)
 		return 2
 	}
-	return serve(cfg, nil, stderr)
+	return serve(cfg, nil, ov.statusAddr, stderr)
 }
 
 // serve runs the gateway until SIGTERM/SIGINT; reload (nil for none) is
 // called on SIGHUP.
-func serve(cfg *config.Config, reload func() (*config.Config, error), stderr io.Writer) int {
+func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr string, stderr io.Writer) int {
 	logger := log.New(stderr, "sluice: ", log.LstdFlags)
 	compiler := engine.NewCompiler(policies.Build)
 	defer compiler.Close()
@@ -177,11 +179,11 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), stderr io.
 		logger.Printf("config: %v", err)
 		return 1
 	}
-	srv, err := engine.NewServer(engine.Options{
-		Listen:  cfg.Listen,
-		Workers: cfg.Workers,
-		Logf:    logger.Printf,
-	}, snap)
+	opts := engine.Options{Listen: cfg.Listen, Workers: cfg.Workers, Logf: logger.Printf}
+	if rl := newRequestLogger(cfg.LogLevel, stderr); rl != nil {
+		opts.AccessLog = rl.log
+	}
+	srv, err := engine.NewServer(opts, snap)
 	if err != nil {
 		logger.Print(err)
 		return 1
@@ -195,6 +197,15 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), stderr io.
 		return 1
 	}
 	logger.Printf("listening on %s (%d upstreams, %d routes)", cfg.Listen, len(cfg.Upstreams), len(cfg.Routes))
+	if statusAddr != "" {
+		hs, err := startStatus(statusAddr, srv)
+		if err != nil {
+			logger.Printf("status listener: %v", err)
+			return 1
+		}
+		defer hs.Close()
+		logger.Printf("status on http://%s/upstreams", statusAddr)
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)

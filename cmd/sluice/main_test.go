@@ -71,8 +71,27 @@ type gatewayProcess struct {
 	cmd    *exec.Cmd
 	addr   string
 	file   string
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 	done   chan error
+}
+
+// lockedBuffer is the process's stderr, written by os/exec's copier and
+// read by the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func writeConfig(t *testing.T, file, listen, target string) {
@@ -92,9 +111,9 @@ routes:
 }
 
 func startProcess(t *testing.T, args ...string) *gatewayProcess {
-	p := &gatewayProcess{stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &gatewayProcess{stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(sluiceBin, args...)
-	p.cmd.Stderr = &syncWriter{w: p.stderr}
+	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -119,17 +138,6 @@ func (p *gatewayProcess) waitReady(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("gateway never listened on %s", p.addr)
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
 }
 
 func get(client *http.Client, url string) (string, error) {
@@ -266,5 +274,44 @@ func TestProxyCommand(t *testing.T) {
 	p.waitReady(t)
 	if body, err := get(http.DefaultClient, "http://"+listen+"/x"); err != nil || body != "proxied" {
 		t.Fatalf("%q %v", body, err)
+	}
+}
+
+func TestStatusListenerShowsUpstreams(t *testing.T) {
+	a := startUpstream(t, "a", 0)
+	listen, status := freeAddr(t), freeAddr(t)
+	p := startProcess(t, "proxy", "--listen", listen, "--to", a.addr, "--status", status)
+	p.addr = listen
+	p.waitReady(t)
+	if _, err := get(http.DefaultClient, "http://"+listen+"/"); err != nil {
+		t.Fatal(err)
+	}
+	body, err := get(http.DefaultClient, "http://"+status+"/upstreams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, `"name": "backend"`) || !strings.Contains(body, a.addr) || !strings.Contains(body, `"state": "healthy"`) {
+		t.Fatalf("/upstreams:\n%s", body)
+	}
+	body, err = get(http.DefaultClient, "http://"+status+"/status")
+	if err != nil || !strings.Contains(body, `"upstream_dials": 1`) {
+		t.Fatalf("/status: %v\n%s", err, body)
+	}
+}
+
+func TestFailedRequestsAreLogged(t *testing.T) {
+	listen := freeAddr(t)
+	p := startProcess(t, "proxy", "--listen", listen, "--to", freeAddr(t))
+	p.addr = listen
+	p.waitReady(t)
+	if _, err := get(http.DefaultClient, "http://"+listen+"/nothing-there"); err == nil {
+		t.Fatal("a dead upstream answered")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.stderr.String(), `failure="upstream connect refused"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("failure not logged:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

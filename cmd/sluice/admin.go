@@ -1,0 +1,53 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/lb"
+)
+
+// startStatus serves a read-only status listener (the Admin API proper is
+// not built yet): GET /upstreams is every upstream's targets with their
+// health, load and counters; GET /status the engine's counters.
+func startStatus(addr string, srv *engine.Server) (*http.Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) {
+		snap := srv.Snapshot()
+		out := make([]lb.UpstreamStatus, 0)
+		for _, name := range snap.UpstreamNames() {
+			out = append(out, snap.Upstream(name).LB().Status())
+		}
+		writeJSON(w, out)
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st := &srv.Stats
+		writeJSON(w, map[string]any{
+			"config_version":   srv.Snapshot().Version,
+			"in_flight":        srv.InFlight(),
+			"client_conns":     st.ClientConns.Load(),
+			"upstream_dials":   st.UpstreamDials.Load(),
+			"upstream_reused":  st.UpstreamReused.Load(),
+			"upstream_retries": st.UpstreamRetries.Load(),
+			"handoffs":         st.Handoffs.Load(),
+			"responses_5xx":    st.Responses5xxSent.Load(),
+		})
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(l)
+	return hs, nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
