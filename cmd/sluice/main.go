@@ -18,6 +18,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -63,6 +64,7 @@ func usage(w io.Writer) {
 
 // overrides are the flags that change a loaded config.
 type overrides struct {
+	cpuProfile      string
 	statusAddr      string
 	workers         int
 	poolMaxIdle     int
@@ -72,6 +74,7 @@ type overrides struct {
 
 func (o *overrides) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.workers, "workers", 0, "event loops (0 = config, else GOMAXPROCS)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarks)")
 	fs.StringVar(&o.statusAddr, "status", "", "serve GET /upstreams and /status as JSON on this address (off when empty)")
 	fs.IntVar(&o.poolMaxIdle, "pool-max-idle", 0, "idle upstream connections kept per worker per target (0 = config)")
 	fs.DurationVar(&o.poolIdleTimeout, "pool-idle-timeout", 0, "close idle upstream connections after this (0 = config)")
@@ -136,6 +139,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice: %s:\n%v\n", *file, err)
 		return 1
 	}
+	defer ov.profile(stderr)()
 	return serve(cfg, load, ov.statusAddr, stderr)
 }
 
@@ -165,7 +169,27 @@ func cmdProxy(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice proxy: %v\n", err)
 		return 2
 	}
+	defer ov.profile(stderr)()
 	return serve(cfg, nil, ov.statusAddr, stderr)
+}
+
+// profile starts the CPU profile if asked and returns its stop.
+func (o *overrides) profile(stderr io.Writer) func() {
+	if o.cpuProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(o.cpuProfile)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: cpuprofile: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // serve runs the gateway until SIGTERM/SIGINT; reload (nil for none) is
