@@ -321,14 +321,17 @@ func classifyField(name []byte) fieldKind {
 	return kindOther
 }
 
-// equalFold reports whether b equals lower under ASCII case folding; lower
-// must already be lower case (every caller passes a literal).
+// equalFold reports whether b equals lower under ASCII case folding. lower
+// must hold only a-z, 0-9 and '-' (every caller passes a literal), and b no
+// CTL (it is a parsed name or value): then b[i]|0x20 == lower[i] holds exactly
+// when the bytes match case-insensitively, since the only other bytes that
+// OR to those are CTLs (0x0D -> '-', 0x10-0x19 -> digits).
 func equalFold(b []byte, lower string) bool {
 	if len(b) != len(lower) {
 		return false
 	}
 	for i := 0; i < len(b); i++ {
-		if toLower[b[i]] != lower[i] {
+		if b[i]|0x20 != lower[i] {
 			return false
 		}
 	}

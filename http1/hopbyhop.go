@@ -34,6 +34,9 @@ func (h *hopByHop) namedByConnection(name []byte) bool {
 // Trailer, Upgrade. Fields named by Connection options are hop-by-hop too;
 // the serializers handle those from the parsed head.
 func IsHopByHop(name []byte) bool {
+	if !allIn(name, classToken) { // classifyField expects a parsed name
+		return false
+	}
 	switch classifyField(name) {
 	case kindConnection, kindKeepAlive, kindProxyConnection, kindTE, kindTrailer, kindUpgrade:
 		return true

@@ -168,7 +168,7 @@ func TestIsHopByHop(t *testing.T) {
 			t.Errorf("%s is hop-by-hop", n)
 		}
 	}
-	for _, n := range []string{"Host", "Content-Length", "Transfer-Encoding", "X-Te"} {
+	for _, n := range []string{"Host", "Content-Length", "Transfer-Encoding", "X-Te", "keep\ralive"} {
 		if IsHopByHop([]byte(n)) {
 			t.Errorf("%s is end-to-end", n)
 		}
