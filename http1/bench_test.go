@@ -22,7 +22,7 @@ var benchRequests = []struct {
 // bufio.Reader so they pay for parsing, not for reader allocation.
 func BenchmarkParseRequest(b *testing.B) {
 	for _, tc := range benchRequests {
-		b.Run(tc.name+"/sluice", func(b *testing.B) {
+		b.Run("req="+tc.name+"/impl=sluice", func(b *testing.B) {
 			var r Request
 			b.ReportAllocs()
 			b.SetBytes(int64(len(tc.head)))
@@ -33,7 +33,7 @@ func BenchmarkParseRequest(b *testing.B) {
 				}
 			}
 		})
-		b.Run(tc.name+"/fasthttp", func(b *testing.B) {
+		b.Run("req="+tc.name+"/impl=fasthttp", func(b *testing.B) {
 			var h fasthttp.RequestHeader
 			rd := bytes.NewReader(tc.head)
 			br := bufio.NewReaderSize(rd, 4096)
@@ -48,7 +48,7 @@ func BenchmarkParseRequest(b *testing.B) {
 				}
 			}
 		})
-		b.Run(tc.name+"/nethttp", func(b *testing.B) {
+		b.Run("req="+tc.name+"/impl=nethttp", func(b *testing.B) {
 			rd := bytes.NewReader(tc.head)
 			br := bufio.NewReaderSize(rd, 4096)
 			b.ReportAllocs()
@@ -66,7 +66,7 @@ func BenchmarkParseRequest(b *testing.B) {
 
 // BenchmarkParseResponse compares the response parser with fasthttp and net/http.
 func BenchmarkParseResponse(b *testing.B) {
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		var r Response
 		b.ReportAllocs()
 		for b.Loop() {
@@ -76,7 +76,7 @@ func BenchmarkParseResponse(b *testing.B) {
 			}
 		}
 	})
-	b.Run("fasthttp", func(b *testing.B) {
+	b.Run("impl=fasthttp", func(b *testing.B) {
 		var h fasthttp.ResponseHeader
 		rd := bytes.NewReader(apiResponse)
 		br := bufio.NewReaderSize(rd, 4096)
@@ -90,7 +90,7 @@ func BenchmarkParseResponse(b *testing.B) {
 			}
 		}
 	})
-	b.Run("nethttp", func(b *testing.B) {
+	b.Run("impl=nethttp", func(b *testing.B) {
 		rd := bytes.NewReader(apiResponse)
 		br := bufio.NewReaderSize(rd, 4096)
 		b.ReportAllocs()
@@ -113,7 +113,7 @@ func BenchmarkLookup(b *testing.B) {
 	if _, err := r.Parse(browserRequest); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, ok := r.Field(browserRequest, "accept-language"); !ok {
@@ -121,7 +121,7 @@ func BenchmarkLookup(b *testing.B) {
 			}
 		}
 	})
-	b.Run("nethttp-header-get", func(b *testing.B) {
+	b.Run("impl=nethttp", func(b *testing.B) {
 		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(browserRequest)))
 		if err != nil {
 			b.Fatal(err)
@@ -143,7 +143,7 @@ func BenchmarkSerializeRequest(b *testing.B) {
 	if _, err := r.Parse(browserRequest); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		var e Edits
 		dst := make([]byte, 0, 2048)
 		b.ReportAllocs()
@@ -155,7 +155,7 @@ func BenchmarkSerializeRequest(b *testing.B) {
 			dst = AppendRequestHead(dst[:0], browserRequest, &r, &e)
 		}
 	})
-	b.Run("nethttp-write", func(b *testing.B) {
+	b.Run("impl=nethttp", func(b *testing.B) {
 		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(browserRequest)))
 		if err != nil {
 			b.Fatal(err)
@@ -182,7 +182,7 @@ func BenchmarkChunkedDecode(b *testing.B) {
 		body = AppendChunk(body, chunk)
 	}
 	body = AppendLastChunk(body)
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		var d ChunkedDecoder
 		b.ReportAllocs()
 		b.SetBytes(int64(len(body)))
