@@ -30,7 +30,7 @@ type Stats struct {
 	Entries   int    // stored entries, expired ones not yet removed included
 	Used      int64  // bytes counted against Capacity
 	Capacity  int64  // as passed to New
-	Evictions uint64 // live-or-expired entries evicted by Set to make room
+	Evictions uint64 // entries (live or expired) evicted by writes to make room
 	Expired   uint64 // expired entries removed by sweeps and FlushExpired
 }
 

@@ -88,7 +88,10 @@
 // charges more than its capacity/shards share, and its arena never holds more
 // bytes than that share, so resident memory stays close to the capacity. A
 // value overwritten by one that fits the old block is written in place and
-// keeps the block's charge; a larger value moves to a new block.
+// keeps the block's charge; a larger value moves to a new block. The entry
+// table and the index grow with the number of entries and do not shrink
+// when entries go; they are bounded by the most entries a shard can hold
+// (its capacity / EntryOverhead), whose share EntryOverhead already charges.
 //
 // When a shard is full, Set, Add, Replace and Incr-with-init evict the least
 // recently used entries of that shard (expired or not) until the new entry
