@@ -216,14 +216,10 @@ func (d *Dict) IncrExisting(key []byte, delta int64) (int64, error) {
 }
 
 func (d *Dict) incr(key []byte, delta int64, hasInit bool, init int64, initTTL time.Duration) (int64, error) {
-	if err := checkKey(key); err != nil {
+	s, h, err := d.lockKey(key, initTTL)
+	if err != nil {
 		return 0, err
 	}
-	if initTTL < 0 {
-		return 0, ErrBadTTL
-	}
-	s, h := d.shardFor(key)
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.incr(h, key, delta, hasInit, init, initTTL)
 }
@@ -233,16 +229,26 @@ func (d *Dict) incr(key []byte, delta int64, hasInit bool, init int64, initTTL t
 // at init+delta with initTTL, as in Incr. Bytes and bool values give
 // ErrNotANumber.
 func (d *Dict) IncrFloat(key []byte, delta, init float64, initTTL time.Duration) (float64, error) {
-	if err := checkKey(key); err != nil {
+	s, h, err := d.lockKey(key, initTTL)
+	if err != nil {
 		return 0, err
 	}
-	if initTTL < 0 {
-		return 0, ErrBadTTL
+	defer s.mu.Unlock()
+	return s.incrFloat(h, key, delta, init, initTTL)
+}
+
+// lockKey validates key and ttl and returns the key's shard, locked: the
+// caller must unlock it.
+func (d *Dict) lockKey(key []byte, ttl time.Duration) (*shard, uint64, error) {
+	if err := checkKey(key); err != nil {
+		return nil, 0, err
+	}
+	if ttl < 0 {
+		return nil, 0, ErrBadTTL
 	}
 	s, h := d.shardFor(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.incrFloat(h, key, delta, init, initTTL)
+	return s, h, nil
 }
 
 // TTL returns the time left before key expires, or 0 if it never expires.
@@ -260,14 +266,10 @@ func (d *Dict) TTL(key []byte) (time.Duration, error) {
 // Expire sets the TTL of a live key from now (0: never expires). It returns
 // ErrNotFound when key is absent or expired.
 func (d *Dict) Expire(key []byte, ttl time.Duration) error {
-	if err := checkKey(key); err != nil {
+	s, h, err := d.lockKey(key, ttl)
+	if err != nil {
 		return err
 	}
-	if ttl < 0 {
-		return ErrBadTTL
-	}
-	s, h := d.shardFor(key)
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.expire(h, key, ttl)
 }
