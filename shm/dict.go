@@ -330,10 +330,6 @@ func (s *shard) withLock(fn func(s *shard) bool) bool {
 // overhead for its table slot and index share (EntryOverhead).
 func (d *Dict) Capacity() int64 { return d.capacity }
 
-// EntryOverhead is the fixed number of bytes every entry counts against the
-// capacity besides its key and value.
-const EntryOverhead = entryOverhead
-
 // FreeSpace returns the bytes not counted against the capacity, summed over
 // shards. Space freed by deletes is included (it is reclaimed by compaction
 // when needed). One entry can only use the free space of its own shard.

@@ -5,6 +5,18 @@ import "unsafe"
 // MaxKeyLen is the longest key a Dict accepts, as in ngx.shared.DICT.
 const MaxKeyLen = 65535
 
+// EntryOverhead is the fixed number of bytes every entry counts against the
+// capacity besides its key and value: its 56-byte slot in the entry table
+// and 32 bytes for its share of the index.
+const EntryOverhead = 88
+
+// EntryOverhead must equal the entry size plus the index share: each array
+// length below is negative, a compile error, if it is off in one direction.
+var (
+	_ [EntryOverhead - (int(unsafe.Sizeof(entry{})) + indexOverhead)]struct{}
+	_ [(int(unsafe.Sizeof(entry{})) + indexOverhead) - EntryOverhead]struct{}
+)
+
 const (
 	// blockHeader is the size of the header in front of every arena block:
 	// the owning slot (uint32, deadSlot once freed) and the block size (uint32).
@@ -17,9 +29,8 @@ const (
 	// buckets at a load factor between 1/4 and 1/2.
 	indexOverhead = 32
 
-	// entryOverhead is what every entry is charged besides its arena block:
-	// its slot in the entries table and its share of the index.
-	entryOverhead = int64(unsafe.Sizeof(entry{})) + indexOverhead
+	// entryOverhead is EntryOverhead as an int64, for the accounting code.
+	entryOverhead = int64(EntryOverhead)
 
 	// flushedExpiry marks an entry expired by FlushAll: it is expired at every
 	// clock value (clocks return values >= 0).
