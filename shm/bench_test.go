@@ -300,3 +300,23 @@ func BenchmarkSetEvict(b *testing.B) {
 	}
 	b.ReportMetric(float64(d.Stats().Evictions)/float64(b.N), "evictions/op")
 }
+
+// BenchmarkIncrHotOversubscribed runs 1, 4 and 16 goroutines per P on one
+// counter: more workers than cores all hitting one rate limit, to show
+// whether the shard mutex collapses into a convoy (it should not: the
+// critical section is a few tens of nanoseconds).
+func BenchmarkIncrHotOversubscribed(b *testing.B) {
+	d := mustNew(b, 64<<20)
+	key := []byte("limit:consumer:hot")
+	for _, perProc := range []int{1, 4, 16} {
+		b.Run(strconv.Itoa(perProc)+"-per-P", func(b *testing.B) {
+			b.SetParallelism(perProc)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_, _ = d.Incr(key, 1, 0, time.Hour)
+				}
+			})
+		})
+	}
+}
