@@ -97,3 +97,39 @@ func TestEntriesAreNotHeapObjects(t *testing.T) {
 	}
 	t.Logf("%d heap allocations for %d entries", n, keys)
 }
+
+// TestResidentMemoryNearCapacity pins the "honest capacity" promise from
+// the heap's side: a full 10 MiB dict, whatever its entry sizes, holds at
+// most 1.3x its capacity on the Go heap (measured 1.06x-1.15x), the rest
+// being the entry table's and the index's growth slack.
+func TestResidentMemoryNearCapacity(t *testing.T) {
+	const capacity = 10 << 20
+	for _, valLen := range []int{0, 64, 1000} {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		d := mustNew(t, capacity)
+		key := make([]byte, 0, 40)
+		v := IntValue(1)
+		if valLen > 0 {
+			v = BytesValue(make([]byte, valLen))
+		}
+		for i := range 300_000 {
+			key = strconv.AppendInt(append(key[:0], "limit:consumer:"...), int64(i), 10)
+			if err := d.Set(key, v, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if free := d.FreeSpace(); free > capacity/8 {
+			t.Fatalf("value %d bytes: dict not full, %d bytes free", valLen, free)
+		}
+		heap := float64(after.HeapAlloc) - float64(before.HeapAlloc)
+		t.Logf("value %d bytes: %d entries, heap %.2fx capacity", valLen, d.Len(), heap/capacity)
+		if heap > 1.3*capacity {
+			t.Errorf("value %d bytes: a full %d-byte dict holds %.0f heap bytes (%.2fx)", valLen, capacity, heap, heap/capacity)
+		}
+		runtime.KeepAlive(d)
+	}
+}

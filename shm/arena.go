@@ -50,12 +50,14 @@ func (s *shard) alloc(size int64, safe bool) (uint32, error) {
 }
 
 // bump appends size bytes to the arena, growing its backing array
-// geometrically up to the capacity.
+// geometrically, but never past what the arena may hold with the current
+// entries (capacity minus their overhead), so its slack stays inside the
+// capacity. alloc has checked that off+size fits that bound.
 func (s *shard) bump(size int64) uint32 {
 	off := int64(len(s.arena))
 	if int64(cap(s.arena))-off < size {
 		newCap := max(2*int64(cap(s.arena)), off+size, 1024)
-		newCap = min(newCap, s.capacity)
+		newCap = min(newCap, s.capacity-int64(s.count+1)*entryOverhead)
 		grown := make([]byte, off, newCap)
 		copy(grown, s.arena)
 		s.arena = grown

@@ -123,8 +123,23 @@ func (s *shard) newSlot() uint32 {
 		s.entries[slot] = entry{}
 		return slot
 	}
+	if len(s.entries) == cap(s.entries) {
+		s.growEntries()
+	}
 	s.entries = append(s.entries, entry{})
 	return uint32(len(s.entries) - 1)
+}
+
+// growEntries doubles the entry table, but not past the most entries the
+// shard can hold (each costs at least a minimal block plus EntryOverhead), so
+// the table's slack stays within what the capacity already charges.
+func (s *shard) growEntries() {
+	most := int(s.capacity/(blockSize(1, 0)+entryOverhead)) + 1 // + the sentinel
+	newCap := min(2*cap(s.entries), most)
+	newCap = max(newCap, len(s.entries)+1)
+	grown := make([]entry, len(s.entries), newCap)
+	copy(grown, s.entries)
+	s.entries = grown
 }
 
 // remove drops slot from the index, the LRU list and the arena.
