@@ -17,10 +17,13 @@ import "encoding/binary"
 // Bounds: arena length + entries*entryOverhead never exceeds the shard
 // capacity, so the arena's resident memory is bounded by the capacity.
 
-// compactSlack is the share of the shard (1/compactSlack) that Set frees
-// beyond what it strictly needs before it compacts, so that a full shard
-// under churn compacts once per capacity/compactSlack bytes written, not on
-// every write.
+// compactSlack is the share of the shard (1/compactSlack) that an evicting
+// write (Set, Add, Replace, Incr creating a counter) frees beyond what it
+// strictly needs before it compacts, so that a full shard under churn
+// compacts once per capacity/compactSlack bytes written, not on every write.
+// SafeSet and SafeAdd may not evict, so they compact whenever that makes
+// room: on a shard kept nearly full by safe writes alone, each one that needs
+// new space may cost a compaction (a memmove of the shard's live bytes).
 const compactSlack = 16
 
 // alloc reserves a block of size bytes for an entry the caller is about to
