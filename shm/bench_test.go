@@ -320,3 +320,21 @@ func BenchmarkIncrHotOversubscribed(b *testing.B) {
 		})
 	}
 }
+
+var parallelFloorSink atomic.Uint64
+
+// BenchmarkParallelFloor is a pure-CPU loop with no shared memory, run with
+// -cpu 1,2,...: if it does not get faster per op as -cpu grows, the machine
+// (other load, too few free cores) is what limits every parallel figure,
+// not the code under test.
+func BenchmarkParallelFloor(b *testing.B) {
+	b.RunParallel(func(pb *testing.PB) {
+		x := uint64(1)
+		for pb.Next() {
+			for range 20 {
+				x = x*6364136223846793005 + 1442695040888963407
+			}
+		}
+		parallelFloorSink.Add(x)
+	})
+}
