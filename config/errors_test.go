@@ -175,7 +175,7 @@ upstreams:
       statuses: [200]
       budget: 1.5
 `,
-			want: `t.yaml:6: upstreams[0].retries.tries: must be between 1 and 100, got 101
+			want: `t.yaml:6: upstreams[0].retries.tries: must be between 1 and 16, got 101
 t.yaml:7: upstreams[0].retries.on[1]: must be one of connect, timeout, error, invalid_header; got "sometimes"
 t.yaml:8: upstreams[0].retries.statuses[0]: must be between 400 and 599, got 200
 t.yaml:9: upstreams[0].retries.budget: must be > 0 and <= 1, got 1.5`,

@@ -143,7 +143,7 @@ const (
 // Retries says when an attempt that failed is tried again on another target.
 // A request whose body was already partly streamed is never retried.
 type Retries struct {
-	// Tries is the total number of attempts, the first included, 1..100.
+	// Tries is the total number of attempts, the first included, 1..16 (the balancer tracks up to 16 tried targets).
 	// Default 2; 1 turns retries off.
 	Tries int `yaml:"tries"`
 	// PerTryTimeout bounds one attempt from dial to the end of the response

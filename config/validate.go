@@ -181,7 +181,7 @@ func (v *validator) upstream(u *Upstream, p string, i int, seen map[string]int) 
 }
 
 func (v *validator) retries(r *Retries, p string) {
-	v.intDefault(p+".tries", &r.Tries, defaultTries, 1, 100)
+	v.intDefault(p+".tries", &r.Tries, defaultTries, 1, 16)
 	v.duration(p+".per_try_timeout", &r.PerTryTimeout, 0)
 	if r.On == nil {
 		r.On = defaultRetryOn()

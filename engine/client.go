@@ -59,6 +59,7 @@ type clientConn struct {
 	up        *upstreamConn
 	tried     triedSet
 	attempts  int
+	retries   int // attempts after the first, for the log
 
 	lastFail      failKind
 	attemptTarget *Target // the target of the attempt not yet reported to lb
@@ -301,7 +302,7 @@ func (cc *clientConn) relayRequestBody() {
 				return
 			}
 			_, _ = cc.up.c.Write(buf[:n])
-			cc.w.wheel.arm(&cc.up.timer, cc.w.now+cc.up.up.sendTimeout)
+			cc.up.armAwait(cc.up.up.sendTimeout)
 		}
 		_, _ = cc.c.Discard(n)
 	}
@@ -382,6 +383,7 @@ func (cc *clientConn) resetRequest() {
 	cc.up = nil
 	cc.tried.Reset()
 	cc.attempts = 0
+	cc.retries = 0
 	cc.attemptTarget = nil
 	cc.bodyBytes = 0
 	cc.responded, cc.reqBodyDone, cc.bodyStarted, cc.sentHead = false, false, false, false

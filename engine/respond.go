@@ -25,9 +25,13 @@ func (cc *clientConn) respondLocal(status int, fields, body []byte) {
 	}
 	out := appendStatusLine(cc.out[:0], status)
 	out = append(out, fields...)
-	out = append(out, "Content-Length: "...)
-	out = strconv.AppendInt(out, int64(len(body)), 10)
-	out = append(out, "\r\n"...)
+	if status == 204 || status == 304 {
+		body = nil // RFC 9110 §15.3.5, §15.4.5: no content, and no Content-Length for 204
+	} else {
+		out = append(out, "Content-Length: "...)
+		out = strconv.AppendInt(out, int64(len(body)), 10)
+		out = append(out, "\r\n"...)
+	}
 	if !cc.reqBodyDone && cc.bodyStarted {
 		cc.keepAlive = false
 	}

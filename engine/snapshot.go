@@ -67,6 +67,7 @@ type Upstream struct {
 	idleTimeout    int64
 	maxRequests    int
 	tries          int
+	perTryTimeout  int64
 }
 
 // Upstream returns the upstream called name in this snapshot, or nil.
@@ -173,7 +174,7 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 		dicts, err = c.dicts.Rebuild(caps)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("shared_dicts: %w", err)
+		return nil, cfg.ErrorAt("shared_dicts", err.Error())
 	}
 	env := &Env{Dicts: dicts}
 	s.Dicts = dicts
@@ -181,6 +182,12 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	// Upstreams: reuse lb groups whose balancing config is unchanged.
 	newGroups := make(map[string]*lbGroup, len(cfg.Upstreams))
 	var created []*lbGroup
+	type pendingUpdate struct {
+		u     *lb.Upstream
+		specs []lb.TargetSpec
+		index int
+	}
+	var updates []pendingUpdate
 	for i := range cfg.Upstreams {
 		cu := &cfg.Upstreams[i]
 		lcfg, err := lbConfig(cu)
@@ -196,14 +203,18 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 		if g == nil || g.cfg != fp {
 			u, err := lb.NewUpstream(cu.Name, lcfg)
 			if err != nil {
-				return nil, fmt.Errorf("upstreams[%d] (%s): %w", i, cu.Name, err)
+				return nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d]", i), err.Error())
 			}
 			g = &lbGroup{id: c.nextID, lb: u, cfg: fp}
 			c.nextID++
 			created = append(created, g)
-		}
-		if err := g.lb.Update(specs); err != nil {
-			return nil, fmt.Errorf("upstreams[%d] (%s).targets: %w", i, cu.Name, err)
+			// A new group serves nobody yet: it can take its targets now.
+			if err := g.lb.Update(specs); err != nil {
+				return nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d].targets", i), err.Error())
+			}
+		} else {
+			// A group in use changes only when the whole config is accepted.
+			updates = append(updates, pendingUpdate{g.lb, specs, i})
 		}
 		newGroups[cu.Name] = g
 		up := &Upstream{
@@ -217,6 +228,7 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 			idleTimeout:    int64(cu.Pool.IdleTimeout),
 			maxRequests:    cu.Pool.MaxRequests,
 			tries:          g.lb.MaxTries(),
+			perTryTimeout:  int64(g.lb.PerTryTimeout()),
 		}
 		if up.maxIdle < 0 {
 			up.maxIdle = 0
@@ -247,7 +259,7 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 		if cr.Upstream != "" {
 			r.upstream = s.upstreams[cr.Upstream]
 			if r.upstream == nil {
-				return nil, fmt.Errorf("%s.upstream: unknown upstream %q", path, cr.Upstream)
+				return nil, cfg.ErrorAt(path+".upstream", fmt.Sprintf("unknown upstream %q", cr.Upstream))
 			}
 		}
 		var cb ChainBuilder
@@ -265,16 +277,16 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 				terminates = true
 			}
 			if err := cb.install(pol); err != nil {
-				return nil, fmt.Errorf("%s: %w", spec.Path, err)
+				return nil, cfg.ErrorAt(spec.Path, err.Error())
 			}
 		}
 		if r.upstream == nil && !terminates {
-			return nil, fmt.Errorf("%s.upstream: required: no upstream and no policy that answers the request itself", path)
+			return nil, cfg.ErrorAt(path+".upstream", "required: the route has no upstream and no policy that answers the request itself (such as response)")
 		}
 		r.chain = cb.build()
 		m := router.Match{Hosts: cr.Match.Hosts, Paths: cr.Match.Paths, Methods: cr.Match.Methods}
 		if err := b.Add(m, i); err != nil {
-			return nil, fmt.Errorf("%s.match: %w", path, err)
+			return nil, cfg.ErrorAt(path+".match", err.Error())
 		}
 		s.routes[i] = r
 	}
@@ -284,7 +296,14 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	}
 	s.table = t
 
-	// Commit: only now does the compiler's state change.
+	// Commit: only now does the running state change. Targets were
+	// validated with the config, so an Update failing here is a bug; it is
+	// reported, and the groups already updated stay updated.
+	for _, pu := range updates {
+		if err := pu.u.Update(pu.specs); err != nil {
+			return nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d].targets", pu.index), err.Error())
+		}
+	}
 	for name, g := range c.groups {
 		if ng, ok := newGroups[name]; (!ok || ng != g) && g.cancel != nil {
 			g.cancel()

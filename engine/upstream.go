@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"syscall"
 
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/sluice-gw/sluice/http1"
+	"github.com/sluice-gw/sluice/lb"
 	"github.com/sluice-gw/sluice/pool"
 )
 
@@ -45,7 +47,6 @@ type upstreamConn struct {
 	watched  bool
 	requests int
 	closed   bool
-	reused   bool // at least one request went out on it before the current one
 }
 
 // Link implements pool.IdleConn.
@@ -61,6 +62,7 @@ const (
 	failTimeout                        // no response head in time
 	failBadResponse                    // response head did not parse
 	failOverload                       // too many dials in progress
+	failStatus                         // a retried status (the response itself is not kept)
 )
 
 func (k failKind) status() int {
@@ -85,7 +87,12 @@ func (cc *clientConn) proxy() {
 	if cc.attempts == 0 {
 		cc.prepareUpstreamHead()
 	}
-	t := cc.pickTarget(r.upstream)
+	cc.proxyTo(cc.pickTarget(r.upstream))
+}
+
+// proxyTo sends the request to t, a target just picked (nil: none left).
+func (cc *clientConn) proxyTo(t *Target) {
+	x := &cc.x
 	if t == nil {
 		if cc.attempts > 0 {
 			// No other target to retry on: the client gets the failure itself.
@@ -161,7 +168,6 @@ func (cc *clientConn) attach(uc *upstreamConn) {
 		x.ReqEdits.SetHost(bytesOf(uc.target.Addr))
 	}
 	cc.out = http1.AppendRequestHead(cc.out[:0], x.head, &x.Req, &x.ReqEdits)
-	uc.reused = uc.requests > 0
 	uc.requests++
 	cc.sentHead = true
 	_, _ = uc.c.Write(cc.out)
@@ -172,7 +178,7 @@ func (cc *clientConn) attach(uc *upstreamConn) {
 	if x.Req.ExpectContinue && x.Req.Minor == 1 && !cc.bodyStarted && cc.c.InboundBuffered() == 0 {
 		_, _ = cc.c.Write(continueLine)
 	}
-	uc.w.wheel.arm(&uc.timer, uc.w.now+uc.up.sendTimeout)
+	uc.armAwait(uc.up.sendTimeout)
 	cc.read = readBody
 	if cc.pump != nil { // the body waits in the client's socket (holdUpload)
 		cc.w.watch(uc)
@@ -181,8 +187,18 @@ func (cc *clientConn) attach(uc *upstreamConn) {
 	cc.relayRequestBody()
 }
 
-func (uc *upstreamConn) armRead() {
-	uc.w.wheel.arm(&uc.timer, uc.w.now+uc.up.readTimeout)
+func (uc *upstreamConn) armRead() { uc.armAwait(uc.up.readTimeout) }
+
+// armAwait arms the upstream timer d from now; before the response head,
+// the attempt's per-try timeout may end it sooner.
+func (uc *upstreamConn) armAwait(d int64) {
+	when := uc.w.now + d
+	if uc.state == upAwaitHead && uc.up.perTryTimeout > 0 && uc.owner != nil {
+		if end := uc.owner.attemptStart + uc.up.perTryTimeout; end < when {
+			when = end
+		}
+	}
+	uc.w.wheel.arm(&uc.timer, when)
 }
 
 // takeIdle returns a pooled connection to t, or nil.
@@ -277,6 +293,7 @@ func (cc *clientConn) upstreamFailed(uc *upstreamConn, kind failKind, msg string
 	cc.lastFail = kind
 	if x.status == 0 && cc.retryable(kind) {
 		cc.w.srv.Stats.UpstreamRetries.Add(1)
+		cc.retries++
 		cc.read = readHold
 		cc.proxy()
 		return
@@ -298,7 +315,9 @@ func (cc *clientConn) retryable(kind failKind) bool {
 		return false
 	}
 	o := outcomeOf(kind, 0, 0)
-	if o.ConnectFailed && !o.TimedOut {
+	if o.ConnectFailed && u.lb.Config().Retry.On&lb.RetryOnConnect != 0 {
+		// Nothing was sent: any method may go elsewhere, as in nginx
+		// (whose non_idempotent rule is about requests already sent).
 		return u.lb.AllowRetry()
 	}
 	return u.lb.ShouldRetry(x.Req.MethodName.In(x.head), cc.attempts, o)
@@ -342,7 +361,7 @@ func (uc *upstreamConn) readHead() {
 			cc.endAttempt(failBadResponse, 0)
 			cc.up = nil
 			uc.close()
-			cc.upstreamFailed(uc, failBadResponse, "invalid response from upstream: "+err.Error())
+			cc.upstreamFailed(uc, failBadResponse, "invalid response from upstream ("+err.Error()+")")
 			return
 		}
 		if n == 0 {
@@ -369,18 +388,24 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 	x := &cc.x
 	r := &uc.resp
 	cc.endAttempt(0, r.Status)
-	if r.Status >= 500 && !cc.bodyStarted && cc.attempts < x.route.upstream.tries &&
+	if r.Status >= 400 && !cc.bodyStarted && cc.attempts < x.route.upstream.tries &&
 		x.route.upstream.lb.ShouldRetry(x.Req.MethodName.In(x.head), cc.attempts, outcomeOf(0, r.Status, 0)) {
 		// Nothing reached the client yet: try another target, as nginx's
-		// proxy_next_upstream http_502 does. The connection's unread body
-		// makes it unusable.
-		cc.up = nil
-		uc.close()
-		cc.w.srv.Stats.UpstreamRetries.Add(1)
-		cc.read = readHold
-		cc.proxy()
-		return
+		// proxy_next_upstream http_503 does — if there is one; else this
+		// response is the answer.
+		if t := cc.pickTarget(x.route.upstream); t != nil {
+			cc.up = nil
+			uc.close() // its unread body makes it unusable
+			cc.w.srv.Stats.UpstreamRetries.Add(1)
+			cc.retries++
+			cc.lastFail = failStatus
+			x.failure = "upstream answered " + strconv.Itoa(r.Status)
+			cc.read = readHold
+			cc.proxyTo(t)
+			return
+		}
 	}
+	x.failure = "" // an earlier attempt's failure was retried away
 	x.resp = r
 	x.respBuf = buf
 	for _, h := range x.route.chain[PhaseHeaderFilter] {
@@ -539,6 +564,10 @@ func (cc *clientConn) responseComplete(uc *upstreamConn) {
 // toPool makes uc idle in its worker's keep-alive pool.
 func (uc *upstreamConn) toPool() {
 	if uc.closed {
+		return
+	}
+	if uc.up.maxIdle <= 0 { // pool.max_idle: -1 keeps none
+		uc.close()
 		return
 	}
 	uc.state = upIdle

@@ -52,8 +52,9 @@ type headersPolicy struct {
 	request, response compiledEdits
 }
 
-// headersPriority runs header edits early, so later policies (auth,
-// limits keyed by a header) see the edited request.
+// headersPriority runs header edits early in their phase. The edits apply
+// to the head sent upstream: other policies, and hash_on, read the request
+// as the client sent it.
 const headersPriority = 1000
 
 func init() { Register("headers", newHeaders) }
@@ -74,9 +75,13 @@ func newHeaders(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 }
 
 func compileEdits(spec config.PolicySpec, side string, in *headerEdits, out *compiledEdits) error {
+	request := side == "request"
 	for i, n := range in.Remove {
 		if !http1.ValidFieldName(n) {
 			return config.FieldError(spec, side+".remove["+itoa(i)+"]", "not a valid field name: "+quote(n))
+		}
+		if why := gatewayOwned(n, request); why != "" {
+			return config.FieldError(spec, side+".remove["+itoa(i)+"]", n+" "+why)
 		}
 		out.remove = append(out.remove, []byte(n))
 	}
@@ -90,6 +95,9 @@ func compileEdits(spec config.PolicySpec, side string, in *headerEdits, out *com
 		for _, n := range names {
 			if err := checkField(n, m[n]); err != nil {
 				return nil, config.FieldError(spec, side+"."+kind+"."+n, err.Error())
+			}
+			if why := gatewayOwned(n, request); why != "" {
+				return nil, config.FieldError(spec, side+"."+kind+"."+n, n+" "+why)
 			}
 			kvs = append(kvs, [2][]byte{[]byte(n), []byte(m[n])})
 		}

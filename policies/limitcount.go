@@ -25,8 +25,9 @@ type limitCountConfig struct {
 	Dict string `yaml:"dict"`
 	// Status answered when the limit is reached, 400..599. Default 429.
 	Status int `yaml:"status"`
-	// Headers adds X-RateLimit-Limit/-Remaining/-Reset to responses.
-	// Default true.
+	// Headers adds X-RateLimit-Limit/-Remaining/-Reset to proxied responses
+	// and to the limit's own answer (which always has Retry-After). Answers
+	// made by other policies or the gateway's errors get none. Default true.
 	Headers *bool `yaml:"headers"`
 }
 
@@ -132,7 +133,10 @@ func (p *limitCount) access(x *engine.Ctx) engine.Status {
 		return engine.Continue
 	}
 	if n > p.count {
-		fields := p.appendHeaders(x.Scratch(), 0, win, now)
+		fields := x.Scratch()
+		if p.headers {
+			fields = p.appendHeaders(fields, 0, win, now)
+		}
 		fields = append(fields, "Retry-After: "...)
 		fields = strconv.AppendInt(fields, p.resetSeconds(win, now), 10)
 		fields = append(fields, "\r\n"...)

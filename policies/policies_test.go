@@ -40,6 +40,12 @@ func TestPolicyConfigErrorsNameTheField(t *testing.T) {
 		{`{ name: response, config: { status: 700 } }`, "config.status: must be between 200 and 599"},
 		{`{ name: response, config: { content_type: a/b, headers: { content-type: c/d } } }`, "Content-Type is set twice"},
 		{`{ name: nosuch }`, `unknown policy "nosuch"`},
+		{`{ name: headers, config: { request: { add: { Host: evil } } } }`, "config.request.add.Host: Host is set by the route's host setting"},
+		{`{ name: headers, config: { request: { set: { X-Forwarded-For: 1.2.3.4 } } } }`, "X-Forwarded-For is written by the gateway"},
+		{`{ name: headers, config: { response: { set: { Content-Length: "5" } } } }`, "Content-Length is framing"},
+		{`{ name: headers, config: { response: { remove: [Connection] } } }`, "Connection is hop-by-hop"},
+		{`{ name: response, config: { headers: { Transfer-Encoding: chunked } } }`, "Transfer-Encoding is framing"},
+		{`{ name: response, config: { status: 204, body: x } }`, "config.body: a 204 response has no body"},
 	}
 	for _, tc := range cases {
 		_, err := Build(specOf(t, tc.policy), env)

@@ -70,9 +70,15 @@ func newResponse(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if (cfg.Status == 204 || cfg.Status == 304) && cfg.Body != "" {
+		return nil, config.FieldError(spec, "body", fmt.Sprintf("a %d response has no body", cfg.Status))
+	}
 	for _, n := range names {
 		if err := checkField(n, cfg.Headers[n]); err != nil {
 			return nil, config.FieldError(spec, "headers."+n, err.Error())
+		}
+		if why := gatewayOwned(n, false); why != "" {
+			return nil, config.FieldError(spec, "headers."+n, n+" "+why)
 		}
 		p.fields = appendField(p.fields, n, cfg.Headers[n])
 	}

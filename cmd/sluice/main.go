@@ -58,7 +58,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   sluice [run] -c FILE [-workers N] [-pool-max-idle N] [-pool-idle-timeout D] [-log-level L] [-status ADDR]
   sluice validate -c FILE
-  sluice proxy --listen ADDR --to ADDR [--workers N] [--pool-max-idle N] [--pool-idle-timeout D]
+  sluice proxy --listen ADDR --to ADDR[,ADDR...] [the run flags but -c]
 `)
 }
 
@@ -107,7 +107,9 @@ func cmdValidate(args []string, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*file)
 	if err == nil {
-		_, err = engine.NewCompiler(policies.Build).Compile(cfg)
+		c := engine.NewCompiler(policies.Build)
+		_, err = c.Compile(cfg)
+		c.Close() // stops the health probes a compile starts
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice: %s: invalid:\n%v\n", *file, err)

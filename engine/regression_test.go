@@ -1,0 +1,171 @@
+package engine_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/policies"
+)
+
+// Bug: a retried status with no other target to try became an empty 502.
+func TestRetriedStatusWithNoOtherTargetPassesTheResponseThrough(t *testing.T) {
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		w.WriteHeader(503)
+		io.WriteString(w, "busy upstream")
+	})
+	g := startGateway(t, upstreamYAML("{listen}", routeAll, up.addr))
+	rc := dialRaw(t, g.addr)
+	rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, body := rc.response("GET")
+	if resp.StatusCode != 503 || body != "busy upstream" || resp.Header.Get("Retry-After") != "7" {
+		t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
+	}
+}
+
+func TestRetriedStatusGoesToAnotherTarget(t *testing.T) {
+	bad := startUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502) })
+	good := startUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "good") })
+	g := startGateway(t, upstreamYAML("{listen}", `    health: { passive: { max_fails: -1 } }
+`+routeAll, bad.addr, good.addr))
+	for i := 0; i < 6; i++ {
+		resp, err := http.Get("http://" + g.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "good" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, b)
+		}
+	}
+	if bad.requests.Load() == 0 {
+		t.Fatal("the failing target was never tried")
+	}
+}
+
+// Bug: pool.max_idle -1 still pooled connections.
+func TestMaxIdleMinusOneKeepsNoConnection(t *testing.T) {
+	up := startUpstream(t, echoHandler)
+	g := startGateway(t, upstreamYAML("{listen}", `    pool: { max_idle: -1 }
+`+routeAll, up.addr))
+	rc := dialRaw(t, g.addr)
+	for i := 0; i < 3; i++ {
+		rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		if resp, _ := rc.response("GET"); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if d := g.srv.Stats.UpstreamDials.Load(); d != 3 {
+		t.Fatalf("dials = %d for 3 requests with max_idle -1", d)
+	}
+}
+
+// Bug: a refused reload had already changed the targets of a running upstream.
+func TestRefusedReloadChangesNothing(t *testing.T) {
+	c := engine.NewCompiler(policies.Build)
+	defer c.Close()
+	good, err := config.Parse([]byte(`upstreams: [ { name: up, targets: [ { addr: "127.0.0.1:1" }, { addr: "127.0.0.1:2" } ] } ]
+routes: [ { match: { paths: ["/*"] }, upstream: up } ]
+`), "good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Compile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := config.Parse([]byte(`upstreams: [ { name: up, targets: [ { addr: "127.0.0.1:2" } ] } ]
+routes:
+  - match: { paths: ["/*"] }
+    upstream: up
+    policies: [ { name: response, config: { status: 42 } } ]
+`), "bad.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Compile(bad); err == nil || !strings.Contains(err.Error(), "bad.yaml:5: routes[0].policies[0].config.status") {
+		t.Fatalf("want a refusal with file, line and path, got %v", err)
+	}
+	if n := snap.Upstream("up").LB().Snapshot().Len(); n != 2 {
+		t.Fatalf("the refused config changed the running targets: %d left", n)
+	}
+}
+
+// Bug: a refused connection was retried even with `on: []`.
+func TestConnectFailureNotRetriedWhenRetriesAreOff(t *testing.T) {
+	g := startGateway(t, upstreamYAML("{listen}", `    retries: { on: [], statuses: [] }
+`+routeAll, freeAddr(t), freeAddr(t)))
+	resp, err := http.Post("http://"+g.addr+"/", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 502 || g.srv.Stats.UpstreamRetries.Load() != 0 {
+		t.Fatalf("status %d, retries %d", resp.StatusCode, g.srv.Stats.UpstreamRetries.Load())
+	}
+}
+
+func TestLocalNoContentHasNoBodyOrLength(t *testing.T) {
+	g := startGateway(t, `listen: {listen}
+workers: 1
+routes:
+  - match: { paths: ["/*"] }
+    policies: [ { name: response, config: { status: 204 } } ]
+`)
+	rc := dialRaw(t, g.addr)
+	rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, _ := io.ReadAtLeast(rc.c, buf, 2*len("HTTP/1.1 204 No Content\r\n\r\n"))
+	got := string(buf[:n])
+	if strings.Contains(got, "Content-Length") || strings.Count(got, "HTTP/1.1 204 No Content\r\n\r\n") != 2 {
+		t.Fatalf("two 204s expected, got %q", got)
+	}
+}
+
+func TestPerTryTimeoutEndsAnAttemptEarly(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	slow := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	g := startGateway(t, upstreamYAML("{listen}", `    timeouts: { read: 30s }
+    retries: { tries: 1, per_try_timeout: 300ms }
+`+routeAll, slow.addr))
+	start := time.Now()
+	resp, err := http.Get("http://" + g.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 504 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("per-try timeout of 300ms took %v", el)
+	}
+}
+
+func TestCompileErrorsCarryFileAndLine(t *testing.T) {
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`upstreams: [ { name: up, targets: [ { addr: "127.0.0.1:1" } ] } ]
+routes:
+  - match: { paths: ["/a"] }
+%s`, "    policies: [ { name: headers, config: {} } ]\n")), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.NewCompiler(policies.Build).Compile(cfg)
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:3: routes[0].upstream: required") {
+		t.Fatalf("got %v", err)
+	}
+}
