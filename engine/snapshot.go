@@ -103,7 +103,8 @@ type Compiler struct {
 	Policies PolicyFactory
 
 	mu      sync.Mutex
-	dicts   *shm.Registry // kept across versions: counters survive reloads
+	dicts   *shm.Registry    // kept across versions: counters survive reloads
+	clock   *shm.CoarseClock // the dicts' TTL clock: read on every Incr, so cached (as nginx's event-loop time)
 	version uint64
 	groups  map[string]*lbGroup
 	nextID  int
@@ -141,6 +142,9 @@ func (c *Compiler) Close() {
 			g.cancel()
 		}
 	}
+	if c.clock != nil {
+		c.clock.Stop()
+	}
 }
 
 // Compile builds a snapshot from a validated config. It fails with a precise
@@ -169,7 +173,10 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	var dicts *shm.Registry
 	var err error
 	if c.dicts == nil {
-		dicts, err = shm.NewRegistry(caps)
+		if c.clock == nil {
+			c.clock = shm.NewCoarseClock(time.Millisecond)
+		}
+		dicts, err = shm.NewRegistry(caps, shm.WithClock(c.clock.Now))
 	} else {
 		dicts, err = c.dicts.Rebuild(caps)
 	}
