@@ -43,24 +43,24 @@ func (cc *clientConn) pickTarget(u *Upstream) *Target {
 // hashKey extracts the key of a hash balancer from the request; nil for
 // other balancers.
 func (cc *clientConn) hashKey(u *Upstream) []byte {
-	cfg := u.lb.Config()
-	if cfg.Balancer != lb.Hash {
+	h := u.hashOn
+	if h == nil {
 		return nil
 	}
 	x := &cc.x
-	switch cfg.HashOn.Source {
+	switch h.Source {
 	case lb.HashOnIP:
 		return cc.remoteIP
 	case lb.HashOnHeader:
-		v, _ := x.Header(cfg.HashOn.Name)
+		v, _ := x.Header(h.Name)
 		return v
 	case lb.HashOnCookie:
 		v, _ := x.Header("Cookie")
-		return lb.CookieValue(v, cfg.HashOn.Name)
+		return lb.CookieValue(v, h.Name)
 	case lb.HashOnURI:
 		return x.Req.Target.In(x.head)
 	case lb.HashOnArg:
-		return lb.QueryArg(x.Req.Target.In(x.head), cfg.HashOn.Name)
+		return lb.QueryArg(x.Req.Target.In(x.head), h.Name)
 	}
 	return nil
 }

@@ -68,6 +68,7 @@ type Upstream struct {
 	maxRequests    int
 	tries          int
 	perTryTimeout  int64
+	hashOn         *lb.HashKeySpec // the hash balancer's key; nil for other balancers
 }
 
 // Upstream returns the upstream called name in this snapshot, or nil.
@@ -236,6 +237,10 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 			maxRequests:    cu.Pool.MaxRequests,
 			tries:          g.lb.MaxTries(),
 			perTryTimeout:  int64(g.lb.PerTryTimeout()),
+		}
+		if lc := g.lb.Config(); lc.Balancer == lb.Hash {
+			hk := lc.HashOn
+			up.hashOn = &hk
 		}
 		if up.maxIdle < 0 {
 			up.maxIdle = 0
