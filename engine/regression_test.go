@@ -169,3 +169,39 @@ routes:
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestHashBalancerKeepsAKeyOnOneTarget(t *testing.T) {
+	a := startUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "a") })
+	b := startUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "b") })
+	g := startGateway(t, upstreamYAML("{listen}", `    balancer: hash
+    hash_on: "header:X-User"
+`+routeAll, a.addr, b.addr))
+	seen := map[string]map[string]bool{}
+	for i := 0; i < 40; i++ {
+		user := fmt.Sprintf("user-%d", i%8)
+		req, _ := http.NewRequest("GET", "http://"+g.addr+"/", nil)
+		req.Header.Set("X-User", user)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if seen[user] == nil {
+			seen[user] = map[string]bool{}
+		}
+		seen[user][string(body)] = true
+	}
+	targets := map[string]bool{}
+	for user, s := range seen {
+		if len(s) != 1 {
+			t.Fatalf("%s went to %v", user, s)
+		}
+		for k := range s {
+			targets[k] = true
+		}
+	}
+	if len(targets) != 2 {
+		t.Fatalf("8 keys all hashed to %v", targets)
+	}
+}
