@@ -177,8 +177,9 @@ func TestHashBalancerKeepsAKeyOnOneTarget(t *testing.T) {
     hash_on: "header:X-User"
 `+routeAll, a.addr, b.addr))
 	seen := map[string]map[string]bool{}
-	for i := 0; i < 40; i++ {
-		user := fmt.Sprintf("user-%d", i%8)
+	// 64 keys: that all land on one of two targets has odds of 2^-63.
+	for i := 0; i < 128; i++ {
+		user := fmt.Sprintf("user-%d", i%64)
 		req, _ := http.NewRequest("GET", "http://"+g.addr+"/", nil)
 		req.Header.Set("X-User", user)
 		resp, err := http.DefaultClient.Do(req)
@@ -202,6 +203,6 @@ func TestHashBalancerKeepsAKeyOnOneTarget(t *testing.T) {
 		}
 	}
 	if len(targets) != 2 {
-		t.Fatalf("8 keys all hashed to %v", targets)
+		t.Fatalf("64 keys all hashed to %v", targets)
 	}
 }
