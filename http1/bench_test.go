@@ -3,7 +3,9 @@ package http1
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
+	"net/http/httputil"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -198,22 +200,35 @@ func BenchmarkChunkedDecode(b *testing.B) {
 			}
 		}
 	})
+	b.Run("impl=nethttp", func(b *testing.B) {
+		rd := bytes.NewReader(body)
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			rd.Reset(body)
+			if _, err := io.Copy(io.Discard, httputil.NewChunkedReader(rd)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkParseRequestResumed parses the browser head delivered in two
 // reads (the first ending mid-line), the cost of resuming.
 func BenchmarkParseRequestResumed(b *testing.B) {
-	var r Request
 	half := len(browserRequest) / 2
-	b.ReportAllocs()
-	b.SetBytes(int64(len(browserRequest)))
-	for b.Loop() {
-		r.Reset()
-		if n, err := r.Parse(browserRequest[:half]); n != 0 || err != nil {
-			b.Fatal(n, err)
+	b.Run("impl=sluice", func(b *testing.B) {
+		var r Request
+		b.ReportAllocs()
+		b.SetBytes(int64(len(browserRequest)))
+		for b.Loop() {
+			r.Reset()
+			if n, err := r.Parse(browserRequest[:half]); n != 0 || err != nil {
+				b.Fatal(n, err)
+			}
+			if _, err := r.Parse(browserRequest); err != nil {
+				b.Fatal(err)
+			}
 		}
-		if _, err := r.Parse(browserRequest); err != nil {
-			b.Fatal(err)
-		}
-	}
+	})
 }
