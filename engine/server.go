@@ -48,6 +48,7 @@ type Server struct {
 
 	booted   chan struct{}
 	stopTick chan struct{}
+	fastWake chan struct{} // a worker started waiting for output to drain
 	draining atomic.Bool
 	inflight atomic.Int64 // requests between head parsed and finish
 
@@ -79,7 +80,7 @@ func NewServer(opts Options, snap *Snapshot) (*Server, error) {
 	if opts.OffloadGoroutines <= 0 {
 		opts.OffloadGoroutines = 256 * opts.Workers
 	}
-	s := &Server{opts: opts, booted: make(chan struct{}), stopTick: make(chan struct{})}
+	s := &Server{opts: opts, booted: make(chan struct{}), stopTick: make(chan struct{}), fastWake: make(chan struct{}, 1)}
 	s.idPrefix = strconv.FormatUint(rand.Uint64()%(36*36*36*36*36*36), 36)
 	s.offload = newOffloadPool(opts.OffloadGoroutines)
 	s.snap.Store(snap)
@@ -171,32 +172,54 @@ func (s *Server) OnShutdown(gnet.Engine) {
 	close(s.stopTick)
 }
 
-// tickInterval is the resolution of the checks for drained output
-// buffers; timers are advanced every slowTicks ticks, so a timeout fires at
-// most tickInterval*slowTicks late. Each tick that reaches a worker costs an
-// Execute (and gnet allocates for it), so idle workers are not woken fast.
+// Ticks drive every worker's timers and the checks for drained output
+// buffers. A tick reaches a worker through Execute (which allocates inside
+// gnet) and wakes its loop, so the tick goroutine sleeps slowTick between
+// ticks, and fastTick only while some worker waits for output to drain
+// (watch wakes it at once). Timeouts therefore fire up to slowTick late.
 const (
-	tickInterval = 10 * time.Millisecond
-	slowTicks    = 10
+	fastTick = 10 * time.Millisecond
+	slowTick = 100 * time.Millisecond
 )
 
 func (s *Server) tickLoop() {
-	t := time.NewTicker(tickInterval)
+	t := time.NewTimer(slowTick)
 	defer t.Stop()
-	for n := 0; ; n++ {
+	lastSlow := time.Now()
+	for {
 		select {
 		case <-s.stopTick:
 			return
 		case <-t.C:
-			for _, w := range *s.workers.Load() {
-				if n%slowTicks != 0 && !w.wantFastTick.Load() {
-					continue
-				}
-				if err := w.loop.Execute(context.Background(), w.tickRunnable); err != nil {
-					return // engine shutting down
-				}
+		case <-s.fastWake:
+		}
+		now := time.Now()
+		slow := now.Sub(lastSlow) >= slowTick
+		if slow {
+			lastSlow = now
+		}
+		fast := false
+		for _, w := range *s.workers.Load() {
+			want := w.wantFastTick.Load()
+			fast = fast || want
+			if !slow && !want {
+				continue
+			}
+			if err := w.loop.Execute(context.Background(), w.tickRunnable); err != nil {
+				return // engine shutting down
 			}
 		}
+		next := slowTick - now.Sub(lastSlow)
+		if fast && next > fastTick {
+			next = fastTick
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next)
 	}
 }
 

@@ -143,9 +143,6 @@ func (c *Compiler) Close() {
 			g.cancel()
 		}
 	}
-	if c.clock != nil {
-		c.clock.Stop()
-	}
 }
 
 // Compile builds a snapshot from a validated config. It fails with a precise
@@ -174,10 +171,8 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	var dicts *shm.Registry
 	var err error
 	if c.dicts == nil {
-		if c.clock == nil {
-			c.clock = shm.NewCoarseClock(time.Millisecond)
-		}
-		dicts, err = shm.NewRegistry(caps, shm.WithClock(c.clock.Now))
+		// The dicts read the workers' cached clock (clock.go) on every Incr.
+		dicts, err = shm.NewRegistry(caps, shm.WithClock(cachedMono))
 	} else {
 		dicts, err = c.dicts.Rebuild(caps)
 	}
@@ -336,6 +331,7 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 // lbConfig translates the declarative upstream into lb's Config.
 func lbConfig(cu *config.Upstream) (lb.Config, error) {
 	var lc lb.Config
+	lc.Clock = cachedTime // the workers' cached clock (clock.go), not a ticker of lb's own
 	lc.Balancer = lb.BalancerKind(cu.Balancer)
 	if cu.HashOn != "" {
 		hk, err := lb.ParseHashOn(cu.HashOn)
@@ -395,7 +391,7 @@ func lbConfig(cu *config.Upstream) (lb.Config, error) {
 // lcfgFingerprint is the part of an lb config that needs a new group when
 // it changes (everything but the targets, which Update handles).
 func lcfgFingerprint(c lb.Config) string {
-	c.Clock = nil
+	c.Clock = nil // a func prints as an address
 	return strings.TrimSpace(fmt.Sprintf("%+v", c))
 }
 

@@ -35,6 +35,7 @@ type worker struct {
 	// set while connections wait for their output to drain.
 	wantFastTick atomic.Bool
 
+	published    int64 // the last time this worker published to the cached clock
 	reqSeq       uint64
 	lastExpire   int64
 	tickRunnable gnet.RunnableFunc
@@ -47,14 +48,17 @@ func newWorker(s *Server, id int, loop gnet.EventLoop) *worker {
 		srv:   s,
 		loop:  loop,
 		now:   now,
-		wheel: newTimerWheel(4096, int64(tickInterval), now),
+		wheel: newTimerWheel(4096, int64(fastTick), now),
 		idle:  pool.NewKeepalive[*Target](pool.KeepaliveConfig{}),
 	}
 	w.tickRunnable = func(context.Context) error { w.tick(); return nil }
 	return w
 }
 
-func (w *worker) tickClock() { w.now = time.Now().UnixNano() }
+func (w *worker) tickClock() {
+	w.now = time.Now().UnixNano()
+	publishClock(w.now, &w.published)
+}
 
 // execute runs fn on the worker's loop. Safe from any goroutine. If the
 // engine is stopping, fn is dropped: its connections are being closed.
@@ -87,7 +91,12 @@ func (w *worker) watch(d drainWaiter) {
 		return
 	}
 	w.flushWatch = append(w.flushWatch, d)
-	w.wantFastTick.Store(true)
+	if !w.wantFastTick.Swap(true) {
+		select {
+		case w.srv.fastWake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (w *worker) checkFlushWatch() {
