@@ -23,6 +23,9 @@ func FuzzParseRequest(f *testing.F) {
 	for _, tc := range requestCases {
 		f.Add([]byte(tc.in))
 	}
+	for _, s := range realRequests {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var r Request
 		r.Reset()

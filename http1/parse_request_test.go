@@ -314,6 +314,28 @@ func sameRequest(a, b *Request) bool {
 	return of(a) == of(b)
 }
 
+func TestRealRequests(t *testing.T) {
+	for _, s := range realRequests {
+		buf := []byte(s)
+		var r Request
+		r.Reset()
+		n, err := r.Parse(buf)
+		if err != nil || n != len(buf) {
+			t.Fatalf("%q: n=%d err=%v", s, n, err)
+		}
+		checkSplitsRequest(t, buf, &r, nil)
+		out := AppendRequestHead(nil, buf, &r, nil)
+		var back Request
+		back.Reset()
+		if _, err := back.Parse(out); err != nil {
+			t.Fatalf("serialized %q: %v", out, err)
+		}
+		if back.Method != r.Method || back.Form == FormAbsolute || back.Chunked != r.Chunked || back.ContentLength != r.ContentLength {
+			t.Fatalf("serialized head changed the request: %q", out)
+		}
+	}
+}
+
 func TestRequestLimits(t *testing.T) {
 	long := strings.Repeat("a", 200)
 	cases := []struct {
