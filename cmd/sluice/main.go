@@ -18,6 +18,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -205,6 +206,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 		logger.Printf("config: %v", err)
 		return 1
 	}
+	reserveSpareP(cfg.Workers)
 	opts := engine.Options{Listen: cfg.Listen, Workers: cfg.Workers, Logf: logger.Printf}
 	if rl := newRequestLogger(cfg.LogLevel, stderr); rl != nil {
 		opts.AccessLog = rl.log
@@ -273,5 +275,23 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 			logger.Print("stopped")
 			return 0
 		}
+	}
+}
+
+// reserveSpareP keeps one more P than there are event loops. A loop blocks
+// in epoll_wait as a syscall; when no P is idle, the runtime's sysmon takes
+// the loop's P away after 20µs and keeps waking every 20µs, which cost about
+// 1.5µs of CPU per proxied request with one worker pinned to one core
+// (where GOMAXPROCS defaults to 1). With a spare P, sysmon leaves it alone.
+// An explicit GOMAXPROCS in the environment is respected.
+func reserveSpareP(workers int) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if runtime.GOMAXPROCS(0) < workers+1 {
+		runtime.GOMAXPROCS(workers + 1)
 	}
 }
