@@ -206,8 +206,12 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 		logger.Printf("config: %v", err)
 		return 1
 	}
-	reserveSpareP(cfg.Workers)
-	opts := engine.Options{Listen: cfg.Listen, Workers: cfg.Workers, Logf: logger.Printf}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0) // one loop per core, decided before the spare P below
+	}
+	reserveSpareP(workers)
+	opts := engine.Options{Listen: cfg.Listen, Workers: workers, Logf: logger.Printf}
 	if rl := newRequestLogger(cfg.LogLevel, stderr); rl != nil {
 		opts.AccessLog = rl.log
 	}
@@ -287,9 +291,6 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 func reserveSpareP(workers int) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
-	}
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
 	}
 	if runtime.GOMAXPROCS(0) < workers+1 {
 		runtime.GOMAXPROCS(workers + 1)
