@@ -434,19 +434,12 @@ func (cc *clientConn) failFraming(status int, msg string) {
 // closeAfterFlush stops reading and closes the connection once its output
 // has been written, or when the send timeout gives up on the peer.
 func (cc *clientConn) closeAfterFlush() {
-	if cc.closed {
-		return
-	}
-	if cc.detached {
-		cc.abortDetached(cc.x.failure)
+	if cc.closed || cc.detached || cc.c.OutboundBuffered() == 0 {
+		cc.closeNow()
 		return
 	}
 	cc.read = readNone
 	cc.keepAlive = false
-	if cc.c.OutboundBuffered() == 0 {
-		cc.closeNow()
-		return
-	}
 	cc.closing = true
 	cc.armTimer(ctFlush, cc.snapshot().clientSendTimeout)
 	cc.w.watch(cc)
