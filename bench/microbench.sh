@@ -6,6 +6,7 @@
 #   make microbench                          # every hot package that exists
 #   MICRO_PKGS="./http1/" COUNT=10 make microbench
 #   BASE=bench/results/micro-base.txt make microbench   # compare with a saved run
+#   BENCHSTAT_ARGS="-col /impl" MICRO_PKGS=./http1/ make microbench  # ours vs baselines side by side
 #
 # Output: bench/results/micro-<time>.txt (raw) and micro-<time>.benchstat.txt;
 # bench/results/micro.txt is the latest raw run (git-ignored).
@@ -51,10 +52,11 @@ done
 cp "$raw" bench/results/micro.txt
 
 out="bench/results/micro-$stamp.benchstat.txt"
+# shellcheck disable=SC2086 # BENCHSTAT_ARGS is a list of flags
 if [ -n "${BASE:-}" ]; then
-  "$benchstat" "base=$BASE" "new=$raw" | tee "$out"
+  "$benchstat" ${BENCHSTAT_ARGS:-} "base=$BASE" "new=$raw" | tee "$out"
 else
-  "$benchstat" "$raw" | tee "$out"
+  "$benchstat" ${BENCHSTAT_ARGS:-} "$raw" | tee "$out"
 fi
 echo "microbench: raw $raw, summary $out" >&2
 exit $status
