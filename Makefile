@@ -12,9 +12,9 @@ build:
 	$(GO) build -o $(BIN)/sluice ./cmd/sluice
 	@if [ -d cmd/demo-upstream ]; then $(GO) build -o $(BIN)/demo-upstream ./cmd/demo-upstream; fi
 
-# deps-test installs what the tests need and is missing (nothing beyond Go yet).
+# deps-test installs what the tests need and is missing (Debian packages).
 deps-test:
-	@true
+	@./scripts/install-test-deps.sh
 
 vet:
 	$(GO) vet $(PKGS)

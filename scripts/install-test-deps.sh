@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs and is missing. The bench harness tests
+# check their nginx/HAProxy configs with the real programs, so those come
+# from Debian. Nothing else is needed yet (no Redis or Consul tests exist).
+set -euo pipefail
+need=()
+command -v nginx   >/dev/null 2>&1 || need+=(nginx-light)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v wrk     >/dev/null 2>&1 || need+=(wrk)
+[ -e /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "install-test-deps: missing ${need[*]} and not root; install them (Debian) and rerun" >&2
+  exit 1
+fi
+echo "install-test-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
