@@ -83,16 +83,12 @@ type clientConn struct {
 	deferredStatus int // an error to answer once a detached client is back
 	deferredMsg    string
 
-	out       []byte
-	errBody   []byte
-	errFields []byte
-	iov       [2][]byte
+	iov [2][]byte
 }
 
 func (w *worker) openClient(c gnet.Conn) {
-	cc := &clientConn{c: c, w: w, out: make([]byte, 0, 1024)}
+	cc := &clientConn{c: c, w: w}
 	cc.x.cc = cc
-	cc.x.Req.Fields = make([]http1.Field, 0, 24) // most heads fit: no growth per connection
 	cc.timer.owner = cc
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		if ip, ok := netip.AddrFromSlice(a.IP); ok {

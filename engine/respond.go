@@ -23,7 +23,7 @@ func (cc *clientConn) respondLocal(status int, fields, body []byte) {
 	if cc.closed || cc.responded || x.status != 0 {
 		return
 	}
-	out := appendStatusLine(cc.out[:0], status)
+	out := appendStatusLine(cc.w.out[:0], status)
 	out = append(out, fields...)
 	if status == 204 || status == 304 {
 		body = nil // RFC 9110 §15.3.5, §15.4.5: no content, and no Content-Length for 204
@@ -42,7 +42,7 @@ func (cc *clientConn) respondLocal(status int, fields, body []byte) {
 		out = append(out, "Connection: keep-alive\r\n"...)
 	}
 	out = append(out, "\r\n"...)
-	cc.out = out
+	cc.w.out = out
 	x.status = status
 	if len(body) > 0 && x.Req.Method != http1.MethodHEAD {
 		cc.iov[0], cc.iov[1] = out, body
@@ -73,7 +73,7 @@ func (cc *clientConn) respondErrorFields(status int, extra []byte, msg string) {
 	if x.failure == "" && status >= 400 {
 		x.failure = msg
 	}
-	body := cc.errBody[:0]
+	body := cc.w.errBody[:0]
 	body = append(body, `{"status":`...)
 	body = strconv.AppendInt(body, int64(status), 10)
 	body = append(body, `,"error":`...)
@@ -81,11 +81,11 @@ func (cc *clientConn) respondErrorFields(status int, extra []byte, msg string) {
 	body = append(body, `,"request_id":"`...)
 	body = append(body, x.RequestID()...)
 	body = append(body, "\"}\n"...)
-	cc.errBody = body
+	cc.w.errBody = body
 	fields := jsonFields
 	if len(extra) > 0 {
-		fields = append(append(cc.errFields[:0], jsonFields...), extra...)
-		cc.errFields = fields
+		fields = append(append(cc.w.errFields[:0], jsonFields...), extra...)
+		cc.w.errFields = fields
 	}
 	cc.respondLocal(status, fields, body)
 }

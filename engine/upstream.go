@@ -131,7 +131,7 @@ func (cc *clientConn) prepareUpstreamHead() {
 	if r.stripPrefix && x.prefixLen > 0 {
 		path := x.Req.Path.In(x.head)
 		rest := path[x.prefixLen:]
-		t := append(cc.out[:0], '/')
+		t := append(cc.w.out[:0], '/')
 		if len(rest) > 0 && rest[0] == '/' {
 			rest = rest[1:]
 		}
@@ -141,7 +141,7 @@ func (cc *clientConn) prepareUpstreamHead() {
 			t = append(t, x.Req.Query.In(x.head)...)
 		}
 		e.SetTarget(t)
-		cc.out = t[:0]
+		cc.w.out = t[:0]
 	}
 	if r.hostLiteral != nil {
 		e.SetHost(r.hostLiteral)
@@ -167,10 +167,10 @@ func (cc *clientConn) attach(uc *upstreamConn) {
 	if x.route.hostUpstream {
 		x.ReqEdits.SetHost(bytesOf(uc.target.Addr))
 	}
-	cc.out = http1.AppendRequestHead(cc.out[:0], x.head, &x.Req, &x.ReqEdits)
+	cc.w.out = http1.AppendRequestHead(cc.w.out[:0], x.head, &x.Req, &x.ReqEdits)
 	uc.requests++
 	cc.sentHead = true
-	_, _ = uc.c.Write(cc.out)
+	_, _ = uc.c.Write(cc.w.out)
 	if cc.reqBodyDone {
 		uc.armRead()
 		return
@@ -442,8 +442,8 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 	case x.Req.Minor == 0:
 		e.SetString("Connection", "keep-alive")
 	}
-	out := http1.AppendResponseHead(cc.out[:0], buf, r, e)
-	cc.out = out
+	out := http1.AppendResponseHead(cc.w.out[:0], buf, r, e)
+	cc.w.out = out
 	x.status = r.Status
 	uc.w.wheel.disarm(&uc.timer)
 

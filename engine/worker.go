@@ -28,8 +28,13 @@ type worker struct {
 	flushWatch []drainWaiter
 	flushSpare []drainWaiter
 
-	freeClients   []*clientConn
-	freeUpstreams []*upstreamConn
+	// out is where heads are serialized: every use writes it to a
+	// connection within the same callback (gnet copies what the socket does
+	// not take), so one buffer per worker serves all its connections and an
+	// idle connection holds none.
+	out       []byte
+	errBody   []byte // the JSON body of an error being answered
+	errFields []byte // its extra field lines
 
 	// wantFastTick asks the tick loop for every tick, not every slowTicks:
 	// set while connections wait for their output to drain.
@@ -50,6 +55,7 @@ func newWorker(s *Server, id int, loop gnet.EventLoop) *worker {
 		now:   now,
 		wheel: newTimerWheel(4096, int64(fastTick), now),
 		idle:  pool.NewKeepalive[*Target](pool.KeepaliveConfig{}),
+		out:   make([]byte, 0, 4096),
 	}
 	w.tickRunnable = func(context.Context) error { w.tick(); return nil }
 	return w
