@@ -47,7 +47,7 @@ func (cc *clientConn) hashKey(u *Upstream) []byte {
 	if h == nil {
 		return nil
 	}
-	x := &cc.x
+	x := cc.x
 	switch h.Source {
 	case lb.HashOnIP:
 		return cc.remoteIP

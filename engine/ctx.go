@@ -210,6 +210,7 @@ func (x *Ctx) RespondErrorFields(status int, fields []byte, msg string) {
 // Resumer brings a suspended request back to its worker. It is a value:
 // copy it into the goroutine doing the work.
 type Resumer struct {
+	cc  *clientConn
 	x   *Ctx
 	gen uint64
 }
@@ -218,16 +219,18 @@ type Resumer struct {
 // return Suspend right after, and the work must call Resume exactly once.
 func (x *Ctx) Suspend() Resumer {
 	x.suspended = true
-	return Resumer{x: x, gen: x.gen}
+	return Resumer{cc: x.cc, x: x, gen: x.gen}
 }
 
 // Resume continues the suspended request on its worker with the status the
 // handler would have returned. Safe to call from any goroutine. If the
 // client went away or the request ended meanwhile, it does nothing.
 func (r Resumer) Resume(s Status) {
-	cc := r.x.cc
+	cc := r.cc
 	cc.w.execute(func() {
-		if cc.closed || r.x.gen != r.gen || !r.x.suspended {
+		// The context may have gone back to the worker and on to another
+		// request: it must still be this connection's, at this generation.
+		if cc.closed || cc.x != r.x || r.x.gen != r.gen || !r.x.suspended {
 			return
 		}
 		r.x.suspended = false

@@ -206,3 +206,20 @@ func TestHashBalancerKeepsAKeyOnOneTarget(t *testing.T) {
 		t.Fatalf("64 keys all hashed to %v", targets)
 	}
 }
+
+// Idle keep-alive connections must not hold a request context: 50
+// connections that each made one request and stay open share one.
+func TestIdleConnectionsHoldNoRequestContext(t *testing.T) {
+	up := startUpstream(t, echoHandler)
+	g := startGateway(t, upstreamYAML("{listen}", routeAll, up.addr))
+	for i := 0; i < 50; i++ {
+		rc := dialRaw(t, g.addr) // closed at the end of the test: all 50 stay open
+		rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		if resp, _ := rc.response("GET"); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if n := engine.ContextsMade(g.srv); n != 1 {
+		t.Fatalf("%d request contexts for 50 idle connections, want 1", n)
+	}
+}

@@ -19,7 +19,7 @@ func appendStatusLine(dst []byte, status int) []byte {
 // respondLocal writes a complete response made by the gateway (an error, a
 // policy's answer) in one write, and finishes the response.
 func (cc *clientConn) respondLocal(status int, fields, body []byte) {
-	x := &cc.x
+	x := cc.x
 	if cc.closed || cc.responded || x.status != 0 {
 		return
 	}
@@ -64,7 +64,7 @@ func (cc *clientConn) respondError(status int, msg string) {
 
 // respondErrorFields is respondError with extra field lines.
 func (cc *clientConn) respondErrorFields(status int, extra []byte, msg string) {
-	x := &cc.x
+	x := cc.x
 	if cc.detached && cc.pump != nil {
 		cc.dropUpstream()
 		cc.deferError(status, msg)

@@ -51,6 +51,7 @@ type Server struct {
 	fastWake chan struct{} // a worker started waiting for output to drain
 	draining atomic.Bool
 	inflight atomic.Int64 // requests between head parsed and finish
+	ctxMade  atomic.Int64 // request contexts ever allocated (tests pin their reuse)
 
 	Stats Stats
 }

@@ -78,7 +78,7 @@ func (k failKind) status() int {
 // proxy sends the request to a target of the route's upstream: over an idle
 // pooled connection when the worker has one, else over a new one.
 func (cc *clientConn) proxy() {
-	x := &cc.x
+	x := cc.x
 	r := x.route
 	if r.upstream == nil {
 		cc.respondError(500, "route has no upstream")
@@ -92,7 +92,7 @@ func (cc *clientConn) proxy() {
 
 // proxyTo sends the request to t, a target just picked (nil: none left).
 func (cc *clientConn) proxyTo(t *Target) {
-	x := &cc.x
+	x := cc.x
 	if t == nil {
 		if cc.attempts > 0 {
 			// No other target to retry on: the client gets the failure itself.
@@ -115,7 +115,7 @@ func (cc *clientConn) proxyTo(t *Target) {
 
 // prepareUpstreamHead records the edits every attempt shares.
 func (cc *clientConn) prepareUpstreamHead() {
-	x := &cc.x
+	x := cc.x
 	e := &x.ReqEdits
 	e.ForwardedFor(cc.remoteIP)
 	e.ForwardedProto(protoHTTP)
@@ -158,7 +158,7 @@ var (
 
 // attach sends the request on uc, which the worker owns and nobody uses.
 func (cc *clientConn) attach(uc *upstreamConn) {
-	x := &cc.x
+	x := cc.x
 	uc.owner = cc
 	uc.state = upAwaitHead
 	uc.resp.Reset()
@@ -285,7 +285,7 @@ func (uc *upstreamConn) onDialFailed(err error) {
 // client: another target gets the request when that is safe, else the
 // client gets the error.
 func (cc *clientConn) upstreamFailed(uc *upstreamConn, kind failKind, msg string) {
-	x := &cc.x
+	x := cc.x
 	if cc.closed || cc.responded {
 		return
 	}
@@ -309,7 +309,7 @@ func (cc *clientConn) upstreamFailed(uc *upstreamConn, kind failKind, msg string
 // so it may retry for any method; otherwise the upstream's retry policy
 // (idempotence, conditions, budget) decides.
 func (cc *clientConn) retryable(kind failKind) bool {
-	x := &cc.x
+	x := cc.x
 	u := x.route.upstream
 	if cc.bodyStarted || kind == failOverload || cc.attempts >= u.tries {
 		return false
@@ -350,7 +350,7 @@ func (uc *upstreamConn) onTraffic() {
 
 func (uc *upstreamConn) readHead() {
 	cc := uc.owner
-	x := &cc.x
+	x := cc.x
 	for {
 		buf, _ := uc.c.Peek(-1)
 		if len(buf) == 0 {
@@ -385,7 +385,7 @@ func (uc *upstreamConn) readHead() {
 // onResponseHead filters the response head, sends it with whatever body
 // bytes came with it in one write, and starts relaying the body.
 func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
-	x := &cc.x
+	x := cc.x
 	r := &uc.resp
 	cc.endAttempt(0, r.Status)
 	if r.Status >= 400 && !cc.bodyStarted && cc.attempts < x.route.upstream.tries &&

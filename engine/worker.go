@@ -32,6 +32,8 @@ type worker struct {
 	// connection within the same callback (gnet copies what the socket does
 	// not take), so one buffer per worker serves all its connections and an
 	// idle connection holds none.
+	freeCtx []*Ctx // request contexts of connections that are idle or gone
+
 	out       []byte
 	errBody   []byte // the JSON body of an error being answered
 	errFields []byte // its extra field lines
@@ -130,3 +132,24 @@ func (w *worker) checkFlushWatch() {
 
 func idleTimeoutOf(c pool.IdleConn) int64 { return c.(*upstreamConn).up.idleTimeout }
 func closeIdle(c pool.IdleConn)           { c.(*upstreamConn).close() }
+
+func (w *worker) getCtx() *Ctx {
+	if n := len(w.freeCtx); n > 0 {
+		x := w.freeCtx[n-1]
+		w.freeCtx[n-1] = nil
+		w.freeCtx = w.freeCtx[:n-1]
+		return x
+	}
+	w.srv.ctxMade.Add(1)
+	return &Ctx{}
+}
+
+// maxFreeCtx bounds the free list: after a burst, contexts beyond it go to
+// the garbage collector.
+const maxFreeCtx = 1024
+
+func (w *worker) putCtx(x *Ctx) {
+	if len(w.freeCtx) < maxFreeCtx {
+		w.freeCtx = append(w.freeCtx, x)
+	}
+}

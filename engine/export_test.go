@@ -1,0 +1,4 @@
+package engine
+
+// ContextsMade exposes how many request contexts the server allocated.
+func ContextsMade(s *Server) int64 { return s.ctxMade.Load() }
