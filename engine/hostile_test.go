@@ -1,0 +1,104 @@
+package engine_test
+
+import (
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Hostile peers: random bytes, truncated messages and abrupt closes on the
+// client side must never crash the gateway, hang a connection past its
+// timeouts, or leak requests in flight; a well-formed request afterwards
+// still works.
+func TestHostileClientsLeaveTheGatewayServing(t *testing.T) {
+	up := startUpstream(t, echoHandler)
+	g := startGateway(t, upstreamYAML("{listen}", `client: { header_timeout: 500ms, body_timeout: 500ms }
+`+routeAll, up.addr))
+	valid := []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789",
+		"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	mutate := func(s string) string {
+		b := []byte(s)
+		switch rng.IntN(5) {
+		case 0: // truncate
+			return string(b[:rng.IntN(len(b))])
+		case 1: // flip bytes
+			for i := 0; i < 1+rng.IntN(4); i++ {
+				b[rng.IntN(len(b))] = byte(rng.IntN(256))
+			}
+			return string(b)
+		case 2: // random garbage
+			g := make([]byte, 1+rng.IntN(300))
+			for i := range g {
+				g[i] = byte(rng.IntN(256))
+			}
+			return string(g)
+		case 3: // duplicate a line
+			lines := strings.SplitAfter(s, "\r\n")
+			i := rng.IntN(len(lines))
+			return strings.Join(append(lines[:i+1], lines[i:]...), "")
+		}
+		return s + s[:rng.IntN(len(s))] // a valid request and a partial one
+	}
+	type hostileCase struct {
+		input string
+		abort bool
+	}
+	cases := make(chan hostileCase)
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ { // the cases wait on timeouts: run them side by side
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 4096)
+			for hc := range cases {
+				c, err := net.DialTimeout("tcp", g.addr, 5*time.Second)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				io.WriteString(c, hc.input)
+				if hc.abort {
+					c.Close() // abrupt close, response or not
+					continue
+				}
+				// Whatever the gateway answers, it must end the exchange in
+				// time: a response (keep-alive: then we close), or a close.
+				_, err = c.Read(buf)
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Errorf("%q: the gateway neither answered nor closed within 10s", hc.input)
+				}
+				c.Close()
+			}
+		}()
+	}
+	for i := 0; i < 150; i++ {
+		cases <- hostileCase{input: mutate(valid[rng.IntN(len(valid))]), abort: rng.IntN(3) == 0}
+	}
+	close(cases)
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for g.srv.InFlight() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests still in flight after every hostile client left", g.srv.InFlight())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + g.addr + "/after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after the hostile clients: %d", resp.StatusCode)
+	}
+}
