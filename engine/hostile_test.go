@@ -102,3 +102,50 @@ func TestHostileClientsLeaveTheGatewayServing(t *testing.T) {
 		t.Fatalf("after the hostile clients: %d", resp.StatusCode)
 	}
 }
+
+// Hostile upstreams: what they send may be anything; the client gets a
+// 502 when nothing was sent yet, and a closed connection when a response
+// was already under way.
+func TestHostileUpstreams(t *testing.T) {
+	cases := []struct {
+		name, reply string
+		status      int // 0: the client must see the connection close mid-response
+	}{
+		{"garbage", "\x00\x01garbage\r\n\r\n", 502},
+		{"bare LF status line", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", 502},
+		{"CL and TE", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 502},
+		{"huge head", "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 100000) + "\r\n\r\n", 502},
+		{"bad chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n", 0},
+		{"closes before head", "HTTP/1.1 20", 502},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, _ := rawUpstream(t, func(c net.Conn) {
+				buf := make([]byte, 4096)
+				c.Read(buf)
+				io.WriteString(c, tc.reply)
+			})
+			g := startGateway(t, upstreamYAML("{listen}", `    retries: { tries: 1 }
+`+routeAll, addr))
+			rc := dialRaw(t, g.addr)
+			rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			if tc.status != 0 {
+				resp, body := rc.response("GET")
+				if resp.StatusCode != tc.status || !strings.Contains(body, `"status":502`) {
+					t.Fatalf("%d %s", resp.StatusCode, body)
+				}
+				return
+			}
+			rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(rc.br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadAll(resp.Body); err == nil {
+				t.Fatal("a broken chunked body from the upstream reached the client as a complete one")
+			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the client hangs after a broken upstream body")
+			}
+		})
+	}
+}
