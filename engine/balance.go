@@ -97,3 +97,10 @@ func outcomeOf(kind failKind, status int, latency time.Duration) lb.Outcome {
 	}
 	return o
 }
+
+// untriedLeft says whether u has a target this request has not tried, so
+// that a retry is not counted against the budget when it cannot happen.
+// (Health is the picker's business: a retry may still find them all down.)
+func (cc *clientConn) untriedLeft(u *Upstream) bool {
+	return cc.tried.Len() < u.lb.Snapshot().Len()
+}

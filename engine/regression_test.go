@@ -27,6 +27,13 @@ func TestRetriedStatusWithNoOtherTargetPassesTheResponseThrough(t *testing.T) {
 	if resp.StatusCode != 503 || body != "busy upstream" || resp.Header.Get("Retry-After") != "7" {
 		t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
 	}
+	// A retry that could not happen must not spend the retry budget.
+	if n := g.srv.Snapshot().Upstream("up").LB().Status().RetryBudget.Retries; n != 0 {
+		t.Fatalf("retry budget charged %d retries with no other target", n)
+	}
+	if n := g.srv.Stats.UpstreamRetries.Load(); n != 0 {
+		t.Fatalf("%d retries counted", n)
+	}
 }
 
 func TestRetriedStatusGoesToAnotherTarget(t *testing.T) {

@@ -311,7 +311,7 @@ func (cc *clientConn) upstreamFailed(uc *upstreamConn, kind failKind, msg string
 func (cc *clientConn) retryable(kind failKind) bool {
 	x := cc.x
 	u := x.route.upstream
-	if cc.bodyStarted || kind == failOverload || cc.attempts >= u.tries {
+	if cc.bodyStarted || kind == failOverload || cc.attempts >= u.tries || !cc.untriedLeft(u) {
 		return false
 	}
 	o := outcomeOf(kind, 0, 0)
@@ -388,7 +388,7 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 	x := cc.x
 	r := &uc.resp
 	cc.endAttempt(0, r.Status)
-	if r.Status >= 400 && !cc.bodyStarted && cc.attempts < x.route.upstream.tries &&
+	if r.Status >= 400 && !cc.bodyStarted && cc.attempts < x.route.upstream.tries && cc.untriedLeft(x.route.upstream) &&
 		x.route.upstream.lb.ShouldRetry(x.Req.MethodName.In(x.head), cc.attempts, outcomeOf(0, r.Status, 0)) {
 		// Nothing reached the client yet: try another target, as nginx's
 		// proxy_next_upstream http_503 does — if there is one; else this

@@ -13,7 +13,7 @@ import (
 // startStatus serves a read-only status listener (the Admin API proper is
 // not built yet): GET /upstreams is every upstream's targets with their
 // health, load and counters; GET /status the engine's counters.
-func startStatus(addr string, srv *engine.Server) (*http.Server, error) {
+func startStatus(addr string, srv *engine.Server, rl *requestLogger) (*http.Server, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -30,14 +30,15 @@ func startStatus(addr string, srv *engine.Server) (*http.Server, error) {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		st := &srv.Stats
 		writeJSON(w, map[string]any{
-			"config_version":   srv.Snapshot().Version,
-			"in_flight":        srv.InFlight(),
-			"client_conns":     st.ClientConns.Load(),
-			"upstream_dials":   st.UpstreamDials.Load(),
-			"upstream_reused":  st.UpstreamReused.Load(),
-			"upstream_retries": st.UpstreamRetries.Load(),
-			"handoffs":         st.Handoffs.Load(),
-			"responses_5xx":    st.Responses5xxSent.Load(),
+			"config_version":    srv.Snapshot().Version,
+			"in_flight":         srv.InFlight(),
+			"client_conns":      st.ClientConns.Load(),
+			"upstream_dials":    st.UpstreamDials.Load(),
+			"upstream_reused":   st.UpstreamReused.Load(),
+			"upstream_retries":  st.UpstreamRetries.Load(),
+			"handoffs":          st.Handoffs.Load(),
+			"responses_5xx":     st.Responses5xxSent.Load(),
+			"log_lines_dropped": rl.droppedCount(),
 		})
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

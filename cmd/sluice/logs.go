@@ -54,3 +54,12 @@ func (l *requestLogger) log(x *engine.Ctx) {
 		l.dropped.Add(1)
 	}
 }
+
+// droppedCount is the number of log lines dropped because the writer fell
+// behind (0 for a nil logger).
+func (l *requestLogger) droppedCount() uint64 {
+	if l == nil {
+		return 0
+	}
+	return l.dropped.Load()
+}

@@ -57,7 +57,8 @@ func run(args []string, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  sluice [run] -c FILE [-workers N] [-pool-max-idle N] [-pool-idle-timeout D] [-log-level L] [-status ADDR]
+  sluice [run] -c FILE [-workers N] [-pool-max-idle N] [-pool-idle-timeout D] [-log-level L]
+               [-status ADDR] [-cpuprofile FILE]
   sluice validate -c FILE
   sluice proxy --listen ADDR --to ADDR[,ADDR...] [the run flags but -c]
 `)
@@ -212,7 +213,8 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 	}
 	reserveSpareP(workers)
 	opts := engine.Options{Listen: cfg.Listen, Workers: workers, Logf: logger.Printf}
-	if rl := newRequestLogger(cfg.LogLevel, stderr); rl != nil {
+	rl := newRequestLogger(cfg.LogLevel, stderr)
+	if rl != nil {
 		opts.AccessLog = rl.log
 	}
 	srv, err := engine.NewServer(opts, snap)
@@ -230,7 +232,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 	}
 	logger.Printf("listening on %s (%d upstreams, %d routes)", cfg.Listen, len(cfg.Upstreams), len(cfg.Routes))
 	if statusAddr != "" {
-		hs, err := startStatus(statusAddr, srv)
+		hs, err := startStatus(statusAddr, srv, rl)
 		if err != nil {
 			logger.Printf("status listener: %v", err)
 			return 1
