@@ -39,7 +39,7 @@ type Run struct {
 // around it.
 func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round int) (Run, error) {
 	if exited, err := peer.Proc.Exited(); exited {
-		return Run{}, fmt.Errorf("%s: %w; log: %s", peer.Name, err, peer.Proc.LogTail(400))
+		return Run{}, fmt.Errorf("%s: %w", peer.Name, err)
 	}
 	acc0, err := r.UpstreamAccepts()
 	if err != nil {
@@ -61,7 +61,7 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 	cpu1 := readCPUTimes()
 	u1, err := ReadTree(peer.Proc.PID())
 	if err != nil {
-		return Run{}, fmt.Errorf("%s died during the run: %w; log: %s", peer.Name, err, peer.Proc.LogTail(400))
+		return Run{}, fmt.Errorf("%s died during the run: %w", peer.Name, err)
 	}
 	mallocs1, mallocs1OK := readMallocs(peer.VarsURL)
 	acc1, err := r.UpstreamAccepts()

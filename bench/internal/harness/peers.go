@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -137,8 +138,8 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 	}
 	peer.Proc = p
 	if err := waitReady(ctx, p, peer.URL(checkPath), checkHeader, 15*time.Second); err != nil {
-		tail := p.LogTail(600)
 		p.Stop(3 * time.Second)
+		tail := p.Failure() + " (full log: " + r.keepLog(p) + ")"
 		r.sup.Forget(p)
 		if errors.Is(err, context.Canceled) {
 			return nil, err
@@ -158,6 +159,23 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 func (r *Runner) skip(kind, why string) {
 	r.skipped[kind] = why
 	r.logf("SKIP %s: %s", kind, why)
+}
+
+// keepLog copies a failed process's log next to the results (the temp dir
+// is removed at the end) and returns the copy's path.
+func (r *Runner) keepLog(p *Proc) string {
+	b, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		return p.LogPath
+	}
+	if err := os.MkdirAll(r.cfg.OutDir, 0o755); err != nil {
+		return p.LogPath
+	}
+	dst := filepath.Join(r.cfg.OutDir, fmt.Sprintf("failed-%s-%s.log", p.Name, time.Now().UTC().Format("20060102-150405")))
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		return p.LogPath
+	}
+	return dst
 }
 
 // stopPeer stops a peer and forgets it.

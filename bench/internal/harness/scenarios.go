@@ -237,7 +237,7 @@ func (r *Runner) runCell(ctx context.Context, cell *Cell, peers []*Peer, path st
 	}
 	alive := append([]*Peer(nil), peers...)
 	drop := func(p *Peer, err error) {
-		r.warnf("%s: %s dropped: %v", cell.Name, p.Name, err)
+		r.warnf("%s: %s dropped: %v; %s (full log: %s)", cell.Name, p.Name, err, p.Proc.Failure(), r.keepLog(p.Proc))
 		for i, q := range alive {
 			if q == p {
 				alive = append(alive[:i], alive[i+1:]...)

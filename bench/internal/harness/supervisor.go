@@ -55,6 +55,24 @@ func (p *Proc) Stop(grace time.Duration) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
+// Failure summarises why the process died for a one-line report: the Go
+// panic or fatal error line with the frames after it when the log has one
+// (the tail of a Go stack trace names only the event loop), else the tail.
+func (p *Proc) Failure() string {
+	b, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, ln := range lines {
+		if strings.HasPrefix(ln, "panic: ") || strings.HasPrefix(ln, "fatal error: ") {
+			end := min(len(lines), i+8)
+			return strings.TrimSpace(strings.Join(lines[i:end], "\n"))
+		}
+	}
+	return p.LogTail(400)
+}
+
 // LogTail returns the last n bytes of the process's log, for error messages.
 func (p *Proc) LogTail(n int64) string {
 	f, err := os.Open(p.LogPath)

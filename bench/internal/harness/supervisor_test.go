@@ -79,3 +79,29 @@ func TestStopAllAndExitDetection(t *testing.T) {
 		t.Fatal("StopAll left a process running")
 	}
 }
+
+// TestFailureFindsTheGoPanic pins the report of the 03:27 crash, whose log
+// tail named only gnet's event loop, not the panic.
+func TestFailureFindsTheGoPanic(t *testing.T) {
+	s := NewSupervisor(t.TempDir())
+	script := `echo "sluice: listening"; echo "panic: runtime error: invalid memory address or nil pointer dereference";` +
+		`echo "goroutine 15 [running]:"; echo "engine.(*upstreamConn).relayBytes(...)"; i=0;` +
+		`while [ $i -lt 50 ]; do echo "	frame $i"; i=$((i+1)); done; exit 2`
+	p, err := s.Start(StartOpts{Name: "crash", Argv: []string{"sh", "-c", script}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	got := p.Failure()
+	if !strings.HasPrefix(got, "panic: runtime error") || !strings.Contains(got, "relayBytes") || strings.Contains(got, "frame 40") {
+		t.Fatalf("Failure() = %q", got)
+	}
+	q, err := s.Start(StartOpts{Name: "plain-exit", Argv: []string{"sh", "-c", "echo bind: address already in use; exit 1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-q.Done()
+	if got := q.Failure(); got != "bind: address already in use" {
+		t.Fatalf("Failure() without a panic = %q, want the log tail", got)
+	}
+}
