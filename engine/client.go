@@ -72,7 +72,8 @@ type clientConn struct {
 	bodyStarted bool // request-body bytes were consumed (no replay possible)
 	sentHead    bool // the request head went upstream on the current attempt
 
-	closed        bool
+	closed        bool // closing or closed: no new work
+	dead          bool // gnet closed the connection: nothing may be written (closing.go)
 	closing       bool // waiting for output to drain, then close
 	watched       bool
 	processing    bool
@@ -319,7 +320,7 @@ func (cc *clientConn) relayRequestBody() {
 				cc.closeNow()
 				return
 			}
-			_, _ = cc.up.c.Write(buf[:n])
+			cc.up.write(buf[:n])
 			cc.up.armAwait(cc.up.up.sendTimeout)
 		}
 		_, _ = cc.c.Discard(n)
@@ -349,7 +350,7 @@ func (cc *clientConn) relayTunnel() {
 	if len(buf) == 0 || cc.up == nil {
 		return
 	}
-	_, _ = cc.up.c.Write(buf)
+	cc.up.write(buf)
 	_, _ = cc.c.Discard(len(buf))
 }
 

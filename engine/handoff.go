@@ -315,7 +315,7 @@ func (cc *clientConn) onUploadData(p *pump, data []byte, readErr error) {
 	if n > 0 {
 		cc.bodyStarted = true
 		cc.bodyBytes += int64(n)
-		_, _ = uc.c.Write(data[:n])
+		uc.write(data[:n])
 	}
 	if max := cc.x.route.maxBody; max > 0 && cc.reqBody.kind == frameChunked && cc.bodyBytes > max {
 		cc.abortDetached("chunked request body over max_body")
@@ -345,6 +345,7 @@ func (cc *clientConn) onUploadData(p *pump, data []byte, readErr error) {
 // onReattach runs when a client pumped during an upload is back on the loop.
 func (cc *clientConn) onReattach(c gnet.Conn) {
 	cc.c = c
+	cc.dead = false
 	cc.detached = false
 	cc.pump = nil
 	if cc.closed {

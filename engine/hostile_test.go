@@ -149,3 +149,55 @@ func TestHostileUpstreams(t *testing.T) {
 		})
 	}
 }
+
+// Bug: a write that fails makes gnet close the connection at once, and
+// OnClose ran in the middle of relaying a response body: the relay then
+// used the released request context (nil dereference, crash under load in
+// the 64 KiB / 256 connections bench). Clients that reset mid-response
+// must leave the gateway serving.
+func TestClientResetMidResponseDoesNotCrash(t *testing.T) {
+	chunk := strings.Repeat("r", 32<<10)
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 256; i++ { // 8 MiB, in pieces so the relay runs many times
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	})
+	g := startGateway(t, upstreamYAML("{listen}", routeAll, up.addr))
+	var wg sync.WaitGroup
+	for c := 0; c < 8; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 8<<10)
+			for i := 0; i < 10; i++ {
+				conn, err := net.Dial("tcp", g.addr)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+				conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				io.ReadAtLeast(conn, buf, 1)
+				conn.(*net.TCPConn).SetLinger(0) // close with RST: the gateway's next write fails
+				conn.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	resp, err := http.Get("http://" + g.addr + "/after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for g.srv.InFlight() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests in flight after the clients left", g.srv.InFlight())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

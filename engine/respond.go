@@ -46,11 +46,11 @@ func (cc *clientConn) respondLocal(status int, fields, body []byte) {
 	x.status = status
 	if len(body) > 0 && x.Req.Method != http1.MethodHEAD {
 		cc.iov[0], cc.iov[1] = out, body
-		_, _ = cc.c.Writev(cc.iov[:])
+		cc.writev()
 		cc.iov[0], cc.iov[1] = nil, nil
 		x.bodySent = int64(len(body))
 	} else {
-		_, _ = cc.c.Write(out)
+		cc.write(out)
 	}
 	cc.dropUpstream()
 	cc.finishResponse()

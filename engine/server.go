@@ -254,6 +254,8 @@ func (s *Server) workerFor(loop gnet.EventLoop) *worker {
 // upstream connections and re-attached clients carry theirs from Enroll.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	w := s.workerFor(c.EventLoop())
+	w.enter()
+	defer w.leave()
 	w.tickClock()
 	switch v := c.Context().(type) {
 	case nil:
@@ -273,11 +275,17 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	switch v := c.Context().(type) {
 	case *clientConn:
-		v.w.tickClock()
+		w := v.w
+		w.enter()
+		w.tickClock()
 		v.onTraffic()
+		w.leave()
 	case *upstreamConn:
-		v.w.tickClock()
+		w := v.w
+		w.enter()
+		w.tickClock()
 		v.onTraffic()
+		w.leave()
 	}
 	return gnet.None
 }
@@ -287,11 +295,17 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	switch v := c.Context().(type) {
 	case *clientConn:
 		if v.c == c {
-			v.onClose(err)
+			v.dead = true
+			v.w.enter()
+			v.w.onGone(v)
+			v.w.leave()
 		}
 	case *upstreamConn:
 		if v.c == c {
-			v.onClose(err)
+			v.dead = true
+			v.w.enter()
+			v.w.onGone(v)
+			v.w.leave()
 		}
 	}
 	return gnet.None

@@ -47,6 +47,7 @@ type upstreamConn struct {
 	watched  bool
 	requests int
 	closed   bool
+	dead     bool // gnet closed the connection: nothing may be written (closing.go)
 }
 
 // Link implements pool.IdleConn.
@@ -170,13 +171,13 @@ func (cc *clientConn) attach(uc *upstreamConn) {
 	cc.w.out = http1.AppendRequestHead(cc.w.out[:0], x.head, &x.Req, &x.ReqEdits)
 	uc.requests++
 	cc.sentHead = true
-	_, _ = uc.c.Write(cc.w.out)
+	uc.write(cc.w.out)
 	if cc.reqBodyDone {
 		uc.armRead()
 		return
 	}
 	if x.Req.ExpectContinue && x.Req.Minor == 1 && !cc.bodyStarted && cc.c.InboundBuffered() == 0 {
-		_, _ = cc.c.Write(continueLine)
+		cc.write(continueLine)
 	}
 	uc.armAwait(uc.up.sendTimeout)
 	cc.read = readBody
@@ -343,7 +344,7 @@ func (uc *upstreamConn) onTraffic() {
 		uc.relayBody()
 	case upTunnel:
 		buf, _ := uc.c.Peek(-1)
-		_, _ = cc.c.Write(buf)
+		cc.write(buf)
 		_, _ = uc.c.Discard(len(buf))
 	}
 }
@@ -371,7 +372,7 @@ func (uc *upstreamConn) readHead() {
 			// Interim responses (103 Early Hints...) go to HTTP/1.1 clients; 100 Continue was
 			// the gateway's own business.
 			if uc.resp.Status != 100 && x.Req.Minor == 1 {
-				_, _ = cc.c.Write(buf[:n])
+				cc.write(buf[:n])
 			}
 			_, _ = uc.c.Discard(n)
 			uc.resp.Reset()
@@ -448,17 +449,17 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 	uc.w.wheel.disarm(&uc.timer)
 
 	if upgrade {
-		_, _ = cc.c.Write(out)
+		cc.write(out)
 		rest := buf[n:]
 		if len(rest) > 0 {
-			_, _ = cc.c.Write(rest)
+			cc.write(rest)
 		}
 		_, _ = uc.c.Discard(len(buf))
 		cc.startTunnel(uc)
 		return
 	}
 	if uc.dechunk {
-		_, _ = cc.c.Write(out)
+		cc.write(out)
 		_, _ = uc.c.Discard(n)
 		uc.state = upBody
 		uc.relayBody()
@@ -468,9 +469,9 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 	m, done, err := uc.body.take(rest)
 	cc.iov[0], cc.iov[1] = out, rest[:m]
 	if m > 0 {
-		_, _ = cc.c.Writev(cc.iov[:])
+		cc.writev()
 	} else {
-		_, _ = cc.c.Write(out)
+		cc.write(out)
 	}
 	cc.iov[0], cc.iov[1] = nil, nil
 	x.bodySent += int64(m)
@@ -504,7 +505,7 @@ func (uc *upstreamConn) relayBytes(src []byte) (n int, done bool, err error, tra
 				break
 			}
 			if len(data) > 0 {
-				_, _ = cc.c.Write(data)
+				cc.write(data)
 				cc.x.bodySent += int64(len(data))
 			}
 			n += m
@@ -513,7 +514,7 @@ func (uc *upstreamConn) relayBytes(src []byte) (n int, done bool, err error, tra
 	}
 	n, done, err = uc.body.take(src)
 	if n > 0 {
-		_, _ = cc.c.Write(src[:n])
+		cc.write(src[:n])
 		cc.x.bodySent += int64(n)
 	}
 	return n, done, err, done && n < len(src)

@@ -34,6 +34,9 @@ type worker struct {
 	// idle connection holds none.
 	freeCtx []*Ctx // request contexts of connections that are idle or gone
 
+	depth  int      // nesting of engine callbacks now running (closing.go)
+	closes []closer // closes to handle when the outermost callback returns
+
 	out       []byte
 	errBody   []byte // the JSON body of an error being answered
 	errFields []byte // its extra field lines
@@ -59,7 +62,12 @@ func newWorker(s *Server, id int, loop gnet.EventLoop) *worker {
 		idle:  pool.NewKeepalive[*Target](pool.KeepaliveConfig{}),
 		out:   make([]byte, 0, 4096),
 	}
-	w.tickRunnable = func(context.Context) error { w.tick(); return nil }
+	w.tickRunnable = func(context.Context) error {
+		w.enter()
+		w.tick()
+		w.leave()
+		return nil
+	}
 	return w
 }
 
@@ -72,8 +80,10 @@ func (w *worker) tickClock() {
 // engine is stopping, fn is dropped: its connections are being closed.
 func (w *worker) execute(fn func()) {
 	_ = w.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		w.enter()
 		w.tickClock()
 		fn()
+		w.leave()
 		return nil
 	}))
 }
