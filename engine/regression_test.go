@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,5 +229,40 @@ func TestIdleConnectionsHoldNoRequestContext(t *testing.T) {
 	}
 	if n := engine.ContextsMade(g.srv); n != 1 {
 		t.Fatalf("%d request contexts for 50 idle connections, want 1", n)
+	}
+}
+
+// Bug: a burst of requests needing more new upstream connections than the
+// dial bound got "503 too many upstream connections being opened"; dials
+// now wait for a slot.
+func TestDialBurstQueuesInsteadOfFailing(t *testing.T) {
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond) // every request holds its connection
+		io.WriteString(w, "ok")
+	})
+	g := startGateway(t, upstreamYAML("{listen}", routeAll, up.addr))
+	const n = 600 // more than maxDialsPerWorker (512)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
+			resp, err := client.Get("http://" + g.addr + "/")
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				errs <- fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("burst of %d: %v", n, err)
 	}
 }

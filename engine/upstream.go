@@ -62,7 +62,6 @@ const (
 	failClosed                         // connection closed before a response head
 	failTimeout                        // no response head in time
 	failBadResponse                    // response head did not parse
-	failOverload                       // too many dials in progress
 	failStatus                         // a retried status (the response itself is not kept)
 )
 
@@ -70,8 +69,6 @@ func (k failKind) status() int {
 	switch k {
 	case failConnectTimeout, failTimeout:
 		return 504
-	case failOverload:
-		return 503
 	}
 	return 502
 }
@@ -223,11 +220,27 @@ func (w *worker) dial(cc *clientConn, t *Target) {
 	uc := &upstreamConn{w: w, target: t, up: cc.x.route.upstream, owner: cc, state: upConnecting}
 	uc.timer.owner = uc
 	cc.up = uc
-	timeout := uc.up.connectTimeout
-	addr := t.Addr
-	loop := w.loop
+	if w.dialing >= maxDialsPerWorker {
+		// A burst of new connections waits its turn instead of failing:
+		// the dials in progress finish within their connect timeout.
+		w.dialQueue = append(w.dialQueue, uc)
+		return
+	}
+	w.startDial(uc)
+}
+
+// maxDialsPerWorker bounds the dial goroutines of one worker.
+const maxDialsPerWorker = 512
+
+// startDial dials uc's target on a goroutine; the result comes back to the
+// loop through Enroll (OnOpen) or Execute (failure).
+func (w *worker) startDial(uc *upstreamConn) {
+	w.dialing++
 	w.srv.Stats.UpstreamDials.Add(1)
-	ok := w.srv.offload.submit(func() {
+	timeout := uc.up.connectTimeout
+	addr := uc.target.Addr
+	loop := w.loop
+	go func() {
 		conn, err := net.DialTimeout("tcp", addr, durationOf(timeout))
 		if err != nil {
 			w.execute(func() { uc.onDialFailed(err) })
@@ -242,15 +255,35 @@ func (w *worker) dial(cc *clientConn, t *Target) {
 		if res := <-ch; res.Err != nil {
 			w.execute(func() { uc.onDialFailed(res.Err) })
 		}
-	})
-	if !ok {
-		cc.up = nil
-		cc.upstreamFailed(uc, failOverload, "too many upstream connections being opened")
+	}()
+}
+
+// dialDone frees a dial slot and starts the next queued dial whose client
+// still waits for it.
+func (w *worker) dialDone() {
+	w.dialing--
+	for len(w.dialQueue) > 0 && w.dialing < maxDialsPerWorker {
+		uc := w.dialQueue[0]
+		w.dialQueue[0] = nil
+		w.dialQueue = w.dialQueue[1:]
+		if cc := uc.owner; cc == nil || cc.closed || cc.up != uc {
+			uc.closed = true
+			continue
+		}
+		w.startDial(uc)
+	}
+	if len(w.dialQueue) == 0 {
+		w.dialQueue = w.dialQueue[:0:0] // let a burst's backing array go
 	}
 }
 
 func (w *worker) onUpstreamOpen(uc *upstreamConn, c gnet.Conn) {
+	w.dialDone()
 	uc.c = c
+	if uc.closed { // closed while dialing (the request gave up): nobody wants it
+		_ = c.Close()
+		return
+	}
 	cc := uc.owner
 	if cc == nil || cc.closed || cc.up != uc {
 		// The client gave up meanwhile: keep the connection for the next one.
@@ -262,6 +295,7 @@ func (w *worker) onUpstreamOpen(uc *upstreamConn, c gnet.Conn) {
 }
 
 func (uc *upstreamConn) onDialFailed(err error) {
+	uc.w.dialDone()
 	cc := uc.owner
 	uc.closed = true
 	if cc == nil || cc.closed || cc.up != uc {
@@ -312,7 +346,7 @@ func (cc *clientConn) upstreamFailed(uc *upstreamConn, kind failKind, msg string
 func (cc *clientConn) retryable(kind failKind) bool {
 	x := cc.x
 	u := x.route.upstream
-	if cc.bodyStarted || kind == failOverload || cc.attempts >= u.tries || !cc.untriedLeft(u) {
+	if cc.bodyStarted || cc.attempts >= u.tries || !cc.untriedLeft(u) {
 		return false
 	}
 	o := outcomeOf(kind, 0, 0)

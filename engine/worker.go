@@ -34,6 +34,9 @@ type worker struct {
 	// idle connection holds none.
 	freeCtx []*Ctx // request contexts of connections that are idle or gone
 
+	dialing   int             // dials in progress (startDial)
+	dialQueue []*upstreamConn // dials waiting for a slot
+
 	depth  int      // nesting of engine callbacks now running (closing.go)
 	closes []closer // closes to handle when the outermost callback returns
 
