@@ -70,7 +70,6 @@ type clientConn struct {
 	responded   bool // the whole response is queued to the client
 	reqBodyDone bool
 	bodyStarted bool // request-body bytes were consumed (no replay possible)
-	sentHead    bool // the request head went upstream on the current attempt
 
 	closed        bool // closing or closed: no new work
 	dead          bool // gnet closed the connection: nothing may be written (closing.go)
@@ -407,7 +406,7 @@ func (cc *clientConn) resetRequest() {
 	cc.retries = 0
 	cc.attemptTarget = nil
 	cc.bodyBytes = 0
-	cc.responded, cc.reqBodyDone, cc.bodyStarted, cc.sentHead = false, false, false, false
+	cc.responded, cc.reqBodyDone, cc.bodyStarted = false, false, false
 }
 
 func (cc *clientConn) runLog() {

@@ -144,6 +144,15 @@ func (x *Ctx) Slot(i int) any { return x.slots[i] }
 // SetSlot stores a per-request value; it is cleared when the request ends.
 func (x *Ctx) SetSlot(i int, v any) { x.slots[i] = v }
 
+// UpstreamAddr is the address of the target the request went to last
+// ("" when it was not proxied).
+func (x *Ctx) UpstreamAddr() string {
+	if x.target == nil {
+		return ""
+	}
+	return x.target.Addr
+}
+
 // Failure says why the request failed ("" when it did not), for logs.
 func (x *Ctx) Failure() string { return x.failure }
 

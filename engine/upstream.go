@@ -167,7 +167,6 @@ func (cc *clientConn) attach(uc *upstreamConn) {
 	}
 	cc.w.out = http1.AppendRequestHead(cc.w.out[:0], x.head, &x.Req, &x.ReqEdits)
 	uc.requests++
-	cc.sentHead = true
 	uc.write(cc.w.out)
 	if cc.reqBodyDone {
 		uc.armRead()
