@@ -29,15 +29,11 @@ func testData(t *testing.T, name string) TemplateData {
 // TestNginxTemplatesPassNginxT renders every nginx template and has nginx
 // itself check it, so a template typo fails here rather than mid-bench.
 func TestNginxTemplatesPassNginxT(t *testing.T) {
-	if _, err := exec.LookPath("nginx"); err != nil {
-		t.Skip("nginx not installed (bench/run.sh installs it)")
-	}
+	requireTool(t, "nginx")
 	for _, tmpl := range []string{"upstream.nginx.conf.tmpl", "proxy.nginx.conf.tmpl", "gateway.nginx.conf.tmpl", "routes.nginx.conf.tmpl"} {
 		t.Run(tmpl, func(t *testing.T) {
 			if tmpl == "gateway.nginx.conf.tmpl" {
-				if _, err := os.Stat("/usr/share/nginx/modules/ngx_http_lua_module.so"); err != nil {
-					t.Skip("libnginx-mod-http-lua not installed")
-				}
+				requireFile(t, "/usr/share/nginx/modules/ngx_http_lua_module.so", "libnginx-mod-http-lua")
 			}
 			d := testData(t, "n")
 			conf, err := RenderFile(tmpl, "n.conf", d)
@@ -53,9 +49,7 @@ func TestNginxTemplatesPassNginxT(t *testing.T) {
 }
 
 func TestHAProxyTemplatePassesHAProxyC(t *testing.T) {
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		t.Skip("haproxy not installed (bench/run.sh installs it)")
-	}
+	requireTool(t, "haproxy")
 	d := testData(t, "h")
 	cfg, err := RenderFile("haproxy.cfg.tmpl", "h.cfg", d)
 	if err != nil {
@@ -140,9 +134,7 @@ func TestSluiceTemplatesParseAsSluiceConfig(t *testing.T) {
 // TestWrkScriptsDriveAServer runs wrk with the generated scripts against a
 // local server and checks the request mix and the report line.
 func TestWrkScriptsDriveAServer(t *testing.T) {
-	if _, err := exec.LookPath("wrk"); err != nil {
-		t.Skip("wrk not installed (bench/run.sh installs it)")
-	}
+	requireTool(t, "wrk")
 	var mu sync.Mutex
 	seen := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -20,9 +20,7 @@ func TestRunnerPlainEndToEnd(t *testing.T) {
 		t.Skip("starts nginx and wrk")
 	}
 	for _, tool := range []string{"nginx", "wrk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (bench/run.sh installs it)", tool)
-		}
+		requireTool(t, tool)
 	}
 	bin := t.TempDir()
 	goproxy := filepath.Join(bin, "goproxy")
