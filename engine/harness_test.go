@@ -240,3 +240,52 @@ func upstreamYAML(listen string, extra string, targets ...string) string {
 	b.WriteString(extra)
 	return b.String()
 }
+
+// loadGen keeps `clients` keep-alive clients sending GETs to url until
+// stop, counting every request that errors or is not a 200.
+type loadGen struct {
+	stopCh   chan struct{}
+	wg       sync.WaitGroup
+	done     atomic.Int64
+	failed   atomic.Int64
+	firstErr atomic.Value
+}
+
+func startLoad(url string, clients int) *loadGen {
+	l := &loadGen{stopCh: make(chan struct{})}
+	for c := 0; c < clients; c++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+			for {
+				select {
+				case <-l.stopCh:
+					return
+				default:
+				}
+				resp, err := client.Get(url)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					l.failed.Add(1)
+					l.firstErr.CompareAndSwap(nil, err.Error())
+				}
+				l.done.Add(1)
+			}
+		}()
+	}
+	return l
+}
+
+// stop ends the load and returns how many requests were made and failed.
+func (l *loadGen) stop() (done, failed int64, firstErr any) {
+	close(l.stopCh)
+	l.wg.Wait()
+	return l.done.Load(), l.failed.Load(), l.firstErr.Load()
+}

@@ -79,37 +79,7 @@ routes:
     upstream: up
 `, ups[0].addr, ups[1].addr, ups[2].addr))
 
-	var failed, done atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for c := 0; c < 6; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get("http://" + g.addr + "/")
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-				done.Add(1)
-			}
-		}()
-	}
+	load := startLoad("http://"+g.addr+"/", 6)
 	time.Sleep(300 * time.Millisecond)
 	victim := ups[1]
 	victim.kill()
@@ -132,11 +102,10 @@ routes:
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	t.Logf("%d requests, ejected in %v, back %v after restart", done.Load(), ejectedIn, time.Since(recoveredAt))
-	if n := failed.Load(); n != 0 {
-		t.Fatalf("%d of %d idempotent requests failed; first: %v", n, done.Load(), firstErr.Load())
+	done, failed, firstErr := load.stop()
+	t.Logf("%d requests, ejected in %v, back %v after restart", done, ejectedIn, time.Since(recoveredAt))
+	if failed != 0 {
+		t.Fatalf("%d of %d idempotent requests failed; first: %v", failed, done, firstErr)
 	}
 	if ejectedIn > time.Second {
 		t.Fatalf("ejected after %v, want within 1s", ejectedIn)

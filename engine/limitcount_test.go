@@ -24,10 +24,10 @@ func awayFromWindowEdge(w, margin time.Duration) {
 	}
 }
 
-func TestLimitCountIsExactAcrossWorkers(t *testing.T) {
-	up := startUpstream(t, echoHandler)
-	g := startGateway(t, fmt.Sprintf(`listen: {listen}
-workers: 2
+// limitCountYAML is a one-route gateway config with a limit-count policy.
+func limitCountYAML(workers int, upstream, policyConfig string) string {
+	return fmt.Sprintf(`listen: {listen}
+workers: %d
 shared_dicts: { limits: 1MiB }
 upstreams: [ { name: up, targets: [ { addr: %s } ] } ]
 routes:
@@ -35,8 +35,13 @@ routes:
     upstream: up
     policies:
       - name: limit-count
-        config: { count: 50, window: 1h, key: "header:X-Api-Key" }
-`, up.addr))
+        config: %s
+`, workers, upstream, policyConfig)
+}
+
+func TestLimitCountIsExactAcrossWorkers(t *testing.T) {
+	up := startUpstream(t, echoHandler)
+	g := startGateway(t, limitCountYAML(2, up.addr, `{ count: 50, window: 1h, key: "header:X-Api-Key" }`))
 	awayFromWindowEdge(time.Hour, 30*time.Second)
 	var ok, limited, other atomic.Int64
 	var wg sync.WaitGroup
@@ -85,17 +90,7 @@ routes:
 
 func TestLimitCountAnswers429WithHeaders(t *testing.T) {
 	up := startUpstream(t, echoHandler)
-	g := startGateway(t, fmt.Sprintf(`listen: {listen}
-workers: 1
-shared_dicts: { limits: 1MiB }
-upstreams: [ { name: up, targets: [ { addr: %s } ] } ]
-routes:
-  - match: { paths: ["/*"] }
-    upstream: up
-    policies:
-      - name: limit-count
-        config: { count: 2, window: 1h }
-`, up.addr))
+	g := startGateway(t, limitCountYAML(1, up.addr, `{ count: 2, window: 1h }`))
 	awayFromWindowEdge(time.Hour, 30*time.Second)
 	rc := dialRaw(t, g.addr)
 	for i := 0; i < 2; i++ {

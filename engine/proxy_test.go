@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -487,34 +486,7 @@ func TestProxyReloadUnderLoadDropsNothing(t *testing.T) {
 	cfgA := upstreamYAML("{listen}", routeAll, up.addr)
 	cfgB := upstreamYAML("{listen}", routeAll, up2.addr)
 	g := startGateway(t, cfgA)
-	var wg sync.WaitGroup
-	errs := make(chan error, 100)
-	stop := make(chan struct{})
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get("http://" + g.addr + "/r")
-				if err != nil {
-					errs <- err
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					errs <- fmt.Errorf("status %d", resp.StatusCode)
-					return
-				}
-			}
-		}()
-	}
+	load := startLoad("http://"+g.addr+"/r", 4)
 	for i := 0; i < 20; i++ {
 		if i%2 == 0 {
 			g.reload(t, cfgB)
@@ -523,11 +495,8 @@ func TestProxyReloadUnderLoadDropsNothing(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("request failed during reloads: %v", err)
+	if done, failed, firstErr := load.stop(); failed != 0 {
+		t.Fatalf("%d of %d requests failed during reloads; first: %v", failed, done, firstErr)
 	}
 	if up.requests.Load() == 0 || up2.requests.Load() == 0 {
 		t.Fatalf("both configs should have served: %d / %d", up.requests.Load(), up2.requests.Load())
