@@ -251,7 +251,7 @@ type Route struct {
 }
 
 // Match selects requests. Every list left empty matches anything; the rules
-// of each pattern are those of package engine/router.
+// of each pattern are those of package router.
 type Match struct {
 	// Hosts: "api.example.com" (exact), "*.example.com" (any subdomain) or
 	// "*". Matched without the port and case-insensitively.

@@ -1,6 +1,6 @@
 package config
 
-import "github.com/sluice-gw/sluice/engine/router"
+import "github.com/sluice-gw/sluice/router"
 
 // RouterMatch converts m to the router's form.
 func (m Match) RouterMatch() router.Match {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-gw/sluice/engine/router"
+	"github.com/sluice-gw/sluice/router"
 )
 
 // Validate fills the defaults documented on each field and checks every
@@ -18,7 +18,7 @@ import (
 // (nil if none). Parse and Load have already called it; call it on a Config
 // built or changed in Go. It is idempotent.
 //
-// Validate checks route patterns with package engine/router's grammar and
+// Validate checks route patterns with package router's grammar and
 // refuses routes that match exactly the same requests, as the engine's
 // router would.
 func (c *Config) Validate() error {

@@ -3,7 +3,7 @@ package engine
 import (
 	"strconv"
 
-	"github.com/sluice-gw/sluice/engine/router"
+	"github.com/sluice-gw/sluice/router"
 	"github.com/sluice-gw/sluice/http1"
 )
 
