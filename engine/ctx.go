@@ -3,8 +3,8 @@ package engine
 import (
 	"strconv"
 
-	"github.com/sluice-gw/sluice/router"
 	"github.com/sluice-gw/sluice/http1"
+	"github.com/sluice-gw/sluice/router"
 )
 
 // numSlots is how many per-request values policies may keep in a Ctx.

@@ -10,9 +10,9 @@ import (
 	"unsafe"
 
 	"github.com/sluice-gw/sluice/config"
-	"github.com/sluice-gw/sluice/router"
 	"github.com/sluice-gw/sluice/http1"
 	"github.com/sluice-gw/sluice/lb"
+	"github.com/sluice-gw/sluice/router"
 	"github.com/sluice-gw/sluice/shm"
 )
 
