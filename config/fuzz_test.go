@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("upstreams:\n  - &b {name: a, targets: [{addr: \"a:1\"}]}\n  - <<: *b\n    name: b\n"))
 	f.Add([]byte("routes:\n  - match: {hosts: [\"*.a.com\"], paths: [\"/u/{id}\", /x/*], methods: [GET]}\n    strip_prefix: true\n"))
 	f.Add([]byte("shared_dicts: {a: 10MiB, b: 1k}\nclient: {max_body: 1m, header_timeout: 1s}\n"))
+	f.Add([]byte("redis: {mode: sentinel, master_name: m, addresses: [\"s1:26379\", \"s2:26379\"], username: u, password: p, database: 2, read_timeout: 50ms, pool_size: 8, tls: true}\n"))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("listen: :80\n---\nx\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -36,6 +36,9 @@ type Config struct {
 	// GlobalPolicies run on every route, before the route's own policies of
 	// the same priority.
 	GlobalPolicies []PolicySpec `yaml:"global_policies,omitempty"`
+	// Redis configures the process's one Redis client, shared by the
+	// policies that keep state in Redis. Default nil: no client.
+	Redis *Redis `yaml:"redis,omitempty"`
 
 	// src remembers where each decoded value came from, for error messages.
 	// Nil for a Config built in Go.
