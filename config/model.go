@@ -56,6 +56,11 @@ type Client struct {
 	// KeepaliveTimeout is how long an idle keep-alive connection is kept.
 	// Default 75s.
 	KeepaliveTimeout Duration `yaml:"keepalive_timeout"`
+	// PolicyTimeout bounds each time a policy suspends a request for off-loop
+	// work (Redis, an auth server, reading the request body is bounded by
+	// BodyTimeout instead): past it the client gets a 504. Default: the
+	// value of HeaderTimeout.
+	PolicyTimeout Duration `yaml:"policy_timeout"`
 	// MaxHeadBytes caps the request line plus headers. Default 16KiB; must
 	// be between 1KiB and 1MiB.
 	MaxHeadBytes Size `yaml:"max_head_bytes"`
@@ -271,6 +276,11 @@ type Match struct {
 type PolicySpec struct {
 	// Name of a registered policy: [a-z0-9_-]+. Required.
 	Name string `yaml:"name"`
+	// ID names this instance of the policy in its scope, [a-zA-Z0-9_.-]+.
+	// Optional, unless the scope has the same policy twice. State that
+	// outlives a request (counters, caches) is keyed by the scope and the
+	// id (or the name without one), never by a position in the file.
+	ID string `yaml:"id,omitempty"`
 	// Config is the policy's configuration as written; zero when absent.
 	Config yaml.Node `yaml:"config,omitempty"`
 	// Line is the line of the policy in File; 0 for a spec built in Go.
@@ -280,4 +290,12 @@ type PolicySpec struct {
 	Path string `yaml:"-"`
 	// File is the file the spec was read from; "" for a spec built in Go.
 	File string `yaml:"-"`
+}
+
+// Identity is the policy's name in its scope: its ID, else its Name.
+func (s *PolicySpec) Identity() string {
+	if s.ID != "" {
+		return s.ID
+	}
+	return s.Name
 }

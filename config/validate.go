@@ -112,6 +112,7 @@ func (v *validator) client(c *Client) {
 	v.duration("client.header_timeout", &c.HeaderTimeout, defaultHeaderTimeout)
 	v.duration("client.body_timeout", &c.BodyTimeout, defaultBodyTimeout)
 	v.duration("client.keepalive_timeout", &c.KeepaliveTimeout, defaultKeepaliveTimeout)
+	v.duration("client.policy_timeout", &c.PolicyTimeout, c.HeaderTimeout)
 	if c.MaxHeadBytes == 0 {
 		c.MaxHeadBytes = defaultMaxHeadBytes
 	}
@@ -314,7 +315,12 @@ func (v *validator) match(m *Match, p string) bool {
 	return ok
 }
 
+// policies checks a scope's policy specs (a route's, or the global ones).
+// A policy's identity in its scope is its id, else its name: state such as
+// counters is keyed by it, so it must be unique in the scope, and it does
+// not change when policies or routes are reordered.
 func (v *validator) policies(p string, specs []PolicySpec) {
+	seen := make(map[string]string, len(specs))
 	for i := range specs {
 		s, sp := &specs[i], p+"["+strconv.Itoa(i)+"]"
 		s.Path = sp
@@ -326,6 +332,20 @@ func (v *validator) policies(p string, specs []PolicySpec) {
 			v.errf(sp+".name", "is required")
 		case !validPolicyName(s.Name):
 			v.errf(sp+".name", "must match [a-z0-9_-]+, got %q", s.Name)
+		}
+		if s.ID != "" {
+			v.name(sp+".id", s.ID)
+		}
+		if id := s.Identity(); id != "" {
+			if first, dup := seen[id]; dup {
+				if s.ID != "" {
+					v.errf(sp+".id", "duplicate policy id %q in this scope (first at %s)", id, first)
+				} else {
+					v.errf(sp+".id", "required: %s already has a policy %q without an id (first at %s); give each an id so their state stays apart", p, id, first)
+				}
+			} else {
+				seen[id] = sp
+			}
 		}
 	}
 }

@@ -58,9 +58,9 @@ func (cc *clientConn) hashKey(u *Upstream) []byte {
 		v, _ := x.Header("Cookie")
 		return lb.CookieValue(v, h.Name)
 	case lb.HashOnURI:
-		return x.Req.Target.In(x.head)
+		return x.req.Target.In(x.head)
 	case lb.HashOnArg:
-		return lb.QueryArg(x.Req.Target.In(x.head), h.Name)
+		return lb.QueryArg(x.req.Target.In(x.head), h.Name)
 	}
 	return nil
 }

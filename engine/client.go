@@ -28,6 +28,7 @@ const (
 	readHold                    // a request is in progress: input waits (pipelining)
 	readBody                    // relaying the request body upstream
 	readDiscard                 // dropping the rest of a request body after a local response
+	readBuffer                  // holding the request body for a policy (ReadBody)
 	readTunnel                  // raw bytes to the upstream after 101 Switching Protocols
 	readNone                    // closing: input is ignored
 )
@@ -41,6 +42,7 @@ const (
 	ctHeader             // the head must be complete by then (slowloris)
 	ctBody               // the next request-body byte must come by then
 	ctFlush              // closing: output must drain by then
+	ctSuspend            // a suspended policy must resume by then (client.policy_timeout)
 )
 
 // clientConn is a client connection and its one request context. All of
@@ -148,6 +150,8 @@ func (cc *clientConn) onTraffic() {
 		cc.process()
 	case readBody, readDiscard:
 		cc.relayRequestBody()
+	case readBuffer:
+		cc.bufferRequestBody()
 	case readTunnel:
 		cc.relayTunnel()
 	case readHold:
@@ -182,10 +186,13 @@ func (cc *clientConn) process() {
 			cc.armTimer(ctHeader, cc.snapshot().clientHeaderTimeout)
 		}
 		x := cc.ctx()
-		if x.Req.HeadLen == 0 {
-			x.Req.Limits = cc.snapshot().headLimits
+		if x.stage == stageIdle {
+			x.to(stageHead)
 		}
-		n, err := x.Req.Parse(buf)
+		if x.req.HeadLen == 0 {
+			x.req.Limits = cc.snapshot().headLimits
+		}
+		n, err := x.req.Parse(buf)
 		if err != nil {
 			cc.failFraming(http1.StatusOf(err), err.Error())
 			return
@@ -208,82 +215,21 @@ func (cc *clientConn) startRequest() {
 	w.srv.inflight.Add(1)
 	cc.disarmTimer()
 	cc.read = readHold
-	cc.keepAlive = x.Req.KeepAlive && !w.srv.draining.Load()
+	cc.keepAlive = x.req.KeepAlive && !w.srv.draining.Load()
 	switch {
-	case x.Req.Chunked:
+	case x.req.Chunked:
 		cc.reqBody.reset(frameChunked, 0)
-	case x.Req.ContentLength > 0:
-		cc.reqBody.reset(frameLength, x.Req.ContentLength)
+	case x.req.ContentLength > 0:
+		cc.reqBody.reset(frameLength, x.req.ContentLength)
 	default:
 		cc.reqBody.reset(frameNone, 0)
 	}
 	cc.reqBodyDone = cc.reqBody.done()
 
-	host := x.Req.Host
-	if x.Req.Form == http1.FormAbsolute {
-		host = x.Req.Authority
-	}
-	idx, plen, ok := x.snap.table.Lookup(host.In(x.head), x.Req.Path.In(x.head), x.Req.MethodName.In(x.head), &x.params)
-	if !ok {
-		cc.respondError(404, "no route matched")
-		return
-	}
-	x.route = x.snap.routes[idx]
-	x.prefixLen = plen
-	if max := x.route.maxBody; max > 0 && x.Req.ContentLength > max {
-		cc.keepAlive = false // do not read a body we refuse
-		cc.respondError(413, "request body too large")
-		return
-	}
-	cc.runPhases(Continue)
+	w.beginOnSnapshot(x.snap)
+	w.srv.Stats.Requests.Add(1)
+	cc.routeRequest()
 }
-
-// runPhases walks the route's rewrite and access handlers from the saved
-// index, then proxies. s is the status of the handler that ran last (or
-// Continue to start).
-func (cc *clientConn) runPhases(s Status) {
-	x := cc.x
-	gen := x.gen
-	for {
-		if x.gen != gen || cc.closed {
-			return // the request ended (a local response finished it)
-		}
-		switch s {
-		case Done:
-			if !cc.responded {
-				cc.respondError(500, "policy ended the request without a response")
-			}
-			return
-		case Suspend:
-			if !x.suspended {
-				cc.respondError(500, "policy suspended without Ctx.Suspend")
-			}
-			return
-		case Error:
-			cc.respondError(500, "policy failed")
-			return
-		}
-		if cc.closed || cc.responded {
-			return
-		}
-		if x.phase > PhaseAccess {
-			cc.proxy()
-			return
-		}
-		hs := x.route.chain[x.phase]
-		if x.next >= len(hs) {
-			x.phase++
-			x.next = 0
-			continue
-		}
-		h := hs[x.next]
-		x.next++
-		s = h(x)
-	}
-}
-
-// resume continues after a suspended handler.
-func (cc *clientConn) resume(s Status) { cc.runPhases(s) }
 
 // relayRequestBody moves request-body bytes from the client to the upstream
 // (or drops them after a local response).
@@ -409,19 +355,6 @@ func (cc *clientConn) resetRequest() {
 	cc.responded, cc.reqBodyDone, cc.bodyStarted = false, false, false
 }
 
-func (cc *clientConn) runLog() {
-	x := cc.x
-	if x.route != nil {
-		x.phase = PhaseLog
-		for _, h := range x.route.chain[PhaseLog] {
-			h(x)
-		}
-	}
-	if f := cc.w.srv.opts.AccessLog; f != nil {
-		f(x)
-	}
-}
-
 // dropUpstream closes the current upstream connection, if any: it is in
 // the middle of a request and cannot be reused.
 func (cc *clientConn) dropUpstream() {
@@ -434,7 +367,9 @@ func (cc *clientConn) dropUpstream() {
 // failFraming answers a request whose framing cannot be trusted and closes
 // the connection: nothing after it can be parsed safely.
 func (cc *clientConn) failFraming(status int, msg string) {
-	cc.ctx()
+	if x := cc.ctx(); x.stage == stageIdle {
+		x.to(stageHead)
+	}
 	cc.keepAlive = false
 	if !cc.inRequest {
 		cc.inRequest = true
@@ -445,7 +380,7 @@ func (cc *clientConn) failFraming(status int, msg string) {
 	if cc.x.route == nil {
 		// The head was not accepted: its spans point into gnet's buffer,
 		// not into x.head. Forget them so logs see an empty request.
-		cc.x.Req.Reset()
+		cc.x.req.Reset()
 		cc.x.head = cc.x.head[:0]
 	}
 	cc.reqBodyDone = true
@@ -520,6 +455,11 @@ func (cc *clientConn) onTimer(now int64) {
 	case ctFlush:
 		cc.x.failure = "client did not read the response in time"
 		cc.closeNow()
+	case ctSuspend:
+		x := cc.x
+		x.endSuspension()
+		x.failure = "policy did not resume the request within client.policy_timeout (in " + x.phase.String() + ")"
+		cc.respondError(504, "gateway policy timed out")
 	}
 }
 

@@ -2,3 +2,5 @@ package engine
 
 // ContextsMade exposes how many request contexts the server allocated.
 func ContextsMade(s *Server) int64 { return s.ctxMade.Load() }
+
+func init() { StrictStages = true } // a refused stage move fails the test that makes it

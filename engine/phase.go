@@ -1,22 +1,40 @@
 package engine
 
-import "errors"
 
 // Status is what a Handler tells the phase runner.
 type Status uint8
 
+//
+// The rules are the same in every phase (see exchange.go):
+//   - Continue: the next handler runs.
+//   - Done: the handler answered (Ctx.Respond or RespondError). In the
+//     request phases the rest of them is skipped; in header_filter the
+//     upstream response is dropped and the handlers after this one filter
+//     the answer instead. Done without an answer is a 500.
+//   - Suspend: the handler called Ctx.Suspend (or Offload, or ReadBody) and
+//     the request waits; Resume brings it back. Suspend without Suspend() is
+//     a 500, and so is Suspend() followed by another status.
+//   - Error: a 500 when no response byte was sent yet, a close after.
 const (
 	// Continue runs the next handler.
 	Continue Status = iota
-	// Done means the handler wrote a complete response (Ctx.Respond); the
-	// request skips to the log phase.
+	// Done means the handler made the response (Ctx.Respond).
 	Done
-	// Suspend means the handler started work off the loop and will call
-	// Resumer.Resume; the runner stops and resumes at the next handler.
+	// Suspend means the handler started work off the loop and will resume
+	// the request with Resumer.Resume.
 	Suspend
-	// Error aborts the request with a 500.
+	// Error aborts the request: 500, or a close once the head was sent.
 	Error
 )
+
+var statusNames = [...]string{"Continue", "Done", "Suspend", "Error"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "Status?"
+}
 
 // Handler is one step of a phase. It runs on the worker's event loop and
 // must not block.
@@ -26,20 +44,31 @@ type Handler func(*Ctx) Status
 type Phase uint8
 
 const (
-	// PhaseRewrite edits the request before access checks (path, headers).
+	// PhaseRewrite edits the request before access checks (path, headers,
+	// request id).
 	PhaseRewrite Phase = iota
-	// PhaseAccess authenticates, authorizes and limits; may terminate.
+	// PhaseAccess authenticates, authorizes and limits; may answer.
 	PhaseAccess
-	// PhaseHeaderFilter edits the response head from the upstream before it
-	// is sent to the client. Handlers here must not suspend.
+	// PhaseContent may produce the response instead of the upstream (a
+	// cache hit, a mock, an aggregation); when every handler continues, the
+	// request is proxied.
+	PhaseContent
+	// PhaseHeaderFilter sees the response head before it is sent: the
+	// upstream's, or one the gateway made (Ctx.IsLocal). Handlers may edit
+	// it, ask for the whole body (BufferResponse) or answer instead. They
+	// must not suspend.
 	PhaseHeaderFilter
+	// PhaseBodyFilter sees the response body in chunks (Ctx.BodyChunk,
+	// Ctx.BodyEnd) and may replace each; with BufferResponse, once, whole.
+	// Handlers must not suspend.
+	PhaseBodyFilter
 	// PhaseLog runs after the response is complete (or the client is gone).
 	// Handlers here must not suspend or write.
 	PhaseLog
 	numPhases
 )
 
-var phaseNames = [numPhases]string{"rewrite", "access", "header_filter", "log"}
+var phaseNames = [numPhases]string{"rewrite", "access", "content", "header_filter", "body_filter", "log"}
 
 func (p Phase) String() string {
 	if p < numPhases {
@@ -50,36 +79,37 @@ func (p Phase) String() string {
 
 // Policy is a configured instance of a policy, built by its factory from a
 // route's (or the global) config. Install adds its handlers to a chain; it
-// is called once per route per config version.
+// is called once per route per config version (a global policy is built
+// once per version and installed on every route).
 type Policy interface {
 	// Priority orders policies within a phase: higher runs first.
 	Priority() int
-	// Install adds the policy's handlers to the phases it needs, and
-	// reserves the per-request slots it uses.
+	// Install adds the policy's handlers to the phases it needs and takes
+	// the private per-request keys it uses (NewPrivateKey, PrivateInt).
 	Install(c *ChainBuilder) error
 }
 
-// ChainBuilder collects handlers for one route while its policies install
-// themselves; Build flattens them into one array per phase.
-type ChainBuilder struct {
-	entries [numPhases][]chainEntry
-	prio    int
-	seq     int
-	slots   int
+// Cleaner is a Policy holding resources (goroutines, connections, files):
+// Cleanup runs once, off the loops, when the config version that built it
+// has retired — a newer one is in force and no request runs on it.
+type Cleaner interface {
+	Cleanup()
 }
 
-// ErrNoSlot is returned by ChainBuilder.Slot when a route's policies need
-// more per-request slots than a Ctx has.
-var ErrNoSlot = errors.New("engine: too many policies keep per-request state on one route (8 slots)")
+// Terminator is a Policy that answers every request of its route itself
+// (a mock, a redirect, an aggregation): such a route needs no upstream.
+type Terminator interface {
+	Terminates() bool
+}
 
-// Slot reserves a per-request slot of the route for the policy being
-// installed: the index to use with Ctx.Slot/SetSlot/SlotInt/SetSlotInt.
-func (b *ChainBuilder) Slot() (int, error) {
-	if b.slots >= numSlots {
-		return -1, ErrNoSlot
-	}
-	b.slots++
-	return b.slots - 1, nil
+// ChainBuilder collects handlers for one route while its policies install
+// themselves; build flattens them into one array per phase.
+type ChainBuilder struct {
+	entries     [numPhases][]chainEntry
+	prio        int
+	seq         int
+	privateVals int32
+	privateInts int32
 }
 
 type chainEntry struct {

@@ -38,10 +38,10 @@ func (p *suspendPolicy) access(x *engine.Ctx) engine.Status {
 		time.Sleep(p.delay) // stands for a call to Redis or an auth server
 		p.resumed.Add(1)
 		if deny {
-			r.Resume(engine.Error)
+			r.ResumeStatus(engine.Error)
 			return
 		}
-		r.Resume(engine.Continue)
+		r.ResumeStatus(engine.Continue)
 	})
 	if !ok {
 		return engine.Error
@@ -51,7 +51,7 @@ func (p *suspendPolicy) access(x *engine.Ctx) engine.Status {
 
 // after runs only once the suspended handler resumed with Continue.
 func (p *suspendPolicy) after(x *engine.Ctx) engine.Status {
-	x.ReqEdits.SetString("X-Resumed", "yes")
+	x.SetRequestHeaderString("X-Resumed", "yes")
 	return engine.Continue
 }
 

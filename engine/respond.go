@@ -3,8 +3,6 @@ package engine
 import (
 	"net/http"
 	"strconv"
-
-	"github.com/sluice-gw/sluice/http1"
 )
 
 // statusLine appends "HTTP/1.1 <code> <reason>\r\n".
@@ -14,46 +12,6 @@ func appendStatusLine(dst []byte, status int) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, http.StatusText(status)...)
 	return append(dst, "\r\n"...)
-}
-
-// respondLocal writes a complete response made by the gateway (an error, a
-// policy's answer) in one write, and finishes the response.
-func (cc *clientConn) respondLocal(status int, fields, body []byte) {
-	x := cc.x
-	if cc.closed || cc.responded || x.status != 0 {
-		return
-	}
-	out := appendStatusLine(cc.w.out[:0], status)
-	out = append(out, fields...)
-	if status == 204 || status == 304 {
-		body = nil // RFC 9110 §15.3.5, §15.4.5: no content, and no Content-Length for 204
-	} else {
-		out = append(out, "Content-Length: "...)
-		out = strconv.AppendInt(out, int64(len(body)), 10)
-		out = append(out, "\r\n"...)
-	}
-	if !cc.reqBodyDone && cc.bodyStarted {
-		cc.keepAlive = false
-	}
-	switch {
-	case !cc.keepAlive:
-		out = append(out, "Connection: close\r\n"...)
-	case x.Req.Minor == 0:
-		out = append(out, "Connection: keep-alive\r\n"...)
-	}
-	out = append(out, "\r\n"...)
-	cc.w.out = out
-	x.status = status
-	if len(body) > 0 && x.Req.Method != http1.MethodHEAD {
-		cc.iov[0], cc.iov[1] = out, body
-		cc.writev()
-		cc.iov[0], cc.iov[1] = nil, nil
-		x.bodySent = int64(len(body))
-	} else {
-		cc.write(out)
-	}
-	cc.dropUpstream()
-	cc.finishResponse()
 }
 
 // respondError writes the gateway's JSON error:
@@ -73,15 +31,8 @@ func (cc *clientConn) respondErrorFields(status int, extra []byte, msg string) {
 	if x.failure == "" && status >= 400 {
 		x.failure = msg
 	}
-	body := cc.w.errBody[:0]
-	body = append(body, `{"status":`...)
-	body = strconv.AppendInt(body, int64(status), 10)
-	body = append(body, `,"error":`...)
-	body = strconv.AppendQuote(body, msg)
-	body = append(body, `,"request_id":"`...)
-	body = append(body, x.RequestID()...)
-	body = append(body, "\"}\n"...)
-	cc.w.errBody = body
+	x.errBody = appendErrorBody(x.errBody[:0], status, msg, x.RequestID())
+	body := x.errBody
 	fields := jsonFields
 	if len(extra) > 0 {
 		fields = append(append(cc.w.errFields[:0], jsonFields...), extra...)

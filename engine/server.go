@@ -53,6 +53,8 @@ type Server struct {
 	inflight atomic.Int64 // requests between head parsed and finish
 	ctxMade  atomic.Int64 // request contexts ever allocated (tests pin their reuse)
 
+	badTransitions atomic.Int64 // stage moves the exchange table refuses (engine bugs)
+
 	Stats Stats
 }
 
@@ -98,6 +100,9 @@ func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
 func (s *Server) Swap(snap *Snapshot) {
 	old := s.snap.Swap(snap)
 	s.logf("config version %d in force (was %d)", snap.Version, old.Version)
+	if old != snap {
+		s.startRetiring(old)
+	}
 }
 
 // Serve runs the workers until Shutdown; it blocks.

@@ -40,6 +40,10 @@ type Snapshot struct {
 	clientKeepaliveTimeout int64
 	clientSendTimeout      int64
 	tunnelIdleTimeout      int64
+	policyTimeout          int64
+
+	policies []Policy  // every policy built for this version, for Cleanup
+	retire   retirement // retire.go
 }
 
 // Route is a compiled route.
@@ -51,6 +55,8 @@ type Route struct {
 	stripPrefix  bool
 	hostLiteral  []byte
 	hostUpstream bool
+	numVals      int // per-request values its policies can use (values.go)
+	numInts      int
 }
 
 // Upstream is an upstream as the engine uses it: the lb group (health and
@@ -90,11 +96,22 @@ func (u *Upstream) LB() *lb.Upstream { return u.lb }
 // PolicyFactory builds a policy from its spec; package policies provides it.
 type PolicyFactory func(spec config.PolicySpec, env *Env) (Policy, error)
 
-// Env is what policy factories may use besides their own config: the
-// shared dicts of the config being compiled.
+// Env is what a policy factory may use besides its own config. Each policy
+// gets its own Env.
 type Env struct {
+	// Dicts are the shared dicts of the config being compiled.
 	Dicts *shm.Registry
+	// Scope is where the policy is configured: "global" or "route:NAME"
+	// (a route without a name is "route:routes[i]", its position).
+	Scope string
+	// ID is the policy's identity in its scope: its id, else its name.
+	ID string
 }
+
+// Identity is the policy's stable identity, "SCOPE/ID": the key of state
+// that must survive reloads and edits (counters, caches), and that moves
+// with the policy when routes or policies are reordered.
+func (e *Env) Identity() string { return e.Scope + "/" + e.ID }
 
 // Compiler turns validated configs into snapshots. It keeps the lb groups
 // across versions so health state, balancer cursors and pools survive a
@@ -109,6 +126,7 @@ type Compiler struct {
 	version uint64
 	groups  map[string]*lbGroup
 	nextID  int
+	freeIDs []int // ids of retired groups: workers' picker slots are reused, not grown
 }
 
 type lbGroup struct {
@@ -162,6 +180,17 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	}
 	s.headLimits = http1.Limits{MaxHeadBytes: int(cfg.Client.MaxHeadBytes), MaxFields: cfg.Client.MaxFields}
 	s.respLimits = http1.Limits{MaxHeadBytes: 64 << 10, MaxFields: 200, MaxFieldLine: 32 << 10}
+	s.policyTimeout = int64(cfg.Client.PolicyTimeout)
+	if s.policyTimeout <= 0 {
+		s.policyTimeout = s.clientHeaderTimeout
+	}
+	freezeSharedKeys.Do(func() { valsShared, intsShared = sharedCounts() })
+	compiled := false
+	defer func() {
+		if !compiled {
+			s.cleanup() // the policies built for a refused version
+		}
+	}()
 
 	// Shared dicts: unchanged ones keep their contents.
 	caps := make(map[string]int64, len(cfg.SharedDicts))
@@ -179,8 +208,25 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	if err != nil {
 		return nil, cfg.ErrorAt("shared_dicts", err.Error())
 	}
-	env := &Env{Dicts: dicts}
 	s.Dicts = dicts
+	build := func(spec config.PolicySpec, scope string) (Policy, error) {
+		if c.Policies == nil {
+			return nil, fmt.Errorf("%s: policy %q: no policy registry", spec.Path, spec.Name)
+		}
+		pol, err := c.Policies(spec, &Env{Dicts: dicts, Scope: scope, ID: spec.Identity()})
+		if err != nil {
+			return nil, err
+		}
+		s.policies = append(s.policies, pol)
+		return pol, nil
+	}
+	// Global policies are built once and installed on every route.
+	globals := make([]Policy, len(cfg.GlobalPolicies))
+	for i, spec := range cfg.GlobalPolicies {
+		if globals[i], err = build(spec, "global"); err != nil {
+			return nil, err
+		}
+	}
 
 	// Upstreams: reuse lb groups whose balancing config is unchanged.
 	newGroups := make(map[string]*lbGroup, len(cfg.Upstreams))
@@ -208,8 +254,7 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 			if err != nil {
 				return nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d]", i), err.Error())
 			}
-			g = &lbGroup{id: c.nextID, lb: u, cfg: fp}
-			c.nextID++
+			g = &lbGroup{id: c.takeID(), lb: u, cfg: fp}
 			created = append(created, g)
 			// A new group serves nobody yet: it can take its targets now.
 			if err := g.lb.Update(specs); err != nil {
@@ -270,23 +315,26 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 			}
 		}
 		var cb ChainBuilder
-		specs := append(append([]config.PolicySpec(nil), cfg.GlobalPolicies...), cr.Policies...)
 		terminates := false
-		for _, spec := range specs {
-			if c.Policies == nil {
-				return nil, fmt.Errorf("%s: policy %q: no policy registry", spec.Path, spec.Name)
+		for j, pol := range globals {
+			if err := cb.install(pol); err != nil {
+				return nil, cfg.ErrorAt(cfg.GlobalPolicies[j].Path, err.Error())
 			}
-			pol, err := c.Policies(spec, env)
+		}
+		for _, spec := range cr.Policies {
+			pol, err := build(spec, "route:"+r.Name)
 			if err != nil {
 				return nil, err
 			}
-			if t, ok := pol.(interface{ Terminates() bool }); ok && t.Terminates() {
+			if t, ok := pol.(Terminator); ok && t.Terminates() {
 				terminates = true
 			}
 			if err := cb.install(pol); err != nil {
 				return nil, cfg.ErrorAt(spec.Path, err.Error())
 			}
 		}
+		r.numVals = int(valsShared + cb.privateVals)
+		r.numInts = int(intsShared + cb.privateInts)
 		if r.upstream == nil && !terminates {
 			return nil, cfg.ErrorAt(path+".upstream", "required: the route has no upstream and no policy that answers the request itself (such as response)")
 		}
@@ -312,8 +360,11 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 		}
 	}
 	for name, g := range c.groups {
-		if ng, ok := newGroups[name]; (!ok || ng != g) && g.cancel != nil {
-			g.cancel()
+		if ng, ok := newGroups[name]; !ok || ng != g {
+			if g.cancel != nil {
+				g.cancel()
+			}
+			c.freeIDs = append(c.freeIDs, g.id)
 		}
 	}
 	for _, g := range created {
@@ -325,8 +376,24 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	c.dicts = dicts
 	c.version++
 	s.Version = c.version
+	compiled = true
 	return s, nil
 }
+
+// takeID gives a new lb group the id of a retired one when there is one,
+// so the workers' picker arrays (indexed by id) stay as long as the largest
+// number of upstreams ever configured at once, however often they change.
+func (c *Compiler) takeID() int {
+	if n := len(c.freeIDs); n > 0 {
+		id := c.freeIDs[n-1]
+		c.freeIDs = c.freeIDs[:n-1]
+		return id
+	}
+	c.nextID++
+	return c.nextID - 1
+}
+
+var freezeSharedKeys sync.Once
 
 // lbConfig translates the declarative upstream into lb's Config.
 func lbConfig(cu *config.Upstream) (lb.Config, error) {

@@ -77,15 +77,21 @@ func (k failKind) status() int {
 // pooled connection when the worker has one, else over a new one.
 func (cc *clientConn) proxy() {
 	x := cc.x
-	r := x.route
-	if r.upstream == nil {
+	u := x.upstreamOf()
+	if u == nil {
+		x.failure = "the route has no upstream and no policy answered"
 		cc.respondError(500, "route has no upstream")
 		return
 	}
 	if cc.attempts == 0 {
 		cc.prepareUpstreamHead()
+		if err := x.reqEdits.Err(); err != nil {
+			x.failure = "a policy made an invalid upstream request edit: " + err.Error()
+			cc.respondError(500, "policy failed")
+			return
+		}
 	}
-	cc.proxyTo(cc.pickTarget(r.upstream))
+	cc.proxyTo(cc.pickTarget(u))
 }
 
 // proxyTo sends the request to t, a target just picked (nil: none left).
@@ -114,29 +120,29 @@ func (cc *clientConn) proxyTo(t *Target) {
 // prepareUpstreamHead records the edits every attempt shares.
 func (cc *clientConn) prepareUpstreamHead() {
 	x := cc.x
-	e := &x.ReqEdits
+	e := &x.reqEdits
 	e.ForwardedFor(cc.remoteIP)
 	e.ForwardedProto(protoHTTP)
-	if x.Req.HasHost {
-		e.ForwardedHost(x.Req.Host.In(x.head))
+	if x.req.HasHost {
+		e.ForwardedHost(x.req.Host.In(x.head))
 	}
-	if x.Req.ExpectContinue {
+	if x.req.ExpectContinue {
 		// The gateway answers 100 Continue itself when it is ready to
 		// relay the body; the upstream must not answer it again.
 		e.RemoveString("Expect")
 	}
 	r := x.route
 	if r.stripPrefix && x.prefixLen > 0 {
-		path := x.Req.Path.In(x.head)
+		path := x.req.Path.In(x.head)
 		rest := path[x.prefixLen:]
 		t := append(cc.w.out[:0], '/')
 		if len(rest) > 0 && rest[0] == '/' {
 			rest = rest[1:]
 		}
 		t = append(t, rest...)
-		if x.Req.HasQuery {
+		if x.req.HasQuery {
 			t = append(t, '?')
-			t = append(t, x.Req.Query.In(x.head)...)
+			t = append(t, x.req.Query.In(x.head)...)
 		}
 		e.SetTarget(t)
 		cc.w.out = t[:0]
@@ -144,8 +150,11 @@ func (cc *clientConn) prepareUpstreamHead() {
 	if r.hostLiteral != nil {
 		e.SetHost(r.hostLiteral)
 	}
-	if x.Req.Upgrade {
+	if x.req.Upgrade {
 		e.KeepUpgrade = true
+	}
+	if x.holdsBody() {
+		x.upstreamBodyEdits()
 	}
 }
 
@@ -163,16 +172,19 @@ func (cc *clientConn) attach(uc *upstreamConn) {
 	uc.resp.Limits = x.snap.respLimits
 	cc.up = uc
 	if x.route.hostUpstream {
-		x.ReqEdits.SetHost(bytesOf(uc.target.Addr))
+		x.reqEdits.SetHost(bytesOf(uc.target.Addr))
 	}
-	cc.w.out = http1.AppendRequestHead(cc.w.out[:0], x.head, &x.Req, &x.ReqEdits)
+	cc.w.out = http1.AppendRequestHead(cc.w.out[:0], x.head, &x.req, &x.reqEdits)
 	uc.requests++
 	uc.write(cc.w.out)
+	if x.holdsBody() {
+		uc.write(x.body) // held by a policy: framed by prepareUpstreamHead, replayable
+	}
 	if cc.reqBodyDone {
 		uc.armRead()
 		return
 	}
-	if x.Req.ExpectContinue && x.Req.Minor == 1 && !cc.bodyStarted && cc.c.InboundBuffered() == 0 {
+	if x.req.ExpectContinue && x.req.Minor == 1 && !cc.bodyStarted && cc.c.InboundBuffered() == 0 {
 		cc.write(continueLine)
 	}
 	uc.armAwait(uc.up.sendTimeout)
@@ -216,7 +228,7 @@ func (w *worker) takeIdle(t *Target) *upstreamConn {
 // dial opens a connection to t off the loop and enrolls it on this worker's
 // loop; OnOpen then attaches it to the client that asked, if it still waits.
 func (w *worker) dial(cc *clientConn, t *Target) {
-	uc := &upstreamConn{w: w, target: t, up: cc.x.route.upstream, owner: cc, state: upConnecting}
+	uc := &upstreamConn{w: w, target: t, up: cc.x.upstreamOf(), owner: cc, state: upConnecting}
 	uc.timer.owner = uc
 	cc.up = uc
 	if w.dialing >= maxDialsPerWorker {
@@ -344,7 +356,7 @@ func (cc *clientConn) upstreamFailed(uc *upstreamConn, kind failKind, msg string
 // (idempotence, conditions, budget) decides.
 func (cc *clientConn) retryable(kind failKind) bool {
 	x := cc.x
-	u := x.route.upstream
+	u := x.upstreamOf()
 	if cc.bodyStarted || cc.attempts >= u.tries || !cc.untriedLeft(u) {
 		return false
 	}
@@ -354,7 +366,7 @@ func (cc *clientConn) retryable(kind failKind) bool {
 		// (whose non_idempotent rule is about requests already sent).
 		return u.lb.AllowRetry()
 	}
-	return u.lb.ShouldRetry(x.Req.MethodName.In(x.head), cc.attempts, o)
+	return u.lb.ShouldRetry(x.req.MethodName.In(x.head), cc.attempts, o)
 }
 
 func (uc *upstreamConn) onTraffic() {
@@ -390,7 +402,7 @@ func (uc *upstreamConn) readHead() {
 		if len(buf) == 0 {
 			return
 		}
-		n, err := uc.resp.Parse(buf, x.Req.Method)
+		n, err := uc.resp.Parse(buf, x.req.Method)
 		if err != nil {
 			cc.endAttempt(failBadResponse, 0)
 			cc.up = nil
@@ -404,7 +416,7 @@ func (uc *upstreamConn) readHead() {
 		if uc.resp.Status < 200 && uc.resp.Status != 101 {
 			// Interim responses (103 Early Hints...) go to HTTP/1.1 clients; 100 Continue was
 			// the gateway's own business.
-			if uc.resp.Status != 100 && x.Req.Minor == 1 {
+			if uc.resp.Status != 100 && x.req.Minor == 1 {
 				cc.write(buf[:n])
 			}
 			_, _ = uc.c.Discard(n)
@@ -422,12 +434,13 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 	x := cc.x
 	r := &uc.resp
 	cc.endAttempt(0, r.Status)
-	if r.Status >= 400 && !cc.bodyStarted && cc.attempts < x.route.upstream.tries && cc.untriedLeft(x.route.upstream) &&
-		x.route.upstream.lb.ShouldRetry(x.Req.MethodName.In(x.head), cc.attempts, outcomeOf(0, r.Status, 0)) {
+	u := x.upstreamOf()
+	if r.Status >= 400 && !cc.bodyStarted && cc.attempts < u.tries && cc.untriedLeft(u) &&
+		u.lb.ShouldRetry(x.req.MethodName.In(x.head), cc.attempts, outcomeOf(0, r.Status, 0)) {
 		// Nothing reached the client yet: try another target, as nginx's
 		// proxy_next_upstream http_503 does — if there is one; else this
 		// response is the answer.
-		if t := cc.pickTarget(x.route.upstream); t != nil {
+		if t := cc.pickTarget(u); t != nil {
 			cc.up = nil
 			uc.close() // its unread body makes it unusable
 			cc.w.srv.Stats.UpstreamRetries.Add(1)
@@ -440,18 +453,22 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 		}
 	}
 	x.failure = "" // an earlier attempt's failure was retried away
+	x.to(stageResponse)
 	x.resp = r
 	x.respBuf = buf
-	for _, h := range x.route.chain[PhaseHeaderFilter] {
-		x.phase = PhaseHeaderFilter
-		if h(x) != Continue {
-			break
-		}
+	cc.filterResponse()
+	if x.local {
+		// A header filter answered (or failed): the upstream response is
+		// dropped, with its connection (its body was not read).
+		cc.up = nil
+		uc.close()
+		cc.sendLocal()
+		return
 	}
 	x.respBuf = nil
 
-	e := &x.RespEdits
-	upgrade := r.Status == 101 && x.Req.Upgrade
+	e := &x.respEdits
+	upgrade := r.Status == 101 && x.req.Upgrade
 	switch r.Body {
 	case http1.BodyLength:
 		uc.body.reset(frameLength, r.ContentLength)
@@ -463,7 +480,11 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 	default:
 		uc.body.reset(frameNone, 0)
 	}
-	uc.dechunk = r.Body == http1.BodyChunked && x.Req.Minor == 0
+	if !upgrade && x.wantsBodyFilter(r) {
+		cc.startFilteredBody(uc, buf, n)
+		return
+	}
+	uc.dechunk = r.Body == http1.BodyChunked && x.req.Minor == 0
 	if uc.dechunk {
 		e.RemoveString("Transfer-Encoding")
 		cc.keepAlive = false // the body ends when the connection does
@@ -473,7 +494,7 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 		e.KeepUpgrade = true
 	case !cc.keepAlive:
 		e.SetString("Connection", "close")
-	case x.Req.Minor == 0:
+	case x.req.Minor == 0:
 		e.SetString("Connection", "keep-alive")
 	}
 	out := http1.AppendResponseHead(cc.w.out[:0], buf, r, e)
@@ -529,6 +550,9 @@ func (uc *upstreamConn) relayBody() {
 // followed the end.
 func (uc *upstreamConn) relayBytes(src []byte) (n int, done bool, err error, trailing bool) {
 	cc := uc.owner
+	if cc.x.filterMode != filterNone {
+		return uc.filterBytes(src)
+	}
 	if uc.dechunk {
 		for n < len(src) && !done {
 			var m int
@@ -558,6 +582,15 @@ func (uc *upstreamConn) relayBytes(src []byte) (n int, done bool, err error, tra
 // or waiting for more, pausing first if the client is not keeping up.
 func (uc *upstreamConn) afterRelay(done bool, err error, trailing bool) {
 	cc := uc.owner
+	if err == errFilterFailed {
+		return // the request was ended already
+	}
+	if err == errBufferOverflow && cc.x.status == 0 {
+		cc.x.failure = "upstream response body larger than the buffer a policy asked for"
+		cc.dropUpstream()
+		cc.respondError(502, "upstream response too large for the gateway to transform")
+		return
+	}
 	if err != nil {
 		cc.x.failure = "invalid response body from upstream: " + err.Error()
 		cc.dropUpstream()
@@ -661,6 +694,9 @@ func (uc *upstreamConn) onClose(error) {
 	case upBody:
 		if uc.body.kind == frameUntilClose {
 			uc.owner = cc
+			if cc.x.filterMode != filterNone && !uc.finishFilteredBody() {
+				return
+			}
 			cc.responseComplete(uc)
 			return
 		}

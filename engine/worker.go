@@ -48,6 +48,12 @@ type worker struct {
 	// set while connections wait for their output to drain.
 	wantFastTick atomic.Bool
 
+	done completions // Resumes and sub-request results from other goroutines (suspend.go)
+
+	curSnap  *Snapshot // the snapshot of this worker's newest requests (retire.go)
+	curLive  int       // requests running on curSnap
+	oldSnaps []oldSnapshot
+
 	published    int64 // the last time this worker published to the cached clock
 	reqSeq       uint64
 	lastExpire   int64
@@ -80,9 +86,10 @@ func (w *worker) tickClock() {
 }
 
 // execute runs fn on the worker's loop. Safe from any goroutine. If the
-// engine is stopping, fn is dropped: its connections are being closed.
-func (w *worker) execute(fn func()) {
-	_ = w.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+// engine is stopping, fn is dropped (its connections are being closed) and
+// the error says so.
+func (w *worker) execute(fn func()) error {
+	return w.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		w.enter()
 		w.tickClock()
 		fn()

@@ -36,8 +36,9 @@ type Edits struct {
 	arena []byte
 	ops   []edit
 
-	target, host, forwardedFor Span // in arena
-	hasTarget, hasHost, hasFor bool
+	target, host, forwardedFor, method Span // in arena
+	hasTarget, hasHost, hasFor, hasMethod  bool
+	status                                 int // a response's new status; 0: unchanged
 	err                        error
 
 	_ noCopy
@@ -81,6 +82,29 @@ func (e *Edits) SetTarget(target []byte) {
 	}
 	e.target, e.hasTarget = e.store(target), true
 }
+
+// SetMethod sets the method of the request line sent upstream; it must be
+// a token ("GET", "POST", "PURGE"...).
+func (e *Edits) SetMethod(method []byte) {
+	if len(method) == 0 || !allIn(method, classToken) {
+		e.refuse(ErrBadRequestLine)
+		return
+	}
+	e.method, e.hasMethod = e.store(method), true
+}
+
+// SetStatus sets the status of a response head (100..599); the reason
+// phrase becomes the standard one for it.
+func (e *Edits) SetStatus(status int) {
+	if status < 100 || status > 599 {
+		e.refuse(ErrBadStatusLine)
+		return
+	}
+	e.status = status
+}
+
+// Status is the status set by SetStatus, or 0.
+func (e *Edits) Status() int { return e.status }
 
 // SetHost sets the Host sent upstream (uri-host [":" port]).
 func (e *Edits) SetHost(host []byte) {

@@ -1,6 +1,10 @@
 package http1
 
-import "strconv"
+import (
+	"net/http"
+	"strconv"
+	"unsafe"
+)
 
 // AppendRequestHead appends the head to send upstream to dst and returns the
 // extended slice: "METHOD target HTTP/1.1\r\n", then Host, the original
@@ -27,7 +31,11 @@ func AppendRequestHead(dst, buf []byte, r *Request, e *Edits) []byte {
 	if e == nil {
 		e = &noEdits
 	}
-	dst = append(dst, r.MethodName.In(buf)...)
+	if e.hasMethod {
+		dst = append(dst, e.method.In(e.arena)...)
+	} else {
+		dst = append(dst, r.MethodName.In(buf)...)
+	}
 	dst = append(dst, sp)
 	switch {
 	case e.hasTarget:
@@ -69,7 +77,11 @@ func AppendResponseHead(dst, buf []byte, r *Response, e *Edits) []byte {
 	if e == nil {
 		e = &noEdits
 	}
-	dst = AppendStatusLine(dst, r.Status, r.Reason.In(buf))
+	if e.status != 0 && e.status != r.Status {
+		dst = AppendStatusLine(dst, e.status, statusReason(e.status))
+	} else {
+		dst = AppendStatusLine(dst, r.Status, r.Reason.In(buf))
+	}
 	h := hopByHop{buf: buf, fields: r.Fields, meta: r.st.meta, connOther: r.st.connOther}
 	return appendFields(dst, buf, &h, e, true, r.st.upgradeField)
 }
@@ -146,4 +158,11 @@ func appendFields(dst, buf []byte, h *hopByHop, e *Edits, keepHost, hasUpgrade b
 		dst = append(dst, cr, lf)
 	}
 	return append(dst, cr, lf)
+}
+
+// statusReason is the standard reason phrase of a status set by an edit
+// ("" for an unknown code: the status-line then ends after the code's SP).
+// The text is a constant string, so this does not allocate.
+func statusReason(status int) []byte {
+	return unsafe.Slice(unsafe.StringData(http.StatusText(status)), len(http.StatusText(status)))
 }

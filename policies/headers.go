@@ -36,15 +36,29 @@ func (c *compiledEdits) empty() bool {
 	return len(c.remove) == 0 && len(c.set) == 0 && len(c.add) == 0
 }
 
-func (c *compiledEdits) apply(e *http1.Edits) {
+// applyRequest edits the request sent upstream.
+func (c *compiledEdits) applyRequest(x *engine.Ctx) {
 	for _, n := range c.remove {
-		e.Remove(n)
+		x.RemoveRequestHeader(n)
 	}
 	for _, kv := range c.set {
-		e.Set(kv[0], kv[1])
+		x.SetRequestHeader(kv[0], kv[1])
 	}
 	for _, kv := range c.add {
-		e.Add(kv[0], kv[1])
+		x.AddRequestHeader(kv[0], kv[1])
+	}
+}
+
+// applyResponse edits the response sent to the client.
+func (c *compiledEdits) applyResponse(x *engine.Ctx) {
+	for _, n := range c.remove {
+		x.RemoveResponseHeader(n)
+	}
+	for _, kv := range c.set {
+		x.SetResponseHeader(kv[0], kv[1])
+	}
+	for _, kv := range c.add {
+		x.AddResponseHeader(kv[0], kv[1])
 	}
 }
 
@@ -124,11 +138,11 @@ func (p *headersPolicy) Install(c *engine.ChainBuilder) error {
 }
 
 func (p *headersPolicy) editRequest(x *engine.Ctx) engine.Status {
-	p.request.apply(&x.ReqEdits)
+	p.request.applyRequest(x)
 	return engine.Continue
 }
 
 func (p *headersPolicy) editResponse(x *engine.Ctx) engine.Status {
-	p.response.apply(&x.RespEdits)
+	p.response.applyResponse(x)
 	return engine.Continue
 }

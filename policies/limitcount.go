@@ -45,8 +45,8 @@ type limitCount struct {
 	headers   bool
 	prefix    []byte // distinguishes this policy instance's counters
 	limitText []byte
-	slot      int // remaining+1 for the header filter (0: not counted)
-	slotWin   int // window number
+	remaining engine.IntKey // remaining+1 for the header filter (0: not counted)
+	winNumber engine.IntKey // the request's window number
 }
 
 // limitCountPriority runs limits after authentication (which sets the
@@ -93,7 +93,7 @@ func newLimitCount(spec config.PolicySpec, env *engine.Env) (engine.Policy, erro
 		key:       key,
 		status:    cfg.Status,
 		headers:   cfg.Headers == nil || *cfg.Headers,
-		prefix:    []byte("lc|" + spec.Path + "|"),
+		prefix:    []byte("lc|" + env.Identity() + "|"),
 		limitText: strconv.AppendInt(nil, cfg.Count, 10),
 	}
 	return p, nil
@@ -102,13 +102,8 @@ func newLimitCount(spec config.PolicySpec, env *engine.Env) (engine.Policy, erro
 func (p *limitCount) Priority() int { return limitCountPriority }
 
 func (p *limitCount) Install(c *engine.ChainBuilder) error {
-	var err error
-	if p.slot, err = c.Slot(); err != nil {
-		return err
-	}
-	if p.slotWin, err = c.Slot(); err != nil {
-		return err
-	}
+	p.remaining = c.PrivateInt()
+	p.winNumber = c.PrivateInt()
 	c.Add(engine.PhaseAccess, p.access)
 	if p.headers {
 		c.Add(engine.PhaseHeaderFilter, p.addHeaders)
@@ -144,8 +139,8 @@ func (p *limitCount) access(x *engine.Ctx) engine.Status {
 		x.ScratchDone(fields)
 		return engine.Done
 	}
-	x.SetSlotInt(p.slot, p.count-n+1)
-	x.SetSlotInt(p.slotWin, win)
+	x.SetInt(p.remaining, p.count-n+1)
+	x.SetInt(p.winNumber, win)
 	return engine.Continue
 }
 
@@ -165,16 +160,15 @@ func (p *limitCount) appendHeaders(dst []byte, remaining, win, now int64) []byte
 }
 
 func (p *limitCount) addHeaders(x *engine.Ctx) engine.Status {
-	r := x.SlotInt(p.slot)
+	r := x.Int(p.remaining)
 	if r == 0 {
 		return engine.Continue
 	}
-	e := &x.RespEdits
-	e.Set(bRateLimitLimit, p.limitText)
+	x.SetResponseHeader(bRateLimitLimit, p.limitText)
 	b := strconv.AppendInt(x.Scratch(), r-1, 10)
-	e.Set(bRateLimitRemaining, b)
-	b = strconv.AppendInt(b[:0], p.resetSeconds(x.SlotInt(p.slotWin), x.Now()), 10)
-	e.Set(bRateLimitReset, b)
+	x.SetResponseHeader(bRateLimitRemaining, b)
+	b = strconv.AppendInt(b[:0], p.resetSeconds(x.Int(p.winNumber), x.Now()), 10)
+	x.SetResponseHeader(bRateLimitReset, b)
 	x.ScratchDone(b)
 	return engine.Continue
 }

@@ -44,7 +44,7 @@ func (l *requestLogger) log(x *engine.Ctx) {
 		return
 	}
 	ms := float64(time.Now().UnixNano()-x.StartNanos()) / 1e6
-	line := fmt.Sprintf("%s %s %q %d %dB %.2fms route=%q upstream=%q id=%s", x.ClientIP(), x.MethodName(), x.Req.Target.In(x.Head()), status, x.BodySent(), ms, x.RouteName(), x.UpstreamAddr(), x.RequestID())
+	line := fmt.Sprintf("%s %s %q %d %dB %.2fms route=%q upstream=%q id=%s", x.ClientIP(), x.MethodName(), x.Target(), status, x.BodySent(), ms, x.RouteName(), x.UpstreamAddr(), x.RequestID())
 	if failure != "" {
 		line += fmt.Sprintf(" failure=%q", failure)
 	}
