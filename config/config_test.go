@@ -141,6 +141,7 @@ func TestDefaults(t *testing.T) {
 				HeaderTimeout:    Duration(10 * time.Second),
 				BodyTimeout:      Duration(60 * time.Second),
 				KeepaliveTimeout: Duration(75 * time.Second),
+				PolicyTimeout:    Duration(10 * time.Second),
 				MaxHeadBytes:     16 << 10,
 				MaxFields:        100,
 			},

@@ -37,12 +37,12 @@ const (
 type clientTimer uint8
 
 const (
-	ctNone   clientTimer = iota
-	ctIdle               // keep-alive: no byte of a next request yet
-	ctHeader             // the head must be complete by then (slowloris)
-	ctBody               // the next request-body byte must come by then
-	ctFlush              // closing: output must drain by then
-	ctSuspend            // a suspended policy must resume by then (client.policy_timeout)
+	ctNone    clientTimer = iota
+	ctIdle                // keep-alive: no byte of a next request yet
+	ctHeader              // the head must be complete by then (slowloris)
+	ctBody                // the next request-body byte must come by then
+	ctFlush               // closing: output must drain by then
+	ctSuspend             // a suspended policy must resume by then (client.policy_timeout)
 )
 
 // clientConn is a client connection and its one request context. All of

@@ -75,7 +75,7 @@ var stageNext = [numStages]uint8{
 	stageRequest:   1<<stageSuspended | 1<<stageUpstream | 1<<stageResponse | 1<<stageDone,
 	stageSuspended: 1<<stageRequest | 1<<stageResponse | 1<<stageDone,
 	stageUpstream:  1<<stageResponse | 1<<stageDone,
-	stageResponse:  1<<stageDone,
+	stageResponse:  1 << stageDone,
 	stageDone:      1 << stageIdle,
 }
 

@@ -1,10 +1,8 @@
 package engine
 
-
 // Status is what a Handler tells the phase runner.
 type Status uint8
 
-//
 // The rules are the same in every phase (see exchange.go):
 //   - Continue: the next handler runs.
 //   - Done: the handler answered (Ctx.Respond or RespondError). In the

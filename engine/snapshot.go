@@ -42,7 +42,7 @@ type Snapshot struct {
 	tunnelIdleTimeout      int64
 	policyTimeout          int64
 
-	policies []Policy  // every policy built for this version, for Cleanup
+	policies []Policy   // every policy built for this version, for Cleanup
 	retire   retirement // retire.go
 }
 

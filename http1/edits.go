@@ -36,10 +36,10 @@ type Edits struct {
 	arena []byte
 	ops   []edit
 
-	target, host, forwardedFor, method Span // in arena
-	hasTarget, hasHost, hasFor, hasMethod  bool
-	status                                 int // a response's new status; 0: unchanged
-	err                        error
+	target, host, forwardedFor, method    Span // in arena
+	hasTarget, hasHost, hasFor, hasMethod bool
+	status                                int // a response's new status; 0: unchanged
+	err                                   error
 
 	_ noCopy
 }
