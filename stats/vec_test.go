@@ -1,0 +1,105 @@
+package stats
+
+import (
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestVecGrowsWhileWorkersWrite grows a vector from the control plane, the
+// way a config swap adds routes, while workers write to every index
+// published so far and a reader snapshots: no write is lost or dropped, and
+// no index's count goes down.
+func TestVecGrowsWhileWorkersWrite(t *testing.T) {
+	const workers, writes, maxLen = 4, 50_000, 1000
+	s := NewSet(workers)
+	routes := s.CounterVec("route_requests_total", "h", "route")
+	var published atomic.Int64 // the "config snapshot": indexes [0, published) are in use
+	published.Store(1)
+	s.GrowVec(routes, 1)
+
+	var stop atomic.Bool
+	var bg sync.WaitGroup
+	bg.Go(func() { // the control plane
+		for n := 2; n <= maxLen && !stop.Load(); n += 1 + n/8 {
+			s.GrowVec(routes, n)
+			published.Store(int64(n))
+		}
+	})
+	bg.Go(func() { // a scraper
+		var snap Snapshot
+		var last []uint64
+		for !stop.Load() {
+			s.Snapshot(&snap)
+			v := snap.Vec(routes)
+			for i := range min(len(v), len(last)) {
+				if v[i] < last[i] {
+					t.Errorf("index %d went down: %d after %d", i, v[i], last[i])
+				}
+			}
+			last = append(last[:0], v...)
+		}
+	})
+
+	want := make([][]uint64, workers)
+	var writers sync.WaitGroup
+	for w := range workers {
+		want[w] = make([]uint64, maxLen)
+		writers.Go(func() {
+			sh := s.Shard(w)
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for range writes {
+				idx := r.IntN(int(published.Load()))
+				sh.AddIndexed(routes, idx, 1)
+				want[w][idx]++
+			}
+		})
+	}
+	writers.Wait()
+	stop.Store(true)
+	bg.Wait()
+
+	var snap Snapshot
+	s.Snapshot(&snap)
+	got := snap.Vec(routes)
+	sum := make([]uint64, len(got))
+	for _, ws := range want {
+		for i := range sum {
+			sum[i] += ws[i]
+		}
+	}
+	if !slices.Equal(got, sum) {
+		t.Errorf("vector sums differ from what the workers wrote")
+	}
+	if d := snap.Dropped(); d != 0 {
+		t.Errorf("%d writes dropped, want 0: growth reaches workers with the publication", d)
+	}
+}
+
+func TestVecOutOfRangeIsDropped(t *testing.T) {
+	s := NewSet(1)
+	classes := s.CounterVec("responses_total", "h", "class", "1xx", "2xx", "3xx", "4xx", "5xx")
+	sh := s.Shard(0)
+	sh.AddIndexed(classes, 1, 3)
+	sh.AddIndexed(classes, 5, 1)
+	sh.AddIndexed(classes, -1, 1)
+	s.AddIndexed(classes, 4, 2)
+	s.AddIndexed(classes, 9, 1)
+	var snap Snapshot
+	s.Snapshot(&snap)
+	if got := snap.Vec(classes); !slices.Equal(got, []uint64{0, 3, 0, 0, 2}) {
+		t.Errorf("vector %v, want [0 3 0 0 2]", got)
+	}
+	if snap.Dropped() != 3 || s.Dropped() != 3 {
+		t.Errorf("dropped %d (Set says %d), want 3", snap.Dropped(), s.Dropped())
+	}
+	s.GrowVec(classes, 200) // a second chunk
+	sh.AddIndexed(classes, 199, 1)
+	s.GrowVec(classes, 10) // never shrinks
+	s.Snapshot(&snap)
+	if v := snap.Vec(classes); len(v) != 200 || v[199] != 1 || v[1] != 3 {
+		t.Errorf("after growth: len %d, [199]=%d [1]=%d, want 200, 1, 3", len(v), v[199], v[1])
+	}
+}
