@@ -4,3 +4,10 @@ package engine
 func ContextsMade(s *Server) int64 { return s.ctxMade.Load() }
 
 func init() { StrictStages = true } // a refused stage move fails the test that makes it
+
+// GroupIDs is how many lb group ids the compiler ever handed out.
+func GroupIDs(c *Compiler) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nextID
+}

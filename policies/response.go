@@ -89,7 +89,7 @@ func (p *responsePolicy) Priority() int    { return responsePriority }
 func (p *responsePolicy) Terminates() bool { return true }
 
 func (p *responsePolicy) Install(c *engine.ChainBuilder) error {
-	c.Add(engine.PhaseAccess, p.respond)
+	c.Add(engine.PhaseContent, p.respond)
 	return nil
 }
 
