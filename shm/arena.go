@@ -1,8 +1,13 @@
 package shm
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"slices"
+	"sync/atomic"
+	"unsafe"
+)
 
-// The arena is a byte slice per shard holding one block per entry:
+// The arena is a word slice per shard holding one block per entry:
 //
 //	[slot uint32][size uint32][key][value][padding to 8]
 //
@@ -14,8 +19,42 @@ import "encoding/binary"
 // classes: fragmentation is bounded because compaction always restores a
 // gapless arena.
 //
+// Lock-free readers compare keys and copy values out of the arena while
+// writers change it, so every word a reader may load is written with an
+// atomic store (the race detector, and the Go memory model, call a plain
+// write beside an atomic load a race; the reader's seqlock would discard the
+// torn bytes, but the access itself must be atomic). The words are []uint64
+// for that reason. Writers, holding the shard lock, read through a byte view
+// with plain loads (reads never race with reads). A grown arena is a new
+// array published with one pointer store; the old one is never written again.
+//
 // Bounds: arena length + entries*entryOverhead never exceeds the shard
 // capacity, so the arena's resident memory is bounded by the capacity.
+
+// arena is a view of one backing array; its whole length may be read,
+// s.arenaLen bytes of it are in use.
+type arena struct {
+	words []uint64
+}
+
+// arenaView returns the current backing array. It is published as its first
+// word and its length, stored in that order and loaded in the other, so a
+// reader never indexes past the array it holds (arrays only grow).
+func (s *shard) arenaView() arena {
+	n := s.arenaWords.Load()
+	if n == 0 {
+		return arena{}
+	}
+	return arena{words: unsafe.Slice(s.arenaFirst.Load(), n)}
+}
+
+// bytes views the arena as bytes for reads under the shard lock.
+func (a arena) bytes() []byte {
+	if len(a.words) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&a.words[0])), 8*len(a.words))
+}
 
 // compactSlack is the share of the shard (1/compactSlack) that an evicting
 // write (Set, Add, Replace, Incr creating a counter) frees beyond what it
@@ -23,16 +62,16 @@ import "encoding/binary"
 // compacts once per capacity/compactSlack bytes written, not on every write.
 // SafeSet and SafeAdd may not evict, so they compact whenever that makes
 // room: on a shard kept nearly full by safe writes alone, each one that needs
-// new space may cost a compaction (a memmove of the shard's live bytes).
+// new space may cost a compaction (a move of the shard's live bytes).
 const compactSlack = 16
 
 // alloc reserves a block of size bytes for an entry the caller is about to
-// add. Unless safe, it evicts least recently used entries until the block
-// fits. The caller has checked that size+entryOverhead <= capacity.
+// add. Unless safe, it evicts entries (CLOCK order, see evictOne) until the
+// block fits. The caller has checked that size+entryOverhead <= capacity.
 func (s *shard) alloc(size int64, safe bool) (uint32, error) {
 	for {
 		fixed := int64(s.count+1) * entryOverhead
-		if int64(len(s.arena))+size+fixed <= s.capacity {
+		if s.arenaLen+size+fixed <= s.capacity {
 			return s.bump(size), nil
 		}
 		// Room left once garbage is reclaimed.
@@ -44,7 +83,7 @@ func (s *shard) alloc(size int64, safe bool) (uint32, error) {
 		if safe {
 			return 0, ErrNoMemory
 		}
-		victim := s.tail()
+		victim := s.clockVictim()
 		if victim == 0 {
 			return 0, ErrValueTooLarge
 		}
@@ -57,41 +96,125 @@ func (s *shard) alloc(size int64, safe bool) (uint32, error) {
 // entries (capacity minus their overhead), so its slack stays inside the
 // capacity. alloc has checked that off+size fits that bound.
 func (s *shard) bump(size int64) uint32 {
-	off := int64(len(s.arena))
-	if int64(cap(s.arena))-off < size {
-		newCap := max(2*int64(cap(s.arena)), off+size, 1024)
+	off := s.arenaLen
+	a := s.arenaView()
+	if int64(8*len(a.words))-off < size {
+		newCap := max(2*int64(8*len(a.words)), off+size, 1024)
 		newCap = min(newCap, s.capacity-int64(s.count+1)*entryOverhead)
-		grown := make([]byte, off, newCap)
-		copy(grown, s.arena)
-		s.arena = grown
+		grown := make([]uint64, newCap/8)
+		copy(grown, a.words[:off/8])
+		s.arenaFirst.Store(&grown[0])
+		s.arenaWords.Store(int64(len(grown)))
 	}
-	s.arena = s.arena[:off+size]
+	s.arenaLen = off + size
 	return uint32(off)
 }
 
 // freeBlock turns a block into garbage, or trims it if it is the last one.
 func (s *shard) freeBlock(off, size uint32) {
-	if int(off+size) == len(s.arena) {
-		s.arena = s.arena[:off]
+	if int64(off+size) == s.arenaLen {
+		s.arenaLen = int64(off)
 		return
 	}
-	binary.LittleEndian.PutUint32(s.arena[off:], deadSlot)
+	atomic.StoreUint64(&s.arenaView().words[off/8], uint64(size)<<32|deadSlot)
 }
 
 // compact slides live blocks down over the garbage, preserving their order.
+// Each moved entry is marked as being written while its bytes move, so a
+// reader copying it out retries.
 func (s *shard) compact() {
+	a := s.arenaView()
+	b := a.bytes()
 	w := uint32(0)
-	for p := uint32(0); int(p) < len(s.arena); {
-		slot := binary.LittleEndian.Uint32(s.arena[p:])
-		size := binary.LittleEndian.Uint32(s.arena[p+4:])
+	for p := uint32(0); int64(p) < s.arenaLen; {
+		slot := binary.LittleEndian.Uint32(b[p:])
+		size := binary.LittleEndian.Uint32(b[p+4:])
 		if slot != deadSlot {
 			if p != w {
-				copy(s.arena[w:], s.arena[p:p+size])
+				e := s.entry(slot)
+				beginWrite(e)
+				for i := uint32(0); i < size; i += 8 {
+					atomic.StoreUint64(&a.words[(w+i)/8], a.words[(p+i)/8])
+				}
+				e.loc.Store(packLoc(w, size))
+				endWrite(e)
 			}
-			s.entries[slot].off = w
 			w += size
 		}
 		p += size
 	}
-	s.arena = s.arena[:w]
+	s.arenaLen = int64(w)
+}
+
+// writeBytes stores b at byte offset off of the arena, word by word with
+// atomic stores, merging the partial words at either end.
+func (a arena) writeBytes(off int, b []byte) {
+	for len(b) > 0 {
+		i, shift := off/8, off%8
+		n := min(8-shift, len(b))
+		var word uint64
+		if n == 8 {
+			word = binary.LittleEndian.Uint64(b)
+		} else {
+			word = a.words[i]
+			for j := range n {
+				word &^= 0xff << (8 * (shift + j))
+				word |= uint64(b[j]) << (8 * (shift + j))
+			}
+		}
+		atomic.StoreUint64(&a.words[i], word)
+		off += n
+		b = b[n:]
+	}
+}
+
+// appendBytes appends the n bytes at byte offset off to dst, loading the
+// arena's words atomically and writing 8 bytes at a time (two words shifted
+// together when off is not a multiple of 8). The caller bounds-checked
+// off+n against the arena and validates the bytes with its entry's seqlock
+// afterwards.
+func (a arena) appendBytes(dst []byte, off, n int) []byte {
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	out := dst[start:]
+	i, shift := off/8, uint(off%8)*8
+	for len(out) > 0 {
+		w := atomic.LoadUint64(&a.words[i]) >> shift
+		if shift != 0 && i+1 < len(a.words) {
+			w |= atomic.LoadUint64(&a.words[i+1]) << (64 - shift)
+		}
+		if len(out) < 8 {
+			var last [8]byte
+			binary.LittleEndian.PutUint64(last[:], w)
+			copy(out, last[:])
+			break
+		}
+		binary.LittleEndian.PutUint64(out, w)
+		out = out[8:]
+		i++
+	}
+	return dst
+}
+
+// equalKey reports whether the len(key) bytes at off (a multiple of 8: keys
+// start right after a block header) equal key, loading words atomically.
+func (a arena) equalKey(off int, key []byte) bool {
+	i := off / 8
+	for len(key) >= 8 {
+		if atomic.LoadUint64(&a.words[i]) != binary.LittleEndian.Uint64(key) {
+			return false
+		}
+		i++
+		key = key[8:]
+	}
+	if len(key) == 0 {
+		return true
+	}
+	word := atomic.LoadUint64(&a.words[i])
+	for j, c := range key {
+		if byte(word>>(8*j)) != c {
+			return false
+		}
+	}
+	return true
 }

@@ -126,8 +126,6 @@ func (d *Dict) Get(key, dst []byte) (v Value, ok bool) {
 		return v, false
 	}
 	s, h := d.shardFor(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	_, ok = s.get(h, key, dst, false, &v)
 	return v, ok
 }
@@ -140,8 +138,6 @@ func (d *Dict) GetStale(key, dst []byte) (v Value, stale, ok bool) {
 		return v, false, false
 	}
 	s, h := d.shardFor(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	stale, ok = s.get(h, key, dst, true, &v)
 	return v, stale, ok
 }
@@ -216,10 +212,17 @@ func (d *Dict) IncrExisting(key []byte, delta int64) (int64, error) {
 }
 
 func (d *Dict) incr(key []byte, delta int64, hasInit bool, init int64, initTTL time.Duration) (int64, error) {
-	s, h, err := d.lockKey(key, initTTL)
-	if err != nil {
+	if err := checkKey(key); err != nil {
 		return 0, err
 	}
+	if initTTL < 0 {
+		return 0, ErrBadTTL
+	}
+	s, h := d.shardFor(key)
+	if n, done, err := s.incrExisting(h, key, delta); done {
+		return n, err
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.incr(h, key, delta, hasInit, init, initTTL)
 }
@@ -258,8 +261,6 @@ func (d *Dict) TTL(key []byte) (time.Duration, error) {
 		return 0, err
 	}
 	s, h := d.shardFor(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.ttl(h, key)
 }
 

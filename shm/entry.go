@@ -1,20 +1,25 @@
 package shm
 
-import "unsafe"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // MaxKeyLen is the longest key a Dict accepts, as in ngx.shared.DICT.
 const MaxKeyLen = 65535
 
 // EntryOverhead is the fixed number of bytes every entry counts against the
-// capacity besides its key and value: its 56-byte slot in the entry table
-// and 32 bytes for its share of the index.
-const EntryOverhead = 88
+// capacity besides its key and value: its 72-byte slot in the entry table,
+// 32 bytes for its share of the index and 16 for its share of the counter
+// cells (cells.go).
+const EntryOverhead = 120
 
-// EntryOverhead must equal the entry size plus the index share: each array
-// length below is negative, a compile error, if it is off in one direction.
+// EntryOverhead must equal the entry size plus the index and cell shares:
+// each array length below is negative, a compile error, if it is off in one
+// direction.
 var (
-	_ [EntryOverhead - (int(unsafe.Sizeof(entry{})) + indexOverhead)]struct{}
-	_ [(int(unsafe.Sizeof(entry{})) + indexOverhead) - EntryOverhead]struct{}
+	_ [EntryOverhead - (int(unsafe.Sizeof(entry{})) + indexOverhead + cellOverhead)]struct{}
+	_ [(int(unsafe.Sizeof(entry{})) + indexOverhead + cellOverhead) - EntryOverhead]struct{}
 )
 
 const (
@@ -22,12 +27,16 @@ const (
 	// the owning slot (uint32, deadSlot once freed) and the block size (uint32).
 	blockHeader = 8
 
-	// deadSlot marks a freed block. Slot 0 is the LRU sentinel, never an entry.
+	// deadSlot marks a freed block. Slot 0 is the list sentinel, never an entry.
 	deadSlot = 0
 
 	// indexOverhead is what one entry costs in the shard's index: 8-byte
 	// buckets at a load factor between 1/4 and 1/2.
 	indexOverhead = 32
+
+	// cellOverhead is what one entry costs in the counter cells: an 8-byte
+	// cell, and as much again of slack in the cell slab (cells.go).
+	cellOverhead = 16
 
 	// entryOverhead is EntryOverhead as an int64, for the accounting code.
 	entryOverhead = int64(EntryOverhead)
@@ -37,27 +46,46 @@ const (
 	flushedExpiry = -1
 
 	// sweepOnWrite is how many expired entries a write that needs new arena
-	// space removes from the LRU tail first (ngx removes one or two the same way).
+	// space removes from the list tail first (ngx removes one or two the same way).
 	sweepOnWrite = 2
 )
 
-// entry is one key's state. Entries live in a per-shard slice indexed by
+// entry is one key's state. Entries live in a per-shard table indexed by
 // slot number; they hold no Go pointers, so millions of keys cost the garbage
 // collector nothing to scan. The key and a byte-string value live in the
-// shard's arena block at off: [header][key][value][padding].
+// shard's arena block at off: [header][key][value][padding]. An int64 value
+// lives in a counter cell (cells.go), so that Incr can add to it with one
+// compare-and-swap.
+//
+// Lock-free readers read every field but prev and next, so each of those is
+// an atomic word written only under the shard lock, between two increments
+// of seq (seqlock.go). ref is the one field written without the lock.
 type entry struct {
-	hash    uint64 // xxhash of the key, also the index map key
-	expires int64  // clock nanos; 0 = never, flushedExpiry = flushed
-	num     uint64 // int64 or float64 bits, or 0/1 for bool
-	off     uint32 // arena offset of the block
-	size    uint32 // block size in bytes, a multiple of 8
-	keyLen  uint32
-	valLen  uint32 // byte-string length; 0 for other kinds
-	flags   uint32 // user flags
-	prev    uint32 // LRU neighbours; slot 0 is the sentinel
-	next    uint32 // LRU neighbour, or next free slot while the slot is free
-	kind    Kind
+	seq       atomic.Uint64 // even: stable; odd: a writer is changing the entry
+	hashFlags atomic.Uint64 // low 32 bits of the key hash << 32 | user flags
+	expires   atomic.Int64  // clock nanos; 0 = never, flushedExpiry = flushed
+	num       atomic.Uint64 // float64 bits, 0/1 for bool, an int64 too large for a cell
+	cell      atomic.Uint64 // counter cell id of a KindInt value
+	loc       atomic.Uint64 // arena offset << 32 | block size in bytes (a multiple of 8)
+	lens      atomic.Uint64 // key length << 40 | kind << 32 | byte-string length
+	ref       atomic.Uint32 // CLOCK bit: used since the eviction hand last passed
+	prev      uint32        // list neighbours (shard lock only); slot 0 is the sentinel
+	next      uint32        // list neighbour, or next free slot while the slot is free
 }
+
+func packLoc(off, size uint32) uint64 { return uint64(off)<<32 | uint64(size) }
+
+func unpackLoc(w uint64) (off, size uint32) { return uint32(w >> 32), uint32(w) }
+
+func packLens(keyLen int, kind Kind, valLen int) uint64 {
+	return uint64(keyLen)<<40 | uint64(kind)<<32 | uint64(uint32(valLen))
+}
+
+func unpackLens(w uint64) (keyLen uint32, kind Kind, valLen uint32) {
+	return uint32(w >> 40), Kind(w >> 32), uint32(w)
+}
+
+func packHashFlags(hash uint64, flags uint32) uint64 { return hash<<32 | uint64(flags) }
 
 // blockSize is the arena bytes one entry with a key of keyLen bytes and a
 // byte-string value of valLen bytes occupies.
@@ -70,16 +98,16 @@ func accountedSize(keyLen, valLen int) int64 {
 	return blockSize(keyLen, valLen) + entryOverhead
 }
 
-// expiredAt reports whether e has expired at the time now returns; it reads
-// the clock only if e has a TTL.
-func (e *entry) expiredAt(now *lazyNow) bool {
+// expiredAt reports whether an entry expiring at expires has expired at the
+// time now returns; it reads the clock only if the entry has a TTL.
+func expiredAt(expires int64, now *lazyNow) bool {
 	switch {
-	case e.expires == 0:
+	case expires == 0:
 		return false
-	case e.expires < 0:
+	case expires < 0:
 		return true
 	}
-	return e.expires <= now.get()
+	return expires <= now.get()
 }
 
 // lazyNow reads the clock at most once per operation, and only when needed.

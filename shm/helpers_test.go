@@ -48,59 +48,95 @@ func (s *shard) verify() error {
 	seen := make(map[uint32]bool)
 	var live int64
 	prev := uint32(0)
-	for slot := s.entries[0].next; slot != 0; slot = s.entries[slot].next {
+	arena := s.arenaView().bytes()
+	intCells := 0
+	for slot := s.entries0().next; slot != 0; slot = s.entry(slot).next {
 		if seen[slot] {
-			return fmt.Errorf("LRU cycle at slot %d", slot)
+			return fmt.Errorf("list cycle at slot %d", slot)
 		}
 		seen[slot] = true
-		e := &s.entries[slot]
+		e := s.entry(slot)
+		if e.seq.Load()%2 != 0 {
+			return fmt.Errorf("slot %d: odd seq %d with no writer", slot, e.seq.Load())
+		}
 		if e.prev != prev {
 			return fmt.Errorf("slot %d: prev %d, want %d", slot, e.prev, prev)
 		}
 		prev = slot
-		live += int64(e.size)
-		if e.size%8 != 0 || int64(e.size) < blockSize(int(e.keyLen), int(e.valLen)) {
-			return fmt.Errorf("slot %d: block size %d too small for key %d + value %d", slot, e.size, e.keyLen, e.valLen)
+		off, size := unpackLoc(e.loc.Load())
+		keyLen, kind, valLen := unpackLens(e.lens.Load())
+		live += int64(size)
+		if size%8 != 0 || int64(size) < blockSize(int(keyLen), int(valLen)) {
+			return fmt.Errorf("slot %d: block size %d too small for key %d + value %d", slot, size, keyLen, valLen)
 		}
-		if int(e.off+e.size) > len(s.arena) {
-			return fmt.Errorf("slot %d: block [%d,+%d) past arena %d", slot, e.off, e.size, len(s.arena))
+		if int64(off+size) > s.arenaLen {
+			return fmt.Errorf("slot %d: block [%d,+%d) past arena %d", slot, off, size, s.arenaLen)
 		}
-		if got := binary.LittleEndian.Uint32(s.arena[e.off:]); got != slot {
+		if got := binary.LittleEndian.Uint32(arena[off:]); got != slot {
 			return fmt.Errorf("slot %d: block header says slot %d", slot, got)
 		}
-		if got := binary.LittleEndian.Uint32(s.arena[e.off+4:]); got != e.size {
-			return fmt.Errorf("slot %d: block header says size %d, entry %d", slot, got, e.size)
+		if got := binary.LittleEndian.Uint32(arena[off+4:]); got != size {
+			return fmt.Errorf("slot %d: block header says size %d, entry %d", slot, got, size)
 		}
-		if s.find(e.hash, s.key(slot)) != slot {
+		if s.find(e.hashFlags.Load()>>32, s.key(slot)) != slot {
 			return fmt.Errorf("slot %d: index does not find key %q", slot, s.key(slot))
 		}
-		if e.kind != KindBytes && e.valLen != 0 {
-			return fmt.Errorf("slot %d: kind %v with %d value bytes", slot, e.kind, e.valLen)
+		if kind != KindBytes && valLen != 0 {
+			return fmt.Errorf("slot %d: kind %v with %d value bytes", slot, kind, valLen)
+		}
+		if kind == KindInt {
+			intCells++
+			c := s.cells.Load().cellAt(e.cell.Load())
+			if c == nil {
+				return fmt.Errorf("slot %d: cell %d outside the slab", slot, e.cell.Load())
+			}
+			switch w := c.Load(); {
+			case w == cellFrozen:
+				return fmt.Errorf("slot %d: live counter with a frozen cell", slot)
+			case w == cellBig && isFast(int64(e.num.Load())):
+				return fmt.Errorf("slot %d: cellBig but the value %d fits a cell", slot, int64(e.num.Load()))
+			}
 		}
 	}
-	if s.entries[0].prev != prev {
-		return fmt.Errorf("sentinel prev %d, want tail %d", s.entries[0].prev, prev)
+	if s.entries0().prev != prev {
+		return fmt.Errorf("sentinel prev %d, want tail %d", s.entries0().prev, prev)
 	}
 	if len(seen) != s.count {
-		return fmt.Errorf("LRU holds %d entries, count %d", len(seen), s.count)
+		return fmt.Errorf("list holds %d entries, count %d", len(seen), s.count)
+	}
+	if intCells != s.liveCells {
+		return fmt.Errorf("%d counters, %d live cells", intCells, s.liveCells)
+	}
+	if c := s.cells.Load(); c != nil {
+		live := 0
+		for i := range c.cells {
+			if c.cells[i].Load() != cellFrozen {
+				live++
+			}
+		}
+		if live != intCells {
+			return fmt.Errorf("%d unfrozen cells, %d counters", live, intCells)
+		}
 	}
 	if live != s.live {
 		return fmt.Errorf("live blocks %d bytes, accounted %d", live, s.live)
 	}
 	indexed := 0
-	for i, b := range s.index.buckets {
+	t := s.index.table()
+	for i := range t.buckets {
+		b := t.buckets[i].Load()
 		if b == 0 {
 			continue
 		}
 		slot := bucketSlot(b)
-		if !seen[slot] || uint32(s.entries[slot].hash) != uint32(b) {
+		if !seen[slot] || uint32(s.entry(slot).hashFlags.Load()>>32) != uint32(b) {
 			return fmt.Errorf("index bucket %d -> slot %d is not a live entry with that hash", i, slot)
 		}
 		// Every bucket between its home and its position must be occupied,
 		// or lookups would stop early.
-		for j := bucketHome(b, s.index.mask); j != uint32(i); j = (j + 1) & s.index.mask {
-			if s.index.buckets[j] == 0 {
-				return fmt.Errorf("index bucket %d (home %d) unreachable: hole at %d", i, bucketHome(b, s.index.mask), j)
+		for j := bucketHome(b, t.mask); j != uint32(i); j = (j + 1) & t.mask {
+			if t.buckets[j].Load() == 0 {
+				return fmt.Errorf("index bucket %d (home %d) unreachable: hole at %d", i, bucketHome(b, t.mask), j)
 			}
 		}
 		indexed++
@@ -108,43 +144,46 @@ func (s *shard) verify() error {
 	if indexed != s.count || s.index.n != s.count {
 		return fmt.Errorf("index holds %d buckets (n %d), count %d", indexed, s.index.n, s.count)
 	}
-	if 2*s.index.n > len(s.index.buckets) {
-		return fmt.Errorf("index over half full: %d of %d", s.index.n, len(s.index.buckets))
+	if 2*s.index.n > len(t.buckets) {
+		return fmt.Errorf("index over half full: %d of %d", s.index.n, len(t.buckets))
+	}
+	if s.index.seq.Load()%2 != 0 {
+		return fmt.Errorf("index seq odd with no writer")
 	}
 	free := 0
-	for slot := s.freeSlot; slot != 0; slot = s.entries[slot].next {
+	for slot := s.freeSlot; slot != 0; slot = s.entry(slot).next {
 		if seen[slot] {
 			return fmt.Errorf("slot %d both free and live", slot)
 		}
 		free++
-		if free > len(s.entries) {
+		if free > int(s.slots) {
 			return fmt.Errorf("free list cycle")
 		}
 	}
-	if free+s.count+1 != len(s.entries) {
-		return fmt.Errorf("%d free + %d live + sentinel != %d slots", free, s.count, len(s.entries))
+	if free+s.count+1 != int(s.slots) {
+		return fmt.Errorf("%d free + %d live + sentinel != %d slots", free, s.count, s.slots)
 	}
 	// Walk the arena block by block: sizes must tile it exactly.
-	for p := 0; p < len(s.arena); {
-		size := int(binary.LittleEndian.Uint32(s.arena[p+4:]))
+	for p := int64(0); p < s.arenaLen; {
+		size := int64(binary.LittleEndian.Uint32(arena[p+4:]))
 		if size < blockHeader || size%8 != 0 {
 			return fmt.Errorf("arena block at %d has size %d", p, size)
 		}
 		p += size
-		if p > len(s.arena) {
+		if p > s.arenaLen {
 			return fmt.Errorf("arena blocks overrun the arena")
 		}
 	}
 	if s.used() > s.capacity {
 		return fmt.Errorf("used %d > capacity %d", s.used(), s.capacity)
 	}
-	if int64(len(s.arena))+int64(s.count)*entryOverhead > s.capacity {
-		return fmt.Errorf("arena %d + overhead %d > capacity %d", len(s.arena), int64(s.count)*entryOverhead, s.capacity)
+	if s.arenaLen+int64(s.count)*entryOverhead > s.capacity {
+		return fmt.Errorf("arena %d + overhead %d > capacity %d", s.arenaLen, int64(s.count)*entryOverhead, s.capacity)
 	}
 	return nil
 }
 
-// peek reads key without touching the LRU order or the clock.
+// peek reads key without touching the CLOCK bits or the clock.
 func peek(d *Dict, key []byte) (v Value, expires int64, ok bool) {
 	s, h := d.shardFor(key)
 	s.mu.Lock()
@@ -153,8 +192,17 @@ func peek(d *Dict, key []byte) (v Value, expires int64, ok bool) {
 	if slot == 0 {
 		return Value{}, 0, false
 	}
-	s.read(slot, nil, &v)
-	return v, s.entries[slot].expires, true
+	s.readValue(s.entry(slot), nil, &v)
+	return v, s.entry(slot).expires.Load(), true
+}
+
+// clockBit returns key's CLOCK bit (false if key is absent).
+func clockBit(d *Dict, key []byte) bool {
+	s, h := d.shardFor(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot := s.find(h, key)
+	return slot != 0 && s.entry(slot).ref.Load() != 0
 }
 
 // setRemoveHook installs a test hook on every shard. Call before any use.
@@ -164,13 +212,14 @@ func setRemoveHook(d *Dict, hook func(key []byte, why removeReason)) {
 	}
 }
 
-// lruOrder returns one shard's keys, most recently used first.
+// lruOrder returns one shard's keys in list order: most recently written
+// (or given a second chance by the eviction hand) first.
 func lruOrder(d *Dict, shard int) []string {
 	s := &d.shards[shard]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var keys []string
-	for slot := s.entries[0].next; slot != 0; slot = s.entries[slot].next {
+	for slot := s.entries0().next; slot != 0; slot = s.entry(slot).next {
 		keys = append(keys, string(s.key(slot)))
 	}
 	return keys

@@ -1,28 +1,61 @@
 package shm
 
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
 // index maps key hashes to entry slots: an open-addressing table with linear
 // probing and backward-shift deletion (no tombstones), at most half full.
 // Each bucket is one uint64, slot<<32 | low 32 bits of the hash, and 0 when
-// empty (slot 0 is the LRU sentinel, never an entry). The low hash bits are
+// empty (slot 0 is the list sentinel, never an entry). The low hash bits are
 // both the probe start (hash & mask) and a tag that skips most non-matching
 // buckets without touching their entries; the shard picks keys by the top
 // hash bits, so these low bits are still well spread inside a shard.
 //
 // It replaces a map[uint64]uint32 because a lookup here is one cache line
-// and a few instructions, and because keys with equal hashes need no chain:
-// they take separate buckets. Like the map, it holds no Go pointers.
+// and a few instructions, because keys with equal hashes need no chain, and
+// because lock-free readers can walk it: writers (holding the shard lock)
+// store buckets atomically and bump seq to odd while they insert or shift
+// buckets and back to even after, and a grown table is built aside and
+// published with one pointer store. A reader that walks the table while it
+// changes can miss a key that is present (a backward shift moved it behind
+// the reader), never find one that is not; so a reader trusts a miss only if
+// seq was even and unchanged across its walk (shard.lookup).
 type index struct {
-	buckets []uint64
+	// The table is published as its first bucket and its mask: a grown
+	// table's buckets are stored before its mask, and readers load the mask
+	// first, so a reader never indexes past its table (an old mask on the
+	// new table only makes it miss, which seq catches). A table is one
+	// allocation.
+	first atomic.Pointer[atomic.Uint64]
+	mask  atomic.Uint32
+	seq   atomic.Uint64 // odd while a writer changes buckets
+	n     int           // buckets in use; shard lock
+}
+
+// indexTable is a view of the published table.
+type indexTable struct {
+	buckets []atomic.Uint64
 	mask    uint32
-	n       int
 }
 
 const minIndexBuckets = 16
 
 func (x *index) init() {
-	x.buckets = make([]uint64, minIndexBuckets)
-	x.mask = minIndexBuckets - 1
+	x.publish(make([]atomic.Uint64, minIndexBuckets))
 	x.n = 0
+}
+
+func (x *index) publish(buckets []atomic.Uint64) {
+	x.first.Store(&buckets[0])
+	x.mask.Store(uint32(len(buckets) - 1))
+}
+
+// table returns the current table.
+func (x *index) table() indexTable {
+	mask := x.mask.Load()
+	return indexTable{buckets: unsafe.Slice(x.first.Load(), int(mask)+1), mask: mask}
 }
 
 func bucketOf(slot uint32, hash uint64) uint64 { return uint64(slot)<<32 | uint64(uint32(hash)) }
@@ -31,59 +64,72 @@ func bucketSlot(b uint64) uint32 { return uint32(b >> 32) }
 
 func bucketHome(b uint64, mask uint32) uint32 { return uint32(b) & mask }
 
+// beginWrite and endWrite bracket every change to the buckets.
+func (x *index) beginWrite() { x.seq.Store(x.seq.Load() + 1) }
+func (x *index) endWrite()   { x.seq.Store(x.seq.Load() + 1) }
+
 // insert adds slot under hash. The caller guarantees slot is not present.
 func (x *index) insert(slot uint32, hash uint64) {
-	if 2*(x.n+1) > len(x.buckets) {
-		x.grow()
+	x.beginWrite()
+	t := x.table()
+	if 2*(x.n+1) > len(t.buckets) {
+		t = x.grow(t)
 	}
-	x.place(bucketOf(slot, hash))
+	t.place(bucketOf(slot, hash))
 	x.n++
+	x.endWrite()
 }
 
-func (x *index) place(b uint64) {
-	for i := bucketHome(b, x.mask); ; i = (i + 1) & x.mask {
-		if x.buckets[i] == 0 {
-			x.buckets[i] = b
+func (t indexTable) place(b uint64) {
+	for i := bucketHome(b, t.mask); ; i = (i + 1) & t.mask {
+		if t.buckets[i].Load() == 0 {
+			t.buckets[i].Store(b)
 			return
 		}
 	}
 }
 
-func (x *index) grow() {
-	old := x.buckets
-	x.buckets = make([]uint64, 2*len(old))
-	x.mask = uint32(len(x.buckets) - 1)
-	for _, b := range old {
-		if b != 0 {
-			x.place(b)
+// grow builds a table twice as large and publishes it; readers still on the
+// old one see it as it was, and its buckets are never written again.
+func (x *index) grow(old indexTable) indexTable {
+	n := 2 * len(old.buckets)
+	t := indexTable{buckets: make([]atomic.Uint64, n), mask: uint32(n - 1)}
+	for i := range old.buckets {
+		if b := old.buckets[i].Load(); b != 0 {
+			t.place(b)
 		}
 	}
+	x.publish(t.buckets)
+	return t
 }
 
 // remove deletes slot, stored under hash, and shifts later buckets of the
 // probe run back so lookups never stop early at the hole.
 func (x *index) remove(slot uint32, hash uint64) {
+	t := x.table()
 	want := bucketOf(slot, hash)
-	i := bucketHome(want, x.mask)
-	for x.buckets[i] != want {
-		if x.buckets[i] == 0 {
+	i := bucketHome(want, t.mask)
+	for t.buckets[i].Load() != want {
+		if t.buckets[i].Load() == 0 {
 			return // not present; callers never do this
 		}
-		i = (i + 1) & x.mask
+		i = (i + 1) & t.mask
 	}
+	x.beginWrite()
 	for j := i; ; {
-		j = (j + 1) & x.mask
-		b := x.buckets[j]
+		j = (j + 1) & t.mask
+		b := t.buckets[j].Load()
 		if b == 0 {
 			break
 		}
 		// b may move into the hole at i unless its home lies cyclically in (i, j].
-		home := bucketHome(b, x.mask)
+		home := bucketHome(b, t.mask)
 		if (i < j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
-			x.buckets[i] = b
+			t.buckets[i].Store(b)
 			i = j
 		}
 	}
-	x.buckets[i] = 0
+	t.buckets[i].Store(0)
 	x.n--
+	x.endWrite()
 }

@@ -35,7 +35,9 @@ func TestIndexCollisions(t *testing.T) {
 				}
 			}
 			occupied := 0
-			for _, b := range x.buckets {
+			table := x.table()
+			for i := range table.buckets {
+				b := table.buckets[i].Load()
 				if b == 0 {
 					continue
 				}
@@ -53,9 +55,10 @@ func TestIndexCollisions(t *testing.T) {
 
 // indexHas probes like shard.find, stopping at the first empty bucket.
 func indexHas(x *index, slot uint32, hash uint64) bool {
+	t := x.table()
 	want := bucketOf(slot, hash)
-	for i := bucketHome(want, x.mask); x.buckets[i] != 0; i = (i + 1) & x.mask {
-		if x.buckets[i] == want {
+	for i := bucketHome(want, t.mask); t.buckets[i].Load() != 0; i = (i + 1) & t.mask {
+		if t.buckets[i].Load() == want {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -11,19 +12,22 @@ import (
 	"time"
 )
 
-// The model test drives a Dict and a plain reference (a map with an LRU
-// tick per entry, TTLs and the documented capacity charge) with the same
-// long random operation sequence, and checks that every result agrees. The
-// dict reports every entry it drops on its own (LRU eviction, expiry sweeps)
-// through a test hook; the reference checks each one is allowed (an evicted
-// entry must be the least recently used of its shard, a swept one must be
-// expired) before applying it. So the dict's contents, LRU order and byte
-// accounting are checked exactly, not just "something sensible happened".
+// The model test drives a Dict and a plain reference (a map with a list
+// tick and a CLOCK bit per entry, TTLs and the documented capacity charge)
+// with the same long random operation sequence, and checks that every
+// result agrees. The dict reports every entry it drops on its own (CLOCK
+// eviction, expiry sweeps) through a test hook; the reference checks each
+// one is allowed (an evicted entry must be the first one from the tail of
+// its shard's list whose bit is clear, a swept one must be expired) and
+// applies the second chances the eviction hand gave on the way. So the
+// dict's contents, list order, CLOCK bits and byte accounting are checked
+// exactly, not just "something sensible happened".
 
 type refEntry struct {
 	v       Value // Bytes owned by the reference
 	expires int64
-	lru     uint64 // larger = more recently used
+	lru     uint64 // list position: larger = more recently written or passed over
+	ref     bool   // CLOCK bit: read (Get, Incr) since the hand last passed
 	block   int64  // arena block size charged for the entry
 }
 
@@ -63,10 +67,15 @@ func (m *refModel) live(key string) (*refEntry, bool) {
 	return e, ok && !m.expired(e)
 }
 
+// touch mirrors a write (or a second chance): head of the list, bit clear.
 func (m *refModel) touch(e *refEntry) {
 	m.tick++
 	e.lru = m.tick
+	e.ref = false
 }
+
+// use mirrors a read: the CLOCK bit is set, the list does not move.
+func (m *refModel) use(e *refEntry) { e.ref = true }
 
 func (m *refModel) onRemove(key []byte, why removeReason) {
 	k := string(key)
@@ -80,11 +89,38 @@ func (m *refModel) onRemove(key []byte, why removeReason) {
 			m.tb.Fatalf("dict swept %q as expired, but it expires at %d, now %d", k, e.expires, m.clock.Now())
 		}
 	case removedEvicted:
+		// The hand starts at the tail (lowest lru): every entry it passes has
+		// its bit set, loses it and goes to the head, in tail-first order; the
+		// victim is the first with a clear bit, or the old tail once a whole
+		// turn cleared every bit.
 		shard := m.shardOf(k)
+		var passed []*refEntry
+		allSet := true
 		for other, o := range m.entries {
-			if other != k && other != m.current && o.lru < e.lru && m.shardOf(other) == shard {
-				m.tb.Fatalf("dict evicted %q (lru %d) before less recently used %q (lru %d)", k, e.lru, other, o.lru)
+			if other == k || other == m.current || m.shardOf(other) != shard {
+				continue
 			}
+			allSet = allSet && o.ref
+			if o.lru < e.lru {
+				if !o.ref {
+					m.tb.Fatalf("dict evicted %q (lru %d) before %q (lru %d), older with a clear bit", k, e.lru, other, o.lru)
+				}
+				passed = append(passed, o)
+			}
+		}
+		if e.ref {
+			if !allSet || len(passed) != 0 {
+				m.tb.Fatalf("dict evicted %q (lru %d), whose bit was set, while another entry of its shard had a clear bit", k, e.lru)
+			}
+			for other, o := range m.entries {
+				if other != k && other != m.current && m.shardOf(other) == shard {
+					passed = append(passed, o)
+				}
+			}
+		}
+		slices.SortFunc(passed, func(a, b *refEntry) int { return cmp.Compare(a.lru, b.lru) })
+		for _, o := range passed {
+			m.touch(o)
 		}
 	default:
 		m.tb.Fatalf("unknown remove reason %d", why)
@@ -226,7 +262,7 @@ func (m *refModel) get(key string, stale bool) {
 		m.tb.Fatalf("get %q: %v, want %v", key, v, e.v)
 	}
 	if !m.expired(e) {
-		m.touch(e)
+		m.use(e)
 	}
 }
 
@@ -262,7 +298,7 @@ func (m *refModel) incr(key string, delta, init int64, hasInit bool, ttl time.Du
 			m.tb.Fatalf("%s %q = %d, want %d", name, key, got, n)
 		}
 		e.v.Int = n
-		m.touch(e)
+		m.use(e)
 		return
 	}
 	if !hasInit {
@@ -414,8 +450,11 @@ func (m *refModel) checkAll() {
 		if !ok || !v.Equal(e.v) || expires != e.expires {
 			m.tb.Fatalf("%q: dict %v expires %d (present %v), reference %v expires %d", k, v, expires, ok, e.v, e.expires)
 		}
+		if got := clockBit(m.d, []byte(k)); got != e.ref {
+			m.tb.Fatalf("%q: CLOCK bit %v, reference %v", k, got, e.ref)
+		}
 	}
-	// Per-shard LRU order must match the reference ticks.
+	// Per-shard list order must match the reference ticks.
 	for i := range m.d.shards {
 		order := lruOrder(m.d, i)
 		for j := 1; j < len(order); j++ {

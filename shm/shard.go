@@ -3,7 +3,10 @@ package shm
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // removeReason says why the dict itself dropped an entry; test hooks use it
@@ -11,20 +14,31 @@ import (
 type removeReason uint8
 
 const (
-	removedEvicted removeReason = iota + 1 // LRU eviction to make room
+	removedEvicted removeReason = iota + 1 // CLOCK eviction to make room
 	removedExpired                         // bounded sweep or FlushExpired
 )
 
-// shard is one lock's worth of the dict: an index, an entry table, an LRU
-// list threaded through the entries, and an arena holding keys and byte
-// values. Every field is guarded by mu, except the ones set in New.
+// shard is one lock's worth of the dict: an index, an entry table, a list
+// threaded through the entries (insertion and write order, the CLOCK's
+// ring), an arena holding keys and byte values, and the counter cells.
+//
+// Writers hold mu. Lock-free readers (lockfree.go) load the index, the
+// entries, the arena and the cells through the atomic fields below; every
+// other field is guarded by mu, except the ones set in New.
 type shard struct {
 	mu sync.Mutex
 
-	index    index   // key hash -> slot
-	entries  []entry // slot 0 is the LRU sentinel
-	freeSlot uint32  // head of the free-slot list, 0 if none
-	arena    []byte  // blocks, bump-allocated, compacted in place
+	index      index
+	segs       [entrySegments]atomic.Pointer[entry] // entry table segments, see entry()
+	arenaFirst atomic.Pointer[uint64]               // see arenaView
+	arenaWords atomic.Int64
+	cells      atomic.Pointer[cellSlab]
+
+	slots     uint32 // slots handed out, the sentinel included
+	freeSlot  uint32 // head of the free-slot list, 0 if none
+	arenaLen  int64  // arena bytes in use
+	nextCell  uint64 // next cell id
+	liveCells int    // cells of live counters
 
 	live  int64 // bytes of live blocks in the arena
 	count int   // entries in use, expired ones included
@@ -34,18 +48,85 @@ type shard struct {
 
 	// Set in New, read-only afterwards.
 	capacity int64
+	segLen   [entrySegments]int
 	clock    Clock
 	onRemove func(key []byte, why removeReason) // test hook, nil in production
 
 	_ [64]byte // keep the next shard's mutex off this shard's hot line
 }
 
+// The entry table is a list of segments of doubling size (16, 32, 64, ...
+// entries), allocated as slots are needed and never moved or freed, so an
+// entry has one address for the shard's life and its seqlock means what it
+// says to a reader that found it through an old index table.
+const (
+	entrySegments   = 24
+	firstSegmentLog = 4
+)
+
+// segmentOf locates slot: segment k holds slots [16(2^k-1), 16(2^(k+1)-1)).
+func segmentOf(slot uint32) (k, i int) {
+	q := uint64(slot) + 1<<firstSegmentLog
+	k = bits.Len64(q) - 1 - firstSegmentLog
+	return k, int(q - 1<<(k+firstSegmentLog))
+}
+
 func (s *shard) init(capacity int64, clock Clock) {
 	s.capacity = capacity
 	s.clock = clock
 	s.index.init()
-	s.entries = make([]entry, 1, 16)
+	s.setSegLens()
+	s.slots = 1 // the sentinel
+	s.addSegment(0)
 }
+
+// entry returns slot's entry. Under the lock slot is always allocated.
+func (s *shard) entry(slot uint32) *entry {
+	k, i := segmentOf(slot)
+	return &unsafe.Slice(s.segs[k].Load(), s.segLen[k])[i]
+}
+
+// entryAt is entry for lock-free readers, who may hold a slot number from an
+// old index table: nil if the slot was never allocated.
+func (s *shard) entryAt(slot uint32) *entry {
+	k, i := segmentOf(slot)
+	if k >= entrySegments || i >= s.segLen[k] {
+		return nil
+	}
+	p := s.segs[k].Load()
+	if p == nil {
+		return nil
+	}
+	return &unsafe.Slice(p, s.segLen[k])[i]
+}
+
+func (s *shard) entries0() *entry { return s.entry(0) }
+
+// addSegment allocates segment k (one allocation, published as a pointer to
+// its first entry; its length is s.segLen[k]).
+func (s *shard) addSegment(k int) {
+	seg := make([]entry, s.segLen[k])
+	s.segs[k].Store(&seg[0])
+}
+
+// setSegLens sizes the segments: 16 << k entries, but none past the most
+// slots the shard can use (each entry costs at least a minimal block plus
+// EntryOverhead), so the table's slack stays within what the capacity
+// already charges.
+func (s *shard) setSegLens() {
+	most := s.capacity/(blockSize(1, 0)+entryOverhead) + 1 // + the sentinel
+	for k := range s.segLen {
+		start := int64(1<<firstSegmentLog) * (int64(1)<<k - 1)
+		s.segLen[k] = int(min(int64(1)<<(k+firstSegmentLog), max(most-start, 0)))
+	}
+	s.segLen[0] = max(s.segLen[0], 1)
+}
+
+// beginWrite and endWrite bracket every change of an entry's fields (or of
+// its arena bytes) made under the shard lock: a lock-free reader that sees
+// an odd seq, or a different seq after reading, retries.
+func beginWrite(e *entry) { e.seq.Store(e.seq.Load() + 1) }
+func endWrite(e *entry)   { e.seq.Store(e.seq.Load() + 1) }
 
 // used is the bytes this shard counts against its capacity.
 func (s *shard) used() int64 { return s.live + int64(s.count)*entryOverhead }
@@ -53,104 +134,126 @@ func (s *shard) used() int64 { return s.live + int64(s.count)*entryOverhead }
 // key returns the key bytes of slot, a view into the arena valid only while
 // s.mu is held and until the next write to the shard.
 func (s *shard) key(slot uint32) []byte {
-	e := &s.entries[slot]
-	start := e.off + blockHeader
-	return s.arena[start : start+e.keyLen]
-}
-
-// value returns the byte-string value of slot; same lifetime as key.
-func (s *shard) value(slot uint32) []byte {
-	e := &s.entries[slot]
-	start := e.off + blockHeader + e.keyLen
-	return s.arena[start : start+e.valLen]
+	e := s.entry(slot)
+	off, _ := unpackLoc(e.loc.Load())
+	keyLen, _, _ := unpackLens(e.lens.Load())
+	start := off + blockHeader
+	return s.arenaView().bytes()[start : start+keyLen]
 }
 
 // valueRoom is how many value bytes fit in slot's block without moving it.
 func (s *shard) valueRoom(slot uint32) int {
-	e := &s.entries[slot]
-	return int(e.size - blockHeader - e.keyLen)
+	e := s.entry(slot)
+	_, size := unpackLoc(e.loc.Load())
+	keyLen, _, _ := unpackLens(e.lens.Load())
+	return int(size - blockHeader - keyLen)
 }
 
-// find returns the slot holding key, or 0.
+// find returns the slot holding key, or 0. The caller holds the lock.
 func (s *shard) find(hash uint64, key []byte) uint32 {
-	x := &s.index
+	t := s.index.table()
 	tag := uint32(hash)
-	for i := tag & x.mask; ; i = (i + 1) & x.mask {
-		b := x.buckets[i]
+	for i := tag & t.mask; ; i = (i + 1) & t.mask {
+		b := t.buckets[i].Load()
 		if b == 0 {
 			return 0
 		}
 		if uint32(b) == tag {
 			slot := bucketSlot(b)
-			if s.entries[slot].hash == hash && bytes.Equal(s.key(slot), key) {
+			if uint32(s.entry(slot).hashFlags.Load()>>32) == tag && bytes.Equal(s.key(slot), key) {
 				return slot
 			}
 		}
 	}
 }
 
-// pushFront makes slot the most recently used entry.
+// pushFront puts slot at the head of the list (where writes put entries;
+// the eviction hand works from the tail).
 func (s *shard) pushFront(slot uint32) {
-	head := s.entries[0].next
-	e := &s.entries[slot]
+	sentinel := s.entries0()
+	head := sentinel.next
+	e := s.entry(slot)
 	e.prev, e.next = 0, head
-	s.entries[head].prev = slot
-	s.entries[0].next = slot
+	s.entry(head).prev = slot
+	sentinel.next = slot
 }
 
 func (s *shard) unlink(slot uint32) {
-	e := &s.entries[slot]
-	s.entries[e.prev].next = e.next
-	s.entries[e.next].prev = e.prev
+	e := s.entry(slot)
+	s.entry(e.prev).next = e.next
+	s.entry(e.next).prev = e.prev
 }
 
-// touch marks slot as just used.
+// touch marks slot as just written: head of the list, reference bit clear
+// (the list position says more than the bit).
 func (s *shard) touch(slot uint32) {
-	if s.entries[0].next == slot {
+	s.clearRef(slot)
+	if s.entries0().next == slot {
 		return
 	}
 	s.unlink(slot)
 	s.pushFront(slot)
 }
 
-// tail returns the least recently used slot, or 0 when the shard is empty.
-func (s *shard) tail() uint32 { return s.entries[0].prev }
+func (s *shard) clearRef(slot uint32) {
+	if e := s.entry(slot); e.ref.Load() != 0 {
+		e.ref.Store(0)
+	}
+}
+
+// tail returns the slot at the list tail, or 0 when the shard is empty.
+func (s *shard) tail() uint32 { return s.entries0().prev }
+
+// clockVictim returns the entry to evict, or 0 when the shard is empty. It
+// is CLOCK (second chance) on the list: the tail entry is the victim unless
+// it was used (Get, Incr) since the hand last passed it; then its bit is
+// cleared, it goes to the head, and the hand moves on. Every pass clears a
+// bit, so this ends within count+1 steps.
+func (s *shard) clockVictim() uint32 {
+	for {
+		slot := s.tail()
+		if slot == 0 || s.entry(slot).ref.Load() == 0 {
+			return slot
+		}
+		s.touch(slot)
+	}
+}
 
 // newSlot returns a cleared slot, reusing freed ones first.
 func (s *shard) newSlot() uint32 {
 	if slot := s.freeSlot; slot != 0 {
-		s.freeSlot = s.entries[slot].next
-		s.entries[slot] = entry{}
+		s.freeSlot = s.entry(slot).next
 		return slot
 	}
-	if len(s.entries) == cap(s.entries) {
-		s.growEntries()
+	slot := s.slots
+	if k, i := segmentOf(slot); i == 0 {
+		s.addSegment(k)
 	}
-	s.entries = append(s.entries, entry{})
-	return uint32(len(s.entries) - 1)
+	s.slots++
+	return slot
 }
 
-// growEntries doubles the entry table, but not past the most entries the
-// shard can hold (each costs at least a minimal block plus EntryOverhead), so
-// the table's slack stays within what the capacity already charges.
-func (s *shard) growEntries() {
-	most := int(s.capacity/(blockSize(1, 0)+entryOverhead)) + 1 // + the sentinel
-	newCap := min(2*cap(s.entries), most)
-	newCap = max(newCap, len(s.entries)+1)
-	grown := make([]entry, len(s.entries), newCap)
-	copy(grown, s.entries)
-	s.entries = grown
-}
-
-// remove drops slot from the index, the LRU list and the arena.
+// remove drops slot from the index, the list, the arena and the cells. A
+// lock-free reader that found the slot before sees its seq change, and one
+// that looks after sees no key.
 func (s *shard) remove(slot uint32) {
-	e := &s.entries[slot]
+	e := s.entry(slot)
 	s.unlink(slot)
-	s.index.remove(slot, e.hash)
-	s.freeBlock(e.off, e.size)
-	s.live -= int64(e.size)
+	s.index.remove(slot, e.hashFlags.Load()>>32)
+	off, size := unpackLoc(e.loc.Load())
+	s.freeBlock(off, size)
+	s.live -= int64(size)
 	s.count--
-	*e = entry{next: s.freeSlot}
+	beginWrite(e)
+	if _, kind, _ := unpackLens(e.lens.Load()); kind == KindInt {
+		s.freeCell(e.cell.Load())
+	}
+	e.hashFlags.Store(0)
+	e.lens.Store(0)
+	e.loc.Store(0)
+	endWrite(e)
+	e.ref.Store(0)
+	e.prev, e.next = 0, s.freeSlot
 	s.freeSlot = slot
 }
 
@@ -167,12 +270,12 @@ func (s *shard) drop(slot uint32, why removeReason) {
 	s.remove(slot)
 }
 
-// sweepExpired removes up to max expired entries from the LRU tail, stopping
-// at the first live one or at keep (a slot the caller still uses).
+// sweepExpired removes up to max expired entries from the list tail,
+// stopping at the first live one or at keep (a slot the caller still uses).
 func (s *shard) sweepExpired(now *lazyNow, max int, keep uint32) {
 	for range max {
 		slot := s.tail()
-		if slot == 0 || slot == keep || !s.entries[slot].expiredAt(now) {
+		if slot == 0 || slot == keep || !expiredAt(s.entry(slot).expires.Load(), now) {
 			return
 		}
 		s.drop(slot, removedExpired)
@@ -180,11 +283,12 @@ func (s *shard) sweepExpired(now *lazyNow, max int, keep uint32) {
 }
 
 // writeBlock fills a freshly allocated block for slot.
-func (s *shard) writeBlock(slot uint32, key, val []byte) {
-	e := &s.entries[slot]
-	b := s.arena[e.off : e.off+e.size]
-	binary.LittleEndian.PutUint32(b[0:], slot)
-	binary.LittleEndian.PutUint32(b[4:], e.size)
-	copy(b[blockHeader:], key)
-	copy(b[blockHeader+len(key):], val)
+func (s *shard) writeBlock(slot uint32, off, size uint32, key, val []byte) {
+	a := s.arenaView()
+	var header [blockHeader]byte
+	binary.LittleEndian.PutUint32(header[0:], slot)
+	binary.LittleEndian.PutUint32(header[4:], size)
+	a.writeBytes(int(off), header[:])
+	a.writeBytes(int(off)+blockHeader, key)
+	a.writeBytes(int(off)+blockHeader+len(key), val)
 }

@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// The methods in this file are the per-shard halves of Dict's operations.
-// Each runs with s.mu held by the caller.
+// The methods in this file are the per-shard halves of Dict's operations
+// that run with s.mu held by the caller: every write, and the reads when
+// the lock-free path (lockfree.go) gave up.
 
 // storeOp says which write semantics a store has.
 type storeOp uint8
@@ -17,57 +18,129 @@ const (
 	opReplace                // write only if present and live
 )
 
-// read copies slot's value into *v, appending byte strings to dst. It fills
-// the caller's Value in place: a 56-byte struct returned through every layer
-// cost a third of a Get.
-func (s *shard) read(slot uint32, dst []byte, v *Value) {
-	e := &s.entries[slot]
-	*v = Value{Kind: e.kind, Flags: e.flags, Bytes: dst}
-	switch e.kind {
+// readValue copies e's value into *v, appending byte strings to dst. It
+// fills the caller's Value in place: a 56-byte struct returned through every
+// layer cost a third of a Get. It loads every field atomically, so lock-free
+// readers use it too; it returns false if what it read cannot be a stable
+// entry (a frozen cell, a block outside the arena), which only happens to a
+// lock-free reader racing a writer, and which the reader's seqlock check
+// would reject anyway.
+func (s *shard) readValue(e *entry, dst []byte, v *Value) bool {
+	keyLen, kind, valLen := unpackLens(e.lens.Load())
+	*v = Value{Kind: kind, Flags: uint32(e.hashFlags.Load()), Bytes: dst}
+	switch kind {
 	case KindBytes:
-		v.Bytes = append(dst, s.value(slot)...)
+		off, size := unpackLoc(e.loc.Load())
+		a := s.arenaView()
+		start := int(off) + blockHeader + int(keyLen)
+		if keyLen+valLen > size || int(off)+int(size) > 8*len(a.words) {
+			return false
+		}
+		v.Bytes = a.appendBytes(dst, start, int(valLen))
 	case KindInt:
-		v.Int = int64(e.num)
+		n, ok := s.loadInt(e)
+		v.Int = n
+		return ok
 	case KindFloat:
-		v.Float = math.Float64frombits(e.num)
+		v.Float = math.Float64frombits(e.num.Load())
 	case KindBool:
-		v.Bool = e.num != 0
+		v.Bool = e.num.Load() != 0
+	}
+	return true
+}
+
+// loadInt reads the value of a KindInt entry from its cell.
+func (s *shard) loadInt(e *entry) (int64, bool) {
+	c := s.cells.Load().cellAt(e.cell.Load())
+	if c == nil {
+		return 0, false
+	}
+	switch w := c.Load(); w {
+	case cellFrozen:
+		return 0, false
+	case cellBig:
+		return int64(e.num.Load()), true
+	default:
+		return int64(w), true
 	}
 }
 
-// get reads the value of key into *v (left alone on a miss); with stale, an
-// expired entry is read too (and not touched).
-func (s *shard) get(hash uint64, key, dst []byte, stale bool, v *Value) (expired, ok bool) {
+// getLocked reads the value of key into *v (left alone on a miss); with
+// stale, an expired entry is read too (and not marked as used).
+func (s *shard) getLocked(hash uint64, key, dst []byte, stale bool, v *Value) (expired, ok bool) {
 	slot := s.find(hash, key)
 	if slot == 0 {
 		return false, false
 	}
+	e := s.entry(slot)
 	now := lazyNow{clock: s.clock}
-	if s.entries[slot].expiredAt(&now) {
-		if !stale {
-			return false, false
-		}
-		s.read(slot, dst, v)
-		return true, true
+	expired = expiredAt(e.expires.Load(), &now)
+	if expired && !stale {
+		return false, false
 	}
-	s.touch(slot)
-	s.read(slot, dst, v)
-	return false, true
+	s.readValue(e, dst, v)
+	if !expired {
+		markUsed(e)
+	}
+	return expired, true
+}
+
+// markUsed sets e's CLOCK bit, storing only if it is clear so that readers
+// of a hot key do not keep writing its cache line.
+func markUsed(e *entry) {
+	if e.ref.Load() == 0 {
+		e.ref.Store(1)
+	}
 }
 
 // setInPlace overwrites slot's value; the caller checked it fits the block.
 func (s *shard) setInPlace(slot uint32, v *Value, expires int64) {
-	e := &s.entries[slot]
-	e.kind = v.Kind
-	e.flags = v.Flags
-	e.expires = expires
-	e.num = v.numBits()
-	e.valLen = 0
-	if v.Kind == KindBytes {
-		e.valLen = uint32(len(v.Bytes))
-		copy(s.arena[e.off+blockHeader+e.keyLen:], v.Bytes)
+	e := s.entry(slot)
+	keyLen, oldKind, _ := unpackLens(e.lens.Load())
+	var cell uint64
+	if v.Kind == KindInt && oldKind != KindInt {
+		cell = s.newCell(v.Int) // before beginWrite: it may move cells
 	}
+	beginWrite(e)
+	s.storeNumber(e, oldKind, v, cell)
+	valLen := 0
+	if v.Kind == KindBytes {
+		valLen = len(v.Bytes)
+		off, _ := unpackLoc(e.loc.Load())
+		s.arenaView().writeBytes(int(off)+blockHeader+int(keyLen), v.Bytes)
+	}
+	e.hashFlags.Store(e.hashFlags.Load()&^math.MaxUint32 | uint64(v.Flags))
+	e.lens.Store(packLens(int(keyLen), v.Kind, valLen))
+	if e.expires.Load() != expires {
+		e.expires.Store(expires)
+	}
+	endWrite(e)
 	s.touch(slot)
+}
+
+// storeNumber stores v's number (if any) in e, whose kind was oldKind: an
+// int64 goes to e's cell (newCell, if e had none), a float or bool to
+// e.num, and a cell the value no longer needs is freed. The caller holds e
+// between beginWrite and endWrite.
+func (s *shard) storeNumber(e *entry, oldKind Kind, v *Value, newCell uint64) {
+	if oldKind == KindInt && v.Kind != KindInt {
+		s.freeCell(e.cell.Load())
+	}
+	switch v.Kind {
+	case KindInt:
+		if !isFast(v.Int) {
+			e.num.Store(uint64(v.Int))
+		}
+		if oldKind == KindInt {
+			// Lock-free Incrs may be swapping this cell: a Store wins or
+			// loses against each of them like any other write.
+			s.cells.Load().cellAt(e.cell.Load()).Store(cellWord(v.Int))
+		} else {
+			e.cell.Store(newCell)
+		}
+	case KindFloat, KindBool:
+		e.num.Store(v.numBits())
+	}
 }
 
 // store implements Set, SafeSet, Add, SafeAdd and Replace.
@@ -75,7 +148,7 @@ func (s *shard) store(hash uint64, key []byte, v *Value, ttl time.Duration, op s
 	now := lazyNow{clock: s.clock}
 	slot := s.find(hash, key)
 	if slot != 0 {
-		live := !s.entries[slot].expiredAt(&now)
+		live := !expiredAt(s.entry(slot).expires.Load(), &now)
 		switch {
 		case op == opAdd && live:
 			return ErrExists
@@ -103,7 +176,8 @@ func (s *shard) insert(hash uint64, key []byte, v *Value, expires int64, old uin
 	if safe {
 		used := s.used() + size + entryOverhead
 		if old != 0 {
-			used -= int64(s.entries[old].size) + entryOverhead
+			_, oldSize := unpackLoc(s.entry(old).loc.Load())
+			used -= int64(oldSize) + entryOverhead
 		}
 		if used > s.capacity {
 			return ErrNoMemory
@@ -116,22 +190,24 @@ func (s *shard) insert(hash uint64, key []byte, v *Value, expires int64, old uin
 	if err != nil {
 		return err
 	}
+	var cell uint64
+	if v.Kind == KindInt {
+		cell = s.newCell(v.Int)
+	}
 	slot := s.newSlot()
-	e := &s.entries[slot]
-	e.hash = hash
-	e.off = off
-	e.size = uint32(size)
-	e.keyLen = uint32(len(key))
-	e.kind = v.Kind
-	e.flags = v.Flags
-	e.expires = expires
-	e.num = v.numBits()
+	e := s.entry(slot)
 	var val []byte
 	if v.Kind == KindBytes {
 		val = v.Bytes
-		e.valLen = uint32(len(val))
 	}
-	s.writeBlock(slot, key, val)
+	beginWrite(e)
+	e.hashFlags.Store(packHashFlags(hash, v.Flags))
+	e.loc.Store(packLoc(off, uint32(size)))
+	e.lens.Store(packLens(len(key), v.Kind, len(val)))
+	e.expires.Store(expires)
+	s.storeNumber(e, KindNone, v, cell)
+	s.writeBlock(slot, off, uint32(size), key, val)
+	endWrite(e)
 	s.index.insert(slot, hash)
 	s.pushFront(slot)
 	s.live += size
@@ -142,33 +218,33 @@ func (s *shard) insert(hash uint64, key []byte, v *Value, expires int64, old uin
 // liveSlot returns the slot of key if it is present and not expired.
 func (s *shard) liveSlot(hash uint64, key []byte, now *lazyNow) uint32 {
 	slot := s.find(hash, key)
-	if slot == 0 || s.entries[slot].expiredAt(now) {
+	if slot == 0 || expiredAt(s.entry(slot).expires.Load(), now) {
 		return 0
 	}
 	return slot
 }
 
 // incr adds delta to an int64 counter. A missing or expired key becomes
-// init+delta with initTTL when hasInit, else ErrNotFound.
+// init+delta with initTTL when hasInit, else ErrNotFound. Lock-free Incrs
+// may be adding to the same cell meanwhile, so the cell is changed only by
+// compare-and-swap, or while a value too large for it moves in or out.
 func (s *shard) incr(hash uint64, key []byte, delta int64, hasInit bool, init int64, initTTL time.Duration) (int64, error) {
 	now := lazyNow{clock: s.clock}
 	slot := s.find(hash, key)
-	if slot != 0 && !s.entries[slot].expiredAt(&now) {
-		e := &s.entries[slot]
-		switch e.kind {
+	if slot != 0 && !expiredAt(s.entry(slot).expires.Load(), &now) {
+		e := s.entry(slot)
+		switch _, kind, _ := unpackLens(e.lens.Load()); kind {
 		case KindInt:
 		case KindFloat:
 			return 0, ErrNotAnInteger
 		default:
 			return 0, ErrNotANumber
 		}
-		n, ok := addInt64(int64(e.num), delta)
-		if !ok {
-			return 0, ErrOverflow
+		n, err := s.addToCell(e, delta)
+		if err == nil {
+			markUsed(e)
 		}
-		e.num = uint64(n)
-		s.touch(slot)
-		return n, nil
+		return n, err
 	}
 	if !hasInit {
 		return 0, ErrNotFound
@@ -181,24 +257,71 @@ func (s *shard) incr(hash uint64, key []byte, delta int64, hasInit bool, init in
 	return n, s.initNumber(hash, key, slot, &v, initTTL, &now)
 }
 
+// addToCell adds delta to a live counter under the lock.
+func (s *shard) addToCell(e *entry, delta int64) (int64, error) {
+	c := s.cells.Load().cellAt(e.cell.Load())
+	for {
+		w := c.Load()
+		cur := int64(w)
+		if w == cellBig {
+			cur = int64(e.num.Load())
+		}
+		n, ok := addInt64(cur, delta)
+		if !ok {
+			return 0, ErrOverflow
+		}
+		if w != cellBig && isFast(n) {
+			if c.CompareAndSwap(w, uint64(n)) {
+				return n, nil
+			}
+			continue
+		}
+		// The value moves between the cell and e.num: readers must not see
+		// the halfway state, and lock-free Incrs must fail on the cell.
+		beginWrite(e)
+		switch {
+		case w == cellBig && isFast(n):
+			c.Store(uint64(n)) // no lock-free Incr swaps cellBig
+		case w == cellBig:
+			e.num.Store(uint64(n))
+		default:
+			e.num.Store(uint64(n))
+			if !c.CompareAndSwap(w, cellBig) {
+				endWrite(e) // a lock-free Incr got there first: again
+				continue
+			}
+		}
+		endWrite(e)
+		return n, nil
+	}
+}
+
 // incrFloat is incr for float64 counters; an int64 value is converted.
 func (s *shard) incrFloat(hash uint64, key []byte, delta, init float64, initTTL time.Duration) (float64, error) {
 	now := lazyNow{clock: s.clock}
 	slot := s.find(hash, key)
-	if slot != 0 && !s.entries[slot].expiredAt(&now) {
-		e := &s.entries[slot]
+	if slot != 0 && !expiredAt(s.entry(slot).expires.Load(), &now) {
+		e := s.entry(slot)
+		keyLen, kind, _ := unpackLens(e.lens.Load())
 		var f float64
-		switch e.kind {
+		beginWrite(e)
+		switch kind {
 		case KindInt:
-			f = float64(int64(e.num))
+			n := int64(s.freeCell(e.cell.Load()))
+			if uint64(n) == cellBig {
+				n = int64(e.num.Load())
+			}
+			f = float64(n)
 		case KindFloat:
-			f = math.Float64frombits(e.num)
+			f = math.Float64frombits(e.num.Load())
 		default:
+			endWrite(e)
 			return 0, ErrNotANumber
 		}
 		f += delta
-		e.kind = KindFloat
-		e.num = math.Float64bits(f)
+		e.num.Store(math.Float64bits(f))
+		e.lens.Store(packLens(int(keyLen), KindFloat, 0))
+		endWrite(e)
 		s.touch(slot)
 		return f, nil
 	}
@@ -226,18 +349,21 @@ func addInt64(a, b int64) (int64, bool) {
 	return c, true
 }
 
-// ttl returns the time left before key expires, 0 if it never does.
-func (s *shard) ttl(hash uint64, key []byte) (time.Duration, error) {
+// ttlLocked returns the time left before key expires, 0 if it never does.
+func (s *shard) ttlLocked(hash uint64, key []byte) (time.Duration, error) {
 	now := lazyNow{clock: s.clock}
 	slot := s.liveSlot(hash, key, &now)
 	if slot == 0 {
 		return 0, ErrNotFound
 	}
-	e := &s.entries[slot]
-	if e.expires == 0 {
-		return 0, nil
+	return ttlLeft(s.entry(slot).expires.Load(), &now), nil
+}
+
+func ttlLeft(expires int64, now *lazyNow) time.Duration {
+	if expires == 0 {
+		return 0
 	}
-	return time.Duration(e.expires - now.get()), nil
+	return time.Duration(expires - now.get())
 }
 
 // expire sets key's TTL; 0 means never.
@@ -247,7 +373,10 @@ func (s *shard) expire(hash uint64, key []byte, ttl time.Duration) error {
 	if slot == 0 {
 		return ErrNotFound
 	}
-	s.entries[slot].expires = expiresAt(&now, int64(ttl))
+	e := s.entry(slot)
+	beginWrite(e)
+	e.expires.Store(expiresAt(&now, int64(ttl)))
+	endWrite(e)
 	return nil
 }
 
@@ -258,7 +387,7 @@ func (s *shard) delete(hash uint64, key []byte) bool {
 		return false
 	}
 	now := lazyNow{clock: s.clock}
-	live := !s.entries[slot].expiredAt(&now)
+	live := !expiredAt(s.entry(slot).expires.Load(), &now)
 	s.remove(slot)
 	return live
 }
@@ -266,8 +395,11 @@ func (s *shard) delete(hash uint64, key []byte) bool {
 // flushAll marks every entry expired; GetStale still sees them until they
 // are swept, evicted or overwritten.
 func (s *shard) flushAll() {
-	for slot := s.entries[0].next; slot != 0; slot = s.entries[slot].next {
-		s.entries[slot].expires = flushedExpiry
+	for slot := s.entries0().next; slot != 0; slot = s.entry(slot).next {
+		e := s.entry(slot)
+		beginWrite(e)
+		e.expires.Store(flushedExpiry)
+		endWrite(e)
 	}
 }
 
@@ -277,8 +409,8 @@ func (s *shard) flushExpired(max int) int {
 	now := lazyNow{clock: s.clock}
 	n := 0
 	for slot := s.tail(); slot != 0 && (max <= 0 || n < max); {
-		prev := s.entries[slot].prev
-		if s.entries[slot].expiredAt(&now) {
+		prev := s.entry(slot).prev
+		if expiredAt(s.entry(slot).expires.Load(), &now) {
 			s.drop(slot, removedExpired)
 			n++
 		}
@@ -288,11 +420,11 @@ func (s *shard) flushExpired(max int) int {
 }
 
 // appendKeys appends up to max live keys (all when max <= 0), most recently
-// used first.
+// written first.
 func (s *shard) appendKeys(keys []string, max int) []string {
 	now := lazyNow{clock: s.clock}
-	for slot := s.entries[0].next; slot != 0 && (max <= 0 || len(keys) < max); slot = s.entries[slot].next {
-		if !s.entries[slot].expiredAt(&now) {
+	for slot := s.entries0().next; slot != 0 && (max <= 0 || len(keys) < max); slot = s.entry(slot).next {
+		if !expiredAt(s.entry(slot).expires.Load(), &now) {
 			keys = append(keys, string(s.key(slot)))
 		}
 	}

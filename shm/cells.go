@@ -1,0 +1,118 @@
+package shm
+
+import "sync/atomic"
+
+// Counter cells: every KindInt value lives in an 8-byte cell of its shard's
+// cell slab, so that Incr on an existing counter is one compare-and-swap on
+// the cell, without the shard lock.
+//
+// The difficulty is reuse. A lock-free Incr finds the cell, validates the
+// entry, then swaps; between the two the key may be deleted and its memory
+// given to another key. If that memory were the same cell, the swap could
+// land on the other key's counter whenever it happened to hold the same
+// value (ABA). So a cell belongs to one counter for ever:
+//
+//   - cell ids are never reused: a shard hands them out in increasing order;
+//   - a cell whose counter ends (delete, eviction, a Set or IncrFloat that
+//     changes the kind) is frozen: it holds cellFrozen, which is not a
+//     counter value, so every later swap on it fails and the Incr retries
+//     from the lookup;
+//   - when the slab is used up, a new one is allocated, the live counters
+//     are moved into it (each frozen in the old slab as it moves, under its
+//     entry's seqlock), and the new slab is published. The old slab stays
+//     frozen, and the garbage collector frees it once no reader holds it.
+//
+// Counter values must leave room for the markers, so a cell holds values in
+// [-2^62, 2^62) ("fast" values); a counter outside that range keeps its value
+// in entry.num and cellBig in its cell, and every Incr on it takes the shard
+// lock. Rate-limit counters never get there.
+//
+// Slab ids are global per shard: slab s holds ids [s.base, s.base+len), so a
+// reader holding an old slab and a new id (or the reverse) sees an id out of
+// range and retries, and never reads another counter's cell.
+
+const (
+	// The markers have bit 62 set and bit 63 clear, which no fast value has.
+	cellFrozen = uint64(1) << 62   // the cell's counter has ended
+	cellBig    = uint64(1)<<62 | 1 // the value is in entry.num
+	fastMin    = -(int64(1) << 62) // smallest value a cell holds
+	fastMax    = int64(1)<<62 - 1  // largest value a cell holds
+	minCells   = 16                // smallest slab
+)
+
+// isFast reports whether n fits in a cell.
+func isFast(n int64) bool { return n >= fastMin && n <= fastMax }
+
+// cellSlab is one array of cells. Cells not yet handed out hold cellFrozen.
+type cellSlab struct {
+	base  uint64
+	cells []atomic.Uint64
+}
+
+// cellAt returns the cell for id, or nil if id is not in this slab.
+func (c *cellSlab) cellAt(id uint64) *atomic.Uint64 {
+	if c == nil || id-c.base >= uint64(len(c.cells)) {
+		return nil
+	}
+	return &c.cells[id-c.base]
+}
+
+func newCellSlab(base uint64, n int) *cellSlab {
+	c := &cellSlab{base: base, cells: make([]atomic.Uint64, n)}
+	for i := range c.cells {
+		c.cells[i].Store(cellFrozen)
+	}
+	return c
+}
+
+// newCell hands out a fresh cell holding n's encoding (n itself when fast,
+// cellBig otherwise), moving the live counters to a new slab when the current
+// one is used up. The caller holds the shard lock.
+func (s *shard) newCell(n int64) uint64 {
+	c := s.cells.Load()
+	if c == nil || s.nextCell == c.base+uint64(len(c.cells)) {
+		c = s.growCells(c)
+	}
+	id := s.nextCell
+	s.nextCell++
+	s.liveCells++
+	c.cellAt(id).Store(cellWord(n))
+	return id
+}
+
+func cellWord(n int64) uint64 {
+	if isFast(n) {
+		return uint64(n)
+	}
+	return cellBig
+}
+
+// freeCell freezes the cell of a counter that ends and returns its last
+// word (a fast value or cellBig): lock-free Incrs that still hold the cell
+// fail their swap from now on.
+func (s *shard) freeCell(id uint64) uint64 {
+	s.liveCells--
+	return s.cells.Load().cellAt(id).Swap(cellFrozen)
+}
+
+// growCells allocates a slab with room for twice the live counters, moves
+// them into it and publishes it. old may be nil.
+func (s *shard) growCells(old *cellSlab) *cellSlab {
+	c := newCellSlab(s.nextCell, max(minCells, 2*s.liveCells+minCells))
+	if old != nil {
+		for slot := s.entries0().next; slot != 0; slot = s.entry(slot).next {
+			e := s.entry(slot)
+			if _, kind, _ := unpackLens(e.lens.Load()); kind != KindInt {
+				continue
+			}
+			beginWrite(e)
+			id := s.nextCell
+			s.nextCell++
+			c.cellAt(id).Store(old.cellAt(e.cell.Load()).Swap(cellFrozen))
+			e.cell.Store(id)
+			endWrite(e)
+		}
+	}
+	s.cells.Store(c)
+	return c
+}
