@@ -20,17 +20,10 @@ type workerPicker struct {
 // when none is usable. It begins the attempt on the target.
 func (cc *clientConn) pickTarget(u *Upstream) *Target {
 	w := cc.w
-	for len(w.pickers) <= u.id {
-		w.pickers = append(w.pickers, workerPicker{})
-	}
-	wp := &w.pickers[u.id]
-	if wp.group != u.lb {
-		wp.group, wp.picker = u.lb, u.lb.NewPicker()
-	}
 	if cc.attempts == 0 {
 		u.lb.RecordRequest()
 	}
-	t, err := wp.picker.Pick(cc.hashKey(u), &cc.tried)
+	t, err := w.picker(u).Pick(cc.hashKey(u), &cc.tried)
 	if err != nil || t == nil {
 		return nil
 	}
@@ -38,6 +31,19 @@ func (cc *clientConn) pickTarget(u *Upstream) *Target {
 	cc.attemptTarget = t
 	cc.attemptStart = w.now
 	return t
+}
+
+// picker is the worker's picker for u's lb group, made again when the
+// group behind u's id changed.
+func (w *worker) picker(u *Upstream) *lb.Picker {
+	for len(w.pickers) <= u.id {
+		w.pickers = append(w.pickers, workerPicker{})
+	}
+	wp := &w.pickers[u.id]
+	if wp.group != u.lb {
+		wp.group, wp.picker = u.lb, u.lb.NewPicker()
+	}
+	return wp.picker
 }
 
 // hashKey extracts the key of a hash balancer from the request; nil for

@@ -55,6 +55,8 @@ type Server struct {
 
 	badTransitions atomic.Int64 // stage moves the exchange table refuses (engine bugs)
 
+	sub subClients // sub-requests' HTTP clients (subrequest.go)
+
 	Stats Stats
 }
 

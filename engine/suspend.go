@@ -77,7 +77,11 @@ func (c *completion) deliver() {
 		s = Continue
 		if c.fn != nil {
 			x.to(stageRequest)
+			gen := x.gen
 			s = c.fn(x)
+			if cc.x != x || x.gen != gen {
+				return // fn answered and the request ended
+			}
 			cc.runPhases(s)
 			return
 		}

@@ -1,0 +1,317 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sluice-gw/sluice/lb"
+)
+
+// Sub-requests: a policy sends HTTP requests of its own — to a named
+// upstream (its balancer, health, retry policy and timeouts) or to an
+// address — several in parallel, and gets status, head and body back on
+// the worker. It is ngx.location.capture_multi for Sluice: aggregation,
+// external auth and cache fills are built on it.
+//
+// The worker picks each target and records each outcome in the target's
+// health, as for proxied requests; the exchange itself runs on the offload
+// pool with net/http's client, so the worker never blocks. Sub-requests do
+// not share the workers' keep-alive pools: each upstream has a client pool
+// of its own (subClients), sized by its pool settings. That is a deliberate
+// simplification: the workers' pools are tied to the event loops' client
+// connections, and a sub-request's body is read whole anyway.
+
+// SubRequest is one request a policy sends.
+type SubRequest struct {
+	// Upstream names an upstream of the request's config; Addr is used
+	// when it is empty ("host:port").
+	Upstream string
+	Addr     string
+	// Method defaults to GET.
+	Method string
+	// Target is the path and query ("/users/1?fields=name"); default "/".
+	Target string
+	// Host is the Host field; default: the target's address.
+	Host string
+	// Header holds extra fields.
+	Header http.Header
+	// Body is sent with a Content-Length.
+	Body []byte
+	// Timeout bounds the whole sub-request, retries included; default the
+	// upstream's read timeout (5s for an address). The request's
+	// suspension deadline (client.policy_timeout) bounds it too.
+	Timeout time.Duration
+	// MaxBody caps the response body kept; a longer one fails the
+	// sub-request with ErrSubResponseTooLarge. Default 1 MiB.
+	MaxBody int64
+}
+
+// SubResponse is the result of one SubRequest.
+type SubResponse struct {
+	// Status is the response status, 0 when Err is set.
+	Status int
+	Header http.Header
+	Body   []byte
+	// Err says why there is no response: ErrNoTarget, a connection
+	// failure, ErrSubResponseTooLarge, context.DeadlineExceeded...
+	Err error
+	// Addr is the target that answered last; Tries how many were tried.
+	Addr  string
+	Tries int
+}
+
+var (
+	// ErrNoTarget: the sub-request's upstream has no usable target (or is
+	// not in the config).
+	ErrNoTarget = errors.New("engine: no usable target for the sub-request")
+	// ErrSubResponseTooLarge: the response body passed SubRequest.MaxBody.
+	ErrSubResponseTooLarge = errors.New("engine: sub-request response body over its limit")
+)
+
+// Subrequests sends reqs in parallel and suspends the request; once every
+// one has its response (or failed), done runs on the worker with the
+// results in the order of reqs, and its status continues the request.
+// The handler returns Subrequests' status (Suspend, or Done when the
+// offload pool was full and the client got a 503).
+func (x *Ctx) Subrequests(reqs []SubRequest, done func(x *Ctx, resps []SubResponse) Status) Status {
+	r := x.Suspend()
+	deadline := time.Unix(0, x.cc.w.now+x.snap.policyTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	x.cancel = cancel
+	b := &subBatch{r: r, ctx: ctx, done: done, reqs: reqs, resps: make([]SubResponse, len(reqs)), pending: len(reqs)}
+	if len(reqs) == 0 {
+		b.finish()
+		return Suspend
+	}
+	for i := range reqs {
+		if !b.start(x, i) {
+			x.endSuspension()
+			x.RespondError(503, "gateway busy: no goroutine for sub-requests")
+			return Done
+		}
+	}
+	return Suspend
+}
+
+// subBatch is one call of Subrequests; it lives on the worker (results are
+// written there), only the HTTP exchanges run elsewhere.
+type subBatch struct {
+	r       Resumer
+	ctx     context.Context
+	done    func(*Ctx, []SubResponse) Status
+	reqs    []SubRequest
+	resps   []SubResponse
+	tried   []lb.Tried
+	pending int
+}
+
+// start sends sub-request i to its next target; false when the offload
+// pool refused the work.
+func (b *subBatch) start(x *Ctx, i int) bool {
+	sr := &b.reqs[i]
+	res := &b.resps[i]
+	addr := sr.Addr
+	var u *Upstream
+	var t *Target
+	if sr.Upstream != "" {
+		u = x.snap.upstreams[sr.Upstream]
+		if u == nil {
+			res.Err = fmt.Errorf("%w: unknown upstream %q", ErrNoTarget, sr.Upstream)
+			b.complete()
+			return true
+		}
+		if b.tried == nil {
+			b.tried = make([]lb.Tried, len(b.reqs))
+		}
+		if res.Tries == 0 {
+			u.lb.RecordRequest()
+		}
+		var err error
+		t, err = x.cc.w.picker(u).Pick(nil, &b.tried[i])
+		if err != nil || t == nil {
+			if res.Err == nil {
+				res.Err = ErrNoTarget
+			}
+			b.complete()
+			return true
+		}
+		b.tried[i].Add(t)
+		t.Begin()
+		addr = t.Addr
+	}
+	res.Tries++
+	res.Addr = addr
+	client := x.cc.w.srv.subClient(u)
+	timeout := sr.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+		if u != nil {
+			timeout = time.Duration(u.readTimeout)
+		}
+	}
+	w := x.cc.w
+	began := w.now
+	return x.Go(func() {
+		resp := doSubRequest(b.ctx, client, sr, addr, timeout)
+		w.post(completion{run: func() { b.finished(i, u, t, began, resp) }})
+	})
+}
+
+// finished records one exchange's result on the worker: health feedback,
+// a retry on another target when the upstream's policy allows it, or the
+// result.
+func (b *subBatch) finished(i int, u *Upstream, t *Target, began int64, resp SubResponse) {
+	r := b.r
+	cc, x := r.cc, r.x
+	alive := !cc.closed && cc.x == x && x.gen == r.gen && x.suspendSeq == r.seq && x.suspended
+	res := &b.resps[i]
+	tries := res.Tries
+	if t != nil {
+		o := lb.Outcome{Latency: time.Duration(cc.w.now - began), Status: resp.Status}
+		switch {
+		case resp.Err == nil, errors.Is(resp.Err, ErrSubResponseTooLarge):
+		case errors.Is(resp.Err, context.Canceled):
+			t.Cancel()
+			t = nil
+		case isConnectError(resp.Err):
+			o.ConnectFailed = true
+		case errors.Is(resp.Err, context.DeadlineExceeded):
+			o.TimedOut = true
+		default:
+			o.IOError = true
+		}
+		if t != nil {
+			t.End(o)
+			if alive && b.ctx.Err() == nil && tries < u.tries && tries < lb.MaxTries &&
+				u.lb.ShouldRetry(methodBytes(b.reqs[i].Method), tries, o) {
+				*res = SubResponse{Tries: tries, Err: resp.Err}
+				if b.start(x, i) {
+					return
+				}
+			}
+		}
+	}
+	resp.Tries, resp.Addr = tries, res.Addr
+	*res = resp
+	if !alive {
+		return // the client went away, the deadline passed or the request ended
+	}
+	b.complete()
+}
+
+// complete counts one finished sub-request; the last one resumes.
+func (b *subBatch) complete() {
+	b.pending--
+	if b.pending == 0 {
+		b.finish()
+	}
+}
+
+func (b *subBatch) finish() {
+	done, resps := b.done, b.resps
+	b.r.Resume(func(x *Ctx) Status { return done(x, resps) })
+}
+
+func methodBytes(m string) []byte {
+	if m == "" {
+		return []byte("GET")
+	}
+	return []byte(m)
+}
+
+func isConnectError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// doSubRequest runs one HTTP exchange off the loop.
+func doSubRequest(ctx context.Context, client *http.Client, sr *SubRequest, addr string, timeout time.Duration) SubResponse {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	method := sr.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	target := sr.Target
+	if target == "" {
+		target = "/"
+	}
+	var body io.Reader
+	if len(sr.Body) > 0 {
+		body = bytes.NewReader(sr.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+target, body)
+	if err != nil {
+		return SubResponse{Err: err}
+	}
+	for k, vs := range sr.Header {
+		req.Header[k] = vs
+	}
+	if sr.Host != "" {
+		req.Host = sr.Host
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return SubResponse{Err: err}
+	}
+	defer resp.Body.Close()
+	max := sr.MaxBody
+	if max <= 0 {
+		max = 1 << 20
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return SubResponse{Err: err}
+	}
+	if int64(len(b)) > max {
+		return SubResponse{Status: resp.StatusCode, Header: resp.Header, Err: ErrSubResponseTooLarge}
+	}
+	return SubResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// subClients holds one HTTP client per upstream name (and one for plain
+// addresses); a client's idle connections are its upstream's sub-request
+// pool.
+type subClients struct {
+	mu      sync.Mutex
+	clients map[string]*http.Client
+}
+
+func (s *Server) subClient(u *Upstream) *http.Client {
+	name, maxIdle, connect := "", 64, 5*time.Second
+	if u != nil {
+		name, maxIdle, connect = u.Name, u.maxIdle, time.Duration(u.connectTimeout)
+		if connect <= 0 {
+			connect = 5 * time.Second
+		}
+	}
+	sc := &s.sub
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if c := sc.clients[name]; c != nil {
+		return c
+	}
+	if sc.clients == nil {
+		sc.clients = make(map[string]*http.Client)
+	}
+	d := &net.Dialer{Timeout: connect}
+	c := &http.Client{
+		Transport: &http.Transport{
+			DialContext:         d.DialContext,
+			MaxIdleConnsPerHost: maxIdle,
+			IdleConnTimeout:     60 * time.Second,
+			DisableCompression:  true, // bodies pass as the upstream sent them
+		},
+		// A sub-request's redirect is its caller's business.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	sc.clients[name] = c
+	return c
+}
