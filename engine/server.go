@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"runtime"
 	"strconv"
 	"sync"
@@ -28,6 +29,10 @@ type Options struct {
 	// AccessLog, when set, receives one record per finished request, on the
 	// worker's loop: it must not block.
 	AccessLog func(*Ctx)
+	// Dial opens upstream connections, off the loops [net.Dialer with the
+	// upstream's connect timeout]. Tests and in-process harnesses
+	// (enginetest) replace it.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Server runs the gateway's workers. Safe for concurrent use: Swap and

@@ -251,8 +251,17 @@ func (w *worker) startDial(uc *upstreamConn) {
 	timeout := uc.up.connectTimeout
 	addr := uc.target.Addr
 	loop := w.loop
+	dial := w.srv.opts.Dial
 	go func() {
-		conn, err := net.DialTimeout("tcp", addr, durationOf(timeout))
+		var conn net.Conn
+		var err error
+		if dial != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), durationOf(timeout))
+			conn, err = dial(ctx, addr)
+			cancel()
+		} else {
+			conn, err = net.DialTimeout("tcp", addr, durationOf(timeout))
+		}
 		if err != nil {
 			w.execute(func() { uc.onDialFailed(err) })
 			return
