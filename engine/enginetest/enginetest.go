@@ -330,7 +330,7 @@ func (c *conn) Discard(n int) (int, error) {
 	return n, nil
 }
 
-func (c *conn) InboundBuffered() int { return len(c.in) }
+func (c *conn) InboundBuffered() int  { return len(c.in) }
 func (c *conn) OutboundBuffered() int { return 0 }
 
 func (c *conn) Write(b []byte) (int, error) {
