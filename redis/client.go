@@ -42,8 +42,8 @@ type Client struct {
 	// changes after: rueidis re-dials lost connections by itself.
 	rc atomic.Pointer[connected]
 	// down is the error calls return while rc is nil: why the last connect
-	// attempt failed, or ErrClosed. Built once per attempt, so failing fast
-	// allocates nothing.
+	// attempt failed. Built once per attempt, so failing fast allocates
+	// nothing.
 	down atomic.Pointer[Error]
 
 	closeOnce sync.Once
@@ -133,7 +133,6 @@ func (c *Client) Close() {
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
-		c.down.Store(&Error{kind: ErrClosed})
 		close(c.closing)
 		c.wg.Wait()
 		if rc := c.rc.Load(); rc != nil {
@@ -160,11 +159,17 @@ func (c *Client) isClosed() bool {
 // client returns the rueidis client, or the error calls fail with before
 // the connection is up or after Close.
 func (c *Client) client() (rueidis.Client, *Error) {
-	if rc := c.rc.Load(); rc != nil && !c.isClosed() {
+	if c.isClosed() {
+		return nil, errClosedCall
+	}
+	if rc := c.rc.Load(); rc != nil {
 		return rc.Client, nil
 	}
 	return nil, c.down.Load()
 }
+
+// errClosedCall is the error of every call after Close.
+var errClosedCall = &Error{kind: ErrClosed}
 
 // B returns the command builder of the connected client, to build the
 // commands passed to Do; before the first connection (and after Close) it
