@@ -112,4 +112,7 @@ func (s *Snapshot) cleanup() {
 			c.Cleanup()
 		}
 	}
+	if s.redis != nil && s.compiler != nil && !s.compiler.isCurrentRedis(s.redis) {
+		s.redis.Close() // a newer config has a client of its own
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/http1"
 	"github.com/sluice-gw/sluice/lb"
+	"github.com/sluice-gw/sluice/redis"
 	"github.com/sluice-gw/sluice/router"
 	"github.com/sluice-gw/sluice/shm"
 )
@@ -44,6 +45,8 @@ type Snapshot struct {
 
 	policies []Policy   // every policy built for this version, for Cleanup
 	retire   retirement // retire.go
+	redis    *redis.Client
+	compiler *Compiler
 }
 
 // Route is a compiled route.
@@ -106,6 +109,10 @@ type Env struct {
 	Scope string
 	// ID is the policy's identity in its scope: its id, else its name.
 	ID string
+	// Redis is the process's Redis client (the config's redis section), or
+	// nil when there is none. Call it from off-loop work (Ctx.Offload):
+	// every call may wait up to the section's read_timeout.
+	Redis *redis.Client
 }
 
 // Identity is the policy's stable identity, "SCOPE/ID": the key of state
@@ -119,6 +126,8 @@ func (e *Env) Identity() string { return e.Scope + "/" + e.ID }
 // concurrent use (a reload and an Admin API change may race).
 type Compiler struct {
 	Policies PolicyFactory
+	// Logf receives the Redis client's connection changes; nil = silent.
+	Logf func(format string, args ...any)
 
 	mu      sync.Mutex
 	dicts   *shm.Registry    // kept across versions: counters survive reloads
@@ -127,6 +136,9 @@ type Compiler struct {
 	groups  map[string]*lbGroup
 	nextID  int
 	freeIDs []int // ids of retired groups: workers' picker slots are reused, not grown
+
+	redis   *redis.Client // one per process, made again only when its section changes
+	redisFP string
 }
 
 type lbGroup struct {
@@ -152,10 +164,15 @@ func (c *Compiler) Upstreams() map[string]*lb.Upstream {
 	return m
 }
 
-// Close stops the active health checks of every group.
+// Close stops the active health checks of every group and closes the
+// Redis client.
 func (c *Compiler) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.redis != nil {
+		c.redis.Close()
+		c.redis = nil
+	}
 	for _, g := range c.groups {
 		if g.cancel != nil {
 			g.cancel()
@@ -188,7 +205,8 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	compiled := false
 	defer func() {
 		if !compiled {
-			s.cleanup() // the policies built for a refused version
+			s.redis = nil // closed below when it was made for this version
+			s.cleanup()   // the policies built for a refused version
 		}
 	}()
 
@@ -209,11 +227,22 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 		return nil, cfg.ErrorAt("shared_dicts", err.Error())
 	}
 	s.Dicts = dicts
+	s.compiler = c
+	rc, newRedis, err := c.redisFor(cfg.Redis)
+	if err != nil {
+		return nil, cfg.ErrorAt("redis", err.Error())
+	}
+	defer func() {
+		if !compiled && newRedis {
+			rc.Close()
+		}
+	}()
+	s.redis = rc
 	build := func(spec config.PolicySpec, scope string) (Policy, error) {
 		if c.Policies == nil {
 			return nil, fmt.Errorf("%s: policy %q: no policy registry", spec.Path, spec.Name)
 		}
-		pol, err := c.Policies(spec, &Env{Dicts: dicts, Scope: scope, ID: spec.Identity()})
+		pol, err := c.Policies(spec, &Env{Dicts: dicts, Scope: scope, ID: spec.Identity(), Redis: rc})
 		if err != nil {
 			return nil, err
 		}
@@ -374,10 +403,41 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	}
 	c.groups = newGroups
 	c.dicts = dicts
+	if newRedis {
+		c.redis = rc
+		c.redisFP = redisFingerprint(cfg.Redis)
+	} else if cfg.Redis == nil {
+		c.redis, c.redisFP = nil, ""
+	}
 	c.version++
 	s.Version = c.version
 	compiled = true
 	return s, nil
+}
+
+// redisFor returns the client for the config's redis section: the current
+// one when the section did not change, else a new one (newClient true),
+// which the compiler adopts only if the whole config is accepted. A client
+// that a newer config replaced is closed when the last snapshot using it
+// retires (Snapshot.cleanup).
+func (c *Compiler) redisFor(rc *config.Redis) (client *redis.Client, newClient bool, err error) {
+	if rc == nil {
+		return nil, false, nil
+	}
+	if c.redis != nil && c.redisFP == redisFingerprint(rc) {
+		return c.redis, false, nil
+	}
+	client, err = redis.New(rc, c.Logf)
+	return client, err == nil, err
+}
+
+func redisFingerprint(rc *config.Redis) string { return fmt.Sprintf("%+v", *rc) }
+
+// isCurrentRedis says whether rc is still the compiler's client.
+func (c *Compiler) isCurrentRedis(rc *redis.Client) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.redis == rc
 }
 
 // takeID gives a new lb group the id of a retired one when there is one,

@@ -201,6 +201,7 @@ func (o *overrides) profile(stderr io.Writer) func() {
 func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr string, stderr io.Writer) int {
 	logger := log.New(stderr, "sluice: ", log.LstdFlags)
 	compiler := engine.NewCompiler(policies.Build)
+	compiler.Logf = logger.Printf // the Redis client's connection changes
 	defer compiler.Close()
 	snap, err := compiler.Compile(cfg)
 	if err != nil {
