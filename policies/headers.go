@@ -11,17 +11,17 @@ import (
 // headersConfig is the `headers` policy's config: edits of the request sent
 // upstream and of the response sent back.
 type headersConfig struct {
-	Request  headerEdits `yaml:"request"`
-	Response headerEdits `yaml:"response"`
+	Request  headerEdits `yaml:"request" desc:"edits of the request sent upstream"`
+	Response headerEdits `yaml:"response" desc:"edits of the response sent to the client (also the gateway's own answers)"`
 }
 
 // headerEdits: Set replaces every field of the name (or adds it), Add
 // appends a field, Remove drops every field of the name. Remove applies
 // first, then Set, then Add.
 type headerEdits struct {
-	Set    map[string]string `yaml:"set"`
-	Add    map[string]string `yaml:"add"`
-	Remove []string          `yaml:"remove"`
+	Set    map[string]string `yaml:"set" desc:"fields to replace (or add), by name"`
+	Add    map[string]string `yaml:"add" desc:"fields to add beside those of the same name"`
+	Remove []string          `yaml:"remove" desc:"names of fields to drop; applied before set and add"`
 }
 
 // compiledEdits holds the edits as byte slices made once per config, so
@@ -71,7 +71,7 @@ type headersPolicy struct {
 // as the client sent it.
 const headersPriority = 1000
 
-func init() { Register("headers", newHeaders) }
+func init() { RegisterConfig("headers", headersConfig{}, newHeaders) }
 
 func newHeaders(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 	var cfg headersConfig

@@ -14,21 +14,21 @@ import (
 // requests per Window for each key, counted in a shared dict.
 type limitCountConfig struct {
 	// Count of requests allowed per window, > 0. Required.
-	Count int64 `yaml:"count"`
+	Count int64 `yaml:"count" desc:"requests allowed per window, > 0; required"`
 	// Window length, >= 1s... any positive duration. Required.
-	Window config.Duration `yaml:"window"`
+	Window config.Duration `yaml:"window" desc:"window length, a positive duration; required"`
 	// Key counts by "ip" (default), "header:NAME" (client IP when the
 	// header is absent) or "route" (one counter for the route).
-	Key string `yaml:"key"`
+	Key string `yaml:"key" desc:"what to count by: ip (default), header:NAME or route"`
 	// Dict is the shared dict holding the counters; it must be declared in
 	// shared_dicts. Default "limits".
-	Dict string `yaml:"dict"`
+	Dict string `yaml:"dict" desc:"shared dict holding the counters, declared in shared_dicts; default limits"`
 	// Status answered when the limit is reached, 400..599. Default 429.
-	Status int `yaml:"status"`
+	Status int `yaml:"status" desc:"status answered past the limit, 400..599; default 429"`
 	// Headers adds X-RateLimit-Limit/-Remaining/-Reset to proxied responses
 	// and to the limit's own answer (which always has Retry-After). Answers
 	// made by other policies or the gateway's errors get none. Default true.
-	Headers *bool `yaml:"headers"`
+	Headers *bool `yaml:"headers" desc:"send X-RateLimit-Limit/-Remaining/-Reset; default true"`
 }
 
 // limitCount is a fixed-window counter per key. The counter of a window is
@@ -53,7 +53,7 @@ type limitCount struct {
 // consumer a limit may key on) and before everything that costs more.
 const limitCountPriority = 900
 
-func init() { Register("limit-count", newLimitCount) }
+func init() { RegisterConfig("limit-count", limitCountConfig{}, newLimitCount) }
 
 func newLimitCount(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	var cfg limitCountConfig

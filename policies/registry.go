@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 
@@ -12,44 +13,78 @@ import (
 // Factory validates a policy's config and builds the policy.
 type Factory func(spec config.PolicySpec, env *engine.Env) (engine.Policy, error)
 
+// registration is one registered policy: its factory and the type its
+// config decodes into (nil for a policy registered without one).
+type registration struct {
+	build      Factory
+	configType reflect.Type
+}
+
 var (
-	mu        sync.RWMutex
-	factories = map[string]Factory{}
+	mu       sync.RWMutex
+	registry = map[string]registration{}
 )
 
-// Register makes a policy available by name. It panics on a duplicate name:
-// registration happens in init(), where that is a programming error.
-func Register(name string, f Factory) {
+// RegisterConfig makes a policy available by name, with the type of its
+// config: config is a zero value of the struct the factory decodes the
+// spec's config into (config.DecodePolicyConfig), and Schema publishes its
+// JSON Schema. Every built-in policy registers this way. It panics on a
+// duplicate name or a config that is not a struct: registration happens in
+// init(), where both are programming errors.
+func RegisterConfig(name string, config any, f Factory) {
+	t := reflect.TypeOf(config)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		panic(fmt.Sprintf("policies: %s: the config of a policy must be a struct, got %T", name, config))
+	}
+	register(name, registration{build: f, configType: t})
+}
+
+// Register makes a policy available by name without a published config
+// type (Schema reports false for it): for policies that tests define.
+// Built-in policies use RegisterConfig. It panics on a duplicate name.
+func Register(name string, f Factory) { register(name, registration{build: f}) }
+
+func register(name string, r registration) {
 	mu.Lock()
 	defer mu.Unlock()
-	if _, dup := factories[name]; dup {
+	if _, dup := registry[name]; dup {
 		panic("policies: duplicate registration of " + name)
 	}
-	factories[name] = f
+	registry[name] = r
 }
 
 // Build builds the policy a spec names; an unknown name is an error that
 // says where the spec is and which names exist. It is an engine.PolicyFactory.
 func Build(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	mu.RLock()
-	f := factories[spec.Name]
+	r, ok := registry[spec.Name]
 	mu.RUnlock()
-	if f == nil {
+	if !ok {
 		return nil, fmt.Errorf("%s.name: unknown policy %q (known: %v)", where(spec), spec.Name, Names())
 	}
-	return f(spec, env)
+	return r.build(spec, env)
 }
 
 // Names lists the registered policies, sorted.
 func Names() []string {
 	mu.RLock()
 	defer mu.RUnlock()
-	names := make([]string, 0, len(factories))
-	for n := range factories {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names
+}
+
+// configTypeOf is the registered config type of a policy, or nil.
+func configTypeOf(name string) reflect.Type {
+	mu.RLock()
+	defer mu.RUnlock()
+	return registry[name].configType
 }
 
 func where(spec config.PolicySpec) string {

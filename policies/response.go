@@ -15,14 +15,14 @@ import (
 // mocks and request termination (Kong's request-termination).
 type responseConfig struct {
 	// Status of the answer, 200..599. Default 200.
-	Status int `yaml:"status"`
+	Status int `yaml:"status" desc:"status of the answer, 200..599; default 200"`
 	// Body of the answer. Default empty.
-	Body string `yaml:"body"`
+	Body string `yaml:"body" desc:"body of the answer; default empty"`
 	// ContentType of the body. Default "text/plain; charset=utf-8" when
 	// Body is set.
-	ContentType string `yaml:"content_type"`
+	ContentType string `yaml:"content_type" desc:"Content-Type of the body; default text/plain; charset=utf-8 when body is set"`
 	// Headers added to the answer.
-	Headers map[string]string `yaml:"headers"`
+	Headers map[string]string `yaml:"headers" desc:"fields added to the answer, by name"`
 }
 
 // responsePolicy answers every request of its route itself, after the
@@ -36,7 +36,7 @@ type responsePolicy struct {
 // responsePriority puts `response` after every access check.
 const responsePriority = -1000
 
-func init() { Register("response", newResponse) }
+func init() { RegisterConfig("response", responseConfig{}, newResponse) }
 
 func newResponse(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 	var cfg responseConfig

@@ -1,0 +1,194 @@
+package policies
+
+import (
+	"encoding/json"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sluice-gw/sluice/config"
+)
+
+// TestEveryPolicyPublishesItsSchema checks each built-in policy's schema:
+// valid JSON, draft 2020-12, an object refusing unknown fields, and exactly
+// the property names the config decoder knows, with their types.
+func TestEveryPolicyPublishesItsSchema(t *testing.T) {
+	want := map[string]map[string]string{
+		"headers":          {"request": "object", "response": "object"},
+		"response":         {"status": "integer", "body": "string", "content_type": "string", "headers": "object"},
+		"limit-count":      {"count": "integer", "window": "duration", "key": "string", "dict": "string", "status": "integer", "headers": "boolean|null"},
+		"cors":             {"allow_origins": "array", "allow_methods": "array", "allow_headers": "array", "expose_headers": "array", "allow_credentials": "boolean", "max_age": "duration"},
+		"request-id":       {"header": "string", "format": "string", "trust_incoming": "boolean", "echo": "boolean|null"},
+		"response-rewrite": {"status": "integer", "headers": "object", "body": "string|null", "only_statuses": "array", "max_body": "size"},
+	}
+	if got := strings.Join(Schemas(), ","); got != "cors,headers,limit-count,request-id,response,response-rewrite" {
+		t.Errorf("Schemas() = %s", got)
+	}
+	for name, props := range want {
+		raw, ok := Schema(name)
+		if !ok {
+			t.Errorf("%s: no schema", name)
+			continue
+		}
+		var s map[string]any
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Errorf("%s: invalid JSON: %v\n%s", name, err, raw)
+			continue
+		}
+		if s["$schema"] != schemaDialect || s["type"] != "object" || s["additionalProperties"] != false {
+			t.Errorf("%s: header %v %v %v", name, s["$schema"], s["type"], s["additionalProperties"])
+		}
+		got := s["properties"].(map[string]any)
+		if len(got) != len(props) {
+			t.Errorf("%s: properties %v, want %v", name, keys(got), props)
+		}
+		for p, typ := range props {
+			ps, ok := got[p].(map[string]any)
+			if !ok {
+				t.Errorf("%s: no property %q", name, p)
+				continue
+			}
+			if kind := kindOf(ps); kind != typ {
+				t.Errorf("%s.%s: %s, want %s", name, p, kind, typ)
+			}
+			if d, _ := ps["description"].(string); d == "" {
+				t.Errorf("%s.%s: no description (desc tag)", name, p)
+			}
+		}
+	}
+	if _, ok := Schema("nosuch"); ok {
+		t.Error("a schema for an unknown policy")
+	}
+}
+
+func keys(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// kindOf names a property schema's type: "integer", "boolean|null", or
+// "duration"/"size" for the anyOf of those two config types.
+func kindOf(s map[string]any) string {
+	switch t := s["type"].(type) {
+	case string:
+		return t
+	case []any:
+		var parts []string
+		for _, p := range t {
+			parts = append(parts, p.(string))
+		}
+		return strings.Join(parts, "|")
+	}
+	if alts, ok := s["anyOf"].([]any); ok && len(alts) == 2 {
+		first := alts[0].(map[string]any)
+		if first["pattern"] == durationPattern {
+			return "duration"
+		}
+		if first["type"] == "integer" && alts[1].(map[string]any)["pattern"] == sizePattern {
+			return "size"
+		}
+	}
+	return "?"
+}
+
+type inner struct {
+	A string `yaml:"a"`
+}
+
+type Embedded struct {
+	E int `yaml:"e"`
+}
+
+type generatorCase struct {
+	Str      string          `yaml:"str" desc:"a string"`
+	Int      int64           `yaml:"int"`
+	Uint     uint16          `yaml:"uint"`
+	Float    float64         `yaml:"float"`
+	Bool     bool            `yaml:"bool"`
+	Ptr      *int            `yaml:"ptr"`
+	List     []string        `yaml:"list"`
+	Map      map[string]int  `yaml:"map"`
+	Nested   inner           `yaml:"nested"`
+	Nested2  []inner         `yaml:"nested2"`
+	Dur      config.Duration `yaml:"dur"`
+	Size     config.Size     `yaml:"size"`
+	Any      any             `yaml:"any"`
+	Enum     string          `yaml:"enum" enum:"x|y"`
+	NoTag    string
+	Skipped  string `yaml:"-"`
+	private  string
+	Embedded `yaml:",inline"`
+	MapList  map[string][]bool `yaml:"map_list"`
+}
+
+func TestSchemaGenerator(t *testing.T) {
+	_ = generatorCase{}.private
+	s := schemaOf(reflect.TypeOf(generatorCase{}))
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Properties map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ prop, want string }{
+		{"str", `{"description":"a string","type":"string"}`},
+		{"int", `{"type":"integer"}`},
+		{"uint", `{"type":"integer","minimum":0}`},
+		{"float", `{"type":"number"}`},
+		{"bool", `{"type":"boolean"}`},
+		{"ptr", `{"type":["integer","null"]}`},
+		{"list", `{"type":"array","items":{"type":"string"}}`},
+		{"map", `{"type":"object","additionalProperties":{"type":"integer"}}`},
+		{"nested", `{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}`},
+		{"nested2", `{"type":"array","items":{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}}`},
+		{"any", `{}`},
+		{"enum", `{"type":"string","enum":["x","y"]}`},
+		{"notag", `{"type":"string"}`},
+		{"e", `{"type":"integer"}`},
+		{"map_list", `{"type":"object","additionalProperties":{"type":"array","items":{"type":"boolean"}}}`},
+	}
+	for _, tc := range cases {
+		if g := string(got.Properties[tc.prop]); g != tc.want {
+			t.Errorf("%s: %s\n want %s", tc.prop, g, tc.want)
+		}
+	}
+	for _, absent := range []string{"Skipped", "skipped", "private"} {
+		if _, ok := got.Properties[absent]; ok {
+			t.Errorf("%s is in the schema", absent)
+		}
+	}
+	if len(got.Properties) != len(cases)+2 { // dur and size, checked below
+		t.Errorf("%d properties: %v", len(got.Properties), got.Properties)
+	}
+	if !strings.Contains(string(got.Properties["dur"]), `"const":0`) || !strings.Contains(string(got.Properties["size"]), `"minimum":0`) {
+		t.Errorf("dur %s size %s", got.Properties["dur"], got.Properties["size"])
+	}
+}
+
+// The patterns accept what config's decoders accept, on a corpus of both.
+func TestSchemaPatternsAgreeWithDecoders(t *testing.T) {
+	dur := regexp.MustCompile(durationPattern)
+	for _, s := range []string{"0", "5s", "1m30s", "250ms", "1.5h", ".5s", "2us", "3µs", "1h2m3s4ms5us6ns", " 5s ", "+5s",
+		"5", "-5s", "s", "5x", "1.2.3s", "", "5 s", "1e3s", "5S"} {
+		_, err := config.ParseDuration(s)
+		if dur.MatchString(s) != (err == nil) {
+			t.Errorf("duration %q: pattern %v, ParseDuration error %v", s, dur.MatchString(s), err)
+		}
+	}
+	size := regexp.MustCompile(sizePattern)
+	for _, s := range []string{"0", "1024", "1m", "10MiB", "512KiB", "1 GiB", "3tb", "7B", "2k",
+		"-1", "1.5m", "MiB", "10 MiBs", "1mi", "", "1e3", "5 x"} {
+		_, err := config.ParseSize(s)
+		if size.MatchString(s) != (err == nil) {
+			t.Errorf("size %q: pattern %v, ParseSize error %v", s, size.MatchString(s), err)
+		}
+	}
+}
