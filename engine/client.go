@@ -97,7 +97,7 @@ func (w *worker) openClient(c gnet.Conn) {
 		}
 	}
 	c.SetContext(cc)
-	w.srv.Stats.ClientConns.Add(1)
+	w.m.AddGauge(w.srv.metrics.clientConns, 1)
 	cc.armTimer(ctHeader, cc.snapshot().clientHeaderTimeout)
 }
 
@@ -227,7 +227,7 @@ func (cc *clientConn) startRequest() {
 	cc.reqBodyDone = cc.reqBody.done()
 
 	w.beginOnSnapshot(x.snap)
-	w.srv.Stats.Requests.Add(1)
+	w.m.Inc(w.srv.metrics.requests)
 	cc.routeRequest()
 }
 
@@ -326,9 +326,6 @@ func (cc *clientConn) requestDone() {
 	cc.inRequest = false
 	cc.w.srv.inflight.Add(-1)
 	cc.runLog()
-	if x.status >= 500 {
-		cc.w.srv.Stats.Responses5xxSent.Add(1)
-	}
 	if !cc.keepAlive || cc.closing {
 		x.reset()
 		cc.closeAfterFlush()
@@ -471,7 +468,7 @@ func (cc *clientConn) onClose(error) {
 	cc.closed = true
 	cc.read = readNone
 	cc.disarmTimer()
-	cc.w.srv.Stats.ClientConns.Add(-1)
+	cc.w.m.AddGauge(cc.w.srv.metrics.clientConns, -1)
 	if cc.inRequest {
 		if cc.x.failure == "" && !cc.responded {
 			cc.x.failure = "client closed the connection"

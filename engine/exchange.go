@@ -393,5 +393,6 @@ func (cc *clientConn) runLog() {
 	if f := cc.w.srv.opts.AccessLog; f != nil {
 		f(x)
 	}
+	cc.w.countResponse(x)
 	cc.w.endRequestOnSnapshot(x.snap)
 }

@@ -170,7 +170,7 @@ func (uc *upstreamConn) pauseDownload() {
 		uc.detached = false
 		return
 	}
-	uc.w.srv.Stats.Handoffs.Add(1)
+	uc.w.m.Inc(uc.w.srv.metrics.handoffs)
 	uc.w.wheel.disarm(&uc.timer) // the pump's read deadline takes over
 	p := newPump(uc.w, conn, durationOf(uc.up.readTimeout))
 	p.onData = uc.onPumpData
@@ -262,7 +262,7 @@ func (cc *clientConn) detachClient(pending []byte) bool {
 		cc.detached = false
 		return false
 	}
-	cc.w.srv.Stats.Handoffs.Add(1)
+	cc.w.m.Inc(cc.w.srv.metrics.handoffs)
 	cc.disarmTimer()
 	p := newPump(cc.w, conn, durationOf(cc.x.snap.clientBodyTimeout))
 	p.pending = pending
@@ -418,7 +418,7 @@ func (cc *clientConn) handoffTunnel(uc *upstreamConn) {
 		cc.onClose(nil)
 		return
 	}
-	cc.w.srv.Stats.Handoffs.Add(1)
+	cc.w.m.Inc(cc.w.srv.metrics.handoffs)
 	uc.w.wheel.disarm(&uc.timer)
 	uc.closed = true
 	idle := durationOf(cc.x.snap.tunnelIdleTimeout)

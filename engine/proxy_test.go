@@ -52,9 +52,12 @@ func TestProxyKeepAliveReusesUpstreamConnections(t *testing.T) {
 	if n := up.conns.Load(); n != 1 {
 		t.Fatalf("upstream saw %d connections for 300 sequential requests, want 1", n)
 	}
-	st := &g.srv.Stats
-	if st.UpstreamDials.Load() != 1 || st.UpstreamReused.Load() != 299 {
-		t.Fatalf("dials=%d reused=%d", st.UpstreamDials.Load(), st.UpstreamReused.Load())
+	st := g.srv.Stats()
+	if st.UpstreamDials != 1 || st.UpstreamReused != 299 {
+		t.Fatalf("dials=%d reused=%d", st.UpstreamDials, st.UpstreamReused)
+	}
+	if st.Requests != 300 {
+		t.Fatalf("requests=%d, want 300", st.Requests)
 	}
 }
 
@@ -472,7 +475,7 @@ func TestProxySlowReaderKeepsHeapBounded(t *testing.T) {
 	if got < size {
 		t.Fatalf("read %d of %d bytes", got, size)
 	}
-	if g.srv.Stats.Handoffs.Load() == 0 {
+	if g.srv.Stats().Handoffs == 0 {
 		t.Fatal("a slow reader never made the gateway hand the stream off")
 	}
 	if peak := heap.stop(); peak > 32<<20 {
@@ -571,7 +574,7 @@ func TestProxySlowUpstreamReaderKeepsHeapBounded(t *testing.T) {
 	if resp.StatusCode != 200 || body != strconv.FormatInt(size, 10) {
 		t.Fatalf("upload: %d %q", resp.StatusCode, body)
 	}
-	if g.srv.Stats.Handoffs.Load() == 0 {
+	if g.srv.Stats().Handoffs == 0 {
 		t.Fatal("a slow upstream reader never made the gateway hand the client off")
 	}
 	// The client came back to the event loop: the connection still works.
@@ -603,10 +606,10 @@ func TestIdleUpstreamConnectionsExpireAndClosedOnesAreNotReused(t *testing.T) {
 	get()
 	time.Sleep(600 * time.Millisecond) // the upstream closed the pooled connection meanwhile
 	get()
-	if d := g.srv.Stats.UpstreamDials.Load(); d != 2 {
+	if d := g.srv.Stats().UpstreamDials; d != 2 {
 		t.Fatalf("dials = %d: a connection the upstream closed was reused or not detected", d)
 	}
-	if r := g.srv.Stats.UpstreamRetries.Load(); r != 0 {
+	if r := g.srv.Stats().UpstreamRetries; r != 0 {
 		t.Fatalf("retries = %d: the closed connection should have left the pool before use", r)
 	}
 
@@ -622,7 +625,7 @@ func TestIdleUpstreamConnectionsExpireAndClosedOnesAreNotReused(t *testing.T) {
 		// Idle past idle_timeout; expiry runs every second.
 		time.Sleep(1500 * time.Millisecond)
 	}
-	if g2.srv.Stats.UpstreamDials.Load() != 2 {
+	if g2.srv.Stats().UpstreamDials != 2 {
 		t.Fatal("the gateway never closed an upstream connection idle past idle_timeout")
 	}
 }

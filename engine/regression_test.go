@@ -32,7 +32,7 @@ func TestRetriedStatusWithNoOtherTargetPassesTheResponseThrough(t *testing.T) {
 	if n := g.srv.Snapshot().Upstream("up").LB().Status().RetryBudget.Retries; n != 0 {
 		t.Fatalf("retry budget charged %d retries with no other target", n)
 	}
-	if n := g.srv.Stats.UpstreamRetries.Load(); n != 0 {
+	if n := g.srv.Stats().UpstreamRetries; n != 0 {
 		t.Fatalf("%d retries counted", n)
 	}
 }
@@ -70,7 +70,7 @@ func TestMaxIdleMinusOneKeepsNoConnection(t *testing.T) {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 	}
-	if d := g.srv.Stats.UpstreamDials.Load(); d != 3 {
+	if d := g.srv.Stats().UpstreamDials; d != 3 {
 		t.Fatalf("dials = %d for 3 requests with max_idle -1", d)
 	}
 }
@@ -115,8 +115,8 @@ func TestConnectFailureNotRetriedWhenRetriesAreOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 502 || g.srv.Stats.UpstreamRetries.Load() != 0 {
-		t.Fatalf("status %d, retries %d", resp.StatusCode, g.srv.Stats.UpstreamRetries.Load())
+	if resp.StatusCode != 502 || g.srv.Stats().UpstreamRetries != 0 {
+		t.Fatalf("status %d, retries %d", resp.StatusCode, g.srv.Stats().UpstreamRetries)
 	}
 }
 

@@ -62,18 +62,7 @@ type Server struct {
 
 	sub subClients // sub-requests' HTTP clients (subrequest.go)
 
-	Stats Stats
-}
-
-// Stats are the engine's counters, safe to read at any time.
-type Stats struct {
-	Requests         atomic.Uint64 // requests whose head was parsed
-	UpstreamDials    atomic.Uint64 // upstream connections dialed
-	UpstreamReused   atomic.Uint64 // requests sent on a pooled connection
-	UpstreamRetries  atomic.Uint64 // requests sent again to another target
-	ClientConns      atomic.Int64  // client connections open now
-	Handoffs         atomic.Uint64 // body streams handed to a goroutine (slow peers)
-	Responses5xxSent atomic.Uint64
+	metrics *engineMetrics
 }
 
 // NewServer returns a server that will serve snap once Serve is called.
@@ -93,6 +82,7 @@ func NewServer(opts Options, snap *Snapshot) (*Server, error) {
 	s := &Server{opts: opts, booted: make(chan struct{}), stopTick: make(chan struct{}), fastWake: make(chan struct{}, 1)}
 	s.idPrefix = strconv.FormatUint(rand.Uint64()%(36*36*36*36*36*36), 36)
 	s.offload = newOffloadPool(opts.OffloadGoroutines)
+	s.metrics = newEngineMetrics(opts.Workers)
 	s.snap.Store(snap)
 	empty := []*worker{}
 	s.workers.Store(&empty)

@@ -110,7 +110,7 @@ func (cc *clientConn) proxyTo(t *Target) {
 	cc.tried.Add(t)
 	x.target = t
 	if uc := cc.w.takeIdle(t); uc != nil {
-		cc.w.srv.Stats.UpstreamReused.Add(1)
+		cc.w.m.Inc(cc.w.srv.metrics.upstreamReused)
 		cc.attach(uc)
 		return
 	}
@@ -247,7 +247,7 @@ const maxDialsPerWorker = 512
 // loop through Enroll (OnOpen) or Execute (failure).
 func (w *worker) startDial(uc *upstreamConn) {
 	w.dialing++
-	w.srv.Stats.UpstreamDials.Add(1)
+	w.m.Inc(w.srv.metrics.upstreamDials)
 	timeout := uc.up.connectTimeout
 	addr := uc.target.Addr
 	loop := w.loop
@@ -347,7 +347,7 @@ func (cc *clientConn) upstreamFailed(uc *upstreamConn, kind failKind, msg string
 	x.failure = msg
 	cc.lastFail = kind
 	if x.status == 0 && cc.retryable(kind) {
-		cc.w.srv.Stats.UpstreamRetries.Add(1)
+		cc.w.m.Inc(cc.w.srv.metrics.upstreamRetries)
 		cc.retries++
 		cc.read = readHold
 		cc.proxy()
@@ -452,7 +452,7 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 		if t := cc.pickTarget(u); t != nil {
 			cc.up = nil
 			uc.close() // its unread body makes it unusable
-			cc.w.srv.Stats.UpstreamRetries.Add(1)
+			cc.w.m.Inc(cc.w.srv.metrics.upstreamRetries)
 			cc.retries++
 			cc.lastFail = failStatus
 			x.failure = "upstream answered " + strconv.Itoa(r.Status)

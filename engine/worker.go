@@ -8,6 +8,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/sluice-gw/sluice/pool"
+	"github.com/sluice-gw/sluice/stats"
 )
 
 // worker is one event loop's state. Every method runs on that loop.
@@ -48,7 +49,8 @@ type worker struct {
 	// set while connections wait for their output to drain.
 	wantFastTick atomic.Bool
 
-	done completions // Resumes and sub-request results from other goroutines (suspend.go)
+	m    *stats.Shard // this worker's counters (metrics.go)
+	done completions  // Resumes and sub-request results from other goroutines (suspend.go)
 
 	curSnap  *Snapshot // the snapshot of this worker's newest requests (retire.go)
 	curLive  int       // requests running on curSnap
@@ -70,6 +72,7 @@ func newWorker(s *Server, id int, loop gnet.EventLoop) *worker {
 		wheel: newTimerWheel(4096, int64(fastTick), now),
 		idle:  pool.NewKeepalive[*Target](pool.KeepaliveConfig{}),
 		out:   make([]byte, 0, 4096),
+		m:     s.metrics.set.Shard(id),
 	}
 	w.tickRunnable = func(context.Context) error {
 		w.enter()

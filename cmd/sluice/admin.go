@@ -28,16 +28,17 @@ func startStatus(addr string, srv *engine.Server, rl *requestLogger) (*http.Serv
 		writeJSON(w, out)
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		st := &srv.Stats
+		st := srv.Stats()
 		writeJSON(w, map[string]any{
 			"config_version":    srv.Snapshot().Version,
 			"in_flight":         srv.InFlight(),
-			"client_conns":      st.ClientConns.Load(),
-			"upstream_dials":    st.UpstreamDials.Load(),
-			"upstream_reused":   st.UpstreamReused.Load(),
-			"upstream_retries":  st.UpstreamRetries.Load(),
-			"handoffs":          st.Handoffs.Load(),
-			"responses_5xx":     st.Responses5xxSent.Load(),
+			"requests":          st.Requests,
+			"client_conns":      st.ClientConns,
+			"upstream_dials":    st.UpstreamDials,
+			"upstream_reused":   st.UpstreamReused,
+			"upstream_retries":  st.UpstreamRetries,
+			"handoffs":          st.Handoffs,
+			"responses_5xx":     st.Responses5xxSent,
 			"log_lines_dropped": rl.droppedCount(),
 		})
 	})

@@ -44,7 +44,7 @@ func TestLocalAnswerAndNoRoute(t *testing.T) {
 	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 418 || string(body) != "teapot" {
 		t.Fatalf("mock: %d %q", resp.StatusCode, body)
 	}
-	if g.Server().Stats.UpstreamDials.Load() != 0 {
+	if g.Server().Stats().UpstreamDials != 0 {
 		t.Fatal("a local answer dialed an upstream")
 	}
 }
@@ -57,7 +57,7 @@ func TestPipelinedRequestsReuseUpstreamConnections(t *testing.T) {
 		t.Fatalf("%d responses of 5:\n%s", n, out)
 	}
 	// Round-robin over two targets: one connection to each, then reuse.
-	if d := g.Server().Stats.UpstreamDials.Load(); d != 2 {
+	if d := g.Server().Stats().UpstreamDials; d != 2 {
 		t.Fatalf("%d upstream dials for 5 pipelined requests over 2 targets, want 2 (keep-alive)", d)
 	}
 }
