@@ -43,6 +43,7 @@ const (
 	ctBody                // the next request-body byte must come by then
 	ctFlush               // closing: output must drain by then
 	ctSuspend             // a suspended policy must resume by then (client.policy_timeout)
+	ctDelay               // a policy's Delay ends then
 )
 
 // clientConn is a client connection and its one request context. All of
@@ -452,6 +453,10 @@ func (cc *clientConn) onTimer(now int64) {
 	case ctFlush:
 		cc.x.failure = "client did not read the response in time"
 		cc.closeNow()
+	case ctDelay:
+		x := cc.x
+		x.endSuspension()
+		cc.resumeFromSuspension(Continue)
 	case ctSuspend:
 		x := cc.x
 		x.endSuspension()

@@ -161,11 +161,12 @@ func (cc *clientConn) runPhases(s Status) {
 				return
 			}
 			x.to(stageSuspended)
-			if x.readingBody {
+			switch {
+			case x.readingBody:
 				cc.bufferRequestBody() // what came with the head, if anything
-				return
+			case cc.timerKind != ctDelay:
+				cc.armTimer(ctSuspend, x.snap.policyTimeout)
 			}
-			cc.armTimer(ctSuspend, x.snap.policyTimeout)
 			return
 		case Error:
 			if x.failure == "" {
@@ -224,7 +225,7 @@ func (cc *clientConn) respondLocal(status int, fields, body []byte) {
 	if x.suspended {
 		x.endSuspension()
 	}
-	if cc.timerKind == ctSuspend {
+	if cc.timerKind == ctSuspend || cc.timerKind == ctDelay {
 		cc.disarmTimer()
 	}
 	if x.stage != stageResponse { // a buffered response body that failed is already there

@@ -144,6 +144,13 @@ func (p *apiPolicy) Install(c *engine.ChainBuilder) error {
 			x.SetBodyChunk(bytes.ToUpper(x.BodyChunk()))
 			return engine.Continue
 		})
+	case "delay":
+		c.Add(engine.PhaseAccess, func(x *engine.Ctx) engine.Status {
+			if _, ok := x.Header("X-Delay"); !ok {
+				return engine.Continue
+			}
+			return x.Delay(500 * time.Millisecond)
+		})
 	case "nothing":
 	default:
 		return fmt.Errorf("unknown mode %q", p.mode)
@@ -175,9 +182,7 @@ func TestRegressionHeaderFilterRespondDoesNotCrash(t *testing.T) {
 			t.Fatalf("later filter saw %q, want local", v)
 		}
 	}
-	if g.srv.InFlight() != 0 {
-		t.Fatalf("in flight = %d", g.srv.InFlight())
-	}
+	waitInFlight(t, g, 0)
 }
 
 func TestRegressionHeaderFilterErrorIs500(t *testing.T) {
@@ -488,5 +493,33 @@ func waitInFlight(t *testing.T, g *gateway, want int64) {
 	}
 	if n := g.srv.InFlight(); n != want {
 		t.Fatalf("in flight = %d, want %d", n, want)
+	}
+}
+
+func TestDelayWaitsOnTheWorkersTimer(t *testing.T) {
+	up := startUpstream(t, echoHandler)
+	g := startGateway(t, upstreamYAML("{listen}", apiRoute("delay"), up.addr))
+	order := make(chan string, 2)
+	start := time.Now()
+	go func() {
+		rc := dialRaw(t, g.addr)
+		rc.send("GET /slow HTTP/1.1\r\nHost: a\r\nX-Delay: 1\r\n\r\n")
+		if resp, _ := rc.response("GET"); resp.StatusCode == 200 {
+			order <- "delayed"
+		} else {
+			order <- "delayed failed"
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	rc := dialRaw(t, g.addr) // the one worker serves others meanwhile
+	rc.send("GET /fast HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, _ := rc.response("GET"); resp.StatusCode == 200 {
+		order <- "fast"
+	}
+	if first, second := <-order, <-order; first != "fast" || second != "delayed" {
+		t.Fatalf("order %s, %s", first, second)
+	}
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Fatalf("delayed request done after %v", d)
 	}
 }

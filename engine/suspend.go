@@ -123,6 +123,22 @@ func (x *Ctx) Offload(work func(ctx context.Context) func(*Ctx) Status) Status {
 	return Suspend
 }
 
+// Delay suspends the request for d on the worker's timer — no goroutine,
+// no sleep — and then goes on with the next handler (nginx's limit_req
+// delay). The handler returns Delay's status. A delay longer than
+// client.policy_timeout is cut to it; the client going away ends it.
+func (x *Ctx) Delay(d time.Duration) Status {
+	if d <= 0 {
+		return Continue
+	}
+	x.Suspend()
+	if max := time.Duration(x.snap.policyTimeout); d > max {
+		d = max
+	}
+	x.cc.armTimer(ctDelay, int64(d))
+	return Suspend
+}
+
 // Go runs fn on the worker's bounded pool of goroutines for off-loop work.
 // It reports false, without running fn, when the pool is saturated; the
 // handler should then fail the request (503) rather than queue unboundedly.
