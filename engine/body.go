@@ -57,6 +57,7 @@ func (x *Ctx) ReadBody(max int64) ([]byte, Status) {
 		return nil, Done
 	}
 	x.bodyMax = max
+	x.body = takeBuffer(&x.bodyBuf)
 	x.suspended = true
 	x.readingBody = true
 	x.suspendSeq++
@@ -124,6 +125,9 @@ func (x *Ctx) SetBody(b []byte) error {
 			return ErrBodyNotRead
 		}
 		x.bodyBuffered = true
+	}
+	if x.bodyBuf == nil {
+		x.body = takeBuffer(&x.bodyBuf)
 	}
 	x.body = append(x.body[:0], b...)
 	x.bodyReplaced = true

@@ -111,6 +111,7 @@ func (cc *clientConn) startFilteredBody(uc *upstreamConn, buf []byte, n int) {
 	uc.state = upBody
 	if x.bufferMax > 0 {
 		x.filterMode = filterBuffer
+		x.respBody = takeBuffer(&x.respBodyBuf)
 		// The head's bytes leave gnet's buffer below: keep a copy, at the
 		// same offsets, to serialize it once the body is in.
 		x.localHead = append(x.localHead[:0], buf[:n]...)

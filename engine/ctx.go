@@ -6,7 +6,10 @@ import (
 	"strconv"
 
 	"github.com/sluice-gw/sluice/http1"
+	"github.com/valyala/bytebufferpool"
+
 	"github.com/sluice-gw/sluice/lb"
+	"github.com/sluice-gw/sluice/pool"
 	"github.com/sluice-gw/sluice/router"
 )
 
@@ -62,18 +65,20 @@ type Ctx struct {
 	localResp   http1.Response
 	errBody     []byte
 
-	// Request body held for policies (body.go).
+	// Request body held for policies (body.go); body is bodyBuf's bytes.
+	bodyBuf      *bytebufferpool.ByteBuffer
 	body         []byte
 	bodyBuffered bool
 	bodyReplaced bool
 	bodyMax      int64
 
 	// Response body filtering (bodyfilter.go).
-	chunk      []byte
-	chunkEnd   bool
-	bufferMax  int64  // BufferResponse's cap; 0: stream
-	respBody   []byte // the buffered response body
-	filterMode filterMode
+	chunk       []byte
+	chunkEnd    bool
+	bufferMax   int64 // BufferResponse's cap; 0: stream
+	respBodyBuf *bytebufferpool.ByteBuffer
+	respBody    []byte // the buffered response body (respBodyBuf's bytes)
+	filterMode  filterMode
 
 	status     int   // status sent to the client (0 until a head is sent)
 	bodySent   int64 // response body bytes sent to the client
@@ -110,9 +115,10 @@ func (x *Ctx) reset() {
 	x.suspended, x.readingBody = false, false
 	x.cancel = nil
 	x.local, x.localDirty, x.localStatus, x.localBody = false, false, 0, nil
-	x.body, x.bodyBuffered, x.bodyReplaced, x.bodyMax = x.body[:0], false, false, 0
+	x.bodyBuffered, x.bodyReplaced, x.bodyMax = false, false, 0
+	x.body = releaseBuffer(&x.bodyBuf, x.body)
 	x.chunk, x.chunkEnd, x.bufferMax, x.filterMode = nil, false, 0, filterNone
-	x.respBody = x.respBody[:0]
+	x.respBody = releaseBuffer(&x.respBodyBuf, x.respBody)
 	x.status, x.bodySent = 0, 0
 	x.target = nil
 	x.failure = ""
@@ -121,17 +127,26 @@ func (x *Ctx) reset() {
 	x.vals = x.vals[:0]
 	clear(x.ints)
 	x.ints = x.ints[:0]
-	if cap(x.body) > maxKeptBody {
-		x.body = nil
-	}
-	if cap(x.respBody) > maxKeptBody {
-		x.respBody = nil
-	}
 }
 
-// maxKeptBody is the largest body buffer a pooled context keeps for the
-// next request; a larger one goes to the garbage collector.
-const maxKeptBody = 64 << 10
+// takeBuffer gives a body its pooled buffer on first use.
+func takeBuffer(buf **bytebufferpool.ByteBuffer) []byte {
+	if *buf == nil {
+		*buf = pool.GetBuffer()
+	}
+	return (*buf).B[:0]
+}
+
+// releaseBuffer returns a body's buffer (with the bytes grown into it) to
+// the pool when the request ends.
+func releaseBuffer(buf **bytebufferpool.ByteBuffer, b []byte) []byte {
+	if *buf != nil {
+		(*buf).B = b[:0]
+		pool.PutBuffer(*buf)
+		*buf = nil
+	}
+	return nil
+}
 
 // --- The request as received ---
 
