@@ -6,12 +6,7 @@ import "testing"
 
 // The pure per-request pieces of cors and request-id, by themselves.
 func TestHotPathHelpersAllocateNothing(t *testing.T) {
-	var set originSet
-	for _, o := range []string{"https://app.example.com", "https://b.example.com", "https://*.example.org"} {
-		if err := set.add(o, 3); err != nil {
-			t.Fatal(err)
-		}
-	}
+	set := testOriginSet(t)
 	buf := make([]byte, 0, 64)
 	origin := []byte("https://a.b.example.org")
 	id := []byte("0f8fad5b-d9cb-469f-a165-70867728950e")

@@ -1,7 +1,6 @@
 package policies_test
 
 import (
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,17 +11,6 @@ func echoUpstream(t testing.TB) string {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("upstream " + r.Method))
 	})
-}
-
-// deadUpstream is an address nobody listens on: requests to it get a 502.
-func deadUpstream(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 const corsList = `      - name: cors
@@ -172,12 +160,7 @@ func TestCORSWildcardWithCredentialsEchoes(t *testing.T) {
 // The fields reach the gateway's own answers: a 502 (upstream down), a
 // 429 (limit-count), a 404 made by a policy.
 func TestCORSFieldsOnGatewayAnswers(t *testing.T) {
-	yml := `listen: {listen}
-workers: 1
-shared_dicts: { limits: 1MiB }
-upstreams:
-  - name: up
-    targets: [{ addr: "{upstream}" }]
+	yml := configHead + `shared_dicts: { limits: 1MiB }
 routes:
   - match: { paths: ["/down"] }
     upstream: up
@@ -192,7 +175,7 @@ routes:
 ` + corsList + `      - name: response
         config: { status: 404, body: "no such thing" }
 `
-	g := startGateway(t, deadUpstream(t), yml)
+	g := startGateway(t, freeAddr(t), yml)
 	cl := dial(t, g.addr)
 	origin := "Origin: https://app.example.com"
 	check := func(what string, r *http.Response, status int) {

@@ -37,12 +37,7 @@ type loggedID struct {
 // "{upstream}" in it are replaced. It stops when the test ends.
 func startGateway(t testing.TB, upstream, yml string) *gateway {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	yml = strings.NewReplacer("{listen}", addr, "{upstream}", upstream).Replace(yml)
 	cfg, err := config.Parse([]byte(yml), "test.yaml")
 	if err != nil {
@@ -115,6 +110,19 @@ func (g *gateway) lastLoggedID(t *testing.T) string {
 	}
 }
 
+// freeAddr is a loopback address that nobody listened on a moment ago:
+// the gateway's, or a dead upstream's (requests to it get a 502).
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
 // startUpstream runs a net/http upstream until the test ends.
 func startUpstream(t testing.TB, h http.HandlerFunc) string {
 	t.Helper()
@@ -128,15 +136,18 @@ func startUpstream(t testing.TB, h http.HandlerFunc) string {
 	return l.Addr().String()
 }
 
-// routeYAML is a one-route config proxying to {upstream} with the given
-// policies (YAML list items, indented by six spaces).
-func routeYAML(policyItems string) string {
-	return `listen: {listen}
+// configHead starts a config: one worker, the upstream "up" at {upstream}.
+const configHead = `listen: {listen}
 workers: 1
 upstreams:
   - name: up
     targets: [{ addr: "{upstream}" }]
-routes:
+`
+
+// routeYAML is a one-route config proxying to {upstream} with the given
+// policies (YAML list items, indented by six spaces).
+func routeYAML(policyItems string) string {
+	return configHead + `routes:
   - match: { paths: ["/*"] }
     upstream: up
     policies:

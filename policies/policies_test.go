@@ -82,3 +82,49 @@ func TestRegistryListsBuiltins(t *testing.T) {
 		}
 	}
 }
+
+func TestNewPolicyConfigErrorsNameTheField(t *testing.T) {
+	cases := []struct{ policy, want string }{
+		{`{ name: cors }`, `config.allow_origins: is required`},
+		{`{ name: cors, config: { allow_origins: ["null"] } }`, `config.allow_origins[0]: "null" is refused`},
+		{`{ name: cors, config: { allow_origins: ["https://a.com", "*"] } }`, `config.allow_origins[1]: "*" allows every origin: list it alone`},
+		{`{ name: cors, config: { allow_origins: ["https://a.com/"] } }`, `config.allow_origins[0]: not an origin`},
+		{`{ name: cors, config: { allow_origins: ["a.com"] } }`, `config.allow_origins[0]: not an origin`},
+		{`{ name: cors, config: { allow_origins: ["https://a.*.com"] } }`, `config.allow_origins[0]: a wildcard stands for the first labels`},
+		{`{ name: cors, config: { allow_origins: ["https://*example.com"] } }`, `a wildcard stands for the first labels`},
+		{`{ name: cors, config: { allow_origins: ["*"], allow_headers: ["a b"] } }`, `config.allow_headers[0]: not a token`},
+		{`{ name: cors, config: { allow_origins: ["*"], max_age: 60 } }`, `config.max_age: must be a duration`},
+		{`{ name: cors, config: { allow_origins: ["*"], allow_origin: x } }`, `unknown field "allow_origin"`},
+		{`{ name: request-id, config: { format: uuid1 } }`, `config.format: must be "uuid4" or "uuid7", got "uuid1"`},
+		{`{ name: request-id, config: { header: "X Id" } }`, `config.header: not a valid field name`},
+		{`{ name: request-id, config: { header: Host } }`, `config.header: Host is set by the route's host setting`},
+		{`{ name: request-id, config: { trust_incoming: yes please } }`, `config.trust_incoming: must be true or false`},
+		{`{ name: response-rewrite, config: { status: 204 } }`, `config.status: a 204 response has no body`},
+		{`{ name: response-rewrite, config: { status: 99 } }`, `config.status: must be between 200 and 599`},
+		{`{ name: response-rewrite, config: { status: 200, only_statuses: [42] } }`, `config.only_statuses[0]: must be a status`},
+		{`{ name: response-rewrite, config: { body: "{nope}" } }`, `config.body: template "{nope}": unknown variable "nope"`},
+		{`{ name: response-rewrite, config: { body: '{"a":1}' } }`, `config.body: template`},
+		{`{ name: response-rewrite, config: { headers: { set: { Content-Length: "1" } } } }`, `config.headers.set.Content-Length: Content-Length is framing`},
+		{`{ name: response-rewrite, config: { headers: { remove: [Connection] } } }`, `config.headers.remove[0]: Connection is hop-by-hop`},
+		{`{ name: response-rewrite, config: {} }`, `config: rewrites nothing`},
+		{`{ name: response-rewrite, config: { body: x, max_body: lots } }`, `config.max_body: must be a size`},
+	}
+	for _, tc := range cases {
+		_, err := Build(specOf(t, tc.policy), &engine.Env{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s:\n got %v\nwant it to contain %q", tc.policy, err, tc.want)
+		}
+	}
+	// And what they accept.
+	for _, ok := range []string{
+		`{ name: cors, config: { allow_origins: ["https://App.Example.com", "https://*.example.org:8443", "http://localhost:3000"], max_age: 0 } }`,
+		`{ name: cors, config: { allow_origins: ["*"], allow_methods: ["*"], allow_headers: ["*"], expose_headers: ["*"] } }`,
+		`{ name: request-id, config: { format: uuid7, header: X-Correlation-Id, trust_incoming: true, echo: false } }`,
+		`{ name: response-rewrite, config: { body: "", max_body: 64KiB } }`,
+		`{ name: response-rewrite, config: { body: '{{"id":"{request_id}"}}', only_statuses: [500] } }`,
+	} {
+		if _, err := Build(specOf(t, ok), &engine.Env{}); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}

@@ -192,3 +192,30 @@ func TestSchemaPatternsAgreeWithDecoders(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaNamesAreTheDecoders checks the schema's property names against
+// config.DecodePolicyConfig itself (schema.go repeats its naming rule):
+// every property is a field the decoder knows, and a name outside the
+// schema is refused.
+func TestSchemaNamesAreTheDecoders(t *testing.T) {
+	for _, name := range Schemas() {
+		raw, _ := Schema(name)
+		var s struct{ Properties map[string]json.RawMessage }
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatal(err)
+		}
+		var yml strings.Builder
+		yml.WriteString("{ name: " + name + ", config: { ")
+		for p := range s.Properties {
+			yml.WriteString(p + ": ~, ") // null: the field's default, whatever its type
+		}
+		yml.WriteString("} }")
+		dst := reflect.New(configTypeOf(name)).Interface()
+		if err := config.DecodePolicyConfig(specOf(t, yml.String()), dst); err != nil {
+			t.Errorf("%s: the decoder refuses a schema property: %v", name, err)
+		}
+		if err := config.DecodePolicyConfig(specOf(t, "{ name: "+name+", config: { not_in_schema: 1 } }"), dst); err == nil {
+			t.Errorf("%s: the decoder takes a field the schema does not list", name)
+		}
+	}
+}
