@@ -168,53 +168,86 @@ func (a arena) writeBytes(off int, b []byte) {
 	}
 }
 
-// appendBytes appends the n bytes at byte offset off to dst, loading the
-// arena's words atomically and writing 8 bytes at a time (two words shifted
-// together when off is not a multiple of 8). The caller bounds-checked
-// off+n against the arena and validates the bytes with its entry's seqlock
-// afterwards.
+// appendBytes appends the n bytes at byte offset off to dst, loading
+// the arena's words atomically and writing 8 bytes at a time (two words
+// shifted together when off is not a multiple of 8). The caller
+// bounds-checked off+n against the arena and validates the bytes with its
+// entry's seqlock afterwards.
 func (a arena) appendBytes(dst []byte, off, n int) []byte {
+	if n == 0 {
+		return dst
+	}
 	start := len(dst)
 	dst = slices.Grow(dst, n)[:start+n]
 	out := dst[start:]
-	i, shift := off/8, uint(off%8)*8
-	for len(out) > 0 {
-		w := atomic.LoadUint64(&a.words[i]) >> shift
-		if shift != 0 && i+1 < len(a.words) {
-			w |= atomic.LoadUint64(&a.words[i+1]) << (64 - shift)
+	words := a.words[off/8 : (off+n+7)/8]
+	full := n / 8
+	// Pointer arithmetic below: with slices the loop keeps too many values
+	// live and spills, which made a 64-byte copy cost 5x a memmove.
+	src, to := unsafe.Pointer(&words[0]), unsafe.Pointer(&out[0])
+	word := func(j int) uint64 { return atomic.LoadUint64((*uint64)(unsafe.Add(src, 8*j))) }
+	put := func(j int, w uint64) { binary.LittleEndian.PutUint64((*[8]byte)(unsafe.Add(to, 8*j))[:], w) }
+	shift := uint(off%8) * 8
+	if shift == 0 {
+		for j := range full {
+			put(j, word(j))
 		}
-		if len(out) < 8 {
-			var last [8]byte
-			binary.LittleEndian.PutUint64(last[:], w)
-			copy(out, last[:])
-			break
+		if rest := out[8*full:]; len(rest) > 0 {
+			putPartial(rest, word(full))
 		}
-		binary.LittleEndian.PutUint64(out, w)
-		out = out[8:]
-		i++
+		return dst
+	}
+	// Output word j is the top of words[j] and the bottom of words[j+1].
+	lo := word(0) >> (shift & 63)
+	for j := range full {
+		hi := word(j + 1)
+		put(j, lo|hi<<((64-shift)&63))
+		lo = hi >> (shift & 63)
+	}
+	if rest := out[8*full:]; len(rest) > 0 {
+		if full+1 < len(words) {
+			lo |= word(full+1) << ((64 - shift) & 63)
+		}
+		putPartial(rest, lo)
 	}
 	return dst
 }
 
-// equalKey reports whether the len(key) bytes at off (a multiple of 8: keys
-// start right after a block header) equal key, loading words atomically.
-func (a arena) equalKey(off int, key []byte) bool {
-	i := off / 8
-	for len(key) >= 8 {
-		if atomic.LoadUint64(&a.words[i]) != binary.LittleEndian.Uint64(key) {
-			return false
-		}
-		i++
-		key = key[8:]
+// putPartial stores the low len(out) < 8 bytes of w.
+func putPartial(out []byte, w uint64) {
+	for j := range out {
+		out[j] = byte(w >> (8 * j))
 	}
-	if len(key) == 0 {
+}
+
+// equalKey reports whether the len(key) > 0 bytes at off (a multiple of 8:
+// keys start right after a block header) equal key, loading words
+// atomically: whole words first, then the last 8 bytes of the key (which
+// overlap the words already compared) as two shifted words.
+func (a arena) equalKey(off int, key []byte) bool {
+	n := len(key)
+	words := a.words[off/8 : (off+n+7)/8]
+	src := unsafe.Pointer(&words[0])
+	word := func(j int) uint64 { return atomic.LoadUint64((*uint64)(unsafe.Add(src, 8*j))) }
+	if n < 8 {
+		w := word(0)
+		for j, c := range key {
+			if byte(w>>(8*j)) != c {
+				return false
+			}
+		}
 		return true
 	}
-	word := atomic.LoadUint64(&a.words[i])
-	for j, c := range key {
-		if byte(word>>(8*j)) != c {
+	full := n / 8
+	for j := range full {
+		if word(j) != binary.LittleEndian.Uint64(key[8*j:]) {
 			return false
 		}
 	}
-	return true
+	rest := uint(n%8) * 8
+	if rest == 0 {
+		return true
+	}
+	last := word(full-1)>>(rest&63) | word(full)<<((64-rest)&63)
+	return last == binary.LittleEndian.Uint64(key[n-8:])
 }

@@ -100,7 +100,7 @@ func (s *shard) freeCell(id uint64) uint64 {
 func (s *shard) growCells(old *cellSlab) *cellSlab {
 	c := newCellSlab(s.nextCell, max(minCells, 2*s.liveCells+minCells))
 	if old != nil {
-		for slot := s.entries0().next; slot != 0; slot = s.entry(slot).next {
+		for slot := s.sentinel().next; slot != 0; slot = s.entry(slot).next {
 			e := s.entry(slot)
 			if _, kind, _ := unpackLens(e.lens.Load()); kind != KindInt {
 				continue

@@ -9,7 +9,8 @@ import (
 // Clock returns monotonic time in nanoseconds. It must never go backwards and
 // must return values >= 0. It is called concurrently from every goroutine
 // that uses the dict, so it must be safe for concurrent use, and it is called
-// with a shard lock held, so it must be fast and must not block.
+// on every Get, Incr and TTL of an entry with a TTL (by writers with a shard
+// lock held), so it must be fast and must not block.
 //
 // The dict reads the clock only when it needs the time: when it stores or
 // reads an entry that has a TTL. Entries without a TTL never cost a clock read.

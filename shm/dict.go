@@ -13,7 +13,8 @@ import (
 // memory-ordering guarantees.
 //
 // A Dict is safe for concurrent use by any number of goroutines. None of its
-// methods block on I/O: each takes one shard lock for a short, bounded
+// methods block on I/O. Get, GetStale, TTL and Incr on an existing counter
+// take no lock; the other methods take one shard lock for a short, bounded
 // critical section (FlushAll, FlushExpired and Keys take each shard's lock in
 // turn and are O(entries)). It must not be copied; use the *Dict from New.
 type Dict struct {
@@ -115,7 +116,8 @@ func checkWrite(key []byte, v *Value, ttl time.Duration) error {
 func (d *Dict) Name() string { return d.name }
 
 // Get returns the value of key if it is present and not expired, and marks
-// it as recently used. A byte-string value is appended to dst and returned in
+// it as used (its CLOCK bit, see the package documentation). It takes no
+// lock. A byte-string value is appended to dst and returned in
 // v.Bytes (the extended dst, as strconv.AppendInt does); for other kinds, and
 // on a miss, v.Bytes is dst unchanged. Pass buf[:0] to receive just the value
 // and keep v.Bytes[:0] as the next buffer. Get allocates only when dst is too
@@ -131,7 +133,7 @@ func (d *Dict) Get(key, dst []byte) (v Value, ok bool) {
 }
 
 // GetStale is Get that also returns expired entries not yet removed, with
-// stale set. A stale entry is not marked as recently used.
+// stale set. A stale entry is not marked as used.
 func (d *Dict) GetStale(key, dst []byte) (v Value, stale, ok bool) {
 	v.Bytes = dst
 	if checkKey(key) != nil {
@@ -142,8 +144,8 @@ func (d *Dict) GetStale(key, dst []byte) (v Value, stale, ok bool) {
 	return v, stale, ok
 }
 
-// Set stores v under key for ttl (0: never expires), evicting least recently
-// used entries of the key's shard when it is full. v's bytes are copied.
+// Set stores v under key for ttl (0: never expires), evicting entries of the
+// key's shard (CLOCK order) when it is full. v's bytes are copied.
 // Overwriting a value with one that fits the old block is done in place and
 // allocates nothing.
 func (d *Dict) Set(key []byte, v Value, ttl time.Duration) error {
@@ -200,7 +202,9 @@ func (d *Dict) Delete(key []byte) bool {
 // Errors: ErrNotAnInteger (a float64 value), ErrNotANumber (bytes or bool),
 // ErrOverflow (the value is left unchanged). When the counter has to be
 // created and the shard is full, Incr evicts like Set.
-// Incr on an existing counter allocates nothing.
+// Incr on an existing counter whose value stays within ±2^62 takes no lock
+// (one compare-and-swap on the counter) and allocates nothing; creating a
+// counter takes the shard lock.
 func (d *Dict) Incr(key []byte, delta, init int64, initTTL time.Duration) (int64, error) {
 	return d.incr(key, delta, true, init, initTTL)
 }
@@ -255,7 +259,7 @@ func (d *Dict) lockKey(key []byte, ttl time.Duration) (*shard, uint64, error) {
 }
 
 // TTL returns the time left before key expires, or 0 if it never expires.
-// It returns ErrNotFound when key is absent or expired.
+// It returns ErrNotFound when key is absent or expired. It takes no lock.
 func (d *Dict) TTL(key []byte) (time.Duration, error) {
 	if err := checkKey(key); err != nil {
 		return 0, err
@@ -298,7 +302,7 @@ func (d *Dict) FlushExpired(max int) int {
 }
 
 // Keys returns up to max live keys (all when max <= 0; ngx's default is
-// 1024), each shard's most recently used first. It allocates the strings and
+// 1024), each shard's most recently written first. It allocates the strings and
 // holds each shard's lock while walking it: meant for admin views, not for
 // the request path.
 func (d *Dict) Keys(max int) []string {

@@ -59,7 +59,8 @@ const (
 //
 // Lock-free readers read every field but prev and next, so each of those is
 // an atomic word written only under the shard lock, between two increments
-// of seq (seqlock.go). ref is the one field written without the lock.
+// of seq (beginWrite, endWrite). ref is the one field written without the
+// lock.
 type entry struct {
 	seq       atomic.Uint64 // even: stable; odd: a writer is changing the entry
 	hashFlags atomic.Uint64 // low 32 bits of the key hash << 32 | user flags

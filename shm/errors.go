@@ -8,7 +8,7 @@ import "errors"
 var (
 	// ErrNoMemory is returned by SafeSet and SafeAdd when the entry does not
 	// fit in its shard without evicting entries that have not expired yet.
-	// Set and Add evict least recently used entries instead.
+	// Set and Add evict entries (CLOCK order) instead.
 	ErrNoMemory = errors.New("shm: no memory")
 
 	// ErrExists is returned by Add and SafeAdd when the key is present and has

@@ -50,7 +50,7 @@ func (s *shard) verify() error {
 	prev := uint32(0)
 	arena := s.arenaView().bytes()
 	intCells := 0
-	for slot := s.entries0().next; slot != 0; slot = s.entry(slot).next {
+	for slot := s.sentinel().next; slot != 0; slot = s.entry(slot).next {
 		if seen[slot] {
 			return fmt.Errorf("list cycle at slot %d", slot)
 		}
@@ -98,8 +98,8 @@ func (s *shard) verify() error {
 			}
 		}
 	}
-	if s.entries0().prev != prev {
-		return fmt.Errorf("sentinel prev %d, want tail %d", s.entries0().prev, prev)
+	if s.sentinel().prev != prev {
+		return fmt.Errorf("sentinel prev %d, want tail %d", s.sentinel().prev, prev)
 	}
 	if len(seen) != s.count {
 		return fmt.Errorf("list holds %d entries, count %d", len(seen), s.count)
@@ -219,7 +219,7 @@ func lruOrder(d *Dict, shard int) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var keys []string
-	for slot := s.entries0().next; slot != 0; slot = s.entry(slot).next {
+	for slot := s.sentinel().next; slot != 0; slot = s.entry(slot).next {
 		keys = append(keys, string(s.key(slot)))
 	}
 	return keys

@@ -48,14 +48,11 @@ func (s *shard) lookup(hash uint64, key []byte) (e *entry, seq uint64, r probe) 
 			continue
 		}
 		e = s.entryAt(bucketSlot(b))
-		if e == nil {
-			return nil, 0, probeRetry
-		}
 		seq = e.seq.Load()
 		if seq&1 != 0 {
 			return nil, 0, probeRetry
 		}
-		if s.keyAt(e, hash, key) {
+		if s.keyAt(e, key) {
 			return e, seq, probeHit
 		}
 		if e.seq.Load() != seq {
@@ -70,10 +67,10 @@ func (s *shard) lookup(hash uint64, key []byte) (e *entry, seq uint64, r probe) 
 
 // keyAt reports whether e holds key, as far as reads that the caller then
 // validates with e's seq can tell.
-func (s *shard) keyAt(e *entry, hash uint64, key []byte) bool {
-	if uint32(e.hashFlags.Load()>>32) != uint32(hash) {
-		return false
-	}
+//
+// It does not compare the hash: the bucket's tag matched, and an entry that
+// changed since is caught by the seq check.
+func (s *shard) keyAt(e *entry, key []byte) bool {
 	keyLen, _, _ := unpackLens(e.lens.Load())
 	if int(keyLen) != len(key) {
 		return false

@@ -22,7 +22,7 @@ func WithClock(c Clock) Option {
 // WithShards sets the number of shards, rounded up to a power of two and
 // capped at 1024. Default (0): one shard per 64KiB of capacity, at least 1
 // and at most 64. Each shard gets capacity/shards bytes and its own lock and
-// LRU list, so eviction is least-recently-used per shard, not dict-wide.
+// CLOCK list, so eviction is per shard, not dict-wide.
 func WithShards(n int) Option {
 	return func(o *dictOptions) { o.shards = n }
 }

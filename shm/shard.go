@@ -86,21 +86,16 @@ func (s *shard) entry(slot uint32) *entry {
 	return &unsafe.Slice(s.segs[k].Load(), s.segLen[k])[i]
 }
 
-// entryAt is entry for lock-free readers, who may hold a slot number from an
-// old index table: nil if the slot was never allocated.
+// entryAt is entry for lock-free readers. Any slot number they can read
+// from an index table (old or current) was allocated before its bucket was
+// stored, and segments are never freed, so it needs no checks.
 func (s *shard) entryAt(slot uint32) *entry {
 	k, i := segmentOf(slot)
-	if k >= entrySegments || i >= s.segLen[k] {
-		return nil
-	}
-	p := s.segs[k].Load()
-	if p == nil {
-		return nil
-	}
-	return &unsafe.Slice(p, s.segLen[k])[i]
+	return (*entry)(unsafe.Add(unsafe.Pointer(s.segs[k].Load()), uintptr(i)*unsafe.Sizeof(entry{})))
 }
 
-func (s *shard) entries0() *entry { return s.entry(0) }
+// sentinel is slot 0, the list head: its next is the head, its prev the tail.
+func (s *shard) sentinel() *entry { return s.entry(0) }
 
 // addSegment allocates segment k (one allocation, published as a pointer to
 // its first entry; its length is s.segLen[k]).
@@ -170,7 +165,7 @@ func (s *shard) find(hash uint64, key []byte) uint32 {
 // pushFront puts slot at the head of the list (where writes put entries;
 // the eviction hand works from the tail).
 func (s *shard) pushFront(slot uint32) {
-	sentinel := s.entries0()
+	sentinel := s.sentinel()
 	head := sentinel.next
 	e := s.entry(slot)
 	e.prev, e.next = 0, head
@@ -188,7 +183,7 @@ func (s *shard) unlink(slot uint32) {
 // (the list position says more than the bit).
 func (s *shard) touch(slot uint32) {
 	s.clearRef(slot)
-	if s.entries0().next == slot {
+	if s.sentinel().next == slot {
 		return
 	}
 	s.unlink(slot)
@@ -202,7 +197,7 @@ func (s *shard) clearRef(slot uint32) {
 }
 
 // tail returns the slot at the list tail, or 0 when the shard is empty.
-func (s *shard) tail() uint32 { return s.entries0().prev }
+func (s *shard) tail() uint32 { return s.sentinel().prev }
 
 // clockVictim returns the entry to evict, or 0 when the shard is empty. It
 // is CLOCK (second chance) on the list: the tail entry is the victim unless
