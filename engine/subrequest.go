@@ -173,28 +173,18 @@ func (b *subBatch) finished(i int, u *Upstream, t *Target, began int64, resp Sub
 	alive := !cc.closed && cc.x == x && x.gen == r.gen && x.suspendSeq == r.seq && x.suspended
 	res := &b.resps[i]
 	tries := res.Tries
+	if t != nil && errors.Is(resp.Err, context.Canceled) {
+		t.Cancel() // the client went away: says nothing about the target
+		t = nil
+	}
 	if t != nil {
-		o := lb.Outcome{Latency: time.Duration(cc.w.now - began), Status: resp.Status}
-		switch {
-		case resp.Err == nil, errors.Is(resp.Err, ErrSubResponseTooLarge):
-		case errors.Is(resp.Err, context.Canceled):
-			t.Cancel()
-			t = nil
-		case isConnectError(resp.Err):
-			o.ConnectFailed = true
-		case errors.Is(resp.Err, context.DeadlineExceeded):
-			o.TimedOut = true
-		default:
-			o.IOError = true
-		}
-		if t != nil {
-			t.End(o)
-			if alive && b.ctx.Err() == nil && tries < u.tries && tries < lb.MaxTries &&
-				u.lb.ShouldRetry(methodBytes(b.reqs[i].Method), tries, o) {
-				*res = SubResponse{Tries: tries, Err: resp.Err}
-				if b.start(x, i) {
-					return
-				}
+		o := subOutcome(resp, cc.w.now-began)
+		t.End(o)
+		if alive && b.ctx.Err() == nil && tries < u.tries && tries < lb.MaxTries &&
+			u.lb.ShouldRetry(methodBytes(b.reqs[i].Method), tries, o) {
+			*res = SubResponse{Tries: tries, Err: resp.Err}
+			if b.start(x, i) {
+				return
 			}
 		}
 	}
@@ -314,4 +304,64 @@ func (s *Server) subClient(u *Upstream) *http.Client {
 	}
 	sc.clients[name] = c
 	return c
+}
+
+// Mirror sends sr without waiting for it (traffic mirroring, shadow
+// testing): the worker picks the target, the exchange runs on the offload
+// pool, the answer is read and dropped, and the outcome goes to the
+// target's health. The request goes on at once and never sees the mirror's
+// result. It reports false, sending nothing, when the upstream has no
+// usable target or the offload pool is full: a mirror is skipped, never
+// the request.
+func (x *Ctx) Mirror(sr SubRequest) bool {
+	w := x.cc.w
+	addr := sr.Addr
+	var u *Upstream
+	var t *Target
+	if sr.Upstream != "" {
+		if u = x.snap.upstreams[sr.Upstream]; u == nil {
+			return false
+		}
+		var tried lb.Tried
+		var err error
+		if t, err = w.picker(u).Pick(nil, &tried); err != nil || t == nil {
+			return false
+		}
+		t.Begin()
+		addr = t.Addr
+	}
+	timeout := sr.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+		if u != nil {
+			timeout = time.Duration(u.readTimeout)
+		}
+	}
+	client := w.srv.subClient(u)
+	began := w.now
+	ok := x.Go(func() {
+		resp := doSubRequest(context.Background(), client, &sr, addr, timeout)
+		if t != nil {
+			w.post(completion{run: func() { t.End(subOutcome(resp, w.now-began)) }})
+		}
+	})
+	if !ok && t != nil {
+		t.Cancel()
+	}
+	return ok
+}
+
+// subOutcome describes a sub-request's exchange for the target's health.
+func subOutcome(resp SubResponse, latency int64) lb.Outcome {
+	o := lb.Outcome{Latency: time.Duration(latency), Status: resp.Status}
+	switch {
+	case resp.Err == nil, errors.Is(resp.Err, ErrSubResponseTooLarge):
+	case isConnectError(resp.Err):
+		o.ConnectFailed = true
+	case errors.Is(resp.Err, context.DeadlineExceeded):
+		o.TimedOut = true
+	default:
+		o.IOError = true
+	}
+	return o
 }

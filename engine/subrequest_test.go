@@ -134,3 +134,55 @@ routes:
 	rc2.c.Close()
 	waitInFlight(t, g, 0)
 }
+
+type mirrorPolicy struct{}
+
+func init() {
+	policies.Register("test-mirror", func(config.PolicySpec, *engine.Env) (engine.Policy, error) { return mirrorPolicy{}, nil })
+}
+
+func (mirrorPolicy) Priority() int { return 0 }
+func (mirrorPolicy) Install(c *engine.ChainBuilder) error {
+	c.Add(engine.PhaseAccess, func(x *engine.Ctx) engine.Status {
+		x.Mirror(engine.SubRequest{Upstream: "shadow", Target: string(x.Target())})
+		return engine.Continue
+	})
+	return nil
+}
+
+func TestMirrorDoesNotWaitForTheShadow(t *testing.T) {
+	seen := make(chan string, 4)
+	shadow := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond) // a slow shadow must not slow the request
+		seen <- r.URL.RequestURI()
+	})
+	main := startUpstream(t, echoHandler)
+	g := startGateway(t, `listen: {listen}
+workers: 1
+upstreams:
+  - { name: up, targets: [ { addr: `+main.addr+` } ] }
+  - { name: shadow, targets: [ { addr: `+shadow.addr+` } ] }
+routes:
+  - match: { paths: ["/*"] }
+    upstream: up
+    policies: [ { name: test-mirror } ]
+`)
+	rc := dialRaw(t, g.addr)
+	start := time.Now()
+	rc.send("GET /copy?x=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, _ := rc.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	answered := time.Since(start)
+	select {
+	case uri := <-seen:
+		if uri != "/copy?x=1" {
+			t.Fatalf("shadow saw %q", uri)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the mirror never reached the shadow upstream")
+	}
+	if answered >= time.Since(start) {
+		t.Fatalf("the request was answered after the shadow (%v)", answered)
+	}
+}
