@@ -7,29 +7,35 @@ import (
 	"github.com/sluice-gw/sluice/http1"
 )
 
-// Response bodies through body_filter. Without body filters and without
-// BufferResponse a response body is relayed byte for byte (upstream.go).
-// With them the engine takes the payload out of its framing and hands it
-// to the handlers:
+// Response bodies through body_filter. A response body is relayed byte for
+// byte (upstream.go) unless a header_filter handler asked otherwise for
+// this response — a route's body filters cost nothing on the responses
+// they leave alone:
 //
-//   - streaming (body filters only): each piece as it comes (BodyChunk),
+//   - FilterBody: the engine takes the payload out of its framing and
+//     hands each piece to the body filters as it comes (BodyChunk),
 //     the last call with BodyEnd true; what the handlers leave is sent
 //     chunked to an HTTP/1.1 client, or until close to an HTTP/1.0 one. The
 //     hand-off rules of handoff.go still bound memory: a slow client pauses
 //     the upstream as for any body.
-//   - buffered (a header filter called BufferResponse(max)): the whole
-//     body is collected, at most max bytes, and the handlers see it once,
-//     with BodyEnd true; the head is sent after them with the new
-//     Content-Length. A body over max is a 502 (nothing was sent yet).
+//   - BufferResponse(max): the whole body is collected, at most max bytes,
+//     and the handlers see it once, with BodyEnd true; the head is sent
+//     after them with the new Content-Length. A body over max is a 502
+//     (nothing was sent yet).
+//   - ReplaceResponseBody(b): the head goes out at once with b's length,
+//     then b; the upstream's body is read and dropped (its connection stays
+//     reusable). Nothing is buffered, whatever the upstream's body size.
 //
-// Local answers pass the body filters once, whole.
+// Local answers pass the body filters once, whole, when a header filter
+// asked for FilterBody or BufferResponse.
 
 type filterMode uint8
 
 const (
-	filterNone   filterMode = iota
-	filterStream            // chunks through body filters, re-framed chunked
-	filterBuffer            // the whole body, then the head
+	filterNone    filterMode = iota
+	filterStream             // chunks through body filters, re-framed chunked
+	filterBuffer             // the whole body, then the head
+	filterReplace            // a replacement sent at once, the upstream's body dropped
 )
 
 var (
@@ -52,6 +58,21 @@ func (x *Ctx) BufferResponse(max int64) {
 	}
 }
 
+// FilterBody asks for this response's body to go through the route's body
+// filters (header_filter only); without it (or BufferResponse) the body is
+// relayed untouched.
+func (x *Ctx) FilterBody() { x.filterOn = true }
+
+// ReplaceResponseBody sends b instead of the response's body (header_filter
+// only), with the framing rewritten; the upstream's body is read and
+// dropped, never held. b is not copied: it must stay valid until the
+// request ends (config bytes, or a buffer of the policy's that lives as
+// long). Body filters do not run on it.
+func (x *Ctx) ReplaceResponseBody(b []byte) {
+	x.replacing = true
+	x.replaceBody = b
+}
+
 // BodyChunk is the piece of response body being filtered (body_filter
 // only): a view valid until the handler returns.
 func (x *Ctx) BodyChunk() []byte { return x.chunk }
@@ -67,10 +88,15 @@ func (x *Ctx) SetBodyChunk(b []byte) { x.chunk = b }
 // wantsBodyFilter says whether the upstream response r goes through the
 // body filters.
 func (x *Ctx) wantsBodyFilter(r *http1.Response) bool {
-	if x.bufferMax == 0 && (x.route == nil || len(x.route.chain[PhaseBodyFilter]) == 0) {
-		return false
+	switch {
+	case x.replacing:
+		return true
+	case x.bufferMax > 0:
+		return true
+	case x.filterOn:
+		return r.Body != http1.BodyNone && x.route != nil && len(x.route.chain[PhaseBodyFilter]) > 0
 	}
-	return r.Body != http1.BodyNone || x.bufferMax > 0
+	return false
 }
 
 // filterBody runs the body filters over one chunk; an Error or a Done
@@ -109,14 +135,37 @@ func (cc *clientConn) startFilteredBody(uc *upstreamConn, buf []byte, n int) {
 	uc.dechunk = false
 	uc.w.wheel.disarm(&uc.timer)
 	uc.state = upBody
-	if x.bufferMax > 0 {
+	switch {
+	case x.replacing:
+		x.filterMode = filterReplace
+		e := &x.respEdits
+		e.RemoveString("Transfer-Encoding")
+		var num [20]byte
+		e.Set(bContentLength, strconv.AppendInt(num[:0], int64(len(x.replaceBody)), 10))
+		cc.setConnectionField()
+		out := http1.AppendResponseHead(cc.w.out[:0], buf, r, e)
+		cc.w.out = out
+		x.status = e.Status()
+		if x.status == 0 {
+			x.status = r.Status
+		}
+		if len(x.replaceBody) > 0 && x.req.Method != http1.MethodHEAD {
+			cc.iov[0], cc.iov[1] = out, x.replaceBody
+			cc.writev()
+			cc.iov[0], cc.iov[1] = nil, nil
+			x.bodySent = int64(len(x.replaceBody))
+		} else {
+			cc.write(out)
+		}
+		_, _ = uc.c.Discard(n)
+	case x.bufferMax > 0:
 		x.filterMode = filterBuffer
 		x.respBody = takeBuffer(&x.respBodyBuf)
 		// The head's bytes leave gnet's buffer below: keep a copy, at the
 		// same offsets, to serialize it once the body is in.
 		x.localHead = append(x.localHead[:0], buf[:n]...)
 		_, _ = uc.c.Discard(n)
-	} else {
+	default:
 		x.filterMode = filterStream
 		e := &x.respEdits
 		e.Remove(bContentLength)
@@ -169,8 +218,8 @@ func (uc *upstreamConn) filterBytes(src []byte) (n int, done bool, err error, tr
 		}
 		n += m
 		done = d
-		if len(data) == 0 {
-			continue
+		if len(data) == 0 || x.filterMode == filterReplace {
+			continue // a replaced body is read and dropped
 		}
 		if x.filterMode == filterBuffer {
 			if int64(len(x.respBody)+len(data)) > x.bufferMax {
@@ -233,8 +282,11 @@ var (
 func (uc *upstreamConn) finishFilteredBody() bool {
 	cc := uc.owner
 	x := cc.x
-	if x.filterMode == filterStream {
+	switch x.filterMode {
+	case filterStream:
 		return uc.sendFilteredChunk(nil, true)
+	case filterReplace:
+		return true
 	}
 	body, ok := x.runBodyFilters(x.respBody, true)
 	if !ok {

@@ -79,6 +79,9 @@ type Ctx struct {
 	respBodyBuf *bytebufferpool.ByteBuffer
 	respBody    []byte // the buffered response body (respBodyBuf's bytes)
 	filterMode  filterMode
+	filterOn    bool // FilterBody: this response's body goes through body_filter
+	replacing   bool // ReplaceResponseBody
+	replaceBody []byte
 
 	status     int   // status sent to the client (0 until a head is sent)
 	bodySent   int64 // response body bytes sent to the client
@@ -118,6 +121,7 @@ func (x *Ctx) reset() {
 	x.bodyBuffered, x.bodyReplaced, x.bodyMax = false, false, 0
 	x.body = releaseBuffer(&x.bodyBuf, x.body)
 	x.chunk, x.chunkEnd, x.bufferMax, x.filterMode = nil, false, 0, filterNone
+	x.filterOn, x.replacing, x.replaceBody = false, false, nil
 	x.respBody = releaseBuffer(&x.respBodyBuf, x.respBody)
 	x.status, x.bodySent = 0, 0
 	x.target = nil

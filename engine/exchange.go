@@ -331,7 +331,10 @@ func (cc *clientConn) sendLocal() {
 		status = st
 	}
 	body := x.localBody
-	if x.route != nil && len(x.route.chain[PhaseBodyFilter]) > 0 {
+	switch {
+	case x.replacing:
+		body = x.replaceBody
+	case (x.filterOn || x.bufferMax > 0) && x.route != nil && len(x.route.chain[PhaseBodyFilter]) > 0:
 		body = x.filterBody(body, true)
 	}
 	out := http1.AppendResponseHead(cc.w.out[:0], x.localHead, &x.localResp, &x.respEdits)

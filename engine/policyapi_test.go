@@ -140,6 +140,12 @@ func (p *apiPolicy) Install(c *engine.ChainBuilder) error {
 			return engine.Continue
 		})
 	case "stream-upper":
+		c.Add(engine.PhaseHeaderFilter, func(x *engine.Ctx) engine.Status {
+			if _, ok := x.Arg("plain"); !ok {
+				x.FilterBody()
+			}
+			return engine.Continue
+		})
 		c.Add(engine.PhaseBodyFilter, func(x *engine.Ctx) engine.Status {
 			x.SetBodyChunk(bytes.ToUpper(x.BodyChunk()))
 			return engine.Continue
@@ -150,6 +156,11 @@ func (p *apiPolicy) Install(c *engine.ChainBuilder) error {
 				return engine.Continue
 			}
 			return x.Delay(500 * time.Millisecond)
+		})
+	case "replace-body":
+		c.Add(engine.PhaseHeaderFilter, func(x *engine.Ctx) engine.Status {
+			x.ReplaceResponseBody([]byte("replaced"))
+			return engine.Continue
 		})
 	case "nothing":
 	default:
@@ -369,6 +380,23 @@ func TestBufferedAndStreamedBodyFilters(t *testing.T) {
 	rc2.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n") // keep-alive goes on after a re-chunked body
 	if _, body := rc2.response("GET"); body != "PART TWO" {
 		t.Fatalf("streamed, second: %q", body)
+	}
+	// A response the header filter did not ask to filter is relayed as it came.
+	rc2.send("GET /x?plain=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := rc2.response("GET"); body != "part two" || resp.ContentLength != 8 {
+		t.Fatalf("unfiltered: %q cl=%d", body, resp.ContentLength)
+	}
+	// A replaced body: sent at once with its length, the upstream's dropped.
+	g3 := startGateway(t, upstreamYAML("{listen}", apiRoute("replace-body"), up.addr))
+	rc3 := dialRaw(t, g3.addr)
+	for _, q := range []string{"", "?chunked=1", ""} {
+		rc3.send("GET /x" + q + " HTTP/1.1\r\nHost: a\r\n\r\n")
+		if resp, body := rc3.response("GET"); body != "replaced" || resp.ContentLength != 8 {
+			t.Fatalf("replaced %q: %q cl=%d", q, body, resp.ContentLength)
+		}
+	}
+	if n := up.conns.Load(); n > 3 {
+		t.Fatalf("%d upstream connections: a dropped body should leave the connection reusable", n)
 	}
 }
 
