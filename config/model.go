@@ -39,6 +39,9 @@ type Config struct {
 	// Redis configures the process's one Redis client, shared by the
 	// policies that keep state in Redis. Default nil: no client.
 	Redis *Redis `yaml:"redis,omitempty"`
+	// Consumers are who requests are from once an auth policy checked
+	// their credentials (consumers.go). Default: none.
+	Consumers []Consumer `yaml:"consumers,omitempty"`
 
 	// src remembers where each decoded value came from, for error messages.
 	// Nil for a Config built in Go.

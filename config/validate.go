@@ -106,6 +106,7 @@ func (v *validator) config(c *Config) {
 	v.routes(c.Routes, upstreams)
 	v.policies("global_policies", c.GlobalPolicies)
 	v.redis(c.Redis)
+	v.consumers(c)
 }
 
 func (v *validator) client(c *Client) {

@@ -1,0 +1,399 @@
+package policies
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/http1"
+)
+
+// What the auth policies (key-auth, basic-auth, jwt-auth, hmac-auth) share:
+// the consumers of a config indexed by credential, the fields sent
+// upstream about the consumer, the anonymous consumer and the 401 answer.
+//
+// The engine gives a factory its policy's spec but not the config being
+// compiled, so the consumer index cannot be built with the policy: it is
+// built on the first request that needs it, from the request's snapshot,
+// once per config (consumersOf), and every auth policy of that config
+// shares it — one engine.Consumer per consumer, never one per request.
+
+// authConfig is what every auth policy's config has (inlined in each).
+type authConfig struct {
+	// Anonymous names the consumer a request without any credential of
+	// this kind becomes, instead of a 401. A wrong credential is still a
+	// 401. Default "": credentials are required.
+	Anonymous string `yaml:"anonymous" desc:"consumer given to requests without credentials (instead of 401); wrong credentials are still refused; default none"`
+	// HideCredentials removes the credential from the request sent
+	// upstream. Default false.
+	HideCredentials bool `yaml:"hide_credentials" desc:"remove the credential from the upstream request; default false"`
+	// ForwardMetadata lists consumer metadata keys sent upstream as
+	// X-Consumer-<Key> fields (company_id: X-Consumer-Company-Id).
+	// Default none.
+	ForwardMetadata []string `yaml:"forward_metadata" desc:"consumer metadata keys sent upstream as X-Consumer-<Key> (company_id -> X-Consumer-Company-Id); default none"`
+	// Realm is the realm of WWW-Authenticate. Default "sluice".
+	Realm string `yaml:"realm" desc:"realm of WWW-Authenticate; default sluice"`
+}
+
+// authBase is the compiled authConfig, embedded by each auth policy.
+type authBase struct {
+	anonymous string
+	hide      bool
+	meta      []metaField
+	challenge []byte // "WWW-Authenticate: Scheme realm=\"...\"\r\n"
+	consumers atomic.Pointer[consumerSet]
+}
+
+type metaField struct{ key, header string }
+
+func (a *authBase) init(spec config.PolicySpec, cfg authConfig, scheme string) error {
+	a.anonymous, a.hide = cfg.Anonymous, cfg.HideCredentials
+	realm := cfg.Realm
+	if realm == "" {
+		realm = "sluice"
+	}
+	for i := 0; i < len(realm); i++ {
+		if realm[i] < ' ' || realm[i] >= 0x7f || realm[i] == '"' || realm[i] == '\\' {
+			return config.FieldError(spec, "realm", `must be printable ASCII without '"' or '\'`)
+		}
+	}
+	a.challenge = []byte("WWW-Authenticate: " + scheme + ` realm="` + realm + "\"\r\n")
+	for i, k := range cfg.ForwardMetadata {
+		h := "X-Consumer-" + headerCase(k)
+		if k == "" || !http1.ValidFieldName(h) {
+			return config.FieldError(spec, "forward_metadata["+itoa(i)+"]", "must be a metadata key of [a-zA-Z0-9_-]+")
+		}
+		a.meta = append(a.meta, metaField{key: k, header: h})
+	}
+	return nil
+}
+
+// headerCase makes company_id Company-Id.
+func headerCase(k string) string {
+	b := []byte(strings.ReplaceAll(k, "_", "-"))
+	up := true
+	for i, c := range b {
+		if up && 'a' <= c && c <= 'z' {
+			b[i] = c - 32
+		} else if !up && 'A' <= c && c <= 'Z' {
+			b[i] = c + 32
+		}
+		up = c == '-'
+	}
+	return string(b)
+}
+
+// set returns the consumer index of the request's config.
+func (a *authBase) set(x *engine.Ctx) *consumerSet {
+	cfg := x.Snapshot().Config
+	if s := a.consumers.Load(); s != nil && s.cfg == cfg {
+		return s
+	}
+	s := consumersOf(cfg)
+	a.consumers.Store(s)
+	return s
+}
+
+// authConsumer is a consumer as the auth policies use it, built once per
+// config.
+type authConsumer struct {
+	c      *engine.Consumer
+	groups string // X-Consumer-Groups: "a,b"
+}
+
+// consumerSet indexes a config's consumers by credential. Read only once
+// built; safe for concurrent use.
+type consumerSet struct {
+	cfg    *config.Config
+	byName map[string]*authConsumer
+	keys   secretIndex[*authConsumer] // key-auth
+	basic  map[string]basicEntry      // by username
+	jwt    map[string]jwtEntry        // by key
+	hmac   map[string]hmacEntry       // by key id
+}
+
+type basicEntry struct {
+	consumer *authConsumer
+	hash     []byte
+}
+
+type jwtEntry struct {
+	consumer *authConsumer
+	cred     *config.JWTCredential
+}
+
+type hmacEntry struct {
+	consumer *authConsumer
+	secret   []byte
+}
+
+// consumerSets keeps the index of the last few configs (a config lives
+// until the next reload; an older one only while its requests finish).
+var consumerSets struct {
+	mu   sync.Mutex
+	sets []*consumerSet
+}
+
+const keptConsumerSets = 4
+
+// consumersOf returns cfg's consumer index, building it once.
+func consumersOf(cfg *config.Config) *consumerSet {
+	cs := &consumerSets
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, s := range cs.sets {
+		if s.cfg == cfg {
+			return s
+		}
+	}
+	s := buildConsumerSet(cfg)
+	if len(cs.sets) == keptConsumerSets {
+		copy(cs.sets, cs.sets[1:])
+		cs.sets = cs.sets[:keptConsumerSets-1]
+	}
+	cs.sets = append(cs.sets, s)
+	return s
+}
+
+func buildConsumerSet(cfg *config.Config) *consumerSet {
+	s := &consumerSet{cfg: cfg, byName: map[string]*authConsumer{},
+		basic: map[string]basicEntry{}, jwt: map[string]jwtEntry{}, hmac: map[string]hmacEntry{}}
+	s.keys.init()
+	if cfg == nil {
+		return s
+	}
+	for i := range cfg.Consumers {
+		cc := &cfg.Consumers[i]
+		ac := &authConsumer{
+			c:      &engine.Consumer{Name: cc.Name, ID: cc.ID, Groups: cc.Groups, Meta: cc.Metadata},
+			groups: strings.Join(cc.Groups, ","),
+		}
+		s.byName[cc.Name] = ac
+		cr := &cc.Credentials
+		for j := range cr.KeyAuth {
+			s.keys.add(cr.KeyAuth[j].KeyBytes(), ac)
+		}
+		for j := range cr.BasicAuth {
+			b := &cr.BasicAuth[j]
+			s.basic[b.Username] = basicEntry{consumer: ac, hash: []byte(b.PasswordHash)}
+		}
+		for j := range cr.JWT {
+			s.jwt[cr.JWT[j].Key] = jwtEntry{consumer: ac, cred: &cr.JWT[j]}
+		}
+		for j := range cr.HMAC {
+			h := &cr.HMAC[j]
+			s.hmac[h.KeyID] = hmacEntry{consumer: ac, secret: h.SecretBytes()}
+		}
+	}
+	return s
+}
+
+// secretIndex finds a secret's owner without a timing side channel on the
+// secret: the map is keyed by a hash with a per-process random seed (an
+// attacker cannot aim at a bucket), and the candidates are compared in
+// constant time.
+type secretIndex[T any] struct {
+	seed maphash.Seed
+	m    map[uint64][]secretEntry[T]
+}
+
+type secretEntry[T any] struct {
+	secret []byte
+	v      T
+}
+
+func (s *secretIndex[T]) init() {
+	s.seed = maphash.MakeSeed()
+	s.m = map[uint64][]secretEntry[T]{}
+}
+
+func (s *secretIndex[T]) add(secret string, v T) {
+	h := maphash.String(s.seed, secret)
+	s.m[h] = append(s.m[h], secretEntry[T]{secret: []byte(secret), v: v})
+}
+
+func (s *secretIndex[T]) find(secret []byte) (T, bool) {
+	var found T
+	ok := 0
+	for _, e := range s.m[maphash.Bytes(s.seed, secret)] {
+		eq := subtle.ConstantTimeCompare(e.secret, secret)
+		if eq == 1 && ok == 0 {
+			found, ok = e.v, 1
+		}
+	}
+	return found, ok == 1
+}
+
+// authAnonymous is 1 when the request's consumer is an anonymous one: a
+// later auth policy may still identify the request.
+var authAnonymous = engine.NewIntKey("auth_anonymous")
+
+// authenticated says whether an earlier auth policy of the route already
+// identified the request (not as anonymous): this one then has nothing to
+// do (Kong's "any of the auth policies" rule).
+func authenticated(x *engine.Ctx) bool {
+	return x.Consumer() != nil && x.Int(authAnonymous) == 0
+}
+
+// accept makes c the request's consumer and tells the upstream who it is.
+// Fields named X-Consumer-* that the client sent are removed first: a
+// client must not choose its consumer.
+func (a *authBase) accept(x *engine.Ctx, c *authConsumer, anonymous bool) {
+	stripConsumerFields(x)
+	x.SetConsumer(c.c)
+	if anonymous {
+		x.SetInt(authAnonymous, 1)
+	} else {
+		x.SetInt(authAnonymous, 0)
+	}
+	x.SetRequestHeaderString("X-Consumer-Name", c.c.Name)
+	if c.c.ID != "" {
+		x.SetRequestHeaderString("X-Consumer-ID", c.c.ID)
+	}
+	if c.groups != "" {
+		x.SetRequestHeaderString("X-Consumer-Groups", c.groups)
+	}
+	if anonymous {
+		x.SetRequestHeaderString("X-Anonymous-Consumer", "true")
+	}
+	for _, m := range a.meta {
+		if v, ok := c.c.Meta[m.key]; ok {
+			x.SetRequestHeaderString(m.header, v)
+		}
+	}
+}
+
+// stripConsumerFields removes every X-Consumer-* and X-Anonymous-Consumer
+// field of the client's request from the upstream request.
+func stripConsumerFields(x *engine.Ctx) {
+	x.VisitHeaders(func(name, _ []byte) bool {
+		if hasPrefixFold(name, "x-consumer-") || equalFold(name, "x-anonymous-consumer") {
+			x.RemoveRequestHeader(name)
+		}
+		return true
+	})
+}
+
+// missing handles a request without a credential: the anonymous consumer,
+// or a 401 with the challenge.
+func (a *authBase) missing(x *engine.Ctx, reason string) engine.Status {
+	if x.Consumer() != nil {
+		return engine.Continue // anonymous already, from an earlier auth policy
+	}
+	if a.anonymous != "" {
+		if c := a.set(x).byName[a.anonymous]; c != nil {
+			a.accept(x, c, true)
+			return engine.Continue
+		}
+		x.RespondError(500, "anonymous consumer not found")
+		return engine.Done
+	}
+	return a.refuse(x, reason)
+}
+
+// refuse answers 401 with the challenge; reason never holds a secret.
+func (a *authBase) refuse(x *engine.Ctx, reason string) engine.Status {
+	x.RespondErrorFields(401, a.challenge, reason)
+	return engine.Done
+}
+
+func hasPrefixFold(b []byte, lowerPrefix string) bool {
+	return len(b) >= len(lowerPrefix) && equalFold(b[:len(lowerPrefix)], lowerPrefix)
+}
+
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 32
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// removeQueryArg sends the request upstream without the query arguments
+// called name (hide_credentials). An argument with an empty value is sent
+// without its '='.
+func removeQueryArg(x *engine.Ctx, name string) {
+	out := append(x.Scratch(), x.Path()...)
+	sep := byte('?')
+	x.VisitArgs(func(n, v []byte) bool {
+		if string(n) != name {
+			out = append(append(out, sep), n...)
+			if len(v) > 0 {
+				out = append(append(out, '='), v...)
+			}
+			sep = '&'
+		}
+		return true
+	})
+	x.SetUpstreamTarget(out)
+	x.ScratchDone(out)
+}
+
+// removeCookie sends the request upstream without the cookie called name
+// (hide_credentials); the other cookies are kept, in one Cookie field.
+func removeCookie(x *engine.Ctx, name string) {
+	out := x.Scratch()
+	x.VisitHeaders(func(n, v []byte) bool {
+		if !equalFold(n, "cookie") {
+			return true
+		}
+		for len(v) > 0 {
+			c := v
+			if i := bytes.IndexByte(v, ';'); i >= 0 {
+				c, v = v[:i], v[i+1:]
+			} else {
+				v = nil
+			}
+			c = bytes.TrimSpace(c)
+			cn := c
+			if i := bytes.IndexByte(c, '='); i >= 0 {
+				cn = c[:i]
+			}
+			if len(c) == 0 || string(cn) == name {
+				continue
+			}
+			if len(out) > 0 {
+				out = append(out, "; "...)
+			}
+			out = append(out, c...)
+		}
+		return true
+	})
+	if len(out) == 0 {
+		x.RemoveRequestHeader(bCookie)
+	} else {
+		x.SetRequestHeader(bCookie, out)
+	}
+	x.ScratchDone(out)
+}
+
+var bCookie = []byte("Cookie")
+
+// authPriority orders the auth policies like Kong (jwt, key, basic, hmac
+// before acl), after cors and ip-restriction, before limits (900).
+const (
+	ipRestrictionPriority = 1990
+	jwtAuthPriority       = 1450
+	keyAuthPriority       = 1250
+	basicAuthPriority     = 1100
+	hmacAuthPriority      = 1030
+	aclPriority           = 950
+)
+
+// bytesOf views s as bytes without copying; the bytes must not be
+// modified (the engine copies what it keeps).
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
