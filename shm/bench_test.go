@@ -290,6 +290,23 @@ func BenchmarkIncr(b *testing.B) {
 	})
 }
 
+// BenchmarkSetChanging overwrites one key in place with two 64-byte values
+// in turn. BenchmarkSet/*/one-key stores the same value again and again,
+// which the dict (not the baselines) turns into a comparison: it leaves
+// words that already hold the bytes alone, since each atomic store is a
+// locked instruction. This is the in-place cost when the bytes change.
+func BenchmarkSetChanging(b *testing.B) {
+	d := mustNew(b, 64<<20)
+	other := []byte("fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210")
+	values := [2]Value{BytesValue(benchValue), BytesValue(other)}
+	b.ReportAllocs()
+	cpu := startThreadCPU()
+	for i := 0; b.Loop(); i++ {
+		_ = d.Set(benchKeyBytes[0], values[i&1], 0)
+	}
+	cpu.report(b)
+}
+
 // BenchmarkSetEvict measures Set of new keys into a full dict: every Set
 // evicts, and compaction runs once per capacity/16 bytes written.
 func BenchmarkSetEvict(b *testing.B) {

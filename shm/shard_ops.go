@@ -2,6 +2,7 @@ package shm
 
 import (
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -113,8 +114,10 @@ func (s *shard) setInPlace(slot uint32, v *Value, expires int64) {
 		off, _ := unpackLoc(e.loc.Load())
 		s.arenaView().writeBytes(int(off)+blockHeader+int(keyLen), v.Bytes)
 	}
-	e.hashFlags.Store(e.hashFlags.Load()&^math.MaxUint32 | uint64(v.Flags))
-	e.lens.Store(packLens(int(keyLen), v.Kind, valLen))
+	// Each atomic store is a locked instruction on amd64: store only what
+	// changes.
+	storeChanged(&e.hashFlags, e.hashFlags.Load()&^math.MaxUint32|uint64(v.Flags))
+	storeChanged(&e.lens, packLens(int(keyLen), v.Kind, valLen))
 	if e.expires.Load() != expires {
 		e.expires.Store(expires)
 	}
@@ -143,7 +146,15 @@ func (s *shard) storeNumber(e *entry, oldKind Kind, v *Value, newCell uint64) {
 			e.cell.Store(newCell)
 		}
 	case KindFloat, KindBool:
-		e.num.Store(v.numBits())
+		storeChanged(&e.num, v.numBits())
+	}
+}
+
+// storeChanged stores w in x unless x already holds it. Only for fields a
+// single writer (the lock holder) changes.
+func storeChanged(x *atomic.Uint64, w uint64) {
+	if x.Load() != w {
+		x.Store(w)
 	}
 }
 
