@@ -102,11 +102,11 @@
 //   - an index from key hash to entry slot: an open-addressing table of
 //     8-byte buckets, at most half full, grown by publishing a new table
 //     (index.go);
-//   - a table of fixed 72-byte entries (sequence number, hash and flags,
-//     expiry, number, counter cell id, arena offset and sizes, CLOCK bit,
-//     list links as slot numbers), in segments that never move, so that an
-//     entry's sequence number stays meaningful to a reader that found it
-//     through an old index table (shard.go);
+//   - a table of 64-byte entries, one cache line each (sequence number,
+//     hash and flags, expiry, number, counter cell id, arena offset and
+//     sizes, CLOCK bit, list links as slot numbers), in segments that never
+//     move, so that an entry's sequence number stays meaningful to a reader
+//     that found it through an old index table (shard.go);
 //   - an arena of 8-byte words with one block per entry holding the key and
 //     a byte value, bump-allocated and compacted in place when the garbage
 //     left by deletes and growing values is needed; words are written and
@@ -129,7 +129,7 @@
 // no value bytes) plus EntryOverhead for its table slot, index share and cell
 // share. A shard never charges more than its capacity/shards share, and its
 // arena never holds more bytes than that share, so resident memory stays
-// close to the capacity (a full 10 MiB dict holds 1.07x to 1.17x its capacity on
+// close to the capacity (a full 10 MiB dict holds 1.05x to 1.12x its capacity on
 // the heap, depending on entry sizes; TestResidentMemoryNearCapacity). A
 // value overwritten by one that fits the old block is written in place and
 // keeps the block's charge; a larger value moves to a new block. The entry

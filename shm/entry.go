@@ -9,10 +9,10 @@ import (
 const MaxKeyLen = 65535
 
 // EntryOverhead is the fixed number of bytes every entry counts against the
-// capacity besides its key and value: its 72-byte slot in the entry table,
+// capacity besides its key and value: its 64-byte slot in the entry table,
 // 32 bytes for its share of the index and 16 for its share of the counter
 // cells (cells.go).
-const EntryOverhead = 120
+const EntryOverhead = 112
 
 // EntryOverhead must equal the entry size plus the index and cell shares:
 // each array length below is negative, a compile error, if it is off in one
@@ -59,8 +59,12 @@ const (
 //
 // Lock-free readers read every field but prev and next, so each of those is
 // an atomic word written only under the shard lock, between two increments
-// of seq (beginWrite, endWrite). ref is the one field written without the
-// lock.
+// of seq (beginWrite, endWrite). The one bit written without the lock is the
+// CLOCK bit (refBit in lens), set by readers with a compare-and-swap.
+//
+// An entry is 64 bytes, and segments of them are 64-byte aligned (Go's size
+// classes for them are multiples of 64), so a lookup touches one cache line
+// of the table.
 type entry struct {
 	seq       atomic.Uint64 // even: stable; odd: a writer is changing the entry
 	hashFlags atomic.Uint64 // low 32 bits of the key hash << 32 | user flags
@@ -68,11 +72,15 @@ type entry struct {
 	num       atomic.Uint64 // float64 bits, 0/1 for bool, an int64 too large for a cell
 	cell      atomic.Uint64 // counter cell id of a KindInt value
 	loc       atomic.Uint64 // arena offset << 32 | block size in bytes (a multiple of 8)
-	lens      atomic.Uint64 // key length << 40 | kind << 32 | byte-string length
-	ref       atomic.Uint32 // CLOCK bit: used since the eviction hand last passed
+	lens      atomic.Uint64 // refBit | key length << 40 | kind << 32 | byte-string length
 	prev      uint32        // list neighbours (shard lock only); slot 0 is the sentinel
 	next      uint32        // list neighbour, or next free slot while the slot is free
 }
+
+// refBit is the CLOCK bit in entry.lens: used since the eviction hand last
+// passed. Writers that store lens clear it (a write puts the entry at the
+// list head, which says more).
+const refBit = uint64(1) << 63
 
 func packLoc(off, size uint32) uint64 { return uint64(off)<<32 | uint64(size) }
 
@@ -83,7 +91,7 @@ func packLens(keyLen int, kind Kind, valLen int) uint64 {
 }
 
 func unpackLens(w uint64) (keyLen uint32, kind Kind, valLen uint32) {
-	return uint32(w >> 40), Kind(w >> 32), uint32(w)
+	return uint32(w>>40) & 0xffff, Kind(w >> 32), uint32(w)
 }
 
 func packHashFlags(hash uint64, flags uint32) uint64 { return hash<<32 | uint64(flags) }

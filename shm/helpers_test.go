@@ -202,7 +202,7 @@ func clockBit(d *Dict, key []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	slot := s.find(h, key)
-	return slot != 0 && s.entry(slot).ref.Load() != 0
+	return slot != 0 && s.entry(slot).lens.Load()&refBit != 0
 }
 
 // setRemoveHook installs a test hook on every shard. Call before any use.

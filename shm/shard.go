@@ -191,8 +191,10 @@ func (s *shard) touch(slot uint32) {
 }
 
 func (s *shard) clearRef(slot uint32) {
-	if e := s.entry(slot); e.ref.Load() != 0 {
-		e.ref.Store(0)
+	if e := s.entry(slot); e.lens.Load()&refBit != 0 {
+		// A reader only sets the bit when it is clear, so this store
+		// cannot undo a reader's change of anything else.
+		e.lens.Store(e.lens.Load() &^ refBit)
 	}
 }
 
@@ -207,7 +209,7 @@ func (s *shard) tail() uint32 { return s.sentinel().prev }
 func (s *shard) clockVictim() uint32 {
 	for {
 		slot := s.tail()
-		if slot == 0 || s.entry(slot).ref.Load() == 0 {
+		if slot == 0 || s.entry(slot).lens.Load()&refBit == 0 {
 			return slot
 		}
 		s.touch(slot)
@@ -247,7 +249,6 @@ func (s *shard) remove(slot uint32) {
 	e.lens.Store(0)
 	e.loc.Store(0)
 	endWrite(e)
-	e.ref.Store(0)
 	e.prev, e.next = 0, s.freeSlot
 	s.freeSlot = slot
 }

@@ -90,11 +90,13 @@ func (s *shard) getLocked(hash uint64, key, dst []byte, stale bool, v *Value) (e
 	return expired, true
 }
 
-// markUsed sets e's CLOCK bit, storing only if it is clear so that readers
-// of a hot key do not keep writing its cache line.
+// markUsed sets e's CLOCK bit, only if it is clear so that readers of a hot
+// key do not keep writing its cache line. If a writer changes lens at the
+// same moment the swap fails and the bit stays clear: the write put the
+// entry at the list head anyway.
 func markUsed(e *entry) {
-	if e.ref.Load() == 0 {
-		e.ref.Store(1)
+	if w := e.lens.Load(); w&refBit == 0 {
+		e.lens.CompareAndSwap(w, w|refBit)
 	}
 }
 
@@ -117,7 +119,7 @@ func (s *shard) setInPlace(slot uint32, v *Value, expires int64) {
 	// Each atomic store is a locked instruction on amd64: store only what
 	// changes.
 	storeChanged(&e.hashFlags, e.hashFlags.Load()&^math.MaxUint32|uint64(v.Flags))
-	storeChanged(&e.lens, packLens(int(keyLen), v.Kind, valLen))
+	storeChanged(&e.lens, packLens(int(keyLen), v.Kind, valLen)) // clears refBit too
 	if e.expires.Load() != expires {
 		e.expires.Store(expires)
 	}
