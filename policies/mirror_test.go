@@ -1,0 +1,178 @@
+package policies_test
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// shadowRecorder is a shadow upstream that records what it receives.
+type shadowRecorder struct {
+	mu   sync.Mutex
+	seen []string
+	got  chan struct{}
+}
+
+func startShadow(t testing.TB, delay time.Duration, status int) (*shadowRecorder, string) {
+	s := &shadowRecorder{got: make(chan struct{}, 10000)}
+	addr := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		s.mu.Lock()
+		s.seen = append(s.seen, r.Method+" "+r.URL.RequestURI()+" host="+r.Host+" x="+r.Header.Get("X-Trace")+" ua="+r.Header.Get("User-Agent")+" body="+string(b))
+		s.mu.Unlock()
+		w.WriteHeader(status)
+		s.got <- struct{}{}
+	})
+	return s, addr
+}
+
+// wait waits for n copies, then a little for extra ones, and returns them.
+func (s *shadowRecorder) wait(t *testing.T, n int) []string {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		select {
+		case <-s.got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d copies of %d arrived", i, n)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.seen...)
+}
+
+func mirrorGateway(t testing.TB, shadow, policyConfig string) *gateway {
+	main := namedUpstream(t, "main")
+	return startGateway(t, "", `listen: {listen}
+workers: 1
+upstreams:
+  - { name: app, targets: [ { addr: "`+main+`" } ] }
+  - { name: shadow, targets: [ { addr: "`+shadow+`" } ], retries: { tries: 1 } }
+routes:
+  - match: { paths: ["/*"] }
+    upstream: app
+    policies:
+      - name: mirror
+        config:
+`+policyConfig)
+}
+
+func TestMirrorCopiesRequests(t *testing.T) {
+	s, shadow := startShadow(t, 0, 200)
+	g := mirrorGateway(t, shadow, `          upstream: shadow
+`)
+	resp, body := dial(t, g.addr).do("GET", "/a/b?c=1", "X-Trace: t1", "User-Agent: ua/1")
+	if resp.StatusCode != 200 || body != "main" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	seen := s.wait(t, 1)
+	if len(seen) != 1 || seen[0] != "GET /a/b?c=1 host=api.test x=t1 ua=ua/1 body=" {
+		t.Fatalf("shadow saw %q", seen)
+	}
+}
+
+func TestMirrorSelectedHeadersPathMethodAndBody(t *testing.T) {
+	s, shadow := startShadow(t, 0, 200)
+	g := mirrorGateway(t, shadow, `          upstream: shadow
+          headers: [X-Trace]
+          path: "/shadow{path}?from=gw"
+          method: PUT
+          body: true
+          max_body: 16
+`)
+	cl := dial(t, g.addr)
+	if resp, _ := cl.do("POST", "/items", "X-Trace: t2", "User-Agent: ua/2"); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// A request with a body, written by hand.
+	cl.c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(cl.c, "POST /items HTTP/1.1\r\nHost: api.test\r\nX-Trace: t3\r\nContent-Length: 5\r\n\r\nhello")
+	r2, err := http.ReadResponse(cl.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := io.ReadAll(r2.Body)
+	if r2.StatusCode != 200 || string(b2) != "main" {
+		t.Fatalf("%d %s", r2.StatusCode, b2)
+	}
+	// Too large a body: the request goes on, not mirrored.
+	io.WriteString(cl.c, "POST /big HTTP/1.1\r\nHost: api.test\r\nContent-Length: 20\r\n\r\n"+strings.Repeat("x", 20))
+	r3, err := http.ReadResponse(cl.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(r3.Body)
+	if r3.StatusCode != 200 {
+		t.Fatalf("a body too large to copy failed the request: %d", r3.StatusCode)
+	}
+	seen := s.wait(t, 2)
+	want := []string{
+		"PUT /shadow/items?from=gw host=api.test x=t2 ua= body=",
+		"PUT /shadow/items?from=gw host=api.test x=t3 ua= body=hello",
+	}
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("shadow saw\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestMirrorSampling(t *testing.T) {
+	s, shadow := startShadow(t, 0, 200)
+	g := mirrorGateway(t, shadow, `          upstream: shadow
+          sample: 12.5
+`)
+	cl := dial(t, g.addr)
+	for i := 0; i < 400; i++ {
+		cl.do("GET", "/n/"+strconv.Itoa(i))
+	}
+	// One worker, a running sum: exactly one request in eight, evenly.
+	seen := s.wait(t, 50)
+	if len(seen) != 50 {
+		t.Fatalf("%d copies of 400 requests at 12.5%%", len(seen))
+	}
+	for _, c := range seen {
+		if n, err := copyNumber(c); err != nil || (n+1)%8 != 0 {
+			t.Fatalf("copy %q is not every eighth request", c)
+		}
+	}
+}
+
+// copyNumber reads the request number of a copy "GET /n/N host=...".
+func copyNumber(c string) (int, error) {
+	rest := strings.TrimPrefix(c, "GET /n/")
+	return strconv.Atoi(rest[:strings.IndexByte(rest, ' ')])
+}
+
+func TestMirrorNeverDelaysOrFailsTheRequest(t *testing.T) {
+	s, shadow := startShadow(t, 500*time.Millisecond, 500)
+	g := mirrorGateway(t, shadow, `          upstream: shadow
+`)
+	cl := dial(t, g.addr)
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		if resp, body := cl.do("GET", "/x"); resp.StatusCode != 200 || body != "main" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	if took := time.Since(start); took > 400*time.Millisecond {
+		t.Fatalf("three requests took %v behind a 500ms shadow", took)
+	}
+	s.wait(t, 3)
+
+	// A dead shadow: requests still succeed.
+	g2 := mirrorGateway(t, freeAddr(t), `          upstream: shadow
+`)
+	cl2 := dial(t, g2.addr)
+	for i := 0; i < 5; i++ {
+		if resp, body := cl2.do("GET", "/x"); resp.StatusCode != 200 || body != "main" {
+			t.Fatalf("dead shadow: %d %s", resp.StatusCode, body)
+		}
+	}
+}
