@@ -197,7 +197,7 @@ func (cc *clientConn) startFilteredBody(uc *upstreamConn, buf []byte, n int) {
 func (cc *clientConn) setConnectionField() {
 	e := &cc.x.respEdits
 	switch {
-	case !cc.keepAlive:
+	case !cc.keepAliveNow():
 		e.SetString("Connection", "close")
 	case cc.x.req.Minor == 0:
 		e.SetString("Connection", "keep-alive")

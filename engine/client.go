@@ -3,8 +3,10 @@ package engine
 import (
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/sluice-gw/sluice/http1"
 )
@@ -16,8 +18,16 @@ const (
 	highWater = 1 << 20
 	lowWater  = 256 << 10
 	// maxHeldInput bounds client bytes buffered while the engine is not
-	// reading them (pipelined requests behind a slow response).
+	// reading them (pipelined requests behind a slow response). Past it the
+	// rest of the input is dropped, the request in progress finishes with
+	// Connection: close and the connection closes cleanly after it: gnet
+	// cannot stop reading a socket that must still be written to, so there
+	// is no back-pressure here (docs/configuration.md, fixed limits).
 	maxHeldInput = 1 << 20
+	// lingerTimeout bounds a lingering close (nginx's lingering_timeout).
+	lingerTimeout = int64(5 * time.Second)
+	// maxLoggedHead bounds the bytes of a refused head kept for the log.
+	maxLoggedHead = 64 << 10
 )
 
 // readMode says what the client connection does with input now.
@@ -44,6 +54,7 @@ const (
 	ctFlush               // closing: output must drain by then
 	ctSuspend             // a suspended policy must resume by then (client.policy_timeout)
 	ctDelay               // a policy's Delay ends then
+	ctLinger              // a lingering close gives up on the client's FIN then
 )
 
 // clientConn is a client connection and its one request context. All of
@@ -69,6 +80,9 @@ type clientConn struct {
 	attemptStart  int64
 
 	inRequest   bool // between head parsed and request done
+	headPending bool // a next head's first bytes arrived: counted in flight (a drain waits for it)
+	unflushed   bool // a finished request's last bytes still sit in gnet's buffer: counted in flight
+	headStart   int64
 	keepAlive   bool // the connection stays open after this request
 	responded   bool // the whole response is queued to the client
 	reqBodyDone bool
@@ -77,6 +91,8 @@ type clientConn struct {
 	closed        bool // closing or closed: no new work
 	dead          bool // gnet closed the connection: nothing may be written (closing.go)
 	closing       bool // waiting for output to drain, then close
+	linger        bool // input was dropped: close with a lingering close (lingerClose)
+	lingering     bool // FIN sent; input is dropped until the client closes
 	watched       bool
 	processing    bool
 	detached      bool  // off the loop, read by a pump or a tunnel (handoff.go)
@@ -143,6 +159,10 @@ func (cc *clientConn) disarmTimer() {
 }
 
 func (cc *clientConn) onTraffic() {
+	if cc.lingering {
+		_, _ = cc.c.Discard(-1)
+		return
+	}
 	if cc.closed || cc.detached {
 		return
 	}
@@ -161,8 +181,14 @@ func (cc *clientConn) onTraffic() {
 				cc.holdUpload() // the body of this request, waiting for an upstream
 				return
 			}
-			cc.x.failure = "client sent too much while a request was in progress"
-			cc.closeNow()
+			// Pipelined requests past maxHeldInput: drop the input from
+			// here on, finish the request in progress with Connection:
+			// close, then close cleanly. The client retries the requests it
+			// got no answer to (RFC 9112 §9.3.2).
+			cc.keepAlive = false
+			cc.linger = true
+			cc.read = readNone
+			_, _ = cc.c.Discard(-1)
 		}
 	case readNone:
 		_, _ = cc.c.Discard(-1)
@@ -183,6 +209,7 @@ func (cc *clientConn) process() {
 		if len(buf) == 0 {
 			return
 		}
+		cc.headArrived()
 		if cc.timerKind != ctHeader {
 			cc.armTimer(ctHeader, cc.snapshot().clientHeaderTimeout)
 		}
@@ -211,9 +238,9 @@ func (cc *clientConn) startRequest() {
 	x := cc.x
 	w := cc.w
 	x.snap = w.srv.snap.Load()
-	x.startNanos = w.now
+	x.startNanos = cc.headStart
 	cc.inRequest = true
-	w.srv.inflight.Add(1)
+	cc.headPending = false // its count in flight is now the request's
 	cc.disarmTimer()
 	cc.read = readHold
 	cc.keepAlive = x.req.KeepAlive && !w.srv.draining.Load()
@@ -229,7 +256,36 @@ func (cc *clientConn) startRequest() {
 
 	w.beginOnSnapshot(x.snap)
 	w.m.Inc(w.srv.metrics.requests)
+	if x.req.Method == http1.MethodCONNECT {
+		// No route tunnels: answer here, never forward (the upstream would
+		// answer it as an ordinary request). Whatever the client sends
+		// next is tunnel data, not HTTP: close after the answer.
+		cc.keepAlive = false
+		cc.respondErrorFields(405, allowFields, "CONNECT is not supported")
+		return
+	}
 	cc.routeRequest()
+}
+
+var allowFields = []byte("Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n")
+
+// headArrived counts a request in flight from the first byte of its head,
+// so that a drain answers a request that was arriving when it began.
+func (cc *clientConn) headArrived() {
+	if !cc.headPending && !cc.inRequest {
+		cc.headPending = true
+		cc.headStart = cc.w.now
+		cc.w.srv.inflight.Add(1)
+	}
+}
+
+// keepAliveNow says whether the response whose head is being sent keeps
+// the connection: not once a drain began, although the request came before.
+func (cc *clientConn) keepAliveNow() bool {
+	if cc.keepAlive && cc.w.srv.draining.Load() {
+		cc.keepAlive = false
+	}
+	return cc.keepAlive
 }
 
 // relayRequestBody moves request-body bytes from the client to the upstream
@@ -325,7 +381,14 @@ func (cc *clientConn) requestDone() {
 		return
 	}
 	cc.inRequest = false
-	cc.w.srv.inflight.Add(-1)
+	if cc.c.OutboundBuffered() > 0 && !cc.dead && !cc.unflushed {
+		// In flight until the last byte leaves gnet's buffer for the
+		// socket: a drain must not stop the loops before (onDrained).
+		cc.unflushed = true
+		cc.w.watch(cc)
+	} else {
+		cc.w.srv.inflight.Add(-1)
+	}
 	cc.runLog()
 	if !cc.keepAlive || cc.closing {
 		x.reset()
@@ -370,16 +433,24 @@ func (cc *clientConn) failFraming(status int, msg string) {
 	}
 	cc.keepAlive = false
 	if !cc.inRequest {
+		cc.headArrived()
+		cc.headPending = false // the count is the request's now
 		cc.inRequest = true
-		cc.w.srv.inflight.Add(1)
-		cc.x.startNanos = cc.w.now
+		cc.x.startNanos = cc.headStart
 	}
 	cc.x.failure = msg
 	if cc.x.route == nil {
-		// The head was not accepted: its spans point into gnet's buffer,
-		// not into x.head. Forget them so logs see an empty request.
-		cc.x.req.Reset()
-		cc.x.head = cc.x.head[:0]
+		// The head was not accepted: its spans index gnet's buffer, where
+		// it still is. Keep a copy of what was received so that the log
+		// shows the method and target that came; forget the spans if it
+		// is too long to keep.
+		buf, _ := cc.c.Peek(-1)
+		if len(buf) <= maxLoggedHead {
+			cc.x.head = append(cc.x.head[:0], buf...)
+		} else {
+			cc.x.req.Reset()
+			cc.x.head = cc.x.head[:0]
+		}
 	}
 	cc.reqBodyDone = true
 	cc.respondError(status, msg)
@@ -388,8 +459,12 @@ func (cc *clientConn) failFraming(status int, msg string) {
 // closeAfterFlush stops reading and closes the connection once its output
 // has been written, or when the send timeout gives up on the peer.
 func (cc *clientConn) closeAfterFlush() {
-	if cc.closed || cc.detached || cc.c.OutboundBuffered() == 0 {
+	if cc.closed || cc.detached {
 		cc.closeNow()
+		return
+	}
+	if cc.c.OutboundBuffered() == 0 {
+		cc.closeFlushed()
 		return
 	}
 	cc.read = readNone
@@ -397,6 +472,33 @@ func (cc *clientConn) closeAfterFlush() {
 	cc.closing = true
 	cc.armTimer(ctFlush, cc.snapshot().clientSendTimeout)
 	cc.w.watch(cc)
+}
+
+// closeFlushed closes a connection whose output was written: with a
+// lingering close when client input was dropped or is unread, else at once.
+func (cc *clientConn) closeFlushed() {
+	if cc.linger || cc.c.InboundBuffered() > 0 {
+		cc.lingerClose()
+		return
+	}
+	cc.closeNow()
+}
+
+// lingerClose sends FIN and drops what the client still sends until it
+// closes, for up to lingerTimeout. Closing a socket with unread input makes
+// the kernel send a reset, and a reset can destroy the response the client
+// has not read yet (nginx's lingering_close).
+func (cc *clientConn) lingerClose() {
+	if fd := cc.c.Fd(); cc.dead || fd < 0 || unix.Shutdown(fd, unix.SHUT_WR) != nil {
+		cc.closeNow()
+		return
+	}
+	cc.read = readNone
+	cc.closed = true
+	cc.closing = false
+	cc.lingering = true
+	_, _ = cc.c.Discard(-1)
+	cc.armTimer(ctLinger, lingerTimeout)
 }
 
 // closeNow closes the connection; OnClose follows on this loop.
@@ -415,15 +517,33 @@ func (cc *clientConn) closeNow() {
 
 // onDrained is called by the tick when output fell below the low-water mark.
 func (cc *clientConn) onDrained() {
-	switch {
-	case cc.closing:
+	if cc.unflushed {
 		if cc.c.OutboundBuffered() == 0 {
-			cc.closeNow()
+			cc.settleFlush()
 		} else {
 			cc.w.watch(cc)
 		}
+	}
+	switch {
+	case cc.closing:
+		if cc.c.OutboundBuffered() == 0 {
+			cc.closeFlushed()
+		} else {
+			cc.w.watch(cc)
+		}
+	case cc.tunnelPending && cc.up != nil:
+		cc.handoffTunnel(cc.up)
 	case cc.up != nil && cc.up.paused:
 		cc.up.resumeDownload()
+	}
+}
+
+// settleFlush ends the in-flight count a finished request kept while its
+// last bytes were in gnet's buffer.
+func (cc *clientConn) settleFlush() {
+	if cc.unflushed {
+		cc.unflushed = false
+		cc.w.srv.inflight.Add(-1)
 	}
 }
 
@@ -432,7 +552,9 @@ func (cc *clientConn) onTimer(now int64) {
 	cc.timerKind = ctNone
 	switch kind {
 	case ctIdle:
-		cc.closeNow()
+		cc.closeAfterFlush() // the last response may still be on its way
+	case ctLinger:
+		_ = cc.c.Close()
 	case ctHeader:
 		if cc.c.InboundBuffered() == 0 && !cc.inRequest {
 			cc.closeNow() // never sent a byte of this request: close quietly, as nginx does
@@ -472,7 +594,13 @@ func (cc *clientConn) onClose(error) {
 	}
 	cc.closed = true
 	cc.read = readNone
+	cc.lingering = false
 	cc.disarmTimer()
+	cc.settleFlush()
+	if cc.headPending {
+		cc.headPending = false
+		cc.w.srv.inflight.Add(-1)
+	}
 	cc.w.m.AddGauge(cc.w.srv.metrics.clientConns, -1)
 	if cc.inRequest {
 		if cc.x.failure == "" && !cc.responded {

@@ -350,7 +350,7 @@ func (cc *clientConn) sendLocal() {
 		cc.keepAlive = false
 	}
 	switch {
-	case !cc.keepAlive:
+	case !cc.keepAliveNow():
 		out = append(out, "Connection: close\r\n"...)
 	case x.req.Minor == 0:
 		out = append(out, "Connection: keep-alive\r\n"...)

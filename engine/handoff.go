@@ -392,9 +392,20 @@ func (cc *clientConn) abortDetached(why string) {
 
 // handoffTunnel moves a 101 tunnel to two copying goroutines once no
 // output is queued on either side; until then it relays on the loop.
+//
+// Bytes either side sent before the hand-off (the client's early data in
+// the same write as the Upgrade request, the upstream's after its 101) sit
+// in gnet's buffers, which detach drops: they are relayed first.
 func (cc *clientConn) handoffTunnel(uc *upstreamConn) {
 	if cc.closed || uc.closed || cc.detached {
 		return
+	}
+	if cc.c.InboundBuffered() > 0 {
+		cc.relayTunnel()
+	}
+	if buf, _ := uc.c.Peek(-1); len(buf) > 0 {
+		cc.write(buf)
+		_, _ = uc.c.Discard(len(buf))
 	}
 	if cc.c.OutboundBuffered() > 0 || uc.c.OutboundBuffered() > 0 {
 		cc.tunnelPending = true

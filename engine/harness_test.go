@@ -41,7 +41,13 @@ func freeAddr(t testing.TB) string {
 // is replaced by its address. It stops when the test ends.
 func startGateway(t testing.TB, yml string) *gateway {
 	t.Helper()
-	addr := freeAddr(t)
+	return startGatewayAt(t, freeAddr(t), yml, nil)
+}
+
+// startGatewayAt is startGateway on a given address; edit, when not nil,
+// changes the server's options before it starts.
+func startGatewayAt(t testing.TB, addr, yml string, edit func(*engine.Options)) *gateway {
+	t.Helper()
 	yml = strings.ReplaceAll(yml, "{listen}", addr)
 	cfg, err := config.Parse([]byte(yml), "test.yaml")
 	if err != nil {
@@ -52,7 +58,7 @@ func startGateway(t testing.TB, yml string) *gateway {
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
-	g.srv, err = engine.NewServer(engine.Options{
+	opts := engine.Options{
 		Listen:  addr,
 		Workers: cfg.Workers,
 		AccessLog: func(x *engine.Ctx) {
@@ -60,8 +66,13 @@ func startGateway(t testing.TB, yml string) *gateway {
 				t.Logf("gateway: %s %s -> %d: %s", x.MethodName(), x.Path(), x.ResponseStatus(), f)
 			}
 		},
-		Logf: t.Logf,
-	}, snap)
+		Logf:           t.Logf,
+		DrainIdleGrace: -1, // tests' idle pooled connections need no grace
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	g.srv, err = engine.NewServer(opts, snap)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -439,15 +439,7 @@ func TestProxySlowReaderKeepsHeapBounded(t *testing.T) {
 	if raceEnabled {
 		size = 16 << 20
 	}
-	chunk := bytes.Repeat([]byte("s"), 256<<10)
-	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-		for left := size; left > 0; left -= int64(len(chunk)) {
-			if _, err := w.Write(chunk[:min(int64(len(chunk)), left)]); err != nil {
-				return
-			}
-		}
-	})
+	up := startUpstream(t, sizedBody(size, 256<<10))
 	g := startGateway(t, upstreamYAML("{listen}", routeAll, up.addr))
 	heap := startHeapWatch()
 	c, err := net.Dial("tcp", g.addr)

@@ -33,6 +33,15 @@ type Options struct {
 	// upstream's connect timeout]. Tests and in-process harnesses
 	// (enginetest) replace it.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// DrainIdleGrace is how long a drain keeps idle keep-alive connections
+	// open, so that a client about to reuse one gets one more response
+	// (with Connection: close) instead of a connection closed under its
+	// request; busy clients all get theirs within it [300ms; negative: none].
+	DrainIdleGrace time.Duration
+	// Listener, when set, is served instead of binding Listen: a listening
+	// socket inherited from the process this one replaces (cmd/sluice's
+	// upgrade). The server closes it when it stops accepting [nil].
+	Listener net.Listener
 }
 
 // Server runs the gateway's workers. Safe for concurrent use: Swap and
@@ -42,8 +51,18 @@ type Server struct {
 
 	opts    Options
 	snap    atomic.Pointer[Snapshot]
-	eng     gnet.Engine
 	offload *offloadPool
+
+	// The listener is the engine's, not gnet's (listen.go): gnet cannot stop
+	// accepting while its connections go on, nor serve an inherited socket.
+	lnMu         sync.Mutex
+	ln           net.Listener
+	lnClosed     bool
+	accepters    sync.WaitGroup
+	loops        *gnet.Client // the event loops, without a listener of their own
+	loopsStopped bool
+	stopOnce     sync.Once
+	stopped      chan struct{} // closed when the loops have stopped
 
 	workersMu sync.Mutex
 	workers   atomic.Pointer[[]*worker]
@@ -76,10 +95,13 @@ func NewServer(opts Options, snap *Snapshot) (*Server, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	if opts.DrainIdleGrace == 0 {
+		opts.DrainIdleGrace = 300 * time.Millisecond
+	}
 	if opts.OffloadGoroutines <= 0 {
 		opts.OffloadGoroutines = 256 * opts.Workers
 	}
-	s := &Server{opts: opts, booted: make(chan struct{}), stopTick: make(chan struct{}), fastWake: make(chan struct{}, 1)}
+	s := &Server{opts: opts, booted: make(chan struct{}), stopTick: make(chan struct{}), fastWake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	s.idPrefix = strconv.FormatUint(rand.Uint64()%(36*36*36*36*36*36), 36)
 	s.offload = newOffloadPool(opts.OffloadGoroutines)
 	s.metrics = newEngineMetrics(opts.Workers)
@@ -102,9 +124,28 @@ func (s *Server) Swap(snap *Snapshot) {
 	}
 }
 
-// Serve runs the workers until Shutdown; it blocks.
+// Serve binds the listener (unless Listen did, or Options.Listener gave
+// one), starts the workers and accepts connections until Shutdown; it
+// blocks until the workers have stopped.
 func (s *Server) Serve() error {
-	err := gnet.Run(s, "tcp://"+s.opts.Listen,
+	err := s.Listen()
+	if err == nil {
+		err = s.startLoops()
+	}
+	if err != nil {
+		s.readyOnce()
+		return err
+	}
+	s.startAccepting()
+	s.readyOnce() // after the accept goroutines run: Ready means accepting
+	<-s.stopped
+	return nil
+}
+
+// startLoops starts gnet's event loops as a "client" engine: loops without
+// a listener, which accepted connections join through Enroll (listen.go).
+func (s *Server) startLoops() error {
+	cli, err := gnet.NewClient(s,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.opts.Workers),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
@@ -114,44 +155,93 @@ func (s *Server) Serve() error {
 		gnet.WithReadBufferCap(64<<10),
 		gnet.WithWriteBufferCap(64<<10),
 	)
+	if err != nil {
+		return err
+	}
+	if err := cli.Start(); err != nil {
+		return err
+	}
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
+	if s.loopsStopped {
+		_ = cli.Stop()
+		return errors.New("engine: shut down before it started")
+	}
+	s.loops = cli
+	return nil
+}
+
+func (s *Server) readyOnce() {
 	select {
 	case <-s.booted:
 	default:
-		close(s.booted) // a failed start must not leave Ready waiting
+		close(s.booted)
 	}
-	return err
 }
 
 // Ready is closed once the server accepts connections (or failed to start).
 func (s *Server) Ready() <-chan struct{} { return s.booted }
 
-// Addr is the listen address as configured.
-func (s *Server) Addr() string { return s.opts.Listen }
+// Addr is the address the server listens on: the bound one once Listen
+// succeeded (a ":0" port resolved), else the configured one.
+func (s *Server) Addr() string {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
+	if s.ln != nil {
+		return s.ln.Addr().String()
+	}
+	return s.opts.Listen
+}
 
-// Shutdown drains: new connections are refused, idle keep-alive connections
-// closed, and in-flight requests finish (their connections then close)
-// until none is left or ctx ends; then the workers stop.
+// Shutdown drains: the server stops accepting (connections not accepted
+// yet stay in the kernel's queue for a process that shares the socket, or
+// are refused), every response from now on says Connection: close, and
+// requests in flight — from the first byte of their head until the last
+// byte of their response has left gnet's buffer for the socket — finish
+// until none is left or ctx ends; then, once idle keep-alive connections
+// had DrainIdleGrace to carry one more request, the workers stop and close
+// what remains. Safe to call more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	s.StopAccepting()
+	start := time.Now()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	var err error
 wait:
-	for s.inflight.Load() > 0 {
+	for {
+		if s.inflight.Load() == 0 && (time.Since(start) >= s.opts.DrainIdleGrace || s.Stats().ClientConns == 0) {
+			break
+		}
 		select {
 		case <-ctx.Done():
-			err = fmt.Errorf("engine: drain ended with %d requests in flight: %w", s.inflight.Load(), ctx.Err())
+			if n := s.inflight.Load(); n > 0 {
+				err = fmt.Errorf("engine: drain ended with %d requests in flight: %w", n, ctx.Err())
+			}
 			break wait
 		case <-tick.C:
 		}
 	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if e := s.eng.Stop(stopCtx); e != nil && err == nil {
-		err = e
-	}
+	s.stopLoops()
 	return err
 }
+
+// stopLoops stops the event loops once; gnet closes the connections left.
+func (s *Server) stopLoops() {
+	s.stopOnce.Do(func() {
+		s.lnMu.Lock()
+		loops := s.loops
+		s.loopsStopped = true
+		s.lnMu.Unlock()
+		if loops != nil {
+			_ = loops.Stop()
+		}
+		close(s.stopped)
+	})
+}
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
 
 // InFlight is the number of requests being served now.
 func (s *Server) InFlight() int64 { return s.inflight.Load() }
@@ -163,10 +253,8 @@ func (s *Server) logf(format string, args ...any) {
 }
 
 // OnBoot starts the tick that drives every worker's timers.
-func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
-	s.eng = eng
+func (s *Server) OnBoot(gnet.Engine) gnet.Action {
 	go s.tickLoop()
-	close(s.booted)
 	return gnet.None
 }
 
@@ -254,6 +342,9 @@ func (s *Server) workerFor(loop gnet.EventLoop) *worker {
 
 // OnOpen classifies a new connection: accepted clients have no context;
 // upstream connections and re-attached clients carry theirs from Enroll.
+// A client accepted during a drain is served (its response says
+// Connection: close): the listener is closed first, so nothing is accepted
+// only to be closed.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	w := s.workerFor(c.EventLoop())
 	w.enter()
@@ -261,9 +352,6 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	w.tickClock()
 	switch v := c.Context().(type) {
 	case nil:
-		if s.draining.Load() {
-			return nil, gnet.Close
-		}
 		w.openClient(c)
 	case *upstreamConn:
 		w.onUpstreamOpen(v, c)

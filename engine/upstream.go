@@ -501,7 +501,7 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 	switch {
 	case upgrade:
 		e.KeepUpgrade = true
-	case !cc.keepAlive:
+	case !cc.keepAliveNow():
 		e.SetString("Connection", "close")
 	case x.req.Minor == 0:
 		e.SetString("Connection", "keep-alive")

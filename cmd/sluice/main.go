@@ -6,7 +6,9 @@
 //	                                      a one-line reverse proxy
 //
 // SIGHUP reloads the config file (a bad file is refused and the running
-// config stays); SIGTERM and SIGINT drain in-flight requests and exit 0.
+// config stays); SIGTERM and SIGINT drain in-flight requests and exit 0;
+// SIGUSR2 starts the executable again on the same listening socket and,
+// once the new process serves, drains and exits (upgrade.go).
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -218,9 +221,19 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 	if rl != nil {
 		opts.AccessLog = rl.log
 	}
+	inherited, err := inheritedListener()
+	if err != nil {
+		logger.Printf("upgrade: %v", err)
+		return 1
+	}
+	opts.Listener = inherited
 	srv, err := engine.NewServer(opts, snap)
 	if err != nil {
 		logger.Print(err)
+		return 1
+	}
+	if err := srv.Listen(); err != nil {
+		logger.Printf("cannot listen on %s: %v", cfg.Listen, bindError(err))
 		return 1
 	}
 	served := make(chan error, 1)
@@ -231,7 +244,11 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 		logger.Printf("cannot serve %s: %v", cfg.Listen, err)
 		return 1
 	}
-	logger.Printf("listening on %s (%d upstreams, %d routes)", cfg.Listen, len(cfg.Upstreams), len(cfg.Routes))
+	how := ""
+	if inherited != nil {
+		how = ", socket inherited"
+	}
+	logger.Printf("listening on %s (%d upstreams, %d routes%s; pid %d)", srv.Addr(), len(cfg.Upstreams), len(cfg.Routes), how, os.Getpid())
 	if statusAddr != "" {
 		hs, err := startStatus(statusAddr, srv, rl)
 		if err != nil {
@@ -242,11 +259,22 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 		logger.Printf("status on http://%s/upstreams", statusAddr)
 	}
 
+	notifyReady() // after every listener: a parent waiting to hand over drains now
+	up := newUpgrader(stderr, logger)
+
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
-	for {
+	var drainWhy string
+	upgraded := false
+	for drainWhy == "" {
 		select {
+		case pid := <-up.ready:
+			up.done(pid)
+			if pid != 0 {
+				upgraded = true
+				drainWhy = fmt.Sprintf("upgrade: process %d serves", pid)
+			}
 		case err := <-served:
 			if err != nil && !errors.Is(err, context.Canceled) {
 				logger.Printf("engine stopped: %v", err)
@@ -254,6 +282,10 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 			}
 			return 0
 		case sig := <-sigs:
+			if sig == syscall.SIGUSR2 {
+				up.start(srv)
+				continue
+			}
 			if sig == syscall.SIGHUP {
 				if reload == nil {
 					logger.Print("SIGHUP: no config file to reload")
@@ -270,19 +302,33 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 				logger.Printf("SIGHUP: config refused, the running config stays:\n%v", err)
 				continue
 			}
-			drain := time.Duration(cfg.DrainTimeout)
-			logger.Printf("%v: draining (up to %v, %d requests in flight)", sig, drain, srv.InFlight())
-			ctx, cancel := context.WithTimeout(context.Background(), drain)
-			err := srv.Shutdown(ctx)
-			cancel()
-			<-served
-			if err != nil {
-				logger.Printf("drain: %v", err)
-			}
-			logger.Print("stopped")
-			return 0
+			drainWhy = sig.String()
 		}
 	}
+	drain := time.Duration(cfg.DrainTimeout)
+	logger.Printf("%s: draining (up to %v, %d requests in flight)", drainWhy, drain, srv.InFlight())
+	if !upgraded {
+		sdNotify("STOPPING=1") // after an upgrade the service goes on, in the new process
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	err = srv.Shutdown(ctx)
+	cancel()
+	<-served
+	if err != nil {
+		logger.Printf("drain: %v", err)
+	}
+	logger.Print("stopped")
+	return 0
+}
+
+// bindError is the system's reason of a failed listen ("bind: address
+// already in use"), without the address the caller already names.
+func bindError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
 }
 
 // reserveSpareP keeps one more P than there are event loops. A loop blocks

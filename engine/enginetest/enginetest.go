@@ -330,6 +330,9 @@ func (c *conn) Discard(n int) (int, error) {
 	return n, nil
 }
 
+// Fd is -1: there is no socket (the engine then closes without lingering).
+func (c *conn) Fd() int { return -1 }
+
 func (c *conn) InboundBuffered() int  { return len(c.in) }
 func (c *conn) OutboundBuffered() int { return 0 }
 

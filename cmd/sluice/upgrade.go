@@ -1,0 +1,185 @@
+package main
+
+// Zero-downtime restart and binary upgrade (docs/configuration.md,
+// "Restart and upgrade").
+//
+// SIGUSR2 starts the executable again (the file this process was started
+// from, which may hold a new binary by now) with the same arguments and the
+// listening socket as an inherited descriptor. The new process serves that
+// same socket — the same kernel accept queue, so no connection is refused
+// or lost during the hand-over — and says it is ready through a pipe. Only
+// then does this process stop accepting and drain, as on SIGTERM, and exit.
+// If the new process fails or is not ready in time, this one goes on
+// serving and says why.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/sluice-gw/sluice/engine"
+)
+
+// The environment of a process started by an upgrade.
+const (
+	envListenFD = "SLUICE_LISTEN_FD" // the inherited listening socket
+	envReadyFD  = "SLUICE_READY_FD"  // write one byte there once serving
+)
+
+// upgradeReadyTimeout bounds how long the old process waits for the new one.
+const upgradeReadyTimeout = 60 * time.Second
+
+// inheritedListener returns the listening socket a previous process handed
+// over, or nil when this process was not started by an upgrade.
+func inheritedListener() (net.Listener, error) {
+	v := os.Getenv(envListenFD)
+	if v == "" {
+		return nil, nil
+	}
+	os.Unsetenv(envListenFD) // not for the processes this one starts
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s=%q is not a descriptor", envListenFD, v)
+	}
+	f := os.NewFile(uintptr(fd), "sluice-listener")
+	defer f.Close()
+	ln, err := net.FileListener(f) // a duplicate: closing f keeps it
+	if err != nil {
+		return nil, fmt.Errorf("inherited descriptor %d: %w", fd, err)
+	}
+	return ln, nil
+}
+
+// notifyReady tells the process that started this one (an upgrade) and
+// systemd (Type=notify; MAINPID moves to this process) that it serves.
+func notifyReady() {
+	if v := os.Getenv(envReadyFD); v != "" {
+		os.Unsetenv(envReadyFD)
+		if fd, err := strconv.Atoi(v); err == nil && fd >= 3 {
+			f := os.NewFile(uintptr(fd), "sluice-ready")
+			_, _ = f.Write([]byte{1})
+			f.Close()
+		}
+	}
+	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
+}
+
+// sdNotify sends a state to systemd's notify socket, if there is one.
+func sdNotify(state string) {
+	name := os.Getenv("NOTIFY_SOCKET")
+	if name == "" {
+		return
+	}
+	if name[0] == '@' {
+		name = "\x00" + name[1:] // abstract namespace
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		return
+	}
+	_, _ = c.Write([]byte(state))
+	c.Close()
+}
+
+// upgrader starts the new process on SIGUSR2; ready receives its pid once
+// it serves. Used from serve's goroutine only.
+type upgrader struct {
+	exe     string // resolved at start: the path, not the (maybe replaced) file
+	stderr  io.Writer
+	logger  *log.Logger
+	running bool
+	ready   chan int
+}
+
+func newUpgrader(stderr io.Writer, logger *log.Logger) *upgrader {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	return &upgrader{exe: exe, stderr: stderr, logger: logger, ready: make(chan int, 1)}
+}
+
+// start begins an upgrade unless one is under way; the wait for the new
+// process runs on a goroutine, so signals are still handled meanwhile.
+func (u *upgrader) start(srv *engine.Server) {
+	if u.running {
+		u.logger.Print("SIGUSR2: an upgrade is already under way")
+		return
+	}
+	u.running = true
+	cmd, wait, err := u.spawn(srv)
+	if err != nil {
+		u.running = false
+		u.logger.Printf("upgrade: %v; this process goes on serving", err)
+		return
+	}
+	u.logger.Printf("upgrade: started %s as process %d; waiting until it serves", u.exe, cmd.Process.Pid)
+	go func() {
+		err := wait()
+		if err != nil {
+			u.logger.Printf("upgrade: process %d: %v; this process goes on serving", cmd.Process.Pid, err)
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			u.ready <- 0
+			return
+		}
+		u.ready <- cmd.Process.Pid
+		_ = cmd.Wait() // reaps it if it exits while this process drains
+	}()
+}
+
+// done records the end of an upgrade attempt (pid 0: failed).
+func (u *upgrader) done(pid int) { u.running = pid != 0 }
+
+// spawn starts the executable with the listener as descriptor 3 and a
+// readiness pipe as 4; wait returns nil once the new process is ready.
+func (u *upgrader) spawn(srv *engine.Server) (*exec.Cmd, func() error, error) {
+	lf, err := srv.ListenerFile()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer lf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(u.exe, os.Args[1:]...)
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	if f, ok := u.stderr.(*os.File); ok {
+		cmd.Stderr = f // given as is: no copying goroutine ties the two processes' lives
+	}
+	cmd.ExtraFiles = []*os.File{lf, w}
+	cmd.Env = append(os.Environ(), envListenFD+"=3", envReadyFD+"=4")
+	err = cmd.Start()
+	w.Close() // the child has its copy: EOF on r means it exited or gave up
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	wait := func() error {
+		defer r.Close()
+		got := make(chan error, 1)
+		go func() {
+			var b [1]byte
+			if n, _ := r.Read(b[:]); n == 1 {
+				got <- nil
+				return
+			}
+			got <- errors.New("exited before it served")
+		}()
+		select {
+		case err := <-got:
+			return err
+		case <-time.After(upgradeReadyTimeout):
+			return fmt.Errorf("not serving after %v", upgradeReadyTimeout)
+		}
+	}
+	return cmd, wait, nil
+}

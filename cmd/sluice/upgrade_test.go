@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startLogged runs the binary with its stderr in a file: a process it
+// starts (an upgrade) inherits that file, and nothing ties the two
+// processes' lives together as a pipe to the test would.
+func startLogged(t *testing.T, args ...string) (*exec.Cmd, chan error, func() string) {
+	t.Helper()
+	logFile := filepath.Join(t.TempDir(), "sluice.log")
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sluiceBin, args...)
+	cmd.Stderr = f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	readLog := func() string {
+		b, _ := os.ReadFile(logFile)
+		return string(b)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("sluice log:\n%s", readLog())
+		}
+	})
+	return cmd, done, readLog
+}
+
+// Bug 1: "listening on" was logged before the bind, and a bind failure
+// came as "engine stopped: ..." after it.
+func TestBindFailureIsOneClearLine(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().String()
+	out, err := exec.Command(sluiceBin, "proxy", "--listen", addr, "--to", "127.0.0.1:1").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "cannot listen on "+addr+": bind: address already in use") {
+		t.Fatalf("want one line naming the address and the reason, got:\n%s", out)
+	}
+}
+
+// keepAliveLoad is a wrk-like client: requests on one connection until the
+// gateway says Connection: close, then a new connection; no retries, every
+// error counts. With closeEach it opens a connection per request.
+type keepAliveLoad struct {
+	ok, failed atomic.Int64
+	firstErr   atomic.Value
+}
+
+func (l *keepAliveLoad) run(addr string, closeEach bool, stop <-chan struct{}, maxRequests int) {
+	var c net.Conn
+	var br *bufio.Reader
+	fail := func(err error) {
+		l.failed.Add(1)
+		l.firstErr.CompareAndSwap(nil, err.Error())
+		if c != nil {
+			c.Close()
+			c = nil
+		}
+	}
+	req := "GET /load HTTP/1.1\r\nHost: a\r\n\r\n"
+	if closeEach {
+		req = "GET /load HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	}
+	for i := 0; i < maxRequests; i++ {
+		select {
+		case <-stop:
+			if c != nil {
+				c.Close()
+			}
+			return
+		default:
+		}
+		if c == nil {
+			var err error
+			if c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
+				fail(err)
+				continue
+			}
+			br = bufio.NewReader(c)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, req); err != nil {
+			fail(err)
+			continue
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			fail(err)
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 || string(body) != "a" {
+			fail(fmt.Errorf("status %d body %q err %v", resp.StatusCode, body, err))
+			continue
+		}
+		l.ok.Add(1)
+		if resp.Close {
+			c.Close()
+			c = nil
+		}
+	}
+	if c != nil {
+		c.Close()
+	}
+}
+
+// Zero-downtime upgrade: under load, SIGUSR2 starts a new process on the
+// same socket; the old one drains and exits; no request fails.
+func TestUpgradeUnderLoadDropsNothing(t *testing.T) {
+	a := startUpstream(t, "a", time.Millisecond)
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	listen := freeAddr(t)
+	writeConfig(t, file, listen, a.addr)
+	old, oldDone, readLog := startLogged(t, "-c", file)
+	p := &gatewayProcess{addr: listen}
+	p.waitReady(t)
+
+	var load keepAliveLoad
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func(closeEach bool) {
+			defer wg.Done()
+			load.run(listen, closeEach, stop, 20000)
+		}(i >= 4)
+	}
+	stopLoad := func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}
+	defer stopLoad()
+
+	time.Sleep(300 * time.Millisecond)
+	before := load.ok.Load()
+	old.Process.Signal(syscall.SIGUSR2)
+	select {
+	case err := <-oldDone:
+		if err != nil {
+			t.Fatalf("old process exit: %v", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("the old process did not exit after the upgrade")
+	}
+	m := regexp.MustCompile(`upgrade: started .* as process (\d+)`).FindStringSubmatch(readLog())
+	if m == nil {
+		t.Fatal("no upgrade in the log")
+	}
+	newPid, _ := strconv.Atoi(m[1])
+	t.Cleanup(func() { syscall.Kill(newPid, syscall.SIGKILL) })
+	atExit := load.ok.Load()
+	time.Sleep(300 * time.Millisecond)
+	stopLoad()
+	after := load.ok.Load()
+
+	if n := load.failed.Load(); n != 0 {
+		t.Fatalf("%d requests failed (%d ok); first: %v", n, after, load.firstErr.Load())
+	}
+	if before == 0 || after <= atExit {
+		t.Fatalf("load did not run on both sides: %d before the upgrade, %d at the old exit, %d after", before, atExit, after)
+	}
+	log := readLog()
+	if !strings.Contains(log, "socket inherited; pid "+m[1]) {
+		t.Fatalf("the new process did not serve the inherited socket:\n%s", log)
+	}
+	t.Logf("%d requests, 0 failed; %d before SIGUSR2, %d by the old process's exit", after, before, atExit)
+	// The new process serves on, and drains on SIGTERM like any.
+	if body, err := get(http.DefaultClient, "http://"+listen+"/"); err != nil || body != "a" {
+		t.Fatalf("after the upgrade: %q %v", body, err)
+	}
+	syscall.Kill(newPid, syscall.SIGTERM)
+}
+
+// Bug 2, through the binary: SIGTERM while slow clients download large
+// bodies; every byte must arrive before the process exits.
+func TestSIGTERMDrainDeliversSlowDownloads(t *testing.T) {
+	size := int64(6 << 20)
+	chunk := bytes.Repeat([]byte("z"), 64<<10)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		for left := size; left > 0; left -= int64(len(chunk)) {
+			if _, err := w.Write(chunk[:min(int64(len(chunk)), left)]); err != nil {
+				return
+			}
+		}
+	})}
+	go up.Serve(l)
+	t.Cleanup(func() { up.Close() })
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	listen := freeAddr(t)
+	writeConfig(t, file, listen, l.Addr().String())
+	proc, done, _ := startLogged(t, "-c", file)
+	(&gatewayProcess{addr: listen}).waitReady(t)
+
+	const clients = 3
+	var started sync.WaitGroup
+	started.Add(clients)
+	results := make(chan string, clients)
+	for i := 0; i < clients; i++ {
+		go func() {
+			c, err := net.Dial("tcp", listen)
+			if err != nil {
+				results <- err.Error()
+				started.Done()
+				return
+			}
+			defer c.Close()
+			c.(*net.TCPConn).SetReadBuffer(16 << 10)
+			io.WriteString(c, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+			c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReaderSize(c, 16<<10), nil)
+			if err != nil {
+				results <- err.Error()
+				started.Done()
+				return
+			}
+			buf := make([]byte, 16<<10)
+			var got int64
+			once := false
+			for {
+				n, err := resp.Body.Read(buf)
+				got += int64(n)
+				if !once && got >= 512<<10 {
+					once = true
+					started.Done()
+				}
+				if err != nil {
+					if !once {
+						started.Done()
+					}
+					if err == io.EOF && got == size {
+						results <- ""
+					} else {
+						results <- fmt.Sprintf("%d of %d bytes: %v", got, size, err)
+					}
+					return
+				}
+				time.Sleep(4 * time.Millisecond)
+			}
+		}()
+	}
+	started.Wait()
+	proc.Process.Signal(syscall.SIGTERM)
+	for i := 0; i < clients; i++ {
+		if r := <-results; r != "" {
+			t.Errorf("slow download during the drain: %s", r)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after the drain: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway did not exit after the drain")
+	}
+}

@@ -1,0 +1,889 @@
+package policies
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/http1"
+	"github.com/sluice-gw/sluice/redis"
+	"github.com/sluice-gw/sluice/shm"
+)
+
+// The `cache` policy: a two-level response cache. L1 is a shared dict of
+// the gateway (shm: bounded, CLOCK eviction, per node); L2, optional, is
+// Redis, shared by every gateway of the fleet. A hit answers in the
+// content phase (no balancer, no upstream); a miss goes upstream and, when
+// the response may be stored, the policy keeps its body (BufferResponse
+// when its length is known, FilterBody otherwise) and stores it in L1 on
+// the loop and in L2 off it. Misses on one key are coalesced
+// (cache_fill.go); the stored form is in cache_entry.go.
+//
+// X-Cache-Status says what happened: HIT (X-Cache-Level: L1 or L2), MISS,
+// EXPIRED (a stale entry was found and is being refreshed), STALE (a stale
+// entry was served: while another request refreshes it, or because the
+// upstream failed), BYPASS (a bypass rule matched: the cache was not read,
+// the response may still be stored).
+
+// cacheConfig is the `cache` policy's config.
+type cacheConfig struct {
+	// Key is a template of the key ("{param_id}:{consumer}"; the seed's
+	// mustache form "{{id}}_{{age}}" is accepted, a bare name being a
+	// declared parameter or a variable). Default: host, path, and the
+	// declared parameters sorted by name (the params policy) or else the
+	// query as sent. The method class (GET/HEAD share entries), the
+	// policy's identity and, unless per_consumer is false, the consumer
+	// are always part of it.
+	Key string `yaml:"key" desc:"template of the key: {param_id}:{arg_x}...; mustache {{id}} is accepted; default host, path and the declared parameters sorted (or the query)"`
+	// PerConsumer keeps consumers' entries apart. Default true.
+	PerConsumer *bool `yaml:"per_consumer" desc:"keep each consumer's entries apart; default true"`
+	// Dict is the shared dict of L1, declared in shared_dicts. Default
+	// "cache". One entry must fit in one shard of it (capacity/64 for a
+	// dict of 4MiB or more).
+	Dict string `yaml:"dict" desc:"shared dict of the L1 cache, declared in shared_dicts; default cache"`
+	// L2 adds Redis (the top-level redis section) as the second level:
+	// "redis", or "none" (default).
+	L2 string `yaml:"l2" enum:"none|redis" desc:"second level: redis (the top-level redis section) or none (default)"`
+	// L2Timeout bounds an L2 lookup; a slower (or down) Redis is a miss.
+	// Default 50ms.
+	L2Timeout config.Duration `yaml:"l2_timeout" desc:"longest L2 lookup; slower or down Redis is a miss; default 50ms"`
+	// TTL of a stored response. Default 60s.
+	TTL config.Duration `yaml:"ttl" desc:"how long a stored response is fresh; default 60s"`
+	// StatusTTL gives some statuses their own TTL ({"404": 10s}); each is
+	// cacheable too.
+	StatusTTL map[string]config.Duration `yaml:"status_ttl" desc:"TTL per status, {\"404\": 10s}; these statuses are cacheable too"`
+	// Statuses that may be stored. Default [200] (plus status_ttl's).
+	Statuses []int `yaml:"statuses" desc:"statuses that may be stored; default [200] and those of status_ttl"`
+	// Methods that read the cache. Default [GET, HEAD]; POST is allowed
+	// when the key comes from declared parameters (the params policy).
+	Methods []string `yaml:"methods" desc:"methods served from the cache; default GET and HEAD; POST when the key is built from declared parameters"`
+	// ContentTypes that may be stored: media types, "type/*", or "*" for
+	// any. Default JSON (application/json and +json types).
+	ContentTypes []string `yaml:"content_types" desc:"content types that may be stored (type/sub, type/*, or * for any); default JSON"`
+	// JSONObjectOnly stores only a body that is a JSON object (the seed's
+	// rule: never a null, an array or an error string). Default false.
+	JSONObjectOnly bool `yaml:"json_object_only" desc:"store only a body that is a JSON object; default false"`
+	// MaxBody is the largest body stored; a larger response passes,
+	// uncached. Default 1MiB.
+	MaxBody config.Size `yaml:"max_body" desc:"largest body stored; larger responses pass uncached; default 1MiB"`
+	// CacheControl respects the upstream's Cache-Control: no-store,
+	// no-cache and private prevent storing, s-maxage then max-age set the
+	// TTL. Default true.
+	CacheControl *bool `yaml:"cache_control" desc:"respect the upstream's Cache-Control (no-store, no-cache, private, s-maxage, max-age); default true"`
+	// StoreSetCookie stores responses with Set-Cookie (without the
+	// Set-Cookie fields). Default false: they are not stored.
+	StoreSetCookie bool `yaml:"store_set_cookie" desc:"store responses carrying Set-Cookie (the fields themselves are never stored); default false"`
+	// Vary lists request fields the key includes; a response whose Vary
+	// names another field (or *) is not stored. Default none.
+	Vary []string `yaml:"vary" desc:"request fields added to the key; responses varying on other fields are not stored"`
+	// Bypass lists variables (http_x_no_cache, cookie_nocache,
+	// arg_refresh...): when one has a value other than "" or "0", the
+	// cache is not read (BYPASS) and the response may refresh it.
+	Bypass []string `yaml:"bypass" desc:"variables that skip the lookup when set and not 0 (http_NAME, cookie_NAME, arg_NAME...); the response still refreshes the entry"`
+	// LockTimeout bounds how long a miss waits for another request filling
+	// the same key before going upstream itself. Default 3s; keep it
+	// below client.policy_timeout.
+	LockTimeout config.Duration `yaml:"lock_timeout" desc:"longest wait for another request filling the same key; default 3s, below client.policy_timeout"`
+	// StaleWhileRevalidate serves an expired entry (STALE) for this long
+	// past its TTL while one request refreshes it. Default 0.
+	StaleWhileRevalidate config.Duration `yaml:"stale_while_revalidate" desc:"serve an expired entry this long past its TTL while one request refreshes it; default 0"`
+	// StaleIfError serves an expired entry for this long past its TTL
+	// when the upstream answers 5xx or fails. Default 0.
+	StaleIfError config.Duration `yaml:"stale_if_error" desc:"serve an expired entry this long past its TTL when the upstream fails or answers 5xx; default 0"`
+	// Purge lets the PURGE method delete the request's entry (L1 and L2).
+	// Restrict who may send it (ip-restriction, auth). Default false.
+	Purge bool `yaml:"purge" desc:"let the PURGE method delete the request's entry; restrict it with ip-restriction or auth; default false"`
+}
+
+const (
+	cachePriority         = 100 // content: after the access checks; body_filter: before response-rewrite
+	defaultCacheTTL       = 60 * time.Second
+	defaultCacheMaxBody   = 1 << 20
+	defaultCacheL2Timeout = 50 * time.Millisecond
+	defaultCacheLock      = 3 * time.Second
+	cacheRedisPrefix      = "sluice:cache:"
+	cacheL2WriteTimeout   = time.Second
+)
+
+// cacheStatus is what the cache did for a request.
+type cacheStatus uint8
+
+const (
+	csNone cacheStatus = iota
+	csMiss
+	csHit
+	csExpired
+	csStale
+	csBypass
+)
+
+var cacheStatusFields = [...]string{"", "MISS", "HIT", "EXPIRED", "STALE", "BYPASS"}
+
+type cachePolicy struct {
+	identity     string
+	key          *engine.Template // nil: the default key
+	perConsumer  bool
+	vary         [][]byte // request field names added to the key
+	dict         *shm.Dict
+	redis        *redis.Client
+	l2Timeout    time.Duration
+	ttl          time.Duration
+	statusTTL    map[int]time.Duration
+	statuses     statusSet
+	methods      []string
+	ctypes       []string // nil: any
+	jsonObject   bool
+	maxBody      int64
+	cacheControl bool
+	setCookie    bool
+	bypass       []engine.Variable
+	lockTimeout  time.Duration
+	swr, sie     time.Duration
+	purge        bool
+
+	state engine.Key[*cacheReq]
+	free  perWorker[[]*cacheReq]
+	fills *fillTable
+	wake  func(*engine.Ctx) engine.Status
+	stats *cacheStats
+}
+
+// cacheReq is a request's cache state; a worker keeps spares.
+type cacheReq struct {
+	worker   int
+	status   cacheStatus
+	level    byte // 1 or 2: where a hit came from
+	served   bool // the cache answered (hit or stale)
+	leads    bool // this request fills the key
+	noStore  bool
+	storing  bool
+	overflow bool
+	hasStale bool
+	key      []byte // the full L1 key
+	entry    []byte // the entry read (a hit's body is a view of it)
+	fields   []byte // a local answer's fields
+	store    []byte // the entry being stored
+	l2       []byte // an L2 value (Redis's bytes)
+}
+
+func init() {
+	RegisterConfig("cache", cacheConfig{}, newCache)
+}
+
+// mustacheVar matches the seed's {{name}} placeholders.
+var mustacheVar = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}`)
+
+func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
+	var cfg cacheConfig
+	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
+		return nil, err
+	}
+	if env == nil {
+		env = &engine.Env{Scope: "global", ID: "cache"}
+	}
+	p := &cachePolicy{
+		identity:     env.Identity(),
+		perConsumer:  cfg.PerConsumer == nil || *cfg.PerConsumer,
+		ttl:          cfg.TTL.Std(),
+		maxBody:      int64(cfg.MaxBody),
+		cacheControl: cfg.CacheControl == nil || *cfg.CacheControl,
+		setCookie:    cfg.StoreSetCookie,
+		jsonObject:   cfg.JSONObjectOnly,
+		l2Timeout:    cfg.L2Timeout.Std(),
+		lockTimeout:  cfg.LockTimeout.Std(),
+		swr:          cfg.StaleWhileRevalidate.Std(),
+		sie:          cfg.StaleIfError.Std(),
+		purge:        cfg.Purge,
+		fills:        new(fillTable),
+		stats:        cacheStatsFor(env.Identity()),
+	}
+	p.wake = p.wakeWaiter
+	if p.ttl <= 0 {
+		p.ttl = defaultCacheTTL
+	}
+	if p.maxBody <= 0 {
+		p.maxBody = defaultCacheMaxBody
+	}
+	if p.l2Timeout <= 0 {
+		p.l2Timeout = defaultCacheL2Timeout
+	}
+	if p.lockTimeout <= 0 {
+		p.lockTimeout = defaultCacheLock
+	}
+	usesParams := false
+	if cfg.Key != "" {
+		src := mustacheVar.ReplaceAllStringFunc(cfg.Key, func(m string) string {
+			name := mustacheVar.FindStringSubmatch(m)[1]
+			if _, err := engine.ParseVariable(name); err == nil {
+				return "{" + name + "}"
+			}
+			return "{param_" + name + "}"
+		})
+		t, err := engine.ParseTemplate(src)
+		if err != nil {
+			return nil, config.FieldError(spec, "key", err.Error())
+		}
+		if len(t.Variables()) == 0 {
+			return nil, config.FieldError(spec, "key", "has no variable: every request would share one entry")
+		}
+		for _, v := range t.Variables() {
+			if strings.HasPrefix(v, "param_") {
+				usesParams = true
+			}
+		}
+		p.key = t
+	} else {
+		usesParams = true // the default key holds the declared parameters when there are some
+	}
+	for i, h := range cfg.Vary {
+		if !http1.ValidFieldName(h) {
+			return nil, config.FieldError(spec, "vary["+itoa(i)+"]", fmt.Sprintf("not a field name: %q", h))
+		}
+		p.vary = append(p.vary, []byte(h))
+	}
+	if cfg.Dict == "" {
+		cfg.Dict = "cache"
+	}
+	if env.Dicts != nil {
+		p.dict = env.Dicts.Dict(cfg.Dict)
+	}
+	if p.dict == nil {
+		return nil, config.FieldError(spec, "dict", fmt.Sprintf("shared dict %q is not declared in shared_dicts", cfg.Dict))
+	}
+	switch cfg.L2 {
+	case "", "none":
+	case "redis":
+		if env.Redis == nil {
+			return nil, config.FieldError(spec, "l2", "redis needs the top-level redis section")
+		}
+		p.redis = env.Redis
+	default:
+		return nil, config.FieldError(spec, "l2", fmt.Sprintf(`must be "none" or "redis", got %q`, cfg.L2))
+	}
+	if len(cfg.Statuses) == 0 && len(cfg.StatusTTL) == 0 {
+		p.statuses.add(200)
+	}
+	for i, st := range cfg.Statuses {
+		if st < 200 || st > 599 {
+			return nil, config.FieldError(spec, "statuses["+itoa(i)+"]", fmt.Sprintf("must be a final status, 200..599, got %d", st))
+		}
+		p.statuses.add(st)
+	}
+	for k, d := range cfg.StatusTTL {
+		st, err := strconv.Atoi(k)
+		if err != nil || st < 200 || st > 599 {
+			return nil, config.FieldError(spec, "status_ttl."+k, "must be a status, 200..599")
+		}
+		if d <= 0 {
+			return nil, config.FieldError(spec, "status_ttl."+k, "must be > 0")
+		}
+		if p.statusTTL == nil {
+			p.statusTTL = map[int]time.Duration{}
+		}
+		p.statusTTL[st] = d.Std()
+		p.statuses.add(st)
+	}
+	if len(cfg.Methods) == 0 {
+		p.methods = []string{"GET", "HEAD"}
+	}
+	for i, m := range cfg.Methods {
+		m = strings.ToUpper(m)
+		switch m {
+		case "GET", "HEAD":
+		case "POST":
+			if !usesParams {
+				return nil, config.FieldError(spec, "methods["+itoa(i)+"]", "POST is cacheable only with a key built from declared parameters (param_NAME, or the default key with the params policy)")
+			}
+		default:
+			return nil, config.FieldError(spec, "methods["+itoa(i)+"]", fmt.Sprintf("must be GET, HEAD or POST, got %q", m))
+		}
+		p.methods = append(p.methods, m)
+	}
+	if len(cfg.ContentTypes) == 0 {
+		p.ctypes = []string{"application/json", "+json"}
+	}
+	for _, ct := range cfg.ContentTypes {
+		ct = strings.ToLower(strings.TrimSpace(ct))
+		if ct == "*" || ct == "*/*" {
+			p.ctypes = nil
+			break
+		}
+		p.ctypes = append(p.ctypes, ct)
+	}
+	for i, name := range cfg.Bypass {
+		v, err := engine.ParseVariable(name)
+		if err != nil {
+			return nil, config.FieldError(spec, "bypass["+itoa(i)+"]", err.Error())
+		}
+		p.bypass = append(p.bypass, v)
+	}
+	return p, nil
+}
+
+func (p *cachePolicy) Priority() int { return cachePriority }
+
+func (p *cachePolicy) Install(c *engine.ChainBuilder) error {
+	p.state = engine.NewPrivateKey[*cacheReq](c)
+	c.Add(engine.PhaseContent, p.content)
+	c.Add(engine.PhaseHeaderFilter, p.headerFilter)
+	c.Add(engine.PhaseBodyFilter, p.bodyFilter)
+	c.Add(engine.PhaseLog, p.log)
+	return nil
+}
+
+// acquire takes the worker's spare state; log gives it back. Reset on
+// reuse, not on release: a hit's body is a view of entry until the
+// request ends.
+func (p *cachePolicy) acquire(x *engine.Ctx) *cacheReq {
+	free := p.free.get(x.WorkerID())
+	var st *cacheReq
+	if n := len(*free); n > 0 {
+		st = (*free)[n-1]
+		*free = (*free)[:n-1]
+	} else {
+		st = &cacheReq{worker: x.WorkerID()}
+	}
+	*st = cacheReq{worker: st.worker, key: st.key[:0], entry: st.entry[:0], fields: st.fields[:0], store: st.store[:0]}
+	engine.Set(x, p.state, st)
+	return st
+}
+
+func (p *cachePolicy) log(x *engine.Ctx) engine.Status {
+	st, ok := engine.Get(x, p.state)
+	if !ok || st == nil {
+		return engine.Continue
+	}
+	if st.leads {
+		st.leads = false
+		p.fills.done(st.key, st, p.wake)
+	}
+	st.l2 = nil
+	free := p.free.get(st.worker)
+	*free = append(*free, st)
+	return engine.Continue
+}
+
+func (p *cachePolicy) methodCacheable(m []byte) bool {
+	for _, a := range p.methods {
+		if string(m) == a {
+			return true
+		}
+	}
+	return false
+}
+
+// appendKey builds the request's L1 key.
+func (p *cachePolicy) appendKey(dst []byte, x *engine.Ctx) []byte {
+	dst = append(dst, "c1|"...)
+	dst = append(dst, p.identity...)
+	dst = append(dst, '|')
+	if x.Method() == http1.MethodPOST {
+		dst = append(dst, "POST|"...)
+	} else {
+		dst = append(dst, "GET|"...) // GET and HEAD share entries
+	}
+	if p.perConsumer {
+		if c := x.Consumer(); c != nil {
+			dst = append(dst, c.Name...)
+		}
+		dst = append(dst, '|')
+	}
+	if p.key != nil {
+		dst, _ = p.key.Append(dst, x)
+	} else {
+		dst = append(dst, x.Host()...)
+		dst = append(dst, x.Path()...)
+		dst = append(dst, '?')
+		if pv := Params(x); pv != nil {
+			dst = pv.AppendSorted(dst)
+		} else {
+			dst = append(dst, x.Query()...)
+		}
+	}
+	for _, h := range p.vary {
+		dst = append(dst, '|')
+		v, _ := x.Header(string(h))
+		dst = append(dst, v...)
+	}
+	return dst
+}
+
+// bypassed says whether a bypass variable is set.
+func (p *cachePolicy) bypassed(x *engine.Ctx) bool {
+	if len(p.bypass) == 0 {
+		return false
+	}
+	buf := x.Scratch()
+	defer x.ScratchDone(buf)
+	for _, v := range p.bypass {
+		var ok bool
+		buf, ok = v.Append(buf[:0], x)
+		if ok && len(buf) > 0 && !(len(buf) == 1 && buf[0] == '0') {
+			return true
+		}
+	}
+	return false
+}
+
+// content looks the request up: a fresh entry answers it; a miss goes
+// upstream as the key's filler, or waits for the filler.
+func (p *cachePolicy) content(x *engine.Ctx) engine.Status {
+	m := x.MethodName()
+	if p.purge && string(m) == "PURGE" {
+		return p.purgeEntry(x)
+	}
+	if !p.methodCacheable(m) {
+		return engine.Continue
+	}
+	st := p.acquire(x)
+	st.noStore = x.Method() == http1.MethodHEAD // a HEAD response has no body to store
+	st.key = p.appendKey(st.key, x)
+	if len(st.key) > shm.MaxKeyLen {
+		st.noStore = true
+		return engine.Continue
+	}
+	if p.bypassed(x) {
+		st.status = csBypass
+		p.stats.add(x, ccBypass)
+		return engine.Continue
+	}
+	return p.lookup(x, st, true)
+}
+
+// lookup reads L1, then coalesces the miss (first is false once the
+// request waited: it then goes upstream without storing).
+func (p *cachePolicy) lookup(x *engine.Ctx, st *cacheReq, first bool) engine.Status {
+	now := x.Now()
+	v, stale, ok := p.dict.GetStale(st.key, st.entry[:0])
+	st.entry = v.Bytes
+	if ok && v.Kind == shm.KindBytes {
+		if e, err := decodeCacheEntry(st.entry); err == nil {
+			if !stale && now < e.freshUntil {
+				return p.serve(x, st, &e, csHit, 1)
+			}
+			if now < e.staleUntil {
+				st.hasStale = true
+			}
+		}
+	}
+	if !first {
+		st.noStore = true
+		st.status = csMiss
+		return engine.Continue
+	}
+	st.status = csMiss
+	if st.hasStale {
+		st.status = csExpired
+	}
+	if st.hasStale && p.swr > 0 {
+		// Someone refreshes it already: serve the stale entry now.
+		if p.fills.filling(st.key) {
+			if e, err := decodeCacheEntry(st.entry); err == nil && now < e.freshUntil+int64(p.swr) {
+				return p.serve(x, st, &e, csStale, 1)
+			}
+		}
+	}
+	if !p.fills.lead(st.key, st, x, true, p.lockTimeout, p.wake) {
+		p.stats.add(x, ccCoalesced)
+		return engine.Suspend
+	}
+	st.leads = true
+	if p.redis != nil {
+		return p.lookupL2(x, st)
+	}
+	p.stats.add(x, ccMisses)
+	return engine.Continue
+}
+
+// wakeWaiter resumes a request that waited for another's fill: a hit now,
+// or upstream without storing.
+func (p *cachePolicy) wakeWaiter(x *engine.Ctx) engine.Status {
+	st, ok := engine.Get(x, p.state)
+	if !ok || st == nil {
+		return engine.Continue
+	}
+	s := p.lookup(x, st, false)
+	if s == engine.Continue {
+		p.stats.add(x, ccMisses)
+	}
+	return s
+}
+
+// lookupL2 asks Redis off the loop, bounded by l2_timeout; any failure is
+// a miss (counted).
+func (p *cachePolicy) lookupL2(x *engine.Ctx, st *cacheReq) engine.Status {
+	key := cacheRedisPrefix + string(st.key)
+	return x.Offload(func(ctx context.Context) func(*engine.Ctx) engine.Status {
+		ctx, cancel := context.WithTimeout(ctx, p.l2Timeout)
+		val, found, err := p.redis.Get(ctx, key)
+		cancel()
+		return func(x *engine.Ctx) engine.Status {
+			st, ok := engine.Get(x, p.state)
+			if !ok || st == nil {
+				return engine.Continue
+			}
+			if err != nil {
+				p.stats.add(x, ccL2Errors)
+			}
+			if found {
+				now := x.Now()
+				if e, derr := decodeCacheEntry(val); derr == nil && now < e.freshUntil {
+					st.l2 = val
+					// Fill L1 for the rest of the entry's life.
+					_ = p.dict.Set(st.key, shm.BytesValue(val), time.Duration(e.staleUntil-now))
+					s := p.serve(x, st, &e, csHit, 2)
+					p.fills.done(st.key, st, p.wake)
+					st.leads = false
+					return s
+				}
+			}
+			p.stats.add(x, ccMisses)
+			return engine.Continue
+		}
+	})
+}
+
+// serve answers from an entry (its views must live until the request
+// ends: they are st.entry's or st.l2's).
+func (p *cachePolicy) serve(x *engine.Ctx, st *cacheReq, e *cacheEntry, status cacheStatus, level byte) engine.Status {
+	st.status, st.level, st.served = status, level, true
+	f := append(st.fields[:0], e.fields...)
+	f = append(f, "Age: "...)
+	age := (x.Now() - e.storedAt) / int64(time.Second)
+	f = strconv.AppendInt(f, max(age, 0), 10)
+	f = append(f, "\r\nX-Cache-Status: "...)
+	f = append(f, cacheStatusFields[status]...)
+	if status == csHit {
+		f = append(f, "\r\nX-Cache-Level: L"...)
+		f = append(f, '0'+level)
+		if level == 1 {
+			p.stats.add(x, ccHitsL1)
+		} else {
+			p.stats.add(x, ccHitsL2)
+		}
+	} else {
+		p.stats.add(x, ccStale)
+	}
+	f = append(f, "\r\n"...)
+	st.fields = f
+	x.Respond(e.status, f, e.body)
+	return engine.Done
+}
+
+// headerFilter marks the response and decides whether to store it.
+func (p *cachePolicy) headerFilter(x *engine.Ctx) engine.Status {
+	st, ok := engine.Get(x, p.state)
+	if !ok || st == nil || st.served || st.status == csNone {
+		return engine.Continue
+	}
+	status := x.ResponseStatus()
+	if st.hasStale && p.sie > 0 && status >= 500 {
+		if e, err := decodeCacheEntry(st.entry); err == nil && x.Now() < e.freshUntil+int64(p.sie) {
+			return p.serve(x, st, &e, csStale, 1)
+		}
+	}
+	x.SetResponseHeaderString("X-Cache-Status", cacheStatusFields[st.status])
+	if st.noStore || x.IsLocal() || !p.statuses.has(status) {
+		return engine.Continue
+	}
+	ttl, ok := p.storable(x, status)
+	if !ok {
+		return engine.Continue
+	}
+	if cl, ok := x.ResponseHeader("Content-Length"); ok {
+		n, err := strconv.ParseInt(string(cl), 10, 64)
+		if err != nil || n > p.maxBody {
+			p.stats.add(x, ccTooLarge)
+			return engine.Continue
+		}
+		x.BufferResponse(p.maxBody)
+	} else {
+		x.FilterBody() // the body's length is unknown: collect it as it streams
+	}
+	now := x.Now()
+	keep := max(p.swr, p.sie)
+	st.store = appendCacheHead(st.store[:0], status, now, now+int64(ttl), now+int64(ttl+keep))
+	x.VisitResponseHeaders(func(name, value []byte) bool {
+		if storedField(name) {
+			st.store = append(st.store, name...)
+			st.store = append(st.store, ": "...)
+			st.store = append(st.store, value...)
+			st.store = append(st.store, "\r\n"...)
+		}
+		return true
+	})
+	finishCacheFields(st.store, 0)
+	st.storing = true
+	return engine.Continue
+}
+
+// storedField says whether a response field is kept in an entry.
+func storedField(name []byte) bool {
+	switch {
+	case http1.IsHopByHop(name),
+		equalFold(name, "content-length"), equalFold(name, "transfer-encoding"),
+		equalFold(name, "set-cookie"), equalFold(name, "age"),
+		equalFold(name, "x-cache-status"), equalFold(name, "x-cache-level"):
+		return false
+	}
+	return true
+}
+
+// storable applies the response rules (content type, Cache-Control,
+// Set-Cookie, Vary) and returns the TTL.
+func (p *cachePolicy) storable(x *engine.Ctx, status int) (time.Duration, bool) {
+	ttl := p.ttl
+	if d, ok := p.statusTTL[status]; ok {
+		ttl = d
+	}
+	if p.ctypes != nil {
+		ct, _ := x.ResponseHeader("Content-Type")
+		if !p.contentTypeOK(ct) {
+			return 0, false
+		}
+	}
+	if !p.setCookie {
+		if _, ok := x.ResponseHeader("Set-Cookie"); ok {
+			return 0, false
+		}
+	}
+	if vary, ok := x.ResponseHeader("Vary"); ok && !p.varyCovered(vary) {
+		return 0, false
+	}
+	if p.cacheControl {
+		if cc, ok := x.ResponseHeader("Cache-Control"); ok {
+			d, store := cacheControlTTL(cc)
+			if !store {
+				return 0, false
+			}
+			if d >= 0 {
+				ttl = d
+			}
+		}
+	}
+	return ttl, ttl > 0
+}
+
+func (p *cachePolicy) contentTypeOK(ct []byte) bool {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = bytes.TrimSpace(ct)
+	for _, a := range p.ctypes {
+		switch {
+		case a[0] == '+':
+			if len(ct) > len(a) && equalFold(ct[len(ct)-len(a):], a) {
+				return true
+			}
+		case strings.HasSuffix(a, "/*"):
+			if len(ct) > len(a)-1 && equalFold(ct[:len(a)-1], a[:len(a)-1]) {
+				return true
+			}
+		default:
+			if equalFold(ct, a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// varyCovered says whether every field a Vary value names is in the key.
+func (p *cachePolicy) varyCovered(vary []byte) bool {
+	for len(vary) > 0 {
+		name := vary
+		if i := bytes.IndexByte(vary, ','); i >= 0 {
+			name, vary = vary[:i], vary[i+1:]
+		} else {
+			vary = nil
+		}
+		name = bytes.TrimSpace(name)
+		if len(name) == 0 {
+			continue
+		}
+		if len(name) == 1 && name[0] == '*' {
+			return false
+		}
+		found := false
+		for _, h := range p.vary {
+			if bytes.EqualFold(h, name) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// cacheControlTTL reads a response's Cache-Control: store false for
+// no-store, no-cache and private; the TTL from s-maxage, else max-age
+// (-1 when neither is there).
+func cacheControlTTL(cc []byte) (ttl time.Duration, store bool) {
+	ttl = -1
+	var maxAge time.Duration = -1
+	for len(cc) > 0 {
+		d := cc
+		if i := bytes.IndexByte(cc, ','); i >= 0 {
+			d, cc = cc[:i], cc[i+1:]
+		} else {
+			cc = nil
+		}
+		d = bytes.TrimSpace(d)
+		name, val := d, []byte(nil)
+		if i := bytes.IndexByte(d, '='); i >= 0 {
+			name, val = bytes.TrimSpace(d[:i]), bytes.Trim(bytes.TrimSpace(d[i+1:]), `"`)
+		}
+		switch {
+		case equalFold(name, "no-store"), equalFold(name, "no-cache"), equalFold(name, "private"):
+			return 0, false
+		case equalFold(name, "s-maxage"):
+			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil && n >= 0 {
+				ttl = time.Duration(n) * time.Second
+			}
+		case equalFold(name, "max-age"):
+			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil && n >= 0 {
+				maxAge = time.Duration(n) * time.Second
+			}
+		}
+	}
+	if ttl < 0 {
+		ttl = maxAge
+	}
+	return ttl, true
+}
+
+// bodyFilter collects the body of a response being stored and stores it
+// when it is whole.
+func (p *cachePolicy) bodyFilter(x *engine.Ctx) engine.Status {
+	st, ok := engine.Get(x, p.state)
+	if !ok || st == nil || !st.storing {
+		return engine.Continue
+	}
+	chunk := x.BodyChunk()
+	if !st.overflow {
+		e, _ := decodeCacheEntry(st.store)
+		if int64(len(e.body)+len(chunk)) > p.maxBody {
+			st.overflow = true // a body of unknown length grew past max_body: it passes, uncached
+			p.stats.add(x, ccTooLarge)
+		} else {
+			st.store = append(st.store, chunk...)
+		}
+	}
+	if !x.BodyEnd() {
+		return engine.Continue
+	}
+	st.storing = false
+	if !st.overflow {
+		p.storeEntry(x, st)
+	}
+	if st.leads {
+		st.leads = false
+		p.fills.done(st.key, st, p.wake)
+	}
+	return engine.Continue
+}
+
+// storeEntry writes the finished entry to L1 and, off the loop, to L2.
+func (p *cachePolicy) storeEntry(x *engine.Ctx, st *cacheReq) {
+	e, err := decodeCacheEntry(st.store)
+	if err != nil {
+		return
+	}
+	if p.jsonObject {
+		b := bytes.TrimSpace(e.body)
+		if len(b) == 0 || b[0] != '{' || !validJSON(b, 512) {
+			return
+		}
+	}
+	life := time.Duration(e.staleUntil - e.storedAt)
+	if err := p.dict.Set(st.key, shm.BytesValue(st.store), life); err != nil {
+		p.stats.add(x, ccStoreErrors)
+		return
+	}
+	p.stats.add(x, ccStores)
+	if p.redis == nil {
+		return
+	}
+	key := cacheRedisPrefix + string(st.key)
+	val := append([]byte(nil), st.store...)
+	rc, stats, worker := p.redis, p.stats, x.WorkerID()
+	if !x.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cacheL2WriteTimeout)
+		defer cancel()
+		if err := rc.SetPX(ctx, key, val, life); err != nil {
+			stats.addWorker(worker, ccL2WriteErrors)
+		}
+	}) {
+		p.stats.addWorker(worker, ccL2WriteErrors)
+	}
+}
+
+// purgeEntry deletes the request's entry (as GET would find it) from L1
+// and L2: 200 when L1 held it, 404 otherwise.
+func (p *cachePolicy) purgeEntry(x *engine.Ctx) engine.Status {
+	st := p.acquire(x)
+	st.key = p.appendKeyAs(st.key, x)
+	found := p.dict.Delete(st.key)
+	msg := purgedBody
+	status := 200
+	if !found {
+		status, msg = 404, notPurgedBody
+	}
+	if p.redis == nil {
+		x.Respond(status, jsonContentType, msg)
+		return engine.Done
+	}
+	key := cacheRedisPrefix + string(st.key)
+	return x.Offload(func(ctx context.Context) func(*engine.Ctx) engine.Status {
+		ctx, cancel := context.WithTimeout(ctx, p.l2Timeout*4)
+		defer cancel()
+		n, err := redisDel(ctx, p.redis, key)
+		return func(x *engine.Ctx) engine.Status {
+			switch {
+			case err != nil:
+				x.RespondError(502, "cache: the L2 entry could not be purged: "+err.Error())
+			case n > 0 || found:
+				x.Respond(200, jsonContentType, purgedBody)
+			default:
+				x.Respond(404, jsonContentType, notPurgedBody)
+			}
+			return engine.Done
+		}
+	})
+}
+
+var (
+	purgedBody    = []byte(`{"purged":true}` + "\n")
+	notPurgedBody = []byte(`{"purged":false}` + "\n")
+)
+
+// appendKeyAs is the key of a GET of the purged request's target.
+func (p *cachePolicy) appendKeyAs(dst []byte, x *engine.Ctx) []byte {
+	return p.appendKey(dst, x) // PURGE is not POST: the GET class
+}
+
+func redisDel(ctx context.Context, c *redis.Client, key string) (int64, error) {
+	b, err := c.B()
+	if err != nil {
+		return 0, err
+	}
+	msg, err := c.Do(ctx, b.Del().Key(key).Build())
+	if err != nil {
+		return 0, err
+	}
+	n, err := msg.AsInt64()
+	if err != nil {
+		return 0, errors.New("unexpected DEL reply")
+	}
+	return n, nil
+}

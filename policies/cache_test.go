@@ -1,0 +1,365 @@
+package policies_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/engine/enginetest"
+	"github.com/sluice-gw/sluice/policies"
+)
+
+// Fast, in-process tests of the cache policy (enginetest: no sockets).
+// cache_e2e_test.go runs real gateways for Redis, stampedes and streamed
+// bodies.
+
+// countingUpstream answers JSON with a body naming the request and counts
+// the requests it saw; set decides the response per request.
+type countingUpstream struct {
+	n   atomic.Int64
+	set func(w http.ResponseWriter, r *http.Request)
+}
+
+func (u *countingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := u.n.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	if u.set != nil {
+		u.set(w, r)
+		return
+	}
+	fmt.Fprintf(w, `{"n":%d,"uri":%q}`, n, r.URL.RequestURI())
+}
+
+func cacheYAML(cacheCfg, extra string) string {
+	return `shared_dicts: { cache: 4MiB }
+upstreams: [ { name: up, targets: [ { addr: "127.0.0.1:9" } ] } ]
+routes:
+  - name: api
+    match: { paths: ["/*"] }
+    upstream: up
+    policies:
+` + extra + `      - name: cache
+        config: ` + cacheCfg + "\n"
+}
+
+func cacheGateway(t testing.TB, cacheCfg string, up *countingUpstream) *enginetest.Gateway {
+	t.Helper()
+	return enginetest.New(t, cacheYAML(cacheCfg, ""), policies.Build, up)
+}
+
+func cacheGet(t *testing.T, g *enginetest.Gateway, method, target string, fields ...string) (*http.Response, string) {
+	t.Helper()
+	req := method + " " + target + " HTTP/1.1\r\nHost: a\r\n"
+	for _, f := range fields {
+		req += f + "\r\n"
+	}
+	resp := g.Do(req + "\r\n")
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func wantCache(t *testing.T, resp *http.Response, status string) {
+	t.Helper()
+	if got := resp.Header.Get("X-Cache-Status"); got != status {
+		t.Fatalf("X-Cache-Status %q, want %q (status %d)", got, status, resp.StatusCode)
+	}
+}
+
+func TestCacheMissThenHitL1(t *testing.T) {
+	up := &countingUpstream{}
+	g := cacheGateway(t, `{ ttl: 1m }`, up)
+	resp, body1 := cacheGet(t, g, "GET", "/a?x=1")
+	wantCache(t, resp, "MISS")
+	resp, body2 := cacheGet(t, g, "GET", "/a?x=1")
+	wantCache(t, resp, "HIT")
+	if resp.Header.Get("X-Cache-Level") != "L1" || resp.Header.Get("Age") == "" {
+		t.Fatalf("hit fields: %v", resp.Header)
+	}
+	if body1 != body2 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("hit %q %v, stored %q", body2, resp.Header, body1)
+	}
+	if up.n.Load() != 1 {
+		t.Fatalf("upstream saw %d requests, want 1", up.n.Load())
+	}
+	// Another query is another entry.
+	resp, _ = cacheGet(t, g, "GET", "/a?x=2")
+	wantCache(t, resp, "MISS")
+	// HEAD is answered from the GET entry, without a body.
+	resp, body := cacheGet(t, g, "HEAD", "/a?x=1")
+	wantCache(t, resp, "HIT")
+	if body != "" || up.n.Load() != 2 {
+		t.Fatalf("HEAD hit: body %q, upstream %d", body, up.n.Load())
+	}
+	stats := policies.CacheStats("route:api/cache")
+	if stats["hits_l1"] != 2 || stats["stores"] != 2 {
+		t.Fatalf("stats %v", stats)
+	}
+}
+
+func TestCacheHeadMissIsNotStored(t *testing.T) {
+	up := &countingUpstream{}
+	g := cacheGateway(t, `{}`, up)
+	resp, _ := cacheGet(t, g, "HEAD", "/h")
+	wantCache(t, resp, "MISS")
+	resp, body := cacheGet(t, g, "GET", "/h")
+	wantCache(t, resp, "MISS")
+	if body == "" {
+		t.Fatal("the GET after a HEAD miss got an empty body (the HEAD response was stored)")
+	}
+	resp, _ = cacheGet(t, g, "GET", "/h")
+	wantCache(t, resp, "HIT")
+}
+
+func TestCacheRespectsResponseRules(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg string
+		set       func(w http.ResponseWriter)
+		stored    bool
+	}{
+		{"no-store", `{}`, func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store") }, false},
+		{"private", `{}`, func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "private, max-age=60") }, false},
+		{"no-cache", `{}`, func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-cache") }, false},
+		{"no-store ignored", `{ cache_control: false }`, func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store") }, true},
+		{"max-age=0", `{}`, func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "max-age=0") }, false},
+		{"public max-age", `{}`, func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "public, max-age=60") }, true},
+		{"set-cookie", `{}`, func(w http.ResponseWriter) { w.Header().Set("Set-Cookie", "s=1") }, false},
+		{"set-cookie allowed", `{ store_set_cookie: true }`, func(w http.ResponseWriter) { w.Header().Set("Set-Cookie", "s=1") }, true},
+		{"vary", `{}`, func(w http.ResponseWriter) { w.Header().Set("Vary", "Accept-Language") }, false},
+		{"vary covered", `{ vary: [Accept-Language] }`, func(w http.ResponseWriter) { w.Header().Set("Vary", "accept-language") }, true},
+		{"vary star", `{ vary: [Accept-Language] }`, func(w http.ResponseWriter) { w.Header().Set("Vary", "*") }, false},
+		{"text not json", `{}`, func(w http.ResponseWriter) { w.Header().Set("Content-Type", "text/plain") }, false},
+		{"text allowed", `{ content_types: ["text/*"] }`, func(w http.ResponseWriter) { w.Header().Set("Content-Type", "text/plain; charset=utf-8") }, true},
+		{"problem+json", `{}`, func(w http.ResponseWriter) { w.Header().Set("Content-Type", "application/problem+json") }, true},
+		{"404 not cacheable", `{}`, func(w http.ResponseWriter) { w.WriteHeader(404) }, false},
+		{"404 with status_ttl", `{ status_ttl: { "404": 10s } }`, func(w http.ResponseWriter) { w.WriteHeader(404) }, true},
+		{"json_object_only array", `{ json_object_only: true }`, func(w http.ResponseWriter) { w.Write([]byte("[1]")) }, false},
+		{"json_object_only null", `{ json_object_only: true }`, func(w http.ResponseWriter) { w.Write([]byte("null")) }, false},
+		{"json_object_only object", `{ json_object_only: true }`, func(w http.ResponseWriter) { w.Write([]byte(`{"a":1}`)) }, true},
+		{"over max_body", `{ max_body: 10 }`, func(w http.ResponseWriter) { w.Write([]byte(`{"a":"0123456789"}`)) }, false},
+		{"at max_body", `{ max_body: 18 }`, func(w http.ResponseWriter) { w.Write([]byte(`{"a":"0123456789"}`)) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := &countingUpstream{set: func(w http.ResponseWriter, r *http.Request) {
+				rec := &wroteRecorder{ResponseWriter: w}
+				tc.set(rec)
+				if !rec.wrote {
+					w.Write([]byte(`{"ok":true}`))
+				}
+			}}
+			g := cacheGateway(t, tc.cfg, up)
+			resp, body1 := cacheGet(t, g, "GET", "/r")
+			wantCache(t, resp, "MISS")
+			resp, body2 := cacheGet(t, g, "GET", "/r")
+			want := "MISS"
+			if tc.stored {
+				want = "HIT"
+			}
+			wantCache(t, resp, want)
+			if body1 != body2 {
+				t.Fatalf("bodies differ: %q then %q", body1, body2)
+			}
+			if tc.stored && resp.Header.Get("Set-Cookie") != "" {
+				t.Fatal("a stored Set-Cookie was replayed")
+			}
+		})
+	}
+}
+
+func TestCacheTTLExpiry(t *testing.T) {
+	up := &countingUpstream{}
+	g := cacheGateway(t, `{ ttl: 200ms }`, up)
+	resp, _ := cacheGet(t, g, "GET", "/t")
+	wantCache(t, resp, "MISS")
+	resp, _ = cacheGet(t, g, "GET", "/t")
+	wantCache(t, resp, "HIT")
+	time.Sleep(400 * time.Millisecond)
+	resp, _ = cacheGet(t, g, "GET", "/t")
+	wantCache(t, resp, "MISS")
+	if up.n.Load() != 2 {
+		t.Fatalf("upstream %d, want 2", up.n.Load())
+	}
+}
+
+func TestCacheMaxAgeSetsTTL(t *testing.T) {
+	up := &countingUpstream{set: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=1, s-maxage=0")
+		w.Write([]byte(`{}`))
+	}}
+	g := cacheGateway(t, `{ ttl: 1h }`, up)
+	cacheGet(t, g, "GET", "/m")
+	resp, _ := cacheGet(t, g, "GET", "/m")
+	wantCache(t, resp, "MISS") // s-maxage=0 wins over max-age and ttl
+}
+
+func TestCacheStaleWhileRevalidateAndIfError(t *testing.T) {
+	fail := atomic.Bool{}
+	up := &countingUpstream{}
+	up.set = func(w http.ResponseWriter, r *http.Request) {
+		if fail.Load() {
+			w.WriteHeader(503)
+			return
+		}
+		fmt.Fprintf(w, `{"n":%d}`, up.n.Load())
+	}
+	g := cacheGateway(t, `{ ttl: 200ms, stale_if_error: 10s }`, up)
+	_, body := cacheGet(t, g, "GET", "/s")
+	time.Sleep(300 * time.Millisecond)
+	fail.Store(true)
+	resp, stale := cacheGet(t, g, "GET", "/s")
+	wantCache(t, resp, "STALE")
+	if resp.StatusCode != 200 || stale != body {
+		t.Fatalf("stale_if_error: %d %q, want 200 %q", resp.StatusCode, stale, body)
+	}
+	fail.Store(false)
+	resp, _ = cacheGet(t, g, "GET", "/s")
+	wantCache(t, resp, "EXPIRED")
+	resp, _ = cacheGet(t, g, "GET", "/s")
+	wantCache(t, resp, "HIT")
+}
+
+func TestCacheBypass(t *testing.T) {
+	up := &countingUpstream{}
+	g := cacheGateway(t, `{ bypass: [http_x_no_cache, arg_refresh, cookie_nocache] }`, up)
+	cacheGet(t, g, "GET", "/b")
+	for _, tc := range []struct {
+		target string
+		fields []string
+		want   string
+	}{
+		{"/b", nil, "HIT"},
+		{"/b", []string{"X-No-Cache: 1"}, "BYPASS"},
+		{"/b", []string{"X-No-Cache: 0"}, "HIT"},
+		{"/b", []string{"Cookie: a=b; nocache=yes"}, "BYPASS"},
+	} {
+		resp, _ := cacheGet(t, g, "GET", tc.target, tc.fields...)
+		wantCache(t, resp, tc.want)
+	}
+	// A bypass refreshes the entry.
+	n := up.n.Load()
+	cacheGet(t, g, "GET", "/b", "X-No-Cache: yes")
+	_, body := cacheGet(t, g, "GET", "/b")
+	if !strings.Contains(body, fmt.Sprintf(`"n":%d`, n+1)) {
+		t.Fatalf("the bypass did not refresh the entry: %q", body)
+	}
+}
+
+func TestCacheMethods(t *testing.T) {
+	up := &countingUpstream{}
+	g := cacheGateway(t, `{}`, up)
+	resp := g.Do("POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+	if resp.Header.Get("X-Cache-Status") != "" {
+		t.Fatal("POST went through the cache without methods: [POST]")
+	}
+	resp = g.Do("DELETE /p HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp.Header.Get("X-Cache-Status") != "" {
+		t.Fatal("DELETE went through the cache")
+	}
+}
+
+func TestCachePurge(t *testing.T) {
+	up := &countingUpstream{}
+	g := cacheGateway(t, `{ purge: true }`, up)
+	cacheGet(t, g, "GET", "/x?a=1")
+	resp, _ := cacheGet(t, g, "PURGE", "/x?a=1")
+	if resp.StatusCode != 200 {
+		t.Fatalf("purge: %d", resp.StatusCode)
+	}
+	resp, _ = cacheGet(t, g, "GET", "/x?a=1")
+	wantCache(t, resp, "MISS")
+	resp, _ = cacheGet(t, g, "PURGE", "/x?a=2")
+	if resp.StatusCode != 404 {
+		t.Fatalf("purge of nothing: %d", resp.StatusCode)
+	}
+}
+
+// The seed's setup: declared parameters, the key from them, POST allowed,
+// undeclared parameters neither forwarded nor in the key.
+func TestCacheKeyFromDeclaredParams(t *testing.T) {
+	up := &countingUpstream{}
+	g := enginetest.New(t, cacheYAML(`{ key: "{{name}}_{{age}}", methods: [GET, POST] }`, `      - name: params
+        config:
+          params:
+            - { name: name }
+            - { name: age, type: number, max: 3 }
+            - { name: name, in: body }
+            - { name: age, in: body, type: number, max: 3 }
+`), policies.Build, up)
+	resp, body := cacheGet(t, g, "GET", "/q?name=bo&age=3&type=x")
+	wantCache(t, resp, "MISS")
+	if strings.Contains(body, "type") {
+		t.Fatalf("undeclared parameter forwarded: %s", body)
+	}
+	resp, _ = cacheGet(t, g, "GET", "/q?age=3&type=y&name=bo")
+	wantCache(t, resp, "HIT")
+	resp = g.Do("POST /q HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 15\r\n\r\nname=bo&age=3&z")
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST: %d %s", resp.StatusCode, b)
+	}
+	wantCache(t, resp, "MISS") // POST is its own class
+	resp = g.Do("POST /q HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 24\r\n\r\n{\"age\":3,\"name\":\"bo\"}   ")
+	wantCache(t, resp, "HIT")
+	resp, _ = cacheGet(t, g, "GET", "/q?name=bo&age=4")
+	if resp.StatusCode != 400 {
+		t.Fatalf("a refused request: %d", resp.StatusCode)
+	}
+}
+
+func TestCachePerConsumerDefaultKey(t *testing.T) {
+	up := &countingUpstream{}
+	g := enginetest.New(t, cacheYAML(`{}`, "      - { name: limit-test-consumer }\n"), policies.Build, up)
+	cacheGet(t, g, "GET", "/c", "X-Consumer: alice")
+	resp, _ := cacheGet(t, g, "GET", "/c", "X-Consumer: bob")
+	wantCache(t, resp, "MISS")
+	resp, _ = cacheGet(t, g, "GET", "/c", "X-Consumer: alice")
+	wantCache(t, resp, "HIT")
+}
+
+func TestCacheConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ cfg, extra, want string }{
+		{`{ dict: nope }`, "", `shared dict "nope"`},
+		{`{ l2: redis }`, "", "top-level redis"},
+		{`{ methods: [POST], key: "{arg_a}" }`, "", "POST is cacheable only"},
+		{`{ methods: [PUT] }`, "", "must be GET, HEAD or POST"},
+		{`{ key: "static" }`, "", "has no variable"},
+		{`{ status_ttl: { "abc": 1s } }`, "", "must be a status"},
+		{`{ bypass: [nonsense] }`, "", "unknown variable"},
+		{`{ vary: ["bad name"] }`, "", "not a field name"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			err := cacheCompileErr(cacheYAML(tc.cfg, tc.extra))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// cacheCompileErr compiles a config and returns why it was refused.
+func cacheCompileErr(yml string) error {
+	cfg, err := config.Parse([]byte(yml), "t.yaml")
+	if err != nil {
+		return err
+	}
+	c := engine.NewCompiler(policies.Build)
+	defer c.Close()
+	_, err = c.Compile(cfg)
+	return err
+}
+
+// wroteRecorder notes whether a handler wrote a body.
+type wroteRecorder struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *wroteRecorder) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
