@@ -698,13 +698,8 @@ func (p *cachePolicy) contentTypeOK(ct []byte) bool {
 // varyCovered says whether every field a Vary value names is in the key.
 func (p *cachePolicy) varyCovered(vary []byte) bool {
 	for len(vary) > 0 {
-		name := vary
-		if i := bytes.IndexByte(vary, ','); i >= 0 {
-			name, vary = vary[:i], vary[i+1:]
-		} else {
-			vary = nil
-		}
-		name = bytes.TrimSpace(name)
+		var name []byte
+		name, vary = cutListItem(vary)
 		if len(name) == 0 {
 			continue
 		}
@@ -725,6 +720,16 @@ func (p *cachePolicy) varyCovered(vary []byte) bool {
 	return true
 }
 
+// cutListItem splits the first item, trimmed, off a comma-separated
+// field value.
+func cutListItem(v []byte) (item, rest []byte) {
+	item = v
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		item, rest = v[:i], v[i+1:]
+	}
+	return bytes.TrimSpace(item), rest
+}
+
 // cacheControlTTL reads a response's Cache-Control: store false for
 // no-store, no-cache and private; the TTL from s-maxage, else max-age
 // (-1 when neither is there).
@@ -732,13 +737,8 @@ func cacheControlTTL(cc []byte) (ttl time.Duration, store bool) {
 	ttl = -1
 	var maxAge time.Duration = -1
 	for len(cc) > 0 {
-		d := cc
-		if i := bytes.IndexByte(cc, ','); i >= 0 {
-			d, cc = cc[:i], cc[i+1:]
-		} else {
-			cc = nil
-		}
-		d = bytes.TrimSpace(d)
+		var d []byte
+		d, cc = cutListItem(cc)
 		name, val := d, []byte(nil)
 		if i := bytes.IndexByte(d, '='); i >= 0 {
 			name, val = bytes.TrimSpace(d[:i]), bytes.Trim(bytes.TrimSpace(d[i+1:]), `"`)
