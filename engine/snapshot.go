@@ -201,7 +201,7 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	if s.policyTimeout <= 0 {
 		s.policyTimeout = s.clientHeaderTimeout
 	}
-	freezeSharedKeys.Do(func() { valsShared, intsShared = sharedCounts() })
+	freezeKeys()
 	compiled := false
 	defer func() {
 		if !compiled {
@@ -452,8 +452,6 @@ func (c *Compiler) takeID() int {
 	c.nextID++
 	return c.nextID - 1
 }
-
-var freezeSharedKeys sync.Once
 
 // lbConfig translates the declarative upstream into lb's Config.
 func lbConfig(cu *config.Upstream) (lb.Config, error) {

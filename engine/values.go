@@ -21,10 +21,11 @@ type Key[T any] struct{ idx int32 }
 type IntKey struct{ idx int32 }
 
 var sharedKeys struct {
-	mu    sync.Mutex
-	names map[string]bool
-	vals  int32
-	ints  int32
+	mu     sync.Mutex
+	names  map[string]bool
+	vals   int32
+	ints   int32
+	frozen bool
 }
 
 // NewKey makes a shared key; call it from an init function (package-level
@@ -49,26 +50,38 @@ func newSharedKey(name string, n *int32) int32 {
 	if k.names[name] {
 		panic(fmt.Sprintf("engine: per-request key %q made twice", name))
 	}
+	if k.frozen {
+		panic(fmt.Sprintf("engine: per-request key %q made after the first route was compiled: make shared keys in init", name))
+	}
 	k.names[name] = true
 	*n++
 	return *n - 1
 }
 
-func sharedCounts() (vals, ints int32) {
-	sharedKeys.mu.Lock()
-	defer sharedKeys.mu.Unlock()
-	return sharedKeys.vals, sharedKeys.ints
+// freezeKeys fixes the number of shared keys, where private keys start;
+// the first private key or compile does it.
+func freezeKeys() {
+	freezeSharedKeys.Do(func() {
+		sharedKeys.mu.Lock()
+		defer sharedKeys.mu.Unlock()
+		sharedKeys.frozen = true
+		valsShared, intsShared = sharedKeys.vals, sharedKeys.ints
+	})
 }
+
+var freezeSharedKeys sync.Once
 
 // NewPrivateKey makes a per-request key for the policy being installed on
 // the route b builds: its own state, which no other policy sees.
 func NewPrivateKey[T any](b *ChainBuilder) Key[T] {
+	freezeKeys()
 	b.privateVals++
 	return Key[T]{idx: -b.privateVals}
 }
 
 // PrivateInt makes a per-request number for the policy being installed.
 func (b *ChainBuilder) PrivateInt() IntKey {
+	freezeKeys()
 	b.privateInts++
 	return IntKey{idx: -b.privateInts}
 }
@@ -89,8 +102,8 @@ func intIndex(idx int32) int {
 	return int(intsShared) + int(-idx) - 1
 }
 
-// valsShared and intsShared are the shared key counts, frozen when the
-// first route is compiled (every NewKey runs in init, before that).
+// valsShared and intsShared are the shared key counts, frozen by the first
+// compile or private key (every NewKey runs in init, before that).
 var valsShared, intsShared int32
 
 // Get returns the request's value for k, and whether it was set.

@@ -1,57 +1,84 @@
 package policies
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
-	"github.com/sluice-gw/sluice/shm"
+	"github.com/sluice-gw/sluice/redis"
 )
 
 // limitCountConfig is the `limit-count` policy's config: at most Count
-// requests per Window for each key, counted in a shared dict.
+// requests per Window for each key — or several such limits at once
+// (Limits) — in fixed or sliding windows.
 type limitCountConfig struct {
-	// Count of requests allowed per window, > 0. Required.
-	Count int64 `yaml:"count" desc:"requests allowed per window, > 0; required"`
-	// Window length, >= 1s... any positive duration. Required.
-	Window config.Duration `yaml:"window" desc:"window length, a positive duration; required"`
-	// Key counts by "ip" (default), "header:NAME" (client IP when the
-	// header is absent) or "route" (one counter for the route).
-	Key string `yaml:"key" desc:"what to count by: ip (default), header:NAME or route"`
-	// Dict is the shared dict holding the counters; it must be declared in
-	// shared_dicts. Default "limits".
-	Dict string `yaml:"dict" desc:"shared dict holding the counters, declared in shared_dicts; default limits"`
-	// Status answered when the limit is reached, 400..599. Default 429.
-	Status int `yaml:"status" desc:"status answered past the limit, 400..599; default 429"`
-	// Headers adds X-RateLimit-Limit/-Remaining/-Reset to proxied responses
-	// and to the limit's own answer (which always has Retry-After). Answers
-	// made by other policies or the gateway's errors get none. Default true.
-	Headers *bool `yaml:"headers" desc:"send X-RateLimit-Limit/-Remaining/-Reset; default true"`
+	// Count, Window and Calendar are the one-limit form; Limits the
+	// several-limit form. One of the two is required.
+	One limitSpec `yaml:",inline"`
+	// Limits are several limits applied together: a request passes when
+	// every one has room, and is then counted in every one.
+	Limits []limitSpec `yaml:"limits" desc:"several limits applied together ([{count: 100, window: 1s}, {count: 10000, window: 24h}]); instead of count and window"`
+	// WindowType is "fixed" (default: windows start at multiples of the
+	// window since the Unix epoch, so 1s, 1m, 1h and 24h are calendar
+	// seconds, minutes, hours and UTC days) or "sliding" (the two-window
+	// estimate: the current window's count plus the previous one's,
+	// weighted by how much of it the sliding window still covers).
+	WindowType string `yaml:"window_type" enum:"fixed|sliding" desc:"fixed (default; epoch-aligned windows, so 1s, 1m, 1h, 24h are calendar ones) or sliding (two-window estimate)"`
+
+	Common limitCommonConfig `yaml:",inline"`
 }
 
-// limitCount is a fixed-window counter per key. The counter of a window is
-// the key plus the window's number, so a new window starts from zero
-// without resetting anything; counters expire a little after their window.
-// Incr is atomic in the dict, so with N workers exactly Count requests of a
-// window pass.
+// limitSpec is one limit: Count requests per Window, or per calendar unit.
+type limitSpec struct {
+	// Count of requests allowed per window, > 0.
+	Count int64 `yaml:"count" desc:"requests allowed per window, > 0"`
+	// Window length, a positive duration (or Calendar).
+	Window config.Duration `yaml:"window" desc:"window length, a positive duration (or calendar)"`
+	// Calendar is a calendar window instead of Window: second, minute,
+	// hour, day (UTC) or month (UTC, 28 to 31 days); always fixed.
+	Calendar string `yaml:"calendar" enum:"second|minute|hour|day|month" desc:"a calendar window instead of window: second, minute, hour, day or month (UTC); fixed"`
+}
+
+// limitCount counts requests per key in windows. A counter is the key plus
+// the limit's index and the window's number, so a new window starts from
+// zero without resetting anything, and counters expire after they stop
+// mattering.
+//
+// Locally, each counter is an atomic Incr in the shared dict: with any
+// number of workers, a limit of N admits exactly N requests of a fixed
+// window. A request refused by one limit takes its count back from the
+// others (a second Incr), so refused requests do not eat the quota; two
+// requests racing at the very edge of the quota may both be refused where
+// one had room (never both admitted). With Redis, one Lua script reads
+// every limit and counts the request in all of them only when all have
+// room: exact across every gateway sharing the Redis.
+//
+// The sliding estimate assumes the previous window's requests were spread
+// evenly (as Cloudflare's and Kong's): it may admit somewhat more or fewer
+// than Count in an arbitrary interval of the window's length, never more
+// than Count within one fixed window.
 type limitCount struct {
-	dict      *shm.Dict
-	count     int64
-	window    int64 // nanoseconds
-	key       requestKey
-	status    int
-	headers   bool
-	prefix    []byte // distinguishes this policy instance's counters
-	limitText []byte
-	remaining engine.IntKey // remaining+1 for the header filter (0: not counted)
-	winNumber engine.IntKey // the request's window number
+	*limitBase
+	limits  []countWindow
+	sliding bool
+
+	remaining engine.IntKey // remaining+1 of the reported limit (0: not counted)
+	resetAt   engine.IntKey // when the reported limit's window ends, unix ns
+	which     engine.IntKey // the reported limit's index
 }
 
-// limitCountPriority runs limits after authentication (which sets the
-// consumer a limit may key on) and before everything that costs more.
-const limitCountPriority = 900
+// countWindow is one compiled limit.
+type countWindow struct {
+	count  int64
+	window int64 // nanoseconds; 0 for a calendar month
+	month  bool
+	text   []byte // count, for X-RateLimit-Limit
+}
 
 func init() { RegisterConfig("limit-count", limitCountConfig{}, newLimitCount) }
 
@@ -60,50 +87,86 @@ func newLimitCount(spec config.PolicySpec, env *engine.Env) (engine.Policy, erro
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
 	}
-	if cfg.Count <= 0 {
-		return nil, config.FieldError(spec, "count", fmt.Sprintf("must be > 0, got %d", cfg.Count))
+	p := &limitCount{}
+	switch cfg.WindowType {
+	case "", "fixed":
+	case "sliding":
+		p.sliding = true
+	default:
+		return nil, config.FieldError(spec, "window_type", fmt.Sprintf(`must be "fixed" or "sliding", got %q`, cfg.WindowType))
 	}
-	if cfg.Window <= 0 {
-		return nil, config.FieldError(spec, "window", "must be a positive duration such as 1s or 1m")
+	one := cfg.One != limitSpec{}
+	switch {
+	case one && len(cfg.Limits) > 0:
+		return nil, config.FieldError(spec, "limits", "give either count and window, or limits, not both")
+	case one:
+		w, err := compileLimit(spec, "", cfg.One, p.sliding)
+		if err != nil {
+			return nil, err
+		}
+		p.limits = []countWindow{w}
+	case len(cfg.Limits) > 0:
+		if len(cfg.Limits) > 8 {
+			return nil, config.FieldError(spec, "limits", fmt.Sprintf("at most 8 limits, got %d", len(cfg.Limits)))
+		}
+		for i, l := range cfg.Limits {
+			w, err := compileLimit(spec, "limits["+itoa(i)+"].", l, p.sliding)
+			if err != nil {
+				return nil, err
+			}
+			p.limits = append(p.limits, w)
+		}
+	default:
+		return nil, config.FieldError(spec, "count", "must be > 0, got 0 (give count and window, or limits)")
 	}
-	key, err := parseRequestKey(cfg.Key)
+	base, err := newLimitBase("limit-count", "lc", spec, env, &cfg.Common, "rate limit exceeded")
 	if err != nil {
-		return nil, config.FieldError(spec, "key", err.Error())
+		return nil, err
 	}
-	if cfg.Dict == "" {
-		cfg.Dict = "limits"
-	}
-	var dict *shm.Dict
-	if env != nil && env.Dicts != nil {
-		dict = env.Dicts.Dict(cfg.Dict)
-	}
-	if dict == nil {
-		return nil, config.FieldError(spec, "dict", fmt.Sprintf("shared dict %q is not declared in shared_dicts", cfg.Dict))
-	}
-	if cfg.Status == 0 {
-		cfg.Status = 429
-	}
-	if cfg.Status < 400 || cfg.Status > 599 {
-		return nil, config.FieldError(spec, "status", fmt.Sprintf("must be between 400 and 599, got %d", cfg.Status))
-	}
-	p := &limitCount{
-		dict:      dict,
-		count:     cfg.Count,
-		window:    int64(cfg.Window),
-		key:       key,
-		status:    cfg.Status,
-		headers:   cfg.Headers == nil || *cfg.Headers,
-		prefix:    []byte("lc|" + env.Identity() + "|"),
-		limitText: strconv.AppendInt(nil, cfg.Count, 10),
-	}
+	p.limitBase = base
 	return p, nil
 }
 
-func (p *limitCount) Priority() int { return limitCountPriority }
+func compileLimit(spec config.PolicySpec, at string, l limitSpec, sliding bool) (countWindow, error) {
+	if l.Count <= 0 {
+		return countWindow{}, config.FieldError(spec, at+"count", fmt.Sprintf("must be > 0, got %d", l.Count))
+	}
+	w := countWindow{count: l.Count, window: int64(l.Window), text: strconv.AppendInt(nil, l.Count, 10)}
+	if l.Calendar != "" {
+		if l.Window != 0 {
+			return countWindow{}, config.FieldError(spec, at+"calendar", "give window or calendar, not both")
+		}
+		switch l.Calendar {
+		case "second":
+			w.window = int64(time.Second)
+		case "minute":
+			w.window = int64(time.Minute)
+		case "hour":
+			w.window = int64(time.Hour)
+		case "day":
+			w.window = int64(24 * time.Hour)
+		case "month":
+			w.month = true
+		default:
+			return countWindow{}, config.FieldError(spec, at+"calendar", fmt.Sprintf(`must be second, minute, hour, day or month, got %q`, l.Calendar))
+		}
+		if sliding {
+			return countWindow{}, config.FieldError(spec, at+"calendar", "calendar windows are fixed: use window with window_type: sliding")
+		}
+		return w, nil
+	}
+	if l.Window <= 0 {
+		return countWindow{}, config.FieldError(spec, at+"window", "must be a positive duration such as 1s or 1m")
+	}
+	return w, nil
+}
+
+func (p *limitCount) Priority() int { return limitPriority }
 
 func (p *limitCount) Install(c *engine.ChainBuilder) error {
 	p.remaining = c.PrivateInt()
-	p.winNumber = c.PrivateInt()
+	p.resetAt = c.PrivateInt()
+	p.which = c.PrivateInt()
 	c.Add(engine.PhaseAccess, p.access)
 	if p.headers {
 		c.Add(engine.PhaseHeaderFilter, p.addHeaders)
@@ -111,52 +174,149 @@ func (p *limitCount) Install(c *engine.ChainBuilder) error {
 	return nil
 }
 
-func (p *limitCount) access(x *engine.Ctx) engine.Status {
-	now := x.Now()
-	win := now / p.window
-	k := append(x.Scratch(), p.prefix...)
-	k = p.key.appendKey(k, x)
-	k = append(k, '|')
-	k = strconv.AppendInt(k, win, 36)
-	// The counter outlives its window by a second so a late request of the
-	// window still finds it.
-	n, err := p.dict.Incr(k, 1, 0, time.Duration(p.window)+time.Second)
-	x.ScratchDone(k)
-	if err != nil {
-		// The dict failed (full of unevictable entries, a key too long):
-		// fail open, as Kong's fault_tolerant does; the request is not counted.
-		return engine.Continue
+// bounds returns the number of the window holding now, when it started and
+// its length.
+func (w *countWindow) bounds(now int64) (num, start, length int64) {
+	if !w.month {
+		num = now / w.window
+		return num, num * w.window, w.window
 	}
-	if n > p.count {
-		fields := x.Scratch()
-		if p.headers {
-			fields = p.appendHeaders(fields, 0, win, now)
+	y, m, _ := time.Unix(0, now).UTC().Date()
+	s := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+	e := time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
+	return int64(y)*12 + int64(m) - 1, s.UnixNano(), e.UnixNano() - s.UnixNano()
+}
+
+// ttl is how long a window's counter matters: its window, and the next one
+// for a sliding limit (where it is the previous window), plus a second for
+// late requests.
+func (w *countWindow) ttl(length int64, sliding bool) time.Duration {
+	if sliding {
+		length *= 2
+	}
+	return time.Duration(length) + time.Second
+}
+
+// prevWeight is the part of the previous window the sliding window still
+// covers at elapsed into the current one.
+func prevPart(prev, elapsed, length int64) int64 {
+	if prev <= 0 {
+		return 0
+	}
+	return int64(float64(prev) * float64(length-elapsed) / float64(length))
+}
+
+// countDecision is the outcome of a request against every limit.
+type countDecision struct {
+	allowed   bool
+	counted   bool  // false: the store failed and the request went uncounted
+	which     int   // the limit reported: the refusing one, else the tightest
+	remaining int64 // requests left in it after this one
+	resetIn   int64 // nanoseconds until its window ends
+	retryIn   int64 // refusals: nanoseconds until a request may pass
+}
+
+// decideLocal counts a request in the shared dict. buf holds the counter
+// key's prefix in buf[:base]; the window suffixes are appended after it,
+// and the grown buffer is returned for reuse.
+func (p *limitCount) decideLocal(buf []byte, base int, now int64) (countDecision, []byte) {
+	d := countDecision{allowed: true, counted: true, remaining: -1}
+	for i := range p.limits {
+		l := &p.limits[i]
+		num, start, length := l.bounds(now)
+		buf = appendWindowSuffix(buf[:base], i, num)
+		n, err := p.dict.Incr(buf, 1, 0, l.ttl(length, p.sliding))
+		if err != nil {
+			// The dict failed (full of unevictable entries): fail open, as
+			// Kong's fault_tolerant does; the request is not counted.
+			p.undoLocal(buf, base, now, i)
+			return countDecision{allowed: true}, buf
 		}
-		fields = append(fields, "Retry-After: "...)
-		fields = strconv.AppendInt(fields, p.resetSeconds(win, now), 10)
-		fields = append(fields, "\r\n"...)
-		x.RespondErrorFields(p.status, fields, "rate limit exceeded")
-		x.ScratchDone(fields)
-		return engine.Done
+		est := n
+		var prev int64
+		if p.sliding {
+			buf = appendWindowSuffix(buf[:base], i, num-1)
+			if v, ok := p.dict.Get(buf, nil); ok {
+				prev = v.Int
+			}
+			est += prevPart(prev, now-start, length)
+		}
+		if est > l.count {
+			p.undoLocal(buf, base, now, i+1)
+			return countDecision{which: i, remaining: 0, resetIn: start + length - now,
+				retryIn: retryIn(l.count, n-1, prev, now-start, length)}, buf
+		}
+		if left := l.count - est; d.remaining < 0 || left < d.remaining {
+			d.which, d.remaining, d.resetIn = i, left, start+length-now
+		}
 	}
-	x.SetInt(p.remaining, p.count-n+1)
-	x.SetInt(p.winNumber, win)
+	return d, buf
+}
+
+// undoLocal takes back the request's count from the first n limits.
+func (p *limitCount) undoLocal(buf []byte, base int, now int64, n int) {
+	for i := 0; i < n; i++ {
+		num, _, _ := p.limits[i].bounds(now)
+		buf = appendWindowSuffix(buf[:base], i, num)
+		_, _ = p.dict.IncrExisting(buf, -1)
+	}
+}
+
+func appendWindowSuffix(dst []byte, limit int, num int64) []byte {
+	dst = append(dst, '|', byte('0'+limit), '|')
+	return strconv.AppendInt(dst, num, 36)
+}
+
+// retryIn is how long until one more request fits a limit of count where
+// cur requests were counted in the current window and prev in the one
+// before, at elapsed into the window: the window's end when the current
+// one is full, else when the previous window's weight has decayed enough.
+func retryIn(count, cur, prev, elapsed, length int64) int64 {
+	if cur+1 > count || prev <= 0 {
+		return length - elapsed
+	}
+	// prev*(length-t)/length < count-cur  ⇔  t > length - (count-cur)*length/prev
+	t := length - int64(float64(count-cur)*float64(length)/float64(prev))
+	if t <= elapsed {
+		return 1
+	}
+	return t - elapsed
+}
+
+func (p *limitCount) access(x *engine.Ctx) engine.Status {
+	buf, st, ok := p.counterKey(x)
+	if !ok {
+		return st
+	}
+	now := x.Now()
+	if p.redis != nil {
+		key := p.redisKey(x, buf)
+		return offloadDecision(p.limitBase, x,
+			func(ctx context.Context) (countDecision, error) { return p.decideRedis(ctx, key, now) },
+			func(x *engine.Ctx, d countDecision) engine.Status { return p.apply(x, d, now) })
+	}
+	d, buf := p.decideLocal(buf, len(buf), now)
+	x.ScratchDone(buf)
+	return p.apply(x, d, now)
+}
+
+// apply carries out a decision: the refusal, or the numbers for the
+// header filter.
+func (p *limitCount) apply(x *engine.Ctx, d countDecision, now int64) engine.Status {
+	if !d.allowed {
+		var fields []byte
+		if p.headers {
+			fields = appendRateLimitFields(x.Scratch(), p.limits[d.which].text, 0, d.resetIn)
+			fields = appendRetryAfter(fields, d.retryIn)
+		}
+		return p.refuse(x, fields)
+	}
+	if d.counted {
+		x.SetInt(p.remaining, d.remaining+1)
+		x.SetInt(p.resetAt, now+d.resetIn)
+		x.SetInt(p.which, int64(d.which))
+	}
 	return engine.Continue
-}
-
-func (p *limitCount) resetSeconds(win, now int64) int64 {
-	left := (win+1)*p.window - now
-	return (left + int64(time.Second) - 1) / int64(time.Second)
-}
-
-func (p *limitCount) appendHeaders(dst []byte, remaining, win, now int64) []byte {
-	dst = append(dst, "X-RateLimit-Limit: "...)
-	dst = append(dst, p.limitText...)
-	dst = append(dst, "\r\nX-RateLimit-Remaining: "...)
-	dst = strconv.AppendInt(dst, remaining, 10)
-	dst = append(dst, "\r\nX-RateLimit-Reset: "...)
-	dst = strconv.AppendInt(dst, p.resetSeconds(win, now), 10)
-	return append(dst, "\r\n"...)
 }
 
 func (p *limitCount) addHeaders(x *engine.Ctx) engine.Status {
@@ -164,17 +324,103 @@ func (p *limitCount) addHeaders(x *engine.Ctx) engine.Status {
 	if r == 0 {
 		return engine.Continue
 	}
-	x.SetResponseHeader(bRateLimitLimit, p.limitText)
-	b := strconv.AppendInt(x.Scratch(), r-1, 10)
-	x.SetResponseHeader(bRateLimitRemaining, b)
-	b = strconv.AppendInt(b[:0], p.resetSeconds(x.Int(p.winNumber), x.Now()), 10)
-	x.SetResponseHeader(bRateLimitReset, b)
-	x.ScratchDone(b)
+	setRateLimitHeaders(x, p.limits[x.Int(p.which)].text, r-1, x.Int(p.resetAt)-x.Now())
 	return engine.Continue
 }
 
-var (
-	bRateLimitLimit     = []byte("X-RateLimit-Limit")
-	bRateLimitRemaining = []byte("X-RateLimit-Remaining")
-	bRateLimitReset     = []byte("X-RateLimit-Reset")
-)
+// limitCountScript decides a request against every limit of a policy in
+// one round trip. KEYS: per limit, the current window's counter (and the
+// previous one's when sliding). ARGV: sliding (0/1), the number of limits,
+// then per limit: count, the counter's TTL (ms), the previous window's
+// weight (millionths). It counts the request in every limit only when all
+// have room, and returns {1, 0, est1, est2, ...} (the estimates with this
+// request) or {0, i, est_i, cur_i, prev_i} for the first limit i without
+// room (estimate without this request).
+var limitCountScript = rueidis.NewLuaScript(`local sliding = ARGV[1] == '1'
+local n = tonumber(ARGV[2])
+local step = 1
+if sliding then step = 2 end
+local est = {}
+for i = 1, n do
+  local a = 2 + (i - 1) * 3
+  local limit = tonumber(ARGV[a + 1])
+  local cur = tonumber(redis.call('GET', KEYS[(i - 1) * step + 1]) or '0')
+  local prev = 0
+  local e = cur
+  if sliding then
+    prev = tonumber(redis.call('GET', KEYS[(i - 1) * step + 2]) or '0')
+    e = e + math.floor(prev * tonumber(ARGV[a + 3]) / 1000000)
+  end
+  if e + 1 > limit then
+    return {0, i - 1, e, cur, prev}
+  end
+  est[i] = e + 1
+end
+local out = {1, 0}
+for i = 1, n do
+  local k = KEYS[(i - 1) * step + 1]
+  redis.call('INCR', k)
+  if redis.call('PTTL', k) < 0 then
+    redis.call('PEXPIRE', k, ARGV[2 + (i - 1) * 3 + 2])
+  end
+  out[i + 2] = est[i]
+end
+return out`)
+
+// decideRedis decides a request in Redis; key is the Redis key of the
+// request's counters without the window suffix.
+func (p *limitCount) decideRedis(ctx context.Context, key string, now int64) (countDecision, error) {
+	step := 1
+	if p.sliding {
+		step = 2
+	}
+	keys := make([]string, 0, len(p.limits)*step)
+	args := make([]string, 2, 2+3*len(p.limits))
+	args[0], args[1] = "0", strconv.Itoa(len(p.limits))
+	if p.sliding {
+		args[0] = "1"
+	}
+	type bound struct{ start, length int64 }
+	bs := make([]bound, len(p.limits))
+	for i := range p.limits {
+		l := &p.limits[i]
+		num, start, length := l.bounds(now)
+		bs[i] = bound{start, length}
+		pre := key + ":" + strconv.Itoa(i) + ":"
+		keys = append(keys, pre+strconv.FormatInt(num, 36))
+		if p.sliding {
+			keys = append(keys, pre+strconv.FormatInt(num-1, 36))
+		}
+		weight := (length - (now - start)) * 1_000_000 / length
+		args = append(args, strconv.FormatInt(l.count, 10),
+			strconv.FormatInt(max(l.ttl(length, p.sliding).Milliseconds(), 1), 10),
+			strconv.FormatInt(weight, 10))
+	}
+	msg, err := p.redis.Eval(ctx, limitCountScript, keys, args)
+	if err != nil {
+		return countDecision{}, err
+	}
+	vals, err := msg.AsIntSlice()
+	if err != nil || len(vals) < 2 || int(vals[1]) < 0 || int(vals[1]) >= len(p.limits) {
+		return countDecision{}, fmt.Errorf("%w: limit-count script answered %v (%v)", redis.ErrReply, vals, err)
+	}
+	if vals[0] == 0 {
+		if len(vals) < 5 {
+			return countDecision{}, fmt.Errorf("%w: limit-count script answered %v", redis.ErrReply, vals)
+		}
+		i := int(vals[1])
+		l, b := &p.limits[i], bs[i]
+		return countDecision{which: i, resetIn: b.start + b.length - now,
+			retryIn: retryIn(l.count, vals[3], vals[4], now-b.start, b.length)}, nil
+	}
+	if len(vals) != 2+len(p.limits) {
+		return countDecision{}, fmt.Errorf("%w: limit-count script answered %v", redis.ErrReply, vals)
+	}
+	d := countDecision{allowed: true, counted: true, remaining: -1}
+	for i := range p.limits {
+		if left := p.limits[i].count - vals[2+i]; d.remaining < 0 || left < d.remaining {
+			d.which, d.remaining, d.resetIn = i, left, bs[i].start+bs[i].length-now
+		}
+	}
+	return d, nil
+}

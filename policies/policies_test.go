@@ -32,7 +32,7 @@ func TestPolicyConfigErrorsNameTheField(t *testing.T) {
 		{`{ name: limit-count, config: { count: 0, window: 1s } }`, "routes[0].policies[0].config.count: must be > 0"},
 		{`{ name: limit-count, config: { count: 5 } }`, "config.window: must be a positive duration"},
 		{`{ name: limit-count, config: { count: 5, window: 1s, dict: other } }`, `shared dict "other" is not declared`},
-		{`{ name: limit-count, config: { count: 5, window: 1s, key: "cookie:x" } }`, `config.key: must be "ip", "header:NAME" or "route"`},
+		{`{ name: limit-count, config: { count: 5, window: 1s, key: "consumer:x" } }`, `config.key: must be "ip", "route", "upstream", "consumer"`},
 		{`{ name: limit-count, config: { count: 5, window: 1s, status: 200 } }`, "config.status: must be between 400 and 599"},
 		{`{ name: limit-count, config: { count: 5, window: 1s, bogus: 1 } }`, "bogus"},
 		{`{ name: headers, config: { request: { set: { "Bad Name": x } } } }`, "config.request.set.Bad Name"},

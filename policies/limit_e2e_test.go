@@ -1,0 +1,417 @@
+package policies_test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/redis/redistest"
+)
+
+// End-to-end tests of the limits on real gateways (sockets, several
+// workers, several gateways sharing one redis-server): exactness under
+// concurrency, delays on the worker's timer, slots given back however a
+// request ends, Redis failing.
+
+// limitE2EYAML is a gateway config: workers, an optional redis section,
+// one route "api" with the policy items, and a route "plain" without.
+func limitE2EYAML(workers int, redisAddr, items string) string {
+	y := "listen: {listen}\nworkers: " + strconv.Itoa(workers) + "\nshared_dicts: { limits: 1MiB }\n"
+	if redisAddr != "" {
+		y += "redis: { addresses: [" + redisAddr + "], read_timeout: 500ms }\n"
+	}
+	return y + `upstreams:
+  - name: up
+    targets: [{ addr: "{upstream}" }]
+    timeouts: { read: 2s }
+    retries: { tries: 1 }
+    health: { passive: { max_fails: -1 } }
+routes:
+  - name: plain
+    match: { paths: ["/plain"] }
+    upstream: up
+  - name: api
+    match: { paths: ["/*"] }
+    upstream: up
+    policies:
+` + items
+}
+
+// awayFromDayEdge waits while a UTC day (the window of the exactness
+// tests) ends within a minute.
+func awayFromDayEdge() {
+	day := int64(24 * time.Hour)
+	if left := day - time.Now().UnixNano()%day; left < int64(time.Minute) {
+		time.Sleep(time.Duration(left) + 100*time.Millisecond)
+	}
+}
+
+// hammer sends perClient requests from each of clients goroutines, spread
+// over the gateways' addresses, with the header lines fields, and counts
+// the statuses.
+func hammer(t *testing.T, addrs []string, clients, perClient int, fields ...string) map[int]int {
+	t.Helper()
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+			defer client.CloseIdleConnections()
+			for i := 0; i < perClient; i++ {
+				req, _ := http.NewRequest("GET", "http://"+addrs[(c+i)%len(addrs)]+"/x", nil)
+				for _, f := range fields {
+					name, value, _ := strings.Cut(f, ": ")
+					req.Header.Set(name, value)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				counts[resp.StatusCode]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return counts
+}
+
+func TestLimitCountExactAcrossWorkers(t *testing.T) {
+	up := fixedUpstream(t, []byte(fixedResp))
+	g := startGateway(t, up, limitE2EYAML(2, "", `      - name: limit-count
+        config: { limits: [ { count: 50, window: 24h }, { count: 1000, window: 24h } ], window_type: sliding, key: header:X-Api-Key }
+`))
+	awayFromDayEdge()
+	counts := hammer(t, []string{g.addr}, 8, 25, "X-Api-Key: tenant-a")
+	if counts[200] != 50 || counts[429] != 150 || len(counts) != 2 {
+		t.Fatalf("statuses %v; want exactly 50 passed and 150 limited", counts)
+	}
+}
+
+// Two gateways, two workers each, one Redis: a limit of N admits exactly N.
+func TestLimitRedisExactAcrossGateways(t *testing.T) {
+	rs := redistest.Start(t)
+	up := fixedUpstream(t, []byte(fixedResp))
+	for _, tc := range []struct {
+		name, policy string
+		clients, per int
+		want         int
+	}{
+		{"limit-count", `{ name: limit-count, config: { count: 60, window: 24h, policy: redis, key: header:X-Api-Key } }`, 8, 20, 60},
+		{"limit-count/sliding", `{ name: limit-count, config: { limits: [ { count: 45, window: 24h }, { count: 50, window: 24h } ], window_type: sliding, policy: redis, key: header:X-Api-Key } }`, 8, 20, 45},
+		{"limit-req", `{ name: limit-req, config: { rate: 1r/m, burst: 29, nodelay: true, policy: redis, key: header:X-Api-Key } }`, 8, 20, 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			yml := limitE2EYAML(2, rs.Addr(), "      - "+tc.policy+"\n")
+			g1, g2 := startGateway(t, up, yml), startGateway(t, up, yml)
+			waitRedisLimit(t, g1.addr, g2.addr)
+			awayFromDayEdge()
+			counts := hammer(t, []string{g1.addr, g2.addr}, tc.clients, tc.per, "X-Api-Key: "+tc.name)
+			if counts[200] != tc.want || counts[429] != tc.clients*tc.per-tc.want || len(counts) != 2 {
+				t.Fatalf("statuses %v; want exactly %d passed", counts, tc.want)
+			}
+		})
+	}
+}
+
+// waitRedisLimit waits until the gateways' Redis clients are connected: a
+// request with a key of its own is counted (has X-RateLimit fields)
+// rather than let through by fault tolerance.
+func waitRedisLimit(t *testing.T, addrs ...string) {
+	t.Helper()
+	for _, addr := range addrs {
+		cl := dial(t, addr)
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			resp, _ := cl.do("GET", "/probe", "X-Api-Key: probe-"+addr+"-"+strconv.FormatInt(time.Now().UnixNano(), 10))
+			if resp.Header.Get("X-RateLimit-Limit") != "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no counted request within 15s", addr)
+			}
+		}
+	}
+}
+
+// Redis down: fault_tolerant lets requests through uncounted; false
+// answers 503 saying why; both come back by themselves with Redis.
+func TestLimitRedisDown(t *testing.T) {
+	rs := redistest.Start(t)
+	up := fixedUpstream(t, []byte(fixedResp))
+	open := startGateway(t, up, limitE2EYAML(1, rs.Addr(), "      - { name: limit-count, config: { count: 1000, window: 24h, policy: redis } }\n"))
+	closed := startGateway(t, up, limitE2EYAML(1, rs.Addr(), "      - { name: limit-req, config: { rate: 1000r/s, burst: 1000, nodelay: true, policy: redis, fault_tolerant: false } }\n"))
+	waitRedisLimit(t, open.addr, closed.addr)
+	rs.Kill()
+	co, cc := dial(t, open.addr), dial(t, closed.addr)
+	for i := 0; i < 3; i++ {
+		resp, _ := co.do("GET", "/x")
+		if resp.StatusCode != 200 || resp.Header.Get("X-RateLimit-Limit") != "" {
+			t.Fatalf("fault tolerant, Redis down: %d %v", resp.StatusCode, resp.Header)
+		}
+		resp, body := cc.do("GET", "/x")
+		if resp.StatusCode != 503 || !strings.Contains(body, "rate limit store unavailable: redis") {
+			t.Fatalf("fault_tolerant: false, Redis down: %d %s", resp.StatusCode, body)
+		}
+	}
+	rs.Restart()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r1, _ := co.do("GET", "/x")
+		r2, _ := cc.do("GET", "/x")
+		if r1.Header.Get("X-RateLimit-Limit") != "" && r2.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not counting again 15s after Redis came back: %d %v, %d", r1.StatusCode, r1.Header, r2.StatusCode)
+		}
+	}
+}
+
+// Requests over the rate wait on the worker's timer — the worker serves
+// others meanwhile — and leave in the bucket's order.
+func TestLimitReqDelaysOnTheWorkersTimer(t *testing.T) {
+	up := fixedUpstream(t, []byte(fixedResp))
+	g := startGateway(t, up, limitE2EYAML(1, "", "      - { name: limit-req, config: { rate: 2r/s, burst: 2 } }\n"))
+	const interval = 500 * time.Millisecond
+	start := time.Now()
+	var mu sync.Mutex
+	var done []time.Duration
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := dial(t, g.addr).do("GET", "/x")
+			if resp.StatusCode != 200 {
+				t.Errorf("a request within the burst: %d", resp.StatusCode)
+			}
+			mu.Lock()
+			done = append(done, time.Since(start))
+			mu.Unlock()
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	plainResp, _ := dial(t, g.addr).do("GET", "/plain")
+	plainAt := time.Since(start)
+	wg.Wait()
+	sort.Slice(done, func(i, j int) bool { return done[i] < done[j] })
+	if plainResp.StatusCode != 200 || plainAt >= done[2] {
+		t.Fatalf("a request of another route waited for the delayed ones: %v, delayed done at %v", plainAt, done)
+	}
+	// The third request was scheduled two intervals after the first
+	// arrival, which was after start: it cannot be done sooner (a timer
+	// tick of slack).
+	if done[2] < 2*interval-20*time.Millisecond {
+		t.Fatalf("the burst was not delayed: done at %v, the last one must wait at least %v", done, 2*interval)
+	}
+}
+
+// blockingUpstream holds every request until release is closed; arrived
+// receives one value per request it holds. /reset requests get their
+// connection closed at once, /slow ones wait until the test ends.
+func blockingUpstream(t *testing.T) (addr string, arrived chan struct{}, release func()) {
+	t.Helper()
+	arrived = make(chan struct{}, 100)
+	gate := make(chan struct{})
+	end := make(chan struct{})
+	t.Cleanup(func() { close(end) })
+	var once sync.Once
+	addr = startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/reset":
+			c, _, _ := w.(http.Hijacker).Hijack()
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			return
+		case "/slow":
+			<-end
+			return
+		}
+		arrived <- struct{}{}
+		select {
+		case <-gate:
+		case <-end:
+		}
+	})
+	return addr, arrived, func() { once.Do(func() { close(gate) }) }
+}
+
+// inFlight is what a gateway's local limit-conn counts for the test
+// client's IP on route api.
+func (g *gateway) inFlight(t *testing.T) int64 {
+	t.Helper()
+	d := g.srv.Snapshot().Dicts.Dict("limits")
+	v, ok := d.Get([]byte("ln|route:api/limit-conn|i127.0.0.1"), nil)
+	if !ok {
+		return 0
+	}
+	return v.Int
+}
+
+// waitZero waits until count() is 0.
+func waitZero(t *testing.T, what string, count func() int64) {
+	t.Helper()
+	var n int64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n = count(); n == 0 {
+			return
+		}
+	}
+	t.Fatalf("%s: %d slots still held 10s later: a leak", what, n)
+}
+
+// send writes a raw request on a new connection and returns it.
+func send(t *testing.T, addr, path string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// status reads the status code of the response on c.
+func status(t *testing.T, c net.Conn) int {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 12)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatalf("reading a status: %v", err)
+	}
+	n, _ := strconv.Atoi(string(buf[9:12]))
+	return n
+}
+
+// Every way a request ends gives its slot back: answered, client gone
+// mid-request, upstream reset, upstream timeout, refused by a later
+// policy.
+func TestLimitConnSlotsNeverLeak(t *testing.T) {
+	for _, store := range []string{"local", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			redisAddr, policy := "", ""
+			var rs *redistest.Server
+			if store == "redis" {
+				rs = redistest.Start(t)
+				redisAddr, policy = rs.Addr(), ", policy: redis"
+			}
+			addr, arrived, release := blockingUpstream(t)
+			g := startGateway(t, addr, strings.Replace(limitE2EYAML(2, redisAddr, `      - { name: limit-conn, config: { max: 3`+policy+` } }
+      - { name: limit-count, config: { count: 1, window: 24h, key: "arg:once", key_missing: skip } }
+`), "timeouts: { read: 2s }", "timeouts: { read: 300ms }", 1))
+			inFlight := func() int64 {
+				if rs == nil {
+					return g.inFlight(t)
+				}
+				out, err := rs.Do("ZCARD", "sluice:ln:{route:api/limit-conn|i127.0.0.1}")
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, _ := strconv.ParseInt(out, 10, 64)
+				return n
+			}
+			if rs != nil {
+				waitConnected(t, g, inFlight)
+			}
+
+			// Three held at the upstream: a fourth is refused.
+			held := []net.Conn{send(t, g.addr, "/a"), send(t, g.addr, "/b"), send(t, g.addr, "/c")}
+			for range held {
+				select {
+				case <-arrived:
+				case <-time.After(10 * time.Second):
+					for _, c := range held {
+						c.SetReadDeadline(time.Now().Add(time.Second))
+						b, _ := io.ReadAll(c)
+						t.Logf("response: %q", b)
+					}
+					t.Fatal("three requests did not reach the upstream")
+				}
+			}
+			if n := inFlight(); n != 3 {
+				t.Fatalf("%d slots with three requests in flight", n)
+			}
+			if st := status(t, send(t, g.addr, "/d")); st != 429 {
+				t.Fatalf("a fourth concurrent request: %d", st)
+			}
+			// Clients vanish mid-request.
+			for _, c := range held {
+				c.Close()
+			}
+			waitZero(t, "clients gone mid-request", inFlight)
+			release()
+
+			// Upstream resets; upstream timeouts; refused by a later policy;
+			// answered. Several at once on two workers.
+			var wg sync.WaitGroup
+			var bad atomic.Value
+			for i := 0; i < 3; i++ {
+				for _, tc := range []struct {
+					path string
+					want int
+				}{{"/reset", 502}, {"/slow", 504}, {"/x?once=" + store + strconv.Itoa(i), 200}} {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						c := send(t, g.addr, tc.path)
+						if st := status(t, c); st != tc.want && st != 429 && (tc.want < 500 || st < 500) {
+							bad.Store(tc.path + ": " + strconv.Itoa(st))
+						}
+					}()
+				}
+			}
+			wg.Wait()
+			if b := bad.Load(); b != nil {
+				t.Fatalf("unexpected status %v", b)
+			}
+			waitZero(t, "resets, timeouts and answers", inFlight)
+			// Refused by limit-count after limit-conn took the slot.
+			if st := status(t, send(t, g.addr, "/x?once=taken"+store)); st != 200 {
+				t.Fatalf("first: %d", st)
+			}
+			for i := 0; i < 5; i++ {
+				if st := status(t, send(t, g.addr, "/x?once=taken"+store)); st != 429 {
+					t.Fatalf("refused by limit-count: %d", st)
+				}
+			}
+			waitZero(t, "refused by a later policy", inFlight)
+		})
+	}
+}
+
+// waitConnected waits until a Redis-backed limit-conn really counts (its
+// client connects in the background).
+func waitConnected(t *testing.T, g *gateway, inFlight func() int64) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		c := send(t, g.addr, "/slow")
+		seen := false
+		for end := time.Now().Add(500 * time.Millisecond); !seen && time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			seen = inFlight() > 0
+		}
+		c.Close()
+		if seen {
+			waitZero(t, "probe", inFlight)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("limit-conn did not reach Redis within 15s")
+		}
+	}
+}
