@@ -135,19 +135,38 @@ func TestTrafficSplitHashIsStickyAndWeighted(t *testing.T) {
 	}
 }
 
-func TestTrafficSplitByConsumerVariable(t *testing.T) {
-	// A var condition reads any engine variable; {http_x_tier} here, as no
-	// auth policy sets a consumer in this test.
-	g := splitGateway(t, 1, `          rules:
-            - match: [ { var: http_x_tier, values: [gold] } ]
+func TestTrafficSplitByConsumer(t *testing.T) {
+	// Canary by user group: key-auth (priority above 920) identifies the
+	// consumer; rules read its metadata and its name through variables.
+	g := startGateway(t, "", `listen: {listen}
+workers: 1
+shared_dicts: { auth: 1m }
+upstreams:
+  - { name: stable, targets: [ { addr: "`+namedUpstream(t, "stable")+`" } ] }
+  - { name: canary, targets: [ { addr: "`+namedUpstream(t, "canary")+`" } ] }
+  - { name: beta, targets: [ { addr: "`+namedUpstream(t, "beta")+`" } ] }
+consumers:
+  - { name: ann, metadata: { tier: gold }, credentials: { key_auth: [ { key: ann-key-0123456789 } ] } }
+  - { name: bob, metadata: { tier: iron }, credentials: { key_auth: [ { key: bob-key-0123456789 } ] } }
+  - { name: cy, metadata: { tier: iron }, credentials: { key_auth: [ { key: cy-key-0123456789 } ] } }
+routes:
+  - match: { paths: ["/*"] }
+    upstream: stable
+    policies:
+      - name: key-auth
+      - name: traffic-split
+        config:
+          rules:
+            - match: [ { var: consumer_meta_tier, values: [gold] } ]
               upstreams: [ { upstream: beta } ]
+            - match: [ { var: consumer, values: [bob] } ]
+              upstreams: [ { upstream: canary } ]
 `)
 	cl := dial(t, g.addr)
-	if _, body := cl.do("GET", "/", "X-Tier: gold"); body != "beta" {
-		t.Fatalf("gold went to %s", body)
-	}
-	if _, body := cl.do("GET", "/", "X-Tier: iron"); body != "stable" {
-		t.Fatalf("iron went to %s", body)
+	for key, want := range map[string]string{"ann-key-0123456789": "beta", "bob-key-0123456789": "canary", "cy-key-0123456789": "stable"} {
+		if resp, body := cl.do("GET", "/", "apikey: "+key); resp.StatusCode != 200 || body != want {
+			t.Errorf("%s: %d %s, want %s", key, resp.StatusCode, body, want)
+		}
 	}
 }
 
