@@ -82,7 +82,7 @@ func (s *Server) ListenerFile() (*os.File, error) {
 
 // acceptGoroutines is how many goroutines accept: an accept waits for its
 // connection's registration on a loop, so a few run side by side.
-func (s *Server) acceptGoroutines() int { return min(max(s.opts.Workers, 1), 4) }
+func (s *Server) acceptGoroutines() int { return min(max(s.opts.Workers, 4), 8) }
 
 func (s *Server) startAccepting() {
 	s.lnMu.Lock()

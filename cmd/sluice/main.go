@@ -221,6 +221,11 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 	if rl != nil {
 		opts.AccessLog = rl.log
 	}
+	// Signals are caught before the socket accepts: a SIGUSR2 or SIGTERM
+	// sent as soon as the port answers must not kill the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	inherited, err := inheritedListener()
 	if err != nil {
 		logger.Printf("upgrade: %v", err)
@@ -262,9 +267,6 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 	notifyReady() // after every listener: a parent waiting to hand over drains now
 	up := newUpgrader(stderr, logger)
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	var drainWhy string
 	upgraded := false
 	for drainWhy == "" {
@@ -308,6 +310,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 	drain := time.Duration(cfg.DrainTimeout)
 	logger.Printf("%s: draining (up to %v, %d requests in flight)", drainWhy, drain, srv.InFlight())
 	if !upgraded {
+		up.abort()
 		sdNotify("STOPPING=1") // after an upgrade the service goes on, in the new process
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), drain)

@@ -94,6 +94,7 @@ type upgrader struct {
 	stderr  io.Writer
 	logger  *log.Logger
 	running bool
+	child   *exec.Cmd // the process of the upgrade under way
 	ready   chan int
 }
 
@@ -119,6 +120,7 @@ func (u *upgrader) start(srv *engine.Server) {
 		u.logger.Printf("upgrade: %v; this process goes on serving", err)
 		return
 	}
+	u.child = cmd
 	u.logger.Printf("upgrade: started %s as process %d; waiting until it serves", u.exe, cmd.Process.Pid)
 	go func() {
 		err := wait()
@@ -135,7 +137,29 @@ func (u *upgrader) start(srv *engine.Server) {
 }
 
 // done records the end of an upgrade attempt (pid 0: failed).
-func (u *upgrader) done(pid int) { u.running = pid != 0 }
+func (u *upgrader) done(pid int) {
+	u.running = pid != 0
+	if pid == 0 {
+		u.child = nil
+	}
+}
+
+// abort stops the new process of an upgrade that has not handed over yet:
+// this process is told to stop (SIGTERM), and the service with it.
+func (u *upgrader) abort() {
+	if u.child == nil {
+		return
+	}
+	select {
+	case pid := <-u.ready:
+		if pid == 0 {
+			return // it had failed already
+		}
+	default:
+	}
+	u.logger.Printf("upgrade: stopping process %d, which had not taken over", u.child.Process.Pid)
+	_ = u.child.Process.Kill()
+}
 
 // spawn starts the executable with the listener as descriptor 3 and a
 // readiness pipe as 4; wait returns nil once the new process is ready.

@@ -295,3 +295,33 @@ func TestSIGTERMDrainDeliversSlowDownloads(t *testing.T) {
 		t.Fatal("the gateway did not exit after the drain")
 	}
 }
+
+// An upgrade whose new process cannot start (here: the file became
+// invalid) changes nothing: the old process says why and goes on serving.
+func TestFailedUpgradeKeepsTheOldProcessServing(t *testing.T) {
+	a := startUpstream(t, "a", 0)
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	listen := freeAddr(t)
+	writeConfig(t, file, listen, a.addr)
+	old, oldDone, readLog := startLogged(t, "-c", file)
+	(&gatewayProcess{addr: listen}).waitReady(t)
+	os.WriteFile(file, []byte("listen: [not, an, address]\n"), 0o644)
+	old.Process.Signal(syscall.SIGUSR2)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(readLog(), "this process goes on serving") {
+		if time.Now().After(deadline) {
+			t.Fatal("the failed upgrade was not reported")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case err := <-oldDone:
+		t.Fatalf("the old process exited: %v", err)
+	default:
+	}
+	for i := 0; i < 20; i++ {
+		if body, err := get(http.DefaultClient, "http://"+listen+"/"); err != nil || body != "a" {
+			t.Fatalf("after the failed upgrade: %q %v", body, err)
+		}
+	}
+}
