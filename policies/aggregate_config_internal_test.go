@@ -3,6 +3,7 @@ package policies
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-gw/sluice/engine"
 )
@@ -42,6 +43,7 @@ func TestAggregationPoliciesConfigErrors(t *testing.T) {
 		{`{ name: mirror, config: { upstream: s, sample: 150 } }`, `config.sample: must be a percentage in (0, 100]`},
 		{`{ name: mirror, config: { upstream: s, path: x } }`, `config.path: must start with '/'`},
 		{`{ name: mirror, config: { upstream: s, headers: [Content-Length] } }`, `config.headers[0]: Content-Length is not copied`},
+		{`{ name: mirror, config: { upstream: s, max_in_flight: -2 } }`, `config.max_in_flight: must be between 1 and 1000000, or -1`},
 	}
 	for _, tc := range cases {
 		_, err := Build(specOf(t, tc.policy), &engine.Env{})
@@ -53,7 +55,7 @@ func TestAggregationPoliciesConfigErrors(t *testing.T) {
 		`{ name: aggregate, config: { timeout: 2s, calls: [ { name: me, upstream: u, path: "/me", hidden: true }, { name: o, upstream: u, method: post, path: "/o/{{resp.me.id}}", body: '{{"a":{{resp.me.id}}}}', group: orders, target: data.items, allow: [x], mapping: { x: y } } ] } }`,
 		`{ name: batch-requests, config: { max_requests: 100, max_body: 4MiB, timeout: 3s, gateway: "127.0.0.1:8080" } }`,
 		`{ name: traffic-split, config: { hash_on: "{consumer}:{http_x_user}", rules: [ { match: [ { cookie: g, values: [a, b], not: true } ], upstreams: [ { upstream: a, weight: 3 }, { weight: 7 } ] } ] } }`,
-		`{ name: mirror, config: { upstream: s, sample: 0.5, path: "/shadow{uri}", method: put, headers: [X-Trace], body: true, max_body: 1MiB, timeout: 1s } }`,
+		`{ name: mirror, config: { upstream: s, sample: 0.5, path: "/shadow{uri}", method: put, headers: [X-Trace], body: true, max_body: 1MiB, timeout: 1s, max_in_flight: -1 } }`,
 	} {
 		if _, err := Build(specOf(t, ok), &engine.Env{}); err != nil {
 			t.Errorf("%s: %v", ok, err)
@@ -106,6 +108,40 @@ func TestMirrorSamplingIsExactPerWorker(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("sample %s, worker %d: %d of %d, want %d", tc.sample, w, got, tc.n, tc.want)
 			}
+		}
+	}
+}
+
+func TestMirrorInFlightCap(t *testing.T) {
+	pol, err := Build(specOf(t, `{ name: mirror, config: { upstream: s, max_in_flight: 3, timeout: 1s } }`), &engine.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pol.(*mirror)
+	var w mirrorWorker
+	const sec = int64(time.Second)
+	for i, tc := range []struct {
+		now  int64
+		want bool
+	}{
+		{0, true}, {100, true}, {200, true}, // three copies may run
+		{300, false}, {sec - 1, false}, // the first may still run until 1s
+		{sec, true},                                                         // it ended (or was cut) at 1s: its place is free
+		{sec + 50, false},                                                   // the second's ends at 1s+100ns
+		{sec + 100, true},                                                   // now it is free
+		{3 * sec, true}, {3 * sec, true}, {3 * sec, true}, {3 * sec, false}, // all three ended
+	} {
+		if got := p.admit(&w, tc.now); got != tc.want {
+			t.Fatalf("step %d at %dns: admit %v, want %v", i, tc.now, got, tc.want)
+		}
+	}
+	unbounded, err := Build(specOf(t, `{ name: mirror, config: { upstream: s, max_in_flight: -1 } }`), &engine.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5000; i++ {
+		if !unbounded.(*mirror).admit(&w, 0) {
+			t.Fatal("max_in_flight: -1 capped copies")
 		}
 	}
 }

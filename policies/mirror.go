@@ -37,8 +37,12 @@ type mirrorConfig struct {
 	Body bool `yaml:"body" desc:"copy request bodies (read whole first, at most max_body, Content-Length only); without it requests with a body are not mirrored; default false"`
 	// MaxBody caps a copied body; larger ones are not mirrored. Default 64KiB.
 	MaxBody config.Size `yaml:"max_body" desc:"largest body copied (a larger request is not mirrored); default 64KiB"`
-	// Timeout bounds a copy. Default 5s.
-	Timeout config.Duration `yaml:"timeout" desc:"bound on a copy's exchange; default 5s"`
+	// Timeout bounds a copy. Default 1s.
+	Timeout config.Duration `yaml:"timeout" desc:"bound on a copy's exchange; default 1s"`
+	// MaxInFlight caps, per worker, the copies that may still be running:
+	// those started less than Timeout ago. Past it copies are dropped and
+	// counted. Default 1000; -1: no cap but the engine's offload pool.
+	MaxInFlight int `yaml:"max_in_flight" desc:"per worker, most copies started less than timeout ago (maybe still running); past it copies are dropped; default 1000, -1 for no cap"`
 }
 
 // mirror sends copies in the access phase with Ctx.Mirror: the worker
@@ -55,6 +59,7 @@ type mirror struct {
 	body     bool
 	maxBody  int64
 	timeout  time.Duration
+	inFlight int // per worker; 0: no cap
 	workers  perWorker[mirrorWorker]
 	reading  engine.IntKey // 1 while the body of a sampled request is read
 }
@@ -63,9 +68,15 @@ type mirror struct {
 // writes them (the counters atomically, for readers elsewhere): no cache
 // line is shared between workers.
 type mirrorWorker struct {
-	acc     uint64
+	acc uint64
+	// ends holds the deadlines of the worker's last inFlight copies, a
+	// ring whose oldest entry is at next: the cap is reached while that
+	// copy may still run. The engine reports no copy's completion, so a
+	// copy counts until its timeout.
+	ends    []int64
+	next    int
 	sent    atomic.Uint64 // copies handed to the engine
-	dropped atomic.Uint64 // copies the engine refused: no usable target, offload pool full
+	dropped atomic.Uint64 // copies dropped: max_in_flight reached, no usable target, offload pool full
 	skipped atomic.Uint64 // sampled requests not copied: a body that is not copied
 }
 
@@ -123,7 +134,16 @@ func newMirror(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 		p.maxBody = defaultMirrorBody
 	}
 	if p.timeout <= 0 {
-		p.timeout = 5 * time.Second
+		p.timeout = time.Second
+	}
+	switch {
+	case cfg.MaxInFlight == 0:
+		p.inFlight = 1000
+	case cfg.MaxInFlight == -1:
+	case cfg.MaxInFlight < 0 || cfg.MaxInFlight > 1_000_000:
+		return nil, config.FieldError(spec, "max_in_flight", fmt.Sprintf("must be between 1 and 1000000, or -1 for no cap; got %d", cfg.MaxInFlight))
+	default:
+		p.inFlight = cfg.MaxInFlight
 	}
 	if cfg.Path != "" {
 		if !strings.HasPrefix(cfg.Path, "/") {
@@ -191,14 +211,20 @@ func (p *mirror) access(x *engine.Ctx) engine.Status {
 // copyRequest sends the copy; with a body it reads the body first and runs
 // again once it is in (ReadBody re-runs the handler).
 func (p *mirror) copyRequest(x *engine.Ctx, w *mirrorWorker) engine.Status {
+	if x.HasBody() && (!p.body || x.ContentLength() < 0 || x.ContentLength() > p.maxBody) {
+		// A chunked body has no length to check before reading it, and
+		// ReadBody past its limit would refuse the request itself.
+		w.skipped.Add(1)
+		return engine.Continue
+	}
+	// The place is taken before the body is read (not again when the
+	// handler runs with it): a copy that will be dropped reads nothing.
+	if x.Int(p.reading) == 0 && !p.admit(w, x.Now()) {
+		w.dropped.Add(1)
+		return engine.Continue
+	}
 	var body []byte
 	if x.HasBody() {
-		if !p.body || x.ContentLength() < 0 || x.ContentLength() > p.maxBody {
-			// A chunked body has no length to check before reading it, and
-			// ReadBody past its limit would refuse the request itself.
-			w.skipped.Add(1)
-			return engine.Continue
-		}
 		b, s := x.ReadBody(p.maxBody)
 		if s == engine.Suspend {
 			x.SetInt(p.reading, 1) // the handler runs again with the body
@@ -241,10 +267,30 @@ func (p *mirror) copyRequest(x *engine.Ctx, w *mirrorWorker) engine.Status {
 		sr.Header["User-Agent"] = []string{""} // net/http would add its own
 	}
 	sr.Host = string(x.Host())
-	if x.Mirror(sr) {
-		w.sent.Add(1)
-	} else {
-		w.dropped.Add(1)
+	if !x.Mirror(sr) {
+		w.dropped.Add(1) // its place stays taken until its timeout: a conservative count
+		return engine.Continue
 	}
+	w.sent.Add(1)
 	return engine.Continue
+}
+
+// admit takes a place among the worker's copies in flight for a copy
+// starting at now, or reports false when they are all taken.
+func (p *mirror) admit(w *mirrorWorker, now int64) bool {
+	if p.inFlight == 0 {
+		return true
+	}
+	if w.ends == nil {
+		w.ends = make([]int64, p.inFlight) // once per worker
+	}
+	if w.ends[w.next] > now {
+		return false
+	}
+	w.ends[w.next] = now + int64(p.timeout)
+	w.next++
+	if w.next == len(w.ends) {
+		w.next = 0
+	}
+	return true
 }

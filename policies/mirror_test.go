@@ -176,3 +176,29 @@ func TestMirrorNeverDelaysOrFailsTheRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestMirrorInFlightCapDropsCopies(t *testing.T) {
+	s, shadow := startShadow(t, 0, 200)
+	g := mirrorGateway(t, shadow, `          upstream: shadow
+          max_in_flight: 2
+          timeout: 400ms
+`)
+	cl := dial(t, g.addr)
+	start := time.Now()
+	for i := 0; i < 5; i++ {
+		if resp, body := cl.do("GET", "/n/"+strconv.Itoa(i)); resp.StatusCode != 200 || body != "main" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	if time.Since(start) > 300*time.Millisecond {
+		t.Skip("the machine is too slow for this timing test")
+	}
+	// Two places, each held for the copy's timeout: requests 0 and 1 are
+	// copied, 2..4 dropped; after the timeout copies go again.
+	time.Sleep(450 * time.Millisecond)
+	cl.do("GET", "/n/5")
+	seen := s.wait(t, 3)
+	if len(seen) != 3 || !strings.HasPrefix(seen[0], "GET /n/0 ") || !strings.HasPrefix(seen[1], "GET /n/1 ") || !strings.HasPrefix(seen[2], "GET /n/5 ") {
+		t.Fatalf("shadow saw %q", seen)
+	}
+}
