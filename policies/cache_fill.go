@@ -21,7 +21,11 @@ import (
 // The table is the gateway's process memory, like the shared dicts (which
 // are in-process too): a dict entry could hold the lock, but not the
 // waiters to wake, so the table does both. It is taken only on misses, in
-// 64 shards by key hash; hits never touch it.
+// 64 shards by key hash; hits never touch it. Fills are found by the
+// key's 64-bit hash, not the key (no string made per miss): two keys of
+// one hash would share a fill, and a waiter woken by the other key's
+// store finds its own key still missing and goes upstream — correct, only
+// less coalesced. Fill records are reused, so a miss allocates nothing.
 
 type fillTable struct {
 	shards [64]fillShard
@@ -29,8 +33,9 @@ type fillTable struct {
 
 type fillShard struct {
 	mu    sync.Mutex
-	fills map[string]*cacheFill
-	_     [40]byte
+	fills map[uint64]*cacheFill
+	spare []*cacheFill
+	_     [24]byte
 }
 
 type cacheFill struct {
@@ -44,8 +49,9 @@ type cacheWaiter struct {
 	timer *time.Timer
 }
 
-func (t *fillTable) shard(key []byte) *fillShard {
-	return &t.shards[xxhash.Sum64(key)&63]
+func (t *fillTable) shard(key []byte) (*fillShard, uint64) {
+	h := xxhash.Sum64(key)
+	return &t.shards[h&63], h
 }
 
 // lead makes st the filler of key when nobody fills it (or the filler
@@ -53,20 +59,28 @@ func (t *fillTable) shard(key []byte) *fillShard {
 // suspension resumes with wake (and after timeout, with wake too). It
 // reports whether st leads; a false with wait false says "someone fills".
 func (t *fillTable) lead(key []byte, st *cacheReq, x *engine.Ctx, wait bool, timeout time.Duration, wake func(*engine.Ctx) engine.Status) (leads bool) {
-	s := t.shard(key)
+	s, h := t.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fills == nil {
-		s.fills = make(map[string]*cacheFill)
+		s.fills = make(map[uint64]*cacheFill)
 	}
-	f := s.fills[string(key)]
+	f := s.fills[h]
 	if f != nil && time.Since(f.started) > timeout {
 		// Abandoned: wake its waiters and take over.
 		f.wakeAll(wake)
-		f = nil
+		f.owner, f.started = st, time.Now()
+		return true
 	}
 	if f == nil {
-		s.fills[string(key)] = &cacheFill{owner: st, started: time.Now()}
+		if n := len(s.spare); n > 0 {
+			f = s.spare[n-1]
+			s.spare = s.spare[:n-1]
+		} else {
+			f = new(cacheFill)
+		}
+		f.owner, f.started = st, time.Now()
+		s.fills[h] = f
 		return true
 	}
 	if wait {
@@ -80,30 +94,33 @@ func (t *fillTable) lead(key []byte, st *cacheReq, x *engine.Ctx, wait bool, tim
 
 // filling says whether someone fills key now.
 func (t *fillTable) filling(key []byte) bool {
-	s := t.shard(key)
+	s, h := t.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.fills[string(key)]
+	_, ok := s.fills[h]
 	return ok
 }
 
 // done ends st's fill of key and wakes its waiters with wake.
 func (t *fillTable) done(key []byte, st *cacheReq, wake func(*engine.Ctx) engine.Status) {
-	s := t.shard(key)
+	s, h := t.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f := s.fills[string(key)]
+	f := s.fills[h]
 	if f == nil || f.owner != st {
 		return // taken over
 	}
-	delete(s.fills, string(key))
+	delete(s.fills, h)
 	f.wakeAll(wake)
+	f.owner = nil
+	s.spare = append(s.spare, f)
 }
 
 func (f *cacheFill) wakeAll(wake func(*engine.Ctx) engine.Status) {
-	for _, w := range f.waiters {
+	for i, w := range f.waiters {
 		w.timer.Stop()
 		w.r.Resume(wake)
+		f.waiters[i] = cacheWaiter{}
 	}
-	f.waiters = nil
+	f.waiters = f.waiters[:0]
 }

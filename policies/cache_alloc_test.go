@@ -1,0 +1,38 @@
+//go:build !race
+
+package policies_test
+
+import (
+	"runtime"
+	"testing"
+)
+
+// TestCacheHitAllocatesNothing pins the allocations of an L1 hit: none
+// beyond the engine's own budget (0.1 per request, process-wide), and
+// fewer than a proxied request without policies; and of a miss (the
+// lookup, the coalescing table, the X-Cache-Status field): within the
+// same budget.
+func TestCacheHitAllocatesNothing(t *testing.T) {
+	measure := func(t *testing.T, head, policies string) float64 {
+		g := cacheBenchGateway(t, head, policies)
+		sc := warmedClient(t, g, plainReq)
+		sc.run(t, 2000)
+		const n = 20000
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		sc.run(t, n)
+		runtime.ReadMemStats(&after)
+		return float64(after.Mallocs-before.Mallocs) / n
+	}
+	baseline := measure(t, "", "")
+	hit := measure(t, "", "      - { name: cache }\n")
+	miss := measure(t, "Cache-Control: no-store\r\n", "      - { name: cache }\n")
+	t.Logf("allocations per request: proxied without policies %.4f, cache hit %.4f, cache miss (no-store) %.4f", baseline, hit, miss)
+	if hit > 0.1 {
+		t.Fatalf("a cache hit allocates %.4f per request; budget 0.1", hit)
+	}
+	if miss > 0.1 {
+		t.Fatalf("a cache miss allocates %.4f per request (baseline %.4f); budget 0.1", miss, baseline)
+	}
+}
