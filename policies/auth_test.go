@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine/enginetest"
 	"github.com/sluice-gw/sluice/policies"
 )
@@ -78,3 +79,5 @@ func expectStatus(t *testing.T, resp *http.Response, body string, status int, se
 		}
 	}
 }
+
+func parseConfig(yml string) (*config.Config, error) { return config.Parse([]byte(yml), "t.yaml") }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
 	"github.com/sluice-gw/sluice/http1"
@@ -114,8 +116,12 @@ type consumerSet struct {
 	byName map[string]*authConsumer
 	keys   secretIndex[*authConsumer] // key-auth
 	basic  map[string]basicEntry      // by username
-	jwt    map[string]jwtEntry        // by key
-	hmac   map[string]hmacEntry       // by key id
+	// someHash is the costliest bcrypt hash of basic, checked for unknown
+	// usernames; nil without basic credentials.
+	someHash []byte
+	someCost int
+	jwt      map[string]jwtEntry  // by key
+	hmac     map[string]hmacEntry // by key id
 }
 
 type basicEntry struct {
@@ -182,6 +188,9 @@ func buildConsumerSet(cfg *config.Config) *consumerSet {
 		for j := range cr.BasicAuth {
 			b := &cr.BasicAuth[j]
 			s.basic[b.Username] = basicEntry{consumer: ac, hash: []byte(b.PasswordHash)}
+			if c, err := bcrypt.Cost(s.basic[b.Username].hash); err == nil && (s.someHash == nil || c > s.someCost) {
+				s.someHash, s.someCost = s.basic[b.Username].hash, c
+			}
 		}
 		for j := range cr.JWT {
 			s.jwt[cr.JWT[j].Key] = jwtEntry{consumer: ac, cred: &cr.JWT[j]}
@@ -252,21 +261,29 @@ func (a *authBase) accept(x *engine.Ctx, c *authConsumer, anonymous bool) {
 	} else {
 		x.SetInt(authAnonymous, 0)
 	}
-	x.SetRequestHeaderString("X-Consumer-Name", c.c.Name)
-	if c.c.ID != "" {
-		x.SetRequestHeaderString("X-Consumer-ID", c.c.ID)
-	}
-	if c.groups != "" {
-		x.SetRequestHeaderString("X-Consumer-Groups", c.groups)
-	}
+	// An earlier auth policy's anonymous consumer may have set fields:
+	// each is set or removed again.
+	setOrRemove(x, "X-Consumer-Name", c.c.Name)
+	setOrRemove(x, "X-Consumer-ID", c.c.ID)
+	setOrRemove(x, "X-Consumer-Groups", c.groups)
 	if anonymous {
 		x.SetRequestHeaderString("X-Anonymous-Consumer", "true")
+	} else {
+		x.RemoveRequestHeader(bAnonymousConsumer)
 	}
 	for _, m := range a.meta {
-		if v, ok := c.c.Meta[m.key]; ok {
-			x.SetRequestHeaderString(m.header, v)
-		}
+		setOrRemove(x, m.header, c.c.Meta[m.key])
 	}
+}
+
+var bAnonymousConsumer = []byte("X-Anonymous-Consumer")
+
+func setOrRemove(x *engine.Ctx, name, value string) {
+	if value == "" {
+		x.RemoveRequestHeader(bytesOf(name))
+		return
+	}
+	x.SetRequestHeaderString(name, value)
 }
 
 // stripConsumerFields removes every X-Consumer-* and X-Anonymous-Consumer
@@ -283,18 +300,20 @@ func stripConsumerFields(x *engine.Ctx) {
 // missing handles a request without a credential: the anonymous consumer,
 // or a 401 with the challenge.
 func (a *authBase) missing(x *engine.Ctx, reason string) engine.Status {
+	if a.anonymous == "" {
+		return a.refuse(x, reason) // also after another policy's anonymous consumer
+	}
 	if x.Consumer() != nil {
 		return engine.Continue // anonymous already, from an earlier auth policy
 	}
-	if a.anonymous != "" {
-		if c := a.set(x).byName[a.anonymous]; c != nil {
-			a.accept(x, c, true)
-			return engine.Continue
-		}
-		x.RespondError(500, "anonymous consumer not found")
-		return engine.Done
+	if c := a.set(x).byName[a.anonymous]; c != nil {
+		a.accept(x, c, true)
+		return engine.Continue
 	}
-	return a.refuse(x, reason)
+	// Validation refuses an anonymous that names no consumer; a config
+	// built in Go may still hold one.
+	x.RespondError(500, "anonymous consumer not found")
+	return engine.Done
 }
 
 // refuse answers 401 with the challenge; reason never holds a secret.

@@ -106,3 +106,34 @@ func TestKeyAuthHideCredentialsAndAnonymous(t *testing.T) {
 	resp, _, body := get(t, g, "/", "apikey: wrong-key-000000000000")
 	expectStatus(t, resp, body, 401, "wrong-key")
 }
+
+// TestAuthPoliciesCombined: key or JWT with anonymous on both is "any of
+// them"; a policy without anonymous still requires its own credential
+// after another's anonymous consumer.
+func TestAuthPoliciesCombined(t *testing.T) {
+	consumers := keyAuthConsumers + `    credentials:
+      jwt: [ { key: guest-hs, secret: "` + hsSecret + `" } ]
+`
+	g := authGateway(t, `      - name: jwt-auth
+        config: { anonymous: guest }
+      - name: key-auth
+        config: { anonymous: guest }
+`, consumers)
+	_, up, _ := get(t, g, "/", "apikey: alice-key-0123456789")
+	if up.Header.Get("X-Consumer-Name") != "alice" || up.Header.Get("X-Anonymous-Consumer") != "" {
+		t.Fatalf("key after an anonymous jwt-auth: %v", up.Header)
+	}
+	_, up, _ = get(t, g, "/")
+	if up.Header.Get("X-Consumer-Name") != "guest" || up.Header.Get("X-Anonymous-Consumer") != "true" {
+		t.Fatalf("no credential: %v", up.Header)
+	}
+	g = authGateway(t, `      - name: jwt-auth
+        config: { anonymous: guest }
+      - name: key-auth
+`, consumers)
+	resp, _, body := get(t, g, "/")
+	expectStatus(t, resp, body, 401)
+	if h := resp.Header.Get("WWW-Authenticate"); h != `Key realm="sluice"` {
+		t.Fatalf("WWW-Authenticate %q", h)
+	}
+}

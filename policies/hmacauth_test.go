@@ -1,0 +1,194 @@
+package policies_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"hash"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const hmacSecret = "hmac-secret-0123456789abcdef0123456789"
+
+const hmacConsumers = `consumers:
+  - name: alice
+    credentials:
+      hmac: [ { key_id: alice-key, secret: "` + hmacSecret + `" } ]
+`
+
+// signedRequest is a request and the way the test signs it.
+type signedRequest struct {
+	method, target string
+	fields         [][2]string // sent, in order
+	signed         string      // the headers parameter
+	alg            string      // hmac-sha256 (default) or hmac-sha512
+	secret         string      // default hmacSecret
+	keyID          string      // default alice-key
+	signOverride   [][2]string // values signed instead of those sent (a forged list)
+	body           string
+}
+
+func (r signedRequest) raw() string {
+	alg, secret, keyID := r.alg, r.secret, r.keyID
+	if alg == "" {
+		alg = "hmac-sha256"
+	}
+	if secret == "" {
+		secret = hmacSecret
+	}
+	if keyID == "" {
+		keyID = "alice-key"
+	}
+	values := map[string]string{"host": "api.test"}
+	for _, f := range r.fields {
+		values[strings.ToLower(f[0])] = f[1]
+	}
+	for _, f := range r.signOverride {
+		values[strings.ToLower(f[0])] = f[1]
+	}
+	var lines []string
+	for _, h := range strings.Fields(r.signed) {
+		if h == "@request-target" || h == "(request-target)" {
+			lines = append(lines, h+": "+strings.ToLower(r.method)+" "+r.target)
+			continue
+		}
+		lines = append(lines, h+": "+values[h])
+	}
+	newHash := func() hash.Hash { return sha256.New() }
+	if alg == "hmac-sha512" {
+		newHash = sha512.New
+	}
+	mac := hmac.New(newHash, []byte(secret))
+	mac.Write([]byte(strings.Join(lines, "\n")))
+	sig := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	raw := r.method + " " + r.target + " HTTP/1.1\r\nHost: api.test\r\n"
+	for _, f := range r.fields {
+		raw += f[0] + ": " + f[1] + "\r\n"
+	}
+	raw += `Authorization: Signature keyId="` + keyID + `",algorithm="` + alg + `",headers="` + r.signed + `",signature="` + sig + "\"\r\n"
+	if r.body != "" {
+		raw += "Content-Length: " + strconv.Itoa(len(r.body)) + "\r\n"
+	}
+	return raw + "\r\n" + r.body
+}
+
+func httpDate(d time.Duration) string { return time.Now().Add(d).UTC().Format(http.TimeFormat) }
+
+func digestOf(body string) string {
+	sum := sha256.Sum256([]byte(body))
+	return "SHA-256=" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func TestHMACAuth(t *testing.T) {
+	g := authGateway(t, "      - name: hmac-auth\n        config: { clock_skew: 60s }\n", hmacConsumers)
+	now := func() [2]string { return [2]string{"Date", httpDate(0)} }
+	n := 0
+	unique := func() [2]string { n++; return [2]string{"X-Nonce", strconv.Itoa(n)} } // distinct signatures
+	for _, tc := range []struct {
+		name   string
+		req    signedRequest
+		status int
+		reason string
+	}{
+		{"GET", signedRequest{method: "GET", target: "/a?b=1", fields: [][2]string{now(), unique()}, signed: "@request-target host date x-nonce"}, 200, ""},
+		{"hmac-sha512", signedRequest{method: "GET", target: "/a", alg: "hmac-sha512", fields: [][2]string{now(), unique()}, signed: "(request-target) date x-nonce"}, 200, ""},
+		{"x-date", signedRequest{method: "GET", target: "/a", fields: [][2]string{{"X-Date", httpDate(0)}, unique()}, signed: "@request-target x-date x-nonce"}, 200, ""},
+		{"wrong secret", signedRequest{method: "GET", target: "/a", secret: "another-secret-0123456789abcdef01234", fields: [][2]string{now(), unique()}, signed: "@request-target date x-nonce"}, 401, "invalid signature"},
+		{"unknown key id", signedRequest{method: "GET", target: "/a", keyID: "mallory", fields: [][2]string{now(), unique()}, signed: "@request-target date x-nonce"}, 401, "invalid signature"},
+		{"date not signed", signedRequest{method: "GET", target: "/a", fields: [][2]string{now(), unique()}, signed: "@request-target x-nonce"}, 401, "date must be signed"},
+		{"target not signed", signedRequest{method: "GET", target: "/a", fields: [][2]string{now(), unique()}, signed: "date x-nonce"}, 401, "must cover @request-target"},
+		{"date too old", signedRequest{method: "GET", target: "/a", fields: [][2]string{{"Date", httpDate(-2 * time.Minute)}, unique()}, signed: "@request-target date x-nonce"}, 401, "clock skew"},
+		{"date in the future", signedRequest{method: "GET", target: "/a", fields: [][2]string{{"Date", httpDate(2 * time.Minute)}, unique()}, signed: "@request-target date x-nonce"}, 401, "clock skew"},
+		{"bad date", signedRequest{method: "GET", target: "/a", fields: [][2]string{{"Date", "yesterday"}, unique()}, signed: "@request-target date x-nonce"}, 401, "invalid date"},
+		{"signed over other header values than sent", signedRequest{method: "GET", target: "/a", fields: [][2]string{now(), unique(), {"X-Amount", "1000"}},
+			signOverride: [][2]string{{"X-Amount", "1"}}, signed: "@request-target date x-nonce x-amount"}, 401, "invalid signature"},
+		{"signed header missing", signedRequest{method: "GET", target: "/a", fields: [][2]string{now(), unique()}, signed: "@request-target date x-nonce x-absent"}, 401, "signed header missing"},
+		{"digest", signedRequest{method: "POST", target: "/a", body: `{"amount":1}`, fields: [][2]string{now(), unique(), {"Digest", digestOf(`{"amount":1}`)}}, signed: "@request-target date x-nonce digest"}, 200, ""},
+		{"digest of another body", signedRequest{method: "POST", target: "/a", body: `{"amount":1000}`, fields: [][2]string{now(), unique(), {"Digest", digestOf(`{"amount":1}`)}}, signed: "@request-target date x-nonce digest"}, 401, "digest does not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := g.Do(tc.req.raw())
+			body := readAll(resp)
+			expectStatus(t, resp, body, tc.status, hmacSecret)
+			if tc.status == 401 {
+				if h := resp.Header.Get("WWW-Authenticate"); h != `Signature realm="sluice"` {
+					t.Fatalf("WWW-Authenticate %q", h)
+				}
+				if !strings.Contains(body, tc.reason) {
+					t.Fatalf("reason %s, want %q", body, tc.reason)
+				}
+			}
+		})
+	}
+	t.Run("tampered target", func(t *testing.T) {
+		raw := signedRequest{method: "GET", target: "/a", fields: [][2]string{now(), unique()}, signed: "@request-target date x-nonce"}.raw()
+		raw = strings.Replace(raw, "GET /a ", "GET /admin ", 1)
+		resp := g.Do(raw)
+		expectStatus(t, resp, readAll(resp), 401)
+	})
+	t.Run("replay", func(t *testing.T) {
+		raw := signedRequest{method: "GET", target: "/a", fields: [][2]string{now(), unique()}, signed: "@request-target date x-nonce"}.raw()
+		if resp := g.Do(raw); resp.StatusCode != 200 {
+			t.Fatalf("first: %d", resp.StatusCode)
+		}
+		resp := g.Do(raw)
+		body := readAll(resp)
+		expectStatus(t, resp, body, 401)
+		if !strings.Contains(body, "replayed signature") {
+			t.Fatalf("reason %s", body)
+		}
+	})
+	t.Run("missing", func(t *testing.T) {
+		resp, _, body := get(t, g, "/")
+		expectStatus(t, resp, body, 401)
+		if h := resp.Header.Get("WWW-Authenticate"); h != `Signature realm="sluice"` {
+			t.Fatalf("WWW-Authenticate %q", h)
+		}
+	})
+	t.Run("malformed", func(t *testing.T) {
+		for _, v := range []string{`Signature keyId="alice-key"`, `Signature keyId="alice-key,signature=abc`, `Signature =x`} {
+			resp, _, body := get(t, g, "/", "Authorization: "+v, "Date: "+httpDate(0))
+			expectStatus(t, resp, body, 401)
+		}
+	})
+}
+
+func TestHMACAuthValidateBody(t *testing.T) {
+	g := authGateway(t, "      - name: hmac-auth\n        config: { validate_body: true, algorithms: [hmac-sha512] }\n", hmacConsumers)
+	req := signedRequest{method: "POST", target: "/a", alg: "hmac-sha512", body: "x=1", fields: [][2]string{{"Date", httpDate(0)}}, signed: "@request-target date"}
+	resp := g.Do(req.raw())
+	body := readAll(resp)
+	expectStatus(t, resp, body, 401)
+	if !strings.Contains(body, "digest must be signed") {
+		t.Fatalf("reason %s", body)
+	}
+	req.alg = "hmac-sha256"
+	req.fields = append(req.fields, [2]string{"Digest", digestOf("x=1")})
+	req.signed = "@request-target date digest"
+	resp = g.Do(req.raw())
+	body = readAll(resp)
+	expectStatus(t, resp, body, 401)
+	if !strings.Contains(body, "algorithm not accepted") {
+		t.Fatalf("reason %s", body)
+	}
+	req.alg = "hmac-sha512"
+	resp = g.Do(req.raw())
+	expectStatus(t, resp, readAll(resp), 200)
+}
+
+func readAll(resp *http.Response) string {
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String()
+		}
+	}
+}
