@@ -13,7 +13,7 @@ import (
 
 // Benchmarks: Dict beside three baselines that share one interface (a
 // sync.RWMutex map, sync.Map and xsync.MapOf, all string -> *int64 counter or
-// []byte value). The baselines have no capacity bound, no TTL and no LRU, so
+// []byte value). The baselines have no capacity bound, no TTL and no eviction, so
 // they are the floor, not a like-for-like competitor. Run with
 //
 //	go test -run '^$' -bench . -benchtime 1s ./shm/

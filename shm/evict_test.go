@@ -63,7 +63,7 @@ func TestEvictionOrderIsClock(t *testing.T) {
 		want = append(want, lru[i])
 	}
 	if got := lruOrder(d, 0); !equalStrings(got, want) {
-		t.Fatalf("LRU order %q, want %q", got, want)
+		t.Fatalf("list order %q, want %q", got, want)
 	}
 	if d.Stats().Evictions != uint64(len(evicted)) {
 		t.Fatalf("Evictions = %d, hook saw %d", d.Stats().Evictions, len(evicted))

@@ -29,7 +29,7 @@ func mustNew(tb testing.TB, capacity int64, opts ...Option) *Dict {
 	return d
 }
 
-// checkInvariants verifies every shard's internal structure: the LRU list,
+// checkInvariants verifies every shard's internal structure: the list,
 // the index, the free list, the arena headers and the capacity accounting.
 func checkInvariants(tb testing.TB, d *Dict) {
 	tb.Helper()

@@ -459,7 +459,7 @@ func (m *refModel) checkAll() {
 		order := lruOrder(m.d, i)
 		for j := 1; j < len(order); j++ {
 			if m.entries[order[j-1]].lru < m.entries[order[j]].lru {
-				m.tb.Fatalf("shard %d LRU order %q disagrees with the reference", i, order)
+				m.tb.Fatalf("shard %d list order %q disagrees with the reference", i, order)
 			}
 		}
 	}

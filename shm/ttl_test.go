@@ -118,7 +118,7 @@ func TestFlushAllThenFlushExpired(t *testing.T) {
 }
 
 // TestWriteSweepsExpiredTail pins the bounded sweep: a write that needs new
-// space first removes up to sweepOnWrite expired entries from the LRU tail.
+// space first removes up to sweepOnWrite expired entries from the list tail.
 func TestWriteSweepsExpiredTail(t *testing.T) {
 	clock := newFakeClock()
 	d := mustNew(t, 1<<16, WithClock(clock.Now), WithShards(1))
@@ -129,7 +129,7 @@ func TestWriteSweepsExpiredTail(t *testing.T) {
 	clock.Advance(time.Second)
 	_ = d.SetString("new", IntValue(1), 0)
 	if got, want := lruOrder(d, 0), []string{"new", "live", "old3"}; !equalStrings(got, want) {
-		t.Fatalf("LRU after sweeping write = %q, want %q", got, want)
+		t.Fatalf("list after sweeping write = %q, want %q", got, want)
 	}
 	// In-place writes need no space and sweep nothing.
 	_ = d.SetString("live", IntValue(2), 0)
