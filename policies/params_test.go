@@ -366,3 +366,30 @@ routes:
 		})
 	}
 }
+
+// The docs' seed example (docs/policies.md, params): what the backend gets.
+func TestParamsSeedExampleForwarding(t *testing.T) {
+	g := paramsGateway(t, `          methods: [GET, POST]
+          params:
+            - { name: name, required: true, max_length: 64 }
+            - { name: age, type: number, integer: true, min: 0, max: 150 }
+            - { name: X-Tenant, in: header, required: true, forward_in: query, forward_as: tenant }
+            - { name: page, type: number, default: "1" }
+            - { name: v, constant: "2" }
+`)
+	resp, e, body := paramsDo(t, g, "GET", "/user/info?name=bo&age=7&type=x", "", "", "X-Tenant: acme")
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if e.Target != "/user/info?name=bo&age=7&tenant=acme&page=1&v=2" || e.Header["X-Tenant"] != "" {
+		t.Fatalf("backend got %q, X-Tenant %q", e.Target, e.Header["X-Tenant"])
+	}
+	resp, _, body = paramsDo(t, g, "GET", "/user/info?age=700", "", "")
+	want := []string{"X-Tenant/header: is required", "age/query: must be at most 150", "name/query: is required"}
+	if got := refusalParams(t, body); resp.StatusCode != 400 || strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("%d %q", resp.StatusCode, got)
+	}
+	if resp, _, _ := paramsDo(t, g, "DELETE", "/user/info", "", ""); resp.StatusCode != 405 {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+}
