@@ -20,6 +20,8 @@ const maxSplitLen = 4096
 func FuzzParseRequest(f *testing.F) {
 	f.Add(browserRequest)
 	f.Add(apiRequest)
+	// A stray CRLF after a body, then a head and the next pipelined request.
+	f.Add([]byte("\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /b HTTP/1.1\r\n"))
 	for _, tc := range requestCases {
 		f.Add([]byte(tc.in))
 	}

@@ -114,6 +114,12 @@ var requestCases = []requestCase{
 	{name: "one leading CRLF skipped", rfc: "RFC 9112 §2.2", in: "\r\n" + crlf("GET / HTTP/1.1", "Host: a"),
 		check: func(t *testing.T, b []byte, r *Request) { wantStr(t, "method", r.MethodName.In(b), "GET") }},
 	{name: "several leading CRLFs skipped", rfc: "RFC 9112 §2.2", in: "\r\n\r\n\r\n" + crlf("GET / HTTP/1.1", "Host: a")},
+	{name: "leading CRLF: spans and HeadLen count it", rfc: "RFC 9112 §2.2", in: "\r\n" + crlf("POST /u HTTP/1.0", "Content-Length: 2"),
+		check: func(t *testing.T, b []byte, r *Request) {
+			wantStr(t, "method", r.MethodName.In(b), "POST")
+			wantStr(t, "target", r.Target.In(b), "/u")
+			want(t, r.HeadLen == len(b) && r.ContentLength == 2, "HeadLen includes the empty line")
+		}},
 	{name: "field name case preserved", rfc: "RFC 9110 §5.1", in: crlf("GET / HTTP/1.1", "hOsT: a", "X-CaSe: v"),
 		check: func(t *testing.T, b []byte, r *Request) {
 			wantStr(t, "name", r.Fields[1].Name.In(b), "X-CaSe")
@@ -147,6 +153,7 @@ var requestCases = []requestCase{
 	{name: "absolute-form without authority", rfc: "RFC 9110 §4.2.1", in: crlf("GET http:///p HTTP/1.1", "Host: h"), err: ErrBadRequestLine},
 	{name: "bare LF ends request-line", rfc: "RFC 9112 §2.2", in: "GET / HTTP/1.1\nHost: a\r\n\r\n", err: ErrBareLF},
 	{name: "leading bare LF", rfc: "RFC 9112 §2.2", in: "\n" + crlf("GET / HTTP/1.1", "Host: a"), err: ErrBareLF},
+	{name: "bare LF after a leading CRLF", rfc: "RFC 9112 §2.2", in: "\r\n\n" + crlf("GET / HTTP/1.1", "Host: a"), err: ErrBareLF},
 	{name: "bare CR in request-line", rfc: "RFC 9112 §2.2", in: crlf("GET /\r HTTP/1.1", "Host: a"), err: ErrBadRequestLine},
 
 	// Field syntax errors.
