@@ -1,13 +1,16 @@
 package policies
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
 	"hash/maphash"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -190,5 +193,77 @@ func BenchmarkAuthHotPaths(b *testing.B) {
 				bc.f()
 			}
 		})
+	}
+}
+
+func TestParseJWKSSkipsUnusableKeys(t *testing.T) {
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	n := b64url(rsaKey.N.Bytes())
+	// A point off P-256 (x = y = 1): the invalid-curve attack's input.
+	one := make([]byte, 32)
+	one[31] = 1
+	doc := `{"keys":[
+ {"kty":"RSA","kid":"good","alg":"RS256","n":"` + n + `","e":"AQAB"},
+ {"kty":"RSA","kid":"enc","use":"enc","n":"` + n + `","e":"AQAB"},
+ {"kty":"RSA","kid":"private","n":"` + n + `","e":"AQAB","d":"AQAB"},
+ {"kty":"RSA","n":"` + n + `","e":"AQAB"},
+ {"kty":"EC","kid":"off-curve","crv":"P-256","x":"` + b64url(one) + `","y":"` + b64url(one) + `"},
+ {"kty":"EC","kid":"short","crv":"P-256","x":"AQ","y":"AQ"},
+ {"kty":"oct","kid":"hmac","k":"c2VjcmV0"},
+ {"kty":"OKP","kid":"x25519","crv":"X25519","x":"` + b64url(make([]byte, 32)) + `"}
+]}`
+	keys, err := parseJWKS([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys["good"].alg != "RS256" {
+		t.Fatalf("keys %v, want only good", keys)
+	}
+}
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// TestSecretCompareTiming: among the candidates of a bucket, a key that
+// differs in its first byte takes as long to refuse as one that differs
+// in its last (a plain bytes.Equal would stop at the first difference).
+// The bucket is forced, as an attacker cannot aim at one without the
+// seed. The bound catches an early exit (bytes.Equal measured 1.55),
+// not nanoseconds.
+func TestSecretCompareTiming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing")
+	}
+	secret := bytes.Repeat([]byte{'k'}, 256)
+	first, last := bytes.Clone(secret), bytes.Clone(secret)
+	first[0], last[255] = 'x', 'x'
+	var s secretIndex[int]
+	s.init()
+	// Many candidates in the bucket, so that comparing dominates hashing.
+	entries := make([]secretEntry[int], 64)
+	for i := range entries {
+		entries[i] = secretEntry[int]{secret: secret, v: i}
+	}
+	s.m[maphash.Bytes(s.seed, first)] = entries
+	s.m[maphash.Bytes(s.seed, last)] = entries
+	measure := func(probe []byte) time.Duration {
+		best := time.Duration(1 << 62)
+		for round := 0; round < 20; round++ {
+			start := time.Now()
+			for i := 0; i < 200; i++ {
+				if _, ok := s.find(probe); ok {
+					t.Fatal("found")
+				}
+			}
+			if d := time.Since(start); d < best {
+				best = d
+			}
+		}
+		return best
+	}
+	early, late := measure(first), measure(last)
+	ratio := float64(late) / float64(early)
+	t.Logf("differ at byte 0: %v, at byte 255: %v (ratio %.2f)", early/200, late/200, ratio)
+	if ratio > 1.25 || ratio < 1/1.25 {
+		t.Fatalf("refusing depends on where the key differs: ratio %.2f", ratio)
 	}
 }
