@@ -249,6 +249,18 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 		logger.Printf("cannot serve %s: %v", cfg.Listen, err)
 		return 1
 	}
+	drained := false
+	defer func() {
+		if !drained {
+			// A later start-up step failed: the connections accepted so far
+			// (an upgrade's shared socket has some at once) are served, not
+			// dropped.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.DrainTimeout))
+			_ = srv.Shutdown(ctx)
+			cancel()
+			<-served
+		}
+	}()
 	how := ""
 	if inherited != nil {
 		how = ", socket inherited"
@@ -278,6 +290,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 				drainWhy = fmt.Sprintf("upgrade: process %d serves", pid)
 			}
 		case err := <-served:
+			drained = true // the engine stopped by itself
 			if err != nil && !errors.Is(err, context.Canceled) {
 				logger.Printf("engine stopped: %v", err)
 				return 1
@@ -313,6 +326,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 		up.abort()
 		sdNotify("STOPPING=1") // after an upgrade the service goes on, in the new process
 	}
+	drained = true
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	err = srv.Shutdown(ctx)
 	cancel()
