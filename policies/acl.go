@@ -22,8 +22,8 @@ type aclConfig struct {
 }
 
 // acl allows or denies consumers by group. A request without a consumer
-// (no auth policy ran, or none identified it) gets a 401: the route needs
-// an identity this policy cannot check.
+// (no auth policy ran before it) gets a 403 too: acl has no credential to
+// ask for, so a 401 (which must name a scheme) would mislead.
 type acl struct {
 	allow, deny    map[string]struct{}
 	allowAnonymous bool
@@ -74,7 +74,7 @@ func (p *acl) Install(c *engine.ChainBuilder) error {
 func (p *acl) access(x *engine.Ctx) engine.Status {
 	c := x.Consumer()
 	if c == nil {
-		x.RespondError(401, "no consumer identified for this route's ACL")
+		x.RespondError(403, "no consumer identified for this route's ACL")
 		return engine.Done
 	}
 	if x.Int(authAnonymous) != 0 && !p.allowAnonymous {

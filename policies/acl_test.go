@@ -47,6 +47,6 @@ func TestACL(t *testing.T) {
 	t.Run("no auth policy", func(t *testing.T) {
 		g := authGateway(t, "      - name: acl\n        config: { deny: [banned] }\n", consumers)
 		resp, _, body := get(t, g, "/", "X-Consumer-Name: admin")
-		expectStatus(t, resp, body, 401)
+		expectStatus(t, resp, body, 403)
 	})
 }
