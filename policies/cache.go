@@ -324,6 +324,7 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 		}
 		p.bypass = append(p.bypass, v)
 	}
+	cachePolicies.Store(p.identity, p) // for PurgeCache
 	return p, nil
 }
 

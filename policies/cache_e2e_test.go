@@ -2,6 +2,7 @@ package policies_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -79,6 +80,17 @@ func TestCacheL2SharedByTwoGateways(t *testing.T) {
 	}
 	if n.Load() != 1 {
 		t.Fatalf("upstream saw %d requests, want 1", n.Load())
+	}
+	// A purge from the control plane empties both levels (of the gateway
+	// built last: PurgeCache knows one per identity, as a process runs one
+	// gateway).
+	l1, l2, err := policies.PurgeCache(context.Background(), "route:api/cache", "", false)
+	if err != nil || l1 != 1 || l2 != 1 {
+		t.Fatalf("purge: L1 %d, L2 %d, %v", l1, l2, err)
+	}
+	resp, _ = e2eGet(t, b.addr, "/shared?x=1")
+	if resp.Header.Get("X-Cache-Status") != "MISS" {
+		t.Fatalf("after the purge: %v", resp.Header)
 	}
 }
 
@@ -208,6 +220,128 @@ func TestCacheStreamedBody(t *testing.T) {
 		resp, body2 := e2eGet(t, g.addr, tc.path)
 		if resp.Header.Get("X-Cache-Status") != tc.second || body2 != body || !strings.HasSuffix(body, `"}`) {
 			t.Fatalf("%s again: %v, body %d bytes (first %d)", tc.path, resp.Header, len(body2), len(body))
+		}
+	}
+}
+
+// concurrentGets sends n GETs of target at once and returns their
+// X-Cache-Status values.
+func concurrentGets(t *testing.T, addr, target string, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: a\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			out[i] = fmt.Sprint(resp.StatusCode, " ", resp.Header.Get("X-Cache-Status"))
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}
+
+// A fill that takes longer than lock_timeout: the waiters go upstream.
+func TestCacheLockTimeoutSendsWaitersUpstream(t *testing.T) {
+	var n atomic.Int64
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		time.Sleep(600 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{}`))
+	})
+	g := startGateway(t, up, cacheE2EYAML(2, "", `{ lock_timeout: 100ms }`))
+	got := concurrentGets(t, g.addr, "/slow", 5)
+	if countOf(got, "200 MISS") != 5 || n.Load() != 5 {
+		t.Fatalf("%v, %d upstream requests; want 5 misses upstream", got, n.Load())
+	}
+}
+
+// A fill whose response may not be stored: the waiters are woken at once
+// and go upstream themselves (no serial chain of waits).
+func TestCacheUncacheableFillReleasesWaiters(t *testing.T) {
+	var n atomic.Int64
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write([]byte(`{}`))
+	})
+	g := startGateway(t, up, cacheE2EYAML(2, "", `{ lock_timeout: 5s }`))
+	start := time.Now()
+	got := concurrentGets(t, g.addr, "/private", 10)
+	took := time.Since(start)
+	if countOf(got, "200 MISS") != 10 || n.Load() != 10 {
+		t.Fatalf("%v, %d upstream requests", got, n.Load())
+	}
+	if took > 2*time.Second {
+		t.Fatalf("the waiters took %v: they waited for lock_timeout instead of being released", took)
+	}
+}
+
+// stale_while_revalidate: while one request refreshes an expired entry,
+// the others get the stale one at once.
+func TestCacheStaleWhileRevalidate(t *testing.T) {
+	var n atomic.Int64
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 1 {
+			time.Sleep(500 * time.Millisecond)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"n":%d}`, n.Load())
+	})
+	g := startGateway(t, up, cacheE2EYAML(2, "", `{ ttl: 200ms, stale_while_revalidate: 10s }`))
+	e2eGet(t, g.addr, "/swr")
+	time.Sleep(300 * time.Millisecond)
+	refresh := make(chan string, 1)
+	go func() {
+		resp, _ := e2eGet(t, g.addr, "/swr")
+		refresh <- resp.Header.Get("X-Cache-Status")
+	}()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	resp, body := e2eGet(t, g.addr, "/swr")
+	if resp.Header.Get("X-Cache-Status") != "STALE" || body != `{"n":1}` || time.Since(start) > 300*time.Millisecond {
+		t.Fatalf("during the refresh: %v %q after %v", resp.Header, body, time.Since(start))
+	}
+	if s := <-refresh; s != "EXPIRED" {
+		t.Fatalf("the refreshing request: %q", s)
+	}
+	resp, body = e2eGet(t, g.addr, "/swr")
+	if resp.Header.Get("X-Cache-Status") != "HIT" || body != `{"n":2}` {
+		t.Fatalf("after the refresh: %v %q", resp.Header, body)
+	}
+}
+
+func sortDurations(d []time.Duration) {
+	for i := 1; i < len(d); i++ {
+		for j := i; j > 0 && d[j] < d[j-1]; j-- {
+			d[j], d[j-1] = d[j-1], d[j]
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package policies_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -363,4 +364,31 @@ type wroteRecorder struct {
 func (w *wroteRecorder) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
+}
+
+func TestCachePurgeFromTheControlPlane(t *testing.T) {
+	up := &countingUpstream{}
+	g := cacheGateway(t, `{}`, up)
+	for _, target := range []string{"/a?x=1", "/a?x=2", "/b"} {
+		cacheGet(t, g, "GET", target)
+	}
+	l1, l2, err := policies.PurgeCache(context.Background(), "route:api/cache", "a/a?", true)
+	if err != nil || l1 != 2 || l2 != 0 {
+		t.Fatalf("purge by prefix: %d %d %v", l1, l2, err)
+	}
+	resp, _ := cacheGet(t, g, "GET", "/a?x=1")
+	wantCache(t, resp, "MISS")
+	resp, _ = cacheGet(t, g, "GET", "/b")
+	wantCache(t, resp, "HIT")
+	if l1, _, _ := policies.PurgeCache(context.Background(), "route:api/cache", "a/b?", false); l1 != 1 {
+		t.Fatalf("purge by key: %d", l1)
+	}
+	resp, _ = cacheGet(t, g, "GET", "/b")
+	wantCache(t, resp, "MISS")
+	if l1, _, _ := policies.PurgeCache(context.Background(), "route:api/cache", "", false); l1 != 2 {
+		t.Fatalf("purge all: %d", l1)
+	}
+	if _, _, err := policies.PurgeCache(context.Background(), "route:nope/cache", "", false); err != policies.ErrNoSuchCache {
+		t.Fatalf("unknown identity: %v", err)
+	}
 }
