@@ -254,9 +254,16 @@ func TestCONNECTIsAnsweredAtTheGateway(t *testing.T) {
 // response in progress. Now the response completes with Connection: close
 // and the connection ends with a FIN (no reset).
 func TestPipelinePastTheHeldInputLimitEndsCleanly(t *testing.T) {
+	pipelined := make(chan struct{})
 	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
-			time.Sleep(300 * time.Millisecond)
+			// Answer once the pipeline was written, and the gateway had time
+			// to read it past its limit.
+			select {
+			case <-pipelined:
+				time.Sleep(300 * time.Millisecond)
+			case <-time.After(20 * time.Second):
+			}
 		}
 		io.WriteString(w, r.URL.Path)
 	})
@@ -271,6 +278,7 @@ func TestPipelinePastTheHeldInputLimitEndsCleanly(t *testing.T) {
 	go func() {
 		rc.c.SetWriteDeadline(time.Now().Add(20 * time.Second))
 		_, err := rc.c.Write(pipeline.Bytes())
+		close(pipelined)
 		wrote <- err
 	}()
 	resp, body := rc.response("GET")
