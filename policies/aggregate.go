@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -540,16 +542,7 @@ func (p *aggregate) subRequest(x *engine.Ctx, st *aggState, c *aggCall, left tim
 func (p *aggregate) record(c *aggCall, r *aggResult, resp *engine.SubResponse) {
 	switch {
 	case resp.Err != nil:
-		switch {
-		case errors.Is(resp.Err, context.DeadlineExceeded):
-			r.why, r.timedOut = "timed out", true
-		case errors.Is(resp.Err, engine.ErrNoTarget):
-			r.why = "no usable target in upstream " + c.upstream
-		case errors.Is(resp.Err, engine.ErrSubResponseTooLarge):
-			r.why = "response body over max_body"
-		default:
-			r.why = "failed: " + resp.Err.Error()
-		}
+		r.why, r.timedOut = subFailure(resp.Err)
 		return
 	case resp.Status < 200 || resp.Status > 299:
 		r.why = "status " + itoa(resp.Status)
@@ -572,6 +565,25 @@ func (p *aggregate) record(c *aggCall, r *aggResult, resp *engine.SubResponse) {
 		return
 	}
 	r.val = v
+}
+
+// subFailure says why a sub-request got no response, in words fit for a
+// client: net/http's errors name the target's address, which stays out.
+func subFailure(err error) (why string, timedOut bool) {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out", true
+	case errors.Is(err, engine.ErrNoTarget):
+		return "no usable target", false
+	case errors.Is(err, engine.ErrSubResponseTooLarge):
+		return "response body over its limit", false
+	case errors.As(err, &op) && op.Op == "dial":
+		return "connect failed", false
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection closed before a whole response", false
+	}
+	return "exchange failed", false
 }
 
 // requiredFailure answers 502 (504 for a timeout) when a required call

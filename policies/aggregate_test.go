@@ -439,3 +439,14 @@ routes:
 		})
 	}
 }
+
+func TestAggregateFailureReasonsHideAddresses(t *testing.T) {
+	dead := freeAddr(t)
+	g := aggGateway(t, map[string]string{"dead": dead}, "", `          calls:
+            - { name: gone, upstream: dead, path: "/", required: true }
+`)
+	resp, body := dial(t, g.addr).do("GET", "/agg/1")
+	if resp.StatusCode != 502 || !strings.Contains(body, `"aggregate: required call gone: connect failed"`) || strings.Contains(body, dead) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}

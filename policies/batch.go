@@ -2,7 +2,6 @@ package policies
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -379,14 +378,14 @@ func (p *batch) done(x *engine.Ctx, resps []engine.SubResponse) engine.Status {
 		r := &resps[i]
 		res := &out[i]
 		if r.Err != nil {
-			res.Status, res.Error = 502, "failed: "+r.Err.Error()
+			var timedOut bool
+			res.Status = 502
+			res.Error, timedOut = subFailure(r.Err)
 			switch {
-			case errors.Is(r.Err, context.DeadlineExceeded):
-				res.Status, res.Error = 504, "timed out"
-			case errors.Is(r.Err, engine.ErrSubResponseTooLarge):
-				res.Error = "response body over max_response_body"
+			case timedOut:
+				res.Status = 504
 			case errors.Is(r.Err, engine.ErrNoTarget):
-				res.Status, res.Error = 503, "no usable target"
+				res.Status = 503
 			}
 			continue
 		}
