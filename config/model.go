@@ -39,6 +39,9 @@ type Config struct {
 	// Redis configures the process's one Redis client, shared by the
 	// policies that keep state in Redis. Default nil: no client.
 	Redis *Redis `yaml:"redis,omitempty"`
+	// Consul is the agent discovery sources watch (consul.go). Default nil:
+	// no upstream may use discovery.
+	Consul *Consul `yaml:"consul,omitempty"`
 	// Consumers are who requests are from once an auth policy checked
 	// their credentials (consumers.go). Default: none.
 	Consumers []Consumer `yaml:"consumers,omitempty"`
@@ -89,8 +92,12 @@ type Upstream struct {
 	// Name is referenced by Route.Upstream. Required; [a-zA-Z0-9_.-]+,
 	// unique among upstreams.
 	Name string `yaml:"name"`
-	// Targets are the servers of the group. At least one is required.
+	// Targets are the servers of the group. At least one is required,
+	// unless Discovery is set (then they serve until its first answer).
 	Targets []Target `yaml:"targets"`
+	// Discovery makes the group follow Consul (consul.go). Default nil:
+	// the static targets only.
+	Discovery *Discovery `yaml:"discovery,omitempty"`
 	// Balancer picks a target: round_robin, least_conn, hash, ewma or p2c.
 	// Default "round_robin".
 	Balancer string `yaml:"balancer"`

@@ -106,6 +106,7 @@ func (v *validator) config(c *Config) {
 	v.routes(c.Routes, upstreams)
 	v.policies("global_policies", c.GlobalPolicies)
 	v.redis(c.Redis)
+	v.consulAndDiscovery(c)
 	v.consumers(c)
 }
 
@@ -137,7 +138,7 @@ func (v *validator) upstream(u *Upstream, p string, i int, seen map[string]int) 
 			seen[u.Name] = i
 		}
 	}
-	if len(u.Targets) == 0 {
+	if len(u.Targets) == 0 && u.Discovery == nil {
 		v.errf(p+".targets", "at least one target is required")
 	}
 	addrs := make(map[string]int, len(u.Targets))

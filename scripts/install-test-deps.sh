@@ -10,6 +10,7 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v wrk     >/dev/null 2>&1 || need+=(wrk)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -e /usr/share/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
+"$(dirname "$0")/install-consul.sh" # Consul for discovery/consultest: built from its Go module, cached in ~/.cache/sluice
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "install-test-deps: missing ${need[*]} and not root; install them (Debian) and rerun" >&2

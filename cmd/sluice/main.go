@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/discovery"
 	"github.com/sluice-gw/sluice/engine"
 	"github.com/sluice-gw/sluice/policies"
 )
@@ -206,11 +207,21 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 	compiler := engine.NewCompiler(policies.Build)
 	compiler.Logf = logger.Printf // the Redis client's connection changes
 	defer compiler.Close()
-	snap, err := compiler.Compile(cfg)
+	// Discovery (Consul) feeds the compiler the last known targets and
+	// updates the groups it made; see package discovery.
+	disc := discovery.New(discovery.Options{Logf: logger.Printf})
+	defer disc.Close()
+	if err := disc.Configure(cfg); err != nil {
+		logger.Print(err)
+		return 1
+	}
+	snap, err := compiler.Compile(disc.Prepare(cfg))
 	if err != nil {
 		logger.Printf("config: %v", err)
 		return 1
 	}
+	disc.Bind(compiler.Upstreams())
+	running := cfg
 	workers := cfg.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0) // one loop per core, decided before the spare P below
@@ -308,11 +319,17 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 				}
 				next, err := reload()
 				if err == nil {
+					err = disc.Configure(next)
+				}
+				if err == nil {
 					var s *engine.Snapshot
-					if s, err = compiler.Compile(next); err == nil {
+					if s, err = compiler.Compile(disc.Prepare(next)); err == nil {
+						disc.Bind(compiler.Upstreams())
 						srv.Swap(s)
+						running = next
 						continue
 					}
+					_ = disc.Configure(running) // back to the running config's sources
 				}
 				logger.Printf("SIGHUP: config refused, the running config stays:\n%v", err)
 				continue
