@@ -157,20 +157,24 @@ type cachePolicy struct {
 
 // cacheReq is a request's cache state; a worker keeps spares.
 type cacheReq struct {
-	worker   int
-	status   cacheStatus
-	level    byte // 1 or 2: where a hit came from
-	served   bool // the cache answered (hit or stale)
-	leads    bool // this request fills the key
-	noStore  bool
-	storing  bool
-	overflow bool
-	hasStale bool
-	key      []byte // the full L1 key
-	entry    []byte // the entry read (a hit's body is a view of it)
-	fields   []byte // a local answer's fields
-	store    []byte // the entry being stored
-	l2       []byte // an L2 value (Redis's bytes)
+	worker  int
+	status  cacheStatus
+	level   byte // 1 or 2: where a hit came from
+	served  bool // the cache answered (hit or stale)
+	leads   bool // this request fills the key
+	noStore bool
+	// authorized: the request has Authorization and no consumer (the
+	// backend, not the gateway, checks it): stored only when the response
+	// allows a shared cache to.
+	authorized bool
+	storing    bool
+	overflow   bool
+	hasStale   bool
+	key        []byte // the full L1 key
+	entry      []byte // the entry read (a hit's body is a view of it)
+	fields     []byte // a local answer's fields
+	store      []byte // the entry being stored
+	l2         []byte // an L2 value (Redis's bytes)
 }
 
 func init() {
@@ -445,6 +449,9 @@ func (p *cachePolicy) content(x *engine.Ctx) engine.Status {
 	}
 	st := p.acquire(x)
 	st.noStore = x.Method() == http1.MethodHEAD // a HEAD response has no body to store
+	if _, ok := x.Header("Authorization"); ok && x.Consumer() == nil {
+		st.authorized = true
+	}
 	st.key = p.appendKey(st.key, x)
 	if len(st.key) > shm.MaxKeyLen {
 		st.noStore = true
@@ -584,6 +591,17 @@ func (p *cachePolicy) headerFilter(x *engine.Ctx) engine.Status {
 	if !ok || st == nil || st.served || st.status == csNone {
 		return engine.Continue
 	}
+	s := p.filterHead(x, st)
+	if st.leads && !st.storing {
+		// Nothing will be stored: release the waiters now, not after the
+		// body.
+		st.leads = false
+		p.fills.done(st.key, st, p.wake)
+	}
+	return s
+}
+
+func (p *cachePolicy) filterHead(x *engine.Ctx, st *cacheReq) engine.Status {
 	status := x.ResponseStatus()
 	if st.hasStale && p.sie > 0 && status >= 500 {
 		if e, err := decodeCacheEntry(st.entry); err == nil && x.Now() < e.freshUntil+int64(p.sie) {
@@ -594,7 +612,7 @@ func (p *cachePolicy) headerFilter(x *engine.Ctx) engine.Status {
 	if st.noStore || x.IsLocal() || !p.statuses.has(status) {
 		return engine.Continue
 	}
-	ttl, ok := p.storable(x, status)
+	ttl, ok := p.storable(x, st, status)
 	if !ok {
 		return engine.Continue
 	}
@@ -638,8 +656,8 @@ func storedField(name []byte) bool {
 }
 
 // storable applies the response rules (content type, Cache-Control,
-// Set-Cookie, Vary) and returns the TTL.
-func (p *cachePolicy) storable(x *engine.Ctx, status int) (time.Duration, bool) {
+// Set-Cookie, Vary, Authorization) and returns the TTL.
+func (p *cachePolicy) storable(x *engine.Ctx, st *cacheReq, status int) (time.Duration, bool) {
 	ttl := p.ttl
 	if d, ok := p.statusTTL[status]; ok {
 		ttl = d
@@ -658,9 +676,11 @@ func (p *cachePolicy) storable(x *engine.Ctx, status int) (time.Duration, bool) 
 	if vary, ok := x.ResponseHeader("Vary"); ok && !p.varyCovered(vary) {
 		return 0, false
 	}
-	if p.cacheControl {
-		if cc, ok := x.ResponseHeader("Cache-Control"); ok {
-			d, store := cacheControlTTL(cc)
+	shared := false
+	if cc, ok := x.ResponseHeader("Cache-Control"); ok {
+		d, store, public := cacheControlTTL(cc)
+		shared = public
+		if p.cacheControl {
 			if !store {
 				return 0, false
 			}
@@ -668,6 +688,11 @@ func (p *cachePolicy) storable(x *engine.Ctx, status int) (time.Duration, bool) 
 				ttl = d
 			}
 		}
+	}
+	if st.authorized && !shared {
+		// RFC 9111 §3.5: a response to a request with Authorization is
+		// stored by a shared cache only when the response says it may be.
+		return 0, false
 	}
 	return ttl, ttl > 0
 }
@@ -733,8 +758,10 @@ func cutListItem(v []byte) (item, rest []byte) {
 
 // cacheControlTTL reads a response's Cache-Control: store false for
 // no-store, no-cache and private; the TTL from s-maxage, else max-age
-// (-1 when neither is there).
-func cacheControlTTL(cc []byte) (ttl time.Duration, store bool) {
+// (-1 when neither is there); shared when public, s-maxage or
+// must-revalidate let a shared cache store an answer to an authorized
+// request.
+func cacheControlTTL(cc []byte) (ttl time.Duration, store, shared bool) {
 	ttl = -1
 	var maxAge time.Duration = -1
 	for len(cc) > 0 {
@@ -746,8 +773,11 @@ func cacheControlTTL(cc []byte) (ttl time.Duration, store bool) {
 		}
 		switch {
 		case equalFold(name, "no-store"), equalFold(name, "no-cache"), equalFold(name, "private"):
-			return 0, false
+			return 0, false, false
+		case equalFold(name, "public"), equalFold(name, "must-revalidate"):
+			shared = true
 		case equalFold(name, "s-maxage"):
+			shared = true
 			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil && n >= 0 {
 				ttl = time.Duration(n) * time.Second
 			}
@@ -760,7 +790,7 @@ func cacheControlTTL(cc []byte) (ttl time.Duration, store bool) {
 	if ttl < 0 {
 		ttl = maxAge
 	}
-	return ttl, true
+	return ttl, true, shared
 }
 
 // bodyFilter collects the body of a response being stored and stores it

@@ -69,11 +69,17 @@ func cacheStatsFor(identity string) *cacheStats {
 // ("route:NAME/cache", Env.Identity), summed over workers: hits_l1,
 // hits_l2, misses, coalesced_waits, bypasses, stale_served, stores,
 // store_errors, too_large, l2_errors (lookups that failed or timed out:
-// served as misses) and l2_write_errors. Nil for an unknown identity.
+// served as misses) and l2_write_errors; and dict_evictions, the
+// evictions of its L1 dict (dict-wide: shared with whatever else uses the
+// dict). Nil for an unknown identity.
 func CacheStats(identity string) map[string]int64 {
 	s, ok := cacheStatsByIdentity.Load(identity)
 	if !ok {
 		return nil
 	}
-	return s.(*cacheStats).sum()
+	out := s.(*cacheStats).sum()
+	if p, ok := cachePolicies.Load(identity); ok {
+		out["dict_evictions"] = int64(p.(*cachePolicy).dict.Stats().Evictions)
+	}
+	return out
 }

@@ -392,3 +392,30 @@ func TestCachePurgeFromTheControlPlane(t *testing.T) {
 		t.Fatalf("unknown identity: %v", err)
 	}
 }
+
+// RFC 9111 §3.5: an answer to a request with Authorization (checked by the
+// backend, no consumer at the gateway) is stored only when the response
+// allows a shared cache to.
+func TestCacheAuthorizedRequests(t *testing.T) {
+	for _, tc := range []struct {
+		cc     string
+		stored bool
+	}{{"", false}, {"max-age=60", false}, {"public", true}, {"s-maxage=60", true}, {"must-revalidate", true}} {
+		t.Run("cache-control="+tc.cc, func(t *testing.T) {
+			up := &countingUpstream{set: func(w http.ResponseWriter, r *http.Request) {
+				if tc.cc != "" {
+					w.Header().Set("Cache-Control", tc.cc)
+				}
+				w.Write([]byte(`{}`))
+			}}
+			g := cacheGateway(t, `{}`, up)
+			cacheGet(t, g, "GET", "/me", "Authorization: Bearer alice")
+			resp, _ := cacheGet(t, g, "GET", "/me", "Authorization: Bearer alice")
+			want := "MISS"
+			if tc.stored {
+				want = "HIT"
+			}
+			wantCache(t, resp, want)
+		})
+	}
+}
