@@ -540,8 +540,8 @@ func (p *params) access(x *engine.Ctx) engine.Status {
 		x.RespondErrorFields(405, p.allow, "method not allowed")
 		return engine.Done
 	}
-	if len(p.decl) == 0 && p.undeclared == undeclaredKeep {
-		return engine.Continue
+	if len(p.decl) == 0 {
+		return engine.Continue // only methods: a route that declares no parameter keeps them all
 	}
 	var body []byte
 	kind := bodyNone
