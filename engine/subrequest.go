@@ -44,9 +44,10 @@ type SubRequest struct {
 	Header http.Header
 	// Body is sent with a Content-Length.
 	Body []byte
-	// Timeout bounds the whole sub-request, retries included; default the
-	// upstream's read timeout (5s for an address). The request's
-	// suspension deadline (client.policy_timeout) bounds it too.
+	// Timeout bounds each try (a retry on another target gets a fresh
+	// one); default the upstream's read timeout (5s for an address). The
+	// request's suspension deadline (client.policy_timeout) bounds all
+	// tries together.
 	Timeout time.Duration
 	// MaxBody caps the response body kept; a longer one fails the
 	// sub-request with ErrSubResponseTooLarge. Default 1 MiB.
