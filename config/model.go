@@ -39,6 +39,13 @@ type Config struct {
 	// Redis configures the process's one Redis client, shared by the
 	// policies that keep state in Redis. Default nil: no client.
 	Redis *Redis `yaml:"redis,omitempty"`
+	// Admin is the operators' listener (/metrics, /status); admin.go.
+	Admin Admin `yaml:"admin"`
+	// AccessLog configures the request log; nil keeps the stderr log
+	// (log.go).
+	AccessLog *AccessLog `yaml:"access_log,omitempty"`
+	// Trace configures W3C trace context (log.go).
+	Trace Trace `yaml:"trace"`
 	// Consul is the agent discovery sources watch (consul.go). Default nil:
 	// no upstream may use discovery.
 	Consul *Consul `yaml:"consul,omitempty"`

@@ -106,6 +106,8 @@ func (v *validator) config(c *Config) {
 	v.routes(c.Routes, upstreams)
 	v.policies("global_policies", c.GlobalPolicies)
 	v.redis(c.Redis)
+	v.admin(&c.Admin)
+	v.accessLog(c.AccessLog)
 	v.consulAndDiscovery(c)
 	v.consumers(c)
 }

@@ -60,6 +60,7 @@ type Route struct {
 	hostUpstream bool
 	numVals      int // per-request values its policies can use (values.go)
 	numInts      int
+	series       int32 // its metric series (metrics.go)
 }
 
 // Upstream is an upstream as the engine uses it: the lb group (health and
@@ -78,6 +79,7 @@ type Upstream struct {
 	tries          int
 	perTryTimeout  int64
 	hashOn         *lb.HashKeySpec // the hash balancer's key; nil for other balancers
+	series         int32           // its metric series (metrics.go)
 }
 
 // Upstream returns the upstream called name in this snapshot, or nil.
@@ -306,6 +308,7 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 			maxRequests:    cu.Pool.MaxRequests,
 			tries:          g.lb.MaxTries(),
 			perTryTimeout:  int64(g.lb.PerTryTimeout()),
+			series:         upstreamSeriesOf(cu.Name),
 		}
 		if lc := g.lb.Config(); lc.Balancer == lb.Hash {
 			hk := lc.HashOn
@@ -327,6 +330,7 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 		if r.Name == "" {
 			r.Name = path
 		}
+		r.series = routeSeriesOf(r.Name)
 		if r.maxBody == 0 {
 			r.maxBody = int64(cfg.Client.MaxBody)
 		}

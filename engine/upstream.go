@@ -156,6 +156,7 @@ func (cc *clientConn) prepareUpstreamHead() {
 	if x.holdsBody() {
 		x.upstreamBodyEdits()
 	}
+	x.traceContext()
 }
 
 var (
@@ -346,6 +347,7 @@ func (cc *clientConn) upstreamFailed(uc *upstreamConn, kind failKind, msg string
 	}
 	x.failure = msg
 	cc.lastFail = kind
+	cc.w.countUpstreamFailure(kind)
 	if x.status == 0 && cc.retryable(kind) {
 		cc.w.m.Inc(cc.w.srv.metrics.upstreamRetries)
 		cc.retries++

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and is missing. The bench harness tests
 # check their nginx/HAProxy configs with the real programs, and the redis
-# package's tests start a real redis-server (package redis/redistest), so
-# those come from Debian. Nothing else is needed yet (no Consul tests exist).
+# package's tests start a real redis-server (package redis/redistest), and
+# the admin package's tests check a /metrics scrape with promtool (Debian
+# package prometheus), so those come from Debian. Nothing else is needed yet
+# (no Consul tests exist).
 set -euo pipefail
 need=()
 command -v nginx   >/dev/null 2>&1 || need+=(nginx-light)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v wrk     >/dev/null 2>&1 || need+=(wrk)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -e /usr/share/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
 "$(dirname "$0")/install-consul.sh" # Consul for discovery/consultest: built from its Go module, cached in ~/.cache/sluice
 [ ${#need[@]} -eq 0 ] && exit 0

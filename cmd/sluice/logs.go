@@ -1,65 +1,487 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/syslog"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
+	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
 )
 
-// requestLogger writes one line per request worth logging at the
-// configured level: at "debug" every request, at "info" and "warn" the
-// failed ones (a failure reason or a 5xx), at "error" none. The line is
-// formatted on the worker (it only reads the context) and written by a
-// goroutine: a worker never waits for stderr. When the queue is full, lines
-// are dropped and counted.
+// requestLogger is the access log. Each worker formats its lines on its
+// own loop into its own bounded ring of reusable line buffers; one writer
+// goroutine drains the rings to the destination (stderr, stdout, a file,
+// syslog). A worker never waits: when its ring is full the line is dropped
+// and counted. The lines are built by hand-written appenders rather than
+// fmt or encoding/json because they run on the event loop for every
+// request: once a ring's buffers have grown, a line allocates nothing.
+//
+// Without an access_log section the logger keeps the gateway's historical
+// stderr log: text lines of the requests log_level selects (debug: every
+// request; info and warn: failed ones, a failure reason or a 5xx; error:
+// none). With one, every request is logged, successes sampled by
+// access_log.sample.
 type requestLogger struct {
-	all     bool
-	lines   chan string
-	dropped atomic.Uint64
+	json       bool
+	onlyFailed bool   // the stderr log at info/warn: failures and 5xx only
+	prefix     string // "sluice: " for the stderr log
+	sample     uint64 // successes are logged when a random uint64 < sample; 0: all
+	rings      []*lineRing
+	wake       chan struct{}
+	sink       lineSink
+	lines      atomic.Uint64
+	stop       chan struct{}
+	stopped    chan struct{}
+	closeOnce  sync.Once
 }
 
-func newRequestLogger(level string, w io.Writer) *requestLogger {
-	if level == "error" {
-		return nil
-	}
-	l := &requestLogger{all: level == "debug", lines: make(chan string, 4096)}
-	out := log.New(w, "sluice: ", log.LstdFlags)
-	go func() {
-		for line := range l.lines {
-			out.Print(line)
+// maxLine caps one line; longer fields are cut (a line never grows a ring
+// buffer past it).
+const maxLine = 16 << 10
+
+// lineRing is one worker's queue: a single-producer single-consumer ring.
+// The worker writes head, the writer tail; each sits on its own cache line.
+type lineRing struct {
+	_       [64]byte
+	head    atomic.Uint64 // next slot the worker fills; written by the worker
+	dropped atomic.Uint64 // written by the worker
+	rnd     uint64        // the worker's sampling state
+	_       [64]byte
+	tail    atomic.Uint64 // next slot the writer drains; written by the writer
+	_       [64]byte
+	slots   [][]byte
+}
+
+// lineSink is a destination; only the writer goroutine calls it.
+type lineSink interface {
+	// WriteLine writes one line (ending in '\n'); the bytes are not kept.
+	WriteLine(line []byte) error
+	// Flush ends a batch.
+	Flush() error
+	// Reopen reopens a file (logrotate); a no-op elsewhere.
+	Reopen() error
+	Close() error
+}
+
+// newRequestLogger returns the access log for cfg and workers, or nil when
+// nothing is to be logged. stderr is the stderr log's destination.
+func newRequestLogger(cfg *config.Config, workers int, stderr io.Writer) (*requestLogger, error) {
+	al := cfg.AccessLog
+	if al == nil {
+		if cfg.LogLevel == "error" {
+			return nil, nil
 		}
-	}()
+		l := startLogger(newStreamSink(stderr, nil, ""), workers, 4096, false)
+		l.onlyFailed = cfg.LogLevel != "debug"
+		l.prefix = "sluice: "
+		return l, nil
+	}
+	sink, err := openSink(al, stderr)
+	if err != nil {
+		return nil, err
+	}
+	l := startLogger(sink, workers, al.QueueLines, al.Format == config.LogFormatJSON)
+	if al.Sample > 0 && al.Sample < 1 {
+		l.sample = uint64(al.Sample * (1 << 63) * 2)
+	}
+	return l, nil
+}
+
+// startLogger returns a logger with queue lines per worker writing to sink,
+// its writer goroutine running.
+func startLogger(sink lineSink, workers, queue int, json bool) *requestLogger {
+	l := &requestLogger{json: json, sink: sink, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	l.rings = make([]*lineRing, workers)
+	seed := uint64(time.Now().UnixNano())
+	for i := range l.rings {
+		l.rings[i] = &lineRing{slots: make([][]byte, queue), rnd: (seed+uint64(i))*0x9e3779b97f4a7c15 | 1}
+	}
+	go l.write()
 	return l
 }
 
-// log is an engine.Options.AccessLog: it runs on the worker's loop.
-func (l *requestLogger) log(x *engine.Ctx) {
-	failure := x.Failure()
-	status := x.ResponseStatus()
-	if !l.all && failure == "" && status < 500 {
+func openSink(al *config.AccessLog, stderr io.Writer) (lineSink, error) {
+	if s := al.Syslog; s != nil {
+		prio := syslog.Priority(config.SyslogFacility(s.Facility)<<3) | syslog.LOG_INFO
+		w, err := syslog.Dial(s.Network, s.Address, prio, s.Tag)
+		if err != nil {
+			return nil, fmt.Errorf("access_log.syslog: %w", err)
+		}
+		return &syslogSink{w: w}, nil
+	}
+	switch al.Path {
+	case "stderr":
+		return newStreamSink(stderr, nil, ""), nil
+	case "stdout":
+		return newStreamSink(os.Stdout, nil, ""), nil
+	}
+	f, err := openLogFile(al.Path)
+	if err != nil {
+		return nil, fmt.Errorf("access_log.path: %w", err)
+	}
+	return newStreamSink(f, f, al.Path), nil
+}
+
+func openLogFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+}
+
+// log is an engine.Options.AccessLog: it runs on the worker's loop and
+// must not block.
+func (l *requestLogger) log(x *engine.Ctx) { l.record(x) }
+
+// record queues the line of r on its worker's ring.
+func (l *requestLogger) record(r logRecord) {
+	status := r.ResponseStatus()
+	failed := r.Failure() != ""
+	if l.onlyFailed && !failed && status < 500 {
 		return
 	}
-	ms := float64(time.Now().UnixNano()-x.StartNanos()) / 1e6
-	line := fmt.Sprintf("%s %s %q %d %dB %.2fms route=%q upstream=%q id=%s", x.ClientIP(), x.MethodName(), x.Target(), status, x.BodySent(), ms, x.RouteName(), x.UpstreamAddr(), x.RequestID())
-	if failure != "" {
-		line += fmt.Sprintf(" failure=%q", failure)
+	id := r.WorkerID()
+	if id < 0 || id >= len(l.rings) {
+		return
 	}
+	ring := l.rings[id]
+	if l.sample != 0 && !failed && status < 400 {
+		ring.rnd ^= ring.rnd << 13
+		ring.rnd ^= ring.rnd >> 7
+		ring.rnd ^= ring.rnd << 17
+		if ring.rnd >= l.sample {
+			return
+		}
+	}
+	h := ring.head.Load()
+	if h-ring.tail.Load() >= uint64(len(ring.slots)) {
+		ring.dropped.Add(1)
+		return
+	}
+	slot := &ring.slots[h%uint64(len(ring.slots))]
+	if l.json {
+		*slot = appendJSONLine((*slot)[:0], r)
+	} else {
+		*slot = appendTextLine(append((*slot)[:0], l.prefix...), r)
+	}
+	ring.head.Store(h + 1)
 	select {
-	case l.lines <- line:
-	default:
-		l.dropped.Add(1)
+	case l.wake <- struct{}{}:
+	default: // the writer is already woken
 	}
 }
 
-// droppedCount is the number of log lines dropped because the writer fell
-// behind (0 for a nil logger).
-func (l *requestLogger) droppedCount() uint64 {
+// write is the writer goroutine: it drains every ring when woken, at least
+// every 200ms, and reopens a file on SIGUSR1.
+func (l *requestLogger) write() {
+	defer close(l.stopped)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.wake:
+		case <-tick.C:
+		case <-usr1:
+			if err := l.sink.Reopen(); err != nil {
+				fmt.Fprintf(os.Stderr, "sluice: access log: reopen: %v\n", err)
+			}
+		case <-l.stop:
+			l.drain()
+			return
+		}
+		l.drain()
+	}
+}
+
+// drain writes what every ring holds and hands the slots back.
+func (l *requestLogger) drain() {
+	wrote := false
+	for _, ring := range l.rings {
+		t, h := ring.tail.Load(), ring.head.Load()
+		for ; t < h; t++ {
+			_ = l.sink.WriteLine(ring.slots[t%uint64(len(ring.slots))])
+			l.lines.Add(1)
+			wrote = true
+		}
+		ring.tail.Store(t)
+	}
+	if wrote {
+		_ = l.sink.Flush()
+	}
+}
+
+// close writes what is queued and closes the destination. Workers must be
+// stopped first.
+func (l *requestLogger) close() {
+	if l == nil {
+		return
+	}
+	l.closeOnce.Do(func() {
+		close(l.stop)
+		<-l.stopped
+		_ = l.sink.Close()
+	})
+}
+
+// Lines is the number of lines written (admin.LogStats).
+func (l *requestLogger) Lines() uint64 {
 	if l == nil {
 		return 0
 	}
-	return l.dropped.Load()
+	return l.lines.Load()
 }
+
+// Dropped is the number of lines dropped because the writer fell behind
+// (admin.LogStats).
+func (l *requestLogger) Dropped() uint64 {
+	if l == nil {
+		return 0
+	}
+	var n uint64
+	for _, r := range l.rings {
+		n += r.dropped.Load()
+	}
+	return n
+}
+
+// --- Destinations ---
+
+// streamSink writes to stderr, stdout or a file through a buffer flushed
+// after every batch.
+type streamSink struct {
+	w    *bufio.Writer
+	file *os.File // nil for stderr and stdout
+	path string
+}
+
+func newStreamSink(w io.Writer, f *os.File, path string) *streamSink {
+	return &streamSink{w: bufio.NewWriterSize(w, 64<<10), file: f, path: path}
+}
+
+func (s *streamSink) WriteLine(line []byte) error {
+	_, err := s.w.Write(line)
+	return err
+}
+
+func (s *streamSink) Flush() error { return s.w.Flush() }
+
+func (s *streamSink) Reopen() error {
+	if s.file == nil {
+		return nil
+	}
+	_ = s.w.Flush()
+	f, err := openLogFile(s.path)
+	if err != nil {
+		return err
+	}
+	old := s.file
+	s.file = f
+	s.w.Reset(f)
+	return old.Close()
+}
+
+func (s *streamSink) Close() error {
+	err := s.w.Flush()
+	if s.file != nil {
+		err = errors.Join(err, s.file.Close())
+	}
+	return err
+}
+
+// syslogSink sends each line as one syslog message.
+type syslogSink struct{ w *syslog.Writer }
+
+func (s *syslogSink) WriteLine(line []byte) error {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	_, err := s.w.Write(line)
+	return err
+}
+
+func (s *syslogSink) Flush() error  { return nil }
+func (s *syslogSink) Reopen() error { return nil }
+func (s *syslogSink) Close() error  { return s.w.Close() }
+
+// --- Lines ---
+
+// logRecord is what a line reads: *engine.Ctx in the gateway, a fake in
+// tests. Its []byte results are views valid during the call.
+type logRecord interface {
+	WorkerID() int
+	Now() int64
+	StartNanos() int64
+	RequestID() []byte
+	ClientIP() []byte
+	MethodName() []byte
+	Host() []byte
+	Path() []byte
+	Query() []byte
+	Target() []byte
+	ProtoMinor() int
+	Header(name string) ([]byte, bool)
+	ResponseStatus() int
+	BytesReceived() int64
+	BodySent() int64
+	UpstreamNanos() int64
+	RouteName() string
+	UpstreamName() string
+	UpstreamAddr() string
+	Tries() int
+	Consumer() *engine.Consumer
+	Failure() string
+	AppendTraceID(dst []byte) []byte
+}
+
+var _ logRecord = (*engine.Ctx)(nil)
+
+// appendJSONLine appends one JSON object and a newline: nginx's combined
+// fields plus the gateway's. Absent values are "" (or null for
+// upstream_ms), so every line has every key.
+func appendJSONLine(b []byte, r logRecord) []byte {
+	b = append(b, `{"time":"`...)
+	b = time.Unix(0, r.Now()).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, '"')
+	b = appendJSONField(b, "request_id", r.RequestID())
+	b = appendJSONField(b, "client_ip", r.ClientIP())
+	b = appendJSONField(b, "method", r.MethodName())
+	b = appendJSONField(b, "host", r.Host())
+	b = appendJSONField(b, "path", r.Path())
+	b = appendJSONField(b, "query", r.Query())
+	b = append(b, `,"protocol":"HTTP/1.`...)
+	b = strconv.AppendInt(b, int64(r.ProtoMinor()), 10)
+	b = append(b, `","status":`...)
+	b = strconv.AppendInt(b, int64(r.ResponseStatus()), 10)
+	b = append(b, `,"bytes_in":`...)
+	b = strconv.AppendInt(b, r.BytesReceived(), 10)
+	b = append(b, `,"bytes_out":`...)
+	b = strconv.AppendInt(b, r.BodySent(), 10)
+	b = append(b, `,"duration_ms":`...)
+	b = appendMillis(b, r.Now()-r.StartNanos())
+	b = append(b, `,"upstream_ms":`...)
+	if up := r.UpstreamNanos(); up >= 0 {
+		b = appendMillis(b, up)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = appendJSONField(b, "route", bytesOf(r.RouteName()))
+	b = appendJSONField(b, "upstream", bytesOf(r.UpstreamName()))
+	b = appendJSONField(b, "upstream_addr", bytesOf(r.UpstreamAddr()))
+	b = append(b, `,"tries":`...)
+	b = strconv.AppendInt(b, int64(r.Tries()), 10)
+	var consumer []byte
+	if c := r.Consumer(); c != nil {
+		consumer = bytesOf(c.Name)
+	}
+	b = appendJSONField(b, "consumer", consumer)
+	b = appendJSONField(b, "failure", bytesOf(r.Failure()))
+	ua, _ := r.Header("user-agent")
+	b = appendJSONField(b, "user_agent", ua)
+	ref, _ := r.Header("referer")
+	b = appendJSONField(b, "referer", ref)
+	b = append(b, `,"trace_id":"`...)
+	b = r.AppendTraceID(b)
+	return append(b, "\"}\n"...)
+}
+
+// appendTextLine appends the historical text line:
+// 2026/01/02 15:04:05 IP METHOD "TARGET" STATUS NB N.NNms route=".." upstream=".." id=.. [trace=..] [failure=".."]
+func appendTextLine(b []byte, r logRecord) []byte {
+	b = time.Unix(0, r.Now()).AppendFormat(b, "2006/01/02 15:04:05 ")
+	b = append(b, r.ClientIP()...)
+	b = append(b, ' ')
+	b = append(b, r.MethodName()...)
+	b = append(b, ' ')
+	b = appendQuoted(b, r.Target())
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(r.ResponseStatus()), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, r.BodySent(), 10)
+	b = append(b, "B "...)
+	b = appendMillis(b, r.Now()-r.StartNanos())
+	b = append(b, "ms route="...)
+	b = strconv.AppendQuote(b, r.RouteName())
+	b = append(b, " upstream="...)
+	b = strconv.AppendQuote(b, r.UpstreamAddr())
+	b = append(b, " id="...)
+	b = append(b, r.RequestID()...)
+	if n := len(b); true {
+		b = append(b, " trace="...)
+		if b2 := r.AppendTraceID(b); len(b2) > len(b) {
+			b = b2
+		} else {
+			b = b[:n]
+		}
+	}
+	if f := r.Failure(); f != "" {
+		b = append(b, " failure="...)
+		b = strconv.AppendQuote(b, f)
+	}
+	return append(b, '\n')
+}
+
+// appendQuoted is strconv.AppendQuote of a field capped at maxLine/4.
+func appendQuoted(b, s []byte) []byte {
+	if len(s) > maxLine/4 {
+		s = s[:maxLine/4]
+	}
+	return strconv.AppendQuote(b, unsafeString(s))
+}
+
+// appendMillis appends ns as milliseconds with microsecond precision.
+func appendMillis(b []byte, ns int64) []byte {
+	if ns < 0 {
+		ns = 0
+	}
+	us := ns / 1000
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+	return b
+}
+
+// appendJSONField appends ,"key":"value" with value escaped as a JSON
+// string and capped at maxLine/4 bytes. Invalid UTF-8 has its bytes above
+// 0x7f escaped as \u00XX, so the line stays valid JSON.
+func appendJSONField(b []byte, key string, v []byte) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, `":"`...)
+	if len(v) > maxLine/4 {
+		v = v[:maxLine/4]
+	}
+	valid := utf8.Valid(v)
+	for _, c := range v {
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20 || c == 0x7f || (c >= 0x80 && !valid):
+			b = append(b, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+const hexDigit = "0123456789abcdef"
+
+// bytesOf views a string's bytes without copying; the view must not be
+// modified.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// unsafeString views bytes as a string without copying, for a call that
+// does not keep it.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -81,7 +81,7 @@ type overrides struct {
 func (o *overrides) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.workers, "workers", 0, "event loops (0 = config, else GOMAXPROCS)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarks)")
-	fs.StringVar(&o.statusAddr, "status", "", "serve GET /upstreams and /status as JSON on this address (off when empty)")
+	fs.StringVar(&o.statusAddr, "status", "", "the admin listener's address (/metrics, /status, /upstreams): shorthand for admin.listen")
 	fs.IntVar(&o.poolMaxIdle, "pool-max-idle", 0, "idle upstream connections kept per worker per target (0 = config)")
 	fs.DurationVar(&o.poolIdleTimeout, "pool-idle-timeout", 0, "close idle upstream connections after this (0 = config)")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug|info|warn|error (empty = config)")
@@ -101,6 +101,9 @@ func (o *overrides) apply(cfg *config.Config) {
 	}
 	if o.logLevel != "" {
 		cfg.LogLevel = o.logLevel
+	}
+	if o.statusAddr != "" {
+		cfg.Admin.Listen = o.statusAddr
 	}
 }
 
@@ -228,9 +231,14 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 	}
 	reserveSpareP(workers)
 	opts := engine.Options{Listen: cfg.Listen, Workers: workers, Logf: logger.Printf}
-	rl := newRequestLogger(cfg.LogLevel, stderr)
+	rl, err := newRequestLogger(cfg, workers, stderr)
+	if err != nil {
+		logger.Print(err)
+		return 1
+	}
 	if rl != nil {
 		opts.AccessLog = rl.log
+		defer rl.close() // after the engine stopped (deferred below)
 	}
 	// Signals are caught before the socket accepts: a SIGUSR2 or SIGTERM
 	// sent as soon as the port answers must not kill the process.
@@ -277,14 +285,12 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 		how = ", socket inherited"
 	}
 	logger.Printf("listening on %s (%d upstreams, %d routes%s; pid %d)", srv.Addr(), len(cfg.Upstreams), len(cfg.Routes), how, os.Getpid())
-	if statusAddr != "" {
-		hs, err := startStatus(statusAddr, srv, rl)
-		if err != nil {
-			logger.Printf("status listener: %v", err)
-			return 1
-		}
-		defer hs.Close()
-		logger.Printf("status on http://%s/upstreams", statusAddr)
+	if adm, err := startAdmin(cfg, srv, rl); err != nil {
+		logger.Printf("admin listener: %v", err)
+		return 1
+	} else if adm != nil {
+		defer adm.Close()
+		logger.Printf("admin on http://%s/metrics", adm.Addr())
 	}
 
 	notifyReady() // after every listener: a parent waiting to hand over drains now

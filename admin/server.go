@@ -1,0 +1,243 @@
+package admin
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/lb"
+)
+
+// LogStats is what the access log tells /metrics and /status.
+type LogStats interface {
+	// Lines is the number of lines written.
+	Lines() uint64
+	// Dropped is the number of lines dropped because the writer fell
+	// behind.
+	Dropped() uint64
+}
+
+// Options configure a Server. Engine is required.
+type Options struct {
+	// Engine is the gateway whose metrics and status are served.
+	Engine *engine.Server
+	// AccessLog, if not nil, reports the access log's counters.
+	AccessLog LogStats
+	// Version is the gateway's version for sluice_build_info. Default
+	// "devel".
+	Version string
+	// AllowRemote lets Listen take an address other hosts can reach and
+	// answer them (config admin.allow_remote). Default false: loopback
+	// only.
+	AllowRemote bool
+	// NoRuntimeMetrics leaves out the go_* and process_* collectors.
+	NoRuntimeMetrics bool
+}
+
+// Server is the admin listener. Its methods are safe for concurrent use.
+type Server struct {
+	opts      Options
+	mux       *http.ServeMux
+	registry  *prometheus.Registry
+	collector *Collector
+
+	scrapeMu  sync.Mutex // one scrape at a time: a storm must not pile up sums
+	scrapeBuf []byte     // the hand-written part of the last scrape, reused
+
+	mu       sync.Mutex
+	hs       *http.Server
+	listener net.Listener
+}
+
+// New builds the admin server's handlers; Listen serves them.
+func New(opts Options) *Server {
+	if opts.Version == "" {
+		opts.Version = "devel"
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux(), registry: prometheus.NewRegistry()}
+	s.collector = NewCollector(opts.Engine, opts.AccessLog, opts.Version)
+	s.registry.MustRegister(s.collector)
+	if !opts.NoRuntimeMetrics {
+		s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	s.collector.handWritten = true
+	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.HandleFunc("GET /status", s.status)
+	s.mux.HandleFunc("GET /upstreams", s.upstreams)
+	return s
+}
+
+// Mux is the server's request multiplexer, for the Admin API to add its
+// routes to. Register before Listen.
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// Registry is the Prometheus registry /metrics gathers.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Collector is the engine collector behind /metrics.
+func (s *Server) Collector() *Collector { return s.collector }
+
+// Handler is the whole admin handler: the mux behind the peer check.
+func (s *Server) Handler() http.Handler {
+	if s.opts.AllowRemote {
+		return s.mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackPeer(r.RemoteAddr) {
+			http.Error(w, "admin: loopback peers only", http.StatusForbidden)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// Listen starts serving on addr (host:port; port 0 picks a free one) on
+// its own goroutines. Without AllowRemote, addr must be loopback.
+func (s *Server) Listen(addr string) error {
+	if !s.opts.AllowRemote && !config.IsLoopback(addr) {
+		return ErrNotLoopback
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hs != nil {
+		return ErrListening
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.listener = l
+	s.hs = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go s.hs.Serve(l)
+	return nil
+}
+
+// Addr is the address Listen listens on, or nil.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return nil
+	}
+	return s.listener.Addr()
+}
+
+// Close stops the listener and closes its connections.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	hs := s.hs
+	s.mu.Unlock()
+	if hs == nil {
+		return nil
+	}
+	return hs.Close()
+}
+
+// Shutdown stops the listener and waits for requests in progress, up to
+// ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	hs := s.hs
+	s.mu.Unlock()
+	if hs == nil {
+		return nil
+	}
+	return hs.Shutdown(ctx)
+}
+
+func loopbackPeer(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
+// upstreams answers every upstream's targets with their health, load and
+// counters.
+func (s *Server) upstreams(w http.ResponseWriter, _ *http.Request) {
+	snap := s.opts.Engine.Snapshot()
+	out := make([]lb.UpstreamStatus, 0)
+	for _, name := range snap.UpstreamNames() {
+		out = append(out, snap.Upstream(name).LB().Status())
+	}
+	writeJSON(w, out)
+}
+
+// status answers the engine's counters.
+func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+	srv := s.opts.Engine
+	st := srv.Stats()
+	var lines, dropped uint64
+	if l := s.opts.AccessLog; l != nil {
+		lines, dropped = l.Lines(), l.Dropped()
+	}
+	writeJSON(w, map[string]any{
+		"config_version":    srv.Snapshot().Version,
+		"in_flight":         srv.InFlight(),
+		"requests":          st.Requests,
+		"client_conns":      st.ClientConns,
+		"upstream_dials":    st.UpstreamDials,
+		"upstream_reused":   st.UpstreamReused,
+		"upstream_retries":  st.UpstreamRetries,
+		"handoffs":          st.Handoffs,
+		"responses_5xx":     st.Responses5xxSent,
+		"log_lines":         lines,
+		"log_lines_dropped": dropped,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// metrics answers a scrape in the text format (0.0.4) whatever the Accept
+// header asks: client_golang gathers and encodes every family but the
+// engine's product vectors, which Collector.AppendVectors writes after
+// them from the same snapshot. Gzipped when the scraper accepts it.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	s.scrapeMu.Lock()
+	defer s.scrapeMu.Unlock()
+	fams, gatherErr := s.registry.Gather()
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	w.Header().Set("Content-Type", string(format))
+	var out io.Writer = w
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.Header().Set("Content-Encoding", "gzip")
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		defer zw.Close()
+		out = zw
+	}
+	enc := expfmt.NewEncoder(out, format)
+	for _, f := range fams {
+		if err := enc.Encode(f); err != nil {
+			return // the scraper went away
+		}
+	}
+	s.scrapeBuf = s.collector.AppendVectors(s.scrapeBuf[:0])
+	_, _ = out.Write(s.scrapeBuf)
+	if gatherErr != nil {
+		// What could be gathered was served; say what could not, as a
+		// comment the parsers skip.
+		_, _ = io.WriteString(out, "# gather error: "+strings.ReplaceAll(gatherErr.Error(), "\n", " ")+"\n")
+	}
+}

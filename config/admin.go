@@ -1,0 +1,51 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+)
+
+// Admin is the top-level "admin:" section: the operators' listener, apart
+// from traffic, that serves /metrics, /status and /upstreams (package
+// admin), and later the Admin API. The zero value serves nothing.
+//
+// The listener carries no authentication yet (the Admin API brings bearer
+// tokens), so Validate refuses an address that is not loopback unless
+// AllowRemote says the operator means it.
+type Admin struct {
+	// Listen is the admin listener's host:port. Default "": no listener.
+	// The host must be a loopback address (127.0.0.0/8, ::1, localhost)
+	// unless AllowRemote is set; an empty host (":9901", every interface)
+	// counts as remote.
+	Listen string `yaml:"listen"`
+	// AllowRemote lets Listen be an address other hosts can reach.
+	// Default false. Whoever can reach the listener reads every metric and
+	// the upstream topology.
+	AllowRemote bool `yaml:"allow_remote"`
+}
+
+// IsLoopback reports whether a host:port names a loopback address only:
+// a loopback IP literal or "localhost".
+func IsLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+func (v *validator) admin(a *Admin) {
+	if a.Listen == "" {
+		return
+	}
+	if !v.hostPort("admin.listen", a.Listen, 0, false) {
+		return
+	}
+	if !a.AllowRemote && !IsLoopback(a.Listen) {
+		v.errf("admin.listen", "%q is not a loopback address; the admin listener has no authentication yet: listen on 127.0.0.1 or set admin.allow_remote: true", a.Listen)
+	}
+}
