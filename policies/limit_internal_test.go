@@ -54,7 +54,11 @@ func testRedis(t testing.TB) (*redistest.Server, *redis.Client) {
 
 func buildLimit[P any](t testing.TB, policy string, env *engine.Env) P {
 	t.Helper()
-	pol, err := Build(specOf(t.(*testing.T), policy), env)
+	cfg, err := config.Parse([]byte("routes:\n  - match: { paths: [\"/*\"] }\n    policies:\n      - "+policy+"\n"), "p.yaml")
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	pol, err := Build(cfg.Routes[0].Policies[0], env)
 	if err != nil {
 		t.Fatalf("%s: %v", policy, err)
 	}
@@ -387,5 +391,34 @@ func TestLimitCountersNamedByIdentity(t *testing.T) {
 	g2 := buildLimit[*limitCount](t, `{ name: limit-count, config: { count: 1, window: 1h, group: api } }`, &env3)
 	if !countAt(t, g1, "vk", now).allowed || countAt(t, g2, "vk", now).allowed {
 		t.Fatal("two routes of one group do not share the counters")
+	}
+}
+
+// The local decisions by themselves (the key is built before, in the
+// context's scratch buffer): what a limit adds to a request beyond
+// evaluating its key.
+func limitHotPaths(t testing.TB) []struct {
+	name string
+	f    func()
+} {
+	env := limitEnv(t, nil)
+	now := windowStart(time.Hour) + int64(time.Minute)
+	fixed := buildLimit[*limitCount](t, `{ name: limit-count, config: { count: 1000000000, window: 1h } }`, env)
+	sliding := buildLimit[*limitCount](t, `{ name: limit-count, config: { limits: [ { count: 1000000000, window: 1s }, { count: 1000000000, window: 24h } ], window_type: sliding, group: s } }`, env)
+	req := buildLimit[*limitReq](t, `{ name: limit-req, config: { rate: 1000000r/s, burst: 1000000, nodelay: true } }`, env)
+	conn := buildLimit[*limitConn](t, `{ name: limit-conn, config: { max: 1000 } }`, env)
+	key := func(p *limitBase) []byte { return append(append(make([]byte, 0, 128), p.prefix...), "i203.0.113.7"...) }
+	fk, sk, rk, ck := key(fixed.limitBase), key(sliding.limitBase), key(req.limitBase), key(conn.limitBase)
+	return []struct {
+		name string
+		f    func()
+	}{
+		{"limit-count/fixed", func() { _, fk = fixed.decideLocal(fk, len(fixed.prefix)+12, now) }},
+		{"limit-count/sliding+2-limits", func() { _, sk = sliding.decideLocal(sk, len(sliding.prefix)+12, now) }},
+		{"limit-req", func() { now += 1000; req.decideLocal(rk, now) }},
+		{"limit-conn/take+give-back", func() {
+			_, _ = conn.dict.Incr(ck, 1, 0, 0)
+			_, _ = conn.dict.IncrExisting(ck, -1)
+		}},
 	}
 }

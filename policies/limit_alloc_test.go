@@ -1,0 +1,36 @@
+//go:build !race
+
+package policies_test
+
+import (
+	"runtime"
+	"testing"
+)
+
+// TestLimitsAllocateNothing pins the local limits' allocations: none
+// beyond those of the same request on a route without policies.
+func TestLimitsAllocateNothing(t *testing.T) {
+	measure := func(t *testing.T, items string) float64 {
+		g := limitGatewayFor(t, items)
+		sc := newSteadyClient(t, g.addr, plainReq)
+		sc.run(t, 2000)
+		const n = 20000
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		sc.run(t, n)
+		runtime.ReadMemStats(&after)
+		return float64(after.Mallocs-before.Mallocs) / n
+	}
+	baseline := measure(t, "")
+	t.Logf("baseline (route without policies): %.4f allocations per request", baseline)
+	for _, r := range limitRoutes[1:] {
+		t.Run(r.name, func(t *testing.T) {
+			perReq := measure(t, r.items)
+			t.Logf("allocations per request: %.4f", perReq)
+			if perReq > 0.1 || perReq > baseline+0.01 {
+				t.Fatalf("%.4f allocations per request; baseline %.4f, budget 0.1", perReq, baseline)
+			}
+		})
+	}
+}
