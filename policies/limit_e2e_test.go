@@ -184,8 +184,8 @@ func TestLimitRedisDown(t *testing.T) {
 // others meanwhile — and leave in the bucket's order.
 func TestLimitReqDelaysOnTheWorkersTimer(t *testing.T) {
 	up := fixedUpstream(t, []byte(fixedResp))
-	g := startGateway(t, up, limitE2EYAML(1, "", "      - { name: limit-req, config: { rate: 2r/s, burst: 2 } }\n"))
-	const interval = 500 * time.Millisecond
+	g := startGateway(t, up, limitE2EYAML(1, "", "      - { name: limit-req, config: { rate: 1r/s, burst: 2 } }\n"))
+	const interval = time.Second
 	start := time.Now()
 	var mu sync.Mutex
 	var done []time.Duration
