@@ -684,11 +684,12 @@ func (d *declaredParam) check(v []byte, fromJSON bool) string {
 			return "must be true or false"
 		}
 	case ptObject:
-		if len(v) == 0 || v[0] != '{' || !validJSON(v, defaultParamsMaxDepth) {
+		// A JSON body's member was validated with the whole body.
+		if len(v) == 0 || v[0] != '{' || !fromJSON && !validJSON(v, defaultParamsMaxDepth) {
 			return "must be a JSON object"
 		}
 	case ptList:
-		if len(v) == 0 || v[0] != '[' || !validJSON(v, defaultParamsMaxDepth) {
+		if len(v) == 0 || v[0] != '[' || !fromJSON && !validJSON(v, defaultParamsMaxDepth) {
 			return "must be a JSON array"
 		}
 		if d.minItems >= 0 || d.maxItems >= 0 {

@@ -97,3 +97,52 @@ func BenchmarkCacheL1Lookup(b *testing.B) {
 		}
 	}
 }
+
+func benchParamsJSON(tb testing.TB) *params {
+	spec := internalSpec(tb, `{ name: params, config: { params: [ { name: id, in: body, type: number, integer: true, required: true }, { name: name, in: body, max_length: 64 }, { name: tags, in: body, type: list, max_items: 10 }, { name: meta, in: body, type: object } ] } }`)
+	pol, err := newParams(spec, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pol.(*params)
+}
+
+const paramsJSONBody = `{"id":42,"name":"caf\u00e9 \"au lait\"","tags":["a","b",3],"meta":{"k":[1,{"x":null}]},"debug":true}`
+
+// TestParamsCheckJSONAllocatesNothing: a JSON body is checked, and the
+// forwarded object (the undeclared member removed) written, without
+// allocating once the buffers are warm.
+func TestParamsCheckJSONAllocatesNothing(t *testing.T) {
+	p := benchParamsJSON(t)
+	pv := p.acquire(0)
+	body := []byte(paramsJSONBody)
+	n := testing.AllocsPerRun(1000, func() {
+		pv.reset()
+		pv.collectJSON(body)
+		pv.finish()
+		pv.extra = pv.appendJSONBody(pv.extra[:0], body)
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per check", n)
+	}
+	if len(pv.fails) != 0 || !pv.bodyDrop || string(pv.extra) != `{"id":42,"name":"caf\u00e9 \"au lait\"","tags":["a","b",3],"meta":{"k":[1,{"x":null}]}}` {
+		t.Fatalf("fails %v, forwarded %s", pv.fails, pv.extra)
+	}
+	if v, _ := pv.Get("name"); string(v) != `café "au lait"` {
+		t.Fatalf("name %q", v)
+	}
+}
+
+func BenchmarkParamsCheckJSON(b *testing.B) {
+	p := benchParamsJSON(b)
+	pv := p.acquire(0)
+	body := []byte(paramsJSONBody)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		pv.reset()
+		pv.collectJSON(body)
+		pv.finish()
+		pv.extra = pv.appendJSONBody(pv.extra[:0], body)
+	}
+}
