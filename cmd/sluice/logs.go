@@ -47,6 +47,12 @@ type requestLogger struct {
 	closeOnce  sync.Once
 }
 
+// writeEvery is how often the writer drains the rings: a line reaches its
+// destination within it. Batching is what keeps the log cheap: waking the
+// writer for every line cost a goroutine switch and a write(2) per request
+// (about 20µs of CPU per request on the 2-vCPU test machine).
+const writeEvery = 20 * time.Millisecond
+
 // maxLine caps one line; longer fields are cut (a line never grows a ring
 // buffer past it).
 const maxLine = 16 << 10
@@ -174,20 +180,25 @@ func (l *requestLogger) record(r logRecord) {
 		*slot = appendTextLine(append((*slot)[:0], l.prefix...), r)
 	}
 	ring.head.Store(h + 1)
-	select {
-	case l.wake <- struct{}{}:
-	default: // the writer is already woken
+	if h+1-ring.tail.Load() >= uint64(len(ring.slots))/2 {
+		// Half full: wake the writer now rather than at its next tick.
+		// Otherwise the worker does not signal at all, and the writer
+		// writes many lines per system call.
+		select {
+		case l.wake <- struct{}{}:
+		default: // the writer is already woken
+		}
 	}
 }
 
-// write is the writer goroutine: it drains every ring when woken, at least
-// every 200ms, and reopens a file on SIGUSR1.
+// write is the writer goroutine: it drains every ring every writeEvery,
+// or sooner when a ring is half full, and reopens a file on SIGUSR1.
 func (l *requestLogger) write() {
 	defer close(l.stopped)
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(writeEvery)
 	defer tick.Stop()
 	for {
 		select {
