@@ -113,6 +113,22 @@ func TestLimitCountAnswersAndHeaders(t *testing.T) {
 	}
 }
 
+func TestLimitCountDraftHeaders(t *testing.T) {
+	g := limitGateway(t, "", `      - name: limit-count
+        config: { limits: [ { count: 2, window: 1h }, { count: 5, calendar: month } ], draft_headers: true }
+`)
+	resp := limitGet(g, "/")
+	policy, rl := resp.Header.Get("RateLimit-Policy"), resp.Header.Get("RateLimit")
+	if policy != `"p0";q=2;w=3600, "p1";q=5` || !strings.HasPrefix(rl, `"p0";r=1;t=`) {
+		t.Fatalf("success: RateLimit-Policy %q, RateLimit %q", policy, rl)
+	}
+	limitGet(g, "/")
+	resp = limitGet(g, "/")
+	if resp.StatusCode != 429 || resp.Header.Get("RateLimit-Policy") != policy || !strings.HasPrefix(resp.Header.Get("RateLimit"), `"p0";r=0;t=`) {
+		t.Fatalf("refusal: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
 func TestLimitHeadersOff(t *testing.T) {
 	g := limitGateway(t, "", `      - { name: limit-count, config: { count: 1, window: 1h, headers: false } }
       - { name: limit-req, config: { rate: 1r/m, headers: false, group: r } }

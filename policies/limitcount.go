@@ -29,6 +29,10 @@ type limitCountConfig struct {
 	// estimate: the current window's count plus the previous one's,
 	// weighted by how much of it the sliding window still covers).
 	WindowType string `yaml:"window_type" enum:"fixed|sliding" desc:"fixed (default; epoch-aligned windows, so 1s, 1m, 1h, 24h are calendar ones) or sliding (two-window estimate)"`
+	// DraftHeaders adds the IETF RateLimit-Policy and RateLimit fields
+	// (draft-ietf-httpapi-ratelimit-headers-09) beside X-RateLimit-*, on
+	// successes and refusals, when Headers is on. Default false.
+	DraftHeaders bool `yaml:"draft_headers" desc:"also send the IETF RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers); default false"`
 
 	Common limitCommonConfig `yaml:",inline"`
 }
@@ -66,6 +70,7 @@ type limitCount struct {
 	*limitBase
 	limits  []countWindow
 	sliding bool
+	policy  []byte // the RateLimit-Policy value; nil: no draft fields
 
 	remaining engine.IntKey // remaining+1 of the reported limit (0: not counted)
 	resetAt   engine.IntKey // when the reported limit's window ends, unix ns
@@ -124,7 +129,36 @@ func newLimitCount(spec config.PolicySpec, env *engine.Env) (engine.Policy, erro
 		return nil, err
 	}
 	p.limitBase = base
+	if cfg.DraftHeaders {
+		p.policy = p.appendPolicyField(nil)
+	}
 	return p, nil
+}
+
+// appendPolicyField appends the RateLimit-Policy value: one item per
+// limit, named "pI", with its quota and window in seconds (none for a
+// calendar month, whose length varies).
+func (p *limitCount) appendPolicyField(dst []byte) []byte {
+	for i, l := range p.limits {
+		if i > 0 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, '"', 'p', byte('0'+i), '"', ';', 'q', '=')
+		dst = append(dst, l.text...)
+		if !l.month {
+			dst = append(dst, ";w="...)
+			dst = strconv.AppendInt(dst, ceilSeconds(l.window), 10)
+		}
+	}
+	return dst
+}
+
+// appendRateLimitField appends the RateLimit value of limit i.
+func appendRateLimitField(dst []byte, i int, remaining, resetNanos int64) []byte {
+	dst = append(dst, '"', 'p', byte('0'+i), '"', ';', 'r', '=')
+	dst = strconv.AppendInt(dst, max(remaining, 0), 10)
+	dst = append(dst, ";t="...)
+	return strconv.AppendInt(dst, ceilSeconds(resetNanos), 10)
 }
 
 func compileLimit(spec config.PolicySpec, at string, l limitSpec, sliding bool) (countWindow, error) {
@@ -307,6 +341,10 @@ func (p *limitCount) apply(x *engine.Ctx, d countDecision, now int64) engine.Sta
 		var fields []byte
 		if p.headers {
 			fields = appendRateLimitFields(x.Scratch(), p.limits[d.which].text, 0, d.resetIn)
+			if p.policy != nil {
+				fields = append(append(append(fields, "RateLimit-Policy: "...), p.policy...), "\r\nRateLimit: "...)
+				fields = append(appendRateLimitField(fields, d.which, 0, d.resetIn), "\r\n"...)
+			}
 			fields = appendRetryAfter(fields, d.retryIn)
 		}
 		return p.refuse(x, fields)
@@ -324,7 +362,14 @@ func (p *limitCount) addHeaders(x *engine.Ctx) engine.Status {
 	if r == 0 {
 		return engine.Continue
 	}
-	setRateLimitHeaders(x, p.limits[x.Int(p.which)].text, r-1, x.Int(p.resetAt)-x.Now())
+	which, resetIn := int(x.Int(p.which)), x.Int(p.resetAt)-x.Now()
+	setRateLimitHeaders(x, p.limits[which].text, r-1, resetIn)
+	if p.policy != nil {
+		x.SetResponseHeader(bRateLimitPolicy, p.policy)
+		b := appendRateLimitField(x.Scratch(), which, r-1, resetIn)
+		x.SetResponseHeader(bRateLimit, b)
+		x.ScratchDone(b)
+	}
 	return engine.Continue
 }
 
@@ -424,3 +469,8 @@ func (p *limitCount) decideRedis(ctx context.Context, key string, now int64) (co
 	}
 	return d, nil
 }
+
+var (
+	bRateLimitPolicy = []byte("RateLimit-Policy")
+	bRateLimit       = []byte("RateLimit")
+)
