@@ -42,6 +42,7 @@ type Agent struct {
 	tb    testing.TB
 	bin   string
 	dir   string
+	extra []string
 	ports [7]int // http, dns, serf_lan, serf_wan, server, grpc, grpc_tls
 
 	mu   sync.Mutex
@@ -76,6 +77,13 @@ func Binary() (string, error) {
 // has a leader, and stops it in tb.Cleanup.
 func Start(tb testing.TB) *Agent {
 	tb.Helper()
+	return StartWith(tb)
+}
+
+// StartWith is Start with more agent arguments, for example
+// "-hcl", "limits { http_max_conns_per_client = 4096 }".
+func StartWith(tb testing.TB, args ...string) *Agent {
+	tb.Helper()
 	bin, err := Binary()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -83,7 +91,7 @@ func Start(tb testing.TB) *Agent {
 		}
 		tb.Skip(err.Error())
 	}
-	a := &Agent{tb: tb, bin: bin, dir: tb.TempDir()}
+	a := &Agent{tb: tb, bin: bin, dir: tb.TempDir(), extra: args}
 	var lastErr error
 	for range portTries {
 		for i := range a.ports {
@@ -121,10 +129,11 @@ func freePort() (int, error) {
 
 func (a *Agent) args() []string {
 	p := func(i int) string { return strconv.Itoa(a.ports[i]) }
-	return []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
+	args := []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-node", "consultest", "-log-level", "warn",
 		"-http-port", p(0), "-dns-port", p(1), "-serf-lan-port", p(2), "-serf-wan-port", p(3),
 		"-server-port", p(4), "-grpc-port", p(5), "-grpc-tls-port", p(6)}
+	return append(args, a.extra...)
 }
 
 // launch starts the process and waits for a leader. The error wraps
