@@ -287,3 +287,28 @@ func labelValue(m *dto.Metric, name string) string {
 	}
 	return ""
 }
+
+func TestReloadOutcomesAreExposed(t *testing.T) {
+	srv, _ := startEngine(t, trafficYAML)
+	a, adminAddr := startAdmin(t, admin.Options{Engine: srv, NoRuntimeMetrics: true})
+	var none *admin.Server
+	none.ReloadDone(nil) // a gateway without an admin listener calls it too
+	before := float64(time.Now().Unix())
+	a.ReloadDone(nil)
+	a.ReloadDone(errors.New("bad config"))
+	a.ReloadDone(nil)
+	fams := parseMetrics(t, get(t, "http://"+adminAddr+"/metrics"))
+	for _, c := range []struct {
+		name, result string
+		min, max     float64
+	}{
+		{"sluice_config_reloads_total", "success", 2, 2},
+		{"sluice_config_reloads_total", "failure", 1, 1},
+		{"sluice_config_last_reload_timestamp_seconds", "success", before, before + 60},
+		{"sluice_config_last_reload_timestamp_seconds", "failure", before, before + 60},
+	} {
+		if v, ok := metricValue(fams, c.name, "result", c.result); !ok || v < c.min || v > c.max {
+			t.Errorf("%s{result=%s} = %v (found %v), want %v..%v", c.name, c.result, v, ok, c.min, c.max)
+		}
+	}
+}

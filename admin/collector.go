@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,6 +31,8 @@ type Collector struct {
 	// handWritten leaves the engine's product vectors (route × code,
 	// upstream × code) to AppendVectors.
 	handWritten bool
+
+	reloads reloadTimes
 
 	mu    sync.Mutex
 	snap  stats.Snapshot
@@ -71,6 +74,8 @@ var (
 	descRedisCalls      = prometheus.NewDesc("sluice_redis_calls_total", "Redis calls made, failed ones included.", nil, nil)
 	descRedisErrors     = prometheus.NewDesc("sluice_redis_errors_total", "Redis calls that failed, by kind.", []string{"kind"}, nil)
 	descRedisConnects   = prometheus.NewDesc("sluice_redis_connect_failures_total", "Failed background connects to Redis.", nil, nil)
+	descReloadTime      = prometheus.NewDesc("sluice_config_last_reload_timestamp_seconds", "When the last reload was accepted (result=success) or refused (result=failure), unix seconds; 0 for none yet.", []string{"result"}, nil)
+	descReloads         = prometheus.NewDesc("sluice_config_reloads_total", "Config reloads, by result.", []string{"result"}, nil)
 	descLogLines        = prometheus.NewDesc("sluice_access_log_lines_total", "Access-log lines written.", nil, nil)
 	descLogDropped      = prometheus.NewDesc("sluice_access_log_dropped_total", "Access-log lines dropped because the writer fell behind.", nil, nil)
 )
@@ -166,6 +171,11 @@ func (c *Collector) collectParts(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(srv.InFlight()))
 	ch <- prometheus.MustNewConstMetric(descConfigVersion, prometheus.GaugeValue, float64(snap.Version))
 	ch <- prometheus.MustNewConstMetric(descBuildInfo, prometheus.GaugeValue, 1, c.version, runtime.Version())
+	okAt, failAt, oks, fails := c.reloads.read()
+	ch <- prometheus.MustNewConstMetric(descReloadTime, prometheus.GaugeValue, okAt, "success")
+	ch <- prometheus.MustNewConstMetric(descReloadTime, prometheus.GaugeValue, failAt, "failure")
+	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(oks), "success")
+	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(fails), "failure")
 	ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(srv.Metrics().Workers()))
 
 	for _, name := range snap.UpstreamNames() {
@@ -240,4 +250,34 @@ func constLabels(pairs []string) prometheus.Labels {
 		l[pairs[i]] = pairs[i+1]
 	}
 	return l
+}
+
+// reloadTimes records reload outcomes (Server.ReloadDone).
+type reloadTimes struct {
+	mu           sync.Mutex
+	okAt, failAt time.Time
+	oks, fails   uint64
+}
+
+func (r *reloadTimes) record(err error, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		r.okAt, r.oks = now, r.oks+1
+	} else {
+		r.failAt, r.fails = now, r.fails+1
+	}
+}
+
+// read returns the times as unix seconds (0 for never) and the counts.
+func (r *reloadTimes) read() (okAt, failAt float64, oks, fails uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	unix := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
+		}
+		return float64(t.UnixNano()) / 1e9
+	}
+	return unix(r.okAt), unix(r.failAt), r.oks, r.fails
 }

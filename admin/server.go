@@ -241,3 +241,12 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(out, "# gather error: "+strings.ReplaceAll(gatherErr.Error(), "\n", " ")+"\n")
 	}
 }
+
+// ReloadDone records the outcome of a config reload (err nil: accepted)
+// for /metrics. A nil Server ignores it. Safe for concurrent use.
+func (s *Server) ReloadDone(err error) {
+	if s == nil {
+		return
+	}
+	s.collector.reloads.record(err, time.Now())
+}

@@ -285,10 +285,12 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 		how = ", socket inherited"
 	}
 	logger.Printf("listening on %s (%d upstreams, %d routes%s; pid %d)", srv.Addr(), len(cfg.Upstreams), len(cfg.Routes), how, os.Getpid())
-	if adm, err := startAdmin(cfg, srv, rl); err != nil {
+	adm, err := startAdmin(cfg, srv, rl)
+	if err != nil {
 		logger.Printf("admin listener: %v", err)
 		return 1
-	} else if adm != nil {
+	}
+	if adm != nil {
 		defer adm.Close()
 		logger.Printf("admin on http://%s/metrics", adm.Addr())
 	}
@@ -332,11 +334,13 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 					if s, err = compiler.Compile(disc.Prepare(next)); err == nil {
 						disc.Bind(compiler.Upstreams())
 						srv.Swap(s)
+						adm.ReloadDone(nil)
 						running = next
 						continue
 					}
 					_ = disc.Configure(running) // back to the running config's sources
 				}
+				adm.ReloadDone(err)
 				logger.Printf("SIGHUP: config refused, the running config stays:\n%v", err)
 				continue
 			}

@@ -222,3 +222,45 @@ func TestAdminListenerRefusesNonLoopback(t *testing.T) {
 		t.Errorf("proxy --status 0.0.0.0: exit %d\n%s", code, out2.String())
 	}
 }
+
+// TestReloadOutcomesInMetrics: SIGHUP with a refused file, then with a good
+// one, shows in sluice_config_reloads_total and the config version.
+func TestReloadOutcomesInMetrics(t *testing.T) {
+	dir := t.TempDir()
+	up := traceUpstream(t)
+	listen, adminAddr := freeAddr(t), freeAddr(t)
+	cfgFile := filepath.Join(dir, "sluice.yaml")
+	good := fmt.Sprintf("listen: %s\nworkers: 1\nadmin: { listen: %s }\nupstreams:\n  - name: up\n    targets: [ { addr: %s } ]\nroutes:\n  - match: { paths: [\"/*\"] }\n    upstream: up\n", listen, adminAddr, up)
+	if err := os.WriteFile(cfgFile, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, "-c", cfgFile)
+	p.addr = listen
+	p.waitReady(t)
+	waitMetric := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			body, _ := get(http.DefaultClient, "http://"+adminAddr+"/metrics")
+			if strings.Contains(body, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/metrics lacks %q", want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitMetric("sluice_config_version 1\n")
+	if err := os.WriteFile(cfgFile, []byte("listen: [not an address\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	waitMetric(`sluice_config_reloads_total{result="failure"} 1`)
+	if err := os.WriteFile(cfgFile, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	waitMetric(`sluice_config_reloads_total{result="success"} 1`)
+	waitMetric("sluice_config_version 2\n")
+}
