@@ -117,7 +117,10 @@ func TestCacheRedisDownIsAFastMiss(t *testing.T) {
 				if resp.StatusCode != 200 || body != `{"ok":true}` || resp.Header.Get("X-Cache-Status") != "MISS" {
 					t.Fatalf("%d %v %q", resp.StatusCode, resp.Header, body)
 				}
-				if took > 400*time.Millisecond {
+				// Bounded by l2_timeout (50ms) rather than the 3s pause: the
+				// bound only proves the miss did not wait for Redis, with room
+				// for a loaded machine.
+				if took > 2*time.Second {
 					t.Fatalf("a miss with Redis %s took %v", mode, took)
 				}
 				t.Logf("miss with Redis %s: %v", mode, took)
