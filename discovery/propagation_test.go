@@ -99,8 +99,9 @@ func report(t *testing.T, what string, d []time.Duration) {
 	p := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
 	t.Logf("propagation, %s, %d changes: p50 %v, p90 %v, p99 %v, max %v", what, len(d), p(0.50), p(0.90), p(0.99), d[len(d)-1])
 	// The bar (50ms) is reported, not asserted: a loaded test machine
-	// under -race misses it for reasons of its own. 500ms is a regression.
-	if p(0.99) > 500*time.Millisecond {
-		t.Errorf("p99 %v > 500ms", p(0.99))
+	// under -race misses it for reasons of its own. 3s (past the watch's
+	// backoff cap) is a regression: a change waited for a poll.
+	if p(0.99) > 3*time.Second {
+		t.Errorf("p99 %v > 3s", p(0.99))
 	}
 }
