@@ -9,3 +9,7 @@ var ErrNotLoopback = errors.New("admin: refusing a non-loopback listen address w
 
 // ErrListening is returned by a second Server.Listen.
 var ErrListening = errors.New("admin: already listening")
+
+// ErrNotListening is returned by Server.ListenerFile before Listen or Serve
+// (or for a listener that is not TCP).
+var ErrNotListening = errors.New("admin: not listening on a TCP socket")

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -119,6 +120,38 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return err
 	}
+	s.serveLocked(l)
+	return nil
+}
+
+// Serve serves on l, a listener made elsewhere (one inherited from the
+// process an upgrade replaces); the loopback rule is Listen's.
+func (s *Server) Serve(l net.Listener) error {
+	if !s.opts.AllowRemote && !config.IsLoopback(l.Addr().String()) {
+		return ErrNotLoopback
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hs != nil {
+		return ErrListening
+	}
+	s.serveLocked(l)
+	return nil
+}
+
+// ListenerFile returns a duplicate of the listening socket, for an upgrade
+// to hand to the new process; the caller closes it.
+func (s *Server) ListenerFile() (*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tl, ok := s.listener.(*net.TCPListener)
+	if !ok {
+		return nil, ErrNotListening
+	}
+	return tl.File()
+}
+
+func (s *Server) serveLocked(l net.Listener) {
 	s.listener = l
 	s.hs = &http.Server{
 		Handler:           s.Handler(),
@@ -128,7 +161,6 @@ func (s *Server) Listen(addr string) error {
 		IdleTimeout:       2 * time.Minute,
 	}
 	go s.hs.Serve(l)
-	return nil
 }
 
 // Addr is the address Listen listens on, or nil.

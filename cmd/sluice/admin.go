@@ -21,6 +21,17 @@ func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger) (*adm
 		opts.AccessLog = rl
 	}
 	a := admin.New(opts)
+	inherited, err := inheritedAdminListener(cfg.Admin.Listen)
+	if err != nil {
+		return nil, err
+	}
+	if inherited != nil {
+		if err := a.Serve(inherited); err != nil {
+			inherited.Close()
+			return nil, err
+		}
+		return a, nil
+	}
 	if err := a.Listen(cfg.Admin.Listen); err != nil {
 		return nil, err
 	}

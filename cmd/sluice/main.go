@@ -307,6 +307,9 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 			if pid != 0 {
 				upgraded = true
 				drainWhy = fmt.Sprintf("upgrade: process %d serves", pid)
+				if adm != nil {
+					adm.Close() // the new process serves the admin socket now
+				}
 			}
 		case err := <-served:
 			drained = true // the engine stopped by itself
@@ -317,7 +320,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 			return 0
 		case sig := <-sigs:
 			if sig == syscall.SIGUSR2 {
-				up.start(srv)
+				up.start(srv, adm)
 				continue
 			}
 			if sig == syscall.SIGHUP {

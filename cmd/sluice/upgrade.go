@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluice-gw/sluice/admin"
 	"github.com/sluice-gw/sluice/engine"
 )
 
@@ -30,6 +31,7 @@ import (
 const (
 	envListenFD = "SLUICE_LISTEN_FD" // the inherited listening socket
 	envReadyFD  = "SLUICE_READY_FD"  // write one byte there once serving
+	envAdminFD  = "SLUICE_ADMIN_FD"  // the inherited admin listener, when there is one
 )
 
 // upgradeReadyTimeout bounds how long the old process waits for the new one.
@@ -52,6 +54,34 @@ func inheritedListener() (net.Listener, error) {
 	ln, err := net.FileListener(f) // a duplicate: closing f keeps it
 	if err != nil {
 		return nil, fmt.Errorf("inherited descriptor %d: %w", fd, err)
+	}
+	return ln, nil
+}
+
+// inheritedAdminListener returns the admin socket a previous process handed
+// over, or nil. A socket that is not on the address the config now names
+// is closed (the new config moved the admin listener: it binds afresh).
+func inheritedAdminListener(configured string) (net.Listener, error) {
+	v := os.Getenv(envAdminFD)
+	if v == "" {
+		return nil, nil
+	}
+	os.Unsetenv(envAdminFD)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s=%q is not a descriptor", envAdminFD, v)
+	}
+	f := os.NewFile(uintptr(fd), "sluice-admin")
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("inherited admin descriptor %d: %w", fd, err)
+	}
+	want, err := net.ResolveTCPAddr("tcp", configured)
+	got, ok := ln.Addr().(*net.TCPAddr)
+	if err != nil || !ok || want.Port != 0 && (want.Port != got.Port || !want.IP.Equal(got.IP) && !(want.IP == nil && got.IP.IsUnspecified())) {
+		ln.Close()
+		return nil, nil
 	}
 	return ln, nil
 }
@@ -108,13 +138,13 @@ func newUpgrader(stderr io.Writer, logger *log.Logger) *upgrader {
 
 // start begins an upgrade unless one is under way; the wait for the new
 // process runs on a goroutine, so signals are still handled meanwhile.
-func (u *upgrader) start(srv *engine.Server) {
+func (u *upgrader) start(srv *engine.Server, adm *admin.Server) {
 	if u.running {
 		u.logger.Print("SIGUSR2: an upgrade is already under way")
 		return
 	}
 	u.running = true
-	cmd, wait, err := u.spawn(srv)
+	cmd, wait, err := u.spawn(srv, adm)
 	if err != nil {
 		u.running = false
 		u.logger.Printf("upgrade: %v; this process goes on serving", err)
@@ -161,14 +191,22 @@ func (u *upgrader) abort() {
 	_ = u.child.Process.Kill()
 }
 
-// spawn starts the executable with the listener as descriptor 3 and a
-// readiness pipe as 4; wait returns nil once the new process is ready.
-func (u *upgrader) spawn(srv *engine.Server) (*exec.Cmd, func() error, error) {
+// spawn starts the executable with the listener as descriptor 3, a
+// readiness pipe as 4 and the admin listener, if any, as 5; wait returns nil
+// once the new process is ready.
+func (u *upgrader) spawn(srv *engine.Server, adm *admin.Server) (*exec.Cmd, func() error, error) {
 	lf, err := srv.ListenerFile()
 	if err != nil {
 		return nil, nil, err
 	}
 	defer lf.Close()
+	var af *os.File
+	if adm != nil {
+		if af, err = adm.ListenerFile(); err != nil {
+			return nil, nil, fmt.Errorf("admin listener: %w", err)
+		}
+		defer af.Close()
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, err
@@ -181,6 +219,10 @@ func (u *upgrader) spawn(srv *engine.Server) (*exec.Cmd, func() error, error) {
 	}
 	cmd.ExtraFiles = []*os.File{lf, w}
 	cmd.Env = append(os.Environ(), envListenFD+"=3", envReadyFD+"=4")
+	if af != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, af)
+		cmd.Env = append(cmd.Env, envAdminFD+"=5")
+	}
 	err = cmd.Start()
 	w.Close() // the child has its copy: EOF on r means it exited or gave up
 	if err != nil {

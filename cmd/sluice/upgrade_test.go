@@ -141,9 +141,10 @@ func (l *keepAliveLoad) run(addr string, closeEach bool, stop <-chan struct{}, m
 func TestUpgradeUnderLoadDropsNothing(t *testing.T) {
 	a := startUpstream(t, "a", time.Millisecond)
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen := freeAddr(t)
+	listen, adminAddr := freeAddr(t), freeAddr(t)
 	writeConfig(t, file, listen, a.addr)
-	old, oldDone, readLog := startLogged(t, "-c", file)
+	// With an admin listener: it is handed over too.
+	old, oldDone, readLog := startLogged(t, "-c", file, "-status", adminAddr)
 	p := &gatewayProcess{addr: listen}
 	p.waitReady(t)
 
@@ -203,6 +204,10 @@ func TestUpgradeUnderLoadDropsNothing(t *testing.T) {
 	// The new process serves on, and drains on SIGTERM like any.
 	if body, err := get(http.DefaultClient, "http://"+listen+"/"); err != nil || body != "a" {
 		t.Fatalf("after the upgrade: %q %v", body, err)
+	}
+	// The old process is gone: the admin socket answers from the new one.
+	if body, err := get(http.DefaultClient, "http://"+adminAddr+"/metrics"); err != nil || !strings.Contains(body, "sluice_requests_total") {
+		t.Fatalf("/metrics after the upgrade: %v %.200q", err, body)
 	}
 	syscall.Kill(newPid, syscall.SIGTERM)
 }
@@ -326,17 +331,35 @@ func TestFailedUpgradeKeepsTheOldProcessServing(t *testing.T) {
 	}
 }
 
-// Known limit: the admin listener is not handed over, so the new process
-// cannot bind it while the old one holds it and the upgrade fails. It must
-// fail safely: the connections the new process accepted on the shared
-// socket meanwhile are served, and the old process goes on.
+// An upgrade whose new process fails after it started accepting on the
+// shared socket — here the new config moves the admin listener to an
+// address that is taken — must fail safely: the connections the new process
+// accepted meanwhile are served, and the old process goes on.
 func TestUpgradeThatFailsAfterAcceptingLosesNothing(t *testing.T) {
 	a := startUpstream(t, "a", time.Millisecond)
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
 	listen := freeAddr(t)
 	writeConfig(t, file, listen, a.addr)
-	old, oldDone, readLog := startLogged(t, "-c", file, "-status", freeAddr(t))
+	withAdmin := func(addr string) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, "admin: { listen: \""+addr+"\" }\n"...) // after writeConfig's routes
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withAdmin(freeAddr(t))
+	old, oldDone, readLog := startLogged(t, "-c", file)
 	(&gatewayProcess{addr: listen}).waitReady(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	writeConfig(t, file, listen, a.addr)
+	withAdmin(taken.Addr().String())
 	var load keepAliveLoad
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
