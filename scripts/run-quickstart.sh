@@ -23,6 +23,9 @@ Try:
   curl -i localhost:8080/hello          # answered by the gateway (response policy)
   curl -i localhost:8080/echo/anything  # proxied to the demo upstream (headers policy adds X-Sluice)
   curl -i localhost:8080/nowhere        # no route: a JSON 404
+  curl -i 'localhost:8080/items?id=7&debug=1'  # declared parameters (debug is dropped), cached: MISS, then HIT
+  curl -i localhost:8080/private/x -H 'apikey: demo-key-0123456789abcdef'  # an API key and a limit (3 per 10s)
+  curl -s localhost:9901/metrics | grep sluice_requests  # Prometheus metrics on the admin listener
 Reload the config with: kill -HUP $gw     Stop with Ctrl-C.
 
 TXT
