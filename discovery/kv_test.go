@@ -154,6 +154,14 @@ func TestStartWithConsulDownServesTheDump(t *testing.T) {
 	r.put("upstreams/test/10.0.0.1:80", `{"weight":4}`)
 	r.put("upstreams/test/10.0.0.2:80", `{"backup":1}`)
 	r.waitRotation("test", "10.0.0.1:80*4")
+	// An answer with nothing usable does not overwrite the dump.
+	r.put("upstreams/test/10.0.0.2:80", `{"backup":1,"down":1}`)
+	r.put("upstreams/test/10.0.0.1:80", `{"weight":4,"down":1}`)
+	waitFor(t, 5*time.Second, func() (bool, string) {
+		s := r.source("consul_kv:upstreams/test")
+		return len(s.Targets) == 2 && s.Targets[0].Down && s.Targets[1].Down, "source not updated"
+	})
+	r.stayRotation("test", "10.0.0.1:80*4", 100*time.Millisecond)
 	r.m.Close()
 	agent.Kill()
 

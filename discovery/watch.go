@@ -232,7 +232,12 @@ func (w *watch) succeeded(targets []Target, bad []error, index uint64) {
 	}
 	if changed {
 		w.changes.Add(1)
-		w.writeDump(targets, index)
+		// An answer with nothing usable is not last known good: the dump
+		// keeps the previous one, as the upstreams do (unless allow_empty,
+		// which empties a running upstream but not its dump).
+		if len(selectSpecs(targets)) > 0 {
+			w.writeDump(targets, index)
+		}
 		w.m.sourceChanged(w)
 	}
 	w.answeredOnce.Do(func() { close(w.answered) })
