@@ -3,7 +3,6 @@
 package policies_test
 
 import (
-	"runtime"
 	"testing"
 )
 
@@ -18,13 +17,7 @@ func TestAuthPoliciesAllocateNothing(t *testing.T) {
 		g := policyGateway(t, bc.policies)
 		sc := newSteadyClient(t, g.addr, bc.req)
 		sc.run(t, 2000)
-		const n = 20000
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		sc.run(t, n)
-		runtime.ReadMemStats(&after)
-		return float64(after.Mallocs-before.Mallocs) / n
+		return sc.mallocsPerRequest(t, 20000)
 	}
 	baseline := measure(t, "none")
 	t.Logf("baseline (route without policies): %.4f allocations per request", baseline)

@@ -3,7 +3,6 @@
 package policies_test
 
 import (
-	"runtime"
 	"testing"
 )
 
@@ -17,13 +16,7 @@ func TestCacheHitAllocatesNothing(t *testing.T) {
 		g := cacheBenchGateway(t, head, policies)
 		sc := warmedClient(t, g, plainReq)
 		sc.run(t, 2000)
-		const n = 20000
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		sc.run(t, n)
-		runtime.ReadMemStats(&after)
-		return float64(after.Mallocs-before.Mallocs) / n
+		return sc.mallocsPerRequest(t, 20000)
 	}
 	baseline := measure(t, "", "")
 	hit := measure(t, "", "      - { name: cache }\n")

@@ -3,6 +3,7 @@ package policies_test
 import (
 	"io"
 	"net"
+	"runtime"
 	"testing"
 )
 
@@ -64,6 +65,18 @@ type steadyClient struct {
 	req     []byte
 	buf     []byte
 	respLen int
+}
+
+// mallocsPerRequest runs n requests and returns the process's heap
+// allocations per request over them (client, gateway and upstream
+// together); warm the client up first.
+func (sc *steadyClient) mallocsPerRequest(t testing.TB, n int) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	sc.run(t, n)
+	runtime.ReadMemStats(&after)
+	return float64(after.Mallocs-before.Mallocs) / float64(n)
 }
 
 func newSteadyClient(t testing.TB, addr, req string) *steadyClient {

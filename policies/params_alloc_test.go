@@ -3,7 +3,6 @@
 package policies_test
 
 import (
-	"runtime"
 	"testing"
 )
 
@@ -16,13 +15,7 @@ func TestParamsQueryAllocatesNothing(t *testing.T) {
 		g := policyGateway(t, policies)
 		sc := newSteadyClient(t, g.addr, req)
 		sc.run(t, 2000)
-		const n = 20000
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		sc.run(t, n)
-		runtime.ReadMemStats(&after)
-		return float64(after.Mallocs-before.Mallocs) / n
+		return sc.mallocsPerRequest(t, 20000)
 	}
 	baseline := measure(t, "", paramsReqClean)
 	t.Logf("baseline (route without policies): %.4f allocations per request", baseline)
