@@ -3,8 +3,9 @@
 # check their nginx/HAProxy configs with the real programs, and the redis
 # package's tests start a real redis-server (package redis/redistest), and
 # the admin package's tests check a /metrics scrape with promtool (Debian
-# package prometheus), so those come from Debian. Nothing else is needed yet
-# (no Consul tests exist).
+# package prometheus), so those come from Debian. The discovery tests start a
+# real Consul agent, which is no Debian package: install-consul.sh builds it
+# once from its Go module and caches it outside the repository.
 set -euo pipefail
 need=()
 command -v nginx   >/dev/null 2>&1 || need+=(nginx-light)
