@@ -114,6 +114,8 @@ func (cc *clientConn) routeRequest() {
 	}
 	idx, plen, ok := x.snap.table.Lookup(host.In(x.head), x.req.Path.In(x.head), x.req.MethodName.In(x.head), &x.params)
 	if !ok {
+		x.route = x.snap.noRoute // for the global policies' response filters
+		x.sizeValues(x.route)
 		cc.respondError(404, "no route matched")
 		return
 	}

@@ -551,3 +551,34 @@ func TestDelayWaitsOnTheWorkersTimer(t *testing.T) {
 		t.Fatalf("delayed request done after %v", d)
 	}
 }
+
+// A request that matches no route gets the global policies' response
+// filters on its 404 (here a header edit and the filter that marks local
+// answers), and no route's.
+func TestNoRouteGetsGlobalResponseFilters(t *testing.T) {
+	up := startUpstream(t, echoHandler)
+	g := startGateway(t, upstreamYAML("{listen}", `global_policies:
+  - name: headers
+    config: { response: { set: { X-Global: "1" } } }
+  - name: test-api
+    config: { mode: mark-response }
+routes:
+  - name: only
+    match: { paths: ["/only"] }
+    upstream: up
+    policies:
+      - name: headers
+        config: { response: { set: { X-Route: "1" } } }
+`, up.addr))
+	rc := dialRaw(t, g.addr)
+	rc.send("GET /elsewhere HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, body := rc.response("GET")
+	if resp.StatusCode != 404 || !strings.Contains(body, "no route matched") ||
+		resp.Header.Get("X-Global") != "1" || resp.Header.Get("X-Seen-By-Filter") != "local" || resp.Header.Get("X-Route") != "" {
+		t.Fatalf("404: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	rc.send("GET /only HTTP/1.1\r\nHost: a\r\n\r\n") // the connection goes on
+	if resp, _ := rc.response("GET"); resp.StatusCode != 200 || resp.Header.Get("X-Route") != "1" || resp.Header.Get("X-Global") != "1" {
+		t.Fatalf("routed: %d %v", resp.StatusCode, resp.Header)
+	}
+}

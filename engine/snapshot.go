@@ -29,8 +29,9 @@ type Snapshot struct {
 	Config  *config.Config
 	Dicts   *shm.Registry
 
-	table  *router.Table
-	routes []*Route
+	table   *router.Table
+	routes  []*Route
+	noRoute *Route // the 404's: the global policies' filters and log (exchange.go)
 
 	upstreams map[string]*Upstream
 
@@ -383,6 +384,20 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
 	s.table = t
+
+	// Requests that match no route still get the global policies'
+	// response filters and log handlers on their 404 (CORS fields, the
+	// request-id echo, header edits), through a route of their own that
+	// has no upstream and runs no request phase.
+	var nb ChainBuilder
+	for j, pol := range globals {
+		if err := nb.install(pol); err != nil {
+			return nil, cfg.ErrorAt(cfg.GlobalPolicies[j].Path, err.Error())
+		}
+	}
+	s.noRoute = &Route{chain: nb.build(), series: seriesNone}
+	s.noRoute.numVals = int(valsShared + nb.privateVals)
+	s.noRoute.numInts = int(intsShared + nb.privateInts)
 
 	// Commit: only now does the running state change. Targets were
 	// validated with the config, so an Update failing here is a bug; it is

@@ -203,7 +203,8 @@ func init() {
 		return append(dst, x.RequestID()...), true
 	})
 	RegisterVariable("route", func(x *Ctx, dst []byte) ([]byte, bool) {
-		return append(dst, x.RouteName()...), x.route != nil
+		n := x.RouteName()
+		return append(dst, n...), n != ""
 	})
 	RegisterVariable("upstream", func(x *Ctx, dst []byte) ([]byte, bool) {
 		n := x.UpstreamName()
