@@ -130,7 +130,7 @@ func TestQuickstartRoundTrip(t *testing.T) {
 // same configuration: sources, and the positions inside policy configs.
 func comparable(c *Config) Config {
 	out := *c
-	out.src = nil
+	out.src, out.revs = nil, nil
 	out.Routes = append([]Route(nil), c.Routes...)
 	for i := range out.Routes {
 		out.Routes[i].Policies = stripSpecs(out.Routes[i].Policies)

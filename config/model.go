@@ -54,8 +54,10 @@ type Config struct {
 	Consumers []Consumer `yaml:"consumers,omitempty"`
 
 	// src remembers where each decoded value came from, for error messages.
-	// Nil for a Config built in Go.
+	// Nil for a Config built in Go or made by an edit.
 	src *source
+	// revs are the revisions of its parts (rev.go); nil until validated.
+	revs *revisions
 }
 
 // Client holds the client-side limits. Every zero field means its default.

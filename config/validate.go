@@ -110,6 +110,7 @@ func (v *validator) config(c *Config) {
 	v.accessLog(c.AccessLog)
 	v.consulAndDiscovery(c)
 	v.consumers(c)
+	c.stamp()
 }
 
 func (v *validator) client(c *Client) {
@@ -250,48 +251,65 @@ func (v *validator) routes(routes []Route, upstreams map[string]int) {
 		r, p := &routes[i], "routes["+strconv.Itoa(i)+"]"
 		if r.Name == "" {
 			r.Name = p
-		} else if strings.IndexFunc(r.Name, func(c rune) bool { return c < ' ' || c == 0x7f }) >= 0 || len(r.Name) > 200 {
-			v.errf(p+".name", "must be at most 200 bytes without control characters, got %q", r.Name)
 		}
 		if first, dup := names[r.Name]; dup {
 			v.errf(p+".name", "duplicate route name %q (first at routes[%d])", r.Name, first)
 		} else {
 			names[r.Name] = i
 		}
-		if r.Upstream != "" {
-			if _, ok := upstreams[r.Upstream]; !ok {
-				v.errf(p+".upstream", "unknown upstream %q", r.Upstream)
-			}
-		}
-		switch r.Host {
-		case "":
-			r.Host = HostPass
-		case HostPass, HostUpstream:
-		default:
-			v.hostOptionalPort(p+".host", r.Host)
-		}
-		v.nonNegativeSize(p+".max_body", r.MaxBody)
-		if r.StripPrefix && !hasPrefixPath(r.Match.Paths) {
-			v.errf(p+".strip_prefix", `needs a prefix path like "/api/*" in match.paths`)
-		}
-		if v.match(&r.Match, p+".match") {
+		if v.route(r, p, func(name string) bool { _, ok := upstreams[name]; return ok }) {
 			if err := table.Add(r.Match.RouterMatch(), i); err != nil {
 				v.errf(p+".match", "%s", err)
 			}
 		}
-		v.policies(p+".policies", r.Policies)
 	}
 	if _, err := table.Build(); err != nil {
 		for _, e := range unwrapAll(err) {
 			var ce *router.ConflictError
 			if errors.As(e, &ce) {
-				v.errf("routes["+strconv.Itoa(ce.Route)+"].match", "matches the same requests as routes[%d] (%q): %s",
-					ce.Other, routes[ce.Other].Name, ce.Overlap())
+				v.errf("routes["+strconv.Itoa(ce.Route)+"].match", "%s", ConflictMessage(ce.Other, routes[ce.Other].Name, ce))
 			} else {
 				v.errf("routes", "%s", e)
 			}
 		}
 	}
+}
+
+// ConflictMessage is the error message about a route whose match takes the
+// same requests as the route at routes[other], named otherName: the
+// validator's, and the engine's when it finds the conflict itself while
+// applying one changed route (Config.PutRoute leaves that check to it).
+func ConflictMessage(other int, otherName string, ce *router.ConflictError) string {
+	return fmt.Sprintf("matches the same requests as routes[%d] (%q): %s", other, otherName, ce.Overlap())
+}
+
+// route checks one route at path p and fills its defaults, everything but
+// what involves the other routes (its name's uniqueness, overlapping
+// matches). hasUpstream says whether an upstream name exists. It reports
+// whether the match patterns are valid.
+func (v *validator) route(r *Route, p string, hasUpstream func(string) bool) bool {
+	if r.Name == "" {
+		r.Name = p
+	} else if strings.IndexFunc(r.Name, func(c rune) bool { return c < ' ' || c == 0x7f }) >= 0 || len(r.Name) > 200 {
+		v.errf(p+".name", "must be at most 200 bytes without control characters, got %q", r.Name)
+	}
+	if r.Upstream != "" && !hasUpstream(r.Upstream) {
+		v.errf(p+".upstream", "unknown upstream %q", r.Upstream)
+	}
+	switch r.Host {
+	case "":
+		r.Host = HostPass
+	case HostPass, HostUpstream:
+	default:
+		v.hostOptionalPort(p+".host", r.Host)
+	}
+	v.nonNegativeSize(p+".max_body", r.MaxBody)
+	if r.StripPrefix && !hasPrefixPath(r.Match.Paths) {
+		v.errf(p+".strip_prefix", `needs a prefix path like "/api/*" in match.paths`)
+	}
+	ok := v.match(&r.Match, p+".match")
+	v.policies(p+".policies", r.Policies)
+	return ok
 }
 
 // match checks every pattern of m and reports whether all are valid.

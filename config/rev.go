@@ -1,0 +1,64 @@
+package config
+
+import "sync/atomic"
+
+// Rev identifies one validated version of a part of a configuration. An
+// edit (edit.go) gives the parts it changed new revisions and keeps those
+// of the parts it did not touch, so that the engine recompiles only what
+// changed: a route whose Rev is the one it compiled last time keeps its
+// compiled form. Zero means unknown: nothing may be reused.
+type Rev uint64
+
+var lastRev atomic.Uint64
+
+func newRev() Rev { return Rev(lastRev.Add(1)) }
+
+// revisions are a Config's revisions, beside its values so that two
+// configurations with the same values still compare equal
+// (reflect.DeepEqual) however they were made.
+type revisions struct {
+	// shared covers everything that is neither a route nor an upstream:
+	// the global policies, the consumers, the shared dicts, the client
+	// limits, Redis... A change there recompiles every route.
+	shared    Rev
+	routes    []Rev // parallel to Config.Routes
+	upstreams []Rev // parallel to Config.Upstreams
+}
+
+// stamp gives every part of c a new revision: c was validated as a whole,
+// so nothing in it is known to be unchanged.
+func (c *Config) stamp() {
+	r := &revisions{shared: newRev(), routes: make([]Rev, len(c.Routes)), upstreams: make([]Rev, len(c.Upstreams))}
+	for i := range r.routes {
+		r.routes[i] = newRev()
+	}
+	for i := range r.upstreams {
+		r.upstreams[i] = newRev()
+	}
+	c.revs = r
+}
+
+// SharedRev is the revision of everything that is neither a route nor an
+// upstream; 0 for a Config never validated.
+func (c *Config) SharedRev() Rev {
+	if c.revs == nil {
+		return 0
+	}
+	return c.revs.shared
+}
+
+// RouteRev is the revision of c.Routes[i]; 0 when unknown.
+func (c *Config) RouteRev(i int) Rev {
+	if c.revs == nil || i < 0 || i >= len(c.revs.routes) {
+		return 0
+	}
+	return c.revs.routes[i]
+}
+
+// UpstreamRev is the revision of c.Upstreams[i]; 0 when unknown.
+func (c *Config) UpstreamRev(i int) Rev {
+	if c.revs == nil || i < 0 || i >= len(c.revs.upstreams) {
+		return 0
+	}
+	return c.revs.upstreams[i]
+}
