@@ -180,8 +180,8 @@ func TestStatusAndUpstreams(t *testing.T) {
 	if body := string(get(t, "http://"+adminAddr+"/status")); !strings.Contains(body, `"requests": 1`) || !strings.Contains(body, `"log_lines_dropped": 0`) {
 		t.Errorf("/status:\n%s", body)
 	}
-	if body := string(get(t, "http://"+adminAddr+"/upstreams")); !strings.Contains(body, `"name": "backend"`) || !strings.Contains(body, `"state": "healthy"`) {
-		t.Errorf("/upstreams:\n%s", body)
+	if body := string(get(t, "http://"+adminAddr+"/status/upstreams")); !strings.Contains(body, `"name": "backend"`) || !strings.Contains(body, `"state": "healthy"`) {
+		t.Errorf("/status/upstreams:\n%s", body)
 	}
 }
 

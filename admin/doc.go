@@ -3,9 +3,10 @@
 //
 //	GET /metrics    Prometheus text exposition (client_golang)
 //	GET /status     the engine's counters as JSON
-//	GET /upstreams  every upstream's targets with health and load, as JSON
+//	GET /status/upstreams  every upstream's targets with health and load, as JSON
 //
-// and the Admin API will join them on the same mux (Server.Mux).
+// and the Admin API (package adminapi) joins them on the same mux
+// (Server.Mux), behind the same bearer token (Options.Wrap).
 //
 // /metrics reads the engine's per-worker counters (package stats) at scrape
 // time through a custom prometheus.Collector: the request path takes no
@@ -14,7 +15,8 @@
 // health, shared dicts, Redis, the access log) is read from its owner's own
 // status API at scrape time too.
 //
-// The listener has no authentication yet, so it refuses to listen on an
-// address that is not loopback unless Options.AllowRemote is set, and then
-// answers only loopback peers unless told otherwise.
+// The listener refuses to listen on an address that is not loopback unless
+// Options.AllowRemote is set, and then answers only loopback peers unless
+// told otherwise; the command refuses a non-loopback listener without a
+// bearer token.
 package admin

@@ -46,6 +46,12 @@ type Options struct {
 	AllowRemote bool
 	// NoRuntimeMetrics leaves out the go_* and process_* collectors.
 	NoRuntimeMetrics bool
+	// Persisted, when set, reports the last config version written back
+	// to the file and the last write's error (package live), for /status.
+	Persisted func() (uint64, error)
+	// Wrap, when set, wraps the whole handler (the Admin API's bearer
+	// token check, adminapi.RequireToken), /metrics and /status included.
+	Wrap func(http.Handler) http.Handler
 }
 
 // Server is the admin listener. Its methods are safe for concurrent use.
@@ -77,7 +83,7 @@ func New(opts Options) *Server {
 	s.collector.handWritten = true
 	s.mux.HandleFunc("GET /metrics", s.metrics)
 	s.mux.HandleFunc("GET /status", s.status)
-	s.mux.HandleFunc("GET /upstreams", s.upstreams)
+	s.mux.HandleFunc("GET /status/upstreams", s.upstreams)
 	return s
 }
 
@@ -91,17 +97,22 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 // Collector is the engine collector behind /metrics.
 func (s *Server) Collector() *Collector { return s.collector }
 
-// Handler is the whole admin handler: the mux behind the peer check.
+// Handler is the whole admin handler: the mux behind Options.Wrap and the
+// peer check.
 func (s *Server) Handler() http.Handler {
+	var h http.Handler = s.mux
+	if s.opts.Wrap != nil {
+		h = s.opts.Wrap(h)
+	}
 	if s.opts.AllowRemote {
-		return s.mux
+		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackPeer(r.RemoteAddr) {
 			http.Error(w, "admin: loopback peers only", http.StatusForbidden)
 			return
 		}
-		s.mux.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -202,7 +213,8 @@ func loopbackPeer(remote string) bool {
 }
 
 // upstreams answers every upstream's targets with their health, load and
-// counters.
+// counters (GET /status/upstreams; GET /upstreams is the Admin API's
+// configuration of them).
 func (s *Server) upstreams(w http.ResponseWriter, _ *http.Request) {
 	snap := s.opts.Engine.Snapshot()
 	out := make([]lb.UpstreamStatus, 0)
@@ -216,22 +228,33 @@ func (s *Server) upstreams(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	srv := s.opts.Engine
 	st := srv.Stats()
+	var persisted uint64
+	var persistErr string
+	if s.opts.Persisted != nil {
+		v, err := s.opts.Persisted()
+		persisted = v
+		if err != nil {
+			persistErr = err.Error()
+		}
+	}
 	var lines, dropped uint64
 	if l := s.opts.AccessLog; l != nil {
 		lines, dropped = l.Lines(), l.Dropped()
 	}
 	writeJSON(w, map[string]any{
-		"config_version":    srv.Snapshot().Version,
-		"in_flight":         srv.InFlight(),
-		"requests":          st.Requests,
-		"client_conns":      st.ClientConns,
-		"upstream_dials":    st.UpstreamDials,
-		"upstream_reused":   st.UpstreamReused,
-		"upstream_retries":  st.UpstreamRetries,
-		"handoffs":          st.Handoffs,
-		"responses_5xx":     st.Responses5xxSent,
-		"log_lines":         lines,
-		"log_lines_dropped": dropped,
+		"config_version":       srv.Snapshot().Version,
+		"in_flight":            srv.InFlight(),
+		"requests":             st.Requests,
+		"client_conns":         st.ClientConns,
+		"upstream_dials":       st.UpstreamDials,
+		"upstream_reused":      st.UpstreamReused,
+		"upstream_retries":     st.UpstreamRetries,
+		"handoffs":             st.Handoffs,
+		"responses_5xx":        st.Responses5xxSent,
+		"log_lines":            lines,
+		"log_lines_dropped":    dropped,
+		"config_persisted":     persisted,
+		"config_persist_error": persistErr,
 	})
 }
 

@@ -6,12 +6,12 @@ import (
 )
 
 // Admin is the top-level "admin:" section: the operators' listener, apart
-// from traffic, that serves /metrics, /status and /upstreams (package
-// admin), and later the Admin API. The zero value serves nothing.
+// from traffic, that serves /metrics, /status (package admin) and the
+// Admin API (package adminapi). The zero value serves nothing.
 //
-// The listener carries no authentication yet (the Admin API brings bearer
-// tokens), so Validate refuses an address that is not loopback unless
-// AllowRemote says the operator means it.
+// Validate refuses an address that is not loopback unless AllowRemote
+// says the operator means it; the gateway then also refuses to start
+// without a bearer token (TokenFile or $SLUICE_ADMIN_TOKEN).
 type Admin struct {
 	// Listen is the admin listener's host:port. Default "": no listener.
 	// The host must be a loopback address (127.0.0.0/8, ::1, localhost)
@@ -22,6 +22,12 @@ type Admin struct {
 	// Default false. Whoever can reach the listener reads every metric and
 	// the upstream topology.
 	AllowRemote bool `yaml:"allow_remote"`
+	// TokenFile names a file holding the bearer token every admin request
+	// must carry (Authorization: Bearer TOKEN; trailing newlines cut, at
+	// least 16 bytes). The environment variable SLUICE_ADMIN_TOKEN, when
+	// set, is used instead. Default "": no token, which only a loopback
+	// listener may run without.
+	TokenFile string `yaml:"token_file,omitempty"`
 }
 
 // IsLoopback reports whether a host:port names a loopback address only:
@@ -46,6 +52,6 @@ func (v *validator) admin(a *Admin) {
 		return
 	}
 	if !a.AllowRemote && !IsLoopback(a.Listen) {
-		v.errf("admin.listen", "%q is not a loopback address; the admin listener has no authentication yet: listen on 127.0.0.1 or set admin.allow_remote: true", a.Listen)
+		v.errf("admin.listen", "%q is not a loopback address: listen on 127.0.0.1, or set admin.allow_remote: true and a bearer token (admin.token_file or $SLUICE_ADMIN_TOKEN)", a.Listen)
 	}
 }

@@ -31,6 +31,16 @@ func EncodeJSON(v any) ([]byte, error) {
 	return appendJSON(nil, &n), nil
 }
 
+// EncodeJSONWithSecrets is EncodeJSON without the redaction, for what never
+// leaves the process (merging a PATCH into the current resource).
+func EncodeJSONWithSecrets(v any) ([]byte, error) {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return nil, err
+	}
+	return appendJSON(nil, &n), nil
+}
+
 // secretFields are the fields, by the path of their list in a consumer's
 // credentials, whose values are secrets.
 var secretFields = map[string]string{

@@ -133,6 +133,19 @@ type Target struct {
 	// "weight: 0" in YAML is an error, since it most likely meant "drain",
 	// which Sluice does through health, not weight.
 	Weight int `yaml:"weight"`
+	// Down takes the target out of balancing while keeping it listed
+	// (nginx's down): an operator's drain. Default false.
+	Down bool `yaml:"down,omitempty"`
+	// Backup makes the target one that gets requests only when no other
+	// target is available (nginx's backup); refused by the hash balancer.
+	// Default false.
+	Backup bool `yaml:"backup,omitempty"`
+	// MaxFails overrides the upstream's health.passive.max_fails for this
+	// target (-1 turns the rule off for it). Default 0: the upstream's.
+	MaxFails int `yaml:"max_fails,omitempty"`
+	// FailTimeout overrides the upstream's health.passive.fail_timeout for
+	// this target. Default 0: the upstream's.
+	FailTimeout Duration `yaml:"fail_timeout,omitempty"`
 }
 
 // Pool sizes the keep-alive pool of each target. The pool is per worker per

@@ -164,6 +164,13 @@ func (v *validator) upstream(u *Upstream, p string, i int, seen map[string]int) 
 		if t.Weight < 1 || t.Weight > 1000 {
 			v.errf(tp+".weight", "must be between 1 and 1000, got %d", t.Weight)
 		}
+		v.intRange(tp+".max_fails", t.MaxFails, -1, 1<<20)
+		if t.FailTimeout < 0 {
+			v.errf(tp+".fail_timeout", "must not be negative, got %s", t.FailTimeout)
+		}
+		if t.Backup && u.Balancer == BalancerHash {
+			v.errf(tp+".backup", "the hash balancer takes no backup targets (a key would move when they come in), as nginx")
+		}
 	}
 	v.oneOf(p+".balancer", &u.Balancer, BalancerRoundRobin,
 		BalancerRoundRobin, BalancerLeastConn, BalancerHash, BalancerEWMA, BalancerP2C)

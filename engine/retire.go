@@ -102,17 +102,52 @@ func (s *Snapshot) workerDone() {
 	}
 }
 
-// cleanup runs the Cleanup of every policy of the snapshot, once.
+// cleanup releases the snapshot's policy sets, once: the policies of a set
+// no newer version kept get their Cleanup.
 func (s *Snapshot) cleanup() {
 	if s.retire.done.Swap(true) {
 		return
 	}
-	for _, p := range s.policies {
-		if c, ok := p.(Cleaner); ok {
-			c.Cleanup()
+	for _, r := range s.routes {
+		if r != nil {
+			r.own.release()
 		}
 	}
+	s.globals.release()
 	if s.redis != nil && s.compiler != nil && !s.compiler.isCurrentRedis(s.redis) {
 		s.redis.Close() // a newer config has a client of its own
+	}
+}
+
+// policySet is policies compiled together (a route's own, or the global
+// ones) and shared by every config version that keeps them: an edit of
+// one route leaves the others' policies, and their state, in place. Each
+// version using the set holds a reference; the last to retire runs their
+// Cleanup.
+type policySet struct {
+	policies []Policy
+	refs     atomic.Int32
+}
+
+func (p *policySet) acquire() {
+	if p != nil {
+		p.refs.Add(1)
+	}
+}
+
+// release drops a reference; the last one cleans the policies up.
+func (p *policySet) release() {
+	if p != nil && p.refs.Add(-1) == 0 {
+		p.cleanup()
+	}
+}
+
+// cleanup runs the policies' Cleanup: on the last release, or at once for
+// a set that a refused version made and nobody holds.
+func (p *policySet) cleanup() {
+	for _, pol := range p.policies {
+		if c, ok := pol.(Cleaner); ok {
+			c.Cleanup()
+		}
 	}
 }

@@ -29,9 +29,10 @@ type Snapshot struct {
 	Config  *config.Config
 	Dicts   *shm.Registry
 
-	table   *router.Table
-	routes  []*Route
-	noRoute *Route // the 404's: the global policies' filters and log (exchange.go)
+	table   *router.Table // route indexes are slots of routes
+	routes  []*Route      // by slot (compile.go); nil where no route is
+	noRoute *Route        // the 404's: the global policies' filters and log (exchange.go)
+	globals *policySet    // the global policies, installed in every route's chain
 
 	upstreams map[string]*Upstream
 
@@ -44,7 +45,6 @@ type Snapshot struct {
 	tunnelIdleTimeout      int64
 	policyTimeout          int64
 
-	policies []Policy   // every policy built for this version, for Cleanup
 	retire   retirement // retire.go
 	redis    *redis.Client
 	compiler *Compiler
@@ -62,6 +62,8 @@ type Route struct {
 	numVals      int // per-request values its policies can use (values.go)
 	numInts      int
 	series       int32 // its metric series (metrics.go)
+
+	own *policySet // its own policies (not the globals), shared with the versions that keep the route
 }
 
 // Upstream is an upstream as the engine uses it: the lb group (health and
@@ -142,6 +144,18 @@ type Compiler struct {
 
 	redis   *redis.Client // one per process, made again only when its section changes
 	redisFP string
+
+	// What the last accepted version compiled, kept for the next one to
+	// reuse (compile.go).
+	shared  config.Rev               // the config's SharedRev
+	ups     map[string]*upstreamUnit // by name
+	units   map[string]*routeUnit    // by route name
+	slots   []*Route                 // the last version's routes by slot
+	free    []int                    // slots no route uses
+	table   *router.Table
+	globals *policySet
+	noRoute *Route
+	gen     uint64 // marks the units a compile saw
 }
 
 type lbGroup struct {
@@ -153,7 +167,7 @@ type lbGroup struct {
 
 // NewCompiler returns a compiler that builds policies with f.
 func NewCompiler(f PolicyFactory) *Compiler {
-	return &Compiler{Policies: f, groups: make(map[string]*lbGroup)}
+	return &Compiler{Policies: f, groups: make(map[string]*lbGroup), ups: map[string]*upstreamUnit{}, units: map[string]*routeUnit{}}
 }
 
 // Upstreams returns the lb groups in use, by name.
@@ -181,257 +195,6 @@ func (c *Compiler) Close() {
 			g.cancel()
 		}
 	}
-}
-
-// Compile builds a snapshot from a validated config. It fails with a precise
-// error (the config path of the culprit) and changes nothing when the config
-// cannot be served.
-func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := &Snapshot{
-		Config:                 cfg,
-		upstreams:              make(map[string]*Upstream, len(cfg.Upstreams)),
-		clientHeaderTimeout:    int64(cfg.Client.HeaderTimeout),
-		clientBodyTimeout:      int64(cfg.Client.BodyTimeout),
-		clientKeepaliveTimeout: int64(cfg.Client.KeepaliveTimeout),
-		clientSendTimeout:      int64(60 * time.Second),
-		tunnelIdleTimeout:      int64(time.Hour),
-	}
-	s.headLimits = http1.Limits{MaxHeadBytes: int(cfg.Client.MaxHeadBytes), MaxFields: cfg.Client.MaxFields}
-	s.respLimits = http1.Limits{MaxHeadBytes: 64 << 10, MaxFields: 200, MaxFieldLine: 32 << 10}
-	s.policyTimeout = int64(cfg.Client.PolicyTimeout)
-	if s.policyTimeout <= 0 {
-		s.policyTimeout = s.clientHeaderTimeout
-	}
-	freezeKeys()
-	compiled := false
-	defer func() {
-		if !compiled {
-			s.redis = nil // closed below when it was made for this version
-			s.cleanup()   // the policies built for a refused version
-		}
-	}()
-
-	// Shared dicts: unchanged ones keep their contents.
-	caps := make(map[string]int64, len(cfg.SharedDicts))
-	for name, size := range cfg.SharedDicts {
-		caps[name] = int64(size)
-	}
-	var dicts *shm.Registry
-	var err error
-	if c.dicts == nil {
-		// The dicts read the workers' cached clock (clock.go) on every Incr.
-		dicts, err = shm.NewRegistry(caps, shm.WithClock(cachedMono))
-	} else {
-		dicts, err = c.dicts.Rebuild(caps)
-	}
-	if err != nil {
-		return nil, cfg.ErrorAt("shared_dicts", err.Error())
-	}
-	s.Dicts = dicts
-	s.compiler = c
-	rc, newRedis, err := c.redisFor(cfg.Redis)
-	if err != nil {
-		return nil, cfg.ErrorAt("redis", err.Error())
-	}
-	defer func() {
-		if !compiled && newRedis {
-			rc.Close()
-		}
-	}()
-	s.redis = rc
-	build := func(spec config.PolicySpec, scope string) (Policy, error) {
-		if c.Policies == nil {
-			return nil, fmt.Errorf("%s: policy %q: no policy registry", spec.Path, spec.Name)
-		}
-		pol, err := c.Policies(spec, &Env{Dicts: dicts, Scope: scope, ID: spec.Identity(), Redis: rc})
-		if err != nil {
-			return nil, err
-		}
-		s.policies = append(s.policies, pol)
-		return pol, nil
-	}
-	// Global policies are built once and installed on every route.
-	globals := make([]Policy, len(cfg.GlobalPolicies))
-	for i, spec := range cfg.GlobalPolicies {
-		if globals[i], err = build(spec, "global"); err != nil {
-			return nil, err
-		}
-	}
-
-	// Upstreams: reuse lb groups whose balancing config is unchanged.
-	newGroups := make(map[string]*lbGroup, len(cfg.Upstreams))
-	var created []*lbGroup
-	type pendingUpdate struct {
-		u     *lb.Upstream
-		specs []lb.TargetSpec
-		index int
-	}
-	var updates []pendingUpdate
-	for i := range cfg.Upstreams {
-		cu := &cfg.Upstreams[i]
-		lcfg, err := lbConfig(cu)
-		if err != nil {
-			return nil, fmt.Errorf("upstreams[%d] (%s): %w", i, cu.Name, err)
-		}
-		fp := fmt.Sprintf("%+v", lcfgFingerprint(lcfg))
-		specs := make([]lb.TargetSpec, len(cu.Targets))
-		for j, t := range cu.Targets {
-			specs[j] = lb.TargetSpec{Addr: t.Addr, Weight: t.Weight}
-		}
-		g := c.groups[cu.Name]
-		if g == nil || g.cfg != fp {
-			u, err := lb.NewUpstream(cu.Name, lcfg)
-			if err != nil {
-				return nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d]", i), err.Error())
-			}
-			g = &lbGroup{id: c.takeID(), lb: u, cfg: fp}
-			created = append(created, g)
-			// A new group serves nobody yet: it can take its targets now.
-			if err := g.lb.Update(specs); err != nil {
-				return nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d].targets", i), err.Error())
-			}
-		} else {
-			// A group in use changes only when the whole config is accepted.
-			updates = append(updates, pendingUpdate{g.lb, specs, i})
-		}
-		newGroups[cu.Name] = g
-		up := &Upstream{
-			Name:           cu.Name,
-			id:             g.id,
-			lb:             g.lb,
-			connectTimeout: int64(cu.Timeouts.Connect),
-			sendTimeout:    int64(cu.Timeouts.Send),
-			readTimeout:    int64(cu.Timeouts.Read),
-			maxIdle:        cu.Pool.MaxIdle,
-			idleTimeout:    int64(cu.Pool.IdleTimeout),
-			maxRequests:    cu.Pool.MaxRequests,
-			tries:          g.lb.MaxTries(),
-			perTryTimeout:  int64(g.lb.PerTryTimeout()),
-			series:         upstreamSeriesOf(cu.Name),
-		}
-		if lc := g.lb.Config(); lc.Balancer == lb.Hash {
-			hk := lc.HashOn
-			up.hashOn = &hk
-		}
-		if up.maxIdle < 0 {
-			up.maxIdle = 0
-		}
-		s.upstreams[cu.Name] = up
-	}
-
-	// Routes.
-	var b router.Builder
-	s.routes = make([]*Route, len(cfg.Routes))
-	for i := range cfg.Routes {
-		cr := &cfg.Routes[i]
-		path := fmt.Sprintf("routes[%d]", i)
-		r := &Route{Name: cr.Name, stripPrefix: cr.StripPrefix, maxBody: int64(cr.MaxBody)}
-		if r.Name == "" {
-			r.Name = path
-		}
-		r.series = routeSeriesOf(r.Name)
-		if r.maxBody == 0 {
-			r.maxBody = int64(cfg.Client.MaxBody)
-		}
-		switch cr.Host {
-		case "", config.HostPass:
-		case config.HostUpstream:
-			r.hostUpstream = true
-		default:
-			r.hostLiteral = []byte(cr.Host)
-		}
-		if cr.Upstream != "" {
-			r.upstream = s.upstreams[cr.Upstream]
-			if r.upstream == nil {
-				return nil, cfg.ErrorAt(path+".upstream", fmt.Sprintf("unknown upstream %q", cr.Upstream))
-			}
-		}
-		var cb ChainBuilder
-		terminates := false
-		for j, pol := range globals {
-			if err := cb.install(pol); err != nil {
-				return nil, cfg.ErrorAt(cfg.GlobalPolicies[j].Path, err.Error())
-			}
-		}
-		for _, spec := range cr.Policies {
-			pol, err := build(spec, "route:"+r.Name)
-			if err != nil {
-				return nil, err
-			}
-			if t, ok := pol.(Terminator); ok && t.Terminates() {
-				terminates = true
-			}
-			if err := cb.install(pol); err != nil {
-				return nil, cfg.ErrorAt(spec.Path, err.Error())
-			}
-		}
-		r.numVals = int(valsShared + cb.privateVals)
-		r.numInts = int(intsShared + cb.privateInts)
-		if r.upstream == nil && !terminates {
-			return nil, cfg.ErrorAt(path+".upstream", "required: the route has no upstream and no policy that answers the request itself (such as response)")
-		}
-		r.chain = cb.build()
-		m := router.Match{Hosts: cr.Match.Hosts, Paths: cr.Match.Paths, Methods: cr.Match.Methods}
-		if err := b.Add(m, i); err != nil {
-			return nil, cfg.ErrorAt(path+".match", err.Error())
-		}
-		s.routes[i] = r
-	}
-	t, err := b.Build()
-	if err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
-	}
-	s.table = t
-
-	// Requests that match no route still get the global policies'
-	// response filters and log handlers on their 404 (CORS fields, the
-	// request-id echo, header edits), through a route of their own that
-	// has no upstream and runs no request phase.
-	var nb ChainBuilder
-	for j, pol := range globals {
-		if err := nb.install(pol); err != nil {
-			return nil, cfg.ErrorAt(cfg.GlobalPolicies[j].Path, err.Error())
-		}
-	}
-	s.noRoute = &Route{chain: nb.build(), series: seriesNone}
-	s.noRoute.numVals = int(valsShared + nb.privateVals)
-	s.noRoute.numInts = int(intsShared + nb.privateInts)
-
-	// Commit: only now does the running state change. Targets were
-	// validated with the config, so an Update failing here is a bug; it is
-	// reported, and the groups already updated stay updated.
-	for _, pu := range updates {
-		if err := pu.u.Update(pu.specs); err != nil {
-			return nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d].targets", pu.index), err.Error())
-		}
-	}
-	for name, g := range c.groups {
-		if ng, ok := newGroups[name]; !ok || ng != g {
-			if g.cancel != nil {
-				g.cancel()
-			}
-			c.freeIDs = append(c.freeIDs, g.id)
-		}
-	}
-	for _, g := range created {
-		ctx, cancel := context.WithCancel(context.Background())
-		g.cancel = cancel
-		g.lb.StartHealthChecks(ctx)
-	}
-	c.groups = newGroups
-	c.dicts = dicts
-	if newRedis {
-		c.redis = rc
-		c.redisFP = redisFingerprint(cfg.Redis)
-	} else if cfg.Redis == nil {
-		c.redis, c.redisFP = nil, ""
-	}
-	c.version++
-	s.Version = c.version
-	compiled = true
-	return s, nil
 }
 
 // redisFor returns the client for the config's redis section: the current

@@ -1,26 +1,65 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/sluice-gw/sluice/admin"
+	"github.com/sluice-gw/sluice/adminapi"
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/lb"
+	"github.com/sluice-gw/sluice/live"
+	"github.com/sluice-gw/sluice/policies"
 )
 
-// startAdmin serves the admin listener (package admin: /metrics, /status,
-// /upstreams) when the config has one (admin.listen, or the -status flag);
-// nil when it has none. It is not moved by a reload: a changed
-// admin section takes effect at the next start.
-func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger) (*admin.Server, error) {
+// tokenEnv is the environment variable holding the admin bearer token.
+const tokenEnv = "SLUICE_ADMIN_TOKEN"
+
+// minTokenLen refuses tokens short enough to guess.
+const minTokenLen = 16
+
+// startAdmin serves the admin listener (package admin: /metrics, /status;
+// package adminapi: the Admin API) when the config has one (admin.listen,
+// or the -status flag); nil when it has none. It is not moved by a
+// reload: a changed admin section takes effect at the next start.
+func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger, store *live.Store) (*admin.Server, error) {
 	if cfg.Admin.Listen == "" {
 		return nil, nil
 	}
-	opts := admin.Options{Engine: srv, AllowRemote: cfg.Admin.AllowRemote, Version: buildVersion()}
+	token, err := adminToken(&cfg.Admin)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" && !config.IsLoopback(cfg.Admin.Listen) {
+		return nil, fmt.Errorf("%s is not a loopback address and no bearer token is set: set %s or admin.token_file", cfg.Admin.Listen, tokenEnv)
+	}
+	opts := admin.Options{Engine: srv, AllowRemote: cfg.Admin.AllowRemote, Version: buildVersion(), Persisted: store.Persisted}
 	if rl != nil {
 		opts.AccessLog = rl
 	}
+	if token != "" {
+		opts.Wrap = func(h http.Handler) http.Handler { return adminapi.RequireToken(token, h) }
+	}
 	a := admin.New(opts)
+	adminapi.Register(a.Mux(), adminapi.Options{
+		Store:         store,
+		Authenticated: token != "",
+		Schema:        policies.Schema,
+		Policies:      policies.Schemas,
+		Health: func(name string) (any, bool) {
+			u := srv.Snapshot().Upstream(name)
+			if u == nil {
+				return lb.UpstreamStatus{}, false
+			}
+			return u.LB().Status(), true
+		},
+		Restart: restartRequired,
+	})
 	inherited, err := inheritedAdminListener(cfg.Admin.Listen)
 	if err != nil {
 		return nil, err
@@ -36,6 +75,50 @@ func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger) (*adm
 		return nil, err
 	}
 	return a, nil
+}
+
+// adminToken reads the bearer token: $SLUICE_ADMIN_TOKEN, else
+// admin.token_file, else none.
+func adminToken(a *config.Admin) (string, error) {
+	token, from := os.Getenv(tokenEnv), "$"+tokenEnv
+	if token == "" && a.TokenFile != "" {
+		data, err := os.ReadFile(a.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("admin.token_file: %w", err)
+		}
+		token, from = strings.TrimRight(string(data), "\r\n"), "admin.token_file"
+	}
+	if token != "" && len(token) < minTokenLen {
+		return "", errors.New(from + ": the admin token must be at least 16 bytes long")
+	}
+	return token, nil
+}
+
+// restartRequired lists the changed fields this process reads only at
+// start.
+func restartRequired(running, next *config.Config) []string {
+	var out []string
+	check := func(field string, changed bool) {
+		if changed {
+			out = append(out, field)
+		}
+	}
+	check("listen", running.Listen != next.Listen)
+	check("workers", running.Workers != next.Workers)
+	check("drain_timeout", running.DrainTimeout != next.DrainTimeout)
+	check("admin", running.Admin != next.Admin)
+	check("access_log", fmt.Sprintf("%+v", running.AccessLog) != fmt.Sprintf("%+v", next.AccessLog))
+	check("trace", running.Trace != next.Trace)
+	return out
+}
+
+// persistFile is where Admin API changes are written back: the config
+// file, when there is one and an admin listener to make changes.
+func persistFile(cfg *config.Config, file string) string {
+	if cfg.Admin.Listen == "" {
+		return ""
+	}
+	return file
 }
 
 // buildVersion is the main module's version as the go command stamped it

@@ -4,6 +4,8 @@
 //	sluice validate -c sluice.yaml        check a config file and exit
 //	sluice proxy --listen 127.0.0.1:8080 --to 127.0.0.1:9000 [--workers N]
 //	                                      a one-line reverse proxy
+//	sluice apply -f new.yaml              replace a running gateway's config
+//	sluice diff -f new.yaml               what apply would change
 //
 // SIGHUP reloads the config file (a bad file is refused and the running
 // config stays); SIGTERM and SIGINT drain in-flight requests and exit 0;
@@ -27,9 +29,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluice-gw/sluice/admin"
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/discovery"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/live"
 	"github.com/sluice-gw/sluice/policies"
 )
 
@@ -50,6 +54,10 @@ func run(args []string, stderr io.Writer) int {
 		return cmdValidate(args, stderr)
 	case "proxy":
 		return cmdProxy(args, stderr)
+	case "apply":
+		return cmdApply(args, os.Stdout, stderr)
+	case "diff":
+		return cmdDiff(args, os.Stdout, stderr)
 	case "help":
 		usage(stderr)
 		return 0
@@ -65,6 +73,10 @@ func usage(w io.Writer) {
                [-status ADDR] [-cpuprofile FILE]
   sluice validate -c FILE
   sluice proxy --listen ADDR --to ADDR[,ADDR...] [the run flags but -c]
+  sluice apply -f FILE [-admin ADDR] [-token-file F] [-dry-run]
+                                      replace a running gateway's config (Admin API)
+  sluice diff -f FILE [-admin ADDR] [-token-file F]
+                                      what apply would change
 `)
 }
 
@@ -151,7 +163,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer ov.profile(stderr)()
-	return serve(cfg, load, ov.statusAddr, stderr)
+	return serve(cfg, load, *file, stderr)
 }
 
 func cmdProxy(args []string, stderr io.Writer) int {
@@ -181,7 +193,7 @@ func cmdProxy(args []string, stderr io.Writer) int {
 		return 2
 	}
 	defer ov.profile(stderr)()
-	return serve(cfg, nil, ov.statusAddr, stderr)
+	return serve(cfg, nil, "", stderr)
 }
 
 // profile starts the CPU profile if asked and returns its stop.
@@ -204,8 +216,9 @@ func (o *overrides) profile(stderr io.Writer) func() {
 }
 
 // serve runs the gateway until SIGTERM/SIGINT; reload (nil for none) is
-// called on SIGHUP.
-func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr string, stderr io.Writer) int {
+// called on SIGHUP. file, when not "", is the config file Admin API
+// changes are written back to.
+func serve(cfg *config.Config, reload func() (*config.Config, error), file string, stderr io.Writer) int {
 	logger := log.New(stderr, "sluice: ", log.LstdFlags)
 	compiler := engine.NewCompiler(policies.Build)
 	compiler.Logf = logger.Printf // the Redis client's connection changes
@@ -224,7 +237,6 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 		return 1
 	}
 	disc.Bind(compiler.Upstreams())
-	running := cfg
 	workers := cfg.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0) // one loop per core, decided before the spare P below
@@ -285,14 +297,32 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 		how = ", socket inherited"
 	}
 	logger.Printf("listening on %s (%d upstreams, %d routes%s; pid %d)", srv.Addr(), len(cfg.Upstreams), len(cfg.Routes), how, os.Getpid())
-	adm, err := startAdmin(cfg, srv, rl)
+	var adm *admin.Server
+	store := live.New(live.Options{
+		Server: srv, Compiler: compiler, Logf: logger.Printf,
+		File: persistFile(cfg, file),
+		Prepare: func(next *config.Config) (*config.Config, error) {
+			if err := disc.Configure(next); err != nil {
+				return nil, err
+			}
+			return disc.Prepare(next), nil
+		},
+		Rollback:  func(running *config.Config) { _ = disc.Configure(running) },
+		Committed: func(*config.Config) { disc.Bind(compiler.Upstreams()); adm.ReloadDone(nil) },
+	}, cfg, snap)
+	defer func() {
+		if err := store.Close(); err != nil {
+			logger.Printf("config: the last change is not in %s: %v", file, err)
+		}
+	}()
+	adm, err = startAdmin(cfg, srv, rl, store)
 	if err != nil {
 		logger.Printf("admin listener: %v", err)
 		return 1
 	}
 	if adm != nil {
 		defer adm.Close()
-		logger.Printf("admin on http://%s/metrics", adm.Addr())
+		logger.Printf("admin on http://%s (/metrics, /status, the Admin API)", adm.Addr())
 	}
 
 	notifyReady() // after every listener: a parent waiting to hand over drains now
@@ -328,23 +358,12 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), statusAddr
 					logger.Print("SIGHUP: no config file to reload")
 					continue
 				}
-				next, err := reload()
-				if err == nil {
-					err = disc.Configure(next)
+				_, err := store.Apply(live.Change{Who: "SIGHUP", What: "reload of " + file, FromFile: true,
+					Edit: func(*config.Config) (*config.Config, error) { return reload() }})
+				if err != nil {
+					adm.ReloadDone(err)
+					logger.Printf("SIGHUP: config refused, the running config stays:\n%v", err)
 				}
-				if err == nil {
-					var s *engine.Snapshot
-					if s, err = compiler.Compile(disc.Prepare(next)); err == nil {
-						disc.Bind(compiler.Upstreams())
-						srv.Swap(s)
-						adm.ReloadDone(nil)
-						running = next
-						continue
-					}
-					_ = disc.Configure(running) // back to the running config's sources
-				}
-				adm.ReloadDone(err)
-				logger.Printf("SIGHUP: config refused, the running config stays:\n%v", err)
 				continue
 			}
 			drainWhy = sig.String()

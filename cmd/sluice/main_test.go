@@ -286,12 +286,12 @@ func TestStatusListenerShowsUpstreams(t *testing.T) {
 	if _, err := get(http.DefaultClient, "http://"+listen+"/"); err != nil {
 		t.Fatal(err)
 	}
-	body, err := get(http.DefaultClient, "http://"+status+"/upstreams")
+	body, err := get(http.DefaultClient, "http://"+status+"/status/upstreams")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(body, `"name": "backend"`) || !strings.Contains(body, a.addr) || !strings.Contains(body, `"state": "healthy"`) {
-		t.Fatalf("/upstreams:\n%s", body)
+		t.Fatalf("/status/upstreams:\n%s", body)
 	}
 	body, err = get(http.DefaultClient, "http://"+status+"/status")
 	if err != nil || !strings.Contains(body, `"upstream_dials": 1`) {

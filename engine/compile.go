@@ -1,0 +1,516 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/http1"
+	"github.com/sluice-gw/sluice/lb"
+	"github.com/sluice-gw/sluice/router"
+	"github.com/sluice-gw/sluice/shm"
+)
+
+// Compiling a version costs what changed, not what exists. The config says
+// what changed through revisions (config.Rev): an Admin API edit of one
+// route gives that route a new revision and keeps every other part's. When
+// the shared part (globals, consumers, dicts, client limits...) kept its
+// revision, a route whose revision is the one compiled last time keeps its
+// compiled form (chain, policies and their state) and its slot in the
+// route table, and the table is updated in place of being rebuilt
+// (router.Table.Update, copy-on-write). A file reload, or an edit of the
+// shared part, validates the whole config: every revision is new and every
+// route is compiled again, as before.
+//
+// Route table indexes are slots, not positions in the config: a route
+// keeps its slot while its name lives, so deleting the first of 10,000
+// routes moves nothing.
+
+// maxTableUpdates is how many route changes are applied to the table one by
+// one before rebuilding it whole is the cheaper way.
+const maxTableUpdates = 256
+
+// upstreamUnit is an upstream as the last version compiled it.
+type upstreamUnit struct {
+	rev config.Rev
+	up  *Upstream
+}
+
+// routeUnit is a route as the last version compiled it.
+type routeUnit struct {
+	rev   config.Rev
+	route *Route
+	slot  int
+	match router.Match
+	seen  uint64 // the compile that last saw it (Compiler.gen)
+}
+
+// compilation is one call of Compile: what it builds before it commits.
+type compilation struct {
+	c           *Compiler
+	cfg         *config.Config
+	s           *Snapshot
+	incremental bool // the shared part is the one compiled last time
+	env         func(scope string, spec config.PolicySpec) *Env
+	created     []*policySet // made by this compile: cleaned up if it fails
+	units       map[string]*routeUnit
+	ups         map[string]*upstreamUnit
+	freed       []int // slots of the routes this version drops
+	freeUsed    int   // free slots (from the end of Compiler.free) it took
+	newSlots    int   // slots it added after the last version's
+	tableOps    []tableOp
+}
+
+type tableOp struct {
+	slot  int
+	match *router.Match // nil: the slot matches nothing any more
+}
+
+// Compile builds a snapshot from a validated config. It fails with a precise
+// error (the config path of the culprit) and changes nothing when the config
+// cannot be served.
+func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &Snapshot{
+		Config:                 cfg,
+		upstreams:              make(map[string]*Upstream, len(cfg.Upstreams)),
+		clientHeaderTimeout:    int64(cfg.Client.HeaderTimeout),
+		clientBodyTimeout:      int64(cfg.Client.BodyTimeout),
+		clientKeepaliveTimeout: int64(cfg.Client.KeepaliveTimeout),
+		clientSendTimeout:      int64(60 * time.Second),
+		tunnelIdleTimeout:      int64(time.Hour),
+		compiler:               c,
+	}
+	s.headLimits = http1.Limits{MaxHeadBytes: int(cfg.Client.MaxHeadBytes), MaxFields: cfg.Client.MaxFields}
+	s.respLimits = http1.Limits{MaxHeadBytes: 64 << 10, MaxFields: 200, MaxFieldLine: 32 << 10}
+	s.policyTimeout = int64(cfg.Client.PolicyTimeout)
+	if s.policyTimeout <= 0 {
+		s.policyTimeout = s.clientHeaderTimeout
+	}
+	freezeKeys()
+	k := &compilation{c: c, cfg: cfg, s: s, ups: make(map[string]*upstreamUnit, len(cfg.Upstreams))}
+	k.incremental = cfg.SharedRev() != 0 && cfg.SharedRev() == c.shared && c.table != nil
+	c.gen++
+	compiled := false
+	defer func() {
+		if !compiled {
+			for _, set := range k.created {
+				set.cleanup() // the policies built for a refused version
+			}
+		}
+	}()
+
+	if k.incremental {
+		s.Dicts, s.redis = c.dicts, c.redis
+	} else {
+		newRedis, err := k.sharedPart()
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if !compiled && newRedis {
+				s.redis.Close()
+			}
+		}()
+	}
+	k.env = func(scope string, spec config.PolicySpec) *Env {
+		return &Env{Dicts: s.Dicts, Scope: scope, ID: spec.Identity(), Redis: s.redis}
+	}
+	if err := k.globals(); err != nil {
+		return nil, err
+	}
+	newGroups, created, updates, err := k.upstreams()
+	if err != nil {
+		return nil, err
+	}
+	if err := k.routes(); err != nil {
+		return nil, err
+	}
+	if err := k.table(); err != nil {
+		return nil, err
+	}
+
+	// Commit: only now does the running state change. Targets were
+	// validated with the config, so an Update failing here is a bug; it is
+	// reported, and the groups already updated stay updated.
+	for _, pu := range updates {
+		if err := pu.u.Update(pu.specs); err != nil {
+			return nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d].targets", pu.index), err.Error())
+		}
+	}
+	for name, g := range c.groups {
+		if ng, ok := newGroups[name]; !ok || ng != g {
+			if g.cancel != nil {
+				g.cancel()
+			}
+			c.freeIDs = append(c.freeIDs, g.id)
+		}
+	}
+	for _, g := range created {
+		ctx, cancel := context.WithCancel(context.Background())
+		g.cancel = cancel
+		g.lb.StartHealthChecks(ctx)
+	}
+	c.groups = newGroups
+	if !k.incremental {
+		c.dicts = s.Dicts
+		if s.redis != c.redis {
+			c.redis, c.redisFP = s.redis, ""
+			if cfg.Redis != nil {
+				c.redisFP = redisFingerprint(cfg.Redis)
+			}
+		}
+	}
+	for _, r := range s.routes {
+		if r != nil {
+			r.own.acquire()
+		}
+	}
+	s.globals.acquire()
+	c.shared, c.ups, c.units = cfg.SharedRev(), k.ups, k.units
+	c.slots, c.table = s.routes, s.table
+	c.free = append(c.free[:len(c.free)-k.freeUsed], k.freed...)
+	c.globals, c.noRoute = s.globals, s.noRoute
+	c.version++
+	s.Version = c.version
+	compiled = true
+	return s, nil
+}
+
+// sharedPart makes the shared dicts and the Redis client of a version
+// whose shared part changed. newRedis says the client is this version's
+// own (closed if the version is refused).
+func (k *compilation) sharedPart() (newRedis bool, err error) {
+	c, cfg, s := k.c, k.cfg, k.s
+	// Shared dicts: unchanged ones keep their contents.
+	caps := make(map[string]int64, len(cfg.SharedDicts))
+	for name, size := range cfg.SharedDicts {
+		caps[name] = int64(size)
+	}
+	if c.dicts == nil {
+		// The dicts read the workers' cached clock (clock.go) on every Incr.
+		s.Dicts, err = shm.NewRegistry(caps, shm.WithClock(cachedMono))
+	} else {
+		s.Dicts, err = c.dicts.Rebuild(caps)
+	}
+	if err != nil {
+		return false, cfg.ErrorAt("shared_dicts", err.Error())
+	}
+	s.redis, newRedis, err = c.redisFor(cfg.Redis)
+	if err != nil {
+		return false, cfg.ErrorAt("redis", err.Error())
+	}
+	return newRedis, nil
+}
+
+// build makes one policy.
+func (k *compilation) build(spec config.PolicySpec, scope string) (Policy, error) {
+	if k.c.Policies == nil {
+		return nil, fmt.Errorf("%s: policy %q: no policy registry", spec.Path, spec.Name)
+	}
+	return k.c.Policies(spec, k.env(scope, spec))
+}
+
+// globals builds the global policies and the 404's route, or keeps the
+// last version's.
+func (k *compilation) globals() error {
+	c, cfg, s := k.c, k.cfg, k.s
+	if k.incremental {
+		s.globals, s.noRoute = c.globals, c.noRoute
+		return nil
+	}
+	set := &policySet{policies: make([]Policy, len(cfg.GlobalPolicies))}
+	k.created = append(k.created, set)
+	for i, spec := range cfg.GlobalPolicies {
+		pol, err := k.build(spec, "global")
+		if err != nil {
+			return err
+		}
+		set.policies[i] = pol
+	}
+	s.globals = set
+	// Requests that match no route still get the global policies'
+	// response filters and log handlers on their 404 (CORS fields, the
+	// request-id echo, header edits), through a route of their own that
+	// has no upstream and runs no request phase.
+	var nb ChainBuilder
+	for j, pol := range set.policies {
+		if err := nb.install(pol); err != nil {
+			return cfg.ErrorAt(cfg.GlobalPolicies[j].Path, err.Error())
+		}
+	}
+	s.noRoute = &Route{chain: nb.build(), series: seriesNone}
+	s.noRoute.numVals = int(valsShared + nb.privateVals)
+	s.noRoute.numInts = int(intsShared + nb.privateInts)
+	return nil
+}
+
+type pendingUpdate struct {
+	u     *lb.Upstream
+	specs []lb.TargetSpec
+	index int
+}
+
+// upstreams builds the version's upstreams: an upstream whose revision is
+// the one compiled last time is kept as it is; others reuse their lb group
+// when the balancing config is unchanged, so health state, balancer cursors
+// and pools survive.
+func (k *compilation) upstreams() (map[string]*lbGroup, []*lbGroup, []pendingUpdate, error) {
+	c, cfg, s := k.c, k.cfg, k.s
+	newGroups := make(map[string]*lbGroup, len(cfg.Upstreams))
+	var created []*lbGroup
+	var updates []pendingUpdate
+	for i := range cfg.Upstreams {
+		cu := &cfg.Upstreams[i]
+		rev := cfg.UpstreamRev(i)
+		if u := c.ups[cu.Name]; k.incremental && u != nil && rev != 0 && u.rev == rev && c.groups[cu.Name] != nil {
+			newGroups[cu.Name] = c.groups[cu.Name]
+			s.upstreams[cu.Name] = u.up
+			k.ups[cu.Name] = u
+			continue
+		}
+		lcfg, err := lbConfig(cu)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("upstreams[%d] (%s): %w", i, cu.Name, err)
+		}
+		fp := fmt.Sprintf("%+v", lcfgFingerprint(lcfg))
+		specs := make([]lb.TargetSpec, len(cu.Targets))
+		for j, t := range cu.Targets {
+			specs[j] = lb.TargetSpec{Addr: t.Addr, Weight: t.Weight}
+		}
+		g := c.groups[cu.Name]
+		if g == nil || g.cfg != fp {
+			u, err := lb.NewUpstream(cu.Name, lcfg)
+			if err != nil {
+				return nil, nil, nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d]", i), err.Error())
+			}
+			g = &lbGroup{id: c.takeID(), lb: u, cfg: fp}
+			created = append(created, g)
+			// A new group serves nobody yet: it can take its targets now.
+			if err := g.lb.Update(specs); err != nil {
+				return nil, nil, nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d].targets", i), err.Error())
+			}
+		} else {
+			// A group in use changes only when the whole config is accepted.
+			updates = append(updates, pendingUpdate{g.lb, specs, i})
+		}
+		newGroups[cu.Name] = g
+		up := &Upstream{
+			Name:           cu.Name,
+			id:             g.id,
+			lb:             g.lb,
+			connectTimeout: int64(cu.Timeouts.Connect),
+			sendTimeout:    int64(cu.Timeouts.Send),
+			readTimeout:    int64(cu.Timeouts.Read),
+			maxIdle:        cu.Pool.MaxIdle,
+			idleTimeout:    int64(cu.Pool.IdleTimeout),
+			maxRequests:    cu.Pool.MaxRequests,
+			tries:          g.lb.MaxTries(),
+			perTryTimeout:  int64(g.lb.PerTryTimeout()),
+			series:         upstreamSeriesOf(cu.Name),
+		}
+		if lc := g.lb.Config(); lc.Balancer == lb.Hash {
+			hk := lc.HashOn
+			up.hashOn = &hk
+		}
+		if up.maxIdle < 0 {
+			up.maxIdle = 0
+		}
+		s.upstreams[cu.Name] = up
+		k.ups[cu.Name] = &upstreamUnit{rev: rev, up: up}
+	}
+	return newGroups, created, updates, nil
+}
+
+// routes builds or keeps every route, in its slot.
+func (k *compilation) routes() error {
+	c, cfg, s := k.c, k.cfg, k.s
+	s.routes = append(make([]*Route, 0, len(c.slots)+8), c.slots...)
+	k.units = make(map[string]*routeUnit, len(cfg.Routes))
+	kept := 0 // routes of the last version this one has too
+	for i := range cfg.Routes {
+		cr := &cfg.Routes[i]
+		rev := cfg.RouteRev(i)
+		old := c.units[cr.Name]
+		var up *Upstream
+		if cr.Upstream != "" {
+			if up = s.upstreams[cr.Upstream]; up == nil {
+				return cfg.ErrorAt(fmt.Sprintf("routes[%d].upstream", i), fmt.Sprintf("unknown upstream %q", cr.Upstream))
+			}
+		}
+		if old != nil {
+			old.seen = c.gen
+			kept++
+		}
+		if k.incremental && old != nil && rev != 0 && old.rev == rev {
+			r := old.route
+			if r.upstream != up {
+				// Only its upstream was edited: the same chain and
+				// policies, pointing at the new upstream.
+				nr := *r
+				nr.upstream = up
+				r = &nr
+			}
+			s.routes[old.slot] = r
+			k.units[cr.Name] = &routeUnit{rev: rev, route: r, slot: old.slot, match: old.match, seen: c.gen}
+			continue
+		}
+		r, err := k.route(i, cr, up)
+		if err != nil {
+			return err
+		}
+		u := &routeUnit{rev: rev, route: r, match: cr.Match.RouterMatch(), seen: c.gen}
+		if old != nil {
+			u.slot = old.slot
+		} else {
+			u.slot = k.takeSlot()
+		}
+		for u.slot >= len(s.routes) {
+			s.routes = append(s.routes, nil)
+		}
+		s.routes[u.slot] = r
+		k.units[cr.Name] = u
+		k.tableOps = append(k.tableOps, tableOp{slot: u.slot, match: &u.match})
+	}
+	if kept < len(c.units) {
+		// Some routes are gone: free their slots.
+		for _, old := range c.units {
+			if old.seen != c.gen {
+				s.routes[old.slot] = nil
+				k.freed = append(k.freed, old.slot)
+				k.tableOps = append(k.tableOps, tableOp{slot: old.slot})
+			}
+		}
+	}
+	return nil
+}
+
+// takeSlot gives a new route a free slot, or a new one. The compiler's
+// free list changes only when the version is accepted.
+func (k *compilation) takeSlot() int {
+	c := k.c
+	if n := len(c.free) - k.freeUsed; n > 0 {
+		k.freeUsed++
+		return c.free[n-1]
+	}
+	k.newSlots++
+	return len(c.slots) + k.newSlots - 1
+}
+
+// route compiles one route: its chain of the global and its own policies.
+func (k *compilation) route(i int, cr *config.Route, up *Upstream) (*Route, error) {
+	cfg, s := k.cfg, k.s
+	path := "routes[" + strconv.Itoa(i) + "]"
+	r := &Route{Name: cr.Name, stripPrefix: cr.StripPrefix, maxBody: int64(cr.MaxBody), upstream: up}
+	if r.Name == "" {
+		r.Name = path
+	}
+	r.series = routeSeriesOf(r.Name)
+	if r.maxBody == 0 {
+		r.maxBody = int64(cfg.Client.MaxBody)
+	}
+	switch cr.Host {
+	case "", config.HostPass:
+	case config.HostUpstream:
+		r.hostUpstream = true
+	default:
+		r.hostLiteral = []byte(cr.Host)
+	}
+	var cb ChainBuilder
+	terminates := false
+	for j, pol := range s.globals.policies {
+		if err := cb.install(pol); err != nil {
+			return nil, cfg.ErrorAt(cfg.GlobalPolicies[j].Path, err.Error())
+		}
+	}
+	own := &policySet{policies: make([]Policy, 0, len(cr.Policies))}
+	k.created = append(k.created, own)
+	for j, spec := range cr.Policies {
+		// The spec's path is its place in this version: an edit may have
+		// moved the route.
+		spec.Path = path + ".policies[" + strconv.Itoa(j) + "]"
+		pol, err := k.build(spec, "route:"+r.Name)
+		if err != nil {
+			return nil, err
+		}
+		own.policies = append(own.policies, pol)
+		if t, ok := pol.(Terminator); ok && t.Terminates() {
+			terminates = true
+		}
+		if err := cb.install(pol); err != nil {
+			return nil, cfg.ErrorAt(spec.Path, err.Error())
+		}
+	}
+	r.own = own
+	r.numVals = int(valsShared + cb.privateVals)
+	r.numInts = int(intsShared + cb.privateInts)
+	if r.upstream == nil && !terminates {
+		return nil, cfg.ErrorAt(path+".upstream", "required: the route has no upstream and no policy that answers the request itself (such as response)")
+	}
+	r.chain = cb.build()
+	return r, nil
+}
+
+// table updates the last version's route table with this version's
+// changes, or builds it whole.
+func (k *compilation) table() error {
+	c, s := k.c, k.s
+	if k.incremental && len(k.tableOps) <= maxTableUpdates {
+		t := c.table
+		for _, op := range k.tableOps {
+			var err error
+			if t, err = t.Update(op.slot, op.match); err != nil {
+				return k.tableError(err)
+			}
+		}
+		s.table = t
+		return nil
+	}
+	var b router.Builder
+	for i := range k.cfg.Routes {
+		// In config order, so a conflict is reported on the later route,
+		// as the validator does.
+		u := k.units[k.cfg.Routes[i].Name]
+		if err := b.Add(u.match, u.slot); err != nil {
+			return k.tableError(err)
+		}
+	}
+	t, err := b.Build()
+	if err != nil {
+		return k.tableError(err)
+	}
+	s.table = t
+	return nil
+}
+
+// tableError says a router error with the config's paths: the slots it
+// names become positions.
+func (k *compilation) tableError(err error) error {
+	cfg := k.cfg
+	pos := func(slot int) int {
+		for i := range cfg.Routes {
+			if u := k.units[cfg.Routes[i].Name]; u != nil && u.slot == slot {
+				return i
+			}
+		}
+		return -1
+	}
+	var ce *router.ConflictError
+	if errors.As(err, &ce) {
+		i, o := pos(ce.Route), pos(ce.Other)
+		if i >= 0 && o >= 0 {
+			return cfg.ErrorAt("routes["+strconv.Itoa(i)+"].match", config.ConflictMessage(o, cfg.Routes[o].Name, ce))
+		}
+	}
+	var pe *router.PatternError
+	if errors.As(err, &pe) {
+		if i := pos(pe.Route); i >= 0 {
+			return cfg.ErrorAt("routes["+strconv.Itoa(i)+"].match", err.Error())
+		}
+	}
+	return fmt.Errorf("routes: %w", err)
+}

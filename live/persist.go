@@ -1,0 +1,156 @@
+package live
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/sluice-gw/sluice/config"
+)
+
+// persister writes accepted changes back to the config file, off the
+// change's path: encoding 10,000 routes takes tens of milliseconds, and
+// twenty changes a second must not wait for the disk. Changes that arrive
+// while it writes are coalesced: the next write carries the newest
+// version. A change is therefore on disk shortly after it is in force; a
+// crash in between loses it from the file (never the file itself: the
+// write is a temporary file renamed over the old one).
+type persister struct {
+	file string
+	logf func(string, ...any)
+	kick chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	wantCfg *config.Config
+	wantVer uint64
+	wrote   uint64
+	lastErr error
+	flushed *sync.Cond // signalled after each write
+	closed  bool
+}
+
+func newPersister(file string, logf func(string, ...any)) *persister {
+	p := &persister{file: file, logf: logf, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	p.flushed = sync.NewCond(&p.mu)
+	go p.run()
+	return p
+}
+
+// want asks for cfg (version ver) to be written.
+func (p *persister) want(cfg *config.Config, ver uint64) {
+	p.mu.Lock()
+	p.wantCfg, p.wantVer = cfg, ver
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default: // a write is already due; it will take the newest
+	}
+}
+
+// forget drops the write that is due, if any: the file is newer.
+func (p *persister) forget() {
+	p.mu.Lock()
+	p.wantCfg = nil
+	p.flushed.Broadcast()
+	p.mu.Unlock()
+}
+
+func (p *persister) run() {
+	defer close(p.done)
+	for range p.kick {
+		p.mu.Lock()
+		cfg, ver := p.wantCfg, p.wantVer
+		p.mu.Unlock()
+		if cfg == nil || ver == p.wroteVersion() {
+			continue
+		}
+		err := writeConfig(p.file, cfg)
+		if err != nil {
+			p.logf("config: writing version %d to %s: %v (the change is in force, not on disk)", ver, p.file, err)
+		}
+		p.mu.Lock()
+		if err == nil {
+			p.wrote = ver
+		}
+		p.lastErr = err
+		p.flushed.Broadcast()
+		p.mu.Unlock()
+	}
+}
+
+func (p *persister) wroteVersion() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wrote
+}
+
+func (p *persister) status() (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wrote, p.lastErr
+}
+
+// close waits for the newest version to be written (or to fail), then
+// stops the writer.
+func (p *persister) close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	for p.wantCfg != nil && p.wrote != p.wantVer && p.lastErr == nil {
+		p.flushed.Wait()
+	}
+	err := p.lastErr
+	p.mu.Unlock()
+	close(p.kick)
+	<-p.done
+	return err
+}
+
+// writeConfig replaces file with cfg's YAML atomically: a temporary file
+// in the same directory, synced, renamed over it, the directory synced.
+// The file keeps its permissions (it may hold secrets).
+func writeConfig(file string, cfg *config.Config) error {
+	data, err := config.EncodeYAML(cfg)
+	if err != nil {
+		return err
+	}
+	data = append([]byte("# Written by sluice: the running configuration, changes through the Admin API included.\n# Comments of the original file are not kept.\n"), data...)
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(file); err == nil {
+		mode = st.Mode().Perm()
+	}
+	dir := filepath.Dir(file)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("replace: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // the rename itself durable
+		d.Close()
+	}
+	return nil
+}
