@@ -123,12 +123,10 @@ func diffNamed(r *resource, old, next *config.Config) []change {
 	var out []change
 	names := func(c *config.Config) []string {
 		var ns []string
-		for i := 0; ; i++ {
-			if !inRange(r, c, i) {
-				return ns
-			}
+		for i := 0; i < r.count(c); i++ {
 			ns = append(ns, nameOf(r.item(c, i)))
 		}
+		return ns
 	}
 	for _, n := range names(old) {
 		if r.index(next, n) < 0 {
@@ -146,16 +144,6 @@ func diffNamed(r *resource, old, next *config.Config) []change {
 		}
 	}
 	return out
-}
-
-func inRange(r *resource, c *config.Config, i int) bool {
-	switch r.name {
-	case "routes":
-		return i < len(c.Routes)
-	case "upstreams":
-		return i < len(c.Upstreams)
-	}
-	return i < len(c.Consumers)
 }
 
 func nameOf(v any) string {

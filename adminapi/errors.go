@@ -39,8 +39,10 @@ func writeError(w http.ResponseWriter, status int, msg string, errs []fieldError
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	b, _ := json.MarshalIndent(errorBody{Error: msg, Errors: errs, Version: version}, "", "  ")
-	_, _ = w.Write(append(b, '\n'))
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // messages quote <redacted> as it is
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(errorBody{Error: msg, Errors: errs, Version: version})
 }
 
 func (e *apiError) write(w http.ResponseWriter, version uint64) {

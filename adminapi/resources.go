@@ -15,6 +15,7 @@ type resource struct {
 	index func(c *config.Config, name string) int
 	item  func(c *config.Config, i int) any
 	all   func(c *config.Config) any
+	count func(c *config.Config) int
 	put   func(c *config.Config, name string, doc []byte, file string) (*config.Config, int, error)
 	del   func(c *config.Config, name string) (*config.Config, int, error)
 }
@@ -25,6 +26,7 @@ var resources = []*resource{
 		index: (*config.Config).RouteIndex,
 		item:  func(c *config.Config, i int) any { return &c.Routes[i] },
 		all:   func(c *config.Config) any { return nonNil(c.Routes) },
+		count: func(c *config.Config) int { return len(c.Routes) },
 		put:   (*config.Config).PutRoute,
 		del:   (*config.Config).DeleteRoute,
 	},
@@ -33,6 +35,7 @@ var resources = []*resource{
 		index: (*config.Config).UpstreamIndex,
 		item:  func(c *config.Config, i int) any { return &c.Upstreams[i] },
 		all:   func(c *config.Config) any { return nonNil(c.Upstreams) },
+		count: func(c *config.Config) int { return len(c.Upstreams) },
 		put:   (*config.Config).PutUpstream,
 		del:   (*config.Config).DeleteUpstream,
 	},
@@ -41,6 +44,7 @@ var resources = []*resource{
 		index: (*config.Config).ConsumerIndex,
 		item:  func(c *config.Config, i int) any { return &c.Consumers[i] },
 		all:   func(c *config.Config) any { return nonNil(c.Consumers) },
+		count: func(c *config.Config) int { return len(c.Consumers) },
 		put:   (*config.Config).PutConsumer,
 		del:   (*config.Config).DeleteConsumer,
 	},
@@ -91,8 +95,12 @@ func (a *API) put(r *resource) http.HandlerFunc {
 		doc, aerr := readBody(w, req, maxResourceBody)
 		name := req.PathValue("name")
 		a.write(w, req, r, name, aerr, func(cfg *config.Config) (*config.Config, int, error) {
-			if err := config.CheckNoRedacted(doc, req.Method+" "+req.URL.Path, r.path(max(r.index(cfg, name), 0))); err != nil {
-				return nil, -1, err
+			i := r.index(cfg, name)
+			if i < 0 {
+				i = r.count(cfg) // where a new one goes
+			}
+			if err := config.CheckNoRedacted(doc, req.Method+" "+req.URL.Path, r.path(i)); err != nil {
+				return nil, i, err
 			}
 			return r.put(cfg, name, doc, req.Method+" "+req.URL.Path)
 		})

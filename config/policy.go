@@ -47,6 +47,13 @@ func FieldError(spec PolicySpec, field, msg string) error {
 	return &Error{File: spec.File, Line: line, Path: joinPath(joinPath(spec.Path, "config"), field), Msg: msg}
 }
 
+// SpecError reports a problem with a field of the spec itself ("name",
+// "id"), not of its config: "sluice.yaml:21: routes[0].policies[1].name:
+// unknown policy". The error wraps ErrInvalid.
+func SpecError(spec PolicySpec, field, msg string) error {
+	return &Error{File: spec.File, Line: spec.Line, Path: joinPath(spec.Path, field), Msg: msg}
+}
+
 // FieldErrorf is FieldError with a formatted message.
 func FieldErrorf(spec PolicySpec, field, format string, args ...any) error {
 	return FieldError(spec, field, fmt.Sprintf(format, args...))

@@ -41,6 +41,7 @@ type upstreamUnit struct {
 
 // routeUnit is a route as the last version compiled it.
 type routeUnit struct {
+	name  string
 	rev   config.Rev
 	route *Route
 	slot  int
@@ -56,7 +57,7 @@ type compilation struct {
 	incremental bool // the shared part is the one compiled last time
 	env         func(scope string, spec config.PolicySpec) *Env
 	created     []*policySet // made by this compile: cleaned up if it fails
-	units       map[string]*routeUnit
+	units       []*routeUnit // by position in cfg.Routes
 	ups         map[string]*upstreamUnit
 	freed       []int // slots of the routes this version drops
 	freeUsed    int   // free slots (from the end of Compiler.free) it took
@@ -330,12 +331,26 @@ func (k *compilation) upstreams() (map[string]*lbGroup, []*lbGroup, []pendingUpd
 func (k *compilation) routes() error {
 	c, cfg, s := k.c, k.cfg, k.s
 	s.routes = append(make([]*Route, 0, len(c.slots)+8), c.slots...)
-	k.units = make(map[string]*routeUnit, len(cfg.Routes))
+	k.units = make([]*routeUnit, len(cfg.Routes))
 	kept := 0 // routes of the last version this one has too
+	var byName map[string]*routeUnit
 	for i := range cfg.Routes {
 		cr := &cfg.Routes[i]
 		rev := cfg.RouteRev(i)
-		old := c.units[cr.Name]
+		// Most edits leave the routes where they were: look at the same
+		// position first, by name only once a route moved.
+		var old *routeUnit
+		if i < len(c.units) && c.units[i].name == cr.Name {
+			old = c.units[i]
+		} else {
+			if byName == nil {
+				byName = make(map[string]*routeUnit, len(c.units))
+				for _, u := range c.units {
+					byName[u.name] = u
+				}
+			}
+			old = byName[cr.Name]
+		}
 		var up *Upstream
 		if cr.Upstream != "" {
 			if up = s.upstreams[cr.Upstream]; up == nil {
@@ -356,14 +371,17 @@ func (k *compilation) routes() error {
 				r = &nr
 			}
 			s.routes[old.slot] = r
-			k.units[cr.Name] = &routeUnit{rev: rev, route: r, slot: old.slot, match: old.match, seen: c.gen}
+			if r != old.route {
+				old = &routeUnit{name: cr.Name, rev: rev, route: r, slot: old.slot, match: old.match, seen: c.gen}
+			}
+			k.units[i] = old // unchanged units are shared by the versions
 			continue
 		}
 		r, err := k.route(i, cr, up)
 		if err != nil {
 			return err
 		}
-		u := &routeUnit{rev: rev, route: r, match: cr.Match.RouterMatch(), seen: c.gen}
+		u := &routeUnit{name: cr.Name, rev: rev, route: r, match: cr.Match.RouterMatch(), seen: c.gen}
 		if old != nil {
 			u.slot = old.slot
 		} else {
@@ -373,7 +391,7 @@ func (k *compilation) routes() error {
 			s.routes = append(s.routes, nil)
 		}
 		s.routes[u.slot] = r
-		k.units[cr.Name] = u
+		k.units[i] = u
 		k.tableOps = append(k.tableOps, tableOp{slot: u.slot, match: &u.match})
 	}
 	if kept < len(c.units) {
@@ -474,7 +492,7 @@ func (k *compilation) table() error {
 	for i := range k.cfg.Routes {
 		// In config order, so a conflict is reported on the later route,
 		// as the validator does.
-		u := k.units[k.cfg.Routes[i].Name]
+		u := k.units[i]
 		if err := b.Add(u.match, u.slot); err != nil {
 			return k.tableError(err)
 		}
@@ -492,8 +510,8 @@ func (k *compilation) table() error {
 func (k *compilation) tableError(err error) error {
 	cfg := k.cfg
 	pos := func(slot int) int {
-		for i := range cfg.Routes {
-			if u := k.units[cfg.Routes[i].Name]; u != nil && u.slot == slot {
+		for i, u := range k.units {
+			if u != nil && u.slot == slot {
 				return i
 			}
 		}

@@ -149,7 +149,7 @@ type Compiler struct {
 	// reuse (compile.go).
 	shared  config.Rev               // the config's SharedRev
 	ups     map[string]*upstreamUnit // by name
-	units   map[string]*routeUnit    // by route name
+	units   []*routeUnit             // by position in the last config
 	slots   []*Route                 // the last version's routes by slot
 	free    []int                    // slots no route uses
 	table   *router.Table
@@ -167,7 +167,7 @@ type lbGroup struct {
 
 // NewCompiler returns a compiler that builds policies with f.
 func NewCompiler(f PolicyFactory) *Compiler {
-	return &Compiler{Policies: f, groups: make(map[string]*lbGroup), ups: map[string]*upstreamUnit{}, units: map[string]*routeUnit{}}
+	return &Compiler{Policies: f, groups: make(map[string]*lbGroup), ups: map[string]*upstreamUnit{}}
 }
 
 // Upstreams returns the lb groups in use, by name.

@@ -63,7 +63,7 @@ func Build(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	r, ok := registry[spec.Name]
 	mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%s.name: unknown policy %q (known: %v)", where(spec), spec.Name, Names())
+		return nil, config.SpecError(spec, "name", fmt.Sprintf("unknown policy %q (known: %v)", spec.Name, Names()))
 	}
 	return r.build(spec, env)
 }
@@ -85,16 +85,6 @@ func configTypeOf(name string) reflect.Type {
 	mu.RLock()
 	defer mu.RUnlock()
 	return registry[name].configType
-}
-
-func where(spec config.PolicySpec) string {
-	if spec.File != "" && spec.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", spec.File, spec.Line, spec.Path)
-	}
-	if spec.Path != "" {
-		return spec.Path
-	}
-	return "policy " + spec.Name
 }
 
 var _ engine.PolicyFactory = Build
