@@ -222,3 +222,31 @@ func BenchmarkPutRoute10k(b *testing.B) {
 		}
 	}
 }
+
+// The route-caching encoder writes what EncodeYAML writes, read back.
+func TestYAMLEncoderRoundTrip(t *testing.T) {
+	cfg := editConfig(t)
+	next, _, err := cfg.PutRoute("blk", []byte("match: {paths: [/blk]}\npolicies:\n  - name: response\n    config:\n      body: |\n        two\n        lines\n"), "body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc YAMLEncoder
+	for _, c := range []*Config{cfg, next, next} {
+		out, err := enc.Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(out, "encoded.yaml")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		want, _ := EncodeYAML(c)
+		got, _ := EncodeYAML(back)
+		if string(want) != string(got) {
+			t.Fatalf("round trip:\n%s\n---\n%s", want, got)
+		}
+	}
+	if len(enc.routes) != len(next.Routes) {
+		t.Fatalf("the encoder keeps %d routes, want %d", len(enc.routes), len(next.Routes))
+	}
+}

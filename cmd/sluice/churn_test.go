@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestChurnCell is the Admin API's measurement (not a CI test: set
+// SLUICE_CHURN=1; it needs wrk): a gateway with 10,000 routes under wrk for
+// SLUICE_CHURN_SECONDS (default 30) without changes, then again with 20
+// route changes a second through the Admin API, alternated. It reports wrk's
+// p99 and errors for each, and the time from each change's 200 to the
+// changed route answering through the gateway.
+func TestChurnCell(t *testing.T) {
+	if os.Getenv("SLUICE_CHURN") == "" {
+		t.Skip("a measurement: SLUICE_CHURN=1 runs it")
+	}
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Fatal("wrk is needed")
+	}
+	secs := 30
+	fmt.Sscan(os.Getenv("SLUICE_CHURN_SECONDS"), &secs)
+	up := startUpstream(t, "ok", 0)
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	listen, adminAddr := freeAddr(t), freeAddr(t)
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen: %s\nworkers: 1\nadmin: {listen: %s}\nupstreams: [{name: up, targets: [{addr: %s}]}]\nroutes:\n", listen, adminAddr, up.addr)
+	for i := 0; i < 10000; i++ {
+		fmt.Fprintf(&b, "  - {name: r%d, match: {paths: [/svc%d/*]}, upstream: up, policies: [{name: headers, config: {request: {set: {X-Route: r%d}}}}]}\n", i, i, i)
+	}
+	os.WriteFile(file, []byte(b.String()), 0o600)
+	t.Setenv(tokenEnv, testToken)
+	p := startProcess(t, "-c", file)
+	p.addr = listen
+	p.waitReady(t)
+	g := &adminGateway{gatewayProcess: p, admin: adminAddr}
+
+	p99 := regexp.MustCompile(`(?m)^\s+99%\s+(\S+)`)
+	errsRe := regexp.MustCompile(`(?m)(Socket errors:.*|Non-2xx or 3xx responses: \d+)`)
+	reqsRe := regexp.MustCompile(`(?m)^\s+(\d+) requests in`)
+	runWrk := func() (string, string, string) {
+		out, err := exec.Command("taskset", "-c", "1", wrk, "-t1", "-c16", fmt.Sprintf("-d%ds", secs), "--latency", "http://"+listen+"/svc5000/x").CombinedOutput()
+		if err != nil {
+			t.Fatalf("wrk: %v\n%s", err, out)
+		}
+		m, n := p99.FindSubmatch(out), reqsRe.FindSubmatch(out)
+		if m == nil || n == nil {
+			t.Fatalf("wrk output:\n%s", out)
+		}
+		return string(m[1]), strings.Join(errsRe.FindAllString(string(out), -1), "; "), string(n[1])
+	}
+	var lags []time.Duration
+	var refused, retried int
+	churn := func(stop <-chan struct{}, wg *sync.WaitGroup) {
+		defer wg.Done()
+		tick := time.NewTicker(50 * time.Millisecond) // 20 changes a second
+		defer tick.Stop()
+		client := &http.Client{Timeout: 5 * time.Second}
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			route := fmt.Sprintf("r%d", (n*7919)%10000)
+			if route == "r5000" {
+				continue
+			}
+			path := fmt.Sprintf("/churn%d/%d", (n*7919)%10000, n)
+			st, body, _ := g.call(t, "PUT", "/routes/"+route, fmt.Sprintf(`{"match": {"paths": [%q]}, "upstream": "up"}`, path))
+			ok := time.Now()
+			if st != 200 {
+				refused++
+				t.Logf("change refused: %d %s", st, body)
+				continue
+			}
+			for try := 0; ; try++ {
+				if try == 1 {
+					retried++ // the first request after the 200 did not see the change
+				}
+				resp, err := client.Get("http://" + listen + path)
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == 200 {
+						lags = append(lags, time.Since(ok))
+						break
+					}
+				}
+				if time.Since(ok) > 5*time.Second {
+					t.Errorf("change %d never served", n)
+					break
+				}
+			}
+		}
+	}
+	for round := 0; round < 2; round++ {
+		q, e, n := runWrk()
+		t.Logf("round %d, no churn: p99 %s, %s requests, errors: %q", round, q, n, e)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go churn(stop, &wg)
+		q, e, n = runWrk()
+		close(stop)
+		wg.Wait()
+		t.Logf("round %d, churn 20/s: p99 %s, %s requests, errors: %q", round, q, n, e)
+	}
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	if len(lags) > 0 {
+		t.Logf("%d changes (%d refused); the first request after the 200 missed the change %d times; from the 200 to the changed route's answer: p50 %v, p99 %v, max %v",
+			len(lags), refused, retried, lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1])
+	}
+}
