@@ -16,20 +16,7 @@ func TestPickDoesNotAllocate(t *testing.T) {
 			p := u.newPicker(1)
 			key := []byte("10.1.2.3")
 			var tried Tried
-			check := func(name string) {
-				t.Helper()
-				mustPick(t, p, key, &tried) // attach to the snapshot first
-				if n := testing.AllocsPerRun(1000, func() {
-					x, err := p.Pick(key, &tried)
-					if err != nil {
-						t.Fatal(err)
-					}
-					x.Begin()
-					x.End(Outcome{Latency: time.Millisecond, Status: 200})
-				}); n != 0 {
-					t.Errorf("%s: %v allocs per pick", name, n)
-				}
-			}
+			check := func(name string) { t.Helper(); expectNoPickAllocs(t, p, key, &tried, name) }
 			check("healthy")
 			ts := u.Snapshot().Targets()
 			failTarget(ts[0], 1)
@@ -42,6 +29,23 @@ func TestPickDoesNotAllocate(t *testing.T) {
 			failTarget(ts[3], 1)
 			check("panic")
 		})
+	}
+}
+
+// expectNoPickAllocs checks that a pick with its Begin and End allocates
+// nothing, after a first pick has attached p to the snapshot.
+func expectNoPickAllocs(t *testing.T, p *Picker, key []byte, tried *Tried, name string) {
+	t.Helper()
+	mustPick(t, p, key, tried)
+	if n := testing.AllocsPerRun(1000, func() {
+		x, err := p.Pick(key, tried)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x.Begin()
+		x.End(Outcome{Latency: time.Millisecond, Status: 200})
+	}); n != 0 {
+		t.Errorf("%s: %v allocs per pick", name, n)
 	}
 }
 
@@ -68,5 +72,33 @@ func TestHotPathHelpersDoNotAllocate(t *testing.T) {
 		if n := testing.AllocsPerRun(1000, f); n != 0 {
 			t.Errorf("%s: %v allocs", name, n)
 		}
+	}
+}
+
+// TestPickWithServerParamsDoesNotAllocate: drained targets, backups in use
+// and retries falling through to the backups keep the pick path free of
+// allocations.
+func TestPickWithServerParamsDoesNotAllocate(t *testing.T) {
+	for _, kind := range allKinds {
+		t.Run(string(kind), func(t *testing.T) {
+			u, _ := newTestUpstream(t, Config{Balancer: kind, MaxEjectedPercent: 100})
+			flags := []string{"", "down", "", "backup", "backup"}
+			if kind == Hash {
+				flags = []string{"", "down", "", "", ""}
+			}
+			mustUpdate(t, u, withFlags(flags...))
+			p := u.newPicker(1)
+			key := []byte("10.1.2.3")
+			var tried Tried
+			check := func(name string) { t.Helper(); expectNoPickAllocs(t, p, key, &tried, name) }
+			check("one drained")
+			ts := u.Snapshot().Targets()
+			tried.Add(ts[0])
+			check("a primary tried")
+			tried.Reset()
+			failTarget(ts[0], 1)
+			failTarget(ts[2], 1)
+			check("primaries down")
+		})
 	}
 }

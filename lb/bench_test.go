@@ -103,7 +103,7 @@ func BenchmarkHashLookup(b *testing.B) {
 			}
 		})
 		b.Run("maglev-lookup/targets="+strconv.Itoa(n), func(b *testing.B) {
-			table := u.Snapshot().table
+			table := u.Snapshot().primary.table
 			m := uint64(len(table))
 			b.ReportAllocs()
 			var sink uint32

@@ -44,10 +44,11 @@ type PassiveConfig struct {
 	// MaxFails failures within FailTimeout mark a target down for
 	// FailTimeout (nginx's max_fails). A failure is a connect failure, a
 	// timeout, an I/O error, an invalid response head, or a status in
-	// FailStatuses. Default 1; -1 turns the rule off.
+	// FailStatuses. Default 1; -1 turns the rule off. TargetSpec.MaxFails
+	// overrides it per target.
 	MaxFails int
 	// FailTimeout is both the counting window of MaxFails and the down
-	// time. Default 10s.
+	// time. Default 10s. TargetSpec.FailTimeout overrides it per target.
 	FailTimeout time.Duration
 	// FailStatuses are response statuses that count as failures for
 	// MaxFails. Default none (nginx counts only errors and timeouts).
@@ -177,12 +178,15 @@ type Config struct {
 	Active ActiveConfig
 	// MaxEjectedPercent caps the share of targets that passive health and
 	// outlier ejection may take out at once, 1..100; one target may always
-	// be taken out. Active probes are not capped: they are positive
+	// be taken out. The share is of the targets not admin-down, backups
+	// included. Active probes are not capped: they are positive
 	// evidence. Default 50.
 	MaxEjectedPercent int
 	// PanicThreshold: when the healthy share of targets falls below it, the
-	// balancer ignores health and uses every target, in (0, 1]. Default
-	// 0.5; negative turns panic mode off.
+	// balancer ignores health and uses every target, in (0, 1]. The share
+	// is of the primary targets not admin-down, and a healthy backup
+	// prevents panic (see the package doc). Default 0.5; negative turns
+	// panic mode off.
 	PanicThreshold float64
 	// PanicWhenAllDown extends panic mode to the case where no target is
 	// healthy. Default false: Pick returns ErrAllDown at once.

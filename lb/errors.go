@@ -12,15 +12,17 @@ var (
 
 	// ErrAllDown is returned by Picker.Pick when every target is down (by
 	// passive, outlier or active health) and Config.PanicWhenAllDown is
-	// false. The engine answers 503 at once instead of waiting on a dead
+	// false, and when every target is admin-down (TargetSpec.Down), panic or
+	// not. The engine answers 503 at once instead of waiting on a dead
 	// target.
 	ErrAllDown = errors.New("lb: all targets are down")
 
-	// ErrConfig is wrapped by NewUpstream for a Config field out of range.
+	// ErrConfig is wrapped by NewUpstream for a Config field out of range,
+	// and by Upstream.Update for a backup target under the Hash balancer.
 	ErrConfig = errors.New("lb: invalid upstream config")
 
 	// ErrTarget is wrapped by Upstream.Update for a TargetSpec with a bad
-	// address or weight.
+	// address, weight, MaxFails or FailTimeout.
 	ErrTarget = errors.New("lb: invalid target")
 
 	// ErrDuplicateTarget is wrapped by Upstream.Update when two specs share

@@ -5,8 +5,10 @@ import "github.com/cespare/xxhash/v2"
 // pickHash looks the key up in the snapshot's Maglev table. When the owner
 // of the key's slot cannot be used, it walks the table from that slot to the
 // next usable owner: the table interleaves targets, so the keys of a down
-// target spread over the others by weight, and no other key moves.
-func (p *Picker) pickHash(s *Snapshot, key []byte, tried *Tried, now int64, panicking bool) *Target {
+// target spread over the others by weight, and no other key moves. The
+// table never names an admin-down target (see pool): its keys go where a
+// walk past it would take them, so draining it moves only its own keys.
+func (p *Picker) pickHash(s *pool, key []byte, tried *Tried, now int64, panicking bool) *Target {
 	m := uint64(len(s.table))
 	var slot uint64
 	if len(key) == 0 {
@@ -21,25 +23,26 @@ func (p *Picker) pickHash(s *Snapshot, key []byte, tried *Tried, now int64, pani
 		return t
 	}
 	p.seenGen++
+	seen := p.seen[s.off : s.off+len(s.targets)]
 	if p.seenGen == 0 {
 		clear(p.seen)
 		p.seenGen = 1
 	}
 	gen := p.seenGen
-	p.seen[idx] = gen
-	distinct, n := 1, len(s.targets)
+	seen[idx] = gen
+	distinct, n := 1, s.live
 	for step := uint64(1); step < m && distinct < n; step++ {
 		if slot++; slot == m {
 			slot = 0
 		}
 		idx = s.table[slot]
-		if p.seen[idx] == gen {
+		if seen[idx] == gen {
 			continue
 		}
 		if t := s.targets[idx]; p.usable(t, tried, now, panicking) {
 			return t
 		}
-		p.seen[idx] = gen
+		seen[idx] = gen
 		distinct++
 	}
 	return nil

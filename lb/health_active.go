@@ -31,7 +31,8 @@ func newProbeClient() *http.Client {
 	}
 }
 
-// StartHealthChecks probes every target of the current snapshot each
+// StartHealthChecks probes every target of the current snapshot (but the
+// admin-down ones) each
 // Active.Interval, on goroutines of its own (never on an event loop), and
 // publishes the results to the targets, where the pickers see them with an
 // atomic load. It returns at once; the probing stops when ctx is done
@@ -62,7 +63,7 @@ func (u *Upstream) StartHealthChecks(ctx context.Context) {
 func (u *Upstream) WaitHealthChecks() { u.probers.Wait() }
 
 // CheckNow runs one probe round: it probes every target of the current
-// snapshot concurrently, each bounded by Active.Timeout, and publishes the
+// snapshot but the admin-down ones concurrently, each bounded by Active.Timeout, and publishes the
 // results before returning. Rounds are serialized. It blocks: call it from a
 // goroutine, never from an event loop. Tests drive health with it. Probes
 // cut short by ctx are not counted.
@@ -73,7 +74,12 @@ func (u *Upstream) CheckNow(ctx context.Context) {
 	u.probeMu.Lock()
 	defer u.probeMu.Unlock()
 	var wg sync.WaitGroup
-	for _, t := range u.Snapshot().targets {
+	s := u.Snapshot()
+	for i, t := range s.targets {
+		if s.specs[i].Down {
+			// Drained: its probe state stays as it was until it is back.
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -21,13 +21,13 @@ func (t *Target) failed(now int64, o Outcome, countsAsFailure bool) {
 		return
 	}
 
-	if countsAsFailure && p.MaxFails > 0 {
-		failTimeout := int64(p.FailTimeout)
+	if maxFails := int(t.maxFails.Load()); countsAsFailure && maxFails > 0 {
+		failTimeout := t.failTimeout.Load()
 		if t.windowFails == 0 || now-t.windowStart > failTimeout {
 			t.windowStart, t.windowFails = now, 0
 		}
 		t.windowFails++
-		if t.windowFails >= p.MaxFails && c.eject(t, now, now+failTimeout, downMaxFails) {
+		if t.windowFails >= maxFails && c.eject(t, now, now+failTimeout, downMaxFails) {
 			t.windowFails = 0
 			return
 		}
@@ -63,19 +63,28 @@ func (t *Target) ejectionTime() int64 {
 }
 
 // eject takes t out until the given time unless that would put more than
-// MaxEjectedPercent of the current targets out (one target may always go).
-// It reports whether t was taken out.
+// MaxEjectedPercent of the targets in rotation out (one target may always
+// go). The rotation is every target not admin-down, backups included: a
+// drained target is neither capacity nor an ejection, and a backup is
+// capacity the ejected primaries fall back on; an admin-down t (failing
+// attempts begun before the drain) may always go, as it changes nothing in
+// rotation. It reports whether t was taken out.
 func (c *core) eject(t *Target, now, until int64, why downReason) bool {
 	c.ejectMu.Lock()
 	defer c.ejectMu.Unlock()
 	s := c.snap.Load()
-	down := 0
-	for _, x := range s.targets {
+	down, inRotation, drained := 0, 0, false
+	for i, x := range s.targets {
+		if s.specs[i].Down {
+			drained = drained || x == t
+			continue
+		}
+		inRotation++
 		if x != t && x.downUntil.Load() > now {
 			down++
 		}
 	}
-	if down > 0 && (down+1)*100 > c.cfg.MaxEjectedPercent*len(s.targets) {
+	if !drained && down > 0 && (down+1)*100 > c.cfg.MaxEjectedPercent*inRotation {
 		c.ejectionsRefused.Add(1)
 		return false
 	}

@@ -73,6 +73,20 @@ func failTarget(x *Target, n int) {
 	}
 }
 
+// expectBackAfter checks that x, just taken out, stays out until d has
+// passed on clock and is back exactly then.
+func expectBackAfter(t testing.TB, x *Target, clock *fakeClock, d time.Duration) {
+	t.Helper()
+	clock.Advance(d - time.Nanosecond)
+	if x.Healthy() {
+		t.Fatalf("back before %v passed", d)
+	}
+	clock.Advance(time.Nanosecond)
+	if !x.Healthy() {
+		t.Fatalf("not back after %v", d)
+	}
+}
+
 var allKinds = []BalancerKind{RoundRobin, LeastConn, Hash, PeakEWMA, P2C}
 
 // newUpstreamAt builds an upstream on the default clock with weight-1

@@ -4,7 +4,7 @@ package lb
 // attempts per unit of weight wins; ties are broken by smooth weighted
 // round-robin among the tied targets, so an idle upstream still spreads by
 // weight. In-flight counts are shared by all workers.
-func (p *Picker) pickLeastConn(s *Snapshot, tried *Tried, now int64, panicking bool) *Target {
+func (p *Picker) pickLeastConn(s *pool, tried *Tried, now int64, panicking bool) *Target {
 	best := -1
 	var bestIn, bestW int64
 	for i, t := range s.targets {
@@ -22,7 +22,7 @@ func (p *Picker) pickLeastConn(s *Snapshot, tried *Tried, now int64, panicking b
 	}
 	pick := -1
 	var total int64
-	cw := p.cw
+	cw := p.cursors(s)
 	for i := best; i < len(s.targets); i++ {
 		t := s.targets[i]
 		in, w := t.inflight.Load(), int64(s.weights[i])

@@ -66,11 +66,11 @@ func TestMaglevTableShares(t *testing.T) {
 	u, _ := newTestUpstream(t, Config{Balancer: Hash}, weights...)
 	s := u.Snapshot()
 	counts := make([]int, len(weights))
-	for _, idx := range s.table {
+	for _, idx := range s.primary.table {
 		counts[idx]++
 	}
 	for i, w := range weights {
-		got := float64(counts[i]) / float64(len(s.table))
+		got := float64(counts[i]) / float64(len(s.primary.table))
 		want := float64(w) / 20
 		if math.Abs(got-want) > 0.01 {
 			t.Errorf("target %d: %.4f of the slots, want %.4f", i, got, want)

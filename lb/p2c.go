@@ -8,7 +8,7 @@ import "math/bits"
 // (in-flight+1), Finagle's and Linkerd's cost. Draws that
 // land on unusable targets are retried a few times; when they keep missing
 // (most targets down or tried) a scan finds the cheapest usable target.
-func (p *Picker) pickTwoChoices(s *Snapshot, tried *Tried, now int64, panicking bool) *Target {
+func (p *Picker) pickTwoChoices(s *pool, tried *Tried, now int64, panicking bool) *Target {
 	a := p.drawUsable(s, tried, now, panicking, -1)
 	if a < 0 {
 		return p.scanCheapest(s, tried, now, panicking)
@@ -27,7 +27,7 @@ func (p *Picker) pickTwoChoices(s *Snapshot, tried *Tried, now int64, panicking 
 
 const drawAttempts = 3
 
-func (p *Picker) drawUsable(s *Snapshot, tried *Tried, now int64, panicking bool, not int) int {
+func (p *Picker) drawUsable(s *pool, tried *Tried, now int64, panicking bool, not int) int {
 	for range drawAttempts {
 		i := p.draw(s, not)
 		if i != not && p.usable(s.targets[i], tried, now, panicking) {
@@ -39,7 +39,7 @@ func (p *Picker) drawUsable(s *Snapshot, tried *Tried, now int64, panicking bool
 
 // draw returns a target index other than not (-1 for any), with
 // probability proportional to its weight among the others.
-func (p *Picker) draw(s *Snapshot, not int) int {
+func (p *Picker) draw(s *pool, not int) int {
 	n := len(s.targets)
 	if n == 1 {
 		return 0
@@ -79,7 +79,7 @@ func (p *Picker) draw(s *Snapshot, not int) int {
 
 // scanCheapest returns the cheapest usable target; the scan starts at a
 // random target so that ties do not all land on the first one.
-func (p *Picker) scanCheapest(s *Snapshot, tried *Tried, now int64, panicking bool) *Target {
+func (p *Picker) scanCheapest(s *pool, tried *Tried, now int64, panicking bool) *Target {
 	n := len(s.targets)
 	best := -1
 	start := int(p.rng.below(uint64(n)))
@@ -99,7 +99,7 @@ func (p *Picker) scanCheapest(s *Snapshot, tried *Tried, now int64, panicking bo
 }
 
 // cheaper reports whether target i costs strictly less than target j.
-func (p *Picker) cheaper(s *Snapshot, i, j int, now int64) bool {
+func (p *Picker) cheaper(s *pool, i, j int, now int64) bool {
 	ti, tj := s.targets[i], s.targets[j]
 	if p.kind == PeakEWMA {
 		// Weights act through the draws only: dividing the cost too would

@@ -56,7 +56,8 @@ type Picker struct {
 
 	snap *Snapshot
 	// cw holds the smooth weighted round-robin current weights, by target
-	// index (RoundRobin, and ties of LeastConn).
+	// index, the primaries' then the backups' (RoundRobin, and ties of
+	// LeastConn).
 	cw []int64
 	// seen marks targets met during a Maglev fallback walk, by generation.
 	seen    []uint32
@@ -82,15 +83,17 @@ func (u *Upstream) newPicker(seed uint64) *Picker {
 }
 
 // Pick returns the target for the next attempt of a request, skipping the
-// targets in tried (nil for none) and, outside panic mode, the targets down
-// by health. hashKey is read by the Hash balancer only (nil elsewhere); an
-// empty key picks a random target by weight. Pick reads one atomic snapshot,
-// takes no lock, does not block and does not allocate, except once after an
-// Update to size its cursors to the new snapshot.
+// targets in tried (nil for none), the admin-down targets and, outside panic
+// mode, the targets down by health. Primary targets come first; backups only
+// when no primary can be picked. hashKey is read by the Hash balancer only
+// (nil elsewhere); an empty key picks a random target by weight. Pick reads
+// one atomic snapshot, takes no lock, does not block and does not allocate,
+// except once after an Update to size its cursors to the new snapshot.
 //
-// It returns ErrAllDown when no target is healthy and Config.PanicWhenAllDown
-// is false, and ErrNoTarget when the upstream is empty or every usable target
-// is in tried. The caller should Begin the target before using it.
+// It returns ErrAllDown when no target in rotation is healthy and
+// Config.PanicWhenAllDown is false, or when every target is admin-down; and
+// ErrNoTarget when the upstream is empty or every usable target is in
+// tried. The caller should Begin the target before using it.
 func (p *Picker) Pick(hashKey []byte, tried *Tried) (*Target, error) {
 	s := p.core.snap.Load()
 	if s != p.snap {
@@ -104,19 +107,32 @@ func (p *Picker) Pick(hashKey []byte, tried *Tried) (*Target, error) {
 	}
 	now := p.core.now()
 	panicking := p.panicMode(s, now)
-	t := p.pick(s, hashKey, tried, now, panicking)
-	if t != nil {
+	if t := p.pick(&s.primary, hashKey, tried, now, panicking); t != nil {
 		return t, nil
 	}
-	if !panicking {
-		// Nothing healthy was left: the cached count may be stale.
-		if p.recount(s, now) == 0 && !p.core.cfg.PanicWhenAllDown {
-			return nil, ErrAllDown
+	return p.pickFallback(s, hashKey, tried, now, panicking)
+}
+
+// pickFallback runs when no primary could be picked: the backups come next
+// (nginx's order), then, when nothing healthy was found, a fresh count of
+// health decides between panic mode and ErrAllDown.
+func (p *Picker) pickFallback(s *Snapshot, key []byte, tried *Tried, now int64, panicking bool) (*Target, error) {
+	if t := p.pick(&s.backup, key, tried, now, panicking); t != nil {
+		return t, nil
+	}
+	if panicking {
+		return nil, ErrNoTarget
+	}
+	// Nothing healthy was left: the cached count may be stale.
+	if p.recount(s, now) == 0 && (!p.core.cfg.PanicWhenAllDown || s.primary.live+s.backup.live == 0) {
+		return nil, ErrAllDown
+	}
+	if p.panic {
+		if t := p.pick(&s.primary, key, tried, now, true); t != nil {
+			return t, nil
 		}
-		if p.panic {
-			if t = p.pick(s, hashKey, tried, now, true); t != nil {
-				return t, nil
-			}
+		if t := p.pick(&s.backup, key, tried, now, true); t != nil {
+			return t, nil
 		}
 	}
 	return nil, ErrNoTarget
@@ -126,7 +142,10 @@ func (p *Picker) Pick(hashKey []byte, tried *Tried) (*Target, error) {
 // upstream in panic mode (too few healthy targets, all of them used).
 func (p *Picker) Panicking() bool { return p.panic }
 
-func (p *Picker) pick(s *Snapshot, key []byte, tried *Tried, now int64, panicking bool) *Target {
+func (p *Picker) pick(s *pool, key []byte, tried *Tried, now int64, panicking bool) *Target {
+	if s.live == 0 {
+		return nil
+	}
 	switch p.kind {
 	case LeastConn:
 		return p.pickLeastConn(s, tried, now, panicking)
@@ -139,7 +158,8 @@ func (p *Picker) pick(s *Snapshot, key []byte, tried *Tried, now int64, panickin
 	}
 }
 
-// usable reports whether t may be picked now.
+// usable reports whether t may be picked now. Admin-down targets are never
+// met: they are out of the pools, or out of the Hash balancer's table.
 func (p *Picker) usable(t *Target, tried *Tried, now int64, panicking bool) bool {
 	if tried != nil && tried.Has(t) {
 		return false
@@ -158,27 +178,55 @@ func (p *Picker) panicMode(s *Snapshot, now int64) bool {
 	return p.panic
 }
 
-// recount counts the healthy targets and decides panic mode from them.
+// recount counts the healthy targets of each tier, decides panic mode from
+// them and returns the healthy total.
 func (p *Picker) recount(s *Snapshot, now int64) int {
 	// The epoch is read first: a change during the count is seen next time.
 	p.epoch = p.core.healthEpoch.Load()
-	healthy := 0
 	p.nextExpiry = math.MaxInt64
-	for _, t := range s.targets {
+	primary := p.countHealthy(&s.primary, now)
+	backup := p.countHealthy(&s.backup, now)
+	p.healthy, p.stale = primary+backup, false
+	p.panic = panicRule(&p.core.cfg, primary, s.primary.live, backup, s.backup.live)
+	return p.healthy
+}
+
+// countHealthy counts the available targets of a pool that are not
+// admin-down, and lowers nextExpiry to the earliest ejection end among the
+// others.
+func (p *Picker) countHealthy(s *pool, now int64) int {
+	healthy := 0
+	for i, t := range s.targets {
+		if s.downAt(i) {
+			continue
+		}
 		if t.available(now) {
 			healthy++
 		} else if until := t.downUntil.Load(); until > now && until < p.nextExpiry {
 			p.nextExpiry = until
 		}
 	}
-	cfg := &p.core.cfg
-	p.healthy, p.stale = healthy, false
-	if healthy == 0 {
-		p.panic = cfg.PanicWhenAllDown
-	} else {
-		p.panic = float64(healthy) < cfg.PanicThreshold*float64(len(s.targets))
-	}
 	return healthy
+}
+
+// panicRule decides panic mode from the healthy and listed counts, for the
+// pickers and the status view alike. Admin-down targets are in neither
+// count. The threshold applies to the primaries, and backups come before
+// panic, as in nginx they come before "all failed": while a backup is
+// healthy the primaries never panic (their healthy ones are used while
+// there is one, then the healthy backups). With no healthy backup the
+// primaries panic below the threshold as they do without backups; with
+// nothing healthy at all, panic is PanicWhenAllDown, unless every target is
+// admin-down (there is nothing to panic over).
+func panicRule(cfg *Config, healthyPrimaries, livePrimaries, healthyBackups, liveBackups int) bool {
+	switch {
+	case healthyBackups > 0:
+		return false
+	case healthyPrimaries == 0:
+		return cfg.PanicWhenAllDown && livePrimaries+liveBackups > 0
+	default:
+		return float64(healthyPrimaries) < cfg.PanicThreshold*float64(livePrimaries)
+	}
 }
 
 // attach sizes the per-worker cursors to a new snapshot. Round-robin
@@ -186,7 +234,7 @@ func (p *Picker) recount(s *Snapshot, now int64) int {
 // send their first request to the same target.
 func (p *Picker) attach(s *Snapshot) {
 	p.snap = s
-	n := len(s.targets)
+	n := len(s.primary.targets) + len(s.backup.targets)
 	if cap(p.cw) < n {
 		p.cw = make([]int64, n)
 		p.seen = make([]uint32, n)
@@ -198,23 +246,32 @@ func (p *Picker) attach(s *Snapshot) {
 	}
 	p.seenGen = 0
 	p.stale = true
-	if n > 1 && (p.kind == RoundRobin || p.kind == LeastConn) {
-		for steps := p.rng.below(uint64(n)); steps > 0; steps-- {
-			p.smoothStep(s)
+	if p.kind == RoundRobin || p.kind == LeastConn {
+		for _, tier := range [...]*pool{&s.primary, &s.backup} {
+			if len(tier.targets) > 1 {
+				for steps := p.rng.below(uint64(len(tier.targets))); steps > 0; steps-- {
+					p.smoothStep(tier)
+				}
+			}
 		}
 	}
 }
 
-// smoothStep advances the round-robin cursors by one pick over all targets.
-func (p *Picker) smoothStep(s *Snapshot) {
+// cursors returns the pool's smooth round-robin current weights.
+func (p *Picker) cursors(s *pool) []int64 { return p.cw[s.off : s.off+len(s.targets)] }
+
+// smoothStep advances the round-robin cursors by one pick over all targets
+// of a pool.
+func (p *Picker) smoothStep(s *pool) {
+	cw := p.cursors(s)
 	best := 0
 	for i, w := range s.weights {
-		p.cw[i] += int64(w)
-		if p.cw[i] > p.cw[best] {
+		cw[i] += int64(w)
+		if cw[i] > cw[best] {
 			best = i
 		}
 	}
-	p.cw[best] -= s.totalWeight
+	cw[best] -= s.totalWeight
 }
 
 // rng is wyrand: one add and one 128-bit multiply per number, good enough

@@ -5,10 +5,10 @@ package lb
 // highest current weight wins and loses the total. Over any window of
 // sum(weights) picks each target gets exactly its weight, interleaved
 // (5,1,1 gives a a b a c a a). The cursors are the worker's own.
-func (p *Picker) pickRoundRobin(s *Snapshot, tried *Tried, now int64, panicking bool) *Target {
+func (p *Picker) pickRoundRobin(s *pool, tried *Tried, now int64, panicking bool) *Target {
 	best := -1
 	var total int64
-	cw := p.cw
+	cw := p.cursors(s)
 	for i, t := range s.targets {
 		if !p.usable(t, tried, now, panicking) {
 			continue

@@ -10,12 +10,20 @@ type UpstreamStatus struct {
 	HashOn   string       `json:"hash_on,omitempty"`
 	// Version of the snapshot described.
 	Version uint64 `json:"version"`
-	Total   int    `json:"total"`
-	Healthy int    `json:"healthy"`
-	// Panic: fewer healthy targets than the panic threshold; pickers use
-	// every target.
-	Panic   bool           `json:"panic"`
-	Targets []TargetStatus `json:"targets"`
+	// Total counts the listed targets, admin-down ones included; Healthy
+	// the targets in rotation (not admin-down) that are healthy; AdminDown
+	// the targets down by the operator; Backups the backup targets.
+	Total     int `json:"total"`
+	Healthy   int `json:"healthy"`
+	AdminDown int `json:"admin_down"`
+	Backups   int `json:"backups"`
+	// Panic: fewer healthy primaries than the panic threshold and no healthy
+	// backup; pickers use every target in rotation (see Config.PanicThreshold).
+	Panic bool `json:"panic"`
+	// BackupsActive: no primary is healthy and a backup is, so the backups
+	// take the traffic.
+	BackupsActive bool           `json:"backups_active"`
+	Targets       []TargetStatus `json:"targets"`
 	// Ejections counts passive and outlier ejections since creation;
 	// EjectionsRefused the ones the MaxEjectedPercent cap refused.
 	Ejections        uint64       `json:"ejections"`
@@ -32,19 +40,32 @@ type BudgetStatus struct {
 
 // Target states in TargetStatus.State.
 const (
-	StateHealthy   = "healthy"   // in rotation
-	StateDown      = "down"      // taken out by passive health or outlier ejection until DownUntil
-	StateUnhealthy = "unhealthy" // taken out by active probes until they pass again
+	StateHealthy   = "healthy"    // in rotation
+	StateDown      = "down"       // taken out by passive health or outlier ejection until DownUntil
+	StateUnhealthy = "unhealthy"  // taken out by active probes until they pass again
+	StateAdminDown = "admin_down" // taken out by the operator (TargetSpec.Down) until an Update says otherwise
 )
 
-// TargetStatus is one target's state.
+// TargetStatus is one target's state and its server parameters, the
+// fields of nginx-upsync's upstream_show ("server addr weight=1
+// max_fails=2 fail_timeout=10s backup down").
 type TargetStatus struct {
-	Addr       string    `json:"addr"`
-	Weight     int       `json:"weight"`
-	State      string    `json:"state"`
-	DownReason string    `json:"down_reason,omitempty"`
-	DownUntil  time.Time `json:"down_until,omitzero"`
-	InFlight   int64     `json:"in_flight"`
+	Addr   string `json:"addr"`
+	Weight int    `json:"weight"`
+	// Down and Backup are the target's spec; an admin-down target's State
+	// is StateAdminDown whatever its health (DownReason, DownUntil and
+	// Active still tell it).
+	Down   bool `json:"down"`
+	Backup bool `json:"backup"`
+	// MaxFails and FailTimeoutSeconds are the effective nginx max_fails and
+	// fail_timeout of the target: its spec's, else the upstream's. MaxFails
+	// 0 means the rule is off for it (nginx's max_fails=0).
+	MaxFails           int       `json:"max_fails"`
+	FailTimeoutSeconds float64   `json:"fail_timeout_s"`
+	State              string    `json:"state"`
+	DownReason         string    `json:"down_reason,omitempty"`
+	DownUntil          time.Time `json:"down_until,omitzero"`
+	InFlight           int64     `json:"in_flight"`
 	// Requests and Failures count ended attempts since the target appeared.
 	Requests          uint64  `json:"requests"`
 	Failures          uint64  `json:"failures"`
@@ -86,19 +107,29 @@ func (u *Upstream) Status() UpstreamStatus {
 	if c.cfg.Balancer == Hash {
 		st.HashOn = c.cfg.HashOn.String()
 	}
+	var healthyPrimaries, healthyBackups int
 	for i, t := range s.targets {
+		sp := &s.specs[i]
 		ts := t.status(now, c.cfg.Active.Type != ProbeOff)
-		ts.Weight = int(s.weights[i])
-		if ts.State == StateHealthy {
-			st.Healthy++
+		ts.Weight, ts.Down, ts.Backup = sp.Weight, sp.Down, sp.Backup
+		switch {
+		case sp.Down:
+			ts.State = StateAdminDown
+			st.AdminDown++
+		case ts.State != StateHealthy:
+		case sp.Backup:
+			healthyBackups++
+		default:
+			healthyPrimaries++
+		}
+		if sp.Backup {
+			st.Backups++
 		}
 		st.Targets[i] = ts
 	}
-	if st.Total > 0 {
-		cfg := &c.cfg
-		st.Panic = (st.Healthy == 0 && cfg.PanicWhenAllDown) ||
-			(st.Healthy > 0 && float64(st.Healthy) < cfg.PanicThreshold*float64(st.Total))
-	}
+	st.Healthy = healthyPrimaries + healthyBackups
+	st.Panic = panicRule(&c.cfg, healthyPrimaries, s.primary.live, healthyBackups, s.backup.live)
+	st.BackupsActive = healthyPrimaries == 0 && healthyBackups > 0
 	sec := c.budget.second()
 	st.RetryBudget.WindowSeconds = budgetSeconds
 	st.RetryBudget.Requests, st.RetryBudget.Retries = c.budget.totals(sec)
@@ -127,9 +158,14 @@ func (t *Target) status(now int64, probing bool) TargetStatus {
 	if !t.activeUp.Load() {
 		ts.State = StateUnhealthy
 	}
+	if maxFails := int(t.maxFails.Load()); maxFails > 0 {
+		ts.MaxFails = maxFails
+	}
+	failTimeout := t.failTimeout.Load()
+	ts.FailTimeoutSeconds = time.Duration(failTimeout).Seconds()
 	t.mu.Lock()
 	ts.WindowFails = t.windowFails
-	if now-t.windowStart > int64(c.cfg.Passive.FailTimeout) {
+	if now-t.windowStart > failTimeout {
 		ts.WindowFails = 0
 	}
 	if probing {

@@ -7,13 +7,36 @@ import (
 )
 
 // TargetSpec describes one server of an upstream, as configured or
-// discovered.
+// discovered: nginx's server line, "server addr weight=N max_fails=N
+// fail_timeout=T [backup] [down]", which nginx-upsync also carries in
+// Consul KV. Upstream.Update applies it; a target whose address stays keeps
+// its health and counters whatever else changes.
 type TargetSpec struct {
 	// Addr is host:port. Required.
 	Addr string
 	// Weight is the target's share for weighted balancers, 1..1000000.
 	// Default (0) 1.
 	Weight int
+	// Down takes the target out by the operator's choice (nginx's down,
+	// a drain): it stays listed in the snapshot and the status, but it is
+	// never picked, not probed, and counts neither as healthy nor as
+	// unhealthy in the panic threshold and MaxEjectedPercent arithmetic.
+	// Default false.
+	Down bool
+	// Backup makes the target a backup (nginx's backup): backups are picked
+	// only when no primary target can be (every primary is down by health,
+	// admin-down, or already tried by the request), and are balanced among
+	// themselves by the upstream's balancer. Refused with the Hash balancer,
+	// as nginx refuses it with hash. Default false.
+	Backup bool
+	// MaxFails overrides Config.Passive.MaxFails for this target (nginx's
+	// server max_fails): 0 uses the upstream's value, -1 turns the rule off
+	// for this target, else 1..1000000.
+	MaxFails int
+	// FailTimeout overrides Config.Passive.FailTimeout for this target
+	// (nginx's server fail_timeout): both the counting window of MaxFails
+	// and the down time. 0 uses the upstream's value.
+	FailTimeout time.Duration
 }
 
 // Outcome is what happened to one attempt on a target, reported through
@@ -89,6 +112,12 @@ type Target struct {
 	activeUp   atomic.Bool
 	weight     atomic.Int32
 
+	// maxFails (<= 0: off) and failTimeout (nanoseconds) are the target's
+	// effective nginx max_fails and fail_timeout: its spec's overrides, or
+	// the upstream's values. Update stores them; failures read them.
+	maxFails    atomic.Int32
+	failTimeout atomic.Int64
+
 	consecutive5xx     atomic.Int32
 	consecutiveGateway atomic.Int32
 	// ejections in a row without a success; multiplies the ejection time.
@@ -106,13 +135,29 @@ type Target struct {
 	probe       probeState
 }
 
-func newTarget(addr string, weight int, c *core) *Target {
+// newTarget returns a healthy target; Update applies its spec before
+// publishing it.
+func newTarget(addr string, c *core) *Target {
 	t := &Target{Addr: addr, core: c}
-	t.weight.Store(int32(weight))
 	t.activeUp.Store(true)
 	t.ewmaBits.Store(floatBits(float64(c.cfg.EWMA.DefaultRTT)))
 	t.ewmaStamp.Store(c.now())
 	return t
+}
+
+// apply stores the per-target settings of sp, which checkSpec has
+// filled in, resolving MaxFails and FailTimeout against the upstream's.
+func (t *Target) apply(sp TargetSpec, p *PassiveConfig) {
+	t.weight.Store(int32(sp.Weight))
+	maxFails, failTimeout := p.MaxFails, p.FailTimeout
+	if sp.MaxFails != 0 {
+		maxFails = sp.MaxFails
+	}
+	if sp.FailTimeout != 0 {
+		failTimeout = sp.FailTimeout
+	}
+	t.maxFails.Store(int32(maxFails))
+	t.failTimeout.Store(int64(failTimeout))
 }
 
 // Weight returns the target's weight in the current snapshot.
@@ -122,7 +167,9 @@ func (t *Target) Weight() int { return int(t.weight.Load()) }
 func (t *Target) InFlight() int { return int(t.inflight.Load()) }
 
 // Healthy reports whether the balancers would pick the target outside panic
-// mode: not down by passive health, outlier ejection or active probes.
+// mode: not down by passive health, outlier ejection or active probes. It
+// says nothing of the operator's TargetSpec.Down, which belongs to the
+// snapshot (Snapshot.Specs).
 func (t *Target) Healthy() bool { return t.available(t.core.now()) }
 
 func (t *Target) available(now int64) bool {

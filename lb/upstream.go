@@ -96,17 +96,19 @@ func (u *Upstream) Config() Config { return u.core.cfg }
 func (u *Upstream) Snapshot() *Snapshot { return u.core.snap.Load() }
 
 // Update replaces the targets with specs. A target whose address stays keeps
-// its *Target, and with it its in-flight count, latency and health; a new
-// address starts healthy; a removed address leaves the rotation at once
-// (attempts in flight on it still End normally). On error (wrapping
-// ErrTarget or ErrDuplicateTarget) the current snapshot stays. Safe for
+// its *Target, and with it its in-flight count, latency, health and
+// counters, whatever its weight, Down, Backup, MaxFails or FailTimeout
+// become; a new address starts healthy; a removed address leaves the
+// rotation at once (attempts in flight on it still End normally). On error
+// (wrapping ErrTarget or ErrDuplicateTarget, or ErrConfig for a backup
+// target under the Hash balancer) the current snapshot stays. Safe for
 // concurrent use; it allocates and may take milliseconds for the Hash
 // balancer, so call it off the event loops.
 func (u *Upstream) Update(specs []TargetSpec) error {
-	weights := make([]int32, len(specs))
+	checked := make([]TargetSpec, len(specs))
 	seen := make(map[string]struct{}, len(specs))
 	for i, sp := range specs {
-		w, err := checkSpec(sp)
+		sp, err := checkSpec(sp, &u.core.cfg)
 		if err != nil {
 			return fmt.Errorf("upstream %q: %w", u.name, err)
 		}
@@ -114,7 +116,7 @@ func (u *Upstream) Update(specs []TargetSpec) error {
 			return fmt.Errorf("upstream %q: %w %q", u.name, ErrDuplicateTarget, sp.Addr)
 		}
 		seen[sp.Addr] = struct{}{}
-		weights[i] = w
+		checked[i] = sp
 	}
 
 	u.updateMu.Lock()
@@ -124,46 +126,63 @@ func (u *Upstream) Update(specs []TargetSpec) error {
 	for _, t := range old.targets {
 		kept[t.Addr] = t
 	}
-	targets := make([]*Target, len(specs))
-	for i, sp := range specs {
+	targets := make([]*Target, len(checked))
+	for i, sp := range checked {
 		t := kept[sp.Addr]
 		if t == nil {
-			t = newTarget(sp.Addr, int(weights[i]), u.core)
+			t = newTarget(sp.Addr, u.core)
 		}
 		targets[i] = t
 	}
 	u.version++
-	s := buildSnapshot(u.version, targets, weights, &u.core.cfg)
-	// Weights are stored after the snapshot is built and before it is
-	// published; a target shared with the old snapshot reports its new
-	// weight a moment early, which only the status view can see.
+	s := buildSnapshot(u.version, targets, checked, &u.core.cfg)
+	// Per-target settings are stored after the snapshot is built and
+	// before it is published; a target shared with the old snapshot reports
+	// its new weight, and counts failures by its new max_fails, a moment
+	// early, which nothing but the status view can tell.
 	for i, t := range targets {
-		t.weight.Store(weights[i])
+		t.apply(checked[i], &u.core.cfg.Passive)
 	}
 	u.core.snap.Store(s)
 	return nil
 }
 
-const maxWeight = 1_000_000
+const (
+	maxWeight   = 1_000_000
+	maxMaxFails = 1_000_000
+)
 
-func checkSpec(sp TargetSpec) (int32, error) {
+// checkSpec returns sp with its weight filled in, or an error wrapping
+// ErrTarget, or ErrConfig for what the upstream's balancer cannot do.
+func checkSpec(sp TargetSpec, cfg *Config) (TargetSpec, error) {
 	host, port, err := net.SplitHostPort(sp.Addr)
 	if err != nil {
-		return 0, fmt.Errorf("%w %q: %v", ErrTarget, sp.Addr, err)
+		return sp, fmt.Errorf("%w %q: %v", ErrTarget, sp.Addr, err)
 	}
 	if host == "" {
-		return 0, fmt.Errorf("%w %q: empty host", ErrTarget, sp.Addr)
+		return sp, fmt.Errorf("%w %q: empty host", ErrTarget, sp.Addr)
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return 0, fmt.Errorf("%w %q: port must be 1..65535", ErrTarget, sp.Addr)
+		return sp, fmt.Errorf("%w %q: port must be 1..65535", ErrTarget, sp.Addr)
 	}
 	switch {
 	case sp.Weight == 0:
-		return 1, nil
+		sp.Weight = 1
 	case sp.Weight < 0 || sp.Weight > maxWeight:
-		return 0, fmt.Errorf("%w %q: weight %d not in 1..%d", ErrTarget, sp.Addr, sp.Weight, maxWeight)
+		return sp, fmt.Errorf("%w %q: weight %d not in 1..%d", ErrTarget, sp.Addr, sp.Weight, maxWeight)
 	}
-	return int32(sp.Weight), nil
+	if sp.MaxFails < -1 || sp.MaxFails > maxMaxFails {
+		return sp, fmt.Errorf("%w %q: max_fails %d not in -1..%d", ErrTarget, sp.Addr, sp.MaxFails, maxMaxFails)
+	}
+	if sp.FailTimeout < 0 {
+		return sp, fmt.Errorf("%w %q: negative fail_timeout %v", ErrTarget, sp.Addr, sp.FailTimeout)
+	}
+	if sp.Backup && cfg.Balancer == Hash {
+		// A key's target must not depend on whether some other target is
+		// up; nginx refuses "backup" with "hash" for the same reason.
+		return sp, fmt.Errorf("%w: target %q: backup targets are not supported by the hash balancer", ErrConfig, sp.Addr)
+	}
+	return sp, nil
 }
 
 // noCopy makes go vet's copylocks check flag copies of the types embedding it.
