@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -22,8 +23,10 @@ type Target struct {
 	// Weight, 1..1000000. Default 1.
 	Weight int `json:"weight"`
 	// MaxFails and FailTimeoutSeconds are nginx's passive-health settings
-	// of the server (defaults 2 and 10, as upsync's). Kept for the status
-	// and the dump: lb applies the upstream's own settings to every target.
+	// of the server (defaults 2 and 10, as upsync's; max_fails=0 turns the
+	// rule off). targetSpec carries them to lb's per-target MaxFails and
+	// FailTimeout; the Manager applies them once it uses targetSpecs (see
+	// selectSpecs).
 	MaxFails           int `json:"max_fails"`
 	FailTimeoutSeconds int `json:"fail_timeout"`
 	// Down: the server is out of rotation by the operator's choice.
@@ -274,8 +277,12 @@ func sortTargets(ts []Target) {
 }
 
 // selectSpecs is the rule that turns a source's targets into an upstream's
-// rotation: down targets are left out; backup targets are used only when no
-// primary target is left.
+// rotation while the Manager compares rotations by address and weight only
+// (sameRotation) and the config carries no server parameters (Prepare):
+// down targets are left out; backup targets are used only when no primary
+// target is listed. targetSpecs is the rule that replaces it once both
+// carry whole lb.TargetSpecs; until then the specs have no flags at all, so
+// that what Update applies never depends on whether a compile ran first.
 func selectSpecs(ts []Target) []lb.TargetSpec {
 	var primary, backup []lb.TargetSpec
 	for _, t := range ts {
@@ -291,4 +298,68 @@ func selectSpecs(ts []Target) []lb.TargetSpec {
 		return backup
 	}
 	return primary
+}
+
+// targetSpec is a discovered server as lb's TargetSpec, nginx's server
+// parameters included. nginx's max_fails=0 turns the rule off, which lb
+// spells -1; so does fail_timeout=0, under which nginx takes a server out
+// for the rest of the current second at most.
+func targetSpec(t Target) lb.TargetSpec {
+	sp := lb.TargetSpec{
+		Addr:        t.Addr,
+		Weight:      t.Weight,
+		Down:        t.Down,
+		Backup:      t.Backup,
+		MaxFails:    t.MaxFails,
+		FailTimeout: time.Duration(t.FailTimeoutSeconds) * time.Second,
+	}
+	if t.MaxFails == 0 || t.FailTimeoutSeconds == 0 {
+		sp.MaxFails, sp.FailTimeout = -1, 0
+	}
+	return sp
+}
+
+// targetSpecs turns a source's targets into an upstream's rotation where lb
+// applies nginx's rules by health: every target, down and backup ones
+// included with their flags (lb lists a down target but never picks it,
+// and picks backups only when no primary can be). The Hash balancer has no
+// backups (lb refuses them, as nginx does): for it backups are used, as
+// primaries, only when the source lists no primary that is not down, the
+// rule of selectSpecs.
+func targetSpecs(ts []Target, balancer lb.BalancerKind) []lb.TargetSpec {
+	specs := make([]lb.TargetSpec, 0, len(ts))
+	primaryListed := false
+	for _, t := range ts {
+		primaryListed = primaryListed || !t.Down && !t.Backup
+	}
+	for _, t := range ts {
+		sp := targetSpec(t)
+		if balancer == lb.Hash && sp.Backup {
+			if primaryListed {
+				continue
+			}
+			sp.Backup = false
+		}
+		specs = append(specs, sp)
+	}
+	return specs
+}
+
+// sameSpecs reports whether the snapshot was built from specs, server
+// parameters included, so that an answer that only drains a target or
+// changes its max_fails is applied too.
+func sameSpecs(s *lb.Snapshot, specs []lb.TargetSpec) bool {
+	have := s.Specs()
+	if len(have) != len(specs) {
+		return false
+	}
+	for i, sp := range specs {
+		if sp.Weight == 0 {
+			sp.Weight = 1 // as lb fills it in
+		}
+		if have[i] != sp {
+			return false
+		}
+	}
+	return true
 }
