@@ -35,6 +35,20 @@ func TestLookupAllocs(t *testing.T) {
 			t.Errorf("Lookup(%q, %q, %q): %v allocs, want 0", r.host, r.path, r.method, allocs)
 		}
 	}
+	// A table made by Update shares most of its parts with the one it came
+	// from and owns the rest: neither allocates on Lookup.
+	updated, err := tbl.Update(len(routes), &Match{Hosts: []string{"*.example.org"}, Paths: []string{"/api/v1/svc0/users/{id}"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated, err = updated.Update(0, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reqs {
+		if allocs := testing.AllocsPerRun(100, func() { updated.Lookup(r.host, r.path, r.method, &ps) }); allocs != 0 {
+			t.Errorf("Lookup(%q, %q, %q) on an updated table: %v allocs, want 0", r.host, r.path, r.method, allocs)
+		}
+	}
 	path := []byte("/w/1/2")
 	extra.Lookup([]byte("a.example.com"), path, []byte("GET"), &ps)
 	if allocs := testing.AllocsPerRun(100, func() { ps.Get("b", path) }); allocs != 0 {

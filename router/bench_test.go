@@ -10,6 +10,22 @@ type benchRequest struct {
 	host, path, method []byte
 }
 
+// loopCPU runs body as b's loop and reports, beside ns/op, cpu-ns/op: the
+// CPU time of the whole process per iteration, garbage collection
+// included. On a shared, loaded machine wall time includes waiting for a
+// core; CPU time does not.
+func loopCPU(b *testing.B, body func(i int)) {
+	b.ReportAllocs()
+	start, ok := processCPUNanos()
+	i := 0
+	for ; b.Loop(); i++ {
+		body(i)
+	}
+	if end, ok2 := processCPUNanos(); ok && ok2 && i > 0 {
+		b.ReportMetric(float64(end-start)/float64(i), "cpu-ns/op")
+	}
+}
+
 // benchRoutes returns n routes shaped like an API gateway's (a service per
 // ten routes, most with parameters, some exact, some prefixes, a tenth on
 // their own host or a wildcard host) and requests that hit routes spread
@@ -78,44 +94,139 @@ func BenchmarkLookup(b *testing.B) {
 			}
 		}
 		b.Run(fmt.Sprintf("routes=%d/table", n), func(b *testing.B) {
-			b.ReportAllocs()
 			var ps Params
-			for i := 0; b.Loop(); i++ {
+			loopCPU(b, func(i int) {
 				r := &reqs[i%len(reqs)]
 				tbl.Lookup(r.host, r.path, r.method, &ps)
-			}
+			})
 		})
 		b.Run(fmt.Sprintf("routes=%d/linear", n), func(b *testing.B) {
-			b.ReportAllocs()
 			var ps Params
-			for i := 0; b.Loop(); i++ {
+			loopCPU(b, func(i int) {
 				r := &reqs[i%len(reqs)]
 				lin.lookup(r.host, r.path, r.method, &ps)
-			}
+			})
 		})
 	}
 }
 
+// gatewayRoutes returns n routes shaped like a large gateway's, as the
+// Admin API edits them: mostly a prefix per service ("/svc123/*"), a fifth
+// with parameters ("/svc123/users/{id}/orders", GET), a tenth exact, and a
+// few on hosts of their own or wildcard hosts.
+func gatewayRoutes(n int) []Match {
+	routes := make([]Match, n)
+	for i := range routes {
+		svc := "/svc" + strconv.Itoa(i)
+		var m Match
+		switch i % 10 {
+		case 6, 7:
+			m.Paths = []string{svc + "/users/{id}/orders"}
+			m.Methods = []string{"GET"}
+		case 8:
+			m.Paths = []string{svc + "/health"}
+		default:
+			m.Paths = []string{svc + "/*"}
+		}
+		switch i % 100 {
+		case 19:
+			m.Hosts = []string{"api" + strconv.Itoa(i%7) + ".example.com"}
+		case 59:
+			m.Hosts = []string{"*.tenant" + strconv.Itoa(i%5) + ".example.com"}
+		}
+		routes[i] = m
+	}
+	return routes
+}
+
 // BenchmarkBuild measures compiling a table, which happens once per
-// configuration change.
+// configuration change: all is Builder.Add of every route then Build, add
+// is the Adds alone (parsing the patterns), build is Build alone.
 func BenchmarkBuild(b *testing.B) {
+	type buildSet struct {
+		name   string
+		routes []Match
+	}
+	var sets []buildSet
 	for _, n := range []int{10, 100, 1000} {
 		routes, _ := benchRoutes(n)
-		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				var bld Builder
-				for i, m := range routes {
-					if err := bld.Add(m, i); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if _, err := bld.Build(); err != nil {
+		sets = append(sets, buildSet{fmt.Sprintf("routes=%d", n), routes})
+	}
+	sets = append(sets, buildSet{"gateway/routes=10000", gatewayRoutes(10000)})
+	for _, set := range sets {
+		add := func(b *testing.B) *Builder {
+			var bld Builder
+			for i, m := range set.routes {
+				if err := bld.Add(m, i); err != nil {
 					b.Fatal(err)
 				}
 			}
+			return &bld
+		}
+		build := func(b *testing.B, bld *Builder) {
+			if _, err := bld.Build(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(set.name+"/all", func(b *testing.B) {
+			loopCPU(b, func(int) { build(b, add(b)) })
+		})
+		b.Run(set.name+"/add", func(b *testing.B) {
+			loopCPU(b, func(int) { add(b) })
+		})
+		b.Run(set.name+"/build", func(b *testing.B) {
+			bld := add(b)
+			loopCPU(b, func(int) { build(b, bld) })
 		})
 	}
+}
+
+// BenchmarkTableUpdate measures Table.Update of one route of a 10,000-route
+// table (gatewayRoutes), each time from the same table: replacing a
+// route's match, adding a route, removing one; rebuild is the way without
+// Update, Add of every route and Build.
+func BenchmarkTableUpdate(b *testing.B) {
+	const n = 10000
+	routes := gatewayRoutes(n)
+	tbl := mustBuild(b, routes)
+	// A replacement moves a route's path within its service.
+	moved := make([]Match, n)
+	for i, m := range routes {
+		svc := "/svc" + strconv.Itoa(i)
+		moved[i] = Match{Hosts: m.Hosts, Methods: m.Methods, Paths: []string{svc + "/v2" + m.Paths[0][len(svc):]}}
+	}
+	update := func(b *testing.B, route int, m *Match) {
+		if _, err := tbl.Update(route, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Routes are taken all over the table, not one after another.
+	spread := func(i int) int { return i * 7919 % n }
+	b.Run(fmt.Sprintf("routes=%d/replace", n), func(b *testing.B) {
+		loopCPU(b, func(i int) { update(b, spread(i), &moved[spread(i)]) })
+	})
+	b.Run(fmt.Sprintf("routes=%d/add", n), func(b *testing.B) {
+		loopCPU(b, func(i int) { update(b, n+spread(i), &moved[spread(i)]) })
+	})
+	b.Run(fmt.Sprintf("routes=%d/remove", n), func(b *testing.B) {
+		loopCPU(b, func(i int) { update(b, spread(i), nil) })
+	})
+	b.Run(fmt.Sprintf("routes=%d/rebuild", n), func(b *testing.B) {
+		loopCPU(b, func(i int) {
+			var bld Builder
+			for j, m := range routes {
+				if j == spread(i) {
+					m = moved[j]
+				}
+				if err := bld.Add(m, j); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := bld.Build(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
 }
 
 // TestBenchRoutesAgree checks that the benchmark's two routers answer the

@@ -12,8 +12,14 @@ type Match struct {
 // is ready to use. A Builder is not safe for concurrent use; Build does not
 // change it, so more routes may be added and Build called again.
 type Builder struct {
-	entries []entry
+	// chunks hold the entries in the order of Add. A chunk is never
+	// reallocated once made, so tables keep slices of it, and Add copies
+	// no entries to grow.
+	chunks [][]entry
 }
+
+// maxChunk bounds the chunks of a Builder; they start small.
+const maxChunk = 1024
 
 type entry struct {
 	route   int
@@ -27,13 +33,36 @@ type entry struct {
 // (errors.Join of *PatternError), adding nothing in that case. The same
 // route index may be added more than once; its matches are unioned.
 func (b *Builder) Add(m Match, route int) error {
-	if route < 0 {
-		return ErrBadRoute
+	e, err := parseEntry(&m, route)
+	if err != nil {
+		return err
 	}
-	e := entry{route: route}
+	if n := len(b.chunks); n == 0 || len(b.chunks[n-1]) == cap(b.chunks[n-1]) {
+		b.chunks = append(b.chunks, make([]entry, 0, min(maxChunk, 8<<n)))
+	}
+	last := &b.chunks[len(b.chunks)-1]
+	*last = append(*last, e)
+	return nil
+}
+
+// Defaults of an entry without hosts or without paths, shared by all.
+var (
+	anyHosts = []hostPattern{{kind: hostAny}}
+	allPaths = []pathPattern{{kind: pathPrefix, raw: "/*", key: ""}}
+)
+
+// parseEntry validates and parses m for Add and Update.
+func parseEntry(m *Match, route int) (entry, error) {
+	if route < 0 {
+		return entry{}, ErrBadRoute
+	}
+	e := entry{route: route, hosts: anyHosts, paths: allPaths}
 	var errs []error
 	bad := func(field string, i int, p string, err error) {
 		errs = append(errs, &PatternError{Route: route, Field: field, Index: i, Pattern: p, Err: err})
+	}
+	if len(m.Hosts) > 0 {
+		e.hosts = make([]hostPattern, 0, len(m.Hosts))
 	}
 	for i, h := range m.Hosts {
 		hp, err := parseHost(h)
@@ -42,6 +71,9 @@ func (b *Builder) Add(m Match, route int) error {
 			continue
 		}
 		e.hosts = append(e.hosts, hp)
+	}
+	if len(m.Paths) > 0 {
+		e.paths = make([]pathPattern, 0, len(m.Paths))
 	}
 	for i, p := range m.Paths {
 		pp, err := parsePath(p)
@@ -54,55 +86,35 @@ func (b *Builder) Add(m Match, route int) error {
 	for i, meth := range m.Methods {
 		if err := CheckMethod(meth); err != nil {
 			bad("methods", i, meth, err)
-			continue
 		}
-		e.methods = append(e.methods, meth)
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return entry{}, errors.Join(errs...)
 	}
-	if len(e.hosts) == 0 {
-		e.hosts = []hostPattern{{kind: hostAny}}
+	if len(m.Methods) > 0 {
+		e.methods = append([]string(nil), m.Methods...)
 	}
-	if len(e.paths) == 0 {
-		all, _ := parsePath("/*")
-		e.paths = []pathPattern{all}
-	}
-	b.entries = append(b.entries, e)
-	return nil
+	return e, nil
 }
 
 // Build compiles the routes added so far into a Table. Routes that match
 // exactly the same requests (see the package doc) are refused: the error
 // joins a *ConflictError for each such pair, in the order they were added.
 func (b *Builder) Build() (*Table, error) {
-	t := &Table{exactHosts: make(map[string]*group), wildHosts: make(map[string]*group)}
+	ed := new(edit)
+	t := &Table{}
+	t.presize(ed, b.chunks)
 	var errs []error
-	for _, e := range b.entries {
-		for _, h := range e.hosts {
-			g := t.groupFor(h)
-			for _, p := range e.paths {
-				l := g.leafFor(p)
-				tgt := target{route: e.route, names: p.names}
-				conflict := func(other int, method string) {
-					errs = append(errs, &ConflictError{Route: e.route, Other: other, Host: h.String(), Path: p.raw, Method: method})
-				}
-				if len(e.methods) == 0 {
-					switch {
-					case l.any.route < 0:
-						l.any = tgt
-					case l.any.route != e.route:
-						conflict(l.any.route, "")
-					}
-					continue
-				}
-				for _, m := range e.methods {
-					if prev := l.forMethod(m); prev == nil {
-						l.byMethod = append(l.byMethod, methodTarget{method: m, target: tgt})
-					} else if prev.route != e.route {
-						conflict(prev.route, m)
-					}
-				}
+	for _, chunk := range b.chunks {
+		for i := range chunk {
+			e := &chunk[i]
+			errs = t.insert(ed, e, errs)
+			// Most routes are added once: their entries are a slice of
+			// the chunk, which Add never writes again.
+			if entries := t.routes.ref(ed, e.route); *entries == nil {
+				*entries = chunk[i : i+1 : i+1]
+			} else {
+				*entries = append((*entries)[:len(*entries):len(*entries)], *e)
 			}
 		}
 	}
@@ -112,86 +124,70 @@ func (b *Builder) Build() (*Table, error) {
 	return t, nil
 }
 
-func (t *Table) groupFor(h hostPattern) *group {
-	var g *group
-	switch h.kind {
-	case hostAny:
-		if t.anyHost == nil {
-			t.anyHost = newGroup()
-		}
-		return t.anyHost
-	case hostWild:
-		if g = t.wildHosts[h.key]; g == nil {
-			g = newGroup()
-			t.wildHosts[h.key] = g
-			t.maxWild = max(t.maxWild, len(h.key))
-		}
-	default:
-		if g = t.exactHosts[h.key]; g == nil {
-			g = newGroup()
-			t.exactHosts[h.key] = g
-		}
-	}
-	return g
-}
-
-func newGroup() *group {
-	return &group{exact: make(map[string]*leaf), prefixes: make(map[string]*leaf)}
-}
-
-func newLeaf() *leaf { return &leaf{any: target{route: -1}} }
-
-// leafFor returns the leaf of pattern p, creating it and the trie path to it.
-func (g *group) leafFor(p pathPattern) *leaf {
-	switch p.kind {
-	case pathExact:
-		l := g.exact[p.key]
-		if l == nil {
-			l = newLeaf()
-			g.exact[p.key] = l
-		}
-		return l
-	case pathPrefix:
-		l := g.prefixes[p.key]
-		if l == nil {
-			l = newLeaf()
-			g.prefixes[p.key] = l
-			g.maxPrefix = max(g.maxPrefix, len(p.key))
-		}
-		return l
-	}
-	if g.params == nil {
-		g.params = &node{}
-	}
-	n := g.params
-	for _, s := range p.segs {
-		if s.param {
-			if n.param == nil {
-				n.param = &node{}
+// presize makes room in the group of routes without hosts, in most
+// configurations the largest by far, for the exact and prefix patterns of
+// entries, sparing Build the rehashes of growing maps.
+func (t *Table) presize(ed *edit, chunks [][]entry) {
+	var exact, prefixes int
+	for _, chunk := range chunks {
+		for i := range chunk {
+			e := &chunk[i]
+			if e.hosts[0].kind != hostAny {
+				continue
 			}
-			n = n.param
-			continue
-		}
-		c := n.children[s.lit]
-		if c == nil {
-			if n.children == nil {
-				n.children = make(map[string]*node)
+			for j := range e.paths {
+				switch e.paths[j].kind {
+				case pathExact:
+					exact++
+				case pathPrefix:
+					prefixes++
+				}
 			}
-			c = &node{}
-			n.children[s.lit] = c
 		}
-		n = c
 	}
-	g.segCounts |= segBit(len(p.segs))
-	if n.leaf == nil {
-		n.leaf = newLeaf()
+	if exact+prefixes > 0 {
+		g := t.ownGroup(ed, hostPattern{kind: hostAny})
+		if exact > 0 {
+			g.exact.resize(ed, exact)
+		}
+		if prefixes > 0 {
+			g.prefixes.resize(ed, prefixes)
+		}
 	}
-	return n.leaf
 }
 
-// segBit is the bit of a segment count in group.segCounts; counts of 63
-// and more share the last bit.
-func segBit(n int) uint64 { return 1 << min(n, 63) }
+// insert adds e, the patterns of one route, to t, which belongs to ed, and
+// returns errs with a *ConflictError for every request another route
+// already matches.
+func (t *Table) insert(ed *edit, e *entry, errs []error) []error {
+	for _, h := range e.hosts {
+		g := t.ownGroup(ed, h)
+		for _, p := range e.paths {
+			l := g.ownLeaf(ed, p)
+			tgt := target{route: e.route, names: p.names}
+			conflict := func(other int, method string) {
+				errs = append(errs, &ConflictError{Route: e.route, Other: other, Host: h.String(), Path: p.raw, Method: method})
+			}
+			if len(e.methods) == 0 {
+				switch {
+				case l.any.route < 0:
+					l.any = tgt
+				case l.any.route != e.route:
+					conflict(l.any.route, "")
+				}
+				continue
+			}
+			for _, m := range e.methods {
+				if prev := l.forMethod(m); prev == nil {
+					l.byMethod = append(l.byMethod, methodTarget{method: m, target: tgt})
+				} else if prev.route != e.route {
+					conflict(prev.route, m)
+				}
+			}
+		}
+	}
+	return errs
+}
 
 func (l *leaf) forMethod(m string) *target {
 	for i := range l.byMethod {

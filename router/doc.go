@@ -1,10 +1,13 @@
 // Package router matches a request's host, path and method to a route: the
 // route table of a configuration is compiled once by a Builder into an
 // immutable Table, and Table.Lookup answers without allocating.
+// Table.Update changes one route in a new Table that shares all it does not
+// touch with the old one, in tens of microseconds at 10,000 routes,
+// while the old one goes on answering.
 //
 // It is its own package, apart from the engine that uses it, so that the
 // matching rules can be tested, fuzzed against a linear-scan reference and
-// benchmarked at 10 to 1,000 routes without an event loop, a connection or a
+// benchmarked at 10 to 10,000 routes without an event loop, a connection or a
 // configuration in the way. It imports nothing of Sluice; package config
 // uses its Check functions to validate patterns with the same grammar.
 //

@@ -2,6 +2,8 @@ package router
 
 import (
 	"errors"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -50,6 +52,15 @@ func (r *fuzzReader) pick(list []string, max int) []string {
 	return out
 }
 
+// match draws a route's Match: up to two hosts, two paths and two methods.
+func (r *fuzzReader) match() Match {
+	m := Match{Hosts: r.pick(fuzzHosts, 2), Methods: r.pick(fuzzMethods, 2)}
+	for i, n := 0, r.next(3); i < n; i++ {
+		m.Paths = append(m.Paths, r.path(fuzzSegs, true))
+	}
+	return m
+}
+
 // FuzzLookupAgainstLinear builds a route set from the input, checks that
 // Build refuses it exactly when the reference finds a conflict, then checks
 // that Table and the linear reference agree on the winner, the prefix length
@@ -63,10 +74,7 @@ func FuzzLookupAgainstLinear(f *testing.F) {
 		var b Builder
 		var lin linearTable
 		for route, n := 0, r.next(8)+1; route < n; route++ {
-			m := Match{Hosts: r.pick(fuzzHosts, 2), Methods: r.pick(fuzzMethods, 2)}
-			for i, np := 0, r.next(3); i < np; i++ {
-				m.Paths = append(m.Paths, r.path(fuzzSegs, true))
-			}
+			m := r.match()
 			errB, errL := b.Add(m, route), lin.add(m, route)
 			if (errB == nil) != (errL == nil) {
 				t.Fatalf("Add(%+v) = %v, reference %v", m, errB, errL)
@@ -96,12 +104,21 @@ func FuzzLookupAgainstLinear(f *testing.F) {
 
 func checkAgainstLinear(t *testing.T, tbl *Table, lin *linearTable, host, path, method []byte) {
 	t.Helper()
+	checkSameAnswer(t, "table", tbl.Lookup, "linear", lin.lookup, host, path, method)
+}
+
+type lookupFunc func(host, path, method []byte, params *Params) (route, prefixLen int, ok bool)
+
+// checkSameAnswer checks that two routers, named a and b in messages,
+// answer a request alike: route, prefix length and parameters.
+func checkSameAnswer(t *testing.T, aName string, a lookupFunc, bName string, b lookupFunc, host, path, method []byte) {
+	t.Helper()
 	var p1, p2 Params
-	r1, l1, ok1 := tbl.Lookup(host, path, method, &p1)
-	r2, l2, ok2 := lin.lookup(host, path, method, &p2)
+	r1, l1, ok1 := a(host, path, method, &p1)
+	r2, l2, ok2 := b(host, path, method, &p2)
 	if r1 != r2 || l1 != l2 || ok1 != ok2 || p1 != p2 {
-		t.Fatalf("Lookup(%q, %q, %q): table (%d, %d, %v, %+v), linear (%d, %d, %v, %+v)",
-			host, path, method, r1, l1, ok1, p1, r2, l2, ok2, p2)
+		t.Fatalf("Lookup(%q, %q, %q): %s (%d, %d, %v, %+v), %s (%d, %d, %v, %+v)",
+			host, path, method, aName, r1, l1, ok1, p1, bName, r2, l2, ok2, p2)
 	}
 }
 
@@ -139,5 +156,31 @@ func FuzzPatterns(f *testing.F) {
 			return
 		}
 		checkAgainstLinear(t, tbl, &lin, []byte(host), []byte(path), []byte(method))
+	})
+}
+
+// FuzzParsePath checks the one-pass parse of patterns without parameters
+// against parseSegments, which parses any pattern segment by segment: the
+// same pattern, or the same error.
+func FuzzParsePath(f *testing.F) {
+	for _, p := range []string{"/", "/*", "//", "/a/", "/a/b", "/a/*", "/*/*", "/a*", "/a*/b", "/a b", "/a?b", "/~u/%41:@!$&'()+,;=", "/a/{x}", "/a/x{y}", "/{a}/*"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		got, err := parsePath(p)
+		if p == "" || p[0] != '/' {
+			if err == nil {
+				t.Fatalf("parsePath(%q) accepted it", p)
+			}
+			return
+		}
+		body, prefix := p, false
+		if strings.HasSuffix(p, "/*") {
+			body, prefix = p[:len(p)-2], true
+		}
+		want, wantErr := parseSegments(p, body, prefix)
+		if !reflect.DeepEqual(got, want) || errString(err) != errString(wantErr) {
+			t.Fatalf("parsePath(%q) = %+v, %v; parseSegments: %+v, %v", p, got, err, want, wantErr)
+		}
 	})
 }

@@ -161,9 +161,27 @@ func parsePath(p string) (pathPattern, error) {
 	if strings.HasSuffix(p, "/*") {
 		body, prefix = p[:len(p)-2], true
 	}
-	var segs []segment
+	// Most patterns have no parameter: one pass over the bytes, which
+	// finds the first bad byte as parseSegments would, and no allocation.
+	if strings.IndexAny(body, "{}") < 0 {
+		if err := checkLiteral(body); err != nil {
+			return pathPattern{}, err
+		}
+		if prefix {
+			return pathPattern{kind: pathPrefix, raw: p, key: body}, nil
+		}
+		return pathPattern{kind: pathExact, raw: p, key: p}, nil
+	}
+	return parseSegments(p, body, prefix)
+}
+
+// parseSegments parses p segment by segment; body is p without its final
+// "/*" if prefix.
+func parseSegments(p, body string, prefix bool) (pathPattern, error) {
+	segs := make([]segment, 0, strings.Count(body, "/"))
 	var names []string
 	var shape strings.Builder
+	shape.Grow(len(body))
 	// body is "" for "/*"; otherwise it starts with "/", and every segment
 	// follows a "/".
 	for rest := body; rest != ""; {
@@ -185,15 +203,8 @@ func parsePath(p string) (pathPattern, error) {
 			shape.WriteString("{}")
 			continue
 		}
-		for i := 0; i < len(seg); i++ {
-			switch c := seg[i]; {
-			case c == '*':
-				return pathPattern{}, fmt.Errorf(`%w: "*" only as a final "/*"`, ErrBadPath)
-			case c == '{' || c == '}':
-				return pathPattern{}, fmt.Errorf(`%w: a parameter must be a whole segment, "/{name}"`, ErrBadPath)
-			case !pathChars[c]:
-				return pathPattern{}, fmt.Errorf("%w: %q is not allowed in a path", ErrBadPath, c)
-			}
+		if err := checkLiteral(seg); err != nil {
+			return pathPattern{}, err
 		}
 		segs = append(segs, segment{lit: seg})
 		shape.WriteString(seg)
@@ -209,6 +220,22 @@ func parsePath(p string) (pathPattern, error) {
 		return pathPattern{kind: pathParam, raw: p, key: shape.String(), segs: segs, names: names}, nil
 	}
 	return pathPattern{kind: pathExact, raw: p, key: p}, nil
+}
+
+// checkLiteral checks the bytes of literal segments of a path pattern,
+// their separating "/" included.
+func checkLiteral(s string) error {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '*':
+			return fmt.Errorf(`%w: "*" only as a final "/*"`, ErrBadPath)
+		case c == '{' || c == '}':
+			return fmt.Errorf(`%w: a parameter must be a whole segment, "/{name}"`, ErrBadPath)
+		case !pathChars[c]:
+			return fmt.Errorf("%w: %q is not allowed in a path", ErrBadPath, c)
+		}
+	}
+	return nil
 }
 
 func checkParamName(name string, seen []string) error {

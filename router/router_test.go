@@ -247,7 +247,7 @@ func TestAddRejectsBadPatterns(t *testing.T) {
 			if !errors.As(err, &pe) || pe.Field != c.field || pe.Route != 3 || pe.Index != 0 {
 				t.Fatalf("Add = %#v, want a PatternError on %s[0] of route 3", err, c.field)
 			}
-			if len(b.entries) != 0 {
+			if len(b.chunks) != 0 {
 				t.Fatal("a refused route was added")
 			}
 		})

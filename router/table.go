@@ -2,32 +2,60 @@ package router
 
 // Table is a compiled route table. It is immutable once built and safe for
 // concurrent use by any number of goroutines: the engine swaps whole Tables
-// with a new configuration snapshot and never changes one.
+// with a new configuration snapshot and never changes one. Update derives a
+// new Table from one, sharing what it does not change. The zero Table
+// matches nothing.
 type Table struct {
-	exactHosts map[string]*group // by lower-cased host
-	wildHosts  map[string]*group // by suffix with its dot, ".example.com"
-	maxWild    int               // longest key of wildHosts
-	anyHost    *group            // nil when every route names hosts
+	exactHosts strMap[*group] // by lower-cased host
+	wildHosts  strMap[*group] // by suffix with its dot, ".example.com"
+	maxWild    int            // longest key of wildHosts
+	anyHost    *group         // nil when every route names hosts
+	wildLens   lenCounts      // lengths of the keys of wildHosts
+	routes     routeIndex     // each route's patterns, for Update
 }
 
-// group is the routes of one host pattern.
+// group is the routes of one host pattern. It is never empty: the last
+// route of a host pattern takes its group away.
 type group struct {
-	exact     map[string]*leaf // by path
-	prefixes  map[string]*leaf // by prefix without "/*"; "" is "/*"
-	maxPrefix int              // longest key of prefixes
-	params    *node            // trie of parameter patterns, nil if none
-	segCounts uint64           // segBit of every parameter pattern's length
+	owner      *edit
+	exact      strMap[*leaf] // by path
+	prefixes   strMap[*leaf] // by prefix without "/*"; "" is "/*"
+	maxPrefix  int           // longest key of prefixes
+	params     *node         // trie of parameter patterns, nil if none
+	segCounts  uint64        // segBit of every parameter pattern's length
+	prefixLens lenCounts     // lengths of the keys of prefixes
+	paramLens  lenCounts     // segment counts of the leaves under params
 }
 
-// node is a trie node of parameter patterns, one level per segment.
+// node is a trie node of parameter patterns, one level per segment. A node
+// with neither children nor a leaf is removed.
 type node struct {
-	children map[string]*node // literal segments
-	param    *node            // a {name} segment
-	leaf     *leaf            // set when a pattern ends here
+	owner *edit
+	// The children of literal segments: most nodes have one, which lit and
+	// child hold without a map; children holds them otherwise (and may
+	// hold one after removals). child is nil when children is not empty.
+	lit      string
+	child    *node
+	children strMap[*node]
+	param    *node // a {name} segment
+	leaf     *leaf // set when a pattern ends here
+}
+
+// next returns the child of literal segment lit, nil if none.
+func (n *node) next(lit []byte) *node {
+	if n.child != nil {
+		if n.lit == string(lit) {
+			return n.child
+		}
+		return nil
+	}
+	return n.children.lookup(lit)
 }
 
 // leaf holds the routes of one pattern (up to parameter names), by method.
+// A leaf without routes is removed.
 type leaf struct {
+	owner    *edit
 	byMethod []methodTarget // routes that list methods, each method once
 	any      target         // the route with no method list; route -1 if none
 }
@@ -78,20 +106,20 @@ func (t *Table) Lookup(host, path, method []byte, params *Params) (route int, pr
 	}
 	var buf [maxHostLen]byte
 	if h := normalizeHost(host, &buf); len(h) > 0 {
-		if len(t.exactHosts) > 0 {
-			if g := t.exactHosts[string(h)]; g != nil {
+		if t.exactHosts.n > 0 {
+			if g := t.exactHosts.lookup(h); g != nil {
 				if route, prefixLen, ok = g.lookup(path, method, params); ok {
 					return route, prefixLen, ok
 				}
 			}
 		}
-		if len(t.wildHosts) > 0 {
+		if t.wildHosts.n > 0 {
 			// The leftmost dot gives the longest suffix, the most specific.
 			for i := 1; i < len(h); i++ {
 				if h[i] != '.' || len(h)-i > t.maxWild {
 					continue
 				}
-				if g := t.wildHosts[string(h[i:])]; g != nil {
+				if g := t.wildHosts.lookup(h[i:]); g != nil {
 					if route, prefixLen, ok = g.lookup(path, method, params); ok {
 						return route, prefixLen, ok
 					}
@@ -140,8 +168,8 @@ func normalizeHost(host []byte, buf *[maxHostLen]byte) []byte {
 // lookup matches path and method within one host group: exact, then
 // parameters, then the longest prefix.
 func (g *group) lookup(path, method []byte, params *Params) (int, int, bool) {
-	if len(g.exact) > 0 {
-		if l := g.exact[string(path)]; l != nil {
+	if g.exact.n > 0 {
+		if l := g.exact.lookup(path); l != nil {
 			if tgt := l.match(method); tgt != nil {
 				return tgt.route, 0, true
 			}
@@ -168,12 +196,12 @@ func (g *group) lookup(path, method []byte, params *Params) (int, int, bool) {
 			}
 		}
 	}
-	if len(g.prefixes) > 0 {
+	if g.prefixes.n > 0 {
 		for i := min(len(path), g.maxPrefix); i >= 0; i-- {
 			if i < len(path) && path[i] != '/' {
 				continue
 			}
-			if l := g.prefixes[string(path[:i])]; l != nil {
+			if l := g.prefixes.lookup(path[:i]); l != nil {
 				if tgt := l.match(method); tgt != nil {
 					return tgt.route, i, true
 				}
@@ -219,7 +247,7 @@ func (s *paramSearch) walk(n *node, off, depth, lits, params int) {
 	for end < len(s.path) && s.path[end] != '/' {
 		end++
 	}
-	if c := n.children[string(s.path[start:end])]; c != nil {
+	if c := n.next(s.path[start:end]); c != nil {
 		s.walk(c, end, depth+1, lits+1, params)
 	}
 	if n.param != nil && end > start && params < MaxParams {
@@ -227,3 +255,7 @@ func (s *paramSearch) walk(n *node, off, depth, lits, params int) {
 		s.walk(n.param, end, depth+1, lits, params+1)
 	}
 }
+
+// segBit is the bit of a segment count in group.segCounts; counts of 63
+// and more share the last bit.
+func segBit(n int) uint64 { return 1 << min(n, 63) }
