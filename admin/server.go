@@ -49,6 +49,9 @@ type Options struct {
 	// Persisted, when set, reports the last config version written back
 	// to the file and the last write's error (package live), for /status.
 	Persisted func() (uint64, error)
+	// StatusExtra, when set, adds sections to /status (the Consul
+	// sources: discovery, fleet).
+	StatusExtra func() map[string]any
 	// Wrap, when set, wraps the whole handler (the Admin API's bearer
 	// token check, adminapi.RequireToken), /metrics and /status included.
 	Wrap func(http.Handler) http.Handler
@@ -241,7 +244,7 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	if l := s.opts.AccessLog; l != nil {
 		lines, dropped = l.Lines(), l.Dropped()
 	}
-	writeJSON(w, map[string]any{
+	out := map[string]any{
 		"config_version":       srv.Snapshot().Version,
 		"in_flight":            srv.InFlight(),
 		"requests":             st.Requests,
@@ -255,7 +258,13 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 		"log_lines_dropped":    dropped,
 		"config_persisted":     persisted,
 		"config_persist_error": persistErr,
-	})
+	}
+	if s.opts.StatusExtra != nil {
+		for k, v := range s.opts.StatusExtra() {
+			out[k] = v
+		}
+	}
+	writeJSON(w, out)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

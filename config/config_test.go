@@ -173,6 +173,7 @@ func TestDefaults(t *testing.T) {
 				MaxHeadBytes:     16 << 10,
 				MaxFields:        100,
 			},
+			ConfigSource: ConfigSource{Type: SourceFile},
 		}
 		if got := comparable(cfg); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q:\n got %+v\nwant %+v", input, got, want)

@@ -28,6 +28,27 @@ type source struct {
 	// silent about them and their children, which would only repeat the
 	// error in other words.
 	bad map[string]bool
+	// files, for a configuration assembled from several documents (a
+	// fleet's Consul keys), names the document of each part by its path
+	// ("routes[3]"); file is that of everything else.
+	files map[string]string
+}
+
+// fileOf is the document path came from.
+func (s *source) fileOf(path string) string {
+	if s == nil {
+		return ""
+	}
+	for s.files != nil {
+		if f, ok := s.files[path]; ok {
+			return f
+		}
+		if path == "" {
+			break
+		}
+		path = parentPath(path)
+	}
+	return s.file
 }
 
 func newSource(file string) *source {

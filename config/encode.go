@@ -14,11 +14,11 @@ import (
 // (CheckNoRedacted): the secret it stood for is not known to the sender.
 const Redacted = "<redacted>"
 
-// EncodeYAML writes c as a YAML document that Parse reads back into the
-// same configuration, defaults filled in (comments of the file it came
-// from are not kept). Secrets are written as they are: this is for the
-// file the configuration lives in.
-func EncodeYAML(c *Config) ([]byte, error) { return yaml.Marshal(c) }
+// EncodeYAML writes v, a Config or one of its parts, as a YAML document
+// that Parse (or an edit) reads back into the same values, defaults filled
+// in (comments of the file it came from are not kept). Secrets are written
+// as they are: this is for where the configuration lives.
+func EncodeYAML(v any) ([]byte, error) { return yaml.Marshal(v) }
 
 // YAMLEncoder is EncodeYAML for a configuration that changes a route at a
 // time: it keeps each route's YAML by its revision (rev.go) and encodes

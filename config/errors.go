@@ -136,7 +136,7 @@ func (l *errorList) err() error {
 func (c *Config) ErrorAt(path, msg string) error {
 	e := &Error{Path: path, Msg: msg}
 	if c.src != nil {
-		e.File, e.Line = c.src.file, c.src.lineOf(path)
+		e.File, e.Line = c.src.fileOf(path), c.src.lineOf(path)
 	}
 	return e
 }

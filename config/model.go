@@ -52,6 +52,9 @@ type Config struct {
 	// Consumers are who requests are from once an auth policy checked
 	// their credentials (consumers.go). Default: none.
 	Consumers []Consumer `yaml:"consumers,omitempty"`
+	// ConfigSource says where the fleet part of the configuration comes
+	// from: this file (the default) or Consul KV (fleet.go).
+	ConfigSource ConfigSource `yaml:"config_source,omitempty"`
 
 	// src remembers where each decoded value came from, for error messages.
 	// Nil for a Config built in Go or made by an edit.
@@ -288,6 +291,10 @@ type Route struct {
 	// Policies of this route, in any order: the engine orders them by
 	// priority.
 	Policies []PolicySpec `yaml:"policies,omitempty"`
+	// Log says whether the route's requests reach the access log: on,
+	// off, or a sample of its successes (log.go). Default nil: on, as
+	// access_log says.
+	Log *RouteLog `yaml:"log,omitempty"`
 }
 
 // Match selects requests. Every list left empty matches anything; the rules

@@ -41,7 +41,7 @@ func (v *validator) errf(path, format string, args ...any) {
 	}
 	e := &Error{Path: path, Msg: fmt.Sprintf(format, args...)}
 	if v.src != nil {
-		e.File, e.Line = v.src.file, v.src.lineOf(path)
+		e.File, e.Line = v.src.fileOf(path), v.src.lineOf(path)
 	}
 	v.errs.add(e)
 }
@@ -110,6 +110,7 @@ func (v *validator) config(c *Config) {
 	v.accessLog(c.AccessLog)
 	v.consulAndDiscovery(c)
 	v.consumers(c)
+	v.configSource(c)
 	c.stamp()
 }
 
@@ -354,7 +355,7 @@ func (v *validator) policies(p string, specs []PolicySpec) {
 		s, sp := &specs[i], p+"["+strconv.Itoa(i)+"]"
 		s.Path = sp
 		if v.src != nil {
-			s.File, s.Line = v.src.file, v.src.lineOf(sp)
+			s.File, s.Line = v.src.fileOf(sp), v.src.lineOf(sp)
 		}
 		switch {
 		case s.Name == "":

@@ -25,13 +25,14 @@
 // discovery says allow_empty. While Consul fails, the last known good
 // targets stay.
 //
-// Targets marked down are left out of the snapshot (they stay in the status
-// with Down set). lb has no notion of backup servers, so a backup target is
-// used only while the source lists no primary target that is not down (the
-// rule nginx applies by health, applied here by what Consul lists); it is
-// kept, with Backup set, in the status and the dump. Per-target max_fails
-// and fail_timeout are parsed and kept in the status and the dump, but lb
-// applies its per-upstream passive-health settings to every target.
+// Every target reaches lb with nginx's server parameters: a target marked
+// down stays listed but is never picked or probed (lb's admin-down); a
+// backup target is picked only when no primary can be, by health as nginx
+// does (the hash balancer takes no backups: for it they are used, as
+// primaries, only while the source lists no primary that is not down);
+// max_fails and fail_timeout are the target's own (upsync's defaults, 2 and
+// 10 s, when the source gives none; 0 turns the rule off). An answer whose
+// every target is down counts as empty.
 //
 // The engine's Compiler builds the lb groups from the config's static
 // targets. The binary therefore calls Prepare on each config before

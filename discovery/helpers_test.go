@@ -102,10 +102,22 @@ func (r *rig) appliedCh(upstream string) chan time.Time {
 }
 
 // rotation returns the group's targets as "addr*weight", sorted.
+// rotation is what lb may pick of an upstream while its targets are
+// healthy: the targets not down, the backups only when no primary is left.
 func rotation(g *lb.Upstream) string {
-	var out []string
-	for _, t := range g.Snapshot().Targets() {
-		out = append(out, fmt.Sprintf("%s*%d", t.Addr, t.Weight()))
+	var primary, backup []string
+	for _, sp := range g.Snapshot().Specs() {
+		switch {
+		case sp.Down:
+		case sp.Backup:
+			backup = append(backup, fmt.Sprintf("%s*%d", sp.Addr, sp.Weight))
+		default:
+			primary = append(primary, fmt.Sprintf("%s*%d", sp.Addr, sp.Weight))
+		}
+	}
+	out := primary
+	if len(out) == 0 {
+		out = backup
 	}
 	sort.Strings(out)
 	return strings.Join(out, " ")

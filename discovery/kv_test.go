@@ -172,8 +172,10 @@ func TestStartWithConsulDownServesTheDump(t *testing.T) {
 	if s.State != discovery.StateDump || !s.FromDump || len(s.Targets) != 2 {
 		t.Fatalf("status %+v", s)
 	}
-	// The prepared config (what the compiler builds groups from) has them.
-	if p := r2.m.Prepare(cfg); len(p.Upstreams[0].Targets) != 1 || p.Upstreams[0].Targets[0].Weight != 4 || len(cfg.Upstreams[0].Targets) != 0 {
+	// The prepared config (what the compiler builds groups from) has them,
+	// the backup with its flag.
+	if p := r2.m.Prepare(cfg); len(p.Upstreams[0].Targets) != 2 || p.Upstreams[0].Targets[0].Weight != 4 ||
+		!p.Upstreams[0].Targets[1].Backup || len(cfg.Upstreams[0].Targets) != 0 {
 		t.Fatalf("prepared %+v, original %+v", p.Upstreams[0].Targets, cfg.Upstreams[0].Targets)
 	}
 

@@ -44,11 +44,12 @@ type Manager struct {
 
 // binding is one discovery upstream and what was last applied to it.
 type binding struct {
-	name  string
-	disc  config.Discovery
-	key   sourceKey
-	have  bool // specs hold a discovered rotation
-	specs []lb.TargetSpec
+	name     string
+	balancer lb.BalancerKind // the upstream's: hash takes no backups
+	disc     config.Discovery
+	key      sourceKey
+	have     bool // specs hold a discovered rotation
+	specs    []lb.TargetSpec
 	// targets is the source's list the specs came from.
 	targets      []Target
 	updates      uint64
@@ -167,7 +168,7 @@ func (m *Manager) Configure(cfg *config.Config) error {
 	m.client, m.consulFP, m.consul = client, fp, cfg.Consul
 	bindings := make(map[string]*binding, len(want))
 	for name, u := range want {
-		b := &binding{name: name, disc: *u.Discovery, key: keyOf(u.Discovery)}
+		b := &binding{name: name, balancer: lb.BalancerKind(u.Balancer), disc: *u.Discovery, key: keyOf(u.Discovery)}
 		if old := m.bindings[name]; old != nil && old.key == b.key {
 			// The upstream keeps what it had until its source says more.
 			b.have, b.specs, b.targets = old.have, old.specs, old.targets
@@ -211,7 +212,8 @@ func (m *Manager) Prepare(cfg *config.Config) *config.Config {
 		}
 		u.Targets = make([]config.Target, len(b.specs))
 		for j, sp := range b.specs {
-			u.Targets[j] = config.Target{Addr: sp.Addr, Weight: sp.Weight}
+			u.Targets[j] = config.Target{Addr: sp.Addr, Weight: sp.Weight, Down: sp.Down, Backup: sp.Backup,
+				MaxFails: sp.MaxFails, FailTimeout: config.Duration(sp.FailTimeout)}
 		}
 	}
 	return &out
@@ -265,11 +267,13 @@ func (m *Manager) sourceChanged(w *watch) {
 	}
 }
 
-// choose turns the source's targets into the binding's rotation, refusing
-// an empty one unless allow_empty. Called with m.mu held.
+// choose turns the source's targets into the binding's rotation (every
+// target with its server parameters: lb drains down ones and keeps backups
+// for when no primary can serve), refusing one with no usable target
+// unless allow_empty. Called with m.mu held.
 func (m *Manager) choose(b *binding, ts []Target) {
-	specs := selectSpecs(ts)
-	if len(specs) == 0 && !b.disc.AllowEmpty {
+	specs := targetSpecs(ts, b.balancer)
+	if !usable(specs) && !b.disc.AllowEmpty {
 		if !b.have || len(b.specs) > 0 {
 			b.refusedEmpty++
 			m.logf("discovery: upstream %q: %s lists no usable target; the last known targets stay (allow_empty is off)", b.name, b.key)
@@ -283,7 +287,7 @@ func (m *Manager) choose(b *binding, ts []Target) {
 // with m.mu held.
 func (m *Manager) apply(b *binding) {
 	g := m.groups[b.name]
-	if g == nil || !b.have || sameRotation(g.Snapshot(), b.specs) {
+	if g == nil || !b.have || sameSpecs(g.Snapshot(), b.specs) {
 		return
 	}
 	if err := g.Update(b.specs); err != nil {
@@ -297,23 +301,6 @@ func (m *Manager) apply(b *binding) {
 	if m.opts.Applied != nil {
 		m.opts.Applied(b.name, len(b.specs))
 	}
-}
-
-func sameRotation(s *lb.Snapshot, specs []lb.TargetSpec) bool {
-	ts := s.Targets()
-	if len(ts) != len(specs) {
-		return false
-	}
-	for i, t := range ts {
-		w := specs[i].Weight
-		if w == 0 {
-			w = 1
-		}
-		if t.Addr != specs[i].Addr || t.Weight() != w {
-			return false
-		}
-	}
-	return true
 }
 
 // awaitFirst waits for the watch's first answer: a success, or for a

@@ -276,28 +276,15 @@ func sortTargets(ts []Target) {
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Addr < ts[j].Addr })
 }
 
-// selectSpecs is the rule that turns a source's targets into an upstream's
-// rotation while the Manager compares rotations by address and weight only
-// (sameRotation) and the config carries no server parameters (Prepare):
-// down targets are left out; backup targets are used only when no primary
-// target is listed. targetSpecs is the rule that replaces it once both
-// carry whole lb.TargetSpecs; until then the specs have no flags at all, so
-// that what Update applies never depends on whether a compile ran first.
-func selectSpecs(ts []Target) []lb.TargetSpec {
-	var primary, backup []lb.TargetSpec
-	for _, t := range ts {
-		switch {
-		case t.Down:
-		case t.Backup:
-			backup = append(backup, lb.TargetSpec{Addr: t.Addr, Weight: t.Weight})
-		default:
-			primary = append(primary, lb.TargetSpec{Addr: t.Addr, Weight: t.Weight})
+// usable reports whether a rotation has a target lb may pick: one that is
+// not down. An answer without one is not last known good.
+func usable(specs []lb.TargetSpec) bool {
+	for _, sp := range specs {
+		if !sp.Down {
+			return true
 		}
 	}
-	if len(primary) == 0 {
-		return backup
-	}
-	return primary
+	return false
 }
 
 // targetSpec is a discovered server as lb's TargetSpec, nginx's server
@@ -324,8 +311,7 @@ func targetSpec(t Target) lb.TargetSpec {
 // included with their flags (lb lists a down target but never picks it,
 // and picks backups only when no primary can be). The Hash balancer has no
 // backups (lb refuses them, as nginx does): for it backups are used, as
-// primaries, only when the source lists no primary that is not down, the
-// rule of selectSpecs.
+// primaries, only when the source lists no primary that is not down.
 func targetSpecs(ts []Target, balancer lb.BalancerKind) []lb.TargetSpec {
 	specs := make([]lb.TargetSpec, 0, len(ts))
 	primaryListed := false

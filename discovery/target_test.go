@@ -117,7 +117,9 @@ func TestFromCatalog(t *testing.T) {
 	}
 }
 
-func TestSelectSpecsDownOutBackupOnlyWithoutPrimary(t *testing.T) {
+// An answer is usable (last known good, applied without allow_empty) when
+// lb can pick one of its targets: not when every target is down.
+func TestUsableAnswers(t *testing.T) {
 	p := Target{Addr: "10.0.0.1:80", Weight: 2}
 	d := Target{Addr: "10.0.0.2:80", Weight: 1, Down: true}
 	b := Target{Addr: "10.0.0.3:80", Weight: 1, Backup: true}
@@ -126,14 +128,15 @@ func TestSelectSpecsDownOutBackupOnlyWithoutPrimary(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   []Target
-		want []lb.TargetSpec
+		want bool
 	}{
-		{"primary and backup: primary only", []Target{p, d, b}, []lb.TargetSpec{{Addr: p.Addr, Weight: 2}}},
-		{"every primary down: backups", []Target{pd, d, b}, []lb.TargetSpec{{Addr: b.Addr, Weight: 1}}},
-		{"all down: none", []Target{pd, d}, nil},
+		{"primary, down and backup", []Target{p, d, b}, true},
+		{"every primary down, a backup", []Target{pd, d, b}, true},
+		{"all down", []Target{pd, d}, false},
+		{"nothing", nil, false},
 	} {
-		if got := selectSpecs(tc.in); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		if got := usable(targetSpecs(tc.in, lb.RoundRobin)); got != tc.want {
+			t.Errorf("%s: usable %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -145,20 +145,24 @@ func (w *watch) run() {
 			continue
 		}
 		fails = 0
-		// Consul's rules: an index that goes backwards (a KV tombstone
-		// reaped, a snapshot restored) is reset to 0, so the next query
-		// answers at once with the current state; otherwise never block
-		// on 0 after the first answer.
-		switch {
-		case next < index:
-			index = 0
-		case next == 0:
-			index = 1
-		default:
-			index = next
-		}
+		index = NextIndex(index, next)
 		w.succeeded(targets, bad, next)
 	}
+}
+
+// NextIndex is the index of the next blocking query after one that asked
+// with index and answered next. Consul's rules: an index that goes
+// backwards (a KV tombstone reaped, a snapshot restored) is reset to 0, so
+// the next query answers at once with the current state; otherwise never
+// block on 0 after the first answer.
+func NextIndex(index, next uint64) uint64 {
+	switch {
+	case next < index:
+		return 0
+	case next == 0:
+		return 1
+	}
+	return next
 }
 
 // fetch runs one query; a query blocks up to wait (Consul adds up to
@@ -235,7 +239,7 @@ func (w *watch) succeeded(targets []Target, bad []error, index uint64) {
 		// An answer with nothing usable is not last known good: the dump
 		// keeps the previous one, as the upstreams do (unless allow_empty,
 		// which empties a running upstream but not its dump).
-		if len(selectSpecs(targets)) > 0 {
+		if usable(targetSpecs(targets, "")) {
 			w.writeDump(targets, index)
 		}
 		w.m.sourceChanged(w)

@@ -70,12 +70,45 @@ type tableOp struct {
 	match *router.Match // nil: the slot matches nothing any more
 }
 
-// Compile builds a snapshot from a validated config. It fails with a precise
-// error (the config path of the culprit) and changes nothing when the config
-// cannot be served.
+// Compile builds a snapshot from a validated config and makes it the
+// compiler's last version: Prepare and Commit. It fails with a precise
+// error (the config path of the culprit) and changes nothing when the
+// config cannot be served.
 func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
+	p, err := c.Prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return p.Commit(), nil
+}
+
+// Pending is a compiled version not yet committed: nothing of the running
+// state changed yet (targets of upstreams in use, health checks, the
+// compiler's record of what it compiled). Exactly one of Commit and
+// Discard must be called; until then the compiler is locked.
+type Pending struct {
+	k         *compilation
+	newGroups map[string]*lbGroup
+	created   []*lbGroup
+	updates   []pendingUpdate
+	newRedis  bool
+	done      bool
+}
+
+// Prepare compiles cfg without changing anything that runs: for a change
+// that still has to be stored elsewhere (a fleet's Consul) before it may
+// be put in force. On error nothing is left to undo.
+func (c *Compiler) Prepare(cfg *config.Config) (*Pending, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	p, err := c.prepare(cfg)
+	if err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (c *Compiler) prepare(cfg *config.Config) (p *Pending, err error) {
 	s := &Snapshot{
 		Config:                 cfg,
 		upstreams:              make(map[string]*Upstream, len(cfg.Upstreams)),
@@ -96,67 +129,91 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	k := &compilation{c: c, cfg: cfg, s: s, ups: make(map[string]*upstreamUnit, len(cfg.Upstreams))}
 	k.incremental = cfg.SharedRev() != 0 && cfg.SharedRev() == c.shared && c.table != nil
 	c.gen++
-	compiled := false
+	pend := &Pending{k: k}
+	p = pend
 	defer func() {
-		if !compiled {
-			for _, set := range k.created {
-				set.cleanup() // the policies built for a refused version
-			}
+		if err != nil {
+			pend.discard() // p is nil by now
 		}
 	}()
-
 	if k.incremental {
 		s.Dicts, s.redis = c.dicts, c.redis
-	} else {
-		newRedis, err := k.sharedPart()
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			if !compiled && newRedis {
-				s.redis.Close()
-			}
-		}()
+	} else if pend.newRedis, err = k.sharedPart(); err != nil {
+		return nil, err
 	}
 	k.env = func(scope string, spec config.PolicySpec) *Env {
 		return &Env{Dicts: s.Dicts, Scope: scope, ID: spec.Identity(), Redis: s.redis}
 	}
-	if err := k.globals(); err != nil {
+	if err = k.globals(); err != nil {
 		return nil, err
 	}
-	newGroups, created, updates, err := k.upstreams()
-	if err != nil {
+	if pend.newGroups, pend.created, pend.updates, err = k.upstreams(); err != nil {
 		return nil, err
 	}
-	if err := k.routes(); err != nil {
+	if err = k.routes(); err != nil {
 		return nil, err
 	}
-	if err := k.table(); err != nil {
+	if err = k.table(); err != nil {
 		return nil, err
 	}
+	return p, nil
+}
 
-	// Commit: only now does the running state change. Targets were
-	// validated with the config, so an Update failing here is a bug; it is
-	// reported, and the groups already updated stay updated.
-	for _, pu := range updates {
-		if err := pu.u.Update(pu.specs); err != nil {
-			return nil, cfg.ErrorAt(fmt.Sprintf("upstreams[%d].targets", pu.index), err.Error())
+// Discard drops a prepared version: its policies are cleaned up, its new
+// Redis client closed, the lb groups it made forgotten. Safe to call
+// after Commit (it does nothing then).
+func (p *Pending) Discard() {
+	if p.done {
+		return
+	}
+	p.discard()
+	p.done = true
+	p.k.c.mu.Unlock()
+}
+
+func (p *Pending) discard() {
+	k := p.k
+	for _, set := range k.created {
+		set.cleanup() // the policies built for a refused version
+	}
+	if p.newRedis && k.s.redis != nil {
+		k.s.redis.Close()
+	}
+	for _, g := range p.created {
+		k.c.freeIDs = append(k.c.freeIDs, g.id) // never served: its id is free again
+	}
+}
+
+// Commit makes the prepared version the compiler's last one and returns
+// its snapshot, for Server.Swap. Targets were validated with the config,
+// so an lb Update failing here is a bug: it is logged, and the groups
+// already updated stay updated.
+func (p *Pending) Commit() *Snapshot {
+	if p.done {
+		panic("engine: Pending committed or discarded twice")
+	}
+	p.done = true
+	k, c, s, cfg := p.k, p.k.c, p.k.s, p.k.cfg
+	defer c.mu.Unlock()
+	for _, pu := range p.updates {
+		if err := pu.u.Update(pu.specs); err != nil && c.Logf != nil {
+			c.Logf("%v", cfg.ErrorAt(fmt.Sprintf("upstreams[%d].targets", pu.index), err.Error()))
 		}
 	}
 	for name, g := range c.groups {
-		if ng, ok := newGroups[name]; !ok || ng != g {
+		if ng, ok := p.newGroups[name]; !ok || ng != g {
 			if g.cancel != nil {
 				g.cancel()
 			}
 			c.freeIDs = append(c.freeIDs, g.id)
 		}
 	}
-	for _, g := range created {
+	for _, g := range p.created {
 		ctx, cancel := context.WithCancel(context.Background())
 		g.cancel = cancel
 		g.lb.StartHealthChecks(ctx)
 	}
-	c.groups = newGroups
+	c.groups = p.newGroups
 	if !k.incremental {
 		c.dicts = s.Dicts
 		if s.redis != c.redis {
@@ -178,8 +235,7 @@ func (c *Compiler) Compile(cfg *config.Config) (*Snapshot, error) {
 	c.globals, c.noRoute = s.globals, s.noRoute
 	c.version++
 	s.Version = c.version
-	compiled = true
-	return s, nil
+	return s
 }
 
 // sharedPart makes the shared dicts and the Redis client of a version
@@ -281,7 +337,8 @@ func (k *compilation) upstreams() (map[string]*lbGroup, []*lbGroup, []pendingUpd
 		fp := fmt.Sprintf("%+v", lcfgFingerprint(lcfg))
 		specs := make([]lb.TargetSpec, len(cu.Targets))
 		for j, t := range cu.Targets {
-			specs[j] = lb.TargetSpec{Addr: t.Addr, Weight: t.Weight}
+			specs[j] = lb.TargetSpec{Addr: t.Addr, Weight: t.Weight, Down: t.Down, Backup: t.Backup,
+				MaxFails: t.MaxFails, FailTimeout: t.FailTimeout.Std()}
 		}
 		g := c.groups[cu.Name]
 		if g == nil || g.cfg != fp {

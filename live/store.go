@@ -43,6 +43,11 @@ type Options struct {
 	// Committed, when set, runs after each swap (discovery binds to the
 	// new lb groups).
 	Committed func(cfg *config.Config)
+	// WriteThrough, when set, stores a change made here (OriginAPI) where
+	// the configuration lives besides this process (a fleet's Consul KV),
+	// after it compiled and before it is put in force: its error refuses
+	// the change (wrapping ErrStale when another writer got there first).
+	WriteThrough func(running, next *config.Config) error
 	// Logf receives one line per change and the writer's errors; nil is
 	// silent.
 	Logf func(format string, args ...any)
@@ -72,6 +77,14 @@ func New(opts Options, cfg *config.Config, running *engine.Snapshot) *Store {
 	return s
 }
 
+// SetWriteThrough sets Options.WriteThrough, for a writer made after the
+// store (it needs the store to watch).
+func (s *Store) SetWriteThrough(fn func(running, next *config.Config) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.WriteThrough = fn
+}
+
 // Current returns the running configuration, as declared (not as
 // discovery completed it), and its version. The Config must not be
 // changed.
@@ -96,10 +109,20 @@ type Change struct {
 	// DryRun validates and compiles the change without putting it in
 	// force.
 	DryRun bool
-	// FromFile says the change was read from the config file (a reload):
-	// there is nothing to write back.
-	FromFile bool
+	// Origin is where the change already is: the Admin API's changes are
+	// written back (to the file, or through to the fleet); a reload's came
+	// from the file, a fleet change from Consul.
+	Origin Origin
 }
+
+// Origin is where a change comes from.
+type Origin int
+
+const (
+	OriginAPI   Origin = iota // the Admin API: written back and through
+	OriginFile                // a reload of the file: nothing to write back
+	OriginFleet               // the fleet's Consul KV: written back to the file, not through
+)
 
 // Result is an accepted change.
 type Result struct {
@@ -120,6 +143,9 @@ func (s *Store) Apply(ch Change) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if next == s.cfg {
+		return Result{Config: next, Old: s.version, New: s.version}, nil // nothing changed
+	}
 	if ch.DryRun {
 		return Result{Config: next, Old: s.version, New: s.version}, s.dryRun(next)
 	}
@@ -129,13 +155,23 @@ func (s *Store) Apply(ch Change) (Result, error) {
 			return Result{}, err
 		}
 	}
-	snap, err := s.opts.Compiler.Compile(compiled)
+	pending, err := s.opts.Compiler.Prepare(compiled)
 	if err != nil {
 		if s.opts.Rollback != nil {
 			s.opts.Rollback(s.cfg)
 		}
 		return Result{}, err
 	}
+	if ch.Origin == OriginAPI && s.opts.WriteThrough != nil {
+		if err := s.opts.WriteThrough(s.cfg, next); err != nil {
+			pending.Discard()
+			if s.opts.Rollback != nil {
+				s.opts.Rollback(s.cfg)
+			}
+			return Result{}, err
+		}
+	}
+	snap := pending.Commit()
 	s.opts.Server.Swap(snap)
 	if s.opts.Committed != nil {
 		s.opts.Committed(next)
@@ -144,7 +180,7 @@ func (s *Store) Apply(ch Change) (Result, error) {
 	s.cfg, s.version = next, snap.Version
 	s.opts.Logf("config: %s by %s: version %d -> %d", ch.What, ch.Who, old, s.version)
 	if s.persist != nil {
-		if ch.FromFile {
+		if ch.Origin == OriginFile {
 			s.persist.forget() // a write still due would overwrite what was just read
 		} else {
 			s.persist.want(next, s.version)

@@ -11,7 +11,9 @@ import (
 	"github.com/sluice-gw/sluice/admin"
 	"github.com/sluice-gw/sluice/adminapi"
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/discovery"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/fleet"
 	"github.com/sluice-gw/sluice/lb"
 	"github.com/sluice-gw/sluice/live"
 	"github.com/sluice-gw/sluice/policies"
@@ -27,7 +29,7 @@ const minTokenLen = 16
 // package adminapi: the Admin API) when the config has one (admin.listen,
 // or the -status flag); nil when it has none. It is not moved by a
 // reload: a changed admin section takes effect at the next start.
-func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger, store *live.Store) (*admin.Server, error) {
+func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger, store *live.Store, extra func() map[string]any) (*admin.Server, error) {
 	if cfg.Admin.Listen == "" {
 		return nil, nil
 	}
@@ -38,7 +40,7 @@ func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger, store
 	if token == "" && !config.IsLoopback(cfg.Admin.Listen) {
 		return nil, fmt.Errorf("%s is not a loopback address and no bearer token is set: set %s or admin.token_file", cfg.Admin.Listen, tokenEnv)
 	}
-	opts := admin.Options{Engine: srv, AllowRemote: cfg.Admin.AllowRemote, Version: buildVersion(), Persisted: store.Persisted}
+	opts := admin.Options{Engine: srv, AllowRemote: cfg.Admin.AllowRemote, Version: buildVersion(), Persisted: store.Persisted, StatusExtra: extra}
 	if rl != nil {
 		opts.AccessLog = rl
 	}
@@ -110,6 +112,21 @@ func restartRequired(running, next *config.Config) []string {
 	check("access_log", fmt.Sprintf("%+v", running.AccessLog) != fmt.Sprintf("%+v", next.AccessLog))
 	check("trace", running.Trace != next.Trace)
 	return out
+}
+
+// statusExtra adds the Consul sources to /status: discovery's, and the
+// fleet configuration's.
+func statusExtra(disc *discovery.Manager, fs *fleet.Source) func() map[string]any {
+	return func() map[string]any {
+		m := map[string]any{}
+		if st := disc.Status(); len(st.Sources) > 0 {
+			m["discovery"] = st
+		}
+		if fs != nil {
+			m["fleet"] = fs.Status()
+		}
+		return m
+	}
 }
 
 // persistFile is where Admin API changes are written back: the config

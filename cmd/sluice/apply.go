@@ -116,8 +116,13 @@ func cmdApply(args []string, stdout, stderr io.Writer) int {
 	var c adminClient
 	c.register(fs)
 	dry := fs.Bool("dry-run", false, "validate on the gateway, change nothing")
+	consulAddr := fs.String("consul", "", "write the file into a fleet's Consul KV (host:port of an agent) instead of a gateway's Admin API")
+	prefix := fs.String("prefix", "sluice/fleet", "with -consul: the fleet's KV prefix (config_source.prefix)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *consulAddr != "" {
+		return applyToConsul(c.file, *consulAddr, strings.Trim(*prefix, "/"), *dry, stdout, stderr)
 	}
 	path := "/config"
 	method := http.MethodPut

@@ -33,6 +33,7 @@ import (
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/discovery"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/fleet"
 	"github.com/sluice-gw/sluice/live"
 	"github.com/sluice-gw/sluice/policies"
 )
@@ -75,6 +76,8 @@ func usage(w io.Writer) {
   sluice proxy --listen ADDR --to ADDR[,ADDR...] [the run flags but -c]
   sluice apply -f FILE [-admin ADDR] [-token-file F] [-dry-run]
                                       replace a running gateway's config (Admin API)
+  sluice apply -f FILE -consul ADDR [-prefix P] [-dry-run]
+                                      write a config into a fleet's Consul KV
   sluice diff -f FILE [-admin ADDR] [-token-file F]
                                       what apply would change
 `)
@@ -223,6 +226,21 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 	compiler := engine.NewCompiler(policies.Build)
 	compiler.Logf = logger.Printf // the Redis client's connection changes
 	defer compiler.Close()
+	// A fleet node's file holds only what is the node's: the rest comes
+	// from Consul KV and follows it (package fleet).
+	var fleetSrc *fleet.Source
+	if cfg.Fleet() {
+		var err error
+		if fleetSrc, err = fleet.New(cfg, logger.Printf); err == nil {
+			cfg, err = fleetSrc.Load()
+		}
+		if err != nil {
+			logger.Print(err)
+			return 1
+		}
+		defer fleetSrc.Close()
+		reload, file = nil, "" // the file is the node's; changes go to Consul
+	}
 	// Discovery (Consul) feeds the compiler the last known targets and
 	// updates the groups it made; see package discovery.
 	disc := discovery.New(discovery.Options{Logf: logger.Printf})
@@ -310,12 +328,16 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 		Rollback:  func(running *config.Config) { _ = disc.Configure(running) },
 		Committed: func(*config.Config) { disc.Bind(compiler.Upstreams()); adm.ReloadDone(nil) },
 	}, cfg, snap)
+	if fleetSrc != nil {
+		store.SetWriteThrough(fleetSrc.WriteThrough)
+		fleetSrc.Watch(store)
+	}
 	defer func() {
 		if err := store.Close(); err != nil {
 			logger.Printf("config: the last change is not in %s: %v", file, err)
 		}
 	}()
-	adm, err = startAdmin(cfg, srv, rl, store)
+	adm, err = startAdmin(cfg, srv, rl, store, statusExtra(disc, fleetSrc))
 	if err != nil {
 		logger.Printf("admin listener: %v", err)
 		return 1
@@ -355,10 +377,10 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 			}
 			if sig == syscall.SIGHUP {
 				if reload == nil {
-					logger.Print("SIGHUP: no config file to reload")
+					logger.Print("SIGHUP: no config file to reload (a fleet node follows Consul; its own sections take effect at the next start)")
 					continue
 				}
-				_, err := store.Apply(live.Change{Who: "SIGHUP", What: "reload of " + file, FromFile: true,
+				_, err := store.Apply(live.Change{Who: "SIGHUP", What: "reload of " + file, Origin: live.OriginFile,
 					Edit: func(*config.Config) (*config.Config, error) { return reload() }})
 				if err != nil {
 					adm.ReloadDone(err)
