@@ -279,6 +279,7 @@ func TestUpdateConcurrentLookups(t *testing.T) {
 	}
 	results := make([]*Table, 3)
 	sets := make([]routeSet, 3)
+	writerErrs := make([]error, 3)
 	for w := range results {
 		writers.Go(func() {
 			cur, set := tbl, rs
@@ -290,7 +291,8 @@ func TestUpdateConcurrentLookups(t *testing.T) {
 				}
 				next, err := cur.Update(route, m)
 				if err != nil {
-					panic(err)
+					writerErrs[w] = err
+					return
 				}
 				cur, set = next, set.with(route, m)
 			}
@@ -302,6 +304,9 @@ func TestUpdateConcurrentLookups(t *testing.T) {
 	readers.Wait()
 	close(readerErrs)
 	for err := range readerErrs {
+		t.Fatal(err)
+	}
+	if err := errors.Join(writerErrs...); err != nil {
 		t.Fatal(err)
 	}
 	for w, got := range results {
