@@ -3,45 +3,69 @@ package shm
 import "sync/atomic"
 
 // Counter cells: every KindInt value lives in an 8-byte cell of its shard's
-// cell slab, so that Incr on an existing counter is one compare-and-swap on
-// the cell, without the shard lock.
+// cell slab, so that Incr on an existing counter is one atomic add on the
+// cell, without the shard lock.
 //
 // The difficulty is reuse. A lock-free Incr finds the cell, validates the
-// entry, then swaps; between the two the key may be deleted and its memory
-// given to another key. If that memory were the same cell, the swap could
-// land on the other key's counter whenever it happened to hold the same
-// value (ABA). So a cell belongs to one counter for ever:
+// entry, then adds; between the two the key may be deleted and its memory
+// given to another key. If that memory were the same cell, the add would
+// land on the other key's counter. So a cell belongs to one counter for
+// ever:
 //
 //   - cell ids are never reused: a shard hands them out in increasing order;
 //   - a cell whose counter ends (delete, eviction, a Set or IncrFloat that
 //     changes the kind) is frozen: it holds cellFrozen, which is not a
-//     counter value, so every later swap on it fails and the Incr retries
-//     from the lookup;
+//     counter value, so every later add or swap on it sees that it missed
+//     and the Incr retries from the lookup;
 //   - when the slab is used up, a new one is allocated, the live counters
 //     are moved into it (each frozen in the old slab as it moves, under its
 //     entry's seqlock), and the new slab is published. The old slab stays
 //     frozen, and the garbage collector frees it once no reader holds it.
 //
-// Counter values must leave room for the markers, so a cell holds values in
-// [-2^62, 2^62) ("fast" values); a counter outside that range keeps its value
-// in entry.num and cellBig in its cell, and every Incr on it takes the shard
-// lock. Rate-limit counters never get there.
+// A cell word is read as an int64 and its top two bits say what it holds:
+//
+//   - equal (00 or 11, [-2^62, 2^62)): the counter's value;
+//   - 01: frozen, the counter has ended (cellFrozen, 3<<61, in the middle);
+//   - 10: the value is in entry.num (cellBig, 5<<61, in the middle).
+//
+// Lock-free Incrs add to a cell with one atomic add, not a compare-and-swap
+// (no retry loop however many cores increment one counter), and check
+// afterwards what the add landed on: an add that finds a marker did not
+// count, and the marker's region absorbs it (a frozen cell's add is taken
+// back, a big cell's is wiped when the value moves back in). The regions are
+// wide enough for that because an add is only tried on a cell that held a
+// "fast" value, in [-2^61, 2^61), just before, with |delta| <= maxAddDelta:
+// the adds racing each other and one transition can move a cell by at most
+// goroutines * 2^31, which stays far inside 2^61 (2^30 goroutines would need
+// terabytes of stacks). Writers under the lock store only fast values,
+// cellBig or cellFrozen, and an add can leave a value a little beyond the
+// fast range, which the next Incr moves to entry.num under the lock. Values
+// outside the fast range keep their value in entry.num, and every Incr on
+// them takes the shard lock. Rate-limit counters never get there.
 //
 // Slab ids are global per shard: slab s holds ids [s.base, s.base+len), so a
 // reader holding an old slab and a new id (or the reverse) sees an id out of
 // range and retries, and never reads another counter's cell.
 
 const (
-	// The markers have bit 62 set and bit 63 clear, which no fast value has.
-	cellFrozen = uint64(1) << 62   // the cell's counter has ended
-	cellBig    = uint64(1)<<62 | 1 // the value is in entry.num
-	fastMin    = -(int64(1) << 62) // smallest value a cell holds
-	fastMax    = int64(1)<<62 - 1  // largest value a cell holds
-	minCells   = 16                // smallest slab
+	cellFrozen  = uint64(3) << 61   // the cell's counter has ended
+	cellBig     = uint64(5) << 61   // the value is in entry.num
+	fastMin     = -(int64(1) << 61) // smallest value a writer stores in a cell
+	fastMax     = int64(1)<<61 - 1  // largest value a writer stores in a cell
+	maxAddDelta = int64(1) << 31    // largest |delta| a lock-free Incr adds
+	minCells    = 16                // smallest slab
 )
 
-// isFast reports whether n fits in a cell.
+// isFast reports whether n may be stored in a cell.
 func isFast(n int64) bool { return n >= fastMin && n <= fastMax }
+
+// cellValue reports whether the cell word w is a counter value (not a
+// marker), fast or not.
+func cellValue(w uint64) bool { return (w>>62)&1 == w>>63 }
+
+// cellFrozenWord and cellBigWord report which marker region w is in.
+func cellFrozenWord(w uint64) bool { return w>>62 == 1 }
+func cellBigWord(w uint64) bool    { return w>>62 == 2 }
 
 // cellSlab is one array of cells. Cells not yet handed out hold cellFrozen.
 type cellSlab struct {
@@ -88,8 +112,8 @@ func cellWord(n int64) uint64 {
 }
 
 // freeCell freezes the cell of a counter that ends and returns its last
-// word (a fast value or cellBig): lock-free Incrs that still hold the cell
-// fail their swap from now on.
+// word (a value, or a word of the big region): lock-free Incrs that still
+// hold the cell find the frozen region from now on.
 func (s *shard) freeCell(id uint64) uint64 {
 	s.liveCells--
 	return s.cells.Load().cellAt(id).Swap(cellFrozen)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/bits"
 	"time"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // Dict is a named, capacity-bounded key/value store shared by every worker:
@@ -80,12 +78,10 @@ func New(capacity int64, opts ...Option) (*Dict, error) {
 }
 
 // shardFor hashes key and returns its shard. The top bits pick the shard, so
-// the index maps inside a shard still see well-spread low bits.
+// the index maps inside a shard still see well-spread low bits. With one
+// shard the shift is 64, which Go defines to give 0.
 func (d *Dict) shardFor(key []byte) (*shard, uint64) {
-	h := xxhash.Sum64(key)
-	if d.shardShift >= 64 {
-		return &d.shards[0], h
-	}
+	h := hashKey(key)
 	return &d.shards[h>>d.shardShift], h
 }
 
@@ -123,25 +119,28 @@ func (d *Dict) Name() string { return d.name }
 // and keep v.Bytes[:0] as the next buffer. Get allocates only when dst is too
 // short for the value.
 func (d *Dict) Get(key, dst []byte) (v Value, ok bool) {
-	v.Bytes = dst
-	if checkKey(key) != nil {
-		return v, false
-	}
-	s, h := d.shardFor(key)
-	_, ok = s.get(h, key, dst, false, &v)
+	// Small enough to be inlined, so that get fills the caller's Value in
+	// place: a 56-byte result returned in registers is spilled and copied
+	// with wide loads of narrow stores, a store-forwarding stall.
+	_, ok = d.get(key, dst, false, &v)
 	return v, ok
 }
 
 // GetStale is Get that also returns expired entries not yet removed, with
 // stale set. A stale entry is not marked as used.
 func (d *Dict) GetStale(key, dst []byte) (v Value, stale, ok bool) {
+	stale, ok = d.get(key, dst, true, &v)
+	return v, stale, ok
+}
+
+// get is Get and GetStale; v must be the zero Value.
+func (d *Dict) get(key, dst []byte, stale bool, v *Value) (expired, ok bool) {
 	v.Bytes = dst
 	if checkKey(key) != nil {
-		return v, false, false
+		return false, false
 	}
 	s, h := d.shardFor(key)
-	stale, ok = s.get(h, key, dst, true, &v)
-	return v, stale, ok
+	return s.get(h, key, dst, stale, v)
 }
 
 // Set stores v under key for ttl (0: never expires), evicting entries of the
@@ -202,9 +201,9 @@ func (d *Dict) Delete(key []byte) bool {
 // Errors: ErrNotAnInteger (a float64 value), ErrNotANumber (bytes or bool),
 // ErrOverflow (the value is left unchanged). When the counter has to be
 // created and the shard is full, Incr evicts like Set.
-// Incr on an existing counter whose value stays within ±2^62 takes no lock
-// (one compare-and-swap on the counter) and allocates nothing; creating a
-// counter takes the shard lock.
+// Incr on an existing counter whose value stays within ±2^61 takes no lock
+// (one atomic add on the counter) and allocates nothing; creating a counter
+// takes the shard lock.
 func (d *Dict) Incr(key []byte, delta, init int64, initTTL time.Duration) (int64, error) {
 	return d.incr(key, delta, true, init, initTTL)
 }

@@ -29,10 +29,10 @@
 // takes the key's shard mutex. Which operations lock:
 //
 //   - lock-free: Get, GetStale, TTL, and Incr/IncrExisting on a key that
-//     holds a live int64 counter whose result stays within ±2^62. They fall
+//     holds a live int64 counter whose result stays within ±2^61. They fall
 //     back to the shard lock when they cannot finish lock-free: Incr that
 //     creates or re-creates a counter (missing or expired key), that gets an
-//     error other than overflow, or that moves a value past ±2^62; and any
+//     error other than overflow, or that moves a value past ±2^61; and any
 //     of them after 8 attempts that raced a writer on the same entry;
 //   - one shard lock: Set, SafeSet, Add, SafeAdd, Replace, Delete,
 //     IncrFloat, Expire, and every eviction, compaction and table growth;
@@ -48,31 +48,49 @@
 //     consistent with real time, that every goroutine observes. A locked
 //     write takes effect inside its critical section; a lock-free read takes
 //     effect at its last successful validation (below); a lock-free Incr at
-//     its compare-and-swap.
-//   - A lock-free read loads every word it uses atomically (sync/atomic,
-//     sequentially consistent in Go's memory model) and validates them with
-//     the entry's sequence number: writers make it odd before they change
-//     the entry, its arena bytes or its counter cell id, and even after; a
-//     reader that saw the same even number before and after its loads read
-//     one stored state, never a torn one, and retries otherwise. A miss is
-//     validated the same way with the index's sequence number (a bucket
-//     moved by a concurrent delete could hide the key from a walk).
-//   - Read-modify-write operations are exact: Incr is a compare-and-swap
-//     loop on the counter's cell, or runs under the lock; Add and Replace
-//     decide and write in one critical section. N goroutines doing M Incr of
-//     1 on a counter that does not expire meanwhile leave exactly N*M, and
-//     their results are exactly 1..N*M.
-//   - Synchronization follows the Go memory model for sync/atomic and
-//     sync.Mutex: if an operation observes the effect of a write (a Get sees
-//     a value a Set stored, an Incr sees another's increment), everything the
-//     writing goroutine did before the write happens before everything the
-//     observing goroutine does after. So a dict entry may publish other
-//     data, like an atomic store-release/load-acquire.
+//     its atomic add (or compare-and-swap, past ±2^61).
+//   - A lock-free read validates what it read with the entry's sequence
+//     number: writers make it odd before they change the entry, its arena
+//     bytes or its counter cell id, and even after; a reader that saw the
+//     same even number before and after its reads (one atomic load each)
+//     read one stored state, never a torn one, and retries otherwise. A miss
+//     is validated the same way with the index's sequence number (a bucket
+//     moved by a concurrent delete could hide the key from a walk). A write
+//     that changes nothing a reader sees (an in-place Set of the same value,
+//     flags and expiry) leaves the sequence number alone, and one that only
+//     changes a counter's value stores it in the cell like an Incr.
+//   - How the seqlocked words are stored and loaded depends on the build.
+//     On amd64, writers store them with plain stores and readers load single
+//     words with sync/atomic loads and copy or compare byte runs with
+//     memmove and inline word loads: x86 keeps stores in order and loads in
+//     order (TSO), which is all a seqlock needs, and every sync/atomic store
+//     there is a locked instruction of 7-10 ns (tso_amd64.go says why the Go
+//     compiler keeps that order too). Under the race detector, with -tags
+//     purego, and on other architectures (arm64 may reorder a plain load
+//     after the reader's closing load of the sequence number), every shared
+//     word is stored and loaded with sync/atomic (portable.go).
+//   - Read-modify-write operations are exact: Incr is one atomic add on the
+//     counter's cell (a compare-and-swap loop for values past ±2^61), or
+//     runs under the lock; Add and Replace decide and write in one critical
+//     section. N goroutines doing M Incr of 1 on a counter that does not
+//     expire meanwhile leave exactly N*M, and their results are exactly
+//     1..N*M. An add that lands on a cell the lock holder just froze or
+//     emptied does not count and is redone (cells.go).
+//   - Synchronization: if an operation observes the effect of a write (a
+//     Get sees a value a Set stored, an Incr sees another's increment),
+//     everything the writing goroutine did before the write happens before
+//     everything the observing goroutine does after, so a dict entry may
+//     publish other data, like an atomic store-release/load-acquire. With
+//     the portable accesses this is the Go memory model for sync/atomic and
+//     sync.Mutex; with the amd64 ones it is x86's store and load order,
+//     which gives every plain store release and every load acquire
+//     semantics, while the compiler keeps the caller's accesses on their
+//     side of the dict's atomic loads and of its calls.
 //   - Values are copied in and out: no caller buffer is retained or written
 //     after a call returns.
 //   - Whether an entry has expired is decided by one clock read of the
 //     operation that looks at it. A lock-free Incr checks the TTL before its
-//     compare-and-swap, so an increment racing the expiry instant may land
+//     add, so an increment racing the expiry instant (or a FlushAll) may land
 //     in the counter just after it expired; only GetStale can observe that.
 //   - FlushAll, FlushExpired, Keys, Len, FreeSpace and Stats visit the
 //     shards one after the other. Each shard's part is atomic, the whole is
@@ -88,13 +106,14 @@
 // # Design
 //
 // A dict is split into a power-of-two number of shards picked by the top bits
-// of the key's xxhash, each with its own sync.Mutex for writers, so workers on
-// different keys rarely meet and there is no global lock. The request path
-// (Get, Incr) writes no shared word but the entry it hits: a Get writes
-// nothing at all once the entry's CLOCK bit is set, so any number of cores
-// read one hot key without moving its cache line, and an Incr on a hot
-// counter is one compare-and-swap on that counter's cell: one cache-line
-// transfer per increment instead of a mutex hand-off (lock, then unlock).
+// of the key's hash (wyhash, hash.go), each with its own sync.Mutex for
+// writers, so workers on different keys rarely meet and there is no global
+// lock. The request path (Get, Incr) writes no shared word but the entry it
+// hits: a Get writes nothing at all once the entry's CLOCK bit is set, so
+// any number of cores read one hot key without moving its cache line, and an
+// Incr on a hot counter is one atomic add on that counter's cell: one
+// cache-line transfer per increment instead of a mutex hand-off (lock, then
+// unlock), and no compare-and-swap to fail and retry when cores collide.
 //
 // A shard keeps no Go pointer per entry, so millions of keys cost the garbage
 // collector nothing to scan:
@@ -109,14 +128,13 @@
 //     that found it through an old index table (shard.go);
 //   - an arena of 8-byte words with one block per entry holding the key and
 //     a byte value, bump-allocated and compacted in place when the garbage
-//     left by deletes and growing values is needed; words are written and
-//     read with atomic stores and loads, because lock-free readers compare
-//     keys and copy values out of it while writers change it (arena.go);
+//     left by deletes and growing values is needed; lock-free readers compare
+//     keys and copy values out of it while writers change it, under the
+//     entry's seqlock (arena.go);
 //   - counter cells: one 8-byte cell per int64 value, never reused for
 //     another counter (a cell whose counter ends is frozen; when the slab of
 //     cells is used up, the live counters move to a new one), so a lock-free
-//     Incr's compare-and-swap can never land on another key's counter
-//     (cells.go).
+//     Incr's add can never land on another key's counter (cells.go).
 //
 // The index started as a Go map[uint64]uint32; the hand-written table is
 // one cache line per lookup instead of two or three and needs no collision

@@ -1,9 +1,6 @@
 package shm
 
-import (
-	"sync/atomic"
-	"unsafe"
-)
+import "unsafe"
 
 // MaxKeyLen is the longest key a Dict accepts, as in ngx.shared.DICT.
 const MaxKeyLen = 65535
@@ -55,27 +52,34 @@ const (
 // collector nothing to scan. The key and a byte-string value live in the
 // shard's arena block at off: [header][key][value][padding]. An int64 value
 // lives in a counter cell (cells.go), so that Incr can add to it with one
-// compare-and-swap.
+// atomic add.
 //
 // Lock-free readers read every field but prev and next, so each of those is
-// an atomic word written only under the shard lock, between two increments
-// of seq (beginWrite, endWrite). The one bit written without the lock is the
-// CLOCK bit (refBit in lens), set by readers with a compare-and-swap.
+// a word (tso_amd64.go, portable.go) written only under the shard lock,
+// between two increments of seq (beginWrite, endWrite). The one bit written
+// without the lock is the CLOCK bit (refBit in lens), set by readers with a
+// compare-and-swap.
 //
 // An entry is 64 bytes, and segments of them are 64-byte aligned (Go's size
 // classes for them are multiples of 64), so a lookup touches one cache line
 // of the table.
 type entry struct {
-	seq       atomic.Uint64 // even: stable; odd: a writer is changing the entry
-	hashFlags atomic.Uint64 // low 32 bits of the key hash << 32 | user flags
-	expires   atomic.Int64  // clock nanos; 0 = never, flushedExpiry = flushed
-	num       atomic.Uint64 // float64 bits, 0/1 for bool, an int64 too large for a cell
-	cell      atomic.Uint64 // counter cell id of a KindInt value
-	loc       atomic.Uint64 // arena offset << 32 | block size in bytes (a multiple of 8)
-	lens      atomic.Uint64 // refBit | key length << 40 | kind << 32 | byte-string length
-	prev      uint32        // list neighbours (shard lock only); slot 0 is the sentinel
-	next      uint32        // list neighbour, or next free slot while the slot is free
+	seq       word   // even: stable; odd: a writer is changing the entry
+	hashFlags word   // low 32 bits of the key hash << 32 | user flags
+	expires   expiry // clock nanos; 0 = never, flushedExpiry = flushed
+	num       word   // float64 bits, 0/1 for bool, an int64 too large for a cell
+	cell      word   // counter cell id of a KindInt value
+	loc       word   // arena offset << 32 | block size in bytes (a multiple of 8)
+	lens      word   // refBit | key length << 40 | kind << 32 | byte-string length
+	prev      uint32 // list neighbours (shard lock only); slot 0 is the sentinel
+	next      uint32 // list neighbour, or next free slot while the slot is free
 }
+
+// expiry is the entry's expiry time, a word holding an int64.
+type expiry struct{ w word }
+
+func (x *expiry) Load() int64   { return int64(x.w.Load()) }
+func (x *expiry) Store(t int64) { x.w.Store(uint64(t)) }
 
 // refBit is the CLOCK bit in entry.lens: used since the eviction hand last
 // passed. Writers that store lens clear it (a write puts the entry at the

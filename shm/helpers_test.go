@@ -20,6 +20,14 @@ func newFakeClock() *fakeClock {
 func (c *fakeClock) Now() int64              { return c.now.Load() }
 func (c *fakeClock) Advance(d time.Duration) { c.now.Add(int64(d)) }
 
+// iterations returns full, or short under -short.
+func iterations(full, short int) int {
+	if testing.Short() {
+		return short
+	}
+	return full
+}
+
 func mustNew(tb testing.TB, capacity int64, opts ...Option) *Dict {
 	tb.Helper()
 	d, err := New(capacity, opts...)

@@ -16,7 +16,8 @@ import (
 // It replaces a map[uint64]uint32 because a lookup here is one cache line
 // and a few instructions, because keys with equal hashes need no chain, and
 // because lock-free readers can walk it: writers (holding the shard lock)
-// store buckets atomically and bump seq to odd while they insert or shift
+// store buckets as words (tso_amd64.go, portable.go), readers load them
+// atomically, and writers bump seq to odd while they insert or shift
 // buckets and back to even after, and a grown table is built aside and
 // published with one pointer store. A reader that walks the table while it
 // changes can miss a key that is present (a backward shift moved it behind
@@ -28,26 +29,26 @@ type index struct {
 	// first, so a reader never indexes past its table (an old mask on the
 	// new table only makes it miss, which seq catches). A table is one
 	// allocation.
-	first atomic.Pointer[atomic.Uint64]
+	first atomic.Pointer[word]
 	mask  atomic.Uint32
-	seq   atomic.Uint64 // odd while a writer changes buckets
-	n     int           // buckets in use; shard lock
+	seq   word // odd while a writer changes buckets
+	n     int  // buckets in use; shard lock
 }
 
 // indexTable is a view of the published table.
 type indexTable struct {
-	buckets []atomic.Uint64
+	buckets []word
 	mask    uint32
 }
 
 const minIndexBuckets = 16
 
 func (x *index) init() {
-	x.publish(make([]atomic.Uint64, minIndexBuckets))
+	x.publish(make([]word, minIndexBuckets))
 	x.n = 0
 }
 
-func (x *index) publish(buckets []atomic.Uint64) {
+func (x *index) publish(buckets []word) {
 	x.first.Store(&buckets[0])
 	x.mask.Store(uint32(len(buckets) - 1))
 }
@@ -93,7 +94,7 @@ func (t indexTable) place(b uint64) {
 // old one see it as it was, and its buckets are never written again.
 func (x *index) grow(old indexTable) indexTable {
 	n := 2 * len(old.buckets)
-	t := indexTable{buckets: make([]atomic.Uint64, n), mask: uint32(n - 1)}
+	t := indexTable{buckets: make([]word, n), mask: uint32(n - 1)}
 	for i := range old.buckets {
 		if b := old.buckets[i].Load(); b != 0 {
 			t.place(b)

@@ -206,7 +206,7 @@ func TestLinearizableIncr(t *testing.T) {
 
 // TestLinearizableKindChanges races Incr against Sets that change a key's
 // kind, and Incrs that carry a counter in and out of its cell's range
-// (values beyond ±2^62 live in the entry). Readers may only see values that
+// (values beyond ±2^61 live in the entry). Readers may only see values that
 // were stored or reached by increments from them, and a failed Incr must say
 // why.
 func TestLinearizableKindChanges(t *testing.T) {

@@ -23,8 +23,8 @@ const (
 // ring), an arena holding keys and byte values, and the counter cells.
 //
 // Writers hold mu. Lock-free readers (lockfree.go) load the index, the
-// entries, the arena and the cells through the atomic fields below; every
-// other field is guarded by mu, except the ones set in New.
+// entries, the arena and the cells through the atomic fields and words
+// below; every other field is guarded by mu, except the ones set in New.
 type shard struct {
 	mu sync.Mutex
 
@@ -80,22 +80,18 @@ func (s *shard) init(capacity int64, clock Clock) {
 	s.addSegment(0)
 }
 
-// entry returns slot's entry. Under the lock slot is always allocated.
+// entry returns slot's entry. Under the lock slot is always allocated, and
+// any slot number a lock-free reader can read from an index table (old or
+// current) was allocated before its bucket was stored; segments are never
+// freed. So it needs no bounds checks: writers call it a dozen times per
+// operation.
 func (s *shard) entry(slot uint32) *entry {
-	k, i := segmentOf(slot)
-	return &unsafe.Slice(s.segs[k].Load(), s.segLen[k])[i]
-}
-
-// entryAt is entry for lock-free readers. Any slot number they can read
-// from an index table (old or current) was allocated before its bucket was
-// stored, and segments are never freed, so it needs no checks.
-func (s *shard) entryAt(slot uint32) *entry {
 	k, i := segmentOf(slot)
 	return (*entry)(unsafe.Add(unsafe.Pointer(s.segs[k].Load()), uintptr(i)*unsafe.Sizeof(entry{})))
 }
 
 // sentinel is slot 0, the list head: its next is the head, its prev the tail.
-func (s *shard) sentinel() *entry { return s.entry(0) }
+func (s *shard) sentinel() *entry { return s.segs[0].Load() }
 
 // addSegment allocates segment k (one allocation, published as a pointer to
 // its first entry; its length is s.segLen[k]).
@@ -128,17 +124,17 @@ func (s *shard) used() int64 { return s.live + int64(s.count)*entryOverhead }
 
 // key returns the key bytes of slot, a view into the arena valid only while
 // s.mu is held and until the next write to the shard.
-func (s *shard) key(slot uint32) []byte {
-	e := s.entry(slot)
+func (s *shard) key(slot uint32) []byte { return s.keyOf(s.entry(slot)) }
+
+func (s *shard) keyOf(e *entry) []byte {
 	off, _ := unpackLoc(e.loc.Load())
 	keyLen, _, _ := unpackLens(e.lens.Load())
 	start := off + blockHeader
 	return s.arenaView().bytes()[start : start+keyLen]
 }
 
-// valueRoom is how many value bytes fit in slot's block without moving it.
-func (s *shard) valueRoom(slot uint32) int {
-	e := s.entry(slot)
+// valueRoom is how many value bytes fit in e's block without moving it.
+func valueRoom(e *entry) int {
 	_, size := unpackLoc(e.loc.Load())
 	keyLen, _, _ := unpackLens(e.lens.Load())
 	return int(size - blockHeader - keyLen)
@@ -155,7 +151,8 @@ func (s *shard) find(hash uint64, key []byte) uint32 {
 		}
 		if uint32(b) == tag {
 			slot := bucketSlot(b)
-			if uint32(s.entry(slot).hashFlags.Load()>>32) == tag && bytes.Equal(s.key(slot), key) {
+			e := s.entry(slot)
+			if uint32(e.hashFlags.Load()>>32) == tag && bytes.Equal(s.keyOf(e), key) {
 				return slot
 			}
 		}

@@ -2,7 +2,6 @@ package shm
 
 import (
 	"math"
-	"sync/atomic"
 	"time"
 )
 
@@ -20,28 +19,33 @@ const (
 )
 
 // readValue copies e's value into *v, appending byte strings to dst. It
-// fills the caller's Value in place: a 56-byte struct returned through every
-// layer cost a third of a Get. It loads every field atomically, so lock-free
-// readers use it too; it returns false if what it read cannot be a stable
-// entry (a frozen cell, a block outside the arena), which only happens to a
-// lock-free reader racing a writer, and which the reader's seqlock check
-// would reject anyway.
+// reads the way lock-free readers must (words with atomic loads, bytes with
+// the arena's copy), so they may use it too; it returns false if what it
+// read cannot be a stable entry (a frozen cell, a block outside the arena),
+// which only happens to a lock-free reader racing a writer, and which the
+// reader's seqlock check would reject anyway.
 func (s *shard) readValue(e *entry, dst []byte, v *Value) bool {
-	keyLen, kind, valLen := unpackLens(e.lens.Load())
-	// Field by field, not *v = Value{...}: the literal is built on the stack
-	// with narrow stores and copied with wide loads, a store-forwarding
-	// stall that cost a third of a one-key Get.
+	return s.readFields(e, e.lens.Load(), e.loc.Load(), s.arenaView(), dst, v)
+}
+
+// readFields is readValue for a reader that already loaded e's lens and loc
+// and the arena (after e's seq, so the arena holds e's block).
+//
+// It fills the caller's Value in place, field by field: a 56-byte struct
+// returned through every layer cost a third of a Get, and a composite
+// literal is built on the stack with narrow stores and copied with wide
+// loads, a store-forwarding stall.
+func (s *shard) readFields(e *entry, lens, loc uint64, a arena, dst []byte, v *Value) bool {
+	keyLen, kind, valLen := unpackLens(lens)
 	v.Kind, v.Flags = kind, uint32(e.hashFlags.Load())
 	v.Int, v.Float, v.Bool, v.Bytes = 0, 0, false, dst
 	switch kind {
 	case KindBytes:
-		off, size := unpackLoc(e.loc.Load())
-		a := s.arenaView()
-		start := int(off) + blockHeader + int(keyLen)
+		off, size := unpackLoc(loc)
 		if keyLen+valLen > size || int(off)+int(size) > 8*len(a.words) {
 			return false
 		}
-		v.Bytes = a.appendBytes(dst, start, int(valLen))
+		v.Bytes = a.appendBytes(dst, int(off)+blockHeader+int(keyLen), int(valLen))
 	case KindInt:
 		n, ok := s.loadInt(e)
 		v.Int = n
@@ -60,14 +64,13 @@ func (s *shard) loadInt(e *entry) (int64, bool) {
 	if c == nil {
 		return 0, false
 	}
-	switch w := c.Load(); w {
-	case cellFrozen:
-		return 0, false
-	case cellBig:
-		return int64(e.num.Load()), true
-	default:
+	switch w := c.Load(); {
+	case cellValue(w):
 		return int64(w), true
+	case cellBigWord(w):
+		return int64(e.num.Load()), true
 	}
+	return 0, false // frozen
 }
 
 // getLocked reads the value of key into *v (left alone on a miss); with
@@ -101,30 +104,62 @@ func markUsed(e *entry) {
 }
 
 // setInPlace overwrites slot's value; the caller checked it fits the block.
+//
+// A write that changes nothing a reader can see (the same value, flags and
+// expiry: a cache refill, a health state written again) only moves the
+// entry to the list head, and one that only changes a counter's value
+// stores it in the cell, like an Incr: neither needs the seqlock, so
+// readers of the key are not sent back to retry.
 func (s *shard) setInPlace(slot uint32, v *Value, expires int64) {
 	e := s.entry(slot)
-	keyLen, oldKind, _ := unpackLens(e.lens.Load())
+	lens := e.lens.Load()
+	keyLen, oldKind, _ := unpackLens(lens)
+	newLens := packLens(int(keyLen), v.Kind, v.payload())
+	hashFlags := e.hashFlags.Load()&^math.MaxUint32 | uint64(v.Flags)
+	if lens&^refBit == newLens && e.hashFlags.Load() == hashFlags && e.expires.Load() == expires &&
+		s.storedAs(e, v) {
+		s.touch(slot)
+		return
+	}
 	var cell uint64
 	if v.Kind == KindInt && oldKind != KindInt {
 		cell = s.newCell(v.Int) // before beginWrite: it may move cells
 	}
 	beginWrite(e)
 	s.storeNumber(e, oldKind, v, cell)
-	valLen := 0
 	if v.Kind == KindBytes {
-		valLen = len(v.Bytes)
 		off, _ := unpackLoc(e.loc.Load())
 		s.arenaView().writeBytes(int(off)+blockHeader+int(keyLen), v.Bytes)
 	}
-	// Each atomic store is a locked instruction on amd64: store only what
-	// changes.
-	storeChanged(&e.hashFlags, e.hashFlags.Load()&^math.MaxUint32|uint64(v.Flags))
-	storeChanged(&e.lens, packLens(int(keyLen), v.Kind, valLen)) // clears refBit too
+	storeChanged(&e.hashFlags, hashFlags)
+	storeChanged(&e.lens, newLens) // clears refBit too
 	if e.expires.Load() != expires {
 		e.expires.Store(expires)
 	}
 	endWrite(e)
 	s.touch(slot)
+}
+
+// storedAs reports whether e, of v's kind, holds v's value, or can be made
+// to with one store to its counter cell, which it then does. The caller
+// holds the lock, so the cell only changes by lock-free adds meanwhile,
+// never to a marker.
+func (s *shard) storedAs(e *entry, v *Value) bool {
+	switch v.Kind {
+	case KindBytes:
+		off, _ := unpackLoc(e.loc.Load())
+		keyLen, _, _ := unpackLens(e.lens.Load())
+		start := int(off) + blockHeader + int(keyLen)
+		return string(s.arenaView().bytes()[start:start+len(v.Bytes)]) == string(v.Bytes)
+	case KindInt:
+		c := s.cells.Load().cellAt(e.cell.Load())
+		if !isFast(v.Int) || !cellValue(c.Load()) {
+			return false // the value moves between the cell and e.num
+		}
+		c.Store(uint64(v.Int))
+		return true
+	}
+	return e.num.Load() == v.numBits()
 }
 
 // storeNumber stores v's number (if any) in e, whose kind was oldKind: an
@@ -141,7 +176,7 @@ func (s *shard) storeNumber(e *entry, oldKind Kind, v *Value, newCell uint64) {
 			e.num.Store(uint64(v.Int))
 		}
 		if oldKind == KindInt {
-			// Lock-free Incrs may be swapping this cell: a Store wins or
+			// Lock-free Incrs may be adding to this cell: a Store wins or
 			// loses against each of them like any other write.
 			s.cells.Load().cellAt(e.cell.Load()).Store(cellWord(v.Int))
 		} else {
@@ -152,9 +187,10 @@ func (s *shard) storeNumber(e *entry, oldKind Kind, v *Value, newCell uint64) {
 	}
 }
 
-// storeChanged stores w in x unless x already holds it. Only for fields a
-// single writer (the lock holder) changes.
-func storeChanged(x *atomic.Uint64, w uint64) {
+// storeChanged stores w in x unless x already holds it: with the portable
+// seqlock each store is a locked instruction on amd64 (word). Only for
+// fields a single writer (the lock holder) changes.
+func storeChanged(x *word, w uint64) {
 	if x.Load() != w {
 		x.Store(w)
 	}
@@ -172,7 +208,7 @@ func (s *shard) store(hash uint64, key []byte, v *Value, ttl time.Duration, op s
 		case op == opReplace && !live:
 			return ErrNotFound
 		}
-		if v.payload() <= s.valueRoom(slot) {
+		if v.payload() <= valueRoom(s.entry(slot)) {
 			s.setInPlace(slot, v, expiresAt(&now, int64(ttl)))
 			return nil
 		}
@@ -244,7 +280,8 @@ func (s *shard) liveSlot(hash uint64, key []byte, now *lazyNow) uint32 {
 // incr adds delta to an int64 counter. A missing or expired key becomes
 // init+delta with initTTL when hasInit, else ErrNotFound. Lock-free Incrs
 // may be adding to the same cell meanwhile, so the cell is changed only by
-// compare-and-swap, or while a value too large for it moves in or out.
+// compare-and-swap, or while a value outside the cell's range moves in or
+// out (cells.go).
 func (s *shard) incr(hash uint64, key []byte, delta int64, hasInit bool, init int64, initTTL time.Duration) (int64, error) {
 	now := lazyNow{clock: s.clock}
 	slot := s.find(hash, key)
@@ -279,27 +316,28 @@ func (s *shard) addToCell(e *entry, delta int64) (int64, error) {
 	c := s.cells.Load().cellAt(e.cell.Load())
 	for {
 		w := c.Load()
+		big := cellBigWord(w)
 		cur := int64(w)
-		if w == cellBig {
+		if big {
 			cur = int64(e.num.Load())
 		}
 		n, ok := addInt64(cur, delta)
 		if !ok {
 			return 0, ErrOverflow
 		}
-		if w != cellBig && isFast(n) {
+		if !big && isFast(n) {
 			if c.CompareAndSwap(w, uint64(n)) {
 				return n, nil
 			}
 			continue
 		}
 		// The value moves between the cell and e.num: readers must not see
-		// the halfway state, and lock-free Incrs must fail on the cell.
+		// the halfway state, and lock-free Incrs must miss the cell.
 		beginWrite(e)
 		switch {
-		case w == cellBig && isFast(n):
-			c.Store(uint64(n)) // no lock-free Incr swaps cellBig
-		case w == cellBig:
+		case big && isFast(n):
+			c.Store(uint64(n)) // lock-free adds on the marker did not count
+		case big:
 			e.num.Store(uint64(n))
 		default:
 			e.num.Store(uint64(n))
@@ -325,7 +363,7 @@ func (s *shard) incrFloat(hash uint64, key []byte, delta, init float64, initTTL 
 		switch kind {
 		case KindInt:
 			n := int64(s.freeCell(e.cell.Load()))
-			if uint64(n) == cellBig {
+			if cellBigWord(uint64(n)) {
 				n = int64(e.num.Load())
 			}
 			f = float64(n)
