@@ -41,8 +41,9 @@ func (e *YAMLEncoder) Encode(c *Config) ([]byte, error) {
 	if len(c.Routes) == 0 {
 		return out, nil
 	}
-	out = append(out, "routes:\n"...)
 	kept := make(map[Rev][]byte, len(c.Routes))
+	items := make([][]byte, len(c.Routes))
+	size := len(out) + len("routes:\n")
 	for i := range c.Routes {
 		rev := c.RouteRev(i)
 		item, ok := e.routes[rev]
@@ -56,10 +57,18 @@ func (e *YAMLEncoder) Encode(c *Config) ([]byte, error) {
 		if rev != 0 {
 			kept[rev] = item
 		}
-		out = append(out, item...)
+		items[i] = item
+		size += len(item)
 	}
 	e.routes = kept
-	return out, nil
+	// One allocation of the whole size: appending megabytes item by item
+	// regrows the buffer a dozen times.
+	whole := make([]byte, 0, size)
+	whole = append(append(whole, out...), "routes:\n"...)
+	for _, item := range items {
+		whole = append(whole, item...)
+	}
+	return whole, nil
 }
 
 // listItem indents a YAML document as an item of a top-level list: the

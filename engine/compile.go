@@ -55,14 +55,17 @@ type compilation struct {
 	cfg         *config.Config
 	s           *Snapshot
 	incremental bool // the shared part is the one compiled last time
-	env         func(scope string, spec config.PolicySpec) *Env
-	created     []*policySet // made by this compile: cleaned up if it fails
-	units       []*routeUnit // by position in cfg.Routes
-	ups         map[string]*upstreamUnit
-	freed       []int // slots of the routes this version drops
-	freeUsed    int   // free slots (from the end of Compiler.free) it took
-	newSlots    int   // slots it added after the last version's
-	tableOps    []tableOp
+	// upstreamsChanged: an upstream was made anew, so routes compiled
+	// last time may point at one this version replaced.
+	upstreamsChanged bool
+	env              func(scope string, spec config.PolicySpec) *Env
+	created          []*policySet // made by this compile: cleaned up if it fails
+	units            []*routeUnit // by position in cfg.Routes
+	ups              map[string]*upstreamUnit
+	freed            []int // slots of the routes this version drops
+	freeUsed         int   // free slots (from the end of Compiler.free) it took
+	newSlots         int   // slots it added after the last version's
+	tableOps         []tableOp
 }
 
 type tableOp struct {
@@ -330,6 +333,7 @@ func (k *compilation) upstreams() (map[string]*lbGroup, []*lbGroup, []pendingUpd
 			k.ups[cu.Name] = u
 			continue
 		}
+		k.upstreamsChanged = true
 		lcfg, err := lbConfig(cu)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("upstreams[%d] (%s): %w", i, cu.Name, err)
@@ -408,15 +412,22 @@ func (k *compilation) routes() error {
 			}
 			old = byName[cr.Name]
 		}
+		if old != nil {
+			old.seen = c.gen
+			kept++
+		}
+		if k.incremental && old != nil && rev != 0 && old.rev == rev && !k.upstreamsChanged {
+			// The common case of an edit: the route and everything it
+			// uses are as compiled last time.
+			s.routes[old.slot] = old.route
+			k.units[i] = old
+			continue
+		}
 		var up *Upstream
 		if cr.Upstream != "" {
 			if up = s.upstreams[cr.Upstream]; up == nil {
 				return cfg.ErrorAt(fmt.Sprintf("routes[%d].upstream", i), fmt.Sprintf("unknown upstream %q", cr.Upstream))
 			}
-		}
-		if old != nil {
-			old.seen = c.gen
-			kept++
 		}
 		if k.incremental && old != nil && rev != 0 && old.rev == rev {
 			r := old.route

@@ -2,6 +2,7 @@ package live
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -130,6 +131,9 @@ func (p *persister) close() error {
 	return err
 }
 
+// writtenHeader opens every file the writer writes.
+const writtenHeader = "# Written by sluice: the running configuration, changes through the Admin API included.\n# Comments of the original file are not kept.\n"
+
 // writeConfig replaces file with cfg's YAML atomically: a temporary file
 // in the same directory, synced, renamed over it, the directory synced.
 // The file keeps its permissions (it may hold secrets).
@@ -138,7 +142,7 @@ func writeConfig(file string, cfg *config.Config, enc *config.YAMLEncoder) error
 	if err != nil {
 		return err
 	}
-	data = append([]byte("# Written by sluice: the running configuration, changes through the Admin API included.\n# Comments of the original file are not kept.\n"), data...)
+
 	mode := os.FileMode(0o600)
 	if st, err := os.Stat(file); err == nil {
 		mode = st.Mode().Perm()
@@ -149,6 +153,10 @@ func writeConfig(file string, cfg *config.Config, enc *config.YAMLEncoder) error
 		return err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	if _, err := io.WriteString(tmp, writtenHeader); err != nil {
+		tmp.Close()
+		return err
+	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
