@@ -123,8 +123,13 @@ func TestAdminAPIChangesApplyAtOnceAndSurviveARestart(t *testing.T) {
 	if st != 201 || etag == "" || !strings.Contains(body, `"name":"hello"`) {
 		t.Fatalf("create: %d %s %q", st, body, etag)
 	}
-	if got, err := get(client, "http://"+g.addr+"/hello"); err != nil || got != "hi" {
-		t.Fatalf("the new route right after its 201: %q %v", got, err)
+	// In force on every worker at the 201: new connections land on both
+	// of the gateway's workers.
+	for i := 0; i < 8; i++ {
+		fresh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		if got, err := get(fresh, "http://"+g.addr+"/hello"); err != nil || got != "hi" {
+			t.Fatalf("the new route right after its 201 (connection %d): %q %v", i, got, err)
+		}
 	}
 
 	// A bad policy config: 400 with the path, nothing changes.
