@@ -28,6 +28,12 @@ type Admin struct {
 	// set, is used instead. Default "": no token, which only a loopback
 	// listener may run without.
 	TokenFile string `yaml:"token_file,omitempty"`
+	// MetricsConsumerLabel counts requests by consumer too, in
+	// sluice_consumer_requests_total{consumer,code} (consumer "(none)"
+	// for requests no auth policy identified), within the series cap of
+	// 10,000 consumer names, past which names share the "(overflow)"
+	// series. Default false. It follows reloads.
+	MetricsConsumerLabel bool `yaml:"metrics_consumer_label,omitempty"`
 }
 
 // IsLoopback reports whether a host:port names a loopback address only:

@@ -1,8 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Access-log formats accepted by AccessLog.Format.
@@ -38,8 +42,14 @@ type AccessLog struct {
 	QueueLines int `yaml:"queue_lines"`
 }
 
-// Syslog is where access-log lines go as syslog messages (Go's log/syslog:
-// the BSD format, one message per line).
+// Syslog formats accepted by Syslog.Format.
+const (
+	SyslogRFC5424 = "rfc5424" // RFC 5424 messages; octet-counted framing on stream sockets (RFC 6587)
+	SyslogRFC3164 = "rfc3164" // Go's log/syslog: the BSD format, newline-ended on stream sockets
+)
+
+// Syslog is where access-log lines go as syslog messages, one message per
+// line.
 type Syslog struct {
 	// Network is udp, tcp, unix or unixgram. Default "udp".
 	Network string `yaml:"network"`
@@ -49,8 +59,14 @@ type Syslog struct {
 	// Facility is kern, user, mail, daemon, auth, syslog, lpr, news, uucp,
 	// cron, authpriv, ftp or local0..local7. Default "local7".
 	Facility string `yaml:"facility"`
-	// Tag names the program in each message. Default "sluice".
+	// Tag names the program in each message (RFC 5424's APP-NAME, at most
+	// 48 printable ASCII characters). Default "sluice".
 	Tag string `yaml:"tag"`
+	// Format is rfc5424 (each message "<PRI>1 TIMESTAMP HOSTNAME TAG PID
+	// access - LINE"; on tcp and unix sockets each is preceded by its
+	// length, RFC 6587 octet counting) or rfc3164 (Go's log/syslog: the
+	// BSD format, newline-ended). Default "rfc5424".
+	Format string `yaml:"format"`
 }
 
 // Trace is the top-level "trace:" section: W3C trace context. A request's
@@ -110,6 +126,103 @@ func (v *validator) accessLog(l *AccessLog) {
 	if s.Tag == "" {
 		s.Tag = defaultSyslogTag
 	}
+	if len(s.Tag) > 48 || strings.ContainsFunc(s.Tag, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		v.errf(p+".syslog.tag", "must be at most 48 printable ASCII characters without spaces, got %q", s.Tag)
+	}
+	v.oneOf(p+".syslog.format", &s.Format, SyslogRFC5424, SyslogRFC5424, SyslogRFC3164)
+}
+
+// Values of RouteLog.Access.
+const (
+	LogAccessOn  = "on"
+	LogAccessOff = "off"
+)
+
+// RouteLog is a route's "log:" field: whether its requests reach the
+// access log (or, without an access_log section, the stderr request log).
+//
+//	log: { access: off }     # none of the route's requests
+//	log: { sample: 0.1 }     # one success in ten; every failure
+//
+// It is checked when decoded (from YAML or the Admin API's JSON), where
+// errors carry the route's path; a RouteLog built in Go can be checked
+// with Check.
+type RouteLog struct {
+	// Access is on or off (YAML's true and false are accepted too). Off
+	// logs none of the route's requests, failures included. Default on.
+	Access string `yaml:"access,omitempty"`
+	// Sample is the fraction of the route's successful requests logged,
+	// in (0, 1], instead of access_log.sample; failed requests (a status
+	// of 400 or more, or a failure reason such as an upstream error) are
+	// always logged. Default 0: access_log.sample applies.
+	Sample float64 `yaml:"sample,omitempty"`
+}
+
+// Off reports whether the route logs nothing. A nil RouteLog logs.
+func (l *RouteLog) Off() bool { return l != nil && l.Access == LogAccessOff }
+
+// Check reports a RouteLog whose values are out of range.
+func (l *RouteLog) Check() error {
+	switch l.Access {
+	case "", LogAccessOn, LogAccessOff:
+	default:
+		return fmt.Errorf("access: must be on or off, got %q", l.Access)
+	}
+	if l.Sample != 0 && !(l.Sample > 0 && l.Sample <= 1) {
+		return fmt.Errorf("sample: must be > 0 and <= 1, got %v", l.Sample)
+	}
+	if l.Sample != 0 && l.Access == LogAccessOff {
+		return fmt.Errorf("sample: a route with access: off logs nothing to sample")
+	}
+	return nil
+}
+
+// UnmarshalYAML decodes and checks a route's log field, strictly: unknown
+// or repeated keys are errors.
+func (l *RouteLog) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("must be a mapping such as {access: off} or {sample: 0.1}, got %s", describeNode(n))
+	}
+	var out RouteLog
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			return fmt.Errorf("%s: repeated", k.Value)
+		}
+		seen[k.Value] = true
+		switch k.Value {
+		case "access":
+			switch tag := val.ShortTag(); {
+			case val.Kind == yaml.ScalarNode && tag == "!!bool":
+				out.Access = LogAccessOff
+				if b, _ := strconv.ParseBool(val.Value); b {
+					out.Access = LogAccessOn
+				}
+			case val.Kind == yaml.ScalarNode && tag == "!!str":
+				out.Access = val.Value
+			default:
+				return fmt.Errorf("access: must be on or off, got %s", describeNode(val))
+			}
+		case "sample":
+			tag := val.ShortTag()
+			f, err := strconv.ParseFloat(val.Value, 64)
+			if val.Kind != yaml.ScalarNode || tag != "!!int" && tag != "!!float" || err != nil {
+				return fmt.Errorf("sample: must be a number, got %s", describeNode(val))
+			}
+			if f == 0 {
+				return fmt.Errorf("sample: must be > 0 and <= 1, got 0 (use access: off)")
+			}
+			out.Sample = f
+		default:
+			return fmt.Errorf("unknown field %q (known: access, sample)", k.Value)
+		}
+	}
+	if err := out.Check(); err != nil {
+		return err
+	}
+	*l = out
+	return nil
 }
 
 // SyslogFacility returns the number of a facility name (local7 is 23), or

@@ -28,7 +28,7 @@ func TestAccessLogSection(t *testing.T) {
 		}},
 		{"syslog defaults", "access_log: { syslog: { address: 127.0.0.1:514 } }\n", "", func(t *testing.T, l *AccessLog) {
 			s := l.Syslog
-			if s.Network != "udp" || s.Facility != "local7" || s.Tag != "sluice" || l.Path != "" {
+			if s.Network != "udp" || s.Facility != "local7" || s.Tag != "sluice" || s.Format != SyslogRFC5424 || l.Path != "" {
 				t.Errorf("%+v %+v", *l, *s)
 			}
 		}},
@@ -42,6 +42,10 @@ func TestAccessLogSection(t *testing.T) {
 		{"syslog bad network", "access_log: { syslog: { network: sctp, address: 127.0.0.1:514 } }\n", "access_log.syslog.network", nil},
 		{"syslog bad facility", "access_log: { syslog: { address: 127.0.0.1:514, facility: local9 } }\n", "access_log.syslog.facility", nil},
 		{"syslog udp without port", "access_log: { syslog: { address: 127.0.0.1 } }\n", "access_log.syslog.address", nil},
+		{"syslog rfc3164", "access_log: { syslog: { address: 127.0.0.1:514, format: rfc3164 } }\n", "", nil},
+		{"syslog bad format", "access_log: { syslog: { address: 127.0.0.1:514, format: cef } }\n", "access_log.syslog.format", nil},
+		{"syslog tag with a space", "access_log: { syslog: { address: 127.0.0.1:514, tag: \"my gw\" } }\n", "access_log.syslog.tag", nil},
+		{"syslog tag too long", "access_log: { syslog: { address: 127.0.0.1:514, tag: " + strings.Repeat("t", 49) + " } }\n", "access_log.syslog.tag", nil},
 	} {
 		cfg, err := Parse([]byte(tc.yaml), "t.yaml")
 		switch {
@@ -71,5 +75,100 @@ func TestSyslogFacility(t *testing.T) {
 		if got := SyslogFacility(name); got != want {
 			t.Errorf("SyslogFacility(%q) = %d, want %d", name, got, want)
 		}
+	}
+}
+
+// routeLogYAML is a config with one route whose log field is field.
+func routeLogYAML(field string) string {
+	return "upstreams: [ { name: up, targets: [ { addr: 127.0.0.1:9 } ] } ]\nroutes:\n  - name: r\n    upstream: up\n    log: " + field + "\n"
+}
+
+func TestRouteLogField(t *testing.T) {
+	for _, tc := range []struct {
+		name, field string
+		want        RouteLog
+		wantErr     string
+	}{
+		{"off", "{ access: off }", RouteLog{Access: LogAccessOff}, ""},
+		{"on", "{ access: on }", RouteLog{Access: LogAccessOn}, ""},
+		{"YAML false is off", "{ access: false }", RouteLog{Access: LogAccessOff}, ""},
+		{"JSON-style", `{ "access": "off" }`, RouteLog{Access: LogAccessOff}, ""},
+		{"sampled", "{ sample: 0.1 }", RouteLog{Sample: 0.1}, ""},
+		{"sampled whole", "{ sample: 1 }", RouteLog{Sample: 1}, ""},
+		{"on and sampled", "{ access: on, sample: 0.5 }", RouteLog{Access: LogAccessOn, Sample: 0.5}, ""},
+		{"bad access", "{ access: maybe }", RouteLog{}, `t.yaml:5: routes[0].log: access: must be on or off, got "maybe"`},
+		{"sample 0", "{ sample: 0 }", RouteLog{}, "routes[0].log: sample: must be > 0 and <= 1, got 0 (use access: off)"},
+		{"sample above 1", "{ sample: 1.5 }", RouteLog{}, "routes[0].log: sample: must be > 0 and <= 1, got 1.5"},
+		{"sample not a number", "{ sample: often }", RouteLog{}, "routes[0].log: sample: must be a number"},
+		{"off and sampled", "{ access: off, sample: 0.1 }", RouteLog{}, "routes[0].log: sample: a route with access: off logs nothing to sample"},
+		{"unknown field", "{ acess: off }", RouteLog{}, `routes[0].log: unknown field "acess" (known: access, sample)`},
+		{"repeated field", "{ access: off, access: on }", RouteLog{}, "routes[0].log"},
+		{"not a mapping", "off", RouteLog{}, "routes[0].log: must be a mapping"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(routeLogYAML(tc.field)), "t.yaml")
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Routes[0].Log; got == nil || *got != tc.want {
+				t.Fatalf("log = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	cfg, err := Parse([]byte("upstreams: [ { name: up, targets: [ { addr: 127.0.0.1:9 } ] } ]\nroutes: [ { name: r, upstream: up } ]\n"), "t.yaml")
+	if err != nil || cfg.Routes[0].Log != nil || cfg.Routes[0].Log.Off() {
+		t.Fatalf("a route without log: %v %+v", err, cfg.Routes[0].Log)
+	}
+}
+
+// TestRouteLogThroughEdits checks the field through an Admin API edit
+// (JSON) and its YAML encoding, which must read back the same.
+func TestRouteLogThroughEdits(t *testing.T) {
+	cfg, err := Parse([]byte(routeLogYAML("{ sample: 0.25 }")), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, _, err := cfg.PutRoute("r", []byte(`{"upstream": "up", "log": {"access": "off"}}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !next.Routes[0].Log.Off() {
+		t.Fatalf("after the edit: %+v", next.Routes[0].Log)
+	}
+	if _, _, err := cfg.PutRoute("r", []byte(`{"upstream": "up", "log": {"access": "loud"}}`), ""); err == nil || !strings.Contains(err.Error(), "routes[0].log") {
+		t.Fatalf("a bad edit: %v", err)
+	}
+	out, err := EncodeYAML(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(out, "encoded.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if l := back.Routes[0].Log; l == nil || *l != (RouteLog{Sample: 0.25}) {
+		t.Fatalf("read back %+v from\n%s", l, out)
+	}
+	off := *cfg
+	off.Routes = []Route{{Name: "r", Upstream: "up", Log: &RouteLog{Access: LogAccessOff}}}
+	out, _ = EncodeYAML(&off)
+	if back, err := Parse(out, "encoded.yaml"); err != nil || !back.Routes[0].Log.Off() {
+		t.Fatalf("access: off read back as %v %+v from\n%s", err, back, out)
+	}
+}
+
+func TestAdminMetricsConsumerLabel(t *testing.T) {
+	cfg, err := Parse([]byte("admin: { metrics_consumer_label: true }\n"), "t.yaml")
+	if err != nil || !cfg.Admin.MetricsConsumerLabel {
+		t.Fatalf("%v %+v", err, cfg.Admin)
+	}
+	if _, err := Parse([]byte("admin: { metrics_consumer_label: yes please }\n"), "t.yaml"); err == nil {
+		t.Fatal("a non-boolean was accepted")
 	}
 }
