@@ -39,6 +39,9 @@ type Collector struct {
 	hist  stats.HistogramValue
 	descs []*prometheus.Desc // per stats.Desc, built on first scrape
 	vecs  map[int]*prometheus.Desc
+	fams  []engine.PolicyFamily // reused by every scrape
+	lv    []string              // label values of the sample being written
+	names []string              // label names of the family being written
 }
 
 // NewCollector returns a collector for srv; log may be nil.
@@ -51,34 +54,46 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 // Descriptors of what the collector adds to the engine's own set.
 var (
-	descInFlight        = prometheus.NewDesc("sluice_requests_in_flight", "Requests being served now.", nil, nil)
-	descConfigVersion   = prometheus.NewDesc("sluice_config_version", "Version of the config in force (1 for the first, +1 per accepted change).", nil, nil)
-	descBuildInfo       = prometheus.NewDesc("sluice_build_info", "The gateway's build, as labels; the value is 1.", []string{"version", "goversion"}, nil)
-	descWorkers         = prometheus.NewDesc("sluice_workers", "Event loops (workers).", nil, nil)
-	descStatsDropped    = prometheus.NewDesc("sluice_metrics_dropped_writes_total", "Metric writes dropped for a series index not grown yet (an engine bug when not 0).", nil, nil)
-	descSeriesOverflow  = prometheus.NewDesc("sluice_metrics_series_overflow_total", "Route or upstream names counted in the (overflow) series because the series cap was reached.", []string{"vector"}, nil)
-	descTargetHealth    = prometheus.NewDesc("sluice_upstream_target_health", "1 for the target's health state, 0 for the others (healthy, down: passive checks or ejection, unhealthy: active probes).", []string{"upstream", "target", "state"}, nil)
-	descTargetInFlight  = prometheus.NewDesc("sluice_upstream_target_in_flight", "Requests in flight to the target.", []string{"upstream", "target"}, nil)
-	descTargetRequests  = prometheus.NewDesc("sluice_upstream_target_requests_total", "Attempts that ended on the target.", []string{"upstream", "target"}, nil)
-	descTargetFailures  = prometheus.NewDesc("sluice_upstream_target_failures_total", "Failed attempts on the target.", []string{"upstream", "target"}, nil)
-	descTargetLatency   = prometheus.NewDesc("sluice_upstream_target_latency_ewma_seconds", "The target's latency EWMA.", []string{"upstream", "target"}, nil)
-	descUpstreamHealthy = prometheus.NewDesc("sluice_upstream_targets", "Targets of the upstream, by whether they are healthy.", []string{"upstream", "state"}, nil)
-	descEjections       = prometheus.NewDesc("sluice_upstream_ejections_total", "Targets ejected by outlier detection.", []string{"upstream"}, nil)
-	descEjectRefused    = prometheus.NewDesc("sluice_upstream_ejections_refused_total", "Ejections refused by the max-ejected share.", []string{"upstream"}, nil)
-	descDictCapacity    = prometheus.NewDesc("sluice_shared_dict_capacity_bytes", "The shared dict's byte capacity.", []string{"dict"}, nil)
-	descDictUsed        = prometheus.NewDesc("sluice_shared_dict_used_bytes", "Bytes counted against the shared dict's capacity.", []string{"dict"}, nil)
-	descDictEntries     = prometheus.NewDesc("sluice_shared_dict_entries", "Entries stored (expired ones not yet removed included).", []string{"dict"}, nil)
-	descDictEvictions   = prometheus.NewDesc("sluice_shared_dict_evictions_total", "Entries evicted to make room.", []string{"dict"}, nil)
-	descDictExpired     = prometheus.NewDesc("sluice_shared_dict_expired_total", "Expired entries removed.", []string{"dict"}, nil)
-	descRedisConnected  = prometheus.NewDesc("sluice_redis_connected", "1 when the Redis client's first connection succeeded (reachable at least once), else 0.", nil, nil)
-	descRedisCalls      = prometheus.NewDesc("sluice_redis_calls_total", "Redis calls made, failed ones included.", nil, nil)
-	descRedisErrors     = prometheus.NewDesc("sluice_redis_errors_total", "Redis calls that failed, by kind.", []string{"kind"}, nil)
-	descRedisConnects   = prometheus.NewDesc("sluice_redis_connect_failures_total", "Failed background connects to Redis.", nil, nil)
-	descReloadTime      = prometheus.NewDesc("sluice_config_last_reload_timestamp_seconds", "When the last reload was accepted (result=success) or refused (result=failure), unix seconds; 0 for none yet.", []string{"result"}, nil)
-	descReloads         = prometheus.NewDesc("sluice_config_reloads_total", "Config reloads, by result.", []string{"result"}, nil)
-	descLogLines        = prometheus.NewDesc("sluice_access_log_lines_total", "Access-log lines written.", nil, nil)
-	descLogDropped      = prometheus.NewDesc("sluice_access_log_dropped_total", "Access-log lines dropped because the writer fell behind.", nil, nil)
+	descInFlight        = desc("sluice_requests_in_flight", "Requests being served now.", nil, nil)
+	descConfigVersion   = desc("sluice_config_version", "Version of the config in force (1 for the first, +1 per accepted change).", nil, nil)
+	descBuildInfo       = desc("sluice_build_info", "The gateway's build, as labels; the value is 1.", []string{"version", "goversion"}, nil)
+	descWorkers         = desc("sluice_workers", "Event loops (workers).", nil, nil)
+	descStatsDropped    = desc("sluice_metrics_dropped_writes_total", "Metric writes dropped for a series index not grown yet (an engine bug when not 0).", nil, nil)
+	descSeriesOverflow  = desc("sluice_metrics_series_overflow_total", "Route, upstream or consumer names, or policy series, counted in an (overflow) series because their vector's series cap was reached.", []string{"vector"}, nil)
+	descConnIdle        = desc("sluice_client_connections_by_state", engine.ConnStatesHelp, nil, prometheus.Labels{"state": "idle"})
+	descTargetHealth    = desc("sluice_upstream_target_health", "1 for the target's health state, 0 for the others (healthy, down: passive checks or ejection, unhealthy: active probes).", []string{"upstream", "target", "state"}, nil)
+	descTargetInFlight  = desc("sluice_upstream_target_in_flight", "Requests in flight to the target.", []string{"upstream", "target"}, nil)
+	descTargetRequests  = desc("sluice_upstream_target_requests_total", "Attempts that ended on the target.", []string{"upstream", "target"}, nil)
+	descTargetFailures  = desc("sluice_upstream_target_failures_total", "Failed attempts on the target.", []string{"upstream", "target"}, nil)
+	descTargetLatency   = desc("sluice_upstream_target_latency_ewma_seconds", "The target's latency EWMA.", []string{"upstream", "target"}, nil)
+	descUpstreamHealthy = desc("sluice_upstream_targets", "Targets of the upstream, by whether they are healthy.", []string{"upstream", "state"}, nil)
+	descEjections       = desc("sluice_upstream_ejections_total", "Targets ejected by outlier detection.", []string{"upstream"}, nil)
+	descEjectRefused    = desc("sluice_upstream_ejections_refused_total", "Ejections refused by the max-ejected share.", []string{"upstream"}, nil)
+	descDictCapacity    = desc("sluice_shared_dict_capacity_bytes", "The shared dict's byte capacity.", []string{"dict"}, nil)
+	descDictUsed        = desc("sluice_shared_dict_used_bytes", "Bytes counted against the shared dict's capacity.", []string{"dict"}, nil)
+	descDictEntries     = desc("sluice_shared_dict_entries", "Entries stored (expired ones not yet removed included).", []string{"dict"}, nil)
+	descDictEvictions   = desc("sluice_shared_dict_evictions_total", "Entries evicted to make room.", []string{"dict"}, nil)
+	descDictExpired     = desc("sluice_shared_dict_expired_total", "Expired entries removed.", []string{"dict"}, nil)
+	descRedisConnected  = desc("sluice_redis_connected", "1 when the Redis client's first connection succeeded (reachable at least once), else 0.", nil, nil)
+	descRedisCalls      = desc("sluice_redis_calls_total", "Redis calls made, failed ones included.", nil, nil)
+	descRedisErrors     = desc("sluice_redis_errors_total", "Redis calls that failed, by kind.", []string{"kind"}, nil)
+	descRedisConnects   = desc("sluice_redis_connect_failures_total", "Failed background connects to Redis.", nil, nil)
+	descReloadTime      = desc("sluice_config_last_reload_timestamp_seconds", "When the last reload was accepted (result=success) or refused (result=failure), unix seconds; 0 for none yet.", []string{"result"}, nil)
+	descReloads         = desc("sluice_config_reloads_total", "Config reloads, by result.", []string{"result"}, nil)
+	descLogLines        = desc("sluice_access_log_lines_total", "Access-log lines written.", nil, nil)
+	descLogDropped      = desc("sluice_access_log_dropped_total", "Access-log lines dropped because the writer fell behind.", nil, nil)
 )
+
+// ownNames are the names of the collector's own descriptors: policies may
+// not declare them (engine.ReserveMetricNames).
+var ownNames []string
+
+func desc(name, help string, labels []string, constLabels prometheus.Labels) *prometheus.Desc {
+	ownNames = append(ownNames, name)
+	return prometheus.NewDesc(name, help, labels, constLabels)
+}
+
+func init() { engine.ReserveMetricNames(ownNames...) }
 
 // Collect sends every metric.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
@@ -117,13 +132,45 @@ func (c *Collector) collectEngine(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstHistogram(c.descs[i], c.hist.Count, c.hist.Sum, buckets)
 		case stats.KindCounterVec:
-			c.collectVec(ch, d)
+			if stats.VecID(d.ID) != c.srv.PolicyVec() { // policies' families: collectPolicies, AppendVectors
+				c.collectVec(ch, d)
+			}
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descStatsDropped, prometheus.CounterValue, float64(c.snap.Dropped()))
-	routes, upstreams := engine.SeriesOverflow()
-	ch <- prometheus.MustNewConstMetric(descSeriesOverflow, prometheus.CounterValue, float64(routes), "route")
-	ch <- prometheus.MustNewConstMetric(descSeriesOverflow, prometheus.CounterValue, float64(upstreams), "upstream")
+	of := engine.SeriesOverflow()
+	ch <- prometheus.MustNewConstMetric(descSeriesOverflow, prometheus.CounterValue, float64(of.Routes), "route")
+	ch <- prometheus.MustNewConstMetric(descSeriesOverflow, prometheus.CounterValue, float64(of.Upstreams), "upstream")
+	ch <- prometheus.MustNewConstMetric(descSeriesOverflow, prometheus.CounterValue, float64(of.Consumers), "consumer")
+	ch <- prometheus.MustNewConstMetric(descSeriesOverflow, prometheus.CounterValue, float64(of.Policies), "policy")
+	_, idle := c.srv.ConnStates()
+	ch <- prometheus.MustNewConstMetric(descConnIdle, prometheus.GaugeValue, float64(idle))
+	if !c.handWritten {
+		c.collectPolicies(ch)
+	}
+}
+
+// collectPolicies sends the policies' counter families as const metrics,
+// for a Collector used without AppendVectors; only the series that counted
+// something.
+func (c *Collector) collectPolicies(ch chan<- prometheus.Metric) {
+	counts := c.snap.Vec(c.srv.PolicyVec())
+	c.fams = engine.AppendPolicyFamilies(c.fams[:0])
+	for _, f := range c.fams {
+		names := []string{"route", "policy"}
+		if f.Label != "" {
+			names = append(names, f.Label)
+		}
+		desc := prometheus.NewDesc(f.Name, f.Help, names, nil)
+		for _, se := range f.Series {
+			for v, value := range f.Values {
+				if i := se.Base + v; i < len(counts) && counts[i] != 0 {
+					lv := []string{se.Route, se.Policy, value}[:len(names)]
+					ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(counts[i]), lv...)
+				}
+			}
+		}
+	}
 }
 
 // collectVec sends a counter vector: every value of a vector whose values

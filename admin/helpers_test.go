@@ -39,6 +39,13 @@ func freeAddr(t testing.TB) string {
 // answers "hello". It stops when the test ends.
 func startEngine(t testing.TB, yml string) (*engine.Server, string) {
 	t.Helper()
+	return startEngineWith(t, yml, nil) // no policies: these configs have none
+}
+
+// startEngineWith is startEngine with the policy factory build
+// (policies.Build).
+func startEngineWith(t testing.TB, yml string, build engine.PolicyFactory) (*engine.Server, string) {
+	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "hello")
 	}))
@@ -50,7 +57,7 @@ func startEngine(t testing.TB, yml string) (*engine.Server, string) {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	compiler := engine.NewCompiler(nil) // no policies: these configs have none
+	compiler := engine.NewCompiler(build)
 	snap, err := compiler.Compile(cfg)
 	if err != nil {
 		t.Fatalf("compile: %v", err)

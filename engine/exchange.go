@@ -88,6 +88,7 @@ func (x *Ctx) to(s stage) {
 	if stageNext[x.stage]&(1<<s) == 0 {
 		x.badTransition(s)
 	}
+	x.countStage(x.stage, s) // connections by state (connstate.go)
 	x.stage = s
 }
 

@@ -11,3 +11,6 @@ func GroupIDs(c *Compiler) int {
 	defer c.mu.Unlock()
 	return c.nextID
 }
+
+// MaxPolicySeries is the cap of series per policy counter family.
+const MaxPolicySeries = maxPolicySeries

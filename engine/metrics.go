@@ -5,10 +5,12 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"weak"
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/redis"
 	"github.com/sluice-gw/sluice/stats"
 )
@@ -45,8 +47,11 @@ type engineMetrics struct {
 	receivedBytes    stats.CounterID
 	sentBytes        stats.CounterID
 	tracesStarted    stats.CounterID
-	routeRequests    stats.VecID // route series * numCodeSlots + code slot
-	upstreamRequests stats.VecID // upstream series * numCodeSlots + code slot
+	routeRequests    stats.VecID                  // route series * numCodeSlots + code slot
+	upstreamRequests stats.VecID                  // upstream series * numCodeSlots + code slot
+	consumerRequests stats.VecID                  // consumer series * numCodeSlots + code slot (admin.metrics_consumer_label)
+	policyCounters   stats.VecID                  // every policy's counters (policymetrics.go)
+	connStates       [numConnStates]stats.GaugeID // client connections by state (connstate.go)
 }
 
 // durationBounds are the latency histograms' bucket bounds in seconds
@@ -61,6 +66,13 @@ var gatewayBounds = []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0
 var failKindNames = []string{"connect", "connect_timeout", "closed", "timeout", "bad_response", "status"}
 
 func newEngineMetrics(workers int) *engineMetrics {
+	m := newEngineSet(workers)
+	registerMetrics(m)
+	return m
+}
+
+// newEngineSet registers the engine's metrics in a new Set.
+func newEngineSet(workers int) *engineMetrics {
 	s := stats.NewSet(workers)
 	m := &engineMetrics{
 		set:              s,
@@ -80,8 +92,10 @@ func newEngineMetrics(workers int) *engineMetrics {
 		tracesStarted:    s.Counter("sluice_traces_started_total", "Requests sent upstream with a traceparent the gateway started."),
 		routeRequests:    s.CounterVec("sluice_route_requests_total", "Requests by route and status code.", "route_code"),
 		upstreamRequests: s.CounterVec("sluice_upstream_requests_total", "Proxied requests by upstream and status code sent to the client.", "upstream_code"),
+		consumerRequests: s.CounterVec("sluice_consumer_requests_total", "Requests by consumer and status code (admin.metrics_consumer_label); consumer \"(none)\" for requests no auth policy identified.", "consumer_code"),
+		policyCounters:   s.CounterVec("sluice_policy_counters", "Counters the policies declared (exposed under their own names).", "policy_series"),
 	}
-	registerMetrics(m)
+	m.connStates = registerConnStates(s)
 	return m
 }
 
@@ -141,6 +155,8 @@ func (s *Server) VecLabels(id stats.VecID) (VecLabels, bool) {
 		label, reg = "route", &registry.routes
 	case m.upstreamRequests:
 		label, reg = "upstream", &registry.upstreams
+	case m.consumerRequests:
+		label, reg = "consumer", &registry.consumers
 	default:
 		return VecLabels{}, false
 	}
@@ -159,12 +175,25 @@ func (s *Server) VecLabels(id stats.VecID) (VecLabels, bool) {
 	}, true
 }
 
-// SeriesOverflow is the number of route and upstream names that got the
-// overflow series because the cap of distinct names was reached.
-func SeriesOverflow() (routes, upstreams uint64) {
+// Overflows counts the names that got an overflow series because their
+// vector's cap of distinct names was reached (the cardinality guard).
+type Overflows struct {
+	Routes    uint64 // route names past maxRouteSeries
+	Upstreams uint64 // upstream names past maxUpstreamSeries
+	Consumers uint64 // consumer names past maxConsumerSeries
+	Policies  uint64 // policy series (family, route, policy) past maxPolicySeries
+}
+
+// SeriesOverflow returns the process's overflow counts.
+func SeriesOverflow() Overflows {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
-	return registry.routes.overflowed, registry.upstreams.overflowed
+	return Overflows{
+		Routes:    registry.routes.overflowed,
+		Upstreams: registry.upstreams.overflowed,
+		Consumers: registry.consumers.overflowed,
+		Policies:  registry.policy.overflowed,
+	}
 }
 
 // Redis is the process's Redis client this config version uses, or nil.
@@ -198,6 +227,21 @@ func (w *worker) countResponse(x *Ctx) {
 	w.m.ObserveNanos(m.gatewayDuration, own)
 	w.m.Add(m.receivedBytes, uint64(len(x.head))+uint64(cc.bodyBytes))
 	w.m.Add(m.sentBytes, uint64(x.bodySent))
+	if x.snap != nil && x.snap.Config != nil && x.snap.Config.Admin.MetricsConsumerLabel {
+		w.countConsumer(x, slot)
+	}
+}
+
+// countConsumer records a finished request by its consumer ("(none)"
+// without one). The consumer's series is found in a map published
+// copy-on-write; only the first request of a name the process has not
+// numbered yet takes the registry's lock (consumerSeriesOf).
+func (w *worker) countConsumer(x *Ctx, slot int) {
+	series := seriesNone
+	if c := x.Consumer(); c != nil {
+		series = consumerSeriesOf(c.Name, x.snap.Config)
+	}
+	w.m.AddIndexed(w.srv.metrics.consumerRequests, int(series)*numCodeSlots+slot, 1)
 }
 
 // countUpstreamFailure records an upstream attempt that failed.
@@ -287,6 +331,7 @@ func codeSlot(status int) uint8 {
 const (
 	maxRouteSeries    = 10000
 	maxUpstreamSeries = 2000
+	maxConsumerSeries = 10000
 )
 
 // Reserved series: requests without a route, and names past the cap.
@@ -309,11 +354,19 @@ var registry = struct {
 	mu        sync.Mutex
 	routes    seriesNames
 	upstreams seriesNames
+	consumers seriesNames
+	policy    policyRegistry // policymetrics.go
 	sets      []weak.Pointer[engineMetrics]
 }{
 	routes:    seriesNames{names: []string{"(none)", "(overflow)"}, limit: maxRouteSeries},
 	upstreams: seriesNames{names: []string{"(none)", "(overflow)"}, limit: maxUpstreamSeries},
+	consumers: seriesNames{names: []string{"(none)", "(overflow)"}, limit: maxConsumerSeries},
 }
+
+// consumerIndex maps the consumer names numbered so far (and those past
+// the cap, to seriesOverflow) to their series, for the request path to
+// read without the registry's lock. Replaced whole under registry.mu.
+var consumerIndex atomic.Pointer[map[string]int32]
 
 // index returns name's series, numbering it first if new. Called with
 // registry.mu held; grew reports a new number.
@@ -350,6 +403,8 @@ func registerMetrics(m *engineMetrics) {
 	defer registry.mu.Unlock()
 	m.set.GrowVec(m.routeRequests, vecLen(len(registry.routes.names)))
 	m.set.GrowVec(m.upstreamRequests, vecLen(len(registry.upstreams.names)))
+	m.set.GrowVec(m.consumerRequests, vecLen(len(registry.consumers.names)))
+	m.set.GrowVec(m.policyCounters, policyVecLen(registry.policy.size))
 	live := registry.sets[:0]
 	for _, p := range registry.sets {
 		if p.Value() != nil {
@@ -363,27 +418,82 @@ func registerMetrics(m *engineMetrics) {
 // servers' vectors when it is new. The compiler calls it before the
 // snapshot that carries the number can be published.
 func routeSeriesOf(name string) int32 {
-	return seriesOf(&registry.routes, name, func(m *engineMetrics) stats.VecID { return m.routeRequests })
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	i, grew := seriesOfLocked(&registry.routes, name, func(m *engineMetrics) stats.VecID { return m.routeRequests })
+	if grew {
+		registry.policy.routeNumbered(i, name) // the global policies' series for it
+	}
+	return i
 }
 
 // upstreamSeriesOf is routeSeriesOf for an upstream name.
 func upstreamSeriesOf(name string) int32 {
-	return seriesOf(&registry.upstreams, name, func(m *engineMetrics) stats.VecID { return m.upstreamRequests })
-}
-
-func seriesOf(r *seriesNames, name string, vec func(*engineMetrics) stats.VecID) int32 {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
+	i, _ := seriesOfLocked(&registry.upstreams, name, func(m *engineMetrics) stats.VecID { return m.upstreamRequests })
+	return i
+}
+
+// seriesOfLocked numbers name in r and grows the live servers' vector
+// when it is new. Called with registry.mu held.
+func seriesOfLocked(r *seriesNames, name string, vec func(*engineMetrics) stats.VecID) (int32, bool) {
 	i, grew := r.index(name)
 	if grew {
-		n := vecLen(len(r.names))
-		for _, p := range registry.sets {
-			if m := p.Value(); m != nil && m.set.VecLen(vec(m)) < n {
-				m.set.GrowVec(vec(m), n)
-			}
+		growLive(vec, vecLen(len(r.names)))
+	}
+	return i, grew
+}
+
+// growLive grows vector vec of every live server to n indexes. Called
+// with registry.mu held.
+func growLive(vec func(*engineMetrics) stats.VecID, n int) {
+	for _, p := range registry.sets {
+		if m := p.Value(); m != nil && m.set.VecLen(vec(m)) < n {
+			m.set.GrowVec(vec(m), n)
 		}
 	}
-	return i
+}
+
+// consumerSeriesOf returns the series of a consumer name: from the
+// published index, or, the first time the process sees the name, by
+// numbering it together with every consumer of cfg (so a config's
+// consumers cost one copy of the index, not one each). On the worker; the
+// slow path takes the registry's lock once per new name.
+func consumerSeriesOf(name string, cfg *config.Config) int32 {
+	if idx := consumerIndex.Load(); idx != nil {
+		if i, ok := (*idx)[name]; ok {
+			return i
+		}
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	old := consumerIndex.Load()
+	if old != nil {
+		if i, ok := (*old)[name]; ok {
+			return i // numbered by another worker meanwhile
+		}
+	}
+	next := make(map[string]int32, 1+len(registry.consumers.names))
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	add := func(n string) {
+		if _, ok := next[n]; !ok {
+			next[n], _ = registry.consumers.index(n) // seriesOverflow past the cap, counted once
+		}
+	}
+	if cfg != nil {
+		for i := range cfg.Consumers {
+			add(cfg.Consumers[i].Name)
+		}
+	}
+	add(name)
+	growLive(func(m *engineMetrics) stats.VecID { return m.consumerRequests }, vecLen(len(registry.consumers.names)))
+	consumerIndex.Store(&next)
+	return next[name]
 }
 
 // --- W3C trace context ---

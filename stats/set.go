@@ -133,14 +133,14 @@ func (s *Set) register(d Desc) int {
 	if s.shards != nil {
 		panic(fmt.Sprintf("stats: %s registered after the set's shards were made", d.Name))
 	}
-	if !validName(d.Name, true) {
+	if !ValidName(d.Name, true) {
 		panic(fmt.Sprintf("stats: invalid metric name %q", d.Name))
 	}
 	if len(d.Labels)%2 != 0 {
 		panic(fmt.Sprintf("stats: %s: labels must be name, value pairs", d.Name))
 	}
 	for i := 0; i < len(d.Labels); i += 2 {
-		if !validName(d.Labels[i], false) || d.Labels[i] == d.VecLabel {
+		if !ValidName(d.Labels[i], false) || d.Labels[i] == d.VecLabel {
 			panic(fmt.Sprintf("stats: %s: invalid label name %q", d.Name, d.Labels[i]))
 		}
 	}
@@ -158,9 +158,9 @@ func (s *Set) register(d Desc) int {
 	return d.ID
 }
 
-// validName reports whether name is a Prometheus metric name (metric true:
+// ValidName reports whether name is a Prometheus metric name (metric true:
 // colons allowed) or label name.
-func validName(name string, metric bool) bool {
+func ValidName(name string, metric bool) bool {
 	if name == "" {
 		return false
 	}

@@ -38,7 +38,7 @@ type vecDesc struct {
 // of the Set: give a new route a fresh index rather than reuse a retired
 // one, or accept that the new series continues the old one's count.
 func (s *Set) CounterVec(name, help, label string, values ...string) VecID {
-	if !validName(label, false) {
+	if !ValidName(label, false) {
 		panic(fmt.Sprintf("stats: %s: invalid label name %q", name, label))
 	}
 	id := len(s.vecs)
