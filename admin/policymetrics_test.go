@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sluice-gw/sluice/admin"
 	"github.com/sluice-gw/sluice/policies"
@@ -57,18 +59,11 @@ func TestPolicyMetricsAfterTraffic(t *testing.T) {
 	srv, addr := startEngineWith(t, policyYAML, policies.Build)
 	_, adminAddr := startAdmin(t, admin.Options{Engine: srv})
 	send := func(path, key string) int {
-		t.Helper()
-		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
-		if key != "" {
-			req.Header.Set("apikey", key)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return sendGet(t, addr, path, func(r *http.Request) {
+			if key != "" {
+				r.Header.Set("apikey", key)
+			}
+		})
 	}
 	const alice, bob = "alice-key-0123456789", "bob-key-0123456789ab"
 	statuses := map[int]int{}
@@ -88,19 +83,7 @@ func TestPolicyMetricsAfterTraffic(t *testing.T) {
 	}
 	const total = 13
 
-	var fams map[string]*dto.MetricFamily
-	var scrape []byte
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		scrape = get(t, "http://"+adminAddr+"/metrics")
-		fams = parseMetrics(t, scrape)
-		if h := fams["sluice_request_duration_seconds"]; h != nil && h.GetMetric()[0].GetHistogram().GetSampleCount() == total {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gateway did not count %d requests:\n%s", total, scrape)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	scrape, fams := scrapeCounted(t, adminAddr, total)
 
 	const api, cached = "route-0", "route-1"
 	const keyAuth, routeLimit, globalLimit, cache = "route:" + api + "/key-auth", "route:" + api + "/limit-count", "global/global-limit", "route:" + cached + "/cache"
@@ -166,22 +149,131 @@ func TestPolicyMetricsAfterTraffic(t *testing.T) {
 func TestConsumerLabelOff(t *testing.T) {
 	srv, addr := startEngineWith(t, trafficYAML, policies.Build)
 	_, adminAddr := startAdmin(t, admin.Options{Engine: srv, NoRuntimeMetrics: true})
-	resp, err := http.Get("http://" + addr + "/api/x")
+	sendGet(t, addr, "/api/x", nil)
+	if _, fams := scrapeCounted(t, adminAddr, 1); fams["sluice_consumer_requests_total"] != nil {
+		t.Fatalf("requests counted by consumer with the switch off: %v", fams["sluice_consumer_requests_total"])
+	}
+}
+
+// TestAuthAndLimitFamilies covers the other auth and limit policies:
+// basic-auth, jwt-auth with an anonymous consumer, limit-req and
+// limit-conn, counted on one route each, in a scrape parsed by
+// Prometheus' parser.
+func TestAuthAndLimitFamilies(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("alice-password"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
+	const secret = "0123456789abcdef0123456789abcdef-hs256-secret"
+	yml := `listen: "{listen}"
+workers: 2
+shared_dicts: { limits: 1m }
+upstreams:
+  - name: backend
+    targets: [ { addr: "{upstream}" } ]
+consumers:
+  - name: alice
+    credentials:
+      basic_auth: [ { username: alice, password_hash: "` + string(hash) + `" } ]
+      jwt: [ { key: alice-hs, secret: "` + secret + `" } ]
+  - name: guest
+routes:
+  - name: route-2
+    match: { paths: ["/basic/*"] }
+    upstream: backend
+    policies:
+      - name: basic-auth
+      - name: limit-req
+        config: { rate: 1r/m, burst: 1, nodelay: true, key: consumer, key_missing: skip }
+  - name: route-3
+    match: { paths: ["/jwt/*"] }
+    upstream: backend
+    policies:
+      - name: jwt-auth
+        config: { anonymous: guest }
+      - name: limit-conn
+        config: { max: 100 }
+`
+	srv, addr := startEngineWith(t, yml, policies.Build)
+	_, adminAddr := startAdmin(t, admin.Options{Engine: srv, NoRuntimeMetrics: true})
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "alice-hs", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(path string, set func(*http.Request)) int { return sendGet(t, addr, path, set) }
+	basic := func(pw string) func(*http.Request) { return func(r *http.Request) { r.SetBasicAuth("alice", pw) } }
+	bearer := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	got := []int{
+		send("/basic/x", basic("alice-password")), // ok, limit allowed
+		send("/basic/x", basic("alice-password")), // ok, limit allowed
+		send("/basic/x", basic("alice-password")), // ok, limit rejected: 429
+		send("/basic/x", basic("wrong")),          // invalid
+		send("/basic/x", nil),                     // missing
+		send("/jwt/x", bearer(token)),             // ok
+		send("/jwt/x", nil),                       // anonymous
+		send("/jwt/x", bearer(token+"x")),         // invalid
+	}
+	want := []int{200, 200, 429, 401, 401, 200, 200, 401}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("statuses %v, want %v", got, want)
+		}
+	}
+	_, fams := scrapeCounted(t, adminAddr, uint64(len(want)))
+	const b, j = "route-2", "route-3"
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"sluice_auth_total", []string{"route", b, "policy", "route:" + b + "/basic-auth", "result", "ok"}, 3},
+		{"sluice_auth_total", []string{"route", b, "policy", "route:" + b + "/basic-auth", "result", "invalid"}, 1},
+		{"sluice_auth_total", []string{"route", b, "policy", "route:" + b + "/basic-auth", "result", "missing"}, 1},
+		{"sluice_auth_total", []string{"route", j, "policy", "route:" + j + "/jwt-auth", "result", "ok"}, 1},
+		{"sluice_auth_total", []string{"route", j, "policy", "route:" + j + "/jwt-auth", "result", "anonymous"}, 1},
+		{"sluice_auth_total", []string{"route", j, "policy", "route:" + j + "/jwt-auth", "result", "invalid"}, 1},
+		{"sluice_limit_requests_total", []string{"route", b, "policy", "route:" + b + "/limit-req", "result", "allowed"}, 2},
+		{"sluice_limit_requests_total", []string{"route", b, "policy", "route:" + b + "/limit-req", "result", "rejected"}, 1},
+		{"sluice_limit_requests_total", []string{"route", j, "policy", "route:" + j + "/limit-conn", "result", "allowed"}, 2},
+	} {
+		if got, found := metricValue(fams, c.name, c.labels...); !found || got != c.want {
+			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, found, c.want)
+		}
+	}
+}
+
+// sendGet sends GET path to the gateway at addr, with set (nil: none)
+// editing the request, and returns the status.
+func sendGet(t *testing.T, addr, path string, set func(*http.Request)) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	if set != nil {
+		set(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// scrapeCounted scrapes until the gateway has counted n finished requests
+// (a request is counted after its response was queued) and returns the
+// scrape, parsed too.
+func scrapeCounted(t *testing.T, adminAddr string, n uint64) ([]byte, map[string]*dto.MetricFamily) {
+	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		fams := parseMetrics(t, get(t, "http://"+adminAddr+"/metrics"))
-		// Counted with its response, where consumers are counted too.
-		if h := fams["sluice_request_duration_seconds"]; h != nil && h.GetMetric()[0].GetHistogram().GetSampleCount() == 1 {
-			if f := fams["sluice_consumer_requests_total"]; f != nil {
-				t.Fatalf("requests counted by consumer with the switch off: %v", f)
-			}
-			return
+		scrape := get(t, "http://"+adminAddr+"/metrics")
+		fams := parseMetrics(t, scrape)
+		if h := fams["sluice_request_duration_seconds"]; h != nil && h.GetMetric()[0].GetHistogram().GetSampleCount() == n {
+			return scrape, fams
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("request not counted")
+			t.Fatalf("the gateway did not count %d requests:\n%s", n, scrape)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

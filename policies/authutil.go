@@ -50,12 +50,36 @@ type authBase struct {
 	meta      []metaField
 	challenge []byte // "WWW-Authenticate: Scheme realm=\"...\"\r\n"
 	consumers atomic.Pointer[consumerSet]
+	results   *engine.PolicyCounter // sluice_auth_total; nil without an Env
+}
+
+// The results of sluice_auth_total, by index.
+const (
+	authResultOK        = iota // a consumer identified by its credential
+	authResultMissing          // no credential: 401
+	authResultInvalid          // a wrong credential: 401
+	authResultAnonymous        // no credential: the anonymous consumer
+	authResultError            // the policy could not decide: 5xx
+)
+
+// authResults is the counter family every auth policy publishes.
+var authResults = engine.CounterOpts{
+	Name:   "sluice_auth_total",
+	Help:   "Decisions of the auth policies (key-auth, jwt-auth, basic-auth, hmac-auth): ok (a consumer identified), missing (no credential: 401), invalid (a wrong credential: 401), anonymous (no credential: the anonymous consumer), error (no decision possible: 5xx).",
+	Label:  "result",
+	Values: []string{"ok", "missing", "invalid", "anonymous", "error"},
 }
 
 type metaField struct{ key, header string }
 
-func (a *authBase) init(spec config.PolicySpec, cfg authConfig, scheme string) error {
+func (a *authBase) init(spec config.PolicySpec, env *engine.Env, cfg authConfig, scheme string) error {
 	a.anonymous, a.hide = cfg.Anonymous, cfg.HideCredentials
+	if env != nil {
+		var err error
+		if a.results, err = env.Counter(authResults); err != nil {
+			return err
+		}
+	}
 	realm := cfg.Realm
 	if realm == "" {
 		realm = "sluice"
@@ -258,8 +282,10 @@ func (a *authBase) accept(x *engine.Ctx, c *authConsumer, anonymous bool) {
 	x.SetConsumer(c.c)
 	if anonymous {
 		x.SetInt(authAnonymous, 1)
+		a.results.Inc(x, authResultAnonymous)
 	} else {
 		x.SetInt(authAnonymous, 0)
+		a.results.Inc(x, authResultOK)
 	}
 	// An earlier auth policy's anonymous consumer may have set fields:
 	// each is set or removed again.
@@ -301,9 +327,11 @@ func stripConsumerFields(x *engine.Ctx) {
 // or a 401 with the challenge.
 func (a *authBase) missing(x *engine.Ctx, reason string) engine.Status {
 	if a.anonymous == "" {
-		return a.refuse(x, reason) // also after another policy's anonymous consumer
+		a.results.Inc(x, authResultMissing)
+		return a.deny(x, reason) // also after another policy's anonymous consumer
 	}
 	if x.Consumer() != nil {
+		a.results.Inc(x, authResultAnonymous)
 		return engine.Continue // anonymous already, from an earlier auth policy
 	}
 	if c := a.set(x).byName[a.anonymous]; c != nil {
@@ -312,12 +340,19 @@ func (a *authBase) missing(x *engine.Ctx, reason string) engine.Status {
 	}
 	// Validation refuses an anonymous that names no consumer; a config
 	// built in Go may still hold one.
+	a.results.Inc(x, authResultError)
 	x.RespondError(500, "anonymous consumer not found")
 	return engine.Done
 }
 
-// refuse answers 401 with the challenge; reason never holds a secret.
+// refuse answers a wrong credential: 401 with the challenge; reason never
+// holds a secret.
 func (a *authBase) refuse(x *engine.Ctx, reason string) engine.Status {
+	a.results.Inc(x, authResultInvalid)
+	return a.deny(x, reason)
+}
+
+func (a *authBase) deny(x *engine.Ctx, reason string) engine.Status {
 	x.RespondErrorFields(401, a.challenge, reason)
 	return engine.Done
 }

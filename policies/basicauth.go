@@ -38,7 +38,7 @@ func init() { RegisterConfig("basic-auth", basicAuthConfig{}, newBasicAuth) }
 
 const defaultBasicCacheSize = 1024
 
-func newBasicAuth(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
+func newBasicAuth(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	var cfg basicAuthConfig
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
@@ -50,7 +50,7 @@ func newBasicAuth(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) 
 	case p.cacheSize < -1:
 		return nil, config.FieldError(spec, "cache_size", "must be -1 (no cache), 0 (default) or more")
 	}
-	if err := p.init(spec, cfg.Auth, "Basic"); err != nil {
+	if err := p.init(spec, env, cfg.Auth, "Basic"); err != nil {
 		return nil, err
 	}
 	return p, nil

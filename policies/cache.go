@@ -153,6 +153,9 @@ type cachePolicy struct {
 	fills *fillTable
 	wake  func(*engine.Ctx) engine.Status
 	stats *cacheStats
+	// metrics are its Prometheus families (cacheLookups, cacheStores);
+	// nil without an Env.
+	metrics [2]*engine.PolicyCounter
 }
 
 // cacheReq is a request's cache state; a worker keeps spares.
@@ -189,10 +192,17 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
 	}
+	var metrics [2]*engine.PolicyCounter
 	if env == nil {
 		env = &engine.Env{Scope: "global", ID: "cache"}
+	} else {
+		var err error
+		if metrics, err = cacheMetricsOf(env); err != nil {
+			return nil, err
+		}
 	}
 	p := &cachePolicy{
+		metrics:      metrics,
 		identity:     env.Identity(),
 		perConsumer:  cfg.PerConsumer == nil || *cfg.PerConsumer,
 		ttl:          cfg.TTL.Std(),
@@ -459,7 +469,7 @@ func (p *cachePolicy) content(x *engine.Ctx) engine.Status {
 	}
 	if p.bypassed(x) {
 		st.status = csBypass
-		p.stats.add(x, ccBypass)
+		p.count(x, ccBypass)
 		return engine.Continue
 	}
 	return p.lookup(x, st, true)
@@ -499,14 +509,14 @@ func (p *cachePolicy) lookup(x *engine.Ctx, st *cacheReq, first bool) engine.Sta
 		}
 	}
 	if !p.fills.lead(st.key, st, x, true, p.lockTimeout, p.wake) {
-		p.stats.add(x, ccCoalesced)
+		p.count(x, ccCoalesced)
 		return engine.Suspend
 	}
 	st.leads = true
 	if p.redis != nil {
 		return p.lookupL2(x, st)
 	}
-	p.stats.add(x, ccMisses)
+	p.count(x, ccMisses)
 	return engine.Continue
 }
 
@@ -519,7 +529,7 @@ func (p *cachePolicy) wakeWaiter(x *engine.Ctx) engine.Status {
 	}
 	s := p.lookup(x, st, false)
 	if s == engine.Continue {
-		p.stats.add(x, ccMisses)
+		p.count(x, ccMisses)
 	}
 	return s
 }
@@ -538,7 +548,7 @@ func (p *cachePolicy) lookupL2(x *engine.Ctx, st *cacheReq) engine.Status {
 				return engine.Continue
 			}
 			if err != nil {
-				p.stats.add(x, ccL2Errors)
+				p.count(x, ccL2Errors)
 			}
 			if found {
 				now := x.Now()
@@ -552,7 +562,7 @@ func (p *cachePolicy) lookupL2(x *engine.Ctx, st *cacheReq) engine.Status {
 					return s
 				}
 			}
-			p.stats.add(x, ccMisses)
+			p.count(x, ccMisses)
 			return engine.Continue
 		}
 	})
@@ -572,12 +582,12 @@ func (p *cachePolicy) serve(x *engine.Ctx, st *cacheReq, e *cacheEntry, status c
 		f = append(f, "\r\nX-Cache-Level: L"...)
 		f = append(f, '0'+level)
 		if level == 1 {
-			p.stats.add(x, ccHitsL1)
+			p.count(x, ccHitsL1)
 		} else {
-			p.stats.add(x, ccHitsL2)
+			p.count(x, ccHitsL2)
 		}
 	} else {
-		p.stats.add(x, ccStale)
+		p.count(x, ccStale)
 	}
 	f = append(f, "\r\n"...)
 	st.fields = f
@@ -619,7 +629,7 @@ func (p *cachePolicy) filterHead(x *engine.Ctx, st *cacheReq) engine.Status {
 	if cl, ok := x.ResponseHeader("Content-Length"); ok {
 		n, err := strconv.ParseInt(string(cl), 10, 64)
 		if err != nil || n > p.maxBody {
-			p.stats.add(x, ccTooLarge)
+			p.count(x, ccTooLarge)
 			return engine.Continue
 		}
 		x.BufferResponse(p.maxBody)
@@ -805,7 +815,7 @@ func (p *cachePolicy) bodyFilter(x *engine.Ctx) engine.Status {
 		e, _ := decodeCacheEntry(st.store)
 		if int64(len(e.body)+len(chunk)) > p.maxBody {
 			st.overflow = true // a body of unknown length grew past max_body: it passes, uncached
-			p.stats.add(x, ccTooLarge)
+			p.count(x, ccTooLarge)
 		} else {
 			st.store = append(st.store, chunk...)
 		}
@@ -838,24 +848,26 @@ func (p *cachePolicy) storeEntry(x *engine.Ctx, st *cacheReq) {
 	}
 	life := time.Duration(e.staleUntil - e.storedAt)
 	if err := p.dict.Set(st.key, shm.BytesValue(st.store), life); err != nil {
-		p.stats.add(x, ccStoreErrors)
+		p.count(x, ccStoreErrors)
 		return
 	}
-	p.stats.add(x, ccStores)
+	p.count(x, ccStores)
 	if p.redis == nil {
 		return
 	}
 	key := cacheRedisPrefix + string(st.key)
 	val := append([]byte(nil), st.store...)
 	rc, stats, worker := p.redis, p.stats, x.WorkerID()
+	failed := p.metrics[cacheFamStores].OffLoop(x)
 	if !x.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cacheL2WriteTimeout)
 		defer cancel()
 		if err := rc.SetPX(ctx, key, val, life); err != nil {
 			stats.addWorker(worker, ccL2WriteErrors)
+			failed.Add(cacheMetricOf[ccL2WriteErrors].value, 1)
 		}
 	}) {
-		p.stats.addWorker(worker, ccL2WriteErrors)
+		p.count(x, ccL2WriteErrors)
 	}
 }
 

@@ -33,6 +33,63 @@ var cacheCounterNames = [numCacheCounters]string{
 	"stores", "store_errors", "too_large", "l2_errors", "l2_write_errors",
 }
 
+// The cache's Prometheus families. Every lookup ends in one of hit_l1,
+// hit_l2, stale, miss or bypass; coalesced and l2_error count events on
+// the way (a wait for another request's fill, a failed L2 read served as
+// a miss), so they are counted besides the outcome.
+var (
+	cacheLookups = engine.CounterOpts{
+		Name:   "sluice_cache_lookups_total",
+		Help:   "Requests the cache policy looked up, by outcome: hit_l1, hit_l2 (fresh entry served from the shared dict or Redis), stale (stale entry served while another request refreshes it), miss, bypass (the bypass rule matched); and, besides their outcome, coalesced (waited for another request's fill) and l2_error (the Redis read failed or timed out: a miss).",
+		Label:  "result",
+		Values: []string{"hit_l1", "hit_l2", "stale", "miss", "bypass", "coalesced", "l2_error"},
+	}
+	cacheStores = engine.CounterOpts{
+		Name:   "sluice_cache_stores_total",
+		Help:   "Responses the cache policy tried to store, by outcome: stored (in the shared dict), error (the dict refused it), too_large (the body passed max_body), l2_error (the Redis write failed; the dict has it).",
+		Label:  "result",
+		Values: []string{"stored", "error", "too_large", "l2_error"},
+	}
+)
+
+const (
+	cacheFamLookups = 0
+	cacheFamStores  = 1
+)
+
+// cacheMetricOf places each counter in a family (cacheFamLookups,
+// cacheFamStores) at a value.
+var cacheMetricOf = [numCacheCounters]struct{ fam, value int }{
+	ccHitsL1:        {cacheFamLookups, 0},
+	ccHitsL2:        {cacheFamLookups, 1},
+	ccStale:         {cacheFamLookups, 2},
+	ccMisses:        {cacheFamLookups, 3},
+	ccBypass:        {cacheFamLookups, 4},
+	ccCoalesced:     {cacheFamLookups, 5},
+	ccL2Errors:      {cacheFamLookups, 6},
+	ccStores:        {cacheFamStores, 0},
+	ccStoreErrors:   {cacheFamStores, 1},
+	ccTooLarge:      {cacheFamStores, 2},
+	ccL2WriteErrors: {cacheFamStores, 3},
+}
+
+// cacheMetricsOf declares the policy's series of the cache's families.
+func cacheMetricsOf(env *engine.Env) (m [2]*engine.PolicyCounter, err error) {
+	if m[cacheFamLookups], err = env.Counter(cacheLookups); err != nil {
+		return m, err
+	}
+	m[cacheFamStores], err = env.Counter(cacheStores)
+	return m, err
+}
+
+// count adds one to counter c: the policy's Prometheus series and the
+// identity's counters CacheStats reads.
+func (p *cachePolicy) count(x *engine.Ctx, c cacheCounter) {
+	p.stats.add(x, c)
+	m := cacheMetricOf[c]
+	p.metrics[m.fam].Inc(x, m.value)
+}
+
 type cacheStats struct {
 	workers perWorker[[numCacheCounters]atomic.Int64]
 }

@@ -110,7 +110,7 @@ func newHMACAuth(spec config.PolicySpec, env *engine.Env) (engine.Policy, error)
 	if p.dict == nil {
 		return nil, config.FieldError(spec, "dict", fmt.Sprintf("shared dict %q is not declared in shared_dicts (it remembers signatures against replay)", cfg.Dict))
 	}
-	if err := p.init(spec, cfg.Auth, "Signature"); err != nil {
+	if err := p.init(spec, env, cfg.Auth, "Signature"); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -247,6 +247,7 @@ func (p *hmacAuth) access(x *engine.Ctx) engine.Status {
 	case errors.Is(err, shm.ErrExists):
 		return p.refuse(x, "replayed signature")
 	case err != nil:
+		p.results.Inc(x, authResultError)
 		x.RespondError(503, "replay check unavailable")
 		return engine.Done
 	}

@@ -133,7 +133,7 @@ const (
 	defaultJWKSTimeout    = 5 * time.Second
 )
 
-func newJWTAuth(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
+func newJWTAuth(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	var cfg jwtAuthConfig
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
@@ -194,7 +194,7 @@ func newJWTAuth(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
 	p.parser = jwt.NewParser(opts...)
-	if err := p.init(spec, cfg.Auth, "Bearer"); err != nil {
+	if err := p.init(spec, env, cfg.Auth, "Bearer"); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -336,13 +336,11 @@ func (p *jwtAuth) verify(x *engine.Ctx, set *consumerSet, token []byte, where by
 		})
 	}
 	if err != nil {
-		x.RespondErrorFields(401, p.invalidChallenge, "invalid token: "+jwtReason(err))
-		return engine.Done
+		return p.refuseToken(x, jwtReason(err))
 	}
 	claims := tok.Claims.(jwt.MapClaims)
 	if reason := p.checkClaims(claims, x.Now()); reason != "" {
-		x.RespondErrorFields(401, p.invalidChallenge, "invalid token: "+reason)
-		return engine.Done
+		return p.refuseToken(x, reason)
 	}
 	c := &jwtClaims{strs: claimStrings(claims)}
 	if p.cacheSize > 0 {
@@ -351,6 +349,13 @@ func (p *jwtAuth) verify(x *engine.Ctx, set *consumerSet, token []byte, where by
 		p.cache.get(x.WorkerID()).add(p.seed, e, p.cacheSize)
 	}
 	return p.allow(x, entry.consumer, c, where)
+}
+
+// refuseToken answers an invalid token: 401 with the RFC 6750 challenge.
+func (p *jwtAuth) refuseToken(x *engine.Ctx, reason string) engine.Status {
+	p.results.Inc(x, authResultInvalid)
+	x.RespondErrorFields(401, p.invalidChallenge, "invalid token: "+reason)
+	return engine.Done
 }
 
 var (
@@ -540,8 +545,8 @@ func (p *jwtAuth) jwksOf(url string) *jwksSource {
 }
 
 // invalidChallenge is the challenge of a refused token (RFC 6750).
-func (p *jwtAuth) init(spec config.PolicySpec, cfg authConfig, scheme string) error {
-	if err := p.authBase.init(spec, cfg, scheme); err != nil {
+func (p *jwtAuth) init(spec config.PolicySpec, env *engine.Env, cfg authConfig, scheme string) error {
+	if err := p.authBase.init(spec, env, cfg, scheme); err != nil {
 		return err
 	}
 	ch := string(p.challenge)

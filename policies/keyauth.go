@@ -30,7 +30,7 @@ type keyAuth struct {
 
 func init() { RegisterConfig("key-auth", keyAuthConfig{}, newKeyAuth) }
 
-func newKeyAuth(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
+func newKeyAuth(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	var cfg keyAuthConfig
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
@@ -49,7 +49,7 @@ func newKeyAuth(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 			return nil, config.FieldError(spec, "query_args["+itoa(i)+"]", "must not be empty")
 		}
 	}
-	if err := p.init(spec, cfg.Auth, "Key"); err != nil {
+	if err := p.init(spec, env, cfg.Auth, "Key"); err != nil {
 		return nil, err
 	}
 	return p, nil

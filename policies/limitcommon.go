@@ -70,6 +70,24 @@ type limitBase struct {
 	prefix     []byte // local keys: "TAG|identity|"
 	redisKeyPf string // redis keys: "sluice:TAG:{identity|"
 	redisErrs  *atomic.Int64
+	results    *engine.PolicyCounter // sluice_limit_requests_total; nil without an Env
+}
+
+// The results of sluice_limit_requests_total, by index.
+const (
+	limitAllowed  = iota // counted and under the limit
+	limitRejected        // over the limit, or refused by key_missing: reject
+	limitSkipped         // no value for the key and key_missing: skip
+	limitFallback        // the store (Redis, the dict) failed: let through uncounted
+	limitError           // Redis failed and fault_tolerant is false: 503
+)
+
+// limitResults is the counter family every limit policy publishes.
+var limitResults = engine.CounterOpts{
+	Name:   "sluice_limit_requests_total",
+	Help:   "Decisions of the limit policies (limit-count, limit-req, limit-conn): allowed, rejected (over the limit, or no key with key_missing: reject), skipped (no key, key_missing: skip), fallback (the store failed: let through uncounted), error (Redis failed, fault_tolerant off: 503).",
+	Label:  "result",
+	Values: []string{"allowed", "rejected", "skipped", "fallback", "error"},
 }
 
 // limitPriority runs limits after authentication (which sets the consumer
@@ -95,7 +113,11 @@ func newLimitBase(kind, tag string, spec config.PolicySpec, env *engine.Env, c *
 	if b.status < 400 || b.status > 599 {
 		return nil, config.FieldError(spec, "status", fmt.Sprintf("must be between 400 and 599, got %d", c.Status))
 	}
-	if env == nil {
+	if env != nil {
+		if b.results, err = env.Counter(limitResults); err != nil {
+			return nil, err
+		}
+	} else {
 		env = &engine.Env{Scope: "global", ID: kind}
 	}
 	switch {
@@ -141,6 +163,7 @@ func newLimitBase(kind, tag string, spec config.PolicySpec, env *engine.Env, c *
 // refuse answers the refusal with extra fields (each line ending in
 // CRLF), built in x.Scratch() or nil.
 func (b *limitBase) refuse(x *engine.Ctx, fields []byte) engine.Status {
+	b.results.Inc(x, limitRejected)
 	x.RespondErrorFields(b.status, fields, b.message)
 	if fields != nil {
 		x.ScratchDone(fields)
@@ -157,6 +180,7 @@ func (b *limitBase) counterKey(x *engine.Ctx) (buf []byte, st engine.Status, ok 
 	switch out {
 	case keySkipped:
 		x.ScratchDone(buf)
+		b.results.Inc(x, limitSkipped)
 		return nil, engine.Continue, false
 	case keyRefused:
 		x.ScratchDone(buf)
@@ -189,6 +213,7 @@ func offloadDecision[D any](b *limitBase, x *engine.Ctx, decide func(context.Con
 
 // refuseKeyMissing answers a request refused by key_missing: reject.
 func (b *limitBase) refuseKeyMissing(x *engine.Ctx) engine.Status {
+	b.results.Inc(x, limitRejected)
 	x.RespondError(b.status, "no value for the rate-limit key "+b.key.String())
 	return engine.Done
 }
@@ -199,8 +224,10 @@ func (b *limitBase) redisFailed(x *engine.Ctx, err error) engine.Status {
 	n := b.redisErrs.Add(1)
 	logRedisFailure(b.kind, b.identity, err, n)
 	if b.failOpen {
+		b.results.Inc(x, limitFallback)
 		return engine.Continue
 	}
+	b.results.Inc(x, limitError)
 	msg := "rate limit store unavailable: redis failed"
 	switch {
 	case errors.Is(err, redis.ErrTimeout):

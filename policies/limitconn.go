@@ -149,6 +149,7 @@ func (p *limitConn) access(x *engine.Ctx) engine.Status {
 				if !admitted {
 					return p.refuseConn(x)
 				}
+				p.results.Inc(x, limitAllowed)
 				return engine.Continue
 			}
 		})
@@ -156,6 +157,7 @@ func (p *limitConn) access(x *engine.Ctx) engine.Status {
 	n, err := p.dict.Incr(buf, 1, 0, 0)
 	if err != nil {
 		x.ScratchDone(buf)
+		p.results.Inc(x, limitFallback)
 		return engine.Continue // the dict failed: fail open, uncounted
 	}
 	if n > p.max {
@@ -174,6 +176,7 @@ func (p *limitConn) access(x *engine.Ctx) engine.Status {
 	s.key = append(s.key[:0], buf...)
 	x.ScratchDone(buf)
 	engine.Set(x, p.local, s)
+	p.results.Inc(x, limitAllowed)
 	return engine.Continue
 }
 

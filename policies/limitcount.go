@@ -349,11 +349,14 @@ func (p *limitCount) apply(x *engine.Ctx, d countDecision, now int64) engine.Sta
 		}
 		return p.refuse(x, fields)
 	}
-	if d.counted {
-		x.SetInt(p.remaining, d.remaining+1)
-		x.SetInt(p.resetAt, now+d.resetIn)
-		x.SetInt(p.which, int64(d.which))
+	if !d.counted {
+		p.results.Inc(x, limitFallback)
+		return engine.Continue
 	}
+	p.results.Inc(x, limitAllowed)
+	x.SetInt(p.remaining, d.remaining+1)
+	x.SetInt(p.resetAt, now+d.resetIn)
+	x.SetInt(p.which, int64(d.which))
 	return engine.Continue
 }
 

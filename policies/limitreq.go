@@ -160,8 +160,10 @@ func (p *limitReq) apply(x *engine.Ctx, d reqDecision, now int64) engine.Status 
 		return p.refuse(x, fields)
 	}
 	if d.wait < 0 {
+		p.results.Inc(x, limitFallback)
 		return engine.Continue // uncounted
 	}
+	p.results.Inc(x, limitAllowed)
 	x.SetInt(p.remaining, (p.burst*p.interval-d.wait)/p.interval+1)
 	x.SetInt(p.emptyAt, now+d.wait+p.interval)
 	if p.noDelay || d.wait == 0 {
