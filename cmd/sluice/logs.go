@@ -2,13 +2,18 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log"
+	"log/slog"
 	"log/syslog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,7 +37,8 @@ import (
 // stderr log: text lines of the requests log_level selects (debug: every
 // request; info and warn: failed ones, a failure reason or a 5xx; error:
 // none). With one, every request is logged, successes sampled by
-// access_log.sample.
+// access_log.sample. A route's log field turns its requests' lines off or
+// samples its successes at its own rate (routeLogModes).
 type requestLogger struct {
 	json       bool
 	onlyFailed bool   // the stderr log at info/warn: failures and 5xx only
@@ -64,10 +70,76 @@ type lineRing struct {
 	head    atomic.Uint64 // next slot the worker fills; written by the worker
 	dropped atomic.Uint64 // written by the worker
 	rnd     uint64        // the worker's sampling state
-	_       [64]byte
-	tail    atomic.Uint64 // next slot the writer drains; written by the writer
-	_       [64]byte
-	slots   [][]byte
+	// routes caches the route log modes of the two configs the worker
+	// saw last (a reload overlaps requests of both); the worker's only.
+	routes [2]routeLogModes
+	_      [64]byte
+	tail   atomic.Uint64 // next slot the writer drains; written by the writer
+	_      [64]byte
+	slots  [][]byte
+}
+
+// routeLogMode is a route's log field, compiled.
+type routeLogMode struct {
+	off     bool
+	sampled bool   // sample replaces the access log's
+	sample  uint64 // sampleThreshold of the route's rate
+}
+
+// routeLogModes are the modes of one config's routes that have a log
+// field, by route name; nil modes when none has (the common case, which
+// costs one pointer compare per line).
+type routeLogModes struct {
+	cfg   *config.Config
+	modes map[string]routeLogMode
+}
+
+// routeMode returns the log mode of r's route, if its route has a log
+// field. On the worker: the ring's cache is the worker's own; a config
+// not seen yet costs one pass over its routes (pointer checks), once.
+func (ring *lineRing) routeMode(r logRecord) (routeLogMode, bool) {
+	snap := r.Snapshot()
+	if snap == nil || snap.Config == nil {
+		return routeLogMode{}, false
+	}
+	cfg := snap.Config
+	c := &ring.routes[0]
+	switch {
+	case c.cfg == cfg:
+	case ring.routes[1].cfg == cfg:
+		c = &ring.routes[1]
+	default:
+		ring.routes[1] = ring.routes[0]
+		ring.routes[0] = routeLogModes{cfg: cfg, modes: routeLogModesOf(cfg)}
+	}
+	if c.modes == nil {
+		return routeLogMode{}, false
+	}
+	m, ok := c.modes[r.RouteName()]
+	return m, ok
+}
+
+// routeLogModesOf compiles the log fields of cfg's routes, or returns nil
+// when none has one.
+func routeLogModesOf(cfg *config.Config) map[string]routeLogMode {
+	var modes map[string]routeLogMode
+	for i := range cfg.Routes {
+		rl := cfg.Routes[i].Log
+		if rl == nil {
+			continue
+		}
+		if modes == nil {
+			modes = make(map[string]routeLogMode)
+		}
+		name := cfg.Routes[i].Name
+		if name == "" {
+			name = "routes[" + strconv.Itoa(i) + "]" // the engine's name for it
+		}
+		// A RouteLog built in Go is not checked: a sample outside (0, 1]
+		// logs everything, as the access log's own would.
+		modes[name] = routeLogMode{off: rl.Off(), sampled: rl.Sample != 0, sample: sampleThreshold(rl.Sample)}
+	}
+	return modes
 }
 
 // lineSink is a destination; only the writer goroutine calls it.
@@ -99,10 +171,17 @@ func newRequestLogger(cfg *config.Config, workers int, stderr io.Writer) (*reque
 		return nil, err
 	}
 	l := startLogger(sink, workers, al.QueueLines, al.Format == config.LogFormatJSON)
-	if al.Sample > 0 && al.Sample < 1 {
-		l.sample = uint64(al.Sample * (1 << 63) * 2)
-	}
+	l.sample = sampleThreshold(al.Sample)
 	return l, nil
+}
+
+// sampleThreshold is the threshold a random uint64 must stay below for a
+// success to be logged at rate f; 0 logs all (f outside (0, 1)).
+func sampleThreshold(f float64) uint64 {
+	if !(f > 0 && f < 1) {
+		return 0
+	}
+	return uint64(f * (1 << 63) * 2)
 }
 
 // startLogger returns a logger with queue lines per worker writing to sink,
@@ -120,12 +199,19 @@ func startLogger(sink lineSink, workers, queue int, json bool) *requestLogger {
 
 func openSink(al *config.AccessLog, stderr io.Writer) (lineSink, error) {
 	if s := al.Syslog; s != nil {
-		prio := syslog.Priority(config.SyslogFacility(s.Facility)<<3) | syslog.LOG_INFO
-		w, err := syslog.Dial(s.Network, s.Address, prio, s.Tag)
+		if s.Format == config.SyslogRFC3164 {
+			prio := syslog.Priority(config.SyslogFacility(s.Facility)<<3) | syslog.LOG_INFO
+			w, err := syslog.Dial(s.Network, s.Address, prio, s.Tag)
+			if err != nil {
+				return nil, fmt.Errorf("access_log.syslog: %w", err)
+			}
+			return &syslogSink{w: w}, nil
+		}
+		sink, err := newRFC5424Sink(s)
 		if err != nil {
 			return nil, fmt.Errorf("access_log.syslog: %w", err)
 		}
-		return &syslogSink{w: w}, nil
+		return sink, nil
 	}
 	switch al.Path {
 	case "stderr":
@@ -160,11 +246,20 @@ func (l *requestLogger) record(r logRecord) {
 		return
 	}
 	ring := l.rings[id]
-	if l.sample != 0 && !failed && status < 400 {
+	sample := l.sample
+	if mode, ok := ring.routeMode(r); ok {
+		if mode.off {
+			return
+		}
+		if mode.sampled {
+			sample = mode.sample
+		}
+	}
+	if sample != 0 && !failed && status < 400 {
 		ring.rnd ^= ring.rnd << 13
 		ring.rnd ^= ring.rnd >> 7
 		ring.rnd ^= ring.rnd << 17
-		if ring.rnd >= l.sample {
+		if ring.rnd >= sample {
 			return
 		}
 	}
@@ -311,7 +406,8 @@ func (s *streamSink) Close() error {
 	return err
 }
 
-// syslogSink sends each line as one syslog message.
+// syslogSink sends each line as one syslog message in Go's log/syslog
+// format (syslog.format: rfc3164).
 type syslogSink struct{ w *syslog.Writer }
 
 func (s *syslogSink) WriteLine(line []byte) error {
@@ -326,12 +422,134 @@ func (s *syslogSink) Flush() error  { return nil }
 func (s *syslogSink) Reopen() error { return nil }
 func (s *syslogSink) Close() error  { return s.w.Close() }
 
+// rfc5424Sink sends each line as an RFC 5424 message:
+//
+//	<PRI>1 2026-01-02T15:04:05.123456Z HOSTNAME TAG PID access - LINE
+//
+// (severity info, STRUCTURED-DATA nil, the line as MSG). Datagram sockets
+// (udp, unixgram) carry one message per datagram; stream sockets (tcp,
+// unix) carry each message after its length and a space (RFC 6587 octet
+// counting, which RFC 5425 uses too), through a buffer flushed once per
+// batch. A write that fails is tried once more on a new connection; then
+// the line is lost (the writer goes on with the next).
+type rfc5424Sink struct {
+	network, addr string
+	stream        bool
+	prefix        []byte // "<PRI>1 "
+	fields        []byte // " HOSTNAME TAG PID access - "
+	conn          net.Conn
+	w             *bufio.Writer // stream sockets
+	msg           []byte        // the message being built, reused
+}
+
+func newRFC5424Sink(s *config.Syslog) (*rfc5424Sink, error) {
+	host, err := os.Hostname()
+	if err != nil || host == "" || len(host) > 255 || strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		host = "-" // RFC 5424 NILVALUE
+	}
+	prio := config.SyslogFacility(s.Facility)<<3 | 6 // severity 6: informational
+	k := &rfc5424Sink{
+		network: s.Network,
+		addr:    s.Address,
+		stream:  s.Network == "tcp" || s.Network == "unix",
+		prefix:  []byte("<" + strconv.Itoa(prio) + ">1 "),
+		fields:  []byte(" " + host + " " + s.Tag + " " + strconv.Itoa(os.Getpid()) + " access - "),
+	}
+	if err := k.dial(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *rfc5424Sink) dial() error {
+	c, err := net.DialTimeout(k.network, k.addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	k.conn = c
+	if k.stream {
+		if k.w == nil {
+			k.w = bufio.NewWriterSize(c, 64<<10)
+		} else {
+			k.w.Reset(c)
+		}
+	}
+	return nil
+}
+
+// appendMessage appends line (without its newline) as one message.
+func (k *rfc5424Sink) appendMessage(dst, line []byte, now time.Time) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	dst = append(dst, k.prefix...)
+	dst = now.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
+	dst = append(dst, k.fields...)
+	return append(dst, line...)
+}
+
+func (k *rfc5424Sink) WriteLine(line []byte) error {
+	k.msg = k.appendMessage(k.msg[:0], line, time.Now())
+	err := k.send()
+	if err != nil && k.redial() == nil {
+		err = k.send()
+	}
+	return err
+}
+
+func (k *rfc5424Sink) send() error {
+	if k.conn == nil {
+		return net.ErrClosed
+	}
+	if !k.stream {
+		_, err := k.conn.Write(k.msg)
+		return err
+	}
+	var n [20]byte
+	_, _ = k.w.Write(strconv.AppendInt(n[:0], int64(len(k.msg)), 10))
+	_ = k.w.WriteByte(' ')
+	_, err := k.w.Write(k.msg)
+	return err
+}
+
+// redial replaces a connection that failed. Bytes buffered for a stream
+// socket are lost with it.
+func (k *rfc5424Sink) redial() error {
+	if k.conn != nil {
+		_ = k.conn.Close()
+		k.conn = nil
+	}
+	return k.dial()
+}
+
+func (k *rfc5424Sink) Flush() error {
+	if !k.stream || k.conn == nil {
+		return nil
+	}
+	err := k.w.Flush()
+	if err != nil {
+		_ = k.redial() // the next batch goes to a new connection
+	}
+	return err
+}
+
+func (k *rfc5424Sink) Reopen() error { return nil }
+
+func (k *rfc5424Sink) Close() error {
+	err := k.Flush()
+	if k.conn != nil {
+		err = errors.Join(err, k.conn.Close())
+	}
+	return err
+}
+
 // --- Lines ---
 
 // logRecord is what a line reads: *engine.Ctx in the gateway, a fake in
 // tests. Its []byte results are views valid during the call.
 type logRecord interface {
 	WorkerID() int
+	Snapshot() *engine.Snapshot
 	Now() int64
 	StartNanos() int64
 	RequestID() []byte
@@ -496,3 +714,102 @@ func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)
 // unsafeString views bytes as a string without copying, for a call that
 // does not keep it.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// --- The event log ---
+
+// eventLogFormatEnv chooses the event log's format: "text" (the default,
+// slog's key=value lines) or "json" (one JSON object per line).
+const eventLogFormatEnv = "SLUICE_LOG_FORMAT"
+
+// newEventLog returns the gateway's event log: its own messages (start-up,
+// reloads, drains, upgrades, discovery, Redis) through log/slog, text or
+// JSON ($SLUICE_LOG_FORMAT), at the level log_level sets (read at start).
+// It is a *log.Logger because every part of the gateway takes a Printf
+// (engine, live, discovery and the Redis client's Logf); each message gets
+// its level from its words (eventLevel). The standard library's default
+// logger, which a few policies write to, goes the same way. The request
+// log is not this: it stays in its own format (requestLogger).
+func newEventLog(cfg *config.Config, stderr io.Writer) *log.Logger {
+	opts := &slog.HandlerOptions{Level: slogLevel(cfg.LogLevel)}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	format := os.Getenv(eventLogFormatEnv)
+	if format == "json" {
+		h = slog.NewJSONHandler(stderr, opts)
+	}
+	slog.SetDefault(slog.New(h))
+	w := &eventWriter{h: h}
+	log.SetOutput(w) // after SetDefault, which points it at h at info
+	log.SetFlags(0)
+	logger := log.New(w, "", 0)
+	if format != "" && format != "text" && format != "json" {
+		logger.Printf("%s=%q: not text or json; the event log is text", eventLogFormatEnv, format)
+	}
+	return logger
+}
+
+// slogLevel is log_level's slog level; info for an unknown one.
+func slogLevel(level string) slog.Level {
+	switch level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// eventWriter turns each line a *log.Logger writes into one slog record.
+type eventWriter struct{ h slog.Handler }
+
+func (w *eventWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	msg = strings.TrimPrefix(msg, "sluice: ") // the policies' lines through log's default logger
+	level := eventLevel(msg)
+	ctx := context.Background()
+	if !w.h.Enabled(ctx, level) {
+		return len(p), nil
+	}
+	return len(p), w.h.Handle(ctx, slog.NewRecord(time.Now(), level, msg, 0))
+}
+
+// eventLevels classifies the gateway's messages by how they start (and,
+// when contains is set, what they contain), first match wins. A message
+// none matches is an error: the start-up failures that end the process
+// say different things, and must show at every log_level.
+var eventLevels = []struct {
+	prefix, contains string
+	level            slog.Level
+}{
+	{"listening on ", "", slog.LevelInfo},
+	{"admin on ", "", slog.LevelInfo},
+	{"stopped", "", slog.LevelInfo},
+	{"config version ", " in force", slog.LevelInfo}, // engine: a swap
+	{"config: writing version ", "", slog.LevelWarn}, // live: the file write failed
+	{"config: the last change is not in ", "", slog.LevelWarn},
+	{"config: ", ": version ", slog.LevelInfo}, // live: "config: WHAT by WHO: version A -> B"
+	{"", ": draining (up to ", slog.LevelInfo}, // SIGTERM, SIGINT, upgrade done
+	{"redis: connected to ", "", slog.LevelInfo},
+	{"redis: ", "", slog.LevelWarn},
+	{"discovery: ", ": Consul answers again", slog.LevelInfo},
+	{"discovery: ", "", slog.LevelWarn},
+	{"accept: ", "", slog.LevelWarn},
+	{"SIGHUP: ", "", slog.LevelWarn},
+	{"SIGUSR2: ", "", slog.LevelWarn},
+	{"upgrade: started ", "", slog.LevelInfo},
+	{"upgrade: stopping process ", "", slog.LevelWarn},
+	{"upgrade: ", "this process goes on serving", slog.LevelWarn},
+	{"", ": redis: ", slog.LevelWarn}, // a limit policy's Redis failures
+	{"SLUICE_LOG_FORMAT=", "", slog.LevelWarn},
+}
+
+// eventLevel is the level of a gateway message (eventLevels).
+func eventLevel(msg string) slog.Level {
+	for _, e := range eventLevels {
+		if strings.HasPrefix(msg, e.prefix) && strings.Contains(msg, e.contains) {
+			return e.level
+		}
+	}
+	return slog.LevelError
+}

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"log"
+	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +28,8 @@ type fakeRecord struct {
 	ua       string
 	consumer *engine.Consumer
 	trace    string
+	snap     *engine.Snapshot // nil: no route log modes
+	route    string           // "" is "api"
 
 	once                sync.Once
 	pathB, uaB, targetB []byte
@@ -43,22 +51,28 @@ func (f *fakeRecord) views() *fakeRecord {
 	return f
 }
 
-func (f *fakeRecord) WorkerID() int        { return f.worker }
-func (f *fakeRecord) Now() int64           { return 1_700_000_000_123_456_789 }
-func (f *fakeRecord) StartNanos() int64    { return 1_700_000_000_123_456_789 - 2_345_678 }
-func (f *fakeRecord) RequestID() []byte    { return fakeID }
-func (f *fakeRecord) ClientIP() []byte     { return fakeIP }
-func (f *fakeRecord) MethodName() []byte   { return fakeMethod }
-func (f *fakeRecord) Host() []byte         { return fakeHost }
-func (f *fakeRecord) Path() []byte         { return f.views().pathB }
-func (f *fakeRecord) Query() []byte        { return fakeQuery }
-func (f *fakeRecord) Target() []byte       { return f.views().targetB }
-func (f *fakeRecord) ProtoMinor() int      { return 1 }
-func (f *fakeRecord) ResponseStatus() int  { return f.status }
-func (f *fakeRecord) BytesReceived() int64 { return 120 }
-func (f *fakeRecord) BodySent() int64      { return 13 }
-func (f *fakeRecord) UpstreamNanos() int64 { return 1_500_000 }
-func (f *fakeRecord) RouteName() string    { return "api" }
+func (f *fakeRecord) WorkerID() int              { return f.worker }
+func (f *fakeRecord) Snapshot() *engine.Snapshot { return f.snap }
+func (f *fakeRecord) Now() int64                 { return 1_700_000_000_123_456_789 }
+func (f *fakeRecord) StartNanos() int64          { return 1_700_000_000_123_456_789 - 2_345_678 }
+func (f *fakeRecord) RequestID() []byte          { return fakeID }
+func (f *fakeRecord) ClientIP() []byte           { return fakeIP }
+func (f *fakeRecord) MethodName() []byte         { return fakeMethod }
+func (f *fakeRecord) Host() []byte               { return fakeHost }
+func (f *fakeRecord) Path() []byte               { return f.views().pathB }
+func (f *fakeRecord) Query() []byte              { return fakeQuery }
+func (f *fakeRecord) Target() []byte             { return f.views().targetB }
+func (f *fakeRecord) ProtoMinor() int            { return 1 }
+func (f *fakeRecord) ResponseStatus() int        { return f.status }
+func (f *fakeRecord) BytesReceived() int64       { return 120 }
+func (f *fakeRecord) BodySent() int64            { return 13 }
+func (f *fakeRecord) UpstreamNanos() int64       { return 1_500_000 }
+func (f *fakeRecord) RouteName() string {
+	if f.route == "" {
+		return "api"
+	}
+	return f.route
+}
 func (f *fakeRecord) UpstreamName() string { return "backend" }
 func (f *fakeRecord) UpstreamAddr() string { return "10.0.0.7:8080" }
 func (f *fakeRecord) Tries() int           { return 2 }
@@ -226,36 +240,261 @@ func TestSamplingKeepsFailures(t *testing.T) {
 	}
 }
 
-func TestSyslogReceivesLines(t *testing.T) {
+// syslogConfig is a validated config whose access log goes to syslog.
+func syslogConfig(t *testing.T, network, addr, format string) *config.Config {
+	t.Helper()
+	cfg := &config.Config{AccessLog: &config.AccessLog{Syslog: &config.Syslog{Network: network, Address: addr, Facility: "local3", Tag: "gw", Format: format}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// checkRFC5424 checks one RFC 5424 message of the access log and returns
+// its MSG (the JSON line).
+func checkRFC5424(t *testing.T, msg string) string {
+	t.Helper()
+	// <PRI> is facility*8 + severity: local3 (19) and info (6).
+	parts := strings.SplitN(msg, " ", 8)
+	if len(parts) != 8 {
+		t.Fatalf("not an RFC 5424 message: %q", msg)
+	}
+	if parts[0] != "<158>1" || parts[3] != "gw" || parts[4] != strconv.Itoa(os.Getpid()) || parts[5] != "access" || parts[6] != "-" {
+		t.Errorf("header fields %q", parts[:7])
+	}
+	if _, err := time.Parse(time.RFC3339Nano, parts[1]); err != nil || !strings.HasSuffix(parts[1], "Z") {
+		t.Errorf("timestamp %q: %v", parts[1], err)
+	}
+	var line map[string]any
+	if err := json.Unmarshal([]byte(parts[7]), &line); err != nil {
+		t.Errorf("MSG is not the JSON line: %v: %q", err, parts[7])
+	}
+	return parts[7]
+}
+
+// syslogOverUDP logs one line of path to a UDP syslog receiver in format
+// and returns the message it received.
+func syslogOverUDP(t *testing.T, format, path string) string {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	cfg := &config.Config{AccessLog: &config.AccessLog{Syslog: &config.Syslog{Address: pc.LocalAddr().String(), Facility: "local3", Tag: "gw"}}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	l, err := newRequestLogger(cfg, 1, nil)
+	l, err := newRequestLogger(syslogConfig(t, "udp", pc.LocalAddr().String(), format), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.close()
-	l.record(&fakeRecord{status: 200, path: "/via-syslog"})
+	l.record(&fakeRecord{status: 200, path: path})
 	buf := make([]byte, 64<<10)
 	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, _, err := pc.ReadFrom(buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := string(buf[:n])
-	// <PRI> is facility*8 + severity: local3 (19) and info (6).
-	if !strings.HasPrefix(msg, "<158>") || !strings.Contains(msg, " gw[") || !strings.Contains(msg, `"path":"/via-syslog"`) {
+	return string(buf[:n])
+}
+
+func TestSyslogRFC5424OverUDP(t *testing.T) {
+	if line := checkRFC5424(t, syslogOverUDP(t, "", "/via-syslog")); !strings.Contains(line, `"path":"/via-syslog"`) {
+		t.Errorf("line %q", line)
+	}
+}
+
+// TestSyslogRFC5424OverTCP reads octet-counted messages (RFC 6587) from a
+// TCP receiver: every message whole, in order, none split or merged.
+func TestSyslogRFC5424OverTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []string, 1)
+	const sent = 50
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		var msgs []string
+		for len(msgs) < sent {
+			size, err := br.ReadString(' ')
+			if err != nil {
+				break
+			}
+			n, err := strconv.Atoi(strings.TrimSuffix(size, " "))
+			if err != nil {
+				break
+			}
+			msg := make([]byte, n)
+			if _, err := io.ReadFull(br, msg); err != nil {
+				break
+			}
+			msgs = append(msgs, string(msg))
+		}
+		got <- msgs
+	}()
+	l, err := newRequestLogger(syslogConfig(t, "tcp", ln.Addr().String(), "rfc5424"), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range sent {
+		l.record(&fakeRecord{status: 200, path: "/m" + strconv.Itoa(i)})
+	}
+	l.close()
+	msgs := <-got
+	if len(msgs) != sent {
+		t.Fatalf("%d messages, want %d", len(msgs), sent)
+	}
+	for i, m := range msgs {
+		if line := checkRFC5424(t, m); !strings.Contains(line, `"path":"/m`+strconv.Itoa(i)+`"`) {
+			t.Errorf("message %d: %q", i, line)
+		}
+	}
+}
+
+// TestSyslogRFC3164KeepsGoFormat: format rfc3164 keeps Go's log/syslog
+// messages ("<PRI>TIMESTAMP HOST TAG[PID]: LINE").
+func TestSyslogRFC3164KeepsGoFormat(t *testing.T) {
+	msg := syslogOverUDP(t, "rfc3164", "/via-syslog")
+	if !strings.HasPrefix(msg, "<158>") || strings.HasPrefix(msg, "<158>1 ") || !strings.Contains(msg, " gw[") || !strings.Contains(msg, `"path":"/via-syslog"`) {
 		t.Errorf("syslog message %q", msg)
 	}
-	i := strings.Index(msg, "{")
-	var line map[string]any
-	if i < 0 || json.Unmarshal([]byte(msg[i:]), &line) != nil {
-		t.Errorf("no JSON object in %q", msg)
+}
+
+// routeLogRecords are records of routes with a log field: quiet (off),
+// sampled (10%), loud (on, overriding the access log's sample) and plain
+// (no field).
+func routeLogRecords(t *testing.T) *engine.Snapshot {
+	t.Helper()
+	cfg := &config.Config{Routes: []config.Route{
+		{Name: "quiet", Log: &config.RouteLog{Access: config.LogAccessOff}},
+		{Name: "sampled", Log: &config.RouteLog{Sample: 0.1}},
+		{Name: "loud", Log: &config.RouteLog{Sample: 1}},
+		{Name: "plain"},
+	}}
+	return &engine.Snapshot{Config: cfg}
+}
+
+// TestRouteLogModes checks a route's log field: off logs nothing (failures
+// included), a sample logs that share of successes and every failure, and
+// a route without one follows access_log.sample.
+func TestRouteLogModes(t *testing.T) {
+	snap := routeLogRecords(t)
+	sink := &memSink{}
+	l := startLogger(sink, 1, 1<<15, true)
+	l.sample = sampleThreshold(0.5) // access_log.sample
+	const n = 4000
+	for _, route := range []string{"quiet", "sampled", "loud", "plain"} {
+		ok := &fakeRecord{status: 200, path: "/ok", route: route, snap: snap}
+		bad := &fakeRecord{status: 502, path: "/bad", failure: "upstream connect refused", route: route, snap: snap}
+		for range n {
+			l.record(ok)
+			l.record(bad)
+		}
+	}
+	l.close()
+	count := map[string]int{}
+	for _, line := range sink.lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		count[m["route"].(string)+m["path"].(string)]++
+	}
+	within := func(key string, lo, hi int) {
+		if c := count[key]; c < lo || c > hi {
+			t.Errorf("%s: %d lines of %d, want %d..%d", key, c, n, lo, hi)
+		}
+	}
+	within("quiet/ok", 0, 0)
+	within("quiet/bad", 0, 0)
+	within("sampled/ok", n/10-150, n/10+150)
+	within("sampled/bad", n, n)
+	within("loud/ok", n, n)
+	within("loud/bad", n, n)
+	within("plain/ok", n/2-250, n/2+250)
+	within("plain/bad", n, n)
+}
+
+// TestEventLevels classifies the messages the gateway writes (their
+// formats as the code has them) and checks that whatever is not known is
+// an error, which every log_level shows.
+func TestEventLevels(t *testing.T) {
+	for _, c := range []struct {
+		msg  string
+		want slog.Level
+	}{
+		{"listening on 127.0.0.1:8080 (1 upstreams, 2 routes; pid 7)", slog.LevelInfo},
+		{"admin on http://127.0.0.1:9901 (/metrics, /status, the Admin API)", slog.LevelInfo},
+		{"config version 3 in force (was 2)", slog.LevelInfo},
+		{"config: PUT /routes/api by admin: version 3 -> 4", slog.LevelInfo},
+		{"config: writing version 4 to x.yaml: disk full (the change is in force, not on disk)", slog.LevelWarn},
+		{"config: the last change is not in x.yaml: disk full", slog.LevelWarn},
+		{"terminated: draining (up to 30s, 0 requests in flight)", slog.LevelInfo},
+		{"stopped", slog.LevelInfo},
+		{"redis: connected to 127.0.0.1:6379 (standalone) after 1 attempt(s)", slog.LevelInfo},
+		{"redis: dial tcp: connection refused (attempt 3; retrying in the background)", slog.LevelWarn},
+		{"discovery: service/api: Consul answers again", slog.LevelInfo},
+		{"discovery: service/api: timeout (failure 2 in a row; the last known targets stay)", slog.LevelWarn},
+		{"accept: too many open files; retrying in 5ms", slog.LevelWarn},
+		{"SIGHUP: config refused, the running config stays:\nx.yaml:3: listen: bad", slog.LevelWarn},
+		{"upgrade: started /bin/sluice as process 9; waiting until it serves", slog.LevelInfo},
+		{"upgrade: process 9: exit status 1; this process goes on serving", slog.LevelWarn},
+		{"limit-count route:api/limit-count: redis: timeout (3 failures so far; logged at most every 10s)", slog.LevelWarn},
+		{"config: x.yaml:3: routes[0].upstream: unknown upstream \"nope\"", slog.LevelError},
+		{"cannot listen on :80: bind: permission denied", slog.LevelError},
+		{"engine stopped: boom", slog.LevelError},
+		{"gnet: fatal: something", slog.LevelError},
+		{"something nobody classified", slog.LevelError},
+	} {
+		if got := eventLevel(c.msg); got != c.want {
+			t.Errorf("%q: %v, want %v", c.msg, got, c.want)
+		}
+	}
+}
+
+// TestEventLogJSON runs the event log in JSON at log_level warn: info
+// messages are left out, warnings and errors are JSON objects with the
+// message's words unchanged.
+func TestEventLogJSON(t *testing.T) {
+	t.Setenv(eventLogFormatEnv, "json")
+	var out lockedBuffer
+	defaultSlog, flags := slog.Default(), log.Flags()
+	logger := newEventLog(&config.Config{LogLevel: "warn"}, &out)
+	defer func() {
+		slog.SetDefault(defaultSlog) // points log's default logger at its handler
+		log.SetOutput(os.Stderr)
+		log.SetFlags(flags)
+	}()
+	logger.Printf("listening on %s", "127.0.0.1:1")
+	logger.Printf("SIGHUP: config refused, the running config stays:\n%v", "x.yaml:1: bad")
+	logger.Printf("cannot listen on %s: %v", ":80", "denied")
+	log.Printf("sluice: limit-count x: redis: %v", "timeout") // a policy's line through log's default logger
+	var got []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		got = append(got, m)
+	}
+	want := []struct{ level, msg string }{
+		{"WARN", "SIGHUP: config refused, the running config stays:\nx.yaml:1: bad"},
+		{"ERROR", "cannot listen on :80: denied"},
+		{"WARN", "limit-count x: redis: timeout"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(got), len(want), out.String())
+	}
+	for i, w := range want {
+		if got[i]["level"] != w.level || got[i]["msg"] != w.msg || got[i]["time"] == nil {
+			t.Errorf("line %d: %v, want level %s msg %q", i, got[i], w.level, w.msg)
+		}
 	}
 }

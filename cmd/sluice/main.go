@@ -19,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"os"
 	"os/signal"
@@ -222,7 +221,7 @@ func (o *overrides) profile(stderr io.Writer) func() {
 // called on SIGHUP. file, when not "", is the config file Admin API
 // changes are written back to.
 func serve(cfg *config.Config, reload func() (*config.Config, error), file string, stderr io.Writer) int {
-	logger := log.New(stderr, "sluice: ", log.LstdFlags)
+	logger := newEventLog(cfg, stderr) // log/slog (logs.go)
 	compiler := engine.NewCompiler(policies.Build)
 	compiler.Logf = logger.Printf // the Redis client's connection changes
 	defer compiler.Close()
