@@ -166,10 +166,24 @@ func (c *Config) DeleteUpstream(name string) (*Config, int, error) {
 	if i < 0 {
 		return nil, -1, fmt.Errorf("%w: upstream %q", ErrNotFound, name)
 	}
+	used := func(by string) (*Config, int, error) {
+		return nil, i, Errors{{Path: "upstreams[" + strconv.Itoa(i) + "]",
+			Msg: fmt.Sprintf("is used by %s: change or delete what uses it first", by)}}
+	}
 	for j := range c.Routes {
-		if c.Routes[j].Upstream == name {
-			return nil, i, Errors{{Path: "upstreams[" + strconv.Itoa(i) + "]",
-				Msg: fmt.Sprintf("is used by routes[%d] (%q): change or delete the routes that use it first", j, c.Routes[j].Name)}}
+		r := &c.Routes[j]
+		if r.Upstream == name {
+			return used(fmt.Sprintf("routes[%d] (%q)", j, r.Name))
+		}
+		for k := range r.Policies {
+			if namesUpstream(&r.Policies[k].Config, name, 0) {
+				return used(fmt.Sprintf("routes[%d].policies[%d] (%s of route %q)", j, k, r.Policies[k].Name, r.Name))
+			}
+		}
+	}
+	for k := range c.GlobalPolicies {
+		if namesUpstream(&c.GlobalPolicies[k].Config, name, 0) {
+			return used(fmt.Sprintf("global_policies[%d] (%s)", k, c.GlobalPolicies[k].Name))
 		}
 	}
 	next := c.derive()
@@ -181,6 +195,31 @@ func (c *Config) DeleteUpstream(name string) (*Config, int, error) {
 		next.revs.upstreams = make([]Rev, len(next.Upstreams))
 	}
 	return next, i, nil
+}
+
+// namesUpstream reports whether a policy's config sends to the upstream
+// name: a field "upstream" holding it, at any depth (aggregate's calls,
+// traffic-split's targets, mirror, batch-requests).
+func namesUpstream(n *yaml.Node, name string, depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "upstream" && v.Kind == yaml.ScalarNode && v.Value == name || namesUpstream(v, name, depth+1) {
+				return true
+			}
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			if namesUpstream(c, name, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // PutConsumer returns c with the consumer called name replaced by the one

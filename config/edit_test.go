@@ -250,3 +250,19 @@ func TestYAMLEncoderRoundTrip(t *testing.T) {
 		t.Fatalf("the encoder keeps %d routes, want %d", len(enc.routes), len(next.Routes))
 	}
 }
+
+// An upstream a policy sends to is not deleted either.
+func TestDeleteUpstreamNamedByAPolicy(t *testing.T) {
+	cfg := editConfig(t)
+	next, _, err := cfg.PutRoute("m", []byte(`{"match": {"paths": ["/m"]}, "upstream": "a", "policies": [{"name": "mirror", "config": {"upstream": "b"}}]}`), "body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, _, err = next.DeleteRoute("r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := next.DeleteUpstream("b"); err == nil || !strings.Contains(err.Error(), `routes[1].policies[0] (mirror of route "m")`) {
+		t.Fatalf("deleting an upstream a mirror sends to: %v", err)
+	}
+}

@@ -145,7 +145,8 @@ func (c *Compiler) prepare(cfg *config.Config) (p *Pending, err error) {
 		return nil, err
 	}
 	k.env = func(scope string, spec config.PolicySpec) *Env {
-		return &Env{Dicts: s.Dicts, Scope: scope, ID: spec.Identity(), Redis: s.redis}
+		return &Env{Dicts: s.Dicts, Scope: scope, ID: spec.Identity(), Redis: s.redis,
+			upstreams: func(name string) bool { return cfg.UpstreamIndex(name) >= 0 }}
 	}
 	if err = k.globals(); err != nil {
 		return nil, err

@@ -118,6 +118,19 @@ type Env struct {
 	// nil when there is none. Call it from off-loop work (Ctx.Offload):
 	// every call may wait up to the section's read_timeout.
 	Redis *redis.Client
+
+	// upstreams says whether the config being compiled has an upstream
+	// of that name (HasUpstream); nil when unknown.
+	upstreams func(name string) bool
+}
+
+// HasUpstream reports whether the config being compiled has an upstream
+// called name, for policies that send to upstreams by name (aggregate,
+// mirror, traffic-split, batch-requests) to refuse a typo at load time
+// rather than answer 502. An Env made outside a compile (tests) knows no
+// config and says true.
+func (e *Env) HasUpstream(name string) bool {
+	return e.upstreams == nil || e.upstreams(name)
 }
 
 // Identity is the policy's stable identity, "SCOPE/ID": the key of state

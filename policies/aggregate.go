@@ -156,7 +156,7 @@ const (
 
 func init() { RegisterConfig("aggregate", aggregateConfig{}, newAggregate) }
 
-func newAggregate(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
+func newAggregate(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	var cfg aggregateConfig
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
@@ -180,7 +180,7 @@ func newAggregate(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) 
 	index := map[string]int{}
 	stepOf := make([]int, len(cfg.Calls))
 	for i := range cfg.Calls {
-		c, err := compileAggCall(spec, fmt.Sprintf("calls[%d]", i), &cfg.Calls[i], index)
+		c, err := compileAggCall(spec, env, fmt.Sprintf("calls[%d]", i), &cfg.Calls[i], index)
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +202,7 @@ func newAggregate(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) 
 	return p, nil
 }
 
-func compileAggCall(spec config.PolicySpec, at string, cc *aggregateCallConfig, index map[string]int) (aggCall, error) {
+func compileAggCall(spec config.PolicySpec, env *engine.Env, at string, cc *aggregateCallConfig, index map[string]int) (aggCall, error) {
 	fail := func(field, msg string) (aggCall, error) { return aggCall{}, config.FieldError(spec, at+field, msg) }
 	c := aggCall{name: cc.Name, upstream: cc.Upstream, required: cc.Required, hidden: cc.Hidden, timeout: cc.Timeout.Std(), maxBody: int64(cc.MaxBody)}
 	if c.name == "" {
@@ -216,6 +216,9 @@ func compileAggCall(spec config.PolicySpec, at string, cc *aggregateCallConfig, 
 	}
 	if c.upstream == "" {
 		return fail(".upstream", "is required")
+	}
+	if !env.HasUpstream(c.upstream) {
+		return fail(".upstream", fmt.Sprintf("unknown upstream %q", c.upstream))
 	}
 	c.method = strings.ToUpper(cc.Method)
 	if c.method == "" {

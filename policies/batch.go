@@ -83,10 +83,13 @@ const batchMarker = "X-Sluice-Batch"
 
 func init() { RegisterConfig("batch-requests", batchConfig{}, newBatch) }
 
-func newBatch(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
+func newBatch(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	var cfg batchConfig
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Upstream != "" && !env.HasUpstream(cfg.Upstream) {
+		return nil, config.FieldErrorf(spec, "upstream", "unknown upstream %q", cfg.Upstream)
 	}
 	p := &batch{
 		maxRequests: cfg.MaxRequests,

@@ -106,13 +106,16 @@ const (
 
 func init() { RegisterConfig("mirror", mirrorConfig{}, newMirror) }
 
-func newMirror(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
+func newMirror(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	var cfg mirrorConfig
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Upstream == "" {
 		return nil, config.FieldError(spec, "upstream", "is required: the shadow upstream")
+	}
+	if !env.HasUpstream(cfg.Upstream) {
+		return nil, config.FieldErrorf(spec, "upstream", "unknown upstream %q", cfg.Upstream)
 	}
 	if cfg.Sample == 0 {
 		cfg.Sample = 100

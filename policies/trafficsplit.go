@@ -102,7 +102,7 @@ const (
 
 func init() { RegisterConfig("traffic-split", trafficSplitConfig{}, newTrafficSplit) }
 
-func newTrafficSplit(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
+func newTrafficSplit(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	var cfg trafficSplitConfig
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 		return nil, err
@@ -126,7 +126,7 @@ func newTrafficSplit(spec config.PolicySpec, _ *engine.Env) (engine.Policy, erro
 		p.hashOn = t
 	}
 	for i := range cfg.Rules {
-		r, err := compileSplitRule(spec, fmt.Sprintf("rules[%d]", i), &cfg.Rules[i])
+		r, err := compileSplitRule(spec, env, fmt.Sprintf("rules[%d]", i), &cfg.Rules[i])
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +135,7 @@ func newTrafficSplit(spec config.PolicySpec, _ *engine.Env) (engine.Policy, erro
 	return p, nil
 }
 
-func compileSplitRule(spec config.PolicySpec, at string, cr *trafficSplitRule) (tsRule, error) {
+func compileSplitRule(spec config.PolicySpec, env *engine.Env, at string, cr *trafficSplitRule) (tsRule, error) {
 	r := tsRule{next: new(perWorker[uint64])}
 	for j, c := range cr.Match {
 		cat := fmt.Sprintf("%s.match[%d]", at, j)
@@ -182,6 +182,9 @@ func compileSplitRule(spec config.PolicySpec, at string, cr *trafficSplitRule) (
 		w := 1
 		if t.Weight != nil {
 			w = *t.Weight
+		}
+		if t.Upstream != "" && !env.HasUpstream(t.Upstream) {
+			return r, config.FieldError(spec, fmt.Sprintf("%s.upstreams[%d].upstream", at, j), fmt.Sprintf("unknown upstream %q", t.Upstream))
 		}
 		if w < 0 || w > maxSplitWeight {
 			return r, config.FieldError(spec, fmt.Sprintf("%s.upstreams[%d].weight", at, j), fmt.Sprintf("must be between 0 and %d, got %d", maxSplitWeight, w))

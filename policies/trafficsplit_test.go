@@ -170,16 +170,6 @@ routes:
 	}
 }
 
-func TestTrafficSplitUnknownUpstreamIs500(t *testing.T) {
-	g := splitGateway(t, 1, `          rules:
-            - upstreams: [ { upstream: nosuch } ]
-`)
-	resp, body := dial(t, g.addr).do("GET", "/")
-	if resp.StatusCode != 500 || !contains(body, `traffic-split: upstream \"nosuch\" is not in the config`) {
-		t.Fatalf("%d %s", resp.StatusCode, body)
-	}
-}
-
 func contains(s, sub string) bool { return indexOf(s, sub) >= 0 }
 
 // BenchmarkTrafficSplitProxied is a proxied keep-alive request through

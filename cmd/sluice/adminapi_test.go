@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,7 +41,19 @@ func startAdminGateway(t *testing.T, file string) *adminGateway {
 		}
 	}
 	p.waitReady(t)
-	return g
+	// The admin listener opens after the gateway's.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.Dial("tcp", g.admin)
+		if err == nil {
+			c.Close()
+			return g
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admin listener never opened on %s", g.admin)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // call sends an Admin API request with the token and returns the status,
