@@ -73,6 +73,7 @@ type lineRing struct {
 	// routes caches the route log modes of the two configs the worker
 	// saw last (a reload overlaps requests of both); the worker's only.
 	routes [2]routeLogModes
+	stamp  stampCache // the JSON lines' time, formatted once a second
 	_      [64]byte
 	tail   atomic.Uint64 // next slot the writer drains; written by the writer
 	_      [64]byte
@@ -270,7 +271,7 @@ func (l *requestLogger) record(r logRecord) {
 	}
 	slot := &ring.slots[h%uint64(len(ring.slots))]
 	if l.json {
-		*slot = appendJSONLine((*slot)[:0], r)
+		*slot = appendJSONLine((*slot)[:0], r, &ring.stamp)
 	} else {
 		*slot = appendTextLine(append((*slot)[:0], l.prefix...), r)
 	}
@@ -579,9 +580,9 @@ var _ logRecord = (*engine.Ctx)(nil)
 // appendJSONLine appends one JSON object and a newline: nginx's combined
 // fields plus the gateway's. Absent values are "" (or null for
 // upstream_ms), so every line has every key.
-func appendJSONLine(b []byte, r logRecord) []byte {
+func appendJSONLine(b []byte, r logRecord, stamp *stampCache) []byte {
 	b = append(b, `{"time":"`...)
-	b = time.Unix(0, r.Now()).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = stamp.appendTime(b, r.Now())
 	b = append(b, '"')
 	b = appendJSONField(b, "request_id", r.RequestID())
 	b = appendJSONField(b, "client_ip", r.ClientIP())
@@ -623,6 +624,30 @@ func appendJSONLine(b []byte, r logRecord) []byte {
 	b = append(b, `,"trace_id":"`...)
 	b = r.AppendTraceID(b)
 	return append(b, "\"}\n"...)
+}
+
+// stampCache keeps the formatted second of the last JSON line's time
+// ("2006-01-02T15:04:05."), so that a line formats only its milliseconds:
+// time.Time.AppendFormat was a quarter of a line's cost. A nil
+// *stampCache formats every time. One worker's (its ring's).
+type stampCache struct {
+	sec    int64
+	prefix []byte
+}
+
+// appendTime appends ns (unix nanoseconds) in UTC with milliseconds:
+// 2006-01-02T15:04:05.000Z.
+func (c *stampCache) appendTime(b []byte, ns int64) []byte {
+	if c == nil || ns < 0 {
+		return time.Unix(0, ns).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	}
+	if sec := ns / 1e9; sec != c.sec || c.prefix == nil {
+		c.sec = sec
+		c.prefix = time.Unix(sec, 0).UTC().AppendFormat(c.prefix[:0], "2006-01-02T15:04:05.")
+	}
+	ms := ns / 1e6 % 1000
+	b = append(b, c.prefix...)
+	return append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 // appendTextLine appends the historical text line:
@@ -683,7 +708,9 @@ func appendMillis(b []byte, ns int64) []byte {
 
 // appendJSONField appends ,"key":"value" with value escaped as a JSON
 // string and capped at maxLine/4 bytes. Invalid UTF-8 has its bytes above
-// 0x7f escaped as \u00XX, so the line stays valid JSON.
+// 0x7f escaped as \u00XX, so the line stays valid JSON. Runs of bytes that
+// need no escape are copied whole, and UTF-8 is checked only from the
+// first byte above 0x7f: most values are plain ASCII.
 func appendJSONField(b []byte, key string, v []byte) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
@@ -691,17 +718,30 @@ func appendJSONField(b []byte, key string, v []byte) []byte {
 	if len(v) > maxLine/4 {
 		v = v[:maxLine/4]
 	}
-	valid := utf8.Valid(v)
-	for _, c := range v {
-		switch {
-		case c == '"' || c == '\\':
+	valid, checked := true, false
+	run := 0 // start of the bytes not copied yet
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+			continue
+		}
+		if c >= 0x80 {
+			if !checked {
+				valid, checked = utf8.Valid(v[i:]), true // v[:i] is ASCII
+			}
+			if valid {
+				continue
+			}
+		}
+		b = append(b, v[run:i]...)
+		run = i + 1
+		if c == '"' || c == '\\' {
 			b = append(b, '\\', c)
-		case c < 0x20 || c == 0x7f || (c >= 0x80 && !valid):
+		} else {
 			b = append(b, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
-		default:
-			b = append(b, c)
 		}
 	}
+	b = append(b, v[run:]...)
 	return append(b, '"')
 }
 

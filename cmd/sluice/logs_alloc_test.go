@@ -11,11 +11,12 @@ import (
 func TestLogLinesDoNotAllocate(t *testing.T) {
 	r := &fakeRecord{status: 200, path: "/v1/items", ua: "curl/8.0", trace: "4bf92f3577b34da6a3ce929d0e0e4736"}
 	var buf []byte
+	var stamp stampCache
 	for _, tc := range []struct {
 		name string
 		fn   func()
 	}{
-		{"appendJSONLine", func() { buf = appendJSONLine(buf[:0], r) }},
+		{"appendJSONLine", func() { buf = appendJSONLine(buf[:0], r, &stamp) }},
 		{"appendTextLine", func() { buf = appendTextLine(buf[:0], r) }},
 	} {
 		tc.fn()

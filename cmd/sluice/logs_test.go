@@ -94,7 +94,7 @@ func (f *fakeRecord) Header(name string) ([]byte, bool) {
 func TestJSONLineCarriesTheFields(t *testing.T) {
 	r := &fakeRecord{status: 502, failure: `upstream "x" failed`, path: "/v1/items", ua: "curl/8.0",
 		consumer: &engine.Consumer{Name: "acme"}, trace: "4bf92f3577b34da6a3ce929d0e0e4736"}
-	line := appendJSONLine(nil, r)
+	line := appendJSONLine(nil, r, nil)
 	if !strings.HasSuffix(string(line), "}\n") || strings.Count(string(line), "\n") != 1 {
 		t.Fatalf("not one line: %q", line)
 	}
@@ -130,7 +130,7 @@ func TestJSONLineEscapes(t *testing.T) {
 		{"invalid UTF-8", "/\xff\xfe", "\xc3\x28"},
 		{"valid UTF-8", "/caf\u00e9", "\u65e5\u672c"},
 	} {
-		line := appendJSONLine(nil, &fakeRecord{status: 200, path: tc.path, ua: tc.ua})
+		line := appendJSONLine(nil, &fakeRecord{status: 200, path: tc.path, ua: tc.ua}, nil)
 		var got map[string]any
 		if err := json.Unmarshal(line, &got); err != nil {
 			t.Errorf("%s: %v: %q", tc.name, err, line)
@@ -496,5 +496,40 @@ func TestEventLogJSON(t *testing.T) {
 		if got[i]["level"] != w.level || got[i]["msg"] != w.msg || got[i]["time"] == nil {
 			t.Errorf("line %d: %v, want level %s msg %q", i, got[i], w.level, w.msg)
 		}
+	}
+}
+
+// TestStampCacheMatchesFormat checks the cached time against
+// time.AppendFormat across second and day boundaries.
+func TestStampCacheMatchesFormat(t *testing.T) {
+	var c stampCache
+	base := time.Date(2026, 11, 30, 23, 59, 58, 0, time.UTC).UnixNano()
+	for _, d := range []int64{0, 1, 999_999, 1_000_000, 999_999_999, 1_000_000_000, 1_500_000_000, 2_000_000_001, 2_999_000_000, 1_000_000_000} {
+		ns := base + d
+		want := time.Unix(0, ns).UTC().AppendFormat(nil, "2006-01-02T15:04:05.000Z07:00")
+		if got := c.appendTime(nil, ns); string(got) != string(want) {
+			t.Errorf("%d: %s, want %s", ns, got, want)
+		}
+	}
+}
+
+// BenchmarkLogLine formats one access-log line of a typical request.
+func BenchmarkLogLine(b *testing.B) {
+	r := &fakeRecord{status: 200, path: "/v1/items", ua: "Mozilla/5.0 (X11; Linux x86_64) curl/8.0", trace: "4bf92f3577b34da6a3ce929d0e0e4736"}
+	var buf []byte
+	var stamp stampCache
+	for _, c := range []struct {
+		name string
+		fn   func()
+	}{
+		{"json", func() { buf = appendJSONLine(buf[:0], r, &stamp) }},
+		{"text", func() { buf = appendTextLine(buf[:0], r) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.fn()
+			}
+		})
 	}
 }
