@@ -62,7 +62,7 @@ func startRig(t *testing.T, agent *consultest.Agent, cfg *config.Config) *rig {
 	}
 	prepared := r.m.Prepare(cfg)
 	for _, u := range prepared.Upstreams {
-		g, err := lb.NewUpstream(u.Name, lb.Config{})
+		g, err := lb.NewUpstream(u.Name, lb.Config{Clock: time.Now}) // a clock given, as the engine gives its own
 		if err != nil {
 			t.Fatal(err)
 		}
