@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/config"
 )
 
 const testToken = "test-token-0123456789abcdef"
@@ -27,19 +29,12 @@ type adminGateway struct {
 func startAdminGateway(t *testing.T, file string) *adminGateway {
 	t.Setenv(tokenEnv, testToken)
 	p := startProcess(t, "-c", file)
-	cfg, err := os.ReadFile(file)
+	cfg, err := config.Load(file) // a file the gateway wrote back too
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &adminGateway{gatewayProcess: p}
-	for _, line := range strings.Split(string(cfg), "\n") {
-		if v, ok := strings.CutPrefix(line, "listen: "); ok {
-			p.addr = strings.TrimSpace(v)
-		}
-		if v, ok := strings.CutPrefix(line, "  listen: "); ok {
-			g.admin = strings.TrimSpace(v)
-		}
-	}
+	p.addr = cfg.Listen
+	g := &adminGateway{gatewayProcess: p, admin: cfg.Admin.Listen}
 	p.waitReady(t)
 	// The admin listener opens after the gateway's.
 	deadline := time.Now().Add(15 * time.Second)
