@@ -16,6 +16,8 @@
 //	DELETE /upstreams/NAME/targets/ADDR
 //	GET    /global-policies; PUT replaces the list
 //	GET    /schemas/policies[/NAME] the registered policies' JSON Schemas
+//	POST   /routes/NAME/policies/ID/purge, /global-policies/ID/purge
+//	                                delete a cache policy's entries (all, a key, a prefix)
 //
 // Every write is validated exactly like the config file (the same checks,
 // errors at the same paths, given here also as JSON pointers), compiled
@@ -29,6 +31,7 @@
 package adminapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +63,11 @@ type Options struct {
 	Policies func() []string
 	// Health returns the health view of an upstream (lb status), or false.
 	Health func(name string) (any, bool)
+	// PurgeCache deletes entries of the cache policy with an identity
+	// ("route:NAME/ID", "global/ID"): policies.PurgeCache. NoSuchCache is
+	// the error it returns for an identity no cache policy has.
+	PurgeCache  func(ctx context.Context, identity, key string, prefix bool) (l1, l2 int, err error)
+	NoSuchCache error
 	// Restart lists the fields of a new config that take effect only at
 	// the next start (listen, workers...) because they differ from the
 	// running process's; reported, not refused.
@@ -92,6 +100,8 @@ func Register(mux *http.ServeMux, opts Options) *API {
 	h("DELETE /upstreams/{name}/targets/{addr}", a.deleteTarget)
 	h("GET /global-policies", a.getGlobals)
 	h("PUT /global-policies", a.putGlobals)
+	h("POST /routes/{name}/policies/{id}/purge", a.purge(func(r *http.Request) string { return "route:" + r.PathValue("name") }))
+	h("POST /global-policies/{id}/purge", a.purge(func(*http.Request) string { return "global" }))
 	h("GET /schemas/policies", a.listSchemas)
 	h("GET /schemas/policies/{name}", a.schema)
 	return a

@@ -60,7 +60,9 @@ func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger, store
 			}
 			return u.LB().Status(), true
 		},
-		Restart: restartRequired,
+		Restart:     restartRequired,
+		PurgeCache:  policies.PurgeCache,
+		NoSuchCache: policies.ErrNoSuchCache,
 	})
 	inherited, err := inheritedAdminListener(cfg.Admin.Listen)
 	if err != nil {

@@ -248,3 +248,50 @@ func TestApplyAndDiffCommands(t *testing.T) {
 		t.Fatalf("/status: %s", body)
 	}
 }
+
+// TestAdminAPIPurgesACache: a cached answer, purged through the Admin API,
+// is fetched again.
+func TestAdminAPIPurgesACache(t *testing.T) {
+	up := startUpstream(t, "fresh", 0)
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	os.WriteFile(file, []byte(fmt.Sprintf(`listen: %s
+workers: 1
+admin: {listen: %s}
+shared_dicts: {cache: 1MiB}
+upstreams: [{name: up, targets: [{addr: %s}]}]
+routes:
+  - name: items
+    match: {paths: ["/items"]}
+    upstream: up
+    policies: [{name: cache, config: {ttl: 1h, content_types: ["*"]}}]
+`, freeAddr(t), freeAddr(t), up.addr)), 0o600)
+	g := startAdminGateway(t, file)
+	status := func() string {
+		resp, err := http.Get("http://" + g.addr + "/items?id=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.Header.Get("X-Cache-Status")
+	}
+	if a, b := status(), status(); a != "MISS" || b != "HIT" {
+		t.Fatalf("before the purge: %s then %s", a, b)
+	}
+	hits := up.hits.Load()
+	st, body, _ := g.call(t, "POST", "/routes/items/policies/cache/purge", "")
+	if st != 200 || !strings.Contains(body, `"l1":1`) {
+		t.Fatalf("purge: %d %s", st, body)
+	}
+	if s := status(); s != "MISS" || up.hits.Load() != hits+1 {
+		t.Fatalf("after the purge: %s, upstream hits %d -> %d", s, hits, up.hits.Load())
+	}
+	st, body, _ = g.call(t, "POST", "/routes/items/policies/nope/purge", "")
+	if st != 404 {
+		t.Fatalf("an unknown policy: %d %s", st, body)
+	}
+	st, body, _ = g.call(t, "POST", "/routes/items/policies/cache/purge", `{"key": 5}`)
+	if st != 400 {
+		t.Fatalf("a bad body: %d %s", st, body)
+	}
+}
