@@ -35,6 +35,9 @@ type Ctx struct {
 	route     *Route
 	params    router.Params
 	prefixLen int
+	// hostByPolicy: a policy set the upstream Host (SetUpstreamHost), which
+	// the route's host: upstream setting then leaves alone.
+	hostByPolicy bool
 	upstream  *Upstream // chosen by a policy (SetUpstream); nil: the route's
 
 	// reqEdits are applied to the head sent upstream; respEdits to the
@@ -109,6 +112,7 @@ func (x *Ctx) reset() {
 	x.route = nil
 	x.params = router.Params{}
 	x.prefixLen = 0
+	x.hostByPolicy = false
 	x.upstream = nil
 	x.reqEdits.Reset()
 	x.respEdits.Reset()
@@ -328,6 +332,10 @@ func (x *Ctx) SetUpstreamMethod(method []byte) { x.reqEdits.SetMethod(method) }
 
 // SetUpstreamTarget sets the path and query sent upstream ("/v2/users?id=1").
 func (x *Ctx) SetUpstreamTarget(target []byte) { x.reqEdits.SetTarget(target) }
+
+// SetUpstreamHost sets the Host sent upstream (uri-host [":" port]),
+// instead of the route's host setting. The bytes are copied.
+func (x *Ctx) SetUpstreamHost(host []byte) { x.reqEdits.SetHost(host) }
 
 // UpstreamEditError is the first upstream-request edit refused (an invalid
 // name, value, method or target), or nil.

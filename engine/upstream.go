@@ -132,7 +132,7 @@ func (cc *clientConn) prepareUpstreamHead() {
 		e.RemoveString("Expect")
 	}
 	r := x.route
-	if r.stripPrefix && x.prefixLen > 0 {
+	if r.stripPrefix && x.prefixLen > 0 && !e.TargetSet() { // a policy's target wins
 		path := x.req.Path.In(x.head)
 		rest := path[x.prefixLen:]
 		t := append(cc.w.out[:0], '/')
@@ -147,7 +147,8 @@ func (cc *clientConn) prepareUpstreamHead() {
 		e.SetTarget(t)
 		cc.w.out = t[:0]
 	}
-	if r.hostLiteral != nil {
+	x.hostByPolicy = e.HostSet()
+	if r.hostLiteral != nil && !x.hostByPolicy { // a policy's host wins
 		e.SetHost(r.hostLiteral)
 	}
 	if x.req.Upgrade {
@@ -172,7 +173,7 @@ func (cc *clientConn) attach(uc *upstreamConn) {
 	uc.resp.Reset()
 	uc.resp.Limits = x.snap.respLimits
 	cc.up = uc
-	if x.route.hostUpstream {
+	if x.route.hostUpstream && !x.hostByPolicy {
 		x.reqEdits.SetHost(bytesOf(uc.target.Addr))
 	}
 	cc.w.out = http1.AppendRequestHead(cc.w.out[:0], x.head, &x.req, &x.reqEdits)

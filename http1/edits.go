@@ -106,6 +106,12 @@ func (e *Edits) SetStatus(status int) {
 // Status is the status set by SetStatus, or 0.
 func (e *Edits) Status() int { return e.status }
 
+// TargetSet reports whether SetTarget was called.
+func (e *Edits) TargetSet() bool { return e.hasTarget }
+
+// HostSet reports whether SetHost was called.
+func (e *Edits) HostSet() bool { return e.hasHost }
+
 // SetHost sets the Host sent upstream (uri-host [":" port]).
 func (e *Edits) SetHost(host []byte) {
 	if len(host) == 0 || !allIn(host, classHost) {
