@@ -38,7 +38,7 @@ type Ctx struct {
 	// hostByPolicy: a policy set the upstream Host (SetUpstreamHost), which
 	// the route's host: upstream setting then leaves alone.
 	hostByPolicy bool
-	upstream  *Upstream // chosen by a policy (SetUpstream); nil: the route's
+	upstream     *Upstream // chosen by a policy (SetUpstream); nil: the route's
 
 	// reqEdits are applied to the head sent upstream; respEdits to the
 	// response head sent to the client.

@@ -33,7 +33,7 @@ routes:
 func TestProxyRewrite(t *testing.T) {
 	for _, tc := range []struct {
 		name, route, config, target, want string
-		fields                           []string
+		fields                            []string
 	}{
 		{"regex with captures, query kept", "", `{regex_uri: ["^/api/v1/(\\w+)/(\\d+)$", "/v2/$1?id=$2&x="], host: backend.internal}`,
 			"/api/v1/users/42?page=3", "GET /v2/users?id=42&x=&page=3 host=backend.internal", nil},
