@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -68,6 +69,8 @@ const minWriteGap = 200 * time.Millisecond
 
 func (p *persister) run() {
 	defer close(p.done)
+	runtime.LockOSThread() // below the event loops, as changes are (lowprio.go)
+	niceThisThread(controlNice)
 	var last time.Time
 	for range p.kick {
 		if gap := time.Since(last); gap < minWriteGap && !p.isClosed() {

@@ -62,6 +62,7 @@ type Store struct {
 	version uint64
 
 	persist *persister // nil without a file
+	control *lowPriority
 }
 
 // New returns the store of a gateway running cfg as its compiled snapshot
@@ -70,7 +71,7 @@ func New(opts Options, cfg *config.Config, running *engine.Snapshot) *Store {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	s := &Store{opts: opts, cfg: cfg, version: running.Version}
+	s := &Store{opts: opts, cfg: cfg, version: running.Version, control: newLowPriority()}
 	if opts.File != "" {
 		s.persist = newPersister(opts.File, opts.Logf)
 	}
@@ -133,7 +134,12 @@ type Result struct {
 // Apply validates, compiles and puts ch in force. On error nothing
 // changed: the error is ErrStale, or Edit's, or the compiler's (a
 // config.Error at the culprit's path when it is about the config).
-func (s *Store) Apply(ch Change) (Result, error) {
+func (s *Store) Apply(ch Change) (res Result, err error) {
+	s.control.run(func() { res, err = s.apply(ch) })
+	return res, err
+}
+
+func (s *Store) apply(ch Change) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ch.IfVersion != 0 && ch.IfVersion != s.version {
