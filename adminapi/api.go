@@ -76,7 +76,8 @@ type Options struct {
 
 // API serves the resources. Safe for concurrent use.
 type API struct {
-	opts Options
+	opts   Options
+	routes routeJSON
 }
 
 // Register adds the API's routes to mux and returns the API.

@@ -1,10 +1,12 @@
 package adminapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -210,5 +212,30 @@ func TestConcurrentWrites(t *testing.T) {
 	cfg, v := f.store.Current()
 	if len(cfg.Routes) != 41 || v != 41 {
 		t.Fatalf("%d routes, version %d; want 41, 41", len(cfg.Routes), v)
+	}
+}
+
+// GET /routes and GET /config, served partly from the per-revision cache,
+// say what an encoding of the whole says, before and after a change.
+func TestListsFollowChanges(t *testing.T) {
+	f := newFixture(t)
+	for round, body := range []string{"", `{"match": {"paths": ["/q"]}, "upstream": "u"}`} {
+		if body != "" {
+			if st, b := f.do(t, "PUT", "/routes/q", body); st != 201 {
+				t.Fatalf("%d %s", st, b)
+			}
+		}
+		cfg, _ := f.store.Current()
+		_, list := f.do(t, "GET", "/routes", "")
+		want, _ := config.EncodeJSON(cfg.Routes)
+		if strings.TrimSpace(list) != string(want) {
+			t.Fatalf("round %d: GET /routes\n%s\nwant\n%s", round, list, want)
+		}
+		_, whole := f.do(t, "GET", "/config", "")
+		var got, exp map[string]any
+		wantWhole, _ := config.EncodeJSON(cfg)
+		if json.Unmarshal([]byte(whole), &got) != nil || json.Unmarshal(wantWhole, &exp) != nil || !reflect.DeepEqual(got, exp) {
+			t.Fatalf("round %d: GET /config\n%s\nwant\n%s", round, whole, wantWhole)
+		}
 	}
 }

@@ -10,7 +10,12 @@ import (
 
 func (a *API) getConfig(w http.ResponseWriter, _ *http.Request) {
 	cfg, ver := a.opts.Store.Current()
-	a.answer(w, http.StatusOK, cfg, ver)
+	body, err := a.routes.whole(cfg)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding: "+err.Error(), nil, ver)
+		return
+	}
+	writeJSON(w, http.StatusOK, body, ver)
 }
 
 // parseWhole reads a whole configuration from the body, validated as a

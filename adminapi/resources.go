@@ -63,6 +63,15 @@ func (r *resource) path(i int) string { return r.name + "[" + strconv.Itoa(i) + 
 func (a *API) list(r *resource) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		cfg, ver := a.opts.Store.Current()
+		if r.name == "routes" {
+			body, err := a.routes.list(cfg)
+			if err != nil {
+				writeError(w, http.StatusInternalServerError, "encoding: "+err.Error(), nil, ver)
+				return
+			}
+			writeJSON(w, http.StatusOK, body, ver)
+			return
+		}
 		a.answer(w, http.StatusOK, r.all(cfg), ver)
 	}
 }
