@@ -29,7 +29,7 @@ const minTokenLen = 16
 // package adminapi: the Admin API) when the config has one (admin.listen,
 // or the -status flag); nil when it has none. It is not moved by a
 // reload: a changed admin section takes effect at the next start.
-func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger, store *live.Store, extra func() map[string]any) (*admin.Server, error) {
+func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger, store *live.Store, extra func() map[string]any, consul *consulCollector) (*admin.Server, error) {
 	if cfg.Admin.Listen == "" {
 		return nil, nil
 	}
@@ -48,6 +48,7 @@ func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger, store
 		opts.Wrap = func(h http.Handler) http.Handler { return adminapi.RequireToken(token, h) }
 	}
 	a := admin.New(opts)
+	a.Registry().MustRegister(consul)
 	adminapi.Register(a.Mux(), adminapi.Options{
 		Store:         store,
 		Authenticated: token != "",

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/sluice-gw/sluice/discovery/consultest"
 )
@@ -147,6 +149,17 @@ routes:
 		})
 	}
 
+	// The metrics say the same (and parse).
+	_, metrics, _ := a.call(t, "GET", "/metrics", "")
+	if !strings.Contains(metrics, `sluice_fleet_up{prefix="sluice/fleet",state="ok"} 1`) ||
+		!strings.Contains(metrics, `sluice_fleet_changes_refused_total{prefix="sluice/fleet"} 1`) {
+		t.Fatalf("fleet metrics missing:\n%s", grepLines(metrics, "sluice_fleet"))
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	if _, err := parser.TextToMetricFamilies(strings.NewReader(metrics)); err != nil {
+		t.Fatalf("the scrape does not parse: %v", err)
+	}
+
 	// Consul down: a running node keeps serving; a node started now
 	// serves its dump.
 	agent.Stop()
@@ -168,4 +181,15 @@ func consulKV(t *testing.T, addr string) *api.KV {
 		t.Fatal(err)
 	}
 	return c.KV()
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -336,7 +336,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 			logger.Printf("config: the last change is not in %s: %v", file, err)
 		}
 	}()
-	adm, err = startAdmin(cfg, srv, rl, store, statusExtra(disc, fleetSrc))
+	adm, err = startAdmin(cfg, srv, rl, store, statusExtra(disc, fleetSrc), newConsulCollector(disc, fleetSrc))
 	if err != nil {
 		logger.Printf("admin listener: %v", err)
 		return 1
