@@ -15,7 +15,7 @@ type consulCollector struct {
 	fleet *fleet.Source
 
 	up, lastOK, stale, requests, failures, changes, targets *prometheus.Desc
-	fleetUp, fleetApplied, fleetRefused, fleetConflicts      *prometheus.Desc
+	fleetUp, fleetApplied, fleetRefused, fleetConflicts     *prometheus.Desc
 }
 
 func newConsulCollector(disc *discovery.Manager, fs *fleet.Source) *consulCollector {

@@ -81,9 +81,12 @@ func TestFleetSharesOneConfiguration(t *testing.T) {
 	agent := consultest.Start(t)
 	up := startUpstream(t, "up", 0)
 	whole := filepath.Join(t.TempDir(), "fleet.yaml")
-	os.WriteFile(whole, []byte(fmt.Sprintf(`upstreams:
+	os.WriteFile(whole, []byte(fmt.Sprintf(`consul: {address: %s}
+upstreams:
   - name: u
     targets: [{addr: %s}]
+  - name: d
+    discovery: {type: consul_kv, key: upstreams/d}
 routes:
   - name: proxied
     match: {paths: ["/p/*"]}
@@ -91,12 +94,12 @@ routes:
   - name: hello
     match: {paths: ["/hello"]}
     policies: [{name: response, config: {body: v1}}]
-`, up.addr)), 0o600)
+`, agent.Addr(), up.addr)), 0o600)
 	var out, errb bytes.Buffer
 	if code := cmdApply([]string{"-f", whole, "-consul", agent.Addr(), "-prefix", fleetPrefix}, &out, &errb); code != 0 {
 		t.Fatalf("apply --consul: %s", errb.String())
 	}
-	if !strings.Contains(out.String(), "wrote 4 keys") {
+	if !strings.Contains(out.String(), "wrote 5 keys") {
 		t.Fatalf("apply --consul: %s", out.String())
 	}
 	dumpA, dumpB := t.TempDir(), t.TempDir()
@@ -151,9 +154,10 @@ routes:
 
 	// The metrics say the same (and parse).
 	_, metrics, _ := a.call(t, "GET", "/metrics", "")
-	if !strings.Contains(metrics, `sluice_fleet_up{prefix="sluice/fleet",state="ok"} 1`) ||
+	if !strings.Contains(metrics, `sluice_discovery_source_up{source="consul_kv:upstreams/d",state="ok"} 1`) ||
+		!strings.Contains(metrics, `sluice_fleet_up{prefix="sluice/fleet",state="ok"} 1`) ||
 		!strings.Contains(metrics, `sluice_fleet_changes_refused_total{prefix="sluice/fleet"} 1`) {
-		t.Fatalf("fleet metrics missing:\n%s", grepLines(metrics, "sluice_fleet"))
+		t.Fatalf("Consul metrics missing:\n%s", grepLines(metrics, "sluice_fleet")+grepLines(metrics, "sluice_discovery"))
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	if _, err := parser.TextToMetricFamilies(strings.NewReader(metrics)); err != nil {
