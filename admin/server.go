@@ -259,6 +259,12 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 		"config_persisted":     persisted,
 		"config_persist_error": persistErr,
 	}
+	states, idle := srv.ConnStates()
+	byState := map[string]int64{"idle": idle}
+	for i, name := range engine.ConnStateNames {
+		byState[name] = states[i]
+	}
+	out["client_conns_by_state"] = byState
 	if s.opts.StatusExtra != nil {
 		for k, v := range s.opts.StatusExtra() {
 			out[k] = v

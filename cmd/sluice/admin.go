@@ -114,6 +114,9 @@ func restartRequired(running, next *config.Config) []string {
 	check("admin", running.Admin != next.Admin)
 	check("access_log", fmt.Sprintf("%+v", running.AccessLog) != fmt.Sprintf("%+v", next.AccessLog))
 	check("trace", running.Trace != next.Trace)
+	// The event log follows log_level at once; which requests the request
+	// log writes is decided at start.
+	check("log_level (the request log's)", running.LogLevel != next.LogLevel)
 	return out
 }
 

@@ -295,3 +295,40 @@ routes:
 		t.Fatalf("a bad body: %d %s", st, body)
 	}
 }
+
+// TestEventLogFollowsLogLevel: log_level changed through the Admin API
+// moves the event log's level at once; /status shows connections by state.
+func TestEventLogFollowsLogLevel(t *testing.T) {
+	up := startUpstream(t, "ok", 0)
+	file := adminConfigFile(t, up.addr)
+	data, _ := os.ReadFile(file)
+	os.WriteFile(file, []byte(strings.Replace(string(data), "workers: 2\n", "workers: 2\nlog_level: error\n", 1)), 0o600)
+	g := startAdminGateway(t, file)
+	put := func(path string) {
+		t.Helper()
+		if st, body, _ := g.call(t, "PUT", "/routes/"+path, fmt.Sprintf(`{"match": {"paths": ["/%s"]}, "upstream": "up"}`, path)); st != 201 {
+			t.Fatalf("%d %s", st, body)
+		}
+	}
+	put("quiet")
+	if strings.Contains(g.stderr.String(), "PUT /routes/quiet") {
+		t.Fatal("an INFO line at log_level: error")
+	}
+	_, cfg, _ := g.call(t, "GET", "/config", "")
+	cfg = strings.Replace(cfg, `"log_level":"error"`, `"log_level":"info"`, 1)
+	st, body, _ := g.call(t, "PUT", "/config", cfg)
+	if st != 200 || !strings.Contains(body, "log_level") {
+		t.Fatalf("PUT /config: %d %s", st, body)
+	}
+	put("loud")
+	eventually(t, 5*time.Second, func() string {
+		if !strings.Contains(g.stderr.String(), "PUT /routes/loud") {
+			return "no INFO line after log_level: info"
+		}
+		return ""
+	})
+	_, status, _ := g.call(t, "GET", "/status", "")
+	if !strings.Contains(status, `"client_conns_by_state"`) || !strings.Contains(status, `"reading"`) {
+		t.Fatalf("/status: %s", status)
+	}
+}

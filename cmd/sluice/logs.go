@@ -763,14 +763,16 @@ const eventLogFormatEnv = "SLUICE_LOG_FORMAT"
 
 // newEventLog returns the gateway's event log: its own messages (start-up,
 // reloads, drains, upgrades, discovery, Redis) through log/slog, text or
-// JSON ($SLUICE_LOG_FORMAT), at the level log_level sets (read at start).
+// JSON ($SLUICE_LOG_FORMAT), at the level log_level sets (eventLogLevel:
+// a change of log_level, by a reload or the Admin API, moves it).
 // It is a *log.Logger because every part of the gateway takes a Printf
 // (engine, live, discovery and the Redis client's Logf); each message gets
 // its level from its words (eventLevel). The standard library's default
 // logger, which a few policies write to, goes the same way. The request
 // log is not this: it stays in its own format (requestLogger).
 func newEventLog(cfg *config.Config, stderr io.Writer) *log.Logger {
-	opts := &slog.HandlerOptions{Level: slogLevel(cfg.LogLevel)}
+	eventLogLevel.Set(slogLevel(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: &eventLogLevel}
 	var h slog.Handler = slog.NewTextHandler(stderr, opts)
 	format := os.Getenv(eventLogFormatEnv)
 	if format == "json" {
@@ -786,6 +788,10 @@ func newEventLog(cfg *config.Config, stderr io.Writer) *log.Logger {
 	}
 	return logger
 }
+
+// eventLogLevel is the event log's level, log_level's of the running
+// config.
+var eventLogLevel slog.LevelVar
 
 // slogLevel is log_level's slog level; info for an unknown one.
 func slogLevel(level string) slog.Level {

@@ -325,7 +325,11 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 			return disc.Prepare(next), nil
 		},
 		Rollback:  func(running *config.Config) { _ = disc.Configure(running) },
-		Committed: func(*config.Config) { disc.Bind(compiler.Upstreams()); adm.ReloadDone(nil) },
+		Committed: func(next *config.Config) {
+			disc.Bind(compiler.Upstreams())
+			adm.ReloadDone(nil)
+			eventLogLevel.Set(slogLevel(next.LogLevel)) // the event log follows log_level
+		},
 	}, cfg, snap)
 	if fleetSrc != nil {
 		store.SetWriteThrough(fleetSrc.WriteThrough)
