@@ -324,7 +324,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 			}
 			return disc.Prepare(next), nil
 		},
-		Rollback:  func(running *config.Config) { _ = disc.Configure(running) },
+		Rollback: func(running *config.Config) { _ = disc.Configure(running) },
 		Committed: func(next *config.Config) {
 			disc.Bind(compiler.Upstreams())
 			adm.ReloadDone(nil)
