@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -126,21 +127,25 @@ func diff(old, next *config.Config) []change {
 
 func diffNamed(r *resource, old, next *config.Config) []change {
 	var out []change
-	names := func(c *config.Config) []string {
-		var ns []string
-		for i := 0; i < r.count(c); i++ {
-			ns = append(ns, nameOf(r.item(c, i)))
+	index := func(c *config.Config) ([]string, map[string]int) {
+		names := make([]string, r.count(c))
+		at := make(map[string]int, len(names))
+		for i := range names {
+			names[i] = nameOf(r.item(c, i))
+			at[names[i]] = i
 		}
-		return ns
+		return names, at
 	}
-	for _, n := range names(old) {
-		if r.index(next, n) < 0 {
+	oldNames, oldAt := index(old)
+	nextNames, nextAt := index(next)
+	for _, n := range oldNames {
+		if _, ok := nextAt[n]; !ok {
 			out = append(out, change{Op: "remove", Resource: r.name, Name: n})
 		}
 	}
-	for i, n := range names(next) {
-		j := r.index(old, n)
-		if j < 0 {
+	for i, n := range nextNames {
+		j, ok := oldAt[n]
+		if !ok {
 			out = append(out, change{Op: "add", Resource: r.name, Name: n})
 			continue
 		}
@@ -164,9 +169,15 @@ func nameOf(v any) string {
 }
 
 // fieldsDiffer lists the top-level fields whose values differ, secrets
-// compared but not shown.
+// compared but not shown. Equal encodings (most entries of a diff) are
+// not decoded.
 func fieldsDiffer(a, b any) []string {
-	am, bm := fieldsOf(a), fieldsOf(b)
+	ab, errA := config.EncodeJSONWithSecrets(a)
+	bb, errB := config.EncodeJSONWithSecrets(b)
+	if errA == nil && errB == nil && bytes.Equal(ab, bb) {
+		return nil
+	}
+	am, bm := fieldsOfJSON(ab), fieldsOfJSON(bb)
 	var out []string
 	for k, v := range am {
 		if string(bm[k]) != string(v) {
@@ -180,6 +191,12 @@ func fieldsDiffer(a, b any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func fieldsOfJSON(b []byte) map[string]json.RawMessage {
+	m := map[string]json.RawMessage{}
+	_ = json.Unmarshal(b, &m)
+	return m
 }
 
 func fieldsOf(v any) map[string]json.RawMessage {
