@@ -138,6 +138,10 @@ func cmdValidate(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice: %s: invalid:\n%v\n", *file, err)
 		return 1
 	}
+	if cfg.Fleet() {
+		fmt.Fprintf(stderr, "sluice: %s: ok (a fleet node's own sections; the rest is in Consul under %s/: sluice apply -consul checks that)\n", *file, cfg.ConfigSource.Prefix)
+		return 0
+	}
 	fmt.Fprintf(stderr, "sluice: %s: ok (%d upstreams, %d routes)\n", *file, len(cfg.Upstreams), len(cfg.Routes))
 	return 0
 }
