@@ -131,7 +131,7 @@ func diffNamed(r *resource, old, next *config.Config) []change {
 		names := make([]string, r.count(c))
 		at := make(map[string]int, len(names))
 		for i := range names {
-			names[i] = nameOf(r.item(c, i))
+			names[i] = r.nameAt(c, i)
 			at[names[i]] = i
 		}
 		return names, at
@@ -154,18 +154,6 @@ func diffNamed(r *resource, old, next *config.Config) []change {
 		}
 	}
 	return out
-}
-
-func nameOf(v any) string {
-	switch x := v.(type) {
-	case *config.Route:
-		return x.Name
-	case *config.Upstream:
-		return x.Name
-	case *config.Consumer:
-		return x.Name
-	}
-	return ""
 }
 
 // fieldsDiffer lists the top-level fields whose values differ, secrets
@@ -200,12 +188,8 @@ func fieldsOfJSON(b []byte) map[string]json.RawMessage {
 }
 
 func fieldsOf(v any) map[string]json.RawMessage {
-	b, err := config.EncodeJSONWithSecrets(v)
-	m := map[string]json.RawMessage{}
-	if err == nil {
-		_ = json.Unmarshal(b, &m)
-	}
-	return m
+	b, _ := config.EncodeJSONWithSecrets(v) // nil on error: no fields
+	return fieldsOfJSON(b)
 }
 
 // sections are the configuration's top-level fields but the named

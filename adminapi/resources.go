@@ -11,44 +11,57 @@ import (
 
 // resource is a named collection of the configuration.
 type resource struct {
-	name  string // in URLs and config paths: "routes"
-	index func(c *config.Config, name string) int
-	item  func(c *config.Config, i int) any
-	all   func(c *config.Config) any
-	count func(c *config.Config) int
-	put   func(c *config.Config, name string, doc []byte, file string) (*config.Config, int, error)
-	del   func(c *config.Config, name string) (*config.Config, int, error)
+	name   string // in URLs and config paths: "routes"
+	count  func(c *config.Config) int
+	item   func(c *config.Config, i int) any // a pointer into c
+	nameAt func(c *config.Config, i int) string
+	all    func(c *config.Config) any
+	put    func(c *config.Config, name string, doc []byte, file string) (*config.Config, int, error)
+	del    func(c *config.Config, name string) (*config.Config, int, error)
+	// listJSON, when set, encodes the whole list (the routes' cache).
+	listJSON func(a *API, c *config.Config) ([]byte, error)
+}
+
+// collection makes the resource of a list of the config whose entries
+// have a name: everything but the edits is derived from the list.
+func collection[T any](name string, list func(*config.Config) []T, nameOf func(*T) string,
+	put func(*config.Config, string, []byte, string) (*config.Config, int, error),
+	del func(*config.Config, string) (*config.Config, int, error)) *resource {
+	return &resource{
+		name:   name,
+		count:  func(c *config.Config) int { return len(list(c)) },
+		item:   func(c *config.Config, i int) any { return &list(c)[i] },
+		nameAt: func(c *config.Config, i int) string { return nameOf(&list(c)[i]) },
+		all:    func(c *config.Config) any { return nonNil(list(c)) },
+		put:    put,
+		del:    del,
+	}
+}
+
+// index is the position of the entry called name, or -1.
+func (r *resource) index(c *config.Config, name string) int {
+	for i := range r.count(c) {
+		if r.nameAt(c, i) == name {
+			return i
+		}
+	}
+	return -1
 }
 
 var resources = []*resource{
-	{
-		name:  "routes",
-		index: (*config.Config).RouteIndex,
-		item:  func(c *config.Config, i int) any { return &c.Routes[i] },
-		all:   func(c *config.Config) any { return nonNil(c.Routes) },
-		count: func(c *config.Config) int { return len(c.Routes) },
-		put:   (*config.Config).PutRoute,
-		del:   (*config.Config).DeleteRoute,
-	},
-	{
-		name:  "upstreams",
-		index: (*config.Config).UpstreamIndex,
-		item:  func(c *config.Config, i int) any { return &c.Upstreams[i] },
-		all:   func(c *config.Config) any { return nonNil(c.Upstreams) },
-		count: func(c *config.Config) int { return len(c.Upstreams) },
-		put:   (*config.Config).PutUpstream,
-		del:   (*config.Config).DeleteUpstream,
-	},
-	{
-		name:  "consumers",
-		index: (*config.Config).ConsumerIndex,
-		item:  func(c *config.Config, i int) any { return &c.Consumers[i] },
-		all:   func(c *config.Config) any { return nonNil(c.Consumers) },
-		count: func(c *config.Config) int { return len(c.Consumers) },
-		put:   (*config.Config).PutConsumer,
-		del:   (*config.Config).DeleteConsumer,
-	},
+	routesResource,
+	collection("upstreams", func(c *config.Config) []config.Upstream { return c.Upstreams },
+		func(u *config.Upstream) string { return u.Name }, (*config.Config).PutUpstream, (*config.Config).DeleteUpstream),
+	collection("consumers", func(c *config.Config) []config.Consumer { return c.Consumers },
+		func(cs *config.Consumer) string { return cs.Name }, (*config.Config).PutConsumer, (*config.Config).DeleteConsumer),
 }
+
+var routesResource = func() *resource {
+	r := collection("routes", func(c *config.Config) []config.Route { return c.Routes },
+		func(r *config.Route) string { return r.Name }, (*config.Config).PutRoute, (*config.Config).DeleteRoute)
+	r.listJSON = func(a *API, c *config.Config) ([]byte, error) { return a.routes.list(c) }
+	return r
+}()
 
 // nonNil makes an absent list encode as [] rather than null.
 func nonNil[T any](s []T) []T {
@@ -63,8 +76,8 @@ func (r *resource) path(i int) string { return r.name + "[" + strconv.Itoa(i) + 
 func (a *API) list(r *resource) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		cfg, ver := a.opts.Store.Current()
-		if r.name == "routes" {
-			body, err := a.routes.list(cfg)
+		if r.listJSON != nil {
+			body, err := r.listJSON(a, cfg)
 			if err != nil {
 				writeError(w, http.StatusInternalServerError, "encoding: "+err.Error(), nil, ver)
 				return
