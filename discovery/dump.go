@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sluice-gw/sluice/atomicfile"
 )
 
 // dumpFile is what a dump holds: one source's last known good targets.
@@ -45,30 +47,7 @@ func writeDump(dir string, k sourceKey, targets []Target, index uint64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".dump-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dumpPath(dir, k))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // the rename itself
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(dumpPath(dir, k), 0o600, data, []byte("\n"))
 }
 
 // readDump reads a source's dump; it fails when there is none or it does

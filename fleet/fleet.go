@@ -33,6 +33,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/sluice-gw/sluice/atomicfile"
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/discovery"
 )
@@ -230,14 +231,12 @@ func (s *Source) writeDump() {
 	s.mu.Unlock()
 	sort.Slice(doc.Keys, func(i, j int) bool { return doc.Keys[i].Key < doc.Keys[j].Key })
 	data, _ := json.MarshalIndent(doc, "", " ")
-	if err := os.MkdirAll(filepath.Dir(s.dumpFile), 0o700); err == nil {
-		tmp := s.dumpFile + ".tmp"
-		if err = os.WriteFile(tmp, data, 0o600); err == nil {
-			err = os.Rename(tmp, s.dumpFile)
-		}
-		if err != nil {
-			s.logf("fleet: dump %s: %v", s.dumpFile, err)
-		}
+	err := os.MkdirAll(filepath.Dir(s.dumpFile), 0o700)
+	if err == nil {
+		err = atomicfile.Write(s.dumpFile, 0o600, data) // consumers' secrets may be in it
+	}
+	if err != nil {
+		s.logf("fleet: dump %s: %v", s.dumpFile, err)
 	}
 }
 

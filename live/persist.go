@@ -1,14 +1,12 @@
 package live
 
 import (
-	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
 
+	"github.com/sluice-gw/sluice/atomicfile"
 	"github.com/sluice-gw/sluice/config"
 )
 
@@ -137,50 +135,16 @@ func (p *persister) close() error {
 // writtenHeader opens every file the writer writes.
 const writtenHeader = "# Written by sluice: the running configuration, changes through the Admin API included.\n# Comments of the original file are not kept.\n"
 
-// writeConfig replaces file with cfg's YAML atomically: a temporary file
-// in the same directory, synced, renamed over it, the directory synced.
-// The file keeps its permissions (it may hold secrets).
+// writeConfig replaces file with cfg's YAML atomically (package
+// atomicfile). The file keeps its permissions (it may hold secrets).
 func writeConfig(file string, cfg *config.Config, enc *config.YAMLEncoder) error {
 	data, err := enc.Encode(cfg)
 	if err != nil {
 		return err
 	}
-
 	mode := os.FileMode(0o600)
 	if st, err := os.Stat(file); err == nil {
 		mode = st.Mode().Perm()
 	}
-	dir := filepath.Dir(file)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if _, err := io.WriteString(tmp, writtenHeader); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("replace: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // the rename itself durable
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(file, mode, []byte(writtenHeader), data)
 }
