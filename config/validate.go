@@ -476,6 +476,19 @@ func (v *validator) hostOptionalPort(p, hostport string) {
 	}
 }
 
+// CheckHostOptionalPort checks a Host value as a route's host setting
+// takes it: a host name or an IP address, with or without a port. The
+// error is the validator's message, for a policy's own field.
+func CheckHostOptionalPort(hostport string) error {
+	var errs errorList
+	v := validator{errs: &errs}
+	v.hostOptionalPort("", hostport)
+	if len(errs.errs) > 0 {
+		return errors.New(errs.errs[0].Msg)
+	}
+	return nil
+}
+
 // validHost accepts a host name or an IP address (an IPv6 one with or
 // without brackets).
 func validHost(h string) bool {

@@ -95,8 +95,8 @@ func newProxyRewrite(spec config.PolicySpec, _ *engine.Env) (engine.Policy, erro
 		p.re, p.replace = re, []byte(cfg.RegexURI[1])
 	}
 	if cfg.Host != "" {
-		if !validHost(cfg.Host) {
-			return nil, config.FieldErrorf(spec, "host", "must be host[:port], got %q", cfg.Host)
+		if err := config.CheckHostOptionalPort(cfg.Host); err != nil {
+			return nil, config.FieldError(spec, "host", err.Error())
 		}
 		p.host = []byte(cfg.Host)
 	}
@@ -138,17 +138,6 @@ func newProxyRewrite(spec config.PolicySpec, _ *engine.Env) (engine.Policy, erro
 	return p, nil
 }
 
-// validHost accepts host[:port] as a Host field may carry it.
-func validHost(h string) bool {
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_') {
-			return false
-		}
-	}
-	return h != ""
-}
-
 func (p *proxyRewrite) Priority() int { return proxyRewritePriority }
 
 func (p *proxyRewrite) Install(c *engine.ChainBuilder) error {
@@ -163,12 +152,13 @@ var (
 	locationField = []byte("Location: ")
 	fieldEnd      = []byte("\r\n")
 	httpsScheme   = []byte("https://")
+	httpsProto    = []byte("https")
 )
 
 func (p *proxyRewrite) rewrite(x *engine.Ctx) engine.Status {
 	buf := p.bufs.get(x.WorkerID()) // copied by Respond and SetUpstreamTarget
 	if p.https {
-		if proto, ok := x.Header("X-Forwarded-Proto"); !ok || !bytes.EqualFold(proto, []byte("https")) {
+		if proto, ok := x.Header("X-Forwarded-Proto"); !ok || !bytes.EqualFold(proto, httpsProto) {
 			*buf = append(append(append((*buf)[:0], locationField...), httpsScheme...), x.Host()...)
 			*buf = append(*buf, x.Target()...)
 			*buf = append(*buf, fieldEnd...)

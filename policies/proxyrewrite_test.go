@@ -4,10 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/sluice-gw/sluice/config"
-	"github.com/sluice-gw/sluice/engine"
-	"github.com/sluice-gw/sluice/policies"
 )
 
 // echoRequestLine answers the method, target and Host it received.
@@ -80,19 +76,13 @@ func TestProxyRewriteConfigErrors(t *testing.T) {
 		{`{regex_uri: ["a", "b"]}`, "config.regex_uri[1]: must start with /"},
 		{`{uri: "x{path}"}`, "config.uri: must start with /"},
 		{`{uri: "/{nosuch}"}`, "config.uri:"},
-		{`{host: "a b"}`, "config.host: must be host[:port]"},
+		{`{host: "a b"}`, `config.host: must be a host or host:port, got "a b"`},
 		{`{method: "GE T"}`, "config.method: not a method"},
 		{`{redirect: {}}`, "config.redirect.to: is required"},
 		{`{redirect: {https: true, to: /x}}`, "config.redirect.to: is exclusive with https"},
 		{`{redirect: {to: /x, status: 200}}`, "config.redirect.status: must be 301, 302, 303, 307 or 308"},
 	} {
-		cfg, err := config.Parse([]byte("upstreams: [{name: u, targets: [{addr: 127.0.0.1:9}]}]\nroutes:\n  - {match: {paths: [/x]}, upstream: u, policies: [{name: proxy-rewrite, config: "+tc.config+"}]}\n"), "t.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := engine.NewCompiler(policies.Build)
-		_, err = c.Compile(cfg)
-		c.Close()
+		err := compileWithPolicy(t, "{name: proxy-rewrite, config: "+tc.config+"}")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s:\n got %v\nwant %q", tc.config, err, tc.want)
 		}
