@@ -50,11 +50,13 @@ func (r *resource) index(c *config.Config, name string) int {
 
 var resources = []*resource{
 	routesResource,
-	collection("upstreams", func(c *config.Config) []config.Upstream { return c.Upstreams },
-		func(u *config.Upstream) string { return u.Name }, (*config.Config).PutUpstream, (*config.Config).DeleteUpstream),
+	upstreamsResource,
 	collection("consumers", func(c *config.Config) []config.Consumer { return c.Consumers },
 		func(cs *config.Consumer) string { return cs.Name }, (*config.Config).PutConsumer, (*config.Config).DeleteConsumer),
 }
+
+var upstreamsResource = collection("upstreams", func(c *config.Config) []config.Upstream { return c.Upstreams },
+	func(u *config.Upstream) string { return u.Name }, (*config.Config).PutUpstream, (*config.Config).DeleteUpstream)
 
 var routesResource = func() *resource {
 	r := collection("routes", func(c *config.Config) []config.Route { return c.Routes },

@@ -8,8 +8,6 @@ import (
 	"github.com/sluice-gw/sluice/config"
 )
 
-var upstreamsResource = resources[1] // "upstreams"
-
 // targetDoc is the body of PUT /upstreams/NAME/targets/ADDR: the target's
 // settings, each optional (absent: kept for a target that exists, the
 // default for a new one).
