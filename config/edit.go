@@ -89,18 +89,7 @@ func (c *Config) PutRoute(name string, doc []byte, file string) (*Config, int, e
 		return nil, i, err
 	}
 	next := c.derive()
-	next.Routes = append(make([]Route, 0, len(c.Routes)+1), c.Routes...)
-	next.revs.routes = make([]Rev, len(c.Routes), len(c.Routes)+1)
-	if old := c.revsOrZero().routes; len(old) == len(c.Routes) {
-		copy(next.revs.routes, old)
-	}
-	if i == len(next.Routes) {
-		next.Routes = append(next.Routes, r)
-		next.revs.routes = append(next.revs.routes, newRev())
-	} else {
-		next.Routes[i] = r
-		next.revs.routes[i] = newRev()
-	}
+	next.Routes, next.revs.routes = putAt(c.Routes, c.revsOrZero().routes, i, r)
 	return next, i, nil
 }
 
@@ -112,13 +101,7 @@ func (c *Config) DeleteRoute(name string) (*Config, int, error) {
 		return nil, -1, fmt.Errorf("%w: route %q", ErrNotFound, name)
 	}
 	next := c.derive()
-	next.Routes = append(append(make([]Route, 0, len(c.Routes)-1), c.Routes[:i]...), c.Routes[i+1:]...)
-	revs := c.revsOrZero().routes
-	if len(revs) == len(c.Routes) {
-		next.revs.routes = append(append(make([]Rev, 0, len(revs)-1), revs[:i]...), revs[i+1:]...)
-	} else {
-		next.revs.routes = make([]Rev, len(next.Routes))
-	}
+	next.Routes, next.revs.routes = deleteAt(c.Routes, c.revsOrZero().routes, i)
 	return next, i, nil
 }
 
@@ -144,18 +127,7 @@ func (c *Config) PutUpstream(name string, doc []byte, file string) (*Config, int
 		return nil, i, err
 	}
 	next := c.derive()
-	next.Upstreams = append(make([]Upstream, 0, len(c.Upstreams)+1), c.Upstreams...)
-	next.revs.upstreams = make([]Rev, len(c.Upstreams), len(c.Upstreams)+1)
-	if old := c.revsOrZero().upstreams; len(old) == len(c.Upstreams) {
-		copy(next.revs.upstreams, old)
-	}
-	if i == len(next.Upstreams) {
-		next.Upstreams = append(next.Upstreams, u)
-		next.revs.upstreams = append(next.revs.upstreams, newRev())
-	} else {
-		next.Upstreams[i] = u
-		next.revs.upstreams[i] = newRev()
-	}
+	next.Upstreams, next.revs.upstreams = putAt(c.Upstreams, c.revsOrZero().upstreams, i, u)
 	return next, i, nil
 }
 
@@ -187,13 +159,7 @@ func (c *Config) DeleteUpstream(name string) (*Config, int, error) {
 		}
 	}
 	next := c.derive()
-	next.Upstreams = append(append(make([]Upstream, 0, len(c.Upstreams)-1), c.Upstreams[:i]...), c.Upstreams[i+1:]...)
-	revs := c.revsOrZero().upstreams
-	if len(revs) == len(c.Upstreams) {
-		next.revs.upstreams = append(append(make([]Rev, 0, len(revs)-1), revs[:i]...), revs[i+1:]...)
-	} else {
-		next.revs.upstreams = make([]Rev, len(next.Upstreams))
-	}
+	next.Upstreams, next.revs.upstreams = deleteAt(c.Upstreams, c.revsOrZero().upstreams, i)
 	return next, i, nil
 }
 
@@ -311,6 +277,31 @@ func (c *Config) consumerNames() map[string]string {
 		names[c.Consumers[i].Name] = ""
 	}
 	return names
+}
+
+// putAt returns copies of list, with v at i (appended when i is its
+// length), and of its revisions, with a new one at i. Revisions that do
+// not match the list (a config never validated) become 0: unknown.
+func putAt[T any](list []T, revs []Rev, i int, v T) ([]T, []Rev) {
+	out := append(make([]T, 0, len(list)+1), list...)
+	outRevs := make([]Rev, len(list), len(list)+1)
+	if len(revs) == len(list) {
+		copy(outRevs, revs)
+	}
+	if i == len(out) {
+		return append(out, v), append(outRevs, newRev())
+	}
+	out[i], outRevs[i] = v, newRev()
+	return out, outRevs
+}
+
+// deleteAt returns copies of list and of its revisions without entry i.
+func deleteAt[T any](list []T, revs []Rev, i int) ([]T, []Rev) {
+	out := append(append(make([]T, 0, len(list)-1), list[:i]...), list[i+1:]...)
+	if len(revs) != len(list) {
+		return out, make([]Rev, len(out))
+	}
+	return out, append(append(make([]Rev, 0, len(revs)-1), revs[:i]...), revs[i+1:]...)
 }
 
 // derive returns a shallow copy of c for an edit to change: the same
