@@ -154,6 +154,11 @@ func TestStartWithConsulDownServesTheDump(t *testing.T) {
 	r.put("upstreams/test/10.0.0.1:80", `{"weight":4}`)
 	r.put("upstreams/test/10.0.0.2:80", `{"backup":1}`)
 	r.waitRotation("test", "10.0.0.1:80*4")
+	// The rotation above holds from the first key's answer on: wait for the
+	// answer with both, the one the dump must keep.
+	waitFor(t, 5*time.Second, func() (bool, string) {
+		return len(r.source("consul_kv:upstreams/test").Targets) == 2, "the backup not seen yet"
+	})
 	// An answer with nothing usable does not overwrite the dump.
 	r.put("upstreams/test/10.0.0.2:80", `{"backup":1,"down":1}`)
 	r.put("upstreams/test/10.0.0.1:80", `{"weight":4,"down":1}`)
