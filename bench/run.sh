@@ -18,6 +18,10 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v wrk     >/dev/null || need+=(wrk)
 command -v taskset >/dev/null || need+=(util-linux)
 [ -e /usr/share/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
+# auth/redislimit/cache/aggregate scenarios: Redis, Varnish, cjson for nginx+lua.
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v varnishd >/dev/null || need+=(varnish)
+[ -e /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] || need+=(lua-cjson)
 if [ "${BENCH_STRACE:-}" = 1 ] || [[ " $* ${BENCH_ARGS:-} " == *" -strace"* ]]; then
   command -v strace >/dev/null || need+=(strace)
 fi
@@ -30,10 +34,13 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # The nginx package may start its default site on :80; the bench needs
-  # nothing of it and starts its own instances on free ports.
-  if command -v service >/dev/null && [ -e /etc/init.d/nginx ]; then
-    service nginx stop >/dev/null 2>&1 || true
+  # The packages may start their default services (nginx on :80, Redis on
+  # :6379, Varnish on :6081); the bench needs none of them and starts its
+  # own instances on free ports.
+  if command -v service >/dev/null; then
+    for svc in nginx redis-server varnish; do
+      [ -e "/etc/init.d/$svc" ] && service "$svc" stop >/dev/null 2>&1 || true
+    done
   fi
 fi
 
@@ -47,8 +54,12 @@ mkdir -p bench/tmp/bin bench/results
 # Sluice is built by `make build`. While it does not build, the harness runs
 # the other peers and says why Sluice was skipped; a stale bin/sluice from an
 # earlier build must not be measured in its place.
+# With -sluice BIN (a binary built from a chosen commit, say while the
+# working tree does not build) that binary is measured and none is built.
 unavailable=()
-if ! make --no-print-directory build >bench/tmp/build.log 2>&1; then
+if [[ " $* ${BENCH_ARGS:-} " == *" -sluice "* ]]; then
+  echo "bench: measuring the -sluice binary given; not running make build" >&2
+elif ! make --no-print-directory build >bench/tmp/build.log 2>&1; then
   echo "bench: make build failed (see bench/tmp/build.log); Sluice will be skipped" >&2
   unavailable=(-sluice-unavailable "make build failed: $(tail -n 3 bench/tmp/build.log | tr '\n' ' ')")
 fi

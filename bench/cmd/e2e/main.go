@@ -1,15 +1,17 @@
 // Command e2e is the end-to-end benchmark behind `make bench`: it starts an
 // upstream nginx and each proxy in turn (Sluice, nginx, HAProxy, a Go
-// httputil.ReverseProxy; nginx+lua for the gateway scenario) with one worker
+// httputil.ReverseProxy; nginx+lua, nginx's proxy_cache and Varnish for the
+// gateway, auth, redislimit, cache and aggregate scenarios) with one worker
 // pinned to its own core, drives them with wrk, and reports requests/s,
 // p50/p99 latency, CPU µs per request, RSS, upstream connections opened and
 // every figure's ratio to nginx, as a markdown table on stdout and JSON plus
 // markdown under -out.
 //
-//	e2e [-rounds 3] [-duration 5s] [-scenarios plain,gateway,idle,routes] ...
+//	e2e [-rounds 3] [-duration 5s] [-scenarios plain,gateway,auth,redislimit,cache,aggregate,routes,idle] ...
 //
-// Run it through bench/run.sh, which installs nginx-light, haproxy, wrk and
-// libnginx-mod-http-lua, raises the open-file limit and builds the peers.
+// Run it through bench/run.sh, which installs nginx-light, haproxy, wrk,
+// libnginx-mod-http-lua, lua-cjson, redis-server and varnish, raises the
+// open-file limit and builds the peers.
 package main
 
 import (
@@ -37,7 +39,7 @@ func run() int {
 	rounds := flag.Int("rounds", 3, "A B A B rounds per cell (medians over them)")
 	duration := flag.Duration("duration", 5*time.Second, "one measured wrk run (whole seconds)")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured wrk run per peer and cell (0 for none)")
-	scenarios := flag.String("scenarios", "plain,gateway,routes,idle", "scenarios to run: plain, gateway, routes, idle")
+	scenarios := flag.String("scenarios", "plain,gateway,auth,redislimit,cache,aggregate,routes,idle", "scenarios to run: plain, gateway, auth, redislimit, cache, aggregate, routes, idle")
 	proxies := flag.String("proxies", "sluice,nginx,haproxy,goproxy", "peers of the plain and idle scenarios")
 	conns := flag.String("conns", "64,256", "plain: client connections, one cell each (the first is used by gateway and routes)")
 	bodies := flag.String("bodies", "13,1k,64k", "plain: upstream body sizes: 13, 1k, 64k")

@@ -33,6 +33,8 @@ func ReadMachine() Machine {
 		"wrk":              {"wrk", "-v"},
 		"go":               {"go", "version"},
 		"lua-nginx-module": {"dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-http-lua"},
+		"varnish":          {"varnishd", "-V"},
+		"redis":            {"redis-server", "--version"},
 	} {
 		out, _ := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -32,6 +33,13 @@ type Run struct {
 	RSSBytes        uint64  `json:"rss_bytes"`       // proxy tree RSS after the run
 	UpstreamOpened  int64   `json:"upstream_opened"` // upstream connections accepted during the run
 	AllocsPerReq    float64 `json:"allocs_req"`      // -1 when the peer exposes no malloc counter
+	// RedisPerReq is the redis-server's user+sys CPU µs per request, when
+	// the scenario runs one (redislimit); 0 otherwise.
+	RedisPerReq float64 `json:"redis_us_req,omitempty"`
+	// UpstreamRequests is what the upstream served during the run (its
+	// stub_status requests, minus the status requests): 0 for a cache
+	// that hits, 2 per request for a 2-call aggregation.
+	UpstreamRequests int64 `json:"upstream_requests"`
 }
 
 // measure runs wrk once against peer and reads the proxy's CPU, RSS, the
@@ -41,14 +49,20 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 	if exited, err := peer.Proc.Exited(); exited {
 		return Run{}, fmt.Errorf("%s: %w", peer.Name, err)
 	}
-	acc0, err := r.UpstreamAccepts()
+	up0, err := r.UpstreamStatus()
 	if err != nil {
 		return Run{}, err
 	}
-	mallocs0, mallocsOK := readMallocs(peer.VarsURL)
+	mallocs0, mallocsOK := peer.readMallocs()
 	u0, err := ReadTree(peer.Proc.PID())
 	if err != nil {
 		return Run{}, err
+	}
+	var redis0 TreeUsage
+	if r.redis != nil {
+		if redis0, err = ReadTree(r.redis.PID()); err != nil {
+			return Run{}, fmt.Errorf("redis-server: %w", err)
+		}
 	}
 	cpu0 := readCPUTimes()
 	rep, _, err := RunWrk(ctx, spec)
@@ -63,8 +77,16 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 	if err != nil {
 		return Run{}, fmt.Errorf("%s died during the run: %w", peer.Name, err)
 	}
-	mallocs1, mallocs1OK := readMallocs(peer.VarsURL)
-	acc1, err := r.UpstreamAccepts()
+	var redisCPU Delta
+	if r.redis != nil {
+		redis1, err := ReadTree(r.redis.PID())
+		if err != nil {
+			return Run{}, fmt.Errorf("redis-server died during the run: %w", err)
+		}
+		redisCPU = Sub(redis0, redis1, r.hz)
+	}
+	mallocs1, mallocs1OK := peer.readMallocs()
+	up1, err := r.UpstreamStatus()
 	if err != nil {
 		return Run{}, err
 	}
@@ -72,12 +94,15 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 	run := Run{
 		Round: round, Requests: rep.Requests, RPS: rep.RPS(), Errors: rep.Errors(), ErrStatus: rep.ErrStatus,
 		P50Micros: rep.LatP50Micros, P99Micros: rep.LatP99Micros, P999Micros: rep.LatP999Micros,
-		RSSBytes: d.RSSBytes, UpstreamOpened: acc1 - acc0 - 1, AllocsPerReq: -1,
+		RSSBytes: d.RSSBytes, UpstreamOpened: up1.Accepts - up0.Accepts - 1, AllocsPerReq: -1,
+		// The first status request is counted in its own reading.
+		UpstreamRequests: up1.Requests - up0.Requests - 1,
 	}
 	if rep.Requests > 0 {
 		n := float64(rep.Requests)
 		run.UserPerReq, run.SysPerReq = d.UserMicros/n, d.SysMicros/n
 		run.CPUPerReq = run.UserPerReq + run.SysPerReq
+		run.RedisPerReq = (redisCPU.UserMicros + redisCPU.SysMicros) / n
 		if mallocsOK && mallocs1OK && mallocs1 >= mallocs0 {
 			// The expvar request itself allocates a little; over 10^5+
 			// requests it is noise, and it errs against the peer.
@@ -90,6 +115,38 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 		run.ProxyCPUPercent = 100 * (d.UserMicros + d.SysMicros) / float64(rep.DurationMicros)
 	}
 	return run, nil
+}
+
+// readMallocs reads the peer's malloc counter: expvar's memstats.Mallocs,
+// else Prometheus's go_memstats_mallocs_total. A scrape allocates too (a few
+// thousand objects for Sluice's /metrics); over 10^5+ requests that is
+// a few hundredths per request, against the peer.
+func (p *Peer) readMallocs() (uint64, bool) {
+	if p.VarsURL == "" && p.MetricsURL != "" {
+		body, _, err := httpGet(p.MetricsURL, nil)
+		if err != nil {
+			return 0, false
+		}
+		return ParsePromCounter(body, "go_memstats_mallocs_total")
+	}
+	return readMallocs(p.VarsURL)
+}
+
+// ParsePromCounter finds an unlabelled sample of name in a Prometheus text
+// exposition.
+func ParsePromCounter(body []byte, name string) (uint64, bool) {
+	for _, line := range strings.Split(string(body), "\n") {
+		v, ok := strings.CutPrefix(line, name+" ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || f < 0 {
+			return 0, false
+		}
+		return uint64(f), true
+	}
+	return 0, false
 }
 
 // readMallocs reads memstats.Mallocs from an expvar /debug/vars URL.

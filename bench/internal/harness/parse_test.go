@@ -127,3 +127,25 @@ func TestParseStubStatusAccepts(t *testing.T) {
 		t.Fatal("no error for a page without the accepts line")
 	}
 }
+
+func TestParsePromCounter(t *testing.T) {
+	body := []byte("# HELP go_memstats_mallocs_total Total number of heap objects allocated.\n" +
+		"# TYPE go_memstats_mallocs_total counter\n" +
+		"go_memstats_mallocs_total_extra 1\n" +
+		"go_memstats_mallocs_total 1.234567e+06\n" +
+		"sluice_requests_total{route=\"a\"} 5\n")
+	if n, ok := ParsePromCounter(body, "go_memstats_mallocs_total"); !ok || n != 1234567 {
+		t.Fatalf("mallocs = %d, %v; want 1234567", n, ok)
+	}
+	if _, ok := ParsePromCounter(body, "sluice_requests_total"); ok {
+		t.Fatal("a labelled sample is not the unlabelled counter")
+	}
+}
+
+func TestParseStubStatusRequests(t *testing.T) {
+	body := "Active connections: 3 \nserver accepts handled requests\n 1045 1045 988321 \nReading: 0 Writing: 1 Waiting: 2 \n"
+	st, err := ParseStubStatus([]byte(body))
+	if err != nil || st.Accepts != 1045 || st.Requests != 988321 {
+		t.Fatalf("stub_status = %+v, %v", st, err)
+	}
+}

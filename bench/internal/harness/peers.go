@@ -16,6 +16,11 @@ type Peer struct {
 	Proc    *Proc
 	Port    int
 	VarsURL string // expvar /debug/vars with memstats.Mallocs; "" when the peer has none
+	// MetricsURL is a Prometheus /metrics page with go_memstats_mallocs_total
+	// (Sluice with an admin listener); "" when the peer has none.
+	MetricsURL string
+	// AccessLog is the file the peer writes its access log to; "" for none.
+	AccessLog string
 }
 
 // URL returns the peer's base URL plus path.
@@ -33,7 +38,41 @@ const (
 	kindNginxRoutes   = "nginx-routes"
 	kindSluice1Route  = "sluice-1route" // the plain config, beside the 1,000-route one
 	kindNginx1Route   = "nginx-1route"
+	kindSluiceAuth    = "sluice-auth"
+	kindNginxLuaAuth  = "nginx-lua-auth"
+	kindSluiceRedis   = "sluice-redislimit"
+	kindNginxLuaRedis = "nginx-lua-redislimit"
+	kindSluiceCache   = "sluice-cache"
+	kindNginxCache    = "nginx-cache"
+	kindVarnish       = "varnish"
+	kindSluiceAgg     = "sluice-aggregate"
+	kindNginxLuaAgg   = "nginx-lua-aggregate"
 )
+
+// sluiceTemplates is the bench config of each Sluice kind; a kind in it is
+// a Sluice peer (skipped, not fatal, when it cannot start).
+var sluiceTemplates = map[string]string{
+	kindSluice:        "sluice-plain.yaml.tmpl",
+	kindSluice1Route:  "sluice-plain.yaml.tmpl",
+	kindSluiceGateway: "sluice-gateway.yaml.tmpl",
+	kindSluiceRoutes:  "sluice-routes.yaml.tmpl",
+	kindSluiceAuth:    "sluice-auth.yaml.tmpl",
+	kindSluiceRedis:   "sluice-redislimit.yaml.tmpl",
+	kindSluiceCache:   "sluice-cache.yaml.tmpl",
+	kindSluiceAgg:     "sluice-aggregate.yaml.tmpl",
+}
+
+// nginxTemplates is the config of each nginx kind.
+var nginxTemplates = map[string]string{
+	kindNginx:         "proxy.nginx.conf.tmpl",
+	kindNginx1Route:   "proxy.nginx.conf.tmpl",
+	kindNginxLua:      "gateway.nginx.conf.tmpl",
+	kindNginxRoutes:   "routes.nginx.conf.tmpl",
+	kindNginxLuaAuth:  "auth.nginx.conf.tmpl",
+	kindNginxLuaRedis: "redislimit.nginx.conf.tmpl",
+	kindNginxCache:    "cache.nginx.conf.tmpl",
+	kindNginxLuaAgg:   "aggregate.nginx.conf.tmpl",
+}
 
 // peerLabel is the table row of each kind.
 var peerLabel = map[string]string{
@@ -41,6 +80,10 @@ var peerLabel = map[string]string{
 	kindSluiceGateway: "sluice", kindNginxLua: "nginx+lua",
 	kindSluiceRoutes: "sluice", kindNginxRoutes: "nginx",
 	kindSluice1Route: "sluice, 1 route", kindNginx1Route: "nginx, 1 location",
+	kindSluiceAuth: "sluice", kindNginxLuaAuth: "nginx+lua",
+	kindSluiceRedis: "sluice", kindNginxLuaRedis: "nginx+lua",
+	kindSluiceCache: "sluice", kindNginxCache: "nginx", kindVarnish: "varnish",
+	kindSluiceAgg: "sluice", kindNginxLuaAgg: "nginx+lua",
 }
 
 // Limit-count settings shared by Sluice's and nginx+lua's gateway configs:
@@ -62,11 +105,11 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 	}
 	instance := kind + "-" + strconv.Itoa(port)
 	d := TemplateData{Port: port, LimitCount: gatewayLimitCount, LimitWindowSeconds: gatewayLimitWindow,
-		NoFile: r.noFile, MaxConn: max(256, (r.noFile-200)/2)}
+		NoFile: r.noFile, MaxConn: max(256, (r.noFile-200)/2), RedisPort: r.redisPort, Consumers: authConsumers}
 	peer := &Peer{Name: peerLabel[kind], Port: port}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	upstream := fmt.Sprintf("127.0.0.1:%d", r.upPort)
-	isSluice := kind == kindSluice || kind == kindSluiceGateway || kind == kindSluiceRoutes || kind == kindSluice1Route
+	_, isSluice := sluiceTemplates[kind]
 
 	if isSluice {
 		if why, ok := r.skipped[kind]; ok {
@@ -85,19 +128,19 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 
 	var p *Proc
 	switch kind {
-	case kindNginx, kindNginx1Route:
-		p, err = r.startNginx(instance, "proxy.nginx.conf.tmpl", d, r.cfg.ProxyCPUs)
-	case kindNginxLua:
-		p, err = r.startNginx(instance, "gateway.nginx.conf.tmpl", d, r.cfg.ProxyCPUs)
-	case kindNginxRoutes:
-		d.Routes = RoutePrefixes(r.cfg.Routes)
-		p, err = r.startNginx(instance, "routes.nginx.conf.tmpl", d, r.cfg.ProxyCPUs)
+	case kindNginx, kindNginx1Route, kindNginxLua, kindNginxRoutes, kindNginxLuaAuth, kindNginxLuaRedis, kindNginxCache, kindNginxLuaAgg:
+		if kind == kindNginxRoutes {
+			d.Routes = RoutePrefixes(r.cfg.Routes)
+		}
+		p, err = r.startNginx(instance, nginxTemplates[kind], d, r.cfg.ProxyCPUs)
 	case kindHAProxy:
 		d.Dir, d.Name, d.UpstreamPort = r.dir, instance, r.upPort
 		var cfgPath string
 		if cfgPath, err = RenderFile("haproxy.cfg.tmpl", instance+".haproxy.cfg", d); err == nil {
 			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{"haproxy", "-db", "-f", cfgPath}})
 		}
+	case kindVarnish:
+		p, err = r.startVarnish(instance, d)
 	case kindGoproxy:
 		var adminPort int
 		if adminPort, err = freePort(); err == nil {
@@ -105,25 +148,26 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
 				r.cfg.GoproxyBin, "-listen", addr, "-to", upstream, "-admin", fmt.Sprintf("127.0.0.1:%d", adminPort)}})
 		}
-	case kindSluice, kindSluiceGateway, kindSluiceRoutes, kindSluice1Route:
+	case kindSluice, kindSluiceGateway, kindSluiceRoutes, kindSluice1Route, kindSluiceAuth, kindSluiceRedis, kindSluiceCache, kindSluiceAgg:
 		if kind == kindSluice && r.cfg.SluiceOneLiner {
 			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
 				r.cfg.SluiceBin, "proxy", "--listen", addr, "--to", upstream, "--workers", "1",
 				"--pool-max-idle", "1024", "--pool-idle-timeout", "3600s"}})
 			break
 		}
-		tmpl := map[string]string{
-			kindSluice:        "sluice-plain.yaml.tmpl",
-			kindSluice1Route:  "sluice-plain.yaml.tmpl",
-			kindSluiceGateway: "sluice-gateway.yaml.tmpl",
-			kindSluiceRoutes:  "sluice-routes.yaml.tmpl",
-		}[kind]
 		if kind == kindSluiceRoutes {
 			d.Routes = RoutePrefixes(r.cfg.Routes)
 		}
+		if kind == kindSluiceAuth {
+			// The auth scenario has /metrics on: the admin listener runs.
+			if d.AdminPort, err = freePort(); err != nil {
+				break
+			}
+			peer.MetricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", d.AdminPort)
+		}
 		d.Dir, d.Name, d.UpstreamPort = r.dir, instance, r.upPort
 		var cfgPath string
-		if cfgPath, err = RenderFile(tmpl, instance+".yaml", d); err == nil {
+		if cfgPath, err = RenderFile(sluiceTemplates[kind], instance+".yaml", d); err == nil {
 			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{r.cfg.SluiceBin, "-c", cfgPath}})
 		}
 	default:
@@ -137,6 +181,9 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 		return nil, fmt.Errorf("%s: %w", kind, err)
 	}
 	peer.Proc = p
+	if kind == kindSluiceAuth || kind == kindNginxLuaAuth {
+		peer.AccessLog = filepath.Join(r.dir, instance+".access.log")
+	}
 	if err := waitReady(ctx, p, peer.URL(checkPath), checkHeader, 15*time.Second); err != nil {
 		p.Stop(3 * time.Second)
 		tail := p.Failure() + " (full log: " + r.keepLog(p) + ")"

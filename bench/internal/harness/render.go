@@ -22,6 +22,16 @@ type TemplateData struct {
 	LimitWindowSeconds int      // limit-count's fixed window
 	NoFile             int      // the open-file limit every peer inherits
 	MaxConn            int      // HAProxy's maxconn: what NoFile allows (2 descriptors per connection)
+	AdminPort          int      // Sluice's admin listener (/metrics); 0 in templates without one
+	RedisPort          int      // the run's redis-server (redislimit); 0 when none was started
+	Consumers          []Consumer
+}
+
+// Consumer is one API consumer of the auth scenario: Sluice's consumers
+// section and nginx+lua's key table are rendered from the same list.
+type Consumer struct {
+	Name string
+	Key  string // 16+ visible ASCII bytes (Sluice's key_auth minimum)
 }
 
 var templates = template.Must(template.New("conf").ParseFS(bench.Conf, "conf/*.tmpl"))

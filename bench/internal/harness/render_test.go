@@ -7,12 +7,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/policies"
 )
 
 func testData(t *testing.T, name string) TemplateData {
@@ -23,6 +26,7 @@ func testData(t *testing.T, name string) TemplateData {
 	return TemplateData{
 		Dir: dir, Name: name, Port: 18080, UpstreamPort: 19090, Routes: RoutePrefixes(5),
 		LimitCount: gatewayLimitCount, LimitWindowSeconds: gatewayLimitWindow, NoFile: 4096, MaxConn: 1948,
+		AdminPort: 18081, RedisPort: 16379, Consumers: authConsumers,
 	}
 }
 
@@ -30,9 +34,13 @@ func testData(t *testing.T, name string) TemplateData {
 // itself check it, so a template typo fails here rather than mid-bench.
 func TestNginxTemplatesPassNginxT(t *testing.T) {
 	requireTool(t, "nginx")
-	for _, tmpl := range []string{"upstream.nginx.conf.tmpl", "proxy.nginx.conf.tmpl", "gateway.nginx.conf.tmpl", "routes.nginx.conf.tmpl"} {
+	for _, tmpl := range []string{"upstream.nginx.conf.tmpl", "proxy.nginx.conf.tmpl", "gateway.nginx.conf.tmpl", "routes.nginx.conf.tmpl", "auth.nginx.conf.tmpl", "redislimit.nginx.conf.tmpl", "cache.nginx.conf.tmpl", "aggregate.nginx.conf.tmpl"} {
 		t.Run(tmpl, func(t *testing.T) {
-			if tmpl == "gateway.nginx.conf.tmpl" {
+			b, err := Render(tmpl, testData(t, "n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), "ngx_http_lua_module.so") {
 				requireFile(t, "/usr/share/nginx/modules/ngx_http_lua_module.so", "libnginx-mod-http-lua")
 			}
 			d := testData(t, "n")
@@ -45,6 +53,25 @@ func TestNginxTemplatesPassNginxT(t *testing.T) {
 				t.Fatalf("nginx -t: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestVarnishVCLCompiles has varnishd compile the cache scenario's VCL.
+func TestVarnishVCLCompiles(t *testing.T) {
+	requireTool(t, "varnishd")
+	d := testData(t, "v")
+	// varnishd reads the VCL as its own unprivileged user.
+	for _, dir := range []string{filepath.Dir(d.Dir), d.Dir} {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vcl, err := RenderFile("cache.vcl.tmpl", "v.vcl", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("varnishd", "-C", "-f", vcl, "-n", filepath.Join(d.Dir, "work")).CombinedOutput(); err != nil {
+		t.Fatalf("varnishd -C: %v\n%s", err, out)
 	}
 }
 
@@ -91,12 +118,13 @@ func TestNginxRoutesTemplateHasEveryRoute(t *testing.T) {
 }
 
 // TestSluiceTemplatesParseAsSluiceConfig loads the rendered Sluice configs
-// with Sluice's own config package, so a model change that breaks them fails
-// here instead of making the bench skip Sluice.
+// with Sluice's own config package and compiles them with the built-in
+// policies, as `sluice validate` does, so a model or policy change that
+// breaks them fails here instead of making the bench skip Sluice.
 func TestSluiceTemplatesParseAsSluiceConfig(t *testing.T) {
 	d := testData(t, "s")
 	d.Routes = RoutePrefixes(1000)
-	for _, tmpl := range []string{"sluice-plain.yaml.tmpl", "sluice-gateway.yaml.tmpl", "sluice-routes.yaml.tmpl"} {
+	for _, tmpl := range sluiceTemplateNames() {
 		t.Run(tmpl, func(t *testing.T) {
 			b, err := Render(tmpl, d)
 			if err != nil {
@@ -122,12 +150,82 @@ func TestSluiceTemplatesParseAsSluiceConfig(t *testing.T) {
 				if _, ok := cfg.SharedDicts["limits"]; !ok {
 					t.Fatal("no shared dict limits")
 				}
+			case "sluice-auth.yaml.tmpl":
+				if len(cfg.Consumers) != len(authConsumers) || cfg.Admin.Listen != "127.0.0.1:18081" || cfg.AccessLog == nil {
+					t.Fatalf("auth: %d consumers, admin %q, access log %v", len(cfg.Consumers), cfg.Admin.Listen, cfg.AccessLog)
+				}
+				wantPolicies(t, cfg.Routes[0].Policies, "request-id", "key-auth", "limit-count")
+			case "sluice-redislimit.yaml.tmpl":
+				if cfg.Redis == nil || cfg.Redis.Addresses[0] != "127.0.0.1:16379" {
+					t.Fatalf("redis section: %+v", cfg.Redis)
+				}
+				wantPolicies(t, cfg.Routes[0].Policies, "limit-count")
+			case "sluice-cache.yaml.tmpl":
+				wantPolicies(t, cfg.Routes[0].Policies, "cache")
+			case "sluice-aggregate.yaml.tmpl":
+				wantPolicies(t, cfg.Routes[0].Policies, "aggregate")
 			case "sluice-routes.yaml.tmpl":
 				if len(cfg.Routes) != 1000 || cfg.Routes[999].Match.Paths[0] != "/r999/*" {
 					t.Fatalf("routes: %d", len(cfg.Routes))
 				}
 			}
+			c := engine.NewCompiler(policies.Build)
+			defer c.Close()
+			if _, err := c.Compile(cfg); err != nil {
+				t.Fatalf("compile: %v\n%s", err, b)
+			}
 		})
+	}
+}
+
+// TestRedisLimitNginxSendsSluicesScript pins nginx+lua's Redis script to
+// the text of Sluice's (limitCountScript in policies/limitcount.go), so the
+// redislimit cell keeps comparing the same work in Redis.
+func TestRedisLimitNginxSendsSluicesScript(t *testing.T) {
+	src, err := os.ReadFile("../../../policies/limitcount.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	const open = "var limitCountScript = rueidis.NewLuaScript(`"
+	i := strings.Index(s, open)
+	if i < 0 {
+		t.Fatal("limitCountScript not found in policies/limitcount.go")
+	}
+	script := s[i+len(open):]
+	script = script[:strings.Index(script, "`)")]
+	b, err := Render("redislimit.nginx.conf.tmpl", testData(t, "rl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "[==["+script+"]==]") {
+		t.Fatalf("redislimit.nginx.conf.tmpl does not carry Sluice's limit-count script:\n%s", script)
+	}
+}
+
+// sluiceTemplateNames is every Sluice bench config, once, sorted.
+func sluiceTemplateNames() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, tmpl := range sluiceTemplates {
+		if !seen[tmpl] {
+			seen[tmpl] = true
+			out = append(out, tmpl)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func wantPolicies(t *testing.T, got []config.PolicySpec, names ...string) {
+	t.Helper()
+	if len(got) != len(names) {
+		t.Fatalf("%d policies, want %v", len(got), names)
+	}
+	for i, n := range names {
+		if got[i].Name != n {
+			t.Fatalf("policy %d is %q, want %q", i, got[i].Name, n)
+		}
 	}
 }
 

@@ -56,6 +56,10 @@ type Runner struct {
 	skipped  map[string]string // peer name -> why it was skipped
 	warnings []string
 	noFile   int // RLIMIT_NOFILE soft limit after raiseNoFile
+	// redis is the redis-server of the redislimit scenario (nil outside
+	// it); measure reads its CPU beside the proxy's.
+	redis     *Proc
+	redisPort int
 }
 
 // NewRunner creates the temp dir and the supervisor. Call Close at the end.
@@ -154,6 +158,9 @@ func (r *Runner) StartUpstream(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := writeCacheItem(filepath.Join(r.dir, "www", "cache")); err != nil {
+		return err
+	}
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -173,11 +180,18 @@ func (r *Runner) StartUpstream(ctx context.Context) error {
 // UpstreamAccepts reads the origin's stub_status "accepts" counter; the
 // query itself is one accepted connection.
 func (r *Runner) UpstreamAccepts() (int64, error) {
+	st, err := r.UpstreamStatus()
+	return st.Accepts, err
+}
+
+// UpstreamStatus reads the origin's stub_status counters; the query itself
+// is one accepted connection and one request.
+func (r *Runner) UpstreamStatus() (StubStatus, error) {
 	body, _, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/nginx_status", r.upPort), nil)
 	if err != nil {
-		return 0, err
+		return StubStatus{}, err
 	}
-	return ParseStubStatusAccepts(body)
+	return ParseStubStatus(body)
 }
 
 // startNginx renders tmpl into the temp dir and starts nginx with it.

@@ -73,6 +73,14 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 			if cell != nil {
 				rep.Cells = append(rep.Cells, cell)
 			}
+		case "auth", "redislimit", "cache", "aggregate":
+			var cell *Cell
+			cell, err = map[string]func(context.Context) (*Cell, error){
+				"auth": r.runAuth, "redislimit": r.runRedisLimit, "cache": r.runCache, "aggregate": r.runAggregate,
+			}[sc](ctx)
+			if cell != nil {
+				rep.Cells = append(rep.Cells, cell)
+			}
 		case "idle":
 			rep.Idle, err = r.runIdle(ctx)
 		default:
@@ -223,6 +231,32 @@ func (r *Runner) runRoutes(ctx context.Context) (*Cell, error) {
 	cell := &Cell{Scenario: "routes", Name: fmt.Sprintf("%d prefix routes, %s body, %d conns", n, bodyLabels["13"], conns), Conns: conns, Body: "13", Reference: "nginx"}
 	spec := WrkSpec{Conns: conns, Threads: r.cfg.WrkThreads, Duration: r.cfg.Duration, Script: script, CPUs: r.cfg.LoadCPUs}
 	_, err = r.runCell(ctx, cell, peers, "/", spec)
+	return cell, err
+}
+
+// runCheckedCell starts the peers of kinds (each answering path, with
+// startHeader, before it counts as started), has check verify each one does
+// the cell's work (what it returns becomes warnings in the report), and
+// measures cell: wrk on path with cell.Conns connections, cycling keys in
+// X-Api-Key when there are any.
+func (r *Runner) runCheckedCell(ctx context.Context, cell *Cell, kinds []string, path string, startHeader map[string]string,
+	keys []string, check func(*Peer) []string) (*Cell, error) {
+	peers, err := r.startPeers(ctx, kinds, path, startHeader)
+	if err != nil {
+		return nil, err
+	}
+	defer r.stopPeers(peers)
+	for _, p := range peers {
+		for _, problem := range check(p) {
+			r.warnf("%s %s: %s", cell.Scenario, p.Name, problem)
+		}
+	}
+	script, err := WrkScript(r.dir, cell.Scenario+".lua", []string{path}, keys)
+	if err != nil {
+		return nil, err
+	}
+	spec := WrkSpec{Conns: cell.Conns, Threads: r.cfg.WrkThreads, Duration: r.cfg.Duration, Script: script, CPUs: r.cfg.LoadCPUs}
+	_, err = r.runCell(ctx, cell, peers, path, spec)
 	return cell, err
 }
 

@@ -33,6 +33,9 @@ type PeerResult struct {
 	LoadCoreBusy    float64 `json:"load_core_busy"`
 	RSSBytes        float64 `json:"rss_bytes"`
 	AllocsPerReq    float64 `json:"allocs_req"` // -1: not measurable for this peer
+	RedisPerReq     float64 `json:"redis_us_req,omitempty"`
+	// UpstreamPerReq is upstream requests per client request (medians).
+	UpstreamPerReq float64 `json:"upstream_req_per_req"`
 
 	Requests       int64   `json:"requests"`        // over every run
 	Errors         int64   `json:"errors"`          // over every run
@@ -59,6 +62,13 @@ func (p *PeerResult) Aggregate() {
 	p.ProxyCoreBusy = col(func(r Run) float64 { return r.ProxyCoreBusy })
 	p.LoadCoreBusy = col(func(r Run) float64 { return r.LoadCoreBusy })
 	p.RSSBytes = col(func(r Run) float64 { return float64(r.RSSBytes) })
+	p.RedisPerReq = col(func(r Run) float64 { return r.RedisPerReq })
+	p.UpstreamPerReq = col(func(r Run) float64 {
+		if r.Requests == 0 {
+			return 0
+		}
+		return float64(r.UpstreamRequests) / float64(r.Requests)
+	})
 	p.AllocsPerReq = -1
 	var allocs []float64
 	p.Requests, p.Errors, p.UpstreamOpened = 0, 0, 0
