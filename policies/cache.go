@@ -91,6 +91,13 @@ type cacheConfig struct {
 	// the same key before going upstream itself. Default 3s; keep it
 	// below client.policy_timeout.
 	LockTimeout config.Duration `yaml:"lock_timeout" desc:"longest wait for another request filling the same key; default 3s, below client.policy_timeout"`
+	// LockScope is who coalesces misses: "gateway" (the requests of this
+	// gateway; default) or "fleet" (with l2: redis: every gateway sharing
+	// the Redis, through a lock in Redis; see cache_fill.go).
+	LockScope string `yaml:"lock_scope" enum:"gateway|fleet" desc:"who shares one upstream request per cold key: gateway (this gateway's misses; default) or fleet (every gateway sharing l2: redis, through a lock in Redis)"`
+	// LockPoll is how often a gateway waiting for another gateway's fill
+	// looks L2 up (lock_scope: fleet). Default 20ms.
+	LockPoll config.Duration `yaml:"lock_poll" desc:"lock_scope: fleet: how often a gateway waiting for another's fill looks L2 up; default 20ms"`
 	// StaleWhileRevalidate serves an expired entry (STALE) for this long
 	// past its TTL while one request refreshes it. Default 0.
 	StaleWhileRevalidate config.Duration `yaml:"stale_while_revalidate" desc:"serve an expired entry this long past its TTL while one request refreshes it; default 0"`
@@ -145,6 +152,8 @@ type cachePolicy struct {
 	setCookie    bool
 	bypass       []engine.Variable
 	lockTimeout  time.Duration
+	fleetLock    bool          // lock_scope: fleet
+	lockPoll     time.Duration // lock_scope: fleet
 	swr, sie     time.Duration
 	purge        bool
 
@@ -178,6 +187,9 @@ type cacheReq struct {
 	fields     []byte // a local answer's fields
 	store      []byte // the entry being stored
 	l2         []byte // an L2 value (Redis's bytes)
+	// lockKey and lockToken name the fleet lock this request holds (it
+	// fills the key for every gateway); "" when it holds none.
+	lockKey, lockToken string
 }
 
 func init() {
@@ -281,6 +293,23 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	default:
 		return nil, config.FieldError(spec, "l2", fmt.Sprintf(`must be "none" or "redis", got %q`, cfg.L2))
 	}
+	switch cfg.LockScope {
+	case "", "gateway":
+	case "fleet":
+		if p.redis == nil {
+			return nil, config.FieldError(spec, "lock_scope", "fleet needs l2: redis (the lock and the entry the others wait for are in Redis)")
+		}
+		p.fleetLock = true
+	default:
+		return nil, config.FieldError(spec, "lock_scope", fmt.Sprintf(`must be "gateway" or "fleet", got %q`, cfg.LockScope))
+	}
+	p.lockPoll = cfg.LockPoll.Std()
+	if cfg.LockPoll != 0 && !p.fleetLock {
+		return nil, config.FieldError(spec, "lock_poll", "is for lock_scope: fleet")
+	}
+	if p.lockPoll <= 0 {
+		p.lockPoll = defaultCacheLockPoll
+	}
 	if len(cfg.Statuses) == 0 && len(cfg.StatusTTL) == 0 {
 		p.statuses.add(200)
 	}
@@ -379,6 +408,7 @@ func (p *cachePolicy) log(x *engine.Ctx) engine.Status {
 		st.leads = false
 		p.fills.done(st.key, st, p.wake)
 	}
+	p.releaseFleetLock(x, st) // the request ended before its response was stored
 	st.l2 = nil
 	free := p.free.get(st.worker)
 	*free = append(*free, st)
@@ -535,32 +565,50 @@ func (p *cachePolicy) wakeWaiter(x *engine.Ctx) engine.Status {
 }
 
 // lookupL2 asks Redis off the loop, bounded by l2_timeout; any failure is
-// a miss (counted).
+// a miss (counted). With lock_scope: fleet, a miss then takes the key's
+// fleet lock or waits for its holder's entry (cache_fill.go).
 func (p *cachePolicy) lookupL2(x *engine.Ctx, st *cacheReq) engine.Status {
 	key := cacheRedisPrefix + string(st.key)
+	// A request that will not store its response (HEAD) does not take
+	// the fleet lock: it would only make the other gateways wait.
+	fleet := p.fleetLock && !st.noStore
+	var lockKey, token string
+	if fleet {
+		lockKey, token = cacheLockRedisPrefix+string(st.key), newLockToken()
+	}
 	return x.Offload(func(ctx context.Context) func(*engine.Ctx) engine.Status {
-		ctx, cancel := context.WithTimeout(ctx, p.l2Timeout)
-		val, found, err := p.redis.Get(ctx, key)
-		cancel()
+		r := p.readL2(ctx, key)
+		if fleet && r.err == nil && !r.found {
+			r = p.fleetFill(ctx, key, lockKey, token)
+		}
 		return func(x *engine.Ctx) engine.Status {
 			st, ok := engine.Get(x, p.state)
 			if !ok || st == nil {
 				return engine.Continue
 			}
-			if err != nil {
+			if r.err != nil {
 				p.count(x, ccL2Errors)
 			}
-			if found {
+			if r.waited {
+				p.count(x, ccFleetWaits)
+			}
+			if r.timedOut {
+				p.count(x, ccFleetTimeouts)
+			}
+			if r.found {
 				now := x.Now()
-				if e, derr := decodeCacheEntry(val); derr == nil && now < e.freshUntil {
-					st.l2 = val
+				if e, derr := decodeCacheEntry(r.val); derr == nil && now < e.freshUntil {
+					st.l2 = r.val
 					// Fill L1 for the rest of the entry's life.
-					_ = p.dict.Set(st.key, shm.BytesValue(val), time.Duration(e.staleUntil-now))
+					_ = p.dict.Set(st.key, shm.BytesValue(r.val), time.Duration(e.staleUntil-now))
 					s := p.serve(x, st, &e, csHit, 2)
 					p.fills.done(st.key, st, p.wake)
 					st.leads = false
 					return s
 				}
+			}
+			if r.locked {
+				st.lockKey, st.lockToken = lockKey, token
 			}
 			p.count(x, ccMisses)
 			return engine.Continue
@@ -607,6 +655,9 @@ func (p *cachePolicy) headerFilter(x *engine.Ctx) engine.Status {
 		// body.
 		st.leads = false
 		p.fills.done(st.key, st, p.wake)
+	}
+	if !st.storing {
+		p.releaseFleetLock(x, st) // and the other gateways'
 	}
 	return s
 }
@@ -827,6 +878,7 @@ func (p *cachePolicy) bodyFilter(x *engine.Ctx) engine.Status {
 	if !st.overflow {
 		p.storeEntry(x, st)
 	}
+	p.releaseFleetLock(x, st) // unless storeEntry handed it to the L2 write
 	if st.leads {
 		st.leads = false
 		p.fills.done(st.key, st, p.wake)
@@ -859,6 +911,9 @@ func (p *cachePolicy) storeEntry(x *engine.Ctx, st *cacheReq) {
 	val := append([]byte(nil), st.store...)
 	rc, stats, worker := p.redis, p.stats, x.WorkerID()
 	failed := p.metrics[cacheFamStores].OffLoop(x)
+	// The fleet lock goes after the entry is in L2: released before, a
+	// waiting gateway could find neither and fetch again.
+	lockKey, token := st.lockKey, st.lockToken
 	if !x.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cacheL2WriteTimeout)
 		defer cancel()
@@ -866,9 +921,14 @@ func (p *cachePolicy) storeEntry(x *engine.Ctx, st *cacheReq) {
 			stats.addWorker(worker, ccL2WriteErrors)
 			failed.Add(cacheMetricOf[ccL2WriteErrors].value, 1)
 		}
+		if lockKey != "" {
+			p.unlockL2(lockKey, token)
+		}
 	}) {
 		p.count(x, ccL2WriteErrors)
+		return // the lock, if any, expires after lock_timeout
 	}
+	st.lockKey, st.lockToken = "", ""
 }
 
 // purgeEntry deletes the request's entry (as GET would find it) from L1

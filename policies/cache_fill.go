@@ -1,12 +1,17 @@
 package policies
 
 import (
+	"context"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/redis/rueidis"
 
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/redis"
 )
 
 // Miss coalescing: one fill per key at a time per gateway. The first
@@ -123,4 +128,140 @@ func (f *cacheFill) wakeAll(wake func(*engine.Ctx) engine.Status) {
 		f.waiters[i] = cacheWaiter{}
 	}
 	f.waiters = f.waiters[:0]
+}
+
+// The fleet-wide fill lock (lock_scope: fleet, with l2: redis): the fill
+// table above coalesces the misses of one gateway; this lock coalesces the
+// gateways. A gateway's filler (the one request of the gateway that goes
+// on after the table) that misses L2 too tries SET NX PX lock_timeout on
+// the key's lock. The winner goes upstream, writes L2, then deletes the
+// lock (only if still its own: the value is a random token). A loser
+// waits off the loop, looking L2 up every lock_poll: an entry there is an
+// L2 hit; a lock that is gone (its holder gave up, or died and the lock
+// expired) is taken over by the first loser to find it so; after
+// lock_timeout in all the loser goes upstream itself. Any Redis failure
+// ends the wait at once: the request goes upstream, as without the lock.
+// The wait holds one goroutine of the offload pool per gateway and cold
+// key, never the loop; the gateway's other misses of the key wait in the
+// fill table as usual.
+
+// cacheLockRedisPrefix starts the lock keys, followed by the L1 key. It is
+// not under cacheRedisPrefix, so purges do not see locks.
+const cacheLockRedisPrefix = "sluice:cache-lock:"
+
+// defaultCacheLockPoll is how often a gateway waiting for another's fill
+// looks L2 up.
+const defaultCacheLockPoll = 20 * time.Millisecond
+
+// l2Result is what the off-loop part of a lookup found.
+type l2Result struct {
+	val      []byte // a fresh entry (Redis's bytes, now ours)
+	found    bool
+	err      error // a Redis failure: the request goes upstream
+	locked   bool  // this gateway holds the fleet lock: it fills
+	waited   bool  // it waited for another gateway's fill
+	timedOut bool  // and gave up after lock_timeout
+}
+
+// readL2 gets key, bounded by l2_timeout; found only when fresh (at the
+// clock of the goroutine: the worker checks again at its own).
+func (p *cachePolicy) readL2(ctx context.Context, key string) l2Result {
+	ctx, cancel := context.WithTimeout(ctx, p.l2Timeout)
+	val, found, err := p.redis.Get(ctx, key)
+	cancel()
+	if found {
+		e, derr := decodeCacheEntry(val)
+		found = derr == nil && time.Now().UnixNano() < e.freshUntil
+	}
+	return l2Result{val: val, found: found, err: err}
+}
+
+// fleetFill runs off the loop after an L2 miss: it takes the key's lock,
+// or waits for the holder's entry (taking the lock over when it is gone)
+// for at most lock_timeout.
+func (p *cachePolicy) fleetFill(ctx context.Context, key, lockKey, token string) l2Result {
+	deadline := time.Now().Add(p.lockTimeout)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for waited := false; ; waited = true {
+		lctx, cancel := context.WithTimeout(ctx, p.l2Timeout)
+		locked, err := redisSetNX(lctx, p.redis, lockKey, []byte(token), p.lockTimeout)
+		cancel()
+		if err != nil || locked {
+			if locked && ctx.Err() != nil {
+				// The request is over (its resumption will not run): the
+				// lock must not wait for its expiry.
+				p.unlockL2(lockKey, token)
+			}
+			return l2Result{err: err, locked: locked, waited: waited}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return l2Result{waited: true, timedOut: true}
+		}
+		if timer == nil {
+			timer = time.NewTimer(min(left, p.lockPoll))
+		} else {
+			timer.Reset(min(left, p.lockPoll))
+		}
+		select {
+		case <-ctx.Done():
+			return l2Result{err: ctx.Err(), waited: true} // the client left or the policy deadline passed
+		case <-timer.C:
+		}
+		if r := p.readL2(ctx, key); r.err != nil || r.found {
+			r.waited = true
+			return r
+		}
+	}
+}
+
+// newLockToken is a lock's value: random, so that a holder deletes only
+// its own lock, never one a gateway took after the first expired.
+func newLockToken() string {
+	return strconv.FormatUint(rand.Uint64(), 36) + "." + strconv.FormatUint(rand.Uint64(), 36)
+}
+
+// cacheUnlockScript deletes KEYS[1] when it still holds ARGV[1].
+var cacheUnlockScript = rueidis.NewLuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// unlockL2 deletes the lock if it is still token's. Blocking: call it
+// off the loop. A failure leaves the lock to expire after lock_timeout.
+func (p *cachePolicy) unlockL2(lockKey, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), cacheL2WriteTimeout)
+	defer cancel()
+	_, _ = p.redis.Eval(ctx, cacheUnlockScript, []string{lockKey}, []string{token})
+}
+
+// releaseFleetLock gives the request's fleet lock back, from the offload
+// pool (a full pool leaves it to expire). Called wherever a filler ends
+// without handing the lock to its L2 write.
+func (p *cachePolicy) releaseFleetLock(x *engine.Ctx, st *cacheReq) {
+	if st.lockKey == "" {
+		return
+	}
+	lockKey, token := st.lockKey, st.lockToken
+	st.lockKey, st.lockToken = "", ""
+	x.Go(func() { p.unlockL2(lockKey, token) })
+}
+
+// redisSetNX sets key to val with the TTL ttl (at least 1ms) only when
+// key does not exist, and reports whether it did: the first of several
+// gateways to call it wins (the fleet-wide fill lock, hmac-auth's replay
+// check). Call it off the loop.
+func redisSetNX(ctx context.Context, c *redis.Client, key string, val []byte, ttl time.Duration) (bool, error) {
+	b, err := c.B()
+	if err != nil {
+		return false, err
+	}
+	msg, err := c.Do(ctx, b.Set().Key(key).Value(rueidis.BinaryString(val)).Nx().PxMilliseconds(max(ttl.Milliseconds(), 1)).Build())
+	if err != nil {
+		return false, err
+	}
+	return !msg.IsNil(), nil
 }

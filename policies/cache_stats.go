@@ -25,24 +25,29 @@ const (
 	ccTooLarge
 	ccL2Errors
 	ccL2WriteErrors
+	ccFleetWaits
+	ccFleetTimeouts
 	numCacheCounters
 )
 
 var cacheCounterNames = [numCacheCounters]string{
 	"hits_l1", "hits_l2", "misses", "coalesced_waits", "bypasses", "stale_served",
 	"stores", "store_errors", "too_large", "l2_errors", "l2_write_errors",
+	"fleet_waits", "fleet_lock_timeouts",
 }
 
 // The cache's Prometheus families. Every lookup ends in one of hit_l1,
-// hit_l2, stale, miss or bypass; coalesced and l2_error count events on
-// the way (a wait for another request's fill, a failed L2 read served as
-// a miss), so they are counted besides the outcome.
+// hit_l2, stale, miss or bypass; coalesced, l2_error, fleet_wait and
+// fleet_timeout count events on the way (a wait for another request's
+// fill, a failed L2 read served as a miss, a wait for another gateway's
+// fill, such a wait given up after lock_timeout), so they are counted
+// besides the outcome.
 var (
 	cacheLookups = engine.CounterOpts{
 		Name:   "sluice_cache_lookups_total",
-		Help:   "Requests the cache policy looked up, by outcome: hit_l1, hit_l2 (fresh entry served from the shared dict or Redis), stale (stale entry served while another request refreshes it), miss, bypass (the bypass rule matched); and, besides their outcome, coalesced (waited for another request's fill) and l2_error (the Redis read failed or timed out: a miss).",
+		Help:   "Requests the cache policy looked up, by outcome: hit_l1, hit_l2 (fresh entry served from the shared dict or Redis), stale (stale entry served while another request refreshes it), miss, bypass (the bypass rule matched); and, besides their outcome, coalesced (waited for another request's fill), l2_error (the Redis read failed or timed out: a miss), fleet_wait (lock_scope: fleet: waited for another gateway's fill) and fleet_timeout (gave that wait up after lock_timeout: upstream).",
 		Label:  "result",
-		Values: []string{"hit_l1", "hit_l2", "stale", "miss", "bypass", "coalesced", "l2_error"},
+		Values: []string{"hit_l1", "hit_l2", "stale", "miss", "bypass", "coalesced", "l2_error", "fleet_wait", "fleet_timeout"},
 	}
 	cacheStores = engine.CounterOpts{
 		Name:   "sluice_cache_stores_total",
@@ -71,6 +76,8 @@ var cacheMetricOf = [numCacheCounters]struct{ fam, value int }{
 	ccStoreErrors:   {cacheFamStores, 1},
 	ccTooLarge:      {cacheFamStores, 2},
 	ccL2WriteErrors: {cacheFamStores, 3},
+	ccFleetWaits:    {cacheFamLookups, 7},
+	ccFleetTimeouts: {cacheFamLookups, 8},
 }
 
 // cacheMetricsOf declares the policy's series of the cache's families.
@@ -126,7 +133,9 @@ func cacheStatsFor(identity string) *cacheStats {
 // ("route:NAME/cache", Env.Identity), summed over workers: hits_l1,
 // hits_l2, misses, coalesced_waits, bypasses, stale_served, stores,
 // store_errors, too_large, l2_errors (lookups that failed or timed out:
-// served as misses) and l2_write_errors; and dict_evictions, the
+// served as misses), l2_write_errors, fleet_waits (lock_scope: fleet:
+// misses that waited for another gateway's fill) and fleet_lock_timeouts
+// (such waits that gave up after lock_timeout); and dict_evictions, the
 // evictions of its L1 dict (dict-wide: shared with whatever else uses the
 // dict). Nil for an unknown identity.
 func CacheStats(identity string) map[string]int64 {

@@ -333,6 +333,9 @@ func TestCacheConfigErrors(t *testing.T) {
 		{`{ status_ttl: { "abc": 1s } }`, "", "must be a status"},
 		{`{ bypass: [nonsense] }`, "", "unknown variable"},
 		{`{ vary: ["bad name"] }`, "", "not a field name"},
+		{`{ lock_scope: fleet }`, "", "lock_scope: fleet needs l2: redis"},
+		{`{ lock_scope: cluster }`, "", "lock_scope"},
+		{`{ lock_poll: 10ms }`, "", "lock_poll: is for lock_scope: fleet"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			err := cacheCompileErr(cacheYAML(tc.cfg, tc.extra))
