@@ -2,6 +2,7 @@ package policies
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -9,13 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"log"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/redis"
 	"github.com/sluice-gw/sluice/shm"
 )
 
@@ -42,6 +47,17 @@ type hmacAuthConfig struct {
 	// in shared_dicts. A full dict refuses requests (503) rather than
 	// forgetting signatures.
 	Dict string `yaml:"dict" desc:"shared dict remembering signatures against replay; default auth; must be declared"`
+	// ReplayStore is where seen signatures are remembered: "local" (the
+	// shared dict Dict: a replay is refused by the gateway that saw the
+	// signature) or "redis" (the top-level redis section as well: a
+	// replay is refused by every gateway sharing it). Default local.
+	ReplayStore string `yaml:"replay_store" enum:"local|redis" desc:"where seen signatures are remembered: local (the shared dict, this gateway; default) or redis (also the top-level redis section: every gateway sharing it)"`
+	// FaultTolerant, with replay_store: redis, accepts a request whose
+	// replay check Redis could not answer (down, refusing, or slower than
+	// its read_timeout; logged and counted); false, the default, answers
+	// 503: a replay check that lets requests through when its store fails
+	// is one an attacker can switch off.
+	FaultTolerant *bool `yaml:"fault_tolerant" desc:"replay_store: redis: when Redis fails, true accepts the request unchecked across gateways (logged, counted), false answers 503; default false"`
 
 	Auth authConfig `yaml:",inline"`
 }
@@ -60,6 +76,13 @@ type hmacAuth struct {
 	maxBody        int64
 	dict           *shm.Dict
 	macs           perWorker[macCache]
+
+	// With replay_store: redis (nil otherwise): the fleet-wide replay
+	// check, its fault tolerance and its failure counters.
+	redis    *redis.Client
+	failOpen bool
+	identity string
+	failures *replayFailures
 }
 
 func init() { RegisterConfig("hmac-auth", hmacAuthConfig{}, newHMACAuth) }
@@ -110,6 +133,22 @@ func newHMACAuth(spec config.PolicySpec, env *engine.Env) (engine.Policy, error)
 	if p.dict == nil {
 		return nil, config.FieldError(spec, "dict", fmt.Sprintf("shared dict %q is not declared in shared_dicts (it remembers signatures against replay)", cfg.Dict))
 	}
+	switch cfg.ReplayStore {
+	case "", "local":
+	case "redis":
+		if env == nil || env.Redis == nil {
+			return nil, config.FieldError(spec, "replay_store", "redis needs the top-level redis section")
+		}
+		p.redis = env.Redis
+		p.identity = env.Identity()
+		p.failures = replayFailuresOf(p.identity)
+	default:
+		return nil, config.FieldError(spec, "replay_store", fmt.Sprintf(`must be "local" or "redis", got %q`, cfg.ReplayStore))
+	}
+	if cfg.FaultTolerant != nil && p.redis == nil {
+		return nil, config.FieldError(spec, "fault_tolerant", "is for replay_store: redis")
+	}
+	p.failOpen = cfg.FaultTolerant != nil && *cfg.FaultTolerant
 	if err := p.init(spec, env, cfg.Auth, "Signature"); err != nil {
 		return nil, err
 	}
@@ -238,20 +277,33 @@ func (p *hmacAuth) access(x *engine.Ctx) engine.Status {
 		}
 	}
 	// Last: a replayed signature is refused; the key is only written once
-	// every other check passed.
-	key := append(x.Scratch(), "hmac:"...)
+	// every other check passed. The dict first, always: a replay to this
+	// gateway never costs a Redis round trip.
+	key := append(x.Scratch(), hmacReplayPrefix...)
 	key = append(append(append(key, sp.keyID...), ':'), sp.signature...)
 	err = p.dict.SafeAdd(key, shm.IntValue(1), 2*p.skew)
-	x.ScratchDone(key)
 	switch {
 	case errors.Is(err, shm.ErrExists):
+		x.ScratchDone(key)
 		return p.refuse(x, "replayed signature")
+	case p.redis != nil:
+		// A dict that could not hold the key (err != nil) is no reason to
+		// refuse: Redis decides for the whole fleet.
+		return p.checkReplayRedis(x, entry.consumer, key, err == nil)
 	case err != nil:
+		x.ScratchDone(key)
 		p.results.Inc(x, authResultError)
 		x.RespondError(503, "replay check unavailable")
 		return engine.Done
 	}
-	p.accept(x, entry.consumer, false)
+	x.ScratchDone(key)
+	return p.acceptSigned(x, entry.consumer)
+}
+
+// acceptSigned identifies the request as c's once its signature passed
+// every check.
+func (p *hmacAuth) acceptSigned(x *engine.Ctx, c *authConsumer) engine.Status {
+	p.accept(x, c, false)
 	if p.hide {
 		x.RemoveRequestHeader(bAuthorization)
 	}
@@ -392,6 +444,122 @@ func checkDigest(x *engine.Ctx, body []byte) string {
 		return ""
 	}
 	return "digest must be SHA-256"
+}
+
+// The fleet-wide replay check (replay_store: redis). The first gateway
+// whose SET NX of the signature's key succeeds accepts the request; every
+// other gateway (and this one, later) finds the key and refuses it, for
+// twice the clock skew: a signature is valid while its date is within
+// the skew of the clock, either way, so at most that long after it was
+// first seen.
+
+// hmacReplayPrefix starts the dict keys of seen signatures, followed by
+// "keyId:signature".
+const hmacReplayPrefix = "hmac:"
+
+// hmacReplayRedisPrefix starts the Redis keys of seen signatures,
+// followed by the unpadded base64url SHA-256 of "keyId:signature": the
+// key length does not depend on the client, and Redis holds neither the
+// signature nor, of course, the secret.
+const hmacReplayRedisPrefix = "sluice:hmac:"
+
+// checkReplayRedis records the signature in Redis off the loop and
+// decides the request on the worker. localKey is the dict key in
+// x.Scratch() (handed back here); remembered says whether the dict holds
+// it, to forget it again when the request is refused for want of Redis.
+func (p *hmacAuth) checkReplayRedis(x *engine.Ctx, c *authConsumer, localKey []byte, remembered bool) engine.Status {
+	sum := sha256.Sum256(localKey[len(hmacReplayPrefix):])
+	redisKey := hmacReplayRedisPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+	var local string
+	if remembered {
+		local = string(localKey)
+	}
+	x.ScratchDone(localKey)
+	ttl := 2 * p.skew
+	st := x.Offload(func(ctx context.Context) func(*engine.Ctx) engine.Status {
+		first, err := redisSetNX(ctx, p.redis, redisKey, hmacReplayValue, ttl)
+		return func(x *engine.Ctx) engine.Status {
+			switch {
+			case err != nil:
+				return p.replayStoreFailed(x, c, local, err)
+			case !first:
+				return p.refuse(x, "replayed signature")
+			}
+			return p.acceptSigned(x, c)
+		}
+	})
+	if st == engine.Done && local != "" {
+		p.dict.Delete([]byte(local)) // no goroutine: the client got a 503 and may send it again
+	}
+	return st
+}
+
+var hmacReplayValue = []byte("1")
+
+// replayStoreFailed decides a request whose Redis replay check failed:
+// accepted when fault tolerant, else 503 saying why, after forgetting the
+// signature in the dict so that the client may send the same request
+// again once Redis answers. Either way the failure is counted and logged
+// at most once per hmacReplayLogInterval.
+func (p *hmacAuth) replayStoreFailed(x *engine.Ctx, c *authConsumer, local string, err error) engine.Status {
+	p.failures.record(p.identity, err)
+	if p.failOpen {
+		return p.acceptSigned(x, c)
+	}
+	if local != "" {
+		p.dict.Delete([]byte(local))
+	}
+	p.results.Inc(x, authResultError)
+	msg := "replay check unavailable: redis failed"
+	switch {
+	case errors.Is(err, redis.ErrTimeout):
+		msg = "replay check unavailable: redis timed out"
+	case errors.Is(err, redis.ErrUnavailable), errors.Is(err, redis.ErrClosed):
+		msg = "replay check unavailable: redis unreachable"
+	}
+	x.RespondError(503, msg)
+	return engine.Done
+}
+
+// hmacReplayLogInterval spaces the log lines of one policy's failures, so
+// that Redis being down does not flood the log (the limits' interval).
+const hmacReplayLogInterval = 10 * time.Second
+
+// replayFailures counts the failed Redis replay checks of one hmac-auth
+// identity (kept across reloads) and when one was last logged.
+type replayFailures struct {
+	n       atomic.Int64
+	lastLog atomic.Int64 // unix nanoseconds
+}
+
+var hmacReplayFailures sync.Map // identity → *replayFailures
+
+func replayFailuresOf(identity string) *replayFailures {
+	f, _ := hmacReplayFailures.LoadOrStore(identity, new(replayFailures))
+	return f.(*replayFailures)
+}
+
+func (f *replayFailures) record(identity string, err error) {
+	n := f.n.Add(1)
+	now := time.Now().UnixNano()
+	last := f.lastLog.Load()
+	if now-last < int64(hmacReplayLogInterval) || !f.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	log.Printf("sluice: hmac-auth %s: replay check: redis: %v (%d failures so far; logged at most every %v)", identity, err, n, hmacReplayLogInterval)
+}
+
+// HMACReplayRedisFailures returns, by policy identity, how many replay
+// checks of hmac-auth policies with replay_store: redis Redis could not
+// answer since the process started (accepted when fault_tolerant, else
+// answered 503). Safe for concurrent use.
+func HMACReplayRedisFailures() map[string]int64 {
+	m := map[string]int64{}
+	hmacReplayFailures.Range(func(k, v any) bool {
+		m[k.(string)] = v.(*replayFailures).n.Load()
+		return true
+	})
+	return m
 }
 
 // macCache keeps one HMAC state per secret and algorithm for its worker:

@@ -9,8 +9,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/engine/enginetest"
+	"github.com/sluice-gw/sluice/policies"
+	"github.com/sluice-gw/sluice/redis/redistest"
 )
 
 const hmacSecret = "hmac-secret-0123456789abcdef0123456789"
@@ -84,8 +89,19 @@ func digestOf(body string) string {
 	return "SHA-256=" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
+// TestHMACAuth runs the checks and attacks with each replay store.
 func TestHMACAuth(t *testing.T) {
-	g := authGateway(t, "      - name: hmac-auth\n        config: { clock_skew: 60s }\n", hmacConsumers)
+	t.Run("local", func(t *testing.T) {
+		testHMACAuth(t, authGateway(t, "      - name: hmac-auth\n        config: { clock_skew: 60s }\n", hmacConsumers))
+	})
+	t.Run("redis", func(t *testing.T) {
+		g := hmacRedisGateway(t, redistest.Start(t).Addr(), "")
+		waitReplayStore(t, g)
+		testHMACAuth(t, g)
+	})
+}
+
+func testHMACAuth(t *testing.T, g *enginetest.Gateway) {
 	now := func() [2]string { return [2]string{"Date", httpDate(0)} }
 	n := 0
 	unique := func() [2]string { n++; return [2]string{"X-Nonce", strconv.Itoa(n)} } // distinct signatures
@@ -190,5 +206,152 @@ func readAll(resp *http.Response) string {
 		if err != nil {
 			return b.String()
 		}
+	}
+}
+
+// hmacRedisGateway is a gateway in-process whose hmac-auth remembers
+// signatures in the redis-server at redisAddr too (replay_store: redis),
+// with more config fields in extra (", fault_tolerant: true").
+func hmacRedisGateway(t *testing.T, redisAddr, extra string) *enginetest.Gateway {
+	t.Helper()
+	yml := `upstreams: [ { name: up, targets: [ { addr: "10.255.0.1:80" } ] } ]
+shared_dicts: { auth: 1m }
+redis: { addresses: ["` + redisAddr + `"], read_timeout: 300ms }
+routes:
+  - match: { paths: ["/*"] }
+    upstream: up
+    policies:
+      - name: hmac-auth
+        config: { clock_skew: 60s, replay_store: redis` + extra + ` }
+` + hmacConsumers
+	return enginetest.New(t, yml, policies.Build, authEchoUpstream())
+}
+
+// hmacNonce makes each signed request of a test distinct.
+var hmacNonce atomic.Int64
+
+func freshSigned() string {
+	return signedRequest{method: "GET", target: "/a", signed: "@request-target date x-nonce",
+		fields: [][2]string{{"Date", httpDate(0)}, {"X-Nonce", strconv.FormatInt(hmacNonce.Add(1), 10)}}}.raw()
+}
+
+// waitReplayStore waits until the gateway's Redis client is connected: a
+// fresh signature is accepted rather than answered 503.
+func waitReplayStore(t *testing.T, g *enginetest.Gateway) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp := g.Do(freshSigned())
+		if resp.StatusCode == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no signed request accepted within 15s: %d %s", resp.StatusCode, readAll(resp))
+		}
+	}
+}
+
+func expectReplayed(t *testing.T, resp *http.Response, who string) {
+	t.Helper()
+	body := readAll(resp)
+	expectStatus(t, resp, body, 401, hmacSecret)
+	if !strings.Contains(body, "replayed signature") || resp.Header.Get("WWW-Authenticate") != `Signature realm="sluice"` {
+		t.Fatalf("%s: %v %s, want the replay refusal", who, resp.Header, body)
+	}
+}
+
+// Two gateways sharing one Redis: a signed request accepted by one is a
+// replay for the other, whichever comes first, and for itself without
+// asking Redis again.
+func TestHMACAuthReplayAcrossGateways(t *testing.T) {
+	rs := redistest.Start(t)
+	a, b := hmacRedisGateway(t, rs.Addr(), ""), hmacRedisGateway(t, rs.Addr(), "")
+	waitReplayStore(t, a)
+	waitReplayStore(t, b)
+	for _, order := range [][2]*enginetest.Gateway{{a, b}, {b, a}} {
+		raw := freshSigned()
+		resp := order[0].Do(raw)
+		expectStatus(t, resp, readAll(resp), 200)
+		expectReplayed(t, order[1].Do(raw), "the other gateway")
+		sets := redisCalls(t, rs, "set")
+		expectReplayed(t, order[0].Do(raw), "the same gateway")
+		if n := redisCalls(t, rs, "set"); n != sets {
+			t.Fatalf("a replay to the gateway that saw the signature asked Redis (%d SETs, then %d)", sets, n)
+		}
+	}
+	// One key per signature, named by a hash: neither the signature nor
+	// the secret is in Redis; it lives twice the clock skew.
+	keys, err := rs.Do("KEYS", "sluice:hmac:*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := strings.Fields(keys)
+	if len(list) < 4 { // two waits and two requests, at least
+		t.Fatalf("keys %q", keys)
+	}
+	for _, k := range list {
+		if len(k) != len("sluice:hmac:")+43 || strings.Contains(k, "alice") {
+			t.Fatalf("key %q: want sluice:hmac: and a base64url SHA-256", k)
+		}
+	}
+	pttl, _ := rs.Do("PTTL", list[0])
+	if ms, _ := strconv.Atoi(pttl); ms <= 60_000 || ms > 120_000 {
+		t.Fatalf("PTTL %s ms, want within twice the 60s clock skew", pttl)
+	}
+	// The attacks are refused before the replay check: a forged signature
+	// is not recorded, so it cannot burn the real one on another gateway.
+	raw := freshSigned()
+	forged := strings.Replace(raw, `signature="`, `signature="A`, 1)
+	resp := a.Do(forged)
+	expectStatus(t, resp, readAll(resp), 401)
+	resp = b.Do(raw)
+	expectStatus(t, resp, readAll(resp), 200)
+}
+
+// Redis down: the replay check fails closed by default (503, and the same
+// request may be sent again), open with fault_tolerant: true (accepted,
+// counted); the gateway's own replays are refused either way.
+func TestHMACAuthReplayRedisDown(t *testing.T) {
+	rs := redistest.Start(t)
+	closed := hmacRedisGateway(t, rs.Addr(), "")
+	open := hmacRedisGateway(t, rs.Addr(), ", fault_tolerant: true")
+	waitReplayStore(t, closed)
+	waitReplayStore(t, open)
+	before := policies.HMACReplayRedisFailures()["route:routes[0]/hmac-auth"]
+	rs.Kill()
+	raw := freshSigned()
+	for i := range 2 {
+		resp := closed.Do(raw)
+		body := readAll(resp)
+		if resp.StatusCode != 503 || !strings.Contains(body, "replay check unavailable: redis") {
+			t.Fatalf("fail closed, attempt %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	resp := open.Do(raw)
+	expectStatus(t, resp, readAll(resp), 200)
+	expectReplayed(t, open.Do(raw), "fault tolerant, Redis down, the same gateway")
+	if after := policies.HMACReplayRedisFailures()["route:routes[0]/hmac-auth"]; after < before+3 {
+		t.Fatalf("failures counted %d then %d; want 3 more", before, after)
+	}
+}
+
+func TestHMACAuthReplayStoreConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ cfg, want string }{
+		{`{ replay_store: redis }`, "replay_store: redis needs the top-level redis section"},
+		{`{ replay_store: cluster }`, "replay_store"},
+		{`{ fault_tolerant: true }`, "fault_tolerant: is for replay_store: redis"},
+	} {
+		t.Run(tc.cfg, func(t *testing.T) {
+			err := cacheCompileErr(`upstreams: [ { name: up, targets: [ { addr: "10.255.0.1:80" } ] } ]
+shared_dicts: { auth: 1m }
+routes:
+  - match: { paths: ["/*"] }
+    upstream: up
+    policies:
+      - { name: hmac-auth, config: ` + tc.cfg + ` }
+`)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
