@@ -136,6 +136,10 @@ func comparable(c *Config) Config {
 		out.Routes[i].Policies = stripSpecs(out.Routes[i].Policies)
 	}
 	out.GlobalPolicies = stripSpecs(c.GlobalPolicies)
+	out.Consumers = append([]Consumer(nil), c.Consumers...)
+	for i := range out.Consumers {
+		out.Consumers[i].Policies = stripSpecs(out.Consumers[i].Policies)
+	}
 	return out
 }
 

@@ -45,9 +45,11 @@ type Consumer struct {
 	// across consumers. Default none (the consumer can then only be a
 	// policy's anonymous consumer).
 	Credentials Credentials `yaml:"credentials,omitempty"`
-	// Policies would apply only to this consumer's requests (its own
-	// limit). Validated as policy specs; refused for now: the engine cannot
-	// run a policy for one consumer (see docs/configuration.md).
+	// Policies apply only to this consumer's requests, on every route,
+	// once an auth policy has named the consumer: its own limit, its own
+	// headers. One with the identity (id, else name) of a route or global
+	// policy replaces it for this consumer (tiers). Auth policies are
+	// refused. Default none.
 	Policies []PolicySpec `yaml:"policies,omitempty"`
 }
 
@@ -206,7 +208,11 @@ func (v *validator) consumers(c *Config) {
 		v.credentials(&cs.Credentials, p+".credentials", creds)
 		if len(cs.Policies) > 0 {
 			v.policies(p+".policies", cs.Policies)
-			v.errf(p+".policies", "consumer-scoped policies are not supported yet: the engine cannot run a policy for one consumer; use a route policy keyed by {consumer}")
+			for j := range cs.Policies {
+				if authPolicies[cs.Policies[j].Name] {
+					v.errf(p+".policies["+strconv.Itoa(j)+"].name", "%s authenticates: a consumer's policies run once authentication has named the consumer", cs.Policies[j].Name)
+				}
+			}
 		}
 	}
 	v.anonymousRefs("global_policies", c.GlobalPolicies, names)

@@ -153,7 +153,8 @@ func TestConsumersRefused(t *testing.T) {
 		{"not PEM", "consumers: [ { name: a, credentials: { jwt: [ { key: k, algorithm: RS256, public_key: \"hello\" } ] } } ]\n", "is not a PEM public key"},
 		{"jwks not http", "consumers: [ { name: a, credentials: { jwt: [ { key: k, algorithm: RS256, jwks_url: \"file:///etc/passwd\" } ] } } ]\n", "must be an http(s) URL"},
 		{"short hmac secret", "consumers: [ { name: a, credentials: { hmac: [ { key_id: k, secret: short } ] } } ]\n", "hmac[0].secret: must be at least 32 bytes"},
-		{"consumer policies", "consumers: [ { name: a, policies: [ { name: limit-count } ] } ]\n", "consumer-scoped policies are not supported yet"},
+		{"auth policy under a consumer", "consumers: [ { name: a, policies: [ { name: key-auth } ] } ]\n", "consumers[0].policies[0].name: key-auth authenticates"},
+		{"consumer policies without ids", "consumers: [ { name: a, policies: [ { name: limit-count }, { name: limit-count } ] } ]\n", "consumers[0].policies[1].id: required"},
 		{"unknown anonymous", `consumers: [ { name: a } ]
 upstreams: [ { name: up, targets: [ { addr: "127.0.0.1:1" } ] } ]
 routes:

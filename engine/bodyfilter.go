@@ -94,7 +94,7 @@ func (x *Ctx) wantsBodyFilter(r *http1.Response) bool {
 	case x.bufferMax > 0:
 		return true
 	case x.filterOn:
-		return r.Body != http1.BodyNone && x.route != nil && len(x.route.chain[PhaseBodyFilter]) > 0
+		return r.Body != http1.BodyNone && x.chain != nil && len(x.chain[PhaseBodyFilter]) > 0
 	}
 	return false
 }
@@ -108,12 +108,12 @@ func (x *Ctx) filterBody(chunk []byte, end bool) []byte {
 
 func (x *Ctx) runBodyFilters(chunk []byte, end bool) ([]byte, bool) {
 	x.chunk, x.chunkEnd = chunk, end
-	if x.route == nil {
+	if x.chain == nil {
 		return chunk, true
 	}
 	x.phase = PhaseBodyFilter
 	ok := true
-	for _, h := range x.route.chain[PhaseBodyFilter] {
+	for _, h := range x.chain[PhaseBodyFilter] {
 		if s := h(x); s != Continue {
 			if x.failure == "" {
 				x.failure = "policy returned " + s.String() + " in body_filter"

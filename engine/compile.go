@@ -151,6 +151,9 @@ func (c *Compiler) prepare(cfg *config.Config) (p *Pending, err error) {
 	if err = k.globals(); err != nil {
 		return nil, err
 	}
+	if err = k.consumers(); err != nil {
+		return nil, err
+	}
 	if pend.newGroups, pend.created, pend.updates, err = k.upstreams(); err != nil {
 		return nil, err
 	}
@@ -233,10 +236,12 @@ func (p *Pending) Commit() *Snapshot {
 		}
 	}
 	s.globals.acquire()
+	s.consumerSet.acquire()
 	c.shared, c.ups, c.units = cfg.SharedRev(), k.ups, k.units
 	c.slots, c.table = s.routes, s.table
 	c.free = append(c.free[:len(c.free)-k.freeUsed], k.freed...)
 	c.globals, c.noRoute = s.globals, s.noRoute
+	c.consumers, c.consumerSet = s.consumers, s.consumerSet
 	c.version++
 	s.Version = c.version
 	return s
@@ -284,14 +289,14 @@ func (k *compilation) globals() error {
 		s.globals, s.noRoute = c.globals, c.noRoute
 		return nil
 	}
-	set := &policySet{policies: make([]Policy, len(cfg.GlobalPolicies))}
+	set := &policySet{policies: make([]Policy, len(cfg.GlobalPolicies)), ids: make([]string, len(cfg.GlobalPolicies))}
 	k.created = append(k.created, set)
 	for i, spec := range cfg.GlobalPolicies {
 		pol, err := k.build(spec, "global")
 		if err != nil {
 			return err
 		}
-		set.policies[i] = pol
+		set.policies[i], set.ids[i] = pol, spec.Identity()
 	}
 	s.globals = set
 	// Requests that match no route still get the global policies'
@@ -514,7 +519,7 @@ func (k *compilation) route(i int, cr *config.Route, up *Upstream) (*Route, erro
 			return nil, cfg.ErrorAt(cfg.GlobalPolicies[j].Path, err.Error())
 		}
 	}
-	own := &policySet{policies: make([]Policy, 0, len(cr.Policies))}
+	own := &policySet{policies: make([]Policy, 0, len(cr.Policies)), ids: make([]string, 0, len(cr.Policies))}
 	k.created = append(k.created, own)
 	for j, spec := range cr.Policies {
 		// The spec's path is its place in this version: an edit may have
@@ -525,6 +530,7 @@ func (k *compilation) route(i int, cr *config.Route, up *Upstream) (*Route, erro
 			return nil, err
 		}
 		own.policies = append(own.policies, pol)
+		own.ids = append(own.ids, spec.Identity())
 		if t, ok := pol.(Terminator); ok && t.Terminates() {
 			terminates = true
 		}
@@ -538,7 +544,8 @@ func (k *compilation) route(i int, cr *config.Route, up *Upstream) (*Route, erro
 	if r.upstream == nil && !terminates {
 		return nil, cfg.ErrorAt(path+".upstream", "required: the route has no upstream and no policy that answers the request itself (such as response)")
 	}
-	r.chain = cb.build()
+	r.chain, r.meta = cb.buildWithMeta()
+	r.globalIDs = s.globals.ids
 	return r, nil
 }
 

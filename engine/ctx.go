@@ -32,7 +32,11 @@ type Ctx struct {
 	req  http1.Request // its Spans index head
 	head []byte
 
-	route     *Route
+	route *Route
+	// chain is what the request runs: its route's, or the route's merged
+	// with its consumer's policies (consumer.go), in join.
+	chain     *chain
+	join      *consumerJoin
 	params    router.Params
 	prefixLen int
 	// hostByPolicy: a policy set the upstream Host (SetUpstreamHost), which
@@ -95,9 +99,12 @@ type Ctx struct {
 	reqID    [40]byte
 	reqIDLen int
 
-	vals    []any   // per-request values (values.go), sized by the route
-	ints    []int64 // per-request numbers
-	scratch []byte
+	vals []any   // per-request values (values.go), sized by the route
+	ints []int64 // per-request numbers
+	// consumerVals and consumerInts are where a joined consumer's private
+	// keys start in vals and ints: after the route's (values.go).
+	consumerVals, consumerInts int32
+	scratch                    []byte
 }
 
 // reset prepares the context for the next request on the connection.
@@ -110,6 +117,12 @@ func (x *Ctx) reset() {
 	x.head = x.head[:0]
 	x.snap = nil
 	x.route = nil
+	x.chain = nil
+	if x.join != nil && x.join.policies != nil {
+		x.join.policies = nil
+		x.join.merged = chain{} // holds the snapshot's handlers
+	}
+	x.consumerVals, x.consumerInts = 0, 0
 	x.params = router.Params{}
 	x.prefixLen = 0
 	x.hostByPolicy = false

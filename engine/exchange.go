@@ -116,12 +116,17 @@ func (cc *clientConn) routeRequest() {
 	idx, plen, ok := x.snap.table.Lookup(host.In(x.head), x.req.Path.In(x.head), x.req.MethodName.In(x.head), &x.params)
 	if !ok {
 		x.route = x.snap.noRoute // for the global policies' response filters
+		x.chain = &x.route.chain
 		x.sizeValues(x.route)
 		cc.respondError(404, "no route matched")
 		return
 	}
 	r := x.snap.routes[idx]
 	x.route = r
+	x.chain = &r.chain
+	if len(x.snap.consumers) > 0 {
+		x.stripClientIdentity()
+	}
 	x.prefixLen = plen
 	x.sizeValues(r)
 	if max := r.maxBody; max > 0 && x.req.ContentLength > max {
@@ -186,7 +191,7 @@ func (cc *clientConn) runPhases(s Status) {
 			cc.proxy()
 			return
 		}
-		hs := x.route.chain[x.phase]
+		hs := x.chain[x.phase]
 		if x.next >= len(hs) {
 			x.phase++
 			x.next = 0
@@ -284,10 +289,10 @@ func (cc *clientConn) filterResponse() {
 	if x.local && x.localDirty {
 		x.buildLocalHead()
 	}
-	if x.route == nil {
+	if x.chain == nil {
 		return
 	}
-	hs := x.route.chain[PhaseHeaderFilter]
+	hs := x.chain[PhaseHeaderFilter]
 	x.phase = PhaseHeaderFilter
 	x.filtering = true
 	for x.next = 0; x.next < len(hs); {
@@ -337,7 +342,7 @@ func (cc *clientConn) sendLocal() {
 	switch {
 	case x.replacing:
 		body = x.replaceBody
-	case (x.filterOn || x.bufferMax > 0) && x.route != nil && len(x.route.chain[PhaseBodyFilter]) > 0:
+	case (x.filterOn || x.bufferMax > 0) && x.chain != nil && len(x.chain[PhaseBodyFilter]) > 0:
 		body = x.filterBody(body, true)
 	}
 	out := http1.AppendResponseHead(cc.w.out[:0], x.localHead, &x.localResp, &x.respEdits)
@@ -391,9 +396,9 @@ func (cc *clientConn) runLog() {
 		x.endSuspension()
 	}
 	x.to(stageDone)
-	if x.route != nil {
+	if x.chain != nil {
 		x.phase = PhaseLog
-		for _, h := range x.route.chain[PhaseLog] {
+		for _, h := range x.chain[PhaseLog] {
 			h(x)
 		}
 	}

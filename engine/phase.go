@@ -106,33 +106,62 @@ type ChainBuilder struct {
 	entries     [numPhases][]chainEntry
 	prio        int
 	seq         int
+	owner       int // the policy being installed: its index in install order
 	privateVals int32
 	privateInts int32
+	// consumer: the chain is a consumer's (consumer.go), whose private
+	// keys live after those of whatever route the request is on.
+	consumer bool
 }
 
 type chainEntry struct {
 	prio, seq int
+	owner     int
 	h         Handler
 }
 
 // Add appends h to phase p at the priority of the policy being installed.
 func (b *ChainBuilder) Add(p Phase, h Handler) {
 	b.seq++
-	b.entries[p] = append(b.entries[p], chainEntry{prio: b.prio, seq: b.seq, h: h})
+	b.entries[p] = append(b.entries[p], chainEntry{prio: b.prio, seq: b.seq, owner: b.owner, h: h})
 }
 
-// install lets pol add its handlers, stamped with its priority.
+// install lets pol add its handlers, stamped with its priority and its
+// place among the chain's policies (the next after the last installed).
 func (b *ChainBuilder) install(pol Policy) error {
 	b.prio = pol.Priority()
-	return pol.Install(b)
+	err := pol.Install(b)
+	b.owner++
+	return err
 }
 
 // chain is a route's compiled phases: flat arrays of handlers, like nginx's
 // phase engine, walked with a resumable index.
 type chain [numPhases][]Handler
 
+// chainMeta says, for each handler of a chain, its priority and which of
+// the chain's policies installed it: what merging a consumer's policies
+// into the chain needs (consumer.go).
+type chainMeta [numPhases][]handlerMeta
+
+type handlerMeta struct {
+	prio  int32
+	owner uint16
+}
+
+// maxChainPolicies bounds the policies of one chain (globals plus the
+// route's, or a consumer's): a handler's owner is a uint16 and a
+// consumer's overrides are a bit set of them.
+const maxChainPolicies = 64
+
 func (b *ChainBuilder) build() chain {
+	c, _ := b.buildWithMeta()
+	return c
+}
+
+func (b *ChainBuilder) buildWithMeta() (chain, chainMeta) {
 	var c chain
+	var m chainMeta
 	for p := range b.entries {
 		es := b.entries[p]
 		// Stable insertion sort: higher priority first, install order within a priority.
@@ -143,12 +172,14 @@ func (b *ChainBuilder) build() chain {
 		}
 		if len(es) > 0 {
 			c[p] = make([]Handler, len(es))
+			m[p] = make([]handlerMeta, len(es))
 			for i, e := range es {
 				c[p][i] = e.h
+				m[p][i] = handlerMeta{prio: int32(e.prio), owner: uint16(e.owner)}
 			}
 		}
 	}
-	return c
+	return c, m
 }
 
 func less(a, b chainEntry) bool {

@@ -93,7 +93,8 @@ func (e *Env) Counter(o CounterOpts) (*PolicyCounter, error) {
 	}
 	route, global := "", false
 	switch {
-	case e.Scope == "global":
+	case e.Scope == "global", strings.HasPrefix(e.Scope, "consumer:"):
+		// A consumer's policies run on every route, as the globals do.
 		global = true
 	case strings.HasPrefix(e.Scope, "route:"):
 		route = e.Scope[len("route:"):]

@@ -114,6 +114,7 @@ func (s *Snapshot) cleanup() {
 		}
 	}
 	s.globals.release()
+	s.consumerSet.release()
 	if s.redis != nil && s.compiler != nil && !s.compiler.isCurrentRedis(s.redis) {
 		s.redis.Close() // a newer config has a client of its own
 	}
@@ -126,6 +127,7 @@ func (s *Snapshot) cleanup() {
 // Cleanup.
 type policySet struct {
 	policies []Policy
+	ids      []string // the policies' identities (a route's or the globals')
 	refs     atomic.Int32
 }
 

@@ -34,6 +34,9 @@ type Snapshot struct {
 	noRoute *Route        // the 404's: the global policies' filters and log (exchange.go)
 	globals *policySet    // the global policies, installed in every route's chain
 
+	consumers   map[string]*Consumer // by name, with their policies (consumer.go)
+	consumerSet *policySet           // every consumer's policies
+
 	upstreams map[string]*Upstream
 
 	headLimits             http1.Limits
@@ -64,6 +67,11 @@ type Route struct {
 	series       int32 // its metric series (metrics.go)
 
 	own *policySet // its own policies (not the globals), shared with the versions that keep the route
+	// meta and globalIDs let a consumer's policies merge into the chain
+	// (consumer.go): each handler's priority and policy, and the
+	// identities of the global policies installed before the route's own.
+	meta      chainMeta
+	globalIDs []string
 }
 
 // Upstream is an upstream as the engine uses it: the lb group (health and
@@ -169,6 +177,9 @@ type Compiler struct {
 	globals *policySet
 	noRoute *Route
 	gen     uint64 // marks the units a compile saw
+
+	consumers   map[string]*Consumer
+	consumerSet *policySet
 }
 
 type lbGroup struct {

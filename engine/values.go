@@ -76,30 +76,49 @@ var freezeSharedKeys sync.Once
 func NewPrivateKey[T any](b *ChainBuilder) Key[T] {
 	freezeKeys()
 	b.privateVals++
-	return Key[T]{idx: -b.privateVals}
+	return Key[T]{idx: b.privateIndex(b.privateVals)}
 }
 
 // PrivateInt makes a per-request number for the policy being installed.
 func (b *ChainBuilder) PrivateInt() IntKey {
 	freezeKeys()
 	b.privateInts++
-	return IntKey{idx: -b.privateInts}
+	return IntKey{idx: b.privateIndex(b.privateInts)}
 }
 
 // Private keys count down from -1; a route's contexts hold its shared keys
-// first, then its private ones.
-func valIndex(idx int32) int {
-	if idx >= 0 {
-		return int(idx)
+// first, then its private ones. A consumer's policies are installed once
+// and run on every route (consumer.go), so their private keys cannot take
+// the places after any one route's: they count down from consumerKeys
+// instead, and a request that runs them keeps them after its route's
+// (Ctx.consumerVals, Ctx.consumerInts).
+const consumerKeys = -1 << 24
+
+func (b *ChainBuilder) privateIndex(n int32) int32 {
+	if b.consumer {
+		return consumerKeys - n
 	}
-	return int(valsShared) + int(-idx) - 1
+	return -n
 }
 
-func intIndex(idx int32) int {
-	if idx >= 0 {
+func (x *Ctx) valIndex(idx int32) int {
+	switch {
+	case idx >= 0:
 		return int(idx)
+	case idx > consumerKeys:
+		return int(valsShared) + int(-idx) - 1
 	}
-	return int(intsShared) + int(-idx) - 1
+	return int(x.consumerVals) + int(consumerKeys-idx) - 1
+}
+
+func (x *Ctx) intIndex(idx int32) int {
+	switch {
+	case idx >= 0:
+		return int(idx)
+	case idx > consumerKeys:
+		return int(intsShared) + int(-idx) - 1
+	}
+	return int(x.consumerInts) + int(consumerKeys-idx) - 1
 }
 
 // valsShared and intsShared are the shared key counts, frozen by the first
@@ -108,7 +127,7 @@ var valsShared, intsShared int32
 
 // Get returns the request's value for k, and whether it was set.
 func Get[T any](x *Ctx, k Key[T]) (T, bool) {
-	i := valIndex(k.idx)
+	i := x.valIndex(k.idx)
 	if i < len(x.vals) {
 		if v, ok := x.vals[i].(T); ok {
 			return v, true
@@ -120,7 +139,7 @@ func Get[T any](x *Ctx, k Key[T]) (T, bool) {
 
 // Set stores the request's value for k; it is cleared when the request ends.
 func Set[T any](x *Ctx, k Key[T], v T) {
-	i := valIndex(k.idx)
+	i := x.valIndex(k.idx)
 	if i >= len(x.vals) {
 		x.vals = growTo(x.vals, i+1)
 	}
@@ -129,7 +148,7 @@ func Set[T any](x *Ctx, k Key[T], v T) {
 
 // Int returns the request's number for k (0 when unset).
 func (x *Ctx) Int(k IntKey) int64 {
-	i := intIndex(k.idx)
+	i := x.intIndex(k.idx)
 	if i < len(x.ints) {
 		return x.ints[i]
 	}
@@ -138,7 +157,7 @@ func (x *Ctx) Int(k IntKey) int64 {
 
 // SetInt stores the request's number for k.
 func (x *Ctx) SetInt(k IntKey, v int64) {
-	i := intIndex(k.idx)
+	i := x.intIndex(k.idx)
 	if i >= len(x.ints) {
 		x.ints = growTo(x.ints, i+1)
 	}
@@ -174,6 +193,8 @@ type Consumer struct {
 	Groups []string
 	// Meta holds the consumer's metadata, such as company_id.
 	Meta map[string]string
+
+	policies *consumerPolicies // its own policies (consumer.go); nil: none
 }
 
 var consumerKey = NewKey[*Consumer]("consumer")
@@ -184,5 +205,13 @@ func (x *Ctx) Consumer() *Consumer {
 	return c
 }
 
-// SetConsumer records the request's consumer.
-func (x *Ctx) SetConsumer(c *Consumer) { Set(x, consumerKey, c) }
+// SetConsumer records the request's consumer. Called during the request
+// phases with a consumer of the request's snapshot (Snapshot.Consumer),
+// it also puts the consumer's own policies in the request's chain
+// (consumer.go); a Consumer made elsewhere has none.
+func (x *Ctx) SetConsumer(c *Consumer) {
+	Set(x, consumerKey, c)
+	if x.join != nil && x.join.policies != nil || c != nil && c.policies != nil {
+		x.joinConsumer(c)
+	}
+}

@@ -121,7 +121,7 @@ func (a *authBase) set(x *engine.Ctx) *consumerSet {
 	if s := a.consumers.Load(); s != nil && s.cfg == cfg {
 		return s
 	}
-	s := consumersOf(cfg)
+	s := consumersOf(x.Snapshot())
 	a.consumers.Store(s)
 	return s
 }
@@ -172,8 +172,10 @@ var consumerSets struct {
 
 const keptConsumerSets = 4
 
-// consumersOf returns cfg's consumer index, building it once.
-func consumersOf(cfg *config.Config) *consumerSet {
+// consumersOf returns the index of snap's consumers, building it once per
+// config.
+func consumersOf(snap *engine.Snapshot) *consumerSet {
+	cfg := snap.Config
 	cs := &consumerSets
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -182,7 +184,7 @@ func consumersOf(cfg *config.Config) *consumerSet {
 			return s
 		}
 	}
-	s := buildConsumerSet(cfg)
+	s := buildConsumerSet(snap)
 	if len(cs.sets) == keptConsumerSets {
 		copy(cs.sets, cs.sets[1:])
 		cs.sets = cs.sets[:keptConsumerSets-1]
@@ -191,7 +193,8 @@ func consumersOf(cfg *config.Config) *consumerSet {
 	return s
 }
 
-func buildConsumerSet(cfg *config.Config) *consumerSet {
+func buildConsumerSet(snap *engine.Snapshot) *consumerSet {
+	cfg := snap.Config
 	s := &consumerSet{cfg: cfg, byName: map[string]*authConsumer{},
 		basic: map[string]basicEntry{}, jwt: map[string]jwtEntry{}, hmac: map[string]hmacEntry{}}
 	s.keys.init()
@@ -200,10 +203,13 @@ func buildConsumerSet(cfg *config.Config) *consumerSet {
 	}
 	for i := range cfg.Consumers {
 		cc := &cfg.Consumers[i]
-		ac := &authConsumer{
-			c:      &engine.Consumer{Name: cc.Name, ID: cc.ID, Groups: cc.Groups, Meta: cc.Metadata},
-			groups: strings.Join(cc.Groups, ","),
+		// The snapshot's consumer carries the consumer's own policies,
+		// which SetConsumer puts in the request's chain.
+		c := snap.Consumer(cc.Name)
+		if c == nil {
+			c = &engine.Consumer{Name: cc.Name, ID: cc.ID, Groups: cc.Groups, Meta: cc.Metadata}
 		}
+		ac := &authConsumer{c: c, groups: strings.Join(cc.Groups, ",")}
 		s.byName[cc.Name] = ac
 		cr := &cc.Credentials
 		for j := range cr.KeyAuth {
@@ -275,10 +281,9 @@ func authenticated(x *engine.Ctx) bool {
 }
 
 // accept makes c the request's consumer and tells the upstream who it is.
-// Fields named X-Consumer-* that the client sent are removed first: a
-// client must not choose its consumer.
+// The client's own X-Consumer-* fields are gone already: the engine
+// removes them on every route of a config with consumers.
 func (a *authBase) accept(x *engine.Ctx, c *authConsumer, anonymous bool) {
-	stripConsumerFields(x)
 	x.SetConsumer(c.c)
 	if anonymous {
 		x.SetInt(authAnonymous, 1)
@@ -310,17 +315,6 @@ func setOrRemove(x *engine.Ctx, name, value string) {
 		return
 	}
 	x.SetRequestHeaderString(name, value)
-}
-
-// stripConsumerFields removes every X-Consumer-* and X-Anonymous-Consumer
-// field of the client's request from the upstream request.
-func stripConsumerFields(x *engine.Ctx) {
-	x.VisitHeaders(func(name, _ []byte) bool {
-		if hasPrefixFold(name, "x-consumer-") || equalFold(name, "x-anonymous-consumer") {
-			x.RemoveRequestHeader(name)
-		}
-		return true
-	})
 }
 
 // missing handles a request without a credential: the anonymous consumer,
@@ -355,10 +349,6 @@ func (a *authBase) refuse(x *engine.Ctx, reason string) engine.Status {
 func (a *authBase) deny(x *engine.Ctx, reason string) engine.Status {
 	x.RespondErrorFields(401, a.challenge, reason)
 	return engine.Done
-}
-
-func hasPrefixFold(b []byte, lowerPrefix string) bool {
-	return len(b) >= len(lowerPrefix) && equalFold(b[:len(lowerPrefix)], lowerPrefix)
 }
 
 func equalFold(b []byte, lower string) bool {
