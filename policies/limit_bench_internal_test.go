@@ -11,8 +11,14 @@ import (
 // BenchmarkLimitDecisions reports ns/op and, on Linux, cpu-ns/op: the
 // CPU time of the benchmark's thread, which a loaded machine does not
 // inflate with time spent waiting for a core.
-func BenchmarkLimitDecisions(b *testing.B) {
-	for _, bc := range limitHotPaths(b) {
+func BenchmarkLimitDecisions(b *testing.B) { benchHotPaths(b, limitHotPaths(b)) }
+
+// benchHotPaths runs one sub-benchmark per hot path.
+func benchHotPaths(b *testing.B, paths []struct {
+	name string
+	f    func()
+}) {
+	for _, bc := range paths {
 		b.Run(bc.name, func(b *testing.B) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()

@@ -352,7 +352,7 @@ func TestLimitConfigErrors(t *testing.T) {
 		{`{ name: limit-count, config: { count: 1, calendar: day, window: 1s } }`, "config.calendar: give window or calendar, not both"},
 		{`{ name: limit-count, config: { count: 1, calendar: day, window_type: sliding } }`, "config.calendar: calendar windows are fixed"},
 		{`{ name: limit-count, config: { count: 1, window: 1s, window_type: rolling } }`, `config.window_type: must be "fixed" or "sliding"`},
-		{`{ name: limit-count, config: { count: 1, window: 1s, policy: cluster } }`, `config.policy: must be "local" or "redis"`},
+		{`{ name: limit-count, config: { count: 1, window: 1s, policy: cluster } }`, `config.policy: must be "local", "redis" or "redis-lease"`},
 		{`{ name: limit-count, config: { count: 1, window: 1s, policy: redis } }`, "config.policy: redis needs the top-level redis section"},
 		{`{ name: limit-count, config: { count: 1, window: 1s, fault_tolerant: false } }`, "config.fault_tolerant: is for policy: redis"},
 		{`{ name: limit-count, config: { count: 1, window: 1s, key_missing: deny } }`, `config.key_missing: must be "ip", "skip" or "reject"`},

@@ -36,12 +36,14 @@ type limitCommonConfig struct {
 	// which survive reloads and edits.
 	Group string `yaml:"group" desc:"share the counters with every limit of this kind with the same group, across routes; default: the policy's own, named by its identity"`
 	// Policy is where the state lives: "local" (the shared dict Dict, one
-	// per gateway: exact on this node) or "redis" (the top-level redis
-	// section: exact across every gateway sharing it). Default local.
-	Policy string `yaml:"policy" enum:"local|redis" desc:"where the state lives: local (a shared dict, per gateway; default) or redis (shared by every gateway)"`
-	// Dict is the shared dict of the local policy, declared in
-	// shared_dicts. Default "limits".
-	Dict string `yaml:"dict" desc:"shared dict of the local policy, declared in shared_dicts; default limits"`
+	// per gateway: exact on this node), "redis" (the top-level redis
+	// section: exact across every gateway sharing it) or, for limit-count
+	// only, "redis-lease" (each gateway takes part of the quota from Redis
+	// at a time and spends it from Dict). Default local.
+	Policy string `yaml:"policy" enum:"local|redis|redis-lease" desc:"where the state lives: local (a shared dict, per gateway; default), redis (shared by every gateway) or, for limit-count, redis-lease (each gateway leases part of the quota from Redis and spends it locally)"`
+	// Dict is the shared dict of the local and redis-lease policies,
+	// declared in shared_dicts. Default "limits".
+	Dict string `yaml:"dict" desc:"shared dict of the local and redis-lease policies, declared in shared_dicts; default limits"`
 	// FaultTolerant lets requests through (uncounted, logged and counted)
 	// when Redis fails or is slow; false answers 503. Default true.
 	FaultTolerant *bool `yaml:"fault_tolerant" desc:"when Redis fails: true lets requests through (logged, counted; default), false answers 503"`
@@ -63,8 +65,9 @@ type limitBase struct {
 	status     int
 	message    string
 	headers    bool
-	dict       *shm.Dict     // local policy
-	redis      *redis.Client // redis policy
+	dict       *shm.Dict     // local and redis-lease policies
+	redis      *redis.Client // redis and redis-lease policies
+	lease      bool          // redis-lease: Redis hands out leases, dict spends them
 	failOpen   bool
 	identity   string // the counters' name: "group:G" or the policy's identity
 	prefix     []byte // local keys: "TAG|identity|"
@@ -128,14 +131,8 @@ func newLimitBase(kind, tag string, spec config.PolicySpec, env *engine.Env, c *
 	}
 	switch c.Policy {
 	case "", "local":
-		if c.Dict == "" {
-			c.Dict = "limits"
-		}
-		if env.Dicts != nil {
-			b.dict = env.Dicts.Dict(c.Dict)
-		}
-		if b.dict == nil {
-			return nil, config.FieldError(spec, "dict", fmt.Sprintf("shared dict %q is not declared in shared_dicts", c.Dict))
+		if b.dict, err = limitDict(spec, env, c.Dict, ""); err != nil {
+			return nil, err
 		}
 	case "redis":
 		if c.Dict != "" {
@@ -145,19 +142,54 @@ func newLimitBase(kind, tag string, spec config.PolicySpec, env *engine.Env, c *
 			return nil, config.FieldError(spec, "policy", "redis needs the top-level redis section")
 		}
 		b.redis = env.Redis
+	case "redis-lease":
+		if kind != "limit-count" {
+			return nil, config.FieldError(spec, "policy", "redis-lease is for limit-count; "+kind+` takes "local" or "redis"`)
+		}
+		if env.Redis == nil {
+			return nil, config.FieldError(spec, "policy", "redis-lease needs the top-level redis section")
+		}
+		if b.dict, err = limitDict(spec, env, c.Dict, " (policy: redis-lease spends its leases there)"); err != nil {
+			return nil, err
+		}
+		b.redis, b.lease = env.Redis, true
 	default:
+		if kind == "limit-count" {
+			return nil, config.FieldError(spec, "policy", fmt.Sprintf(`must be "local", "redis" or "redis-lease", got %q`, c.Policy))
+		}
 		return nil, config.FieldError(spec, "policy", fmt.Sprintf(`must be "local" or "redis", got %q`, c.Policy))
 	}
 	if c.FaultTolerant != nil && b.redis == nil {
-		return nil, config.FieldError(spec, "fault_tolerant", "is for policy: redis")
+		return nil, config.FieldError(spec, "fault_tolerant", "is for policy: redis and redis-lease")
 	}
 	b.failOpen = c.FaultTolerant == nil || *c.FaultTolerant
 	b.prefix = []byte(tag + "|" + b.identity + "|")
+	if b.lease {
+		// Not the local policy's counters: a limit switched from local to
+		// redis-lease must not take its old counts for leases.
+		b.prefix = []byte("ll|" + b.identity + "|")
+	}
 	// One hash tag per counter key: a script's keys (a window and the one
 	// before it) land in one cluster slot.
 	b.redisKeyPf = "sluice:" + tag + ":{" + b.identity + "|"
 	b.redisErrs = redisFailures(b.identity)
 	return b, nil
+}
+
+// limitDict is the shared dict name (default "limits") of a limit, or
+// the error saying it is not declared, with why it is needed.
+func limitDict(spec config.PolicySpec, env *engine.Env, name, why string) (*shm.Dict, error) {
+	if name == "" {
+		name = "limits"
+	}
+	var d *shm.Dict
+	if env.Dicts != nil {
+		d = env.Dicts.Dict(name)
+	}
+	if d == nil {
+		return nil, config.FieldError(spec, "dict", fmt.Sprintf("shared dict %q is not declared in shared_dicts%s", name, why))
+	}
+	return d, nil
 }
 
 // refuse answers the refusal with extra fields (each line ending in

@@ -46,6 +46,11 @@ type limitSpec struct {
 	// Calendar is a calendar window instead of Window: second, minute,
 	// hour, day (UTC) or month (UTC, 28 to 31 days); always fixed.
 	Calendar string `yaml:"calendar" enum:"second|minute|hour|day|month" desc:"a calendar window instead of window: second, minute, hour, day or month (UTC); fixed"`
+	// Lease is, with policy: redis-lease, how many requests of this limit
+	// a gateway takes from Redis at a time: 1..Count. Default Count/100,
+	// at least 1. At the top level it is the default of every limit in
+	// Limits.
+	Lease int64 `yaml:"lease" desc:"policy: redis-lease: requests a gateway takes from Redis at a time, 1..count; default count/100, at least 1"`
 }
 
 // limitCount counts requests per key in windows. A counter is the key plus
@@ -72,6 +77,8 @@ type limitCount struct {
 	sliding bool
 	policy  []byte // the RateLimit-Policy value; nil: no draft fields
 
+	book *leaseBook // redis-lease: this gateway's leases of the policy's identity
+
 	remaining engine.IntKey // remaining+1 of the reported limit (0: not counted)
 	resetAt   engine.IntKey // when the reported limit's window ends, unix ns
 	which     engine.IntKey // the reported limit's index
@@ -83,6 +90,8 @@ type countWindow struct {
 	window int64 // nanoseconds; 0 for a calendar month
 	month  bool
 	text   []byte // count, for X-RateLimit-Limit
+	lease  int64  // redis-lease: requests taken from Redis at a time
+	low    int64  // redis-lease: the balance at which the next lease is prefetched
 }
 
 func init() { RegisterConfig("limit-count", limitCountConfig{}, newLimitCount) }
@@ -93,6 +102,9 @@ func newLimitCount(spec config.PolicySpec, env *engine.Env) (engine.Policy, erro
 		return nil, err
 	}
 	p := &limitCount{}
+	// A top-level lease is the one limit's, or every limit's default.
+	topLease := cfg.One.Lease
+	cfg.One.Lease = 0
 	switch cfg.WindowType {
 	case "", "fixed":
 	case "sliding":
@@ -129,6 +141,9 @@ func newLimitCount(spec config.PolicySpec, env *engine.Env) (engine.Policy, erro
 		return nil, err
 	}
 	p.limitBase = base
+	if err := p.compileLeases(spec, topLease, cfg.Limits); err != nil {
+		return nil, err
+	}
 	if cfg.DraftHeaders {
 		p.policy = p.appendPolicyField(nil)
 	}
@@ -323,6 +338,9 @@ func (p *limitCount) access(x *engine.Ctx) engine.Status {
 		return st
 	}
 	now := x.Now()
+	if p.lease {
+		return p.spendOrLease(x, buf, now)
+	}
 	if p.redis != nil {
 		key := p.redisKey(x, buf)
 		return offloadDecision(p.limitBase, x,
@@ -415,25 +433,30 @@ for i = 1, n do
 end
 return out`)
 
-// decideRedis decides a request in Redis; key is the Redis key of the
-// request's counters without the window suffix.
-func (p *limitCount) decideRedis(ctx context.Context, key string, now int64) (countDecision, error) {
-	step := 1
+// scriptArgs builds the KEYS and ARGV of limitCountScript (and, with
+// lease, limitLeaseScript) for the limits idx at now; key is the Redis key
+// of the request's counters without the window suffix. KEYS: per limit,
+// the current window's counter (and the previous one's when sliding).
+// ARGV: sliding (0/1), the number of limits, then per limit: count, the
+// counter's TTL (ms), the previous window's weight (millionths) and, with
+// lease, the lease.
+func (p *limitCount) scriptArgs(key string, idx []int, now int64, lease bool) (keys, args []string) {
+	step, per := 1, 3
 	if p.sliding {
 		step = 2
 	}
-	keys := make([]string, 0, len(p.limits)*step)
-	args := make([]string, 2, 2+3*len(p.limits))
-	args[0], args[1] = "0", strconv.Itoa(len(p.limits))
+	if lease {
+		per = 4
+	}
+	keys = make([]string, 0, len(idx)*step)
+	args = make([]string, 2, 2+per*len(idx))
+	args[0], args[1] = "0", strconv.Itoa(len(idx))
 	if p.sliding {
 		args[0] = "1"
 	}
-	type bound struct{ start, length int64 }
-	bs := make([]bound, len(p.limits))
-	for i := range p.limits {
+	for _, i := range idx {
 		l := &p.limits[i]
 		num, start, length := l.bounds(now)
-		bs[i] = bound{start, length}
 		pre := key + ":" + strconv.Itoa(i) + ":"
 		keys = append(keys, pre+strconv.FormatInt(num, 36))
 		if p.sliding {
@@ -443,7 +466,20 @@ func (p *limitCount) decideRedis(ctx context.Context, key string, now int64) (co
 		args = append(args, strconv.FormatInt(l.count, 10),
 			strconv.FormatInt(max(l.ttl(length, p.sliding).Milliseconds(), 1), 10),
 			strconv.FormatInt(weight, 10))
+		if lease {
+			args = append(args, strconv.FormatInt(l.lease, 10))
+		}
 	}
+	return keys, args
+}
+
+// allLimits are the indexes of up to 8 limits.
+var allLimits = []int{0, 1, 2, 3, 4, 5, 6, 7}
+
+// decideRedis decides a request in Redis; key is the Redis key of the
+// request's counters without the window suffix.
+func (p *limitCount) decideRedis(ctx context.Context, key string, now int64) (countDecision, error) {
+	keys, args := p.scriptArgs(key, allLimits[:len(p.limits)], now, false)
 	msg, err := p.redis.Eval(ctx, limitCountScript, keys, args)
 	if err != nil {
 		return countDecision{}, err
@@ -457,9 +493,10 @@ func (p *limitCount) decideRedis(ctx context.Context, key string, now int64) (co
 			return countDecision{}, fmt.Errorf("%w: limit-count script answered %v", redis.ErrReply, vals)
 		}
 		i := int(vals[1])
-		l, b := &p.limits[i], bs[i]
-		return countDecision{which: i, resetIn: b.start + b.length - now,
-			retryIn: retryIn(l.count, vals[3], vals[4], now-b.start, b.length)}, nil
+		l := &p.limits[i]
+		_, start, length := l.bounds(now)
+		return countDecision{which: i, resetIn: start + length - now,
+			retryIn: retryIn(l.count, vals[3], vals[4], now-start, length)}, nil
 	}
 	if len(vals) != 2+len(p.limits) {
 		return countDecision{}, fmt.Errorf("%w: limit-count script answered %v", redis.ErrReply, vals)
@@ -467,7 +504,8 @@ func (p *limitCount) decideRedis(ctx context.Context, key string, now int64) (co
 	d := countDecision{allowed: true, counted: true, remaining: -1}
 	for i := range p.limits {
 		if left := p.limits[i].count - vals[2+i]; d.remaining < 0 || left < d.remaining {
-			d.which, d.remaining, d.resetIn = i, left, bs[i].start+bs[i].length-now
+			_, start, length := p.limits[i].bounds(now)
+			d.which, d.remaining, d.resetIn = i, left, start+length-now
 		}
 	}
 	return d, nil

@@ -17,7 +17,7 @@ func TestEveryPolicyPublishesItsSchema(t *testing.T) {
 	want := map[string]map[string]string{
 		"headers":          {"request": "object", "response": "object"},
 		"response":         {"status": "integer", "body": "string", "content_type": "string", "headers": "object"},
-		"limit-count":      {"count": "integer", "window": "duration", "calendar": "string", "limits": "array", "window_type": "string", "draft_headers": "boolean", "key": "string", "key_missing": "string", "group": "string", "policy": "string", "dict": "string", "fault_tolerant": "boolean|null", "status": "integer", "message": "string", "headers": "boolean|null"},
+		"limit-count":      {"count": "integer", "window": "duration", "calendar": "string", "lease": "integer", "limits": "array", "window_type": "string", "draft_headers": "boolean", "key": "string", "key_missing": "string", "group": "string", "policy": "string", "dict": "string", "fault_tolerant": "boolean|null", "status": "integer", "message": "string", "headers": "boolean|null"},
 		"limit-req":        {"rate": "string", "burst": "integer", "nodelay": "boolean", "key": "string", "key_missing": "string", "group": "string", "policy": "string", "dict": "string", "fault_tolerant": "boolean|null", "status": "integer", "message": "string", "headers": "boolean|null"},
 		"limit-conn":       {"max": "integer", "slot_ttl": "duration", "key": "string", "key_missing": "string", "group": "string", "policy": "string", "dict": "string", "fault_tolerant": "boolean|null", "status": "integer", "message": "string", "headers": "boolean|null"},
 		"cors":             {"allow_origins": "array", "allow_methods": "array", "allow_headers": "array", "expose_headers": "array", "allow_credentials": "boolean", "max_age": "duration"},
