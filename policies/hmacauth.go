@@ -83,6 +83,7 @@ type hmacAuth struct {
 	failOpen bool
 	identity string
 	failures *replayFailures
+	failed   *engine.PolicyCounter // sluice_hmac_replay_store_failures_total
 }
 
 func init() { RegisterConfig("hmac-auth", hmacAuthConfig{}, newHMACAuth) }
@@ -142,6 +143,10 @@ func newHMACAuth(spec config.PolicySpec, env *engine.Env) (engine.Policy, error)
 		p.redis = env.Redis
 		p.identity = env.Identity()
 		p.failures = replayFailuresOf(p.identity)
+		var err error
+		if p.failed, err = env.Counter(hmacReplayStoreFailures); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, config.FieldError(spec, "replay_store", fmt.Sprintf(`must be "local" or "redis", got %q`, cfg.ReplayStore))
 	}
@@ -504,8 +509,10 @@ var hmacReplayValue = []byte("1")
 func (p *hmacAuth) replayStoreFailed(x *engine.Ctx, c *authConsumer, local string, err error) engine.Status {
 	p.failures.record(p.identity, err)
 	if p.failOpen {
+		p.failed.Inc(x, replayFailedAccepted)
 		return p.acceptSigned(x, c)
 	}
+	p.failed.Inc(x, replayFailedRefused)
 	if local != "" {
 		p.dict.Delete([]byte(local))
 	}
@@ -520,6 +527,21 @@ func (p *hmacAuth) replayStoreFailed(x *engine.Ctx, c *authConsumer, local strin
 	x.RespondError(503, msg)
 	return engine.Done
 }
+
+// hmacReplayStoreFailures counts, on /metrics, the requests whose Redis
+// replay check failed, by what became of them.
+var hmacReplayStoreFailures = engine.CounterOpts{
+	Name:   "sluice_hmac_replay_store_failures_total",
+	Help:   "Requests of hmac-auth with replay_store: redis whose replay check Redis could not answer (down, refusing or slow): accepted (fault_tolerant: true; checked by this gateway's dict only) or refused (503).",
+	Label:  "result",
+	Values: []string{"accepted", "refused"},
+}
+
+// The values of hmacReplayStoreFailures, by index.
+const (
+	replayFailedAccepted = iota
+	replayFailedRefused
+)
 
 // hmacReplayLogInterval spaces the log lines of one policy's failures, so
 // that Redis being down does not flood the log (the limits' interval).

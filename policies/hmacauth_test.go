@@ -316,7 +316,9 @@ func TestHMACAuthReplayRedisDown(t *testing.T) {
 	open := hmacRedisGateway(t, rs.Addr(), ", fault_tolerant: true")
 	waitReplayStore(t, closed)
 	waitReplayStore(t, open)
-	before := policies.HMACReplayRedisFailures()["route:routes[0]/hmac-auth"]
+	const family, id = "sluice_hmac_replay_store_failures_total", "route:routes[0]/hmac-auth"
+	before := policies.HMACReplayRedisFailures()[id]
+	refused, accepted := closed.Server().PolicyCounterValue(family, id, "refused"), open.Server().PolicyCounterValue(family, id, "accepted")
 	rs.Kill()
 	raw := freshSigned()
 	for i := range 2 {
@@ -329,8 +331,13 @@ func TestHMACAuthReplayRedisDown(t *testing.T) {
 	resp := open.Do(raw)
 	expectStatus(t, resp, readAll(resp), 200)
 	expectReplayed(t, open.Do(raw), "fault tolerant, Redis down, the same gateway")
-	if after := policies.HMACReplayRedisFailures()["route:routes[0]/hmac-auth"]; after < before+3 {
+	if after := policies.HMACReplayRedisFailures()[id]; after < before+3 {
 		t.Fatalf("failures counted %d then %d; want 3 more", before, after)
+	}
+	r := closed.Server().PolicyCounterValue(family, id, "refused") - refused
+	a := open.Server().PolicyCounterValue(family, id, "accepted") - accepted
+	if r != 2 || a != 1 {
+		t.Fatalf("%s grew by: refused %d (want 2 on the fail-closed gateway), accepted %d (want 1 on the other)", family, r, a)
 	}
 }
 
