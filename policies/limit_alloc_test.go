@@ -9,15 +9,22 @@ import (
 // TestLimitsAllocateNothing pins the local limits' allocations: none
 // beyond those of the same request on a route without policies.
 func TestLimitsAllocateNothing(t *testing.T) {
+	routesAllocateNothing(t, limitRoutes, limitGatewayFor)
+}
+
+// routesAllocateNothing checks that a steady client's request allocates
+// on each route of routes no more than on the first (one without
+// policies), started by start.
+func routesAllocateNothing(t *testing.T, routes []struct{ name, items string }, start func(testing.TB, string) *gateway) {
 	measure := func(t *testing.T, items string) float64 {
-		g := limitGatewayFor(t, items)
+		g := start(t, items)
 		sc := newSteadyClient(t, g.addr, plainReq)
 		sc.run(t, 2000)
 		return sc.mallocsPerRequest(t, 20000)
 	}
-	baseline := measure(t, "")
+	baseline := measure(t, routes[0].items)
 	t.Logf("baseline (route without policies): %.4f allocations per request", baseline)
-	for _, r := range limitRoutes[1:] {
+	for _, r := range routes[1:] {
 		t.Run(r.name, func(t *testing.T) {
 			perReq := measure(t, r.items)
 			t.Logf("allocations per request: %.4f", perReq)

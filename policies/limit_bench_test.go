@@ -5,10 +5,14 @@ import "testing"
 // BenchmarkLimits measures a proxied keep-alive request through each local
 // limit beside the same route without policies: the difference is what
 // the limit costs per request.
-func BenchmarkLimits(b *testing.B) {
-	for _, r := range limitRoutes {
+func BenchmarkLimits(b *testing.B) { benchRoutes(b, limitRoutes, limitGatewayFor) }
+
+// benchRoutes runs a steady client's request through each route of
+// routes, on a gateway started by start.
+func benchRoutes(b *testing.B, routes []struct{ name, items string }, start func(testing.TB, string) *gateway) {
+	for _, r := range routes {
 		b.Run(r.name, func(b *testing.B) {
-			g := limitGatewayFor(b, r.items)
+			g := start(b, r.items)
 			sc := newSteadyClient(b, g.addr, plainReq)
 			sc.run(b, 1000)
 			b.ReportAllocs()
