@@ -187,9 +187,14 @@ type cacheReq struct {
 	fields     []byte // a local answer's fields
 	store      []byte // the entry being stored
 	l2         []byte // an L2 value (Redis's bytes)
-	// lockKey and lockToken name the fleet lock this request holds (it
-	// fills the key for every gateway); "" when it holds none.
+	// lockKey and lockToken name the key's fleet lock and this request's
+	// value for it ("" when the request takes no part in the fleet lock);
+	// lockHeld says it holds the lock (it fills the key for every
+	// gateway). fleetUntil ends its wait for another gateway's fill (unix
+	// ns, 0 before the wait).
 	lockKey, lockToken string
+	lockHeld           bool
+	fleetUntil         int64
 }
 
 func init() {
@@ -566,54 +571,66 @@ func (p *cachePolicy) wakeWaiter(x *engine.Ctx) engine.Status {
 
 // lookupL2 asks Redis off the loop, bounded by l2_timeout; any failure is
 // a miss (counted). With lock_scope: fleet, a miss then takes the key's
-// fleet lock or waits for its holder's entry (cache_fill.go).
+// fleet lock, or waits for its holder's entry (cache_fill.go).
 func (p *cachePolicy) lookupL2(x *engine.Ctx, st *cacheReq) engine.Status {
-	key := cacheRedisPrefix + string(st.key)
 	// A request that will not store its response (HEAD) does not take
 	// the fleet lock: it would only make the other gateways wait.
-	fleet := p.fleetLock && !st.noStore
-	var lockKey, token string
-	if fleet {
-		lockKey, token = cacheLockRedisPrefix+string(st.key), newLockToken()
+	if p.fleetLock && !st.noStore {
+		st.lockKey, st.lockToken = cacheLockRedisPrefix+string(st.key), newLockToken()
 	}
+	return p.askL2(x, st)
+}
+
+// askL2 reads L2 and, when it misses and the request takes part in the
+// fleet lock, tries the lock, in one offload; l2Answer continues on the
+// worker. Each poll of a fleet wait is one askL2.
+func (p *cachePolicy) askL2(x *engine.Ctx, st *cacheReq) engine.Status {
+	key := cacheRedisPrefix + string(st.key)
+	lockKey, token := st.lockKey, st.lockToken
 	return x.Offload(func(ctx context.Context) func(*engine.Ctx) engine.Status {
 		r := p.readL2(ctx, key)
-		if fleet && r.err == nil && !r.found {
-			r = p.fleetFill(ctx, key, lockKey, token)
+		if lockKey != "" && r.err == nil && !r.found {
+			r.locked, r.err = p.tryLock(ctx, lockKey, token)
+			r.busy = !r.locked && r.err == nil
 		}
-		return func(x *engine.Ctx) engine.Status {
-			st, ok := engine.Get(x, p.state)
-			if !ok || st == nil {
-				return engine.Continue
-			}
-			if r.err != nil {
-				p.count(x, ccL2Errors)
-			}
-			if r.waited {
-				p.count(x, ccFleetWaits)
-			}
-			if r.timedOut {
-				p.count(x, ccFleetTimeouts)
-			}
-			if r.found {
-				now := x.Now()
-				if e, derr := decodeCacheEntry(r.val); derr == nil && now < e.freshUntil {
-					st.l2 = r.val
-					// Fill L1 for the rest of the entry's life.
-					_ = p.dict.Set(st.key, shm.BytesValue(r.val), time.Duration(e.staleUntil-now))
-					s := p.serve(x, st, &e, csHit, 2)
-					p.fills.done(st.key, st, p.wake)
-					st.leads = false
-					return s
-				}
-			}
-			if r.locked {
-				st.lockKey, st.lockToken = lockKey, token
-			}
-			p.count(x, ccMisses)
-			return engine.Continue
-		}
+		return func(x *engine.Ctx) engine.Status { return p.l2Answer(x, r) }
 	})
+}
+
+// l2Answer acts on what askL2 found: an L2 hit is served (and fills L1
+// and wakes the gateway's waiters); the fleet lock taken, a Redis failure,
+// a plain miss or a fleet wait past lock_timeout go upstream; a lock held
+// by another gateway is waited for.
+func (p *cachePolicy) l2Answer(x *engine.Ctx, r l2Result) engine.Status {
+	st, ok := engine.Get(x, p.state)
+	if !ok || st == nil {
+		return engine.Continue
+	}
+	if r.err != nil {
+		p.count(x, ccL2Errors)
+	}
+	if r.found {
+		now := x.Now()
+		if e, derr := decodeCacheEntry(r.val); derr == nil && now < e.freshUntil {
+			st.l2 = r.val
+			// Fill L1 for the rest of the entry's life.
+			_ = p.dict.Set(st.key, shm.BytesValue(r.val), time.Duration(e.staleUntil-now))
+			s := p.serve(x, st, &e, csHit, 2)
+			p.fills.done(st.key, st, p.wake)
+			st.leads = false
+			return s
+		}
+	}
+	switch {
+	case r.locked:
+		st.lockHeld = true
+	case r.busy:
+		if s, waits := p.waitFleet(x, st); waits {
+			return s
+		}
+	}
+	p.count(x, ccMisses)
+	return engine.Continue
 }
 
 // serve answers from an entry (its views must live until the request
@@ -914,6 +931,9 @@ func (p *cachePolicy) storeEntry(x *engine.Ctx, st *cacheReq) {
 	// The fleet lock goes after the entry is in L2: released before, a
 	// waiting gateway could find neither and fetch again.
 	lockKey, token := st.lockKey, st.lockToken
+	if !st.lockHeld {
+		lockKey = ""
+	}
 	if !x.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cacheL2WriteTimeout)
 		defer cancel()
@@ -928,7 +948,7 @@ func (p *cachePolicy) storeEntry(x *engine.Ctx, st *cacheReq) {
 		p.count(x, ccL2WriteErrors)
 		return // the lock, if any, expires after lock_timeout
 	}
-	st.lockKey, st.lockToken = "", ""
+	st.lockHeld = false
 }
 
 // purgeEntry deletes the request's entry (as GET would find it) from L1

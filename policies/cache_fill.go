@@ -134,16 +134,16 @@ func (f *cacheFill) wakeAll(wake func(*engine.Ctx) engine.Status) {
 // table above coalesces the misses of one gateway; this lock coalesces the
 // gateways. A gateway's filler (the one request of the gateway that goes
 // on after the table) that misses L2 too tries SET NX PX lock_timeout on
-// the key's lock. The winner goes upstream, writes L2, then deletes the
-// lock (only if still its own: the value is a random token). A loser
-// waits off the loop, looking L2 up every lock_poll: an entry there is an
-// L2 hit; a lock that is gone (its holder gave up, or died and the lock
-// expired) is taken over by the first loser to find it so; after
-// lock_timeout in all the loser goes upstream itself. Any Redis failure
-// ends the wait at once: the request goes upstream, as without the lock.
-// The wait holds one goroutine of the offload pool per gateway and cold
-// key, never the loop; the gateway's other misses of the key wait in the
-// fill table as usual.
+// the key's lock, in the same offload as the L2 read. The winner goes
+// upstream, writes L2, then deletes the lock (only if still its own: the
+// value is a random token). A loser waits on a timer of lock_poll — no
+// goroutine held, the loop free — then reads L2 and tries the lock again
+// in one offload: an entry is an L2 hit; a lock that is gone (its holder
+// gave up, or died and the lock expired) is taken over, by the first
+// gateway to find it so; once lock_timeout has passed since its wait
+// began, the loser goes upstream itself. Any Redis failure ends the wait
+// at once: the request goes upstream, as without the lock. The gateway's
+// other misses of the key wait in the fill table as usual.
 
 // cacheLockRedisPrefix starts the lock keys, followed by the L1 key. It is
 // not under cacheRedisPrefix, so purges do not see locks.
@@ -155,12 +155,11 @@ const defaultCacheLockPoll = 20 * time.Millisecond
 
 // l2Result is what the off-loop part of a lookup found.
 type l2Result struct {
-	val      []byte // a fresh entry (Redis's bytes, now ours)
-	found    bool
-	err      error // a Redis failure: the request goes upstream
-	locked   bool  // this gateway holds the fleet lock: it fills
-	waited   bool  // it waited for another gateway's fill
-	timedOut bool  // and gave up after lock_timeout
+	val    []byte // a fresh entry (Redis's bytes, now ours)
+	found  bool
+	err    error // a Redis failure: the request goes upstream
+	locked bool  // this request took the fleet lock: it fills
+	busy   bool  // another holds the fleet lock
 }
 
 // readL2 gets key, bounded by l2_timeout; found only when fresh (at the
@@ -176,48 +175,47 @@ func (p *cachePolicy) readL2(ctx context.Context, key string) l2Result {
 	return l2Result{val: val, found: found, err: err}
 }
 
-// fleetFill runs off the loop after an L2 miss: it takes the key's lock,
-// or waits for the holder's entry (taking the lock over when it is gone)
-// for at most lock_timeout.
-func (p *cachePolicy) fleetFill(ctx context.Context, key, lockKey, token string) l2Result {
-	deadline := time.Now().Add(p.lockTimeout)
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for waited := false; ; waited = true {
-		lctx, cancel := context.WithTimeout(ctx, p.l2Timeout)
-		locked, err := redisSetNX(lctx, p.redis, lockKey, []byte(token), p.lockTimeout)
-		cancel()
-		if err != nil || locked {
-			if locked && ctx.Err() != nil {
-				// The request is over (its resumption will not run): the
-				// lock must not wait for its expiry.
-				p.unlockL2(lockKey, token)
-			}
-			return l2Result{err: err, locked: locked, waited: waited}
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return l2Result{waited: true, timedOut: true}
-		}
-		if timer == nil {
-			timer = time.NewTimer(min(left, p.lockPoll))
-		} else {
-			timer.Reset(min(left, p.lockPoll))
-		}
-		select {
-		case <-ctx.Done():
-			return l2Result{err: ctx.Err(), waited: true} // the client left or the policy deadline passed
-		case <-timer.C:
-		}
-		if r := p.readL2(ctx, key); r.err != nil || r.found {
-			r.waited = true
-			return r
-		}
+// tryLock takes the fleet lock for lock_timeout, bounded by l2_timeout.
+// Off the loop.
+func (p *cachePolicy) tryLock(ctx context.Context, lockKey, token string) (bool, error) {
+	lctx, cancel := context.WithTimeout(ctx, p.l2Timeout)
+	locked, err := redisSetNX(lctx, p.redis, lockKey, []byte(token), p.lockTimeout)
+	cancel()
+	if locked && ctx.Err() != nil {
+		// The request is over (its resumption will not run): the lock
+		// must not wait for its expiry.
+		p.unlockL2(lockKey, token)
 	}
+	return locked, err
+}
+
+// waitFleet suspends a filler whose key another gateway fills until its
+// next look at L2, lock_poll from now (less when lock_timeout ends
+// sooner). It reports false, counted, when lock_timeout has passed since
+// the wait began: the request then goes upstream.
+func (p *cachePolicy) waitFleet(x *engine.Ctx, st *cacheReq) (engine.Status, bool) {
+	now := x.Now()
+	if st.fleetUntil == 0 {
+		st.fleetUntil = now + int64(p.lockTimeout)
+		p.count(x, ccFleetWaits)
+	}
+	left := time.Duration(st.fleetUntil - now)
+	if left <= 0 {
+		p.count(x, ccFleetTimeouts)
+		return engine.Continue, false
+	}
+	r := x.Suspend()
+	time.AfterFunc(min(left, p.lockPoll), func() { r.Resume(p.pollFleet) })
+	return engine.Suspend, true
+}
+
+// pollFleet is a waiting filler's next look, back on its worker.
+func (p *cachePolicy) pollFleet(x *engine.Ctx) engine.Status {
+	st, ok := engine.Get(x, p.state)
+	if !ok || st == nil {
+		return engine.Continue
+	}
+	return p.askL2(x, st) // at the wait's end too: one last look, then upstream
 }
 
 // newLockToken is a lock's value: random, so that a holder deletes only
@@ -242,11 +240,11 @@ func (p *cachePolicy) unlockL2(lockKey, token string) {
 // pool (a full pool leaves it to expire). Called wherever a filler ends
 // without handing the lock to its L2 write.
 func (p *cachePolicy) releaseFleetLock(x *engine.Ctx, st *cacheReq) {
-	if st.lockKey == "" {
+	if !st.lockHeld {
 		return
 	}
+	st.lockHeld = false
 	lockKey, token := st.lockKey, st.lockToken
-	st.lockKey, st.lockToken = "", ""
 	x.Go(func() { p.unlockL2(lockKey, token) })
 }
 

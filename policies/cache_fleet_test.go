@@ -202,14 +202,15 @@ func TestCacheFleetLockStampede(t *testing.T) {
 	waitFor(t, "every other miss to wait in its gateway's fill table", func() bool {
 		return cacheStat("coalesced_waits")-coalesced == 2*perGateway-2
 	})
-	// The losing gateway polls L2: GETs beyond the two lookups.
-	// (A slow Redis is a miss: l2_timeout is long enough for a loaded
-	// machine, so that the test sees the lock and not a failure.)
+	// The losing gateway's filler waits for the lock, and has polled L2
+	// (GETs beyond the two lookups). (A slow Redis is a miss: l2_timeout
+	// is long enough for a loaded machine, so that the test sees the lock
+	// and not a failure.)
 	waitFor(t, "the other gateway to wait for the lock", func() bool {
 		if n := up.count("/gated-cold"); n != 1 {
 			t.Fatalf("%d upstream requests while the filler is held; want 1 (l2_errors %d)", n, cacheStat("l2_errors"))
 		}
-		return redisCalls(t, rs, "get")-gets >= 4
+		return cacheStat("fleet_waits")-waitsBefore == 1 && redisCalls(t, rs, "get")-gets >= 4
 	})
 	if n := up.count("/gated-cold"); n != 1 {
 		t.Fatalf("%d upstream requests while the filler is held; want 1", n)
