@@ -319,6 +319,11 @@ func (p *limitCount) takeLease(bk *leaseBook, local string, now int64) error {
 		taken, left, cur, prev := vals[4*j], vals[4*j+1], vals[4*j+2], vals[4*j+3]
 		buf = appendWindowSuffix(buf[:base], i, num)
 		ttl := l.ttl(length, false)
+		// What Redis has left first, the lease then: a request in between
+		// reports a lease fewer rather than one more.
+		k := len(buf)
+		_ = p.dict.Set(append(buf, '|', 'r'), shm.IntValue(left), ttl)
+		buf = buf[:k]
 		if taken > 0 {
 			if _, err := p.dict.Incr(buf, taken, 0, ttl); err != nil {
 				stored = errLeaseStore
@@ -327,9 +332,6 @@ func (p *limitCount) takeLease(bk *leaseBook, local string, now int64) error {
 			}
 			bk.hold(string(buf), keys[j*step], start+length, length, p.sliding, p.redis)
 		}
-		k := len(buf)
-		_ = p.dict.Set(append(buf, '|', 'r'), shm.IntValue(left), ttl)
-		buf = buf[:k]
 		if left == 0 {
 			until := now + retryIn(l.count, cur, prev, now-start, length)
 			_ = p.dict.Set(append(buf, '|', 'x'), shm.IntValue(until), min(time.Duration(until-now), leaseRecheck))

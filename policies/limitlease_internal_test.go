@@ -113,15 +113,16 @@ func TestLimitLeaseConfig(t *testing.T) {
 // count together (a lease is counted in Redis before it is spent), and
 // Redis sees one call per lease.
 func TestLimitLeaseTwoGatewaysExact(t *testing.T) {
-	for _, sliding := range []bool{false, true} {
-		name, extra := "fixed", ""
-		if sliding {
-			name, extra = "sliding", ", window_type: sliding"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct{ name, config string }{
+		{"fixed", `count: 1000, window: 1h, lease: 20`},
+		{"sliding", `count: 1000, window: 1h, lease: 20, window_type: sliding`},
+		{"calendar-month", `count: 1000, calendar: month, lease: 20`},
+		{"group", `count: 1000, window: 1h, lease: 20, group: shared`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			rs, rc := testRedis(t)
-			a := leasePolicy(t, limitEnv(t, rc), `count: 1000, window: 1h, lease: 20`+extra)
-			b := leasePolicy(t, limitEnv(t, rc), `count: 1000, window: 1h, lease: 20`+extra)
+			a := leasePolicy(t, limitEnv(t, rc), tc.config)
+			b := leasePolicy(t, limitEnv(t, rc), tc.config)
 			now := time.Now().UnixNano()
 			calls := rc.Stats().Calls
 			admitted := 0
@@ -144,7 +145,7 @@ func TestLimitLeaseTwoGatewaysExact(t *testing.T) {
 			if made > 52 {
 				t.Fatalf("%d Redis calls for 1000 admitted requests in leases of 20", made)
 			}
-			num := now / int64(time.Hour)
+			num, _, _ := a.limits[0].bounds(now)
 			if got := redisInt(t, rs.Do, a.redisKeyPf+"vk}:0:"+strconv.FormatInt(num, 36)); got != 1000 {
 				t.Fatalf("Redis counts %d, want 1000", got)
 			}
