@@ -268,3 +268,39 @@ func TestLimitLeaseExhaustedAndSeveralLimits(t *testing.T) {
 		t.Fatalf("hour lease balance %v %v, want 14 (20 taken, 6 spent)", v.Int, ok)
 	}
 }
+
+// Traffic that leaves a gateway holding a lease: the other gateway,
+// refused once Redis has nothing left, gets the idle lease once it has
+// gone back (leaseIdle) and it asks again (leaseRecheck): the window
+// admits count in all.
+func TestLimitLeaseIdleLeaseReachesTheOtherGateway(t *testing.T) {
+	_, rc := testRedis(t)
+	a := leasePolicy(t, limitEnv(t, rc), `count: 100, window: 1h, lease: 20`)
+	b := leasePolicy(t, limitEnv(t, rc), `count: 100, window: 1h, lease: 20`)
+	now := time.Now().UnixNano()
+	if !leaseAt(t, a, "vk", now).allowed {
+		t.Fatal("refused")
+	}
+	admitted := 1
+	for i := 0; i < 200; i++ {
+		if leaseAt(t, b, "vk", now).allowed {
+			admitted++
+		}
+	}
+	if admitted != 81 {
+		t.Fatalf("admitted %d with 19 held by the idle gateway, want 81", admitted)
+	}
+	for deadline := time.Now().Add(15 * time.Second); admitted < 100; time.Sleep(50 * time.Millisecond) {
+		if leaseAt(t, b, "vk", now).allowed {
+			admitted++
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("admitted %d 15s after the traffic left the gateway holding a lease, want 100", admitted)
+		}
+	}
+	for i := 0; i < 10; i++ {
+		if leaseAt(t, b, "vk", now).allowed {
+			t.Fatal("admitted more than count")
+		}
+	}
+}
