@@ -214,9 +214,16 @@ func readAll(resp *http.Response) string {
 // with more config fields in extra (", fault_tolerant: true").
 func hmacRedisGateway(t *testing.T, redisAddr, extra string) *enginetest.Gateway {
 	t.Helper()
+	return hmacRedisGatewayTimeout(t, redisAddr, "300ms", extra)
+}
+
+// hmacRedisGatewayTimeout is hmacRedisGateway with the redis section's
+// read_timeout.
+func hmacRedisGatewayTimeout(t *testing.T, redisAddr, readTimeout, extra string) *enginetest.Gateway {
+	t.Helper()
 	yml := `upstreams: [ { name: up, targets: [ { addr: "10.255.0.1:80" } ] } ]
 shared_dicts: { auth: 1m }
-redis: { addresses: ["` + redisAddr + `"], read_timeout: 300ms }
+redis: { addresses: ["` + redisAddr + `"], read_timeout: ` + readTimeout + ` }
 routes:
   - match: { paths: ["/*"] }
     upstream: up
@@ -307,37 +314,51 @@ func TestHMACAuthReplayAcrossGateways(t *testing.T) {
 	expectStatus(t, resp, readAll(resp), 200)
 }
 
-// Redis down: the replay check fails closed by default (503, and the same
-// request may be sent again), open with fault_tolerant: true (accepted,
-// counted); the gateway's own replays are refused either way.
+// Redis down (killed) or slow (paused past read_timeout): the replay
+// check fails closed by default (503 saying why, and the same request may
+// be sent again), open with fault_tolerant: true (accepted, counted); the
+// gateway's own replays are refused either way.
 func TestHMACAuthReplayRedisDown(t *testing.T) {
-	rs := redistest.Start(t)
-	closed := hmacRedisGateway(t, rs.Addr(), "")
-	open := hmacRedisGateway(t, rs.Addr(), ", fault_tolerant: true")
-	waitReplayStore(t, closed)
-	waitReplayStore(t, open)
-	const family, id = "sluice_hmac_replay_store_failures_total", "route:routes[0]/hmac-auth"
-	before := policies.HMACReplayRedisFailures()[id]
-	refused, accepted := closed.Server().PolicyCounterValue(family, id, "refused"), open.Server().PolicyCounterValue(family, id, "accepted")
-	rs.Kill()
-	raw := freshSigned()
-	for i := range 2 {
-		resp := closed.Do(raw)
-		body := readAll(resp)
-		if resp.StatusCode != 503 || !strings.Contains(body, "replay check unavailable: redis") {
-			t.Fatalf("fail closed, attempt %d: %d %s", i, resp.StatusCode, body)
-		}
-	}
-	resp := open.Do(raw)
-	expectStatus(t, resp, readAll(resp), 200)
-	expectReplayed(t, open.Do(raw), "fault tolerant, Redis down, the same gateway")
-	if after := policies.HMACReplayRedisFailures()[id]; after < before+3 {
-		t.Fatalf("failures counted %d then %d; want 3 more", before, after)
-	}
-	r := closed.Server().PolicyCounterValue(family, id, "refused") - refused
-	a := open.Server().PolicyCounterValue(family, id, "accepted") - accepted
-	if r != 2 || a != 1 {
-		t.Fatalf("%s grew by: refused %d (want 2 on the fail-closed gateway), accepted %d (want 1 on the other)", family, r, a)
+	for _, tc := range []struct{ mode, reason string }{
+		{"killed", "replay check unavailable: redis unreachable"},
+		{"paused", "replay check unavailable: redis timed out"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			rs := redistest.Start(t)
+			closed := hmacRedisGatewayTimeout(t, rs.Addr(), "100ms", "")
+			open := hmacRedisGatewayTimeout(t, rs.Addr(), "100ms", ", fault_tolerant: true")
+			waitReplayStore(t, closed)
+			waitReplayStore(t, open)
+			const family, id = "sluice_hmac_replay_store_failures_total", "route:routes[0]/hmac-auth"
+			before := policies.HMACReplayRedisFailures()[id]
+			refused, accepted := closed.Server().PolicyCounterValue(family, id, "refused"), open.Server().PolicyCounterValue(family, id, "accepted")
+			if tc.mode == "killed" {
+				rs.Kill()
+			} else {
+				// Three calls of read_timeout (100ms) fit in the pause with
+				// room for a loaded machine; the cleanup waits for its end.
+				rs.Pause(time.Second)
+			}
+			raw := freshSigned()
+			for i := range 2 {
+				resp := closed.Do(raw)
+				body := readAll(resp)
+				if resp.StatusCode != 503 || !strings.Contains(body, tc.reason) {
+					t.Fatalf("fail closed, attempt %d: %d %s, want 503 %q", i, resp.StatusCode, body, tc.reason)
+				}
+			}
+			resp := open.Do(raw)
+			expectStatus(t, resp, readAll(resp), 200)
+			expectReplayed(t, open.Do(raw), "fault tolerant, Redis failing, the same gateway")
+			if after := policies.HMACReplayRedisFailures()[id]; after < before+3 {
+				t.Fatalf("failures counted %d then %d; want 3 more", before, after)
+			}
+			r := closed.Server().PolicyCounterValue(family, id, "refused") - refused
+			a := open.Server().PolicyCounterValue(family, id, "accepted") - accepted
+			if r != 2 || a != 1 {
+				t.Fatalf("%s grew by: refused %d (want 2 on the fail-closed gateway), accepted %d (want 1 on the other)", family, r, a)
+			}
+		})
 	}
 }
 
