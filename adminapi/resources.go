@@ -59,8 +59,8 @@ var upstreamsResource = collection("upstreams", func(c *config.Config) []config.
 	func(u *config.Upstream) string { return u.Name }, (*config.Config).PutUpstream, (*config.Config).DeleteUpstream)
 
 var routesResource = func() *resource {
-	r := collection("routes", func(c *config.Config) []config.Route { return c.Routes },
-		func(r *config.Route) string { return r.Name }, (*config.Config).PutRoute, (*config.Config).DeleteRoute)
+	r := collection("routes", func(c *config.Config) []*config.Route { return c.Routes },
+		func(r **config.Route) string { return (*r).Name }, (*config.Config).PutRoute, (*config.Config).DeleteRoute)
 	r.listJSON = func(a *API, c *config.Config) ([]byte, error) { return a.routes.list(c) }
 	return r
 }()

@@ -30,7 +30,7 @@ func (c *routeJSON) list(cfg *config.Config) ([]byte, error) {
 		item, ok := c.byRev[rev]
 		if !ok || rev == 0 {
 			var err error
-			if item, err = config.EncodeJSON(&cfg.Routes[i]); err != nil {
+			if item, err = config.EncodeJSON(cfg.Routes[i]); err != nil {
 				return nil, err
 			}
 		}

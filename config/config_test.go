@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func TestQuickstart(t *testing.T) {
 	route := func(name string) (*Route, int) {
 		for i := range cfg.Routes {
 			if cfg.Routes[i].Name == name {
-				return &cfg.Routes[i], i
+				return cfg.Routes[i], i
 			}
 		}
 		t.Fatalf("no route %q in %+v", name, cfg.Routes)
@@ -131,9 +132,11 @@ func TestQuickstartRoundTrip(t *testing.T) {
 func comparable(c *Config) Config {
 	out := *c
 	out.src, out.revs = nil, nil
-	out.Routes = append([]Route(nil), c.Routes...)
-	for i := range out.Routes {
-		out.Routes[i].Policies = stripSpecs(out.Routes[i].Policies)
+	out.Routes = nil
+	for _, r := range c.Routes {
+		cp := *r
+		cp.Policies = stripSpecs(r.Policies)
+		out.Routes = append(out.Routes, &cp)
 	}
 	out.GlobalPolicies = stripSpecs(c.GlobalPolicies)
 	out.Consumers = append([]Consumer(nil), c.Consumers...)
@@ -283,7 +286,7 @@ upstreams:
 func TestValidateGoBuilt(t *testing.T) {
 	cfg := &Config{
 		Upstreams: []Upstream{{Name: "u", Targets: []Target{{Addr: "10.0.0.1:80"}}}},
-		Routes: []Route{
+		Routes: []*Route{
 			{Match: Match{Paths: []string{"/a"}}, Upstream: "u", Policies: []PolicySpec{{Name: "cors"}}},
 		},
 	}
@@ -300,7 +303,7 @@ func TestValidateGoBuilt(t *testing.T) {
 	if after, _ := yaml.Marshal(cfg); !bytes.Equal(before, after) {
 		t.Fatal("Validate is not idempotent")
 	}
-	cfg.Routes = append(cfg.Routes, Route{Upstream: "missing"})
+	cfg.Routes = append(cfg.Routes, &Route{Upstream: "missing"})
 	err := cfg.Validate()
 	if err == nil || err.Error() != `routes[1].upstream: unknown upstream "missing"` {
 		t.Fatalf("got %v", err)
@@ -350,5 +353,16 @@ func TestErrorAt(t *testing.T) {
 	}
 	if got := (&Config{}).ErrorAt("routes[0]", "bad").Error(); got != "routes[0]: bad" {
 		t.Fatalf("built in Go: %s", got)
+	}
+}
+
+// Routes are pointers (an edit copies 8 bytes per route, not the routes):
+// an empty list item decodes as nil, which must be an error, not a crash.
+func TestRegressionEmptyRouteItemIsAnError(t *testing.T) {
+	for _, y := range []string{"routes: [~]\n", "routes:\n  -\n", "upstreams: [{name: u, targets: [{addr: \"10.0.0.1:80\"}]}]\nconsumers: [{name: c}]\nroutes: [{match: {paths: [\"/a\"]}, upstream: u}, null]\n"} {
+		_, err := Parse([]byte(y), "n.yaml")
+		if err == nil || !strings.Contains(err.Error(), "is empty: a route needs at least a match") {
+			t.Errorf("%q: %v", y, err)
+		}
 	}
 }

@@ -89,7 +89,7 @@ func (c *Config) PutRoute(name string, doc []byte, file string) (*Config, int, e
 		return nil, i, err
 	}
 	next := c.derive()
-	next.Routes, next.revs.routes = putAt(c.Routes, c.revsOrZero().routes, i, r)
+	next.Routes, next.revs.routes = putAt(c.Routes, c.revsOrZero().routes, i, &r)
 	return next, i, nil
 }
 
@@ -143,7 +143,7 @@ func (c *Config) DeleteUpstream(name string) (*Config, int, error) {
 			Msg: fmt.Sprintf("is used by %s: change or delete what uses it first", by)}}
 	}
 	for j := range c.Routes {
-		r := &c.Routes[j]
+		r := c.Routes[j]
 		if r.Upstream == name {
 			return used(fmt.Sprintf("routes[%d] (%q)", j, r.Name))
 		}
@@ -346,9 +346,11 @@ func (c *Config) Clone() *Config {
 			u.Health.Active = &a
 		}
 	}
-	n.Routes = append([]Route(nil), c.Routes...)
-	for i := range n.Routes {
-		n.Routes[i].Policies = append([]PolicySpec(nil), n.Routes[i].Policies...)
+	n.Routes = make([]*Route, len(c.Routes))
+	for i, r := range c.Routes {
+		cp := *r
+		cp.Policies = append([]PolicySpec(nil), r.Policies...)
+		n.Routes[i] = &cp
 	}
 	n.GlobalPolicies = append([]PolicySpec(nil), c.GlobalPolicies...)
 	n.Consumers = append([]Consumer(nil), c.Consumers...)

@@ -48,7 +48,7 @@ func (e *YAMLEncoder) Encode(c *Config) ([]byte, error) {
 		rev := c.RouteRev(i)
 		item, ok := e.routes[rev]
 		if !ok || rev == 0 {
-			doc, err := yaml.Marshal(&c.Routes[i])
+			doc, err := yaml.Marshal(c.Routes[i])
 			if err != nil {
 				return nil, err
 			}

@@ -147,9 +147,10 @@ func AssembleFleet(local *Config, parts []FleetPart) (*Config, error) {
 			}
 			continue
 		case "routes":
-			cfg.Routes = append(cfg.Routes, Route{})
+			r := new(Route)
+			cfg.Routes = append(cfg.Routes, r)
 			path = "routes[" + strconv.Itoa(len(cfg.Routes)-1) + "]"
-			dst, nameField = &cfg.Routes[len(cfg.Routes)-1], &cfg.Routes[len(cfg.Routes)-1].Name
+			dst, nameField = r, &r.Name
 		case "upstreams":
 			cfg.Upstreams = append(cfg.Upstreams, Upstream{})
 			path = "upstreams[" + strconv.Itoa(len(cfg.Upstreams)-1) + "]"
@@ -221,7 +222,7 @@ func FleetParts(c *Config, prefix string) ([]FleetPart, error) {
 		}
 	}
 	for i := range c.Routes {
-		if err := add("routes", c.Routes[i].Name, &c.Routes[i]); err != nil {
+		if err := add("routes", c.Routes[i].Name, c.Routes[i]); err != nil {
 			return nil, err
 		}
 	}

@@ -156,7 +156,7 @@ func TestRouteLogThroughEdits(t *testing.T) {
 		t.Fatalf("read back %+v from\n%s", l, out)
 	}
 	off := *cfg
-	off.Routes = []Route{{Name: "r", Upstream: "up", Log: &RouteLog{Access: LogAccessOff}}}
+	off.Routes = []*Route{{Name: "r", Upstream: "up", Log: &RouteLog{Access: LogAccessOff}}}
 	out, _ = EncodeYAML(&off)
 	if back, err := Parse(out, "encoded.yaml"); err != nil || !back.Routes[0].Log.Off() {
 		t.Fatalf("access: off read back as %v %+v from\n%s", err, back, out)

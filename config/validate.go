@@ -252,11 +252,16 @@ func (v *validator) health(h *Health, p string) {
 	v.fraction(p+".panic_threshold", &h.PanicThreshold, defaultPanicThreshold)
 }
 
-func (v *validator) routes(routes []Route, upstreams map[string]int) {
+func (v *validator) routes(routes []*Route, upstreams map[string]int) {
 	var table router.Builder
 	names := make(map[string]int, len(routes))
 	for i := range routes {
-		r, p := &routes[i], "routes["+strconv.Itoa(i)+"]"
+		r, p := routes[i], "routes["+strconv.Itoa(i)+"]"
+		if r == nil { // "- " or "~" in the list
+			v.errf(p, "is empty: a route needs at least a match")
+			routes[i] = &Route{Name: p} // refused anyway; the checks after this one read it
+			continue
+		}
 		if r.Name == "" {
 			r.Name = p
 		}

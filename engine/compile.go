@@ -402,7 +402,7 @@ func (k *compilation) routes() error {
 	kept := 0 // routes of the last version this one has too
 	var byName map[string]*routeUnit
 	for i := range cfg.Routes {
-		cr := &cfg.Routes[i]
+		cr := cfg.Routes[i]
 		rev := cfg.RouteRev(i)
 		// Most edits leave the routes where they were: look at the same
 		// position first, by name only once a route moved.

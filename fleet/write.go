@@ -114,7 +114,7 @@ func (s *Source) opsFor(running, next *config.Config, known map[string]part) (ap
 		}
 	}
 	for i := range next.Routes {
-		r := &next.Routes[i]
+		r := next.Routes[i]
 		if rev, ok := routeRev[r.Name]; ok && rev == next.RouteRev(i) && rev != 0 {
 			continue
 		}

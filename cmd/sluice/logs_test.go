@@ -372,7 +372,7 @@ func TestSyslogRFC3164KeepsGoFormat(t *testing.T) {
 // (no field).
 func routeLogRecords(t *testing.T) *engine.Snapshot {
 	t.Helper()
-	cfg := &config.Config{Routes: []config.Route{
+	cfg := &config.Config{Routes: []*config.Route{
 		{Name: "quiet", Log: &config.RouteLog{Access: config.LogAccessOff}},
 		{Name: "sampled", Log: &config.RouteLog{Sample: 0.1}},
 		{Name: "loud", Log: &config.RouteLog{Sample: 1}},

@@ -192,7 +192,7 @@ func cmdProxy(args []string, stderr io.Writer) int {
 		up.Targets = append(up.Targets, config.Target{Addr: strings.TrimSpace(a)})
 	}
 	cfg.Upstreams = []config.Upstream{up}
-	cfg.Routes = []config.Route{{Name: "all", Upstream: "backend"}}
+	cfg.Routes = []*config.Route{{Name: "all", Upstream: "backend"}}
 	ov.apply(cfg)
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "sluice proxy: %v\n", err)
