@@ -71,3 +71,61 @@ func TestRunnerPlainEndToEnd(t *testing.T) {
 		t.Fatalf("temp dir %s left behind", dir)
 	}
 }
+
+// TestRunnerPolicyCellsEndToEnd runs the auth, redislimit, cache and
+// aggregate scenarios for a second each with a freshly built Sluice and
+// every peer, and requires that each peer passed its functional check (no
+// warning) and answered without errors, so a config that stops doing the
+// compared work fails here and not in a long bench run.
+func TestRunnerPolicyCellsEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nginx, redis-server, varnishd, Sluice and wrk")
+	}
+	for _, tool := range []string{"nginx", "wrk", "redis-server", "varnishd"} {
+		requireTool(t, tool)
+	}
+	requireFile(t, "/usr/share/nginx/modules/ngx_http_lua_module.so", "libnginx-mod-http-lua")
+	requireFile(t, "/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so", "lua-cjson")
+	sluice := filepath.Join(t.TempDir(), "sluice")
+	if out, err := exec.Command("go", "build", "-o", sluice, "github.com/sluice-gw/sluice/cmd/sluice").CombinedOutput(); err != nil {
+		t.Fatalf("building sluice: %v\n%s", err, out)
+	}
+	var log bytes.Buffer
+	r, err := NewRunner(Config{
+		Rounds: 1, Duration: time.Second, Scenarios: []string{"auth", "redislimit", "cache", "aggregate"},
+		Conns: []int{4}, WrkThreads: 1, SluiceBin: sluice, Log: &log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := r.Run(ctx)
+	if err != nil {
+		t.Fatalf("Run: %v\nlog:\n%s", err, log.String())
+	}
+	if len(rep.Skipped) != 0 || len(rep.Warnings) != 0 {
+		t.Fatalf("skipped %v, warnings %v\nlog:\n%s", rep.Skipped, rep.Warnings, log.String())
+	}
+	want := map[string][]string{
+		"auth": {"sluice", "nginx+lua"}, "redislimit": {"sluice", "nginx+lua"},
+		"cache": {"sluice", "nginx", "varnish"}, "aggregate": {"sluice", "nginx+lua"},
+	}
+	if len(rep.Cells) != len(want) {
+		t.Fatalf("%d cells, want %d", len(rep.Cells), len(want))
+	}
+	for _, c := range rep.Cells {
+		if len(c.Peers) != len(want[c.Scenario]) {
+			t.Fatalf("%s: %d peers, want %v", c.Scenario, len(c.Peers), want[c.Scenario])
+		}
+		for i, p := range c.Peers {
+			if p.Peer != want[c.Scenario][i] || p.Requests == 0 || p.Errors != 0 {
+				t.Fatalf("%s: peer %s: %d requests, %d errors", c.Scenario, p.Peer, p.Requests, p.Errors)
+			}
+			if c.Scenario == "redislimit" && p.RedisPerReq <= 0 {
+				t.Fatalf("redislimit %s: no redis-server CPU measured", p.Peer)
+			}
+		}
+	}
+}
