@@ -79,7 +79,7 @@ type Server struct {
 
 	badTransitions atomic.Int64 // stage moves the exchange table refuses (engine bugs)
 
-	sub subClients // sub-requests' HTTP clients (subrequest.go)
+	sub subClients // sub-requests' connection pools (subclient.go)
 
 	metrics *engineMetrics
 }

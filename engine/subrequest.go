@@ -1,14 +1,11 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/sluice-gw/sluice/lb"
@@ -22,11 +19,12 @@ import (
 //
 // The worker picks each target and records each outcome in the target's
 // health, as for proxied requests; the exchange itself runs on the offload
-// pool with net/http's client, so the worker never blocks. Sub-requests do
-// not share the workers' keep-alive pools: each upstream has a client pool
-// of its own (subClients), sized by its pool settings. That is a deliberate
-// simplification: the workers' pools are tied to the event loops' client
-// connections, and a sub-request's body is read whole anyway.
+// pool with the engine's own HTTP/1.1 client (subclient.go), so the worker
+// never blocks. Sub-requests do not share the workers' keep-alive pools:
+// each upstream has a pool of its own (subClients), sized by its pool
+// settings. That is a deliberate simplification: the workers' pools are
+// tied to the event loops' client connections, and a sub-request's body is
+// read whole anyway.
 
 // SubRequest is one request a policy sends.
 type SubRequest struct {
@@ -149,7 +147,7 @@ func (b *subBatch) start(x *Ctx, i int) bool {
 	}
 	res.Tries++
 	res.Addr = addr
-	client := x.cc.w.srv.subClient(u)
+	pool := x.cc.w.srv.subPoolFor(u)
 	timeout := sr.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
@@ -160,7 +158,7 @@ func (b *subBatch) start(x *Ctx, i int) bool {
 	w := x.cc.w
 	began := w.now
 	return x.Go(func() {
-		resp := doSubRequest(b.ctx, client, sr, addr, timeout)
+		resp := doSubRequest(b.ctx, pool, sr, addr, timeout)
 		w.post(completion{run: func() { b.finished(i, u, t, began, resp) }})
 	})
 }
@@ -222,91 +220,6 @@ func isConnectError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// doSubRequest runs one HTTP exchange off the loop.
-func doSubRequest(ctx context.Context, client *http.Client, sr *SubRequest, addr string, timeout time.Duration) SubResponse {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	method := sr.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	target := sr.Target
-	if target == "" {
-		target = "/"
-	}
-	var body io.Reader
-	if len(sr.Body) > 0 {
-		body = bytes.NewReader(sr.Body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+target, body)
-	if err != nil {
-		return SubResponse{Err: err}
-	}
-	for k, vs := range sr.Header {
-		req.Header[k] = vs
-	}
-	if sr.Host != "" {
-		req.Host = sr.Host
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return SubResponse{Err: err}
-	}
-	defer resp.Body.Close()
-	max := sr.MaxBody
-	if max <= 0 {
-		max = 1 << 20
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return SubResponse{Err: err}
-	}
-	if int64(len(b)) > max {
-		return SubResponse{Status: resp.StatusCode, Header: resp.Header, Err: ErrSubResponseTooLarge}
-	}
-	return SubResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
-}
-
-// subClients holds one HTTP client per upstream name (and one for plain
-// addresses); a client's idle connections are its upstream's sub-request
-// pool.
-type subClients struct {
-	mu      sync.Mutex
-	clients map[string]*http.Client
-}
-
-func (s *Server) subClient(u *Upstream) *http.Client {
-	name, maxIdle, connect := "", 64, 5*time.Second
-	if u != nil {
-		name, maxIdle, connect = u.Name, u.maxIdle, time.Duration(u.connectTimeout)
-		if connect <= 0 {
-			connect = 5 * time.Second
-		}
-	}
-	sc := &s.sub
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if c := sc.clients[name]; c != nil {
-		return c
-	}
-	if sc.clients == nil {
-		sc.clients = make(map[string]*http.Client)
-	}
-	d := &net.Dialer{Timeout: connect}
-	c := &http.Client{
-		Transport: &http.Transport{
-			DialContext:         d.DialContext,
-			MaxIdleConnsPerHost: maxIdle,
-			IdleConnTimeout:     60 * time.Second,
-			DisableCompression:  true, // bodies pass as the upstream sent them
-		},
-		// A sub-request's redirect is its caller's business.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	sc.clients[name] = c
-	return c
-}
-
 // Mirror sends sr without waiting for it (traffic mirroring, shadow
 // testing): the worker picks the target, the exchange runs on the offload
 // pool, the answer is read and dropped, and the outcome goes to the
@@ -338,10 +251,10 @@ func (x *Ctx) Mirror(sr SubRequest) bool {
 			timeout = time.Duration(u.readTimeout)
 		}
 	}
-	client := w.srv.subClient(u)
+	pool := w.srv.subPoolFor(u)
 	began := w.now
 	ok := x.Go(func() {
-		resp := doSubRequest(context.Background(), client, &sr, addr, timeout)
+		resp := doSubRequest(context.Background(), pool, &sr, addr, timeout)
 		if t != nil {
 			w.post(completion{run: func() { t.End(subOutcome(resp, w.now-began)) }})
 		}
