@@ -111,7 +111,9 @@ func TestSubClientFramings(t *testing.T) {
 // A kept connection the upstream closed while idle: the next GET goes on
 // a new one instead of failing.
 func TestSubClientReplacesAClosedKeptConnection(t *testing.T) {
+	var requests atomic.Int32
 	addr, conns := rawServer(t, func(int, string) (string, bool) {
+		requests.Add(1)
 		// keep-alive announced, then the server closes anyway (its idle timeout)
 		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true
 	})
@@ -125,9 +127,13 @@ func TestSubClientReplacesAClosedKeptConnection(t *testing.T) {
 	if conns.Load() != 3 {
 		t.Fatalf("%d connections", conns.Load())
 	}
-	// A POST is not sent twice: it fails, and the caller's retry policy decides.
+	// A POST is not sent again on a new connection: it fails, and the
+	// caller's retry policy (lb's, for non-idempotent methods) decides.
+	time.Sleep(20 * time.Millisecond)
 	r := doSubRequest(context.Background(), p, &SubRequest{Method: "POST", Body: []byte("x")}, addr, 2*time.Second)
-	_ = r // the kept connection may or may not have been seen closed yet; no panic, no hang
+	if r.Err == nil || requests.Load() != 3 {
+		t.Fatalf("POST on a closed kept connection: err %v, %d requests reached the server (want an error and 3)", r.Err, requests.Load())
+	}
 }
 
 func TestSubClientLimitsAndErrors(t *testing.T) {

@@ -400,7 +400,7 @@ func TestAggregateLatencyThreeBackends20ms(t *testing.T) {
 // BenchmarkAggregate is an aggregate of three immediate backends merged
 // into one JSON answer, per request on one keep-alive connection, beside
 // a plain proxied request to one of the backends: the difference is what
-// aggregation costs (three sub-requests through net/http and the merge).
+// aggregation costs (three sub-requests and the merge).
 func BenchmarkAggregate(b *testing.B) {
 	ups := map[string]string{}
 	for _, n := range []string{"a", "b", "c"} {
