@@ -1,8 +1,11 @@
 package admin_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -309,6 +312,46 @@ func TestReloadOutcomesAreExposed(t *testing.T) {
 	} {
 		if v, ok := metricValue(fams, c.name, "result", c.result); !ok || v < c.min || v > c.max {
 			t.Errorf("%s{result=%s} = %v (found %v), want %v..%v", c.name, c.result, v, ok, c.min, c.max)
+		}
+	}
+}
+
+// TestScrapeGzipAndPlain: a scrape answers plain text or gzip as asked,
+// with its length, and the buffers reused from scrape to scrape give the
+// same families each time.
+func TestScrapeGzipAndPlain(t *testing.T) {
+	srv, _ := startEngine(t, trafficYAML)
+	_, adminAddr := startAdmin(t, admin.Options{Engine: srv})
+	var families []int
+	for _, enc := range []string{"gzip", "identity", "gzip", "identity"} {
+		req, _ := http.NewRequest("GET", "http://"+adminAddr+"/metrics", nil)
+		req.Header.Set("Accept-Encoding", enc) // set by hand: the Transport does not unzip
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.ContentLength != int64(len(body)) {
+			t.Fatalf("%s: %v, Content-Length %d for %d bytes", enc, err, resp.ContentLength, len(body))
+		}
+		if got := resp.Header.Get("Content-Encoding"); (got == "gzip") != (enc == "gzip") {
+			t.Fatalf("asked %s, got Content-Encoding %q", enc, got)
+		}
+		if enc == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		families = append(families, len(parseMetrics(t, body)))
+	}
+	for _, n := range families[1:] {
+		if n != families[0] {
+			t.Errorf("families per scrape: %v", families)
 		}
 	}
 }

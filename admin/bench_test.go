@@ -48,9 +48,16 @@ func BenchmarkScrape(b *testing.B) {
 	benchScrape(b, manyRoutes(b, 10000))
 }
 
-// benchScrape measures whole /metrics requests to srv's admin handler.
+// benchScrape measures whole /metrics requests to srv's admin handler,
+// without the runtime collectors.
 func benchScrape(b *testing.B, srv *engine.Server) {
-	a := admin.New(admin.Options{Engine: srv, NoRuntimeMetrics: true})
+	benchScrapeOpts(b, admin.Options{Engine: srv, NoRuntimeMetrics: true})
+}
+
+// benchScrapeOpts measures whole /metrics requests to an admin handler.
+func benchScrapeOpts(b *testing.B, opts admin.Options) {
+	a := admin.New(opts)
+	defer a.Close()
 	h := a.Handler()
 	b.ReportAllocs()
 	var size int
@@ -99,4 +106,13 @@ func BenchmarkScrapeWithPolicyFamily(b *testing.B) {
 		}
 	}
 	benchScrape(b, srv)
+}
+
+// BenchmarkScrapeOneRoute is a whole /metrics request to a one-route
+// gateway with the runtime collectors (go_*, process_*), what most
+// gateways' scrapes are: its allocations are what a scrape leaves the
+// garbage collector.
+func BenchmarkScrapeOneRoute(b *testing.B) {
+	srv, _ := startEngine(b, "listen: \"{listen}\"\nworkers: 1\nupstreams:\n  - name: backend\n    targets: [ { addr: \"{upstream}\" } ]\nroutes:\n  - match: { paths: [\"/*\"] }\n    upstream: backend\n")
+	benchScrapeOpts(b, admin.Options{Engine: srv})
 }
