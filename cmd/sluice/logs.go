@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -26,12 +28,12 @@ import (
 )
 
 // requestLogger is the access log. Each worker formats its lines on its
-// own loop into its own bounded ring of reusable line buffers; one writer
-// goroutine drains the rings to the destination (stderr, stdout, a file,
-// syslog). A worker never waits: when its ring is full the line is dropped
-// and counted. The lines are built by hand-written appenders rather than
-// fmt or encoding/json because they run on the event loop for every
-// request: once a ring's buffers have grown, a line allocates nothing.
+// own loop straight into its own ring of bytes (lineRing); one writer
+// goroutine writes what every ring holds with one writev(2) per batch,
+// from the rings themselves. A worker never waits: when its ring is full
+// the line is dropped and counted. The lines are built by hand-written
+// appenders rather than fmt or encoding/json because they run on the event
+// loop for every request: a line allocates nothing.
 //
 // Without an access_log section the logger keeps the gateway's historical
 // stderr log: text lines of the requests log_level selects (debug: every
@@ -51,33 +53,135 @@ type requestLogger struct {
 	stop       chan struct{}
 	stopped    chan struct{}
 	closeOnce  sync.Once
+
+	// The writer's, reused from batch to batch: the views of the rings
+	// being written and where each ring's batch ends.
+	segs  [][]byte
+	marks []ringMark
+}
+
+// ringMark is where a batch ends in one ring.
+type ringMark struct {
+	ring         *lineRing
+	head, lines  uint64
+	linesWritten uint64 // lines of the batch, for Lines
 }
 
 // writeEvery is how often the writer drains the rings: a line reaches its
-// destination within it. Batching is what keeps the log cheap: waking the
-// writer for every line cost a goroutine switch and a write(2) per request
-// (about 20µs of CPU per request on the 2-vCPU test machine).
+// destination within it, and a crash loses at most the lines of the last
+// writeEvery. Batching is what keeps the log cheap: waking the writer for
+// every line cost a goroutine switch and a write(2) per request (about
+// 20µs of CPU per request on the 2-vCPU test machine); a batch is one
+// writev(2) of every ring's bytes, however many lines they hold.
 const writeEvery = 20 * time.Millisecond
 
-// maxLine caps one line; longer fields are cut (a line never grows a ring
-// buffer past it).
+// maxLine is what a line is expected to stay under: fields are cut at
+// maxLine/4 bytes before escaping. A worker formats straight into its
+// ring when at least maxLine bytes lie free before the ring's end, else
+// into a scratch buffer it then copies (lineRing.put).
 const maxLine = 16 << 10
 
-// lineRing is one worker's queue: a single-producer single-consumer ring.
-// The worker writes head, the writer tail; each sits on its own cache line.
+// ringBytesPerLine sizes a worker's ring: queue_lines lines of this many
+// bytes (a JSON line of a plain request is about 400), rounded up to a
+// power of two, at least minRingBytes.
+const (
+	ringBytesPerLine = 512
+	minRingBytes     = 64 << 10
+)
+
+// lineRing is one worker's queue: a single-producer single-consumer ring
+// of bytes that holds whole lines. The worker appends at head and the
+// writer consumes from tail; both count bytes since the start (a position
+// is the count & mask) and lines, so that the ring is bounded both by its
+// bytes and by queue_lines. Each side's counters sit on their own cache
+// line.
+//
+// Publication order: the worker stores head, then lines; the writer loads
+// lines, then head. A writer that sees n lines therefore sees at least
+// their bytes, and the bytes between tail and head are always whole lines.
 type lineRing struct {
 	_       [64]byte
-	head    atomic.Uint64 // next slot the worker fills; written by the worker
+	head    atomic.Uint64 // bytes appended; written by the worker
+	lines   atomic.Uint64 // lines appended; written by the worker after head
 	dropped atomic.Uint64 // written by the worker
 	rnd     uint64        // the worker's sampling state
 	// routes caches the route log modes of the two configs the worker
 	// saw last (a reload overlaps requests of both); the worker's only.
-	routes [2]routeLogModes
-	stamp  stampCache // the JSON lines' time, formatted once a second
-	_      [64]byte
-	tail   atomic.Uint64 // next slot the writer drains; written by the writer
-	_      [64]byte
-	slots  [][]byte
+	routes    [2]routeLogModes
+	stamp     stampCache // the JSON lines' time, formatted once a second
+	scratch   []byte     // a line formatted where the ring has no room in one piece
+	_         [64]byte
+	tail      atomic.Uint64 // bytes written out; written by the writer
+	tailLines atomic.Uint64 // lines written out (possibly fewer: see drain); written by the writer
+	_         [64]byte
+	buf       []byte // len(buf) is a power of two
+	mask      uint64
+	maxLines  uint64
+}
+
+func newLineRing(queueLines int, seed uint64) *lineRing {
+	size := uint64(minRingBytes)
+	for size < uint64(queueLines)*ringBytesPerLine {
+		size <<= 1
+	}
+	return &lineRing{buf: make([]byte, size), mask: size - 1, maxLines: uint64(queueLines), rnd: seed}
+}
+
+// put formats r's line (l.format) and queues it, or drops and counts it
+// when the ring has no room for it (in lines or in bytes). It returns
+// whether the ring is now at least half full. The worker's only.
+func (ring *lineRing) put(l *requestLogger, r logRecord) (halfFull bool) {
+	h, n := ring.head.Load(), ring.lines.Load()
+	t, tn := ring.tail.Load(), ring.tailLines.Load()
+	size := uint64(len(ring.buf))
+	if n-tn >= ring.maxLines {
+		ring.dropped.Add(1)
+		return true
+	}
+	free := size - (h - t)
+	pos := h & ring.mask
+	var line []byte
+	if room := min(size-pos, free); room >= maxLine {
+		line = l.format(ring.buf[pos:pos:pos+room], ring, r)
+		if cap(line) == int(room) { // formatted in place
+			return ring.commit(h, n, uint64(len(line)), t, tn)
+		}
+		// Longer than room (fields of maxLine/4 with many escapes): the
+		// append moved it to the heap. Copy it below like any other.
+	} else {
+		ring.scratch = l.format(ring.scratch[:0], ring, r)
+		line = ring.scratch
+	}
+	if uint64(len(line)) > free {
+		ring.dropped.Add(1)
+		return true
+	}
+	k := copy(ring.buf[pos:], line)
+	copy(ring.buf, line[k:]) // the part past the ring's end, if any
+	return ring.commit(h, n, uint64(len(line)), t, tn)
+}
+
+func (ring *lineRing) commit(h, n, length, t, tn uint64) (halfFull bool) {
+	ring.head.Store(h + length)
+	ring.lines.Store(n + 1)
+	return h+length-t >= uint64(len(ring.buf))/2 || n+1-tn >= ring.maxLines/2
+}
+
+// segments appends the bytes between from and to (counts of bytes) as at
+// most two views of the ring; they stay valid until tail passes to.
+func (ring *lineRing) segments(dst [][]byte, from, to uint64) [][]byte {
+	if from == to {
+		return dst
+	}
+	start, end := from&ring.mask, to&ring.mask
+	if start < end {
+		return append(dst, ring.buf[start:end])
+	}
+	dst = append(dst, ring.buf[start:])
+	if end > 0 {
+		dst = append(dst, ring.buf[:end])
+	}
+	return dst
 }
 
 // routeLogMode is a route's log field, compiled.
@@ -145,10 +249,10 @@ func routeLogModesOf(cfg *config.Config) map[string]routeLogMode {
 
 // lineSink is a destination; only the writer goroutine calls it.
 type lineSink interface {
-	// WriteLine writes one line (ending in '\n'); the bytes are not kept.
-	WriteLine(line []byte) error
-	// Flush ends a batch.
-	Flush() error
+	// WriteLines writes a batch: the bytes of bufs in order, which end
+	// at the end of a line ('\n'); a line may go on from one buf into
+	// the next (where a ring wraps). The bytes are not kept.
+	WriteLines(bufs [][]byte) error
 	// Reopen reopens a file (logrotate); a no-op elsewhere.
 	Reopen() error
 	Close() error
@@ -162,7 +266,7 @@ func newRequestLogger(cfg *config.Config, workers int, stderr io.Writer) (*reque
 		if cfg.LogLevel == "error" {
 			return nil, nil
 		}
-		l := startLogger(newStreamSink(stderr, nil, ""), workers, 4096, false)
+		l := startLogger(newStreamSink(stderr, ""), workers, 4096, false)
 		l.onlyFailed = cfg.LogLevel != "debug"
 		l.prefix = "sluice: "
 		return l, nil
@@ -188,13 +292,19 @@ func sampleThreshold(f float64) uint64 {
 // startLogger returns a logger with queue lines per worker writing to sink,
 // its writer goroutine running.
 func startLogger(sink lineSink, workers, queue int, json bool) *requestLogger {
+	l := newLogger(sink, workers, queue, json)
+	go l.write()
+	return l
+}
+
+// newLogger is startLogger without the writer goroutine: drain writes.
+func newLogger(sink lineSink, workers, queue int, json bool) *requestLogger {
 	l := &requestLogger{json: json, sink: sink, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	l.rings = make([]*lineRing, workers)
 	seed := uint64(time.Now().UnixNano())
 	for i := range l.rings {
-		l.rings[i] = &lineRing{slots: make([][]byte, queue), rnd: (seed+uint64(i))*0x9e3779b97f4a7c15 | 1}
+		l.rings[i] = newLineRing(queue, (seed+uint64(i))*0x9e3779b97f4a7c15|1)
 	}
-	go l.write()
 	return l
 }
 
@@ -216,15 +326,15 @@ func openSink(al *config.AccessLog, stderr io.Writer) (lineSink, error) {
 	}
 	switch al.Path {
 	case "stderr":
-		return newStreamSink(stderr, nil, ""), nil
+		return newStreamSink(stderr, ""), nil
 	case "stdout":
-		return newStreamSink(os.Stdout, nil, ""), nil
+		return newStreamSink(os.Stdout, ""), nil
 	}
 	f, err := openLogFile(al.Path)
 	if err != nil {
 		return nil, fmt.Errorf("access_log.path: %w", err)
 	}
-	return newStreamSink(f, f, al.Path), nil
+	return newStreamSink(f, al.Path), nil
 }
 
 func openLogFile(path string) (*os.File, error) {
@@ -264,19 +374,7 @@ func (l *requestLogger) record(r logRecord) {
 			return
 		}
 	}
-	h := ring.head.Load()
-	if h-ring.tail.Load() >= uint64(len(ring.slots)) {
-		ring.dropped.Add(1)
-		return
-	}
-	slot := &ring.slots[h%uint64(len(ring.slots))]
-	if l.json {
-		*slot = appendJSONLine((*slot)[:0], r, &ring.stamp)
-	} else {
-		*slot = appendTextLine(append((*slot)[:0], l.prefix...), r)
-	}
-	ring.head.Store(h + 1)
-	if h+1-ring.tail.Load() >= uint64(len(ring.slots))/2 {
+	if ring.put(l, r) {
 		// Half full: wake the writer now rather than at its next tick.
 		// Otherwise the worker does not signal at all, and the writer
 		// writes many lines per system call.
@@ -285,6 +383,14 @@ func (l *requestLogger) record(r logRecord) {
 		default: // the writer is already woken
 		}
 	}
+}
+
+// format appends r's line to dst: JSON, or the stderr log's text.
+func (l *requestLogger) format(dst []byte, ring *lineRing, r logRecord) []byte {
+	if l.json {
+		return appendJSONLine(dst, r, &ring.stamp)
+	}
+	return appendTextLine(append(dst, l.prefix...), r)
 }
 
 // write is the writer goroutine: it drains every ring every writeEvery,
@@ -312,21 +418,33 @@ func (l *requestLogger) write() {
 	}
 }
 
-// drain writes what every ring holds and hands the slots back.
+// drain writes what every ring holds, in one batch, and hands the bytes
+// back to the workers. The writer's only.
 func (l *requestLogger) drain() {
-	wrote := false
+	l.segs, l.marks = l.segs[:0], l.marks[:0]
 	for _, ring := range l.rings {
-		t, h := ring.tail.Load(), ring.head.Load()
-		for ; t < h; t++ {
-			_ = l.sink.WriteLine(ring.slots[t%uint64(len(ring.slots))])
-			l.lines.Add(1)
-			wrote = true
+		n := ring.lines.Load() // before head: see lineRing
+		h, t := ring.head.Load(), ring.tail.Load()
+		if h == t {
+			continue
 		}
-		ring.tail.Store(t)
+		l.segs = ring.segments(l.segs, t, h)
+		l.marks = append(l.marks, ringMark{ring: ring, head: h, lines: n, linesWritten: n - ring.tailLines.Load()})
 	}
-	if wrote {
-		_ = l.sink.Flush()
+	if len(l.marks) == 0 {
+		return
 	}
+	// A destination that fails loses the batch: the writer goes on with
+	// the next (a full disk must not stop the workers either).
+	_ = l.sink.WriteLines(l.segs)
+	for i := range l.marks {
+		m := &l.marks[i]
+		m.ring.tail.Store(m.head)
+		m.ring.tailLines.Store(m.lines)
+		l.lines.Add(m.linesWritten)
+		m.ring = nil
+	}
+	clear(l.segs) // no views kept past the batch
 }
 
 // close writes what is queued and closes the destination. Workers must be
@@ -365,53 +483,148 @@ func (l *requestLogger) Dropped() uint64 {
 
 // --- Destinations ---
 
-// streamSink writes to stderr, stdout or a file through a buffer flushed
-// after every batch.
+// streamSink writes to stderr, stdout, a file or (in tests) any writer.
+// To an *os.File a batch is one writev(2) straight from the rings (more
+// only when the kernel writes part of it, or past iovMax views); nothing
+// is copied in user space. To another writer it is one Write of the
+// batch joined in a buffer.
 type streamSink struct {
-	w    *bufio.Writer
-	file *os.File // nil for stderr and stdout
-	path string
+	w      io.Writer
+	file   *os.File // w, when it is a file
+	path   string   // the file's name to reopen; "" for stderr and stdout
+	iov    []syscall.Iovec
+	joined []byte
 }
 
-func newStreamSink(w io.Writer, f *os.File, path string) *streamSink {
-	return &streamSink{w: bufio.NewWriterSize(w, 64<<10), file: f, path: path}
+// iovMax is how many views one writev(2) takes (Linux's UIO_MAXIOV).
+const iovMax = 1024
+
+// newStreamSink writes to w; path is the name of a log file w is, which
+// Reopen opens again and Close closes.
+func newStreamSink(w io.Writer, path string) *streamSink {
+	s := &streamSink{w: w, path: path}
+	s.file, _ = w.(*os.File)
+	return s
 }
 
-func (s *streamSink) WriteLine(line []byte) error {
-	_, err := s.w.Write(line)
-	return err
+func (s *streamSink) WriteLines(bufs [][]byte) error {
+	if s.file == nil {
+		s.joined = s.joined[:0]
+		for _, b := range bufs {
+			s.joined = append(s.joined, b...)
+		}
+		_, err := s.w.Write(s.joined)
+		return err
+	}
+	rc, err := s.file.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for len(bufs) > 0 {
+			s.iov = s.iov[:0]
+			for _, b := range bufs[:min(len(bufs), iovMax)] {
+				if len(b) > 0 {
+					v := syscall.Iovec{Base: &b[0]}
+					v.SetLen(len(b))
+					s.iov = append(s.iov, v)
+				}
+			}
+			if len(s.iov) == 0 {
+				return true
+			}
+			n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&s.iov[0])), uintptr(len(s.iov)))
+			switch errno {
+			case 0:
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false // a non-blocking pipe: wait until it drains
+			default:
+				werr = errno
+				return true
+			}
+			bufs = skipBytes(bufs, int(n))
+		}
+		return true
+	})
+	return errors.Join(err, werr)
 }
 
-func (s *streamSink) Flush() error { return s.w.Flush() }
+// skipBytes drops the first n bytes of bufs (what a write wrote).
+func skipBytes(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
+}
 
 func (s *streamSink) Reopen() error {
-	if s.file == nil {
+	if s.path == "" {
 		return nil
 	}
-	_ = s.w.Flush()
 	f, err := openLogFile(s.path)
 	if err != nil {
 		return err
 	}
 	old := s.file
-	s.file = f
-	s.w.Reset(f)
+	s.w, s.file = f, f
 	return old.Close()
 }
 
 func (s *streamSink) Close() error {
-	err := s.w.Flush()
-	if s.file != nil {
-		err = errors.Join(err, s.file.Close())
+	if s.path == "" {
+		return nil
+	}
+	return s.file.Close()
+}
+
+// lineSplitter cuts a batch into lines, for the destinations that send
+// one message per line; a line that goes on into the next view is joined
+// in a buffer.
+type lineSplitter struct{ joined []byte }
+
+// each calls send with every line of bufs (its newline included) and
+// returns the first error.
+func (sp *lineSplitter) each(bufs [][]byte, send func(line []byte) error) error {
+	var err error
+	for _, b := range bufs {
+		for len(b) > 0 {
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				sp.joined = append(sp.joined, b...)
+				break
+			}
+			line := b[:i+1]
+			if len(sp.joined) > 0 {
+				sp.joined = append(sp.joined, line...)
+				line = sp.joined
+			}
+			if e := send(line); e != nil && err == nil {
+				err = e
+			}
+			sp.joined = sp.joined[:0]
+			b = b[i+1:]
+		}
 	}
 	return err
 }
 
 // syslogSink sends each line as one syslog message in Go's log/syslog
 // format (syslog.format: rfc3164).
-type syslogSink struct{ w *syslog.Writer }
+type syslogSink struct {
+	w     *syslog.Writer
+	split lineSplitter
+}
 
-func (s *syslogSink) WriteLine(line []byte) error {
+func (s *syslogSink) WriteLines(bufs [][]byte) error { return s.split.each(bufs, s.writeLine) }
+
+func (s *syslogSink) writeLine(line []byte) error {
 	if n := len(line); n > 0 && line[n-1] == '\n' {
 		line = line[:n-1]
 	}
@@ -419,7 +632,6 @@ func (s *syslogSink) WriteLine(line []byte) error {
 	return err
 }
 
-func (s *syslogSink) Flush() error  { return nil }
 func (s *syslogSink) Reopen() error { return nil }
 func (s *syslogSink) Close() error  { return s.w.Close() }
 
@@ -441,6 +653,7 @@ type rfc5424Sink struct {
 	conn          net.Conn
 	w             *bufio.Writer // stream sockets
 	msg           []byte        // the message being built, reused
+	split         lineSplitter
 }
 
 func newRFC5424Sink(s *config.Syslog) (*rfc5424Sink, error) {
@@ -489,7 +702,11 @@ func (k *rfc5424Sink) appendMessage(dst, line []byte, now time.Time) []byte {
 	return append(dst, line...)
 }
 
-func (k *rfc5424Sink) WriteLine(line []byte) error {
+func (k *rfc5424Sink) WriteLines(bufs [][]byte) error {
+	return errors.Join(k.split.each(bufs, k.writeLine), k.flush())
+}
+
+func (k *rfc5424Sink) writeLine(line []byte) error {
 	k.msg = k.appendMessage(k.msg[:0], line, time.Now())
 	err := k.send()
 	if err != nil && k.redial() == nil {
@@ -523,7 +740,8 @@ func (k *rfc5424Sink) redial() error {
 	return k.dial()
 }
 
-func (k *rfc5424Sink) Flush() error {
+// flush ends a batch on a stream socket.
+func (k *rfc5424Sink) flush() error {
 	if !k.stream || k.conn == nil {
 		return nil
 	}
@@ -537,7 +755,7 @@ func (k *rfc5424Sink) Flush() error {
 func (k *rfc5424Sink) Reopen() error { return nil }
 
 func (k *rfc5424Sink) Close() error {
-	err := k.Flush()
+	err := k.flush()
 	if k.conn != nil {
 		err = errors.Join(err, k.conn.Close())
 	}
@@ -579,25 +797,25 @@ var _ logRecord = (*engine.Ctx)(nil)
 
 // appendJSONLine appends one JSON object and a newline: nginx's combined
 // fields plus the gateway's. Absent values are "" (or null for
-// upstream_ms), so every line has every key.
+// upstream_ms), so every line has every key. Each key is appended with
+// the punctuation around it as one constant.
 func appendJSONLine(b []byte, r logRecord, stamp *stampCache) []byte {
 	b = append(b, `{"time":"`...)
 	b = stamp.appendTime(b, r.Now())
-	b = append(b, '"')
-	b = appendJSONField(b, "request_id", r.RequestID())
-	b = appendJSONField(b, "client_ip", r.ClientIP())
-	b = appendJSONField(b, "method", r.MethodName())
-	b = appendJSONField(b, "host", r.Host())
-	b = appendJSONField(b, "path", r.Path())
-	b = appendJSONField(b, "query", r.Query())
-	b = append(b, `,"protocol":"HTTP/1.`...)
-	b = strconv.AppendInt(b, int64(r.ProtoMinor()), 10)
+	b = appendJSONString(b, `","request_id":"`, r.RequestID())
+	b = appendJSONString(b, `","client_ip":"`, r.ClientIP())
+	b = appendJSONString(b, `","method":"`, r.MethodName())
+	b = appendJSONString(b, `","host":"`, r.Host())
+	b = appendJSONString(b, `","path":"`, r.Path())
+	b = appendJSONString(b, `","query":"`, r.Query())
+	b = append(b, `","protocol":"HTTP/1.`...)
+	b = appendUint(b, uint64(r.ProtoMinor()))
 	b = append(b, `","status":`...)
-	b = strconv.AppendInt(b, int64(r.ResponseStatus()), 10)
+	b = appendUint(b, uint64(r.ResponseStatus()))
 	b = append(b, `,"bytes_in":`...)
-	b = strconv.AppendInt(b, r.BytesReceived(), 10)
+	b = appendUint(b, uint64(max(r.BytesReceived(), 0)))
 	b = append(b, `,"bytes_out":`...)
-	b = strconv.AppendInt(b, r.BodySent(), 10)
+	b = appendUint(b, uint64(max(r.BodySent(), 0)))
 	b = append(b, `,"duration_ms":`...)
 	b = appendMillis(b, r.Now()-r.StartNanos())
 	b = append(b, `,"upstream_ms":`...)
@@ -606,22 +824,22 @@ func appendJSONLine(b []byte, r logRecord, stamp *stampCache) []byte {
 	} else {
 		b = append(b, "null"...)
 	}
-	b = appendJSONField(b, "route", bytesOf(r.RouteName()))
-	b = appendJSONField(b, "upstream", bytesOf(r.UpstreamName()))
-	b = appendJSONField(b, "upstream_addr", bytesOf(r.UpstreamAddr()))
-	b = append(b, `,"tries":`...)
-	b = strconv.AppendInt(b, int64(r.Tries()), 10)
+	b = appendJSONString(b, `,"route":"`, bytesOf(r.RouteName()))
+	b = appendJSONString(b, `","upstream":"`, bytesOf(r.UpstreamName()))
+	b = appendJSONString(b, `","upstream_addr":"`, bytesOf(r.UpstreamAddr()))
+	b = append(b, `","tries":`...)
+	b = appendUint(b, uint64(max(r.Tries(), 0)))
 	var consumer []byte
 	if c := r.Consumer(); c != nil {
 		consumer = bytesOf(c.Name)
 	}
-	b = appendJSONField(b, "consumer", consumer)
-	b = appendJSONField(b, "failure", bytesOf(r.Failure()))
+	b = appendJSONString(b, `,"consumer":"`, consumer)
+	b = appendJSONString(b, `","failure":"`, bytesOf(r.Failure()))
 	ua, _ := r.Header("user-agent")
-	b = appendJSONField(b, "user_agent", ua)
+	b = appendJSONString(b, `","user_agent":"`, ua)
 	ref, _ := r.Header("referer")
-	b = appendJSONField(b, "referer", ref)
-	b = append(b, `,"trace_id":"`...)
+	b = appendJSONString(b, `","referer":"`, ref)
+	b = append(b, `","trace_id":"`...)
 	b = r.AppendTraceID(b)
 	return append(b, "\"}\n"...)
 }
@@ -696,33 +914,52 @@ func appendQuoted(b, s []byte) []byte {
 
 // appendMillis appends ns as milliseconds with microsecond precision.
 func appendMillis(b []byte, ns int64) []byte {
-	if ns < 0 {
-		ns = 0
-	}
-	us := ns / 1000
-	b = strconv.AppendInt(b, us/1000, 10)
+	us := uint64(max(ns, 0)) / 1000
+	b = appendUint(b, us/1000)
 	frac := us % 1000
-	b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
-	return b
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
 }
 
-// appendJSONField appends ,"key":"value" with value escaped as a JSON
-// string and capped at maxLine/4 bytes. Invalid UTF-8 has its bytes above
-// 0x7f escaped as \u00XX, so the line stays valid JSON. Runs of bytes that
-// need no escape are copied whole, and UTF-8 is checked only from the
-// first byte above 0x7f: most values are plain ASCII.
-func appendJSONField(b []byte, key string, v []byte) []byte {
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, `":"`...)
+// appendUint is strconv.AppendUint without its call for the numbers of up
+// to three digits a line is mostly made of (status, tries, small sizes).
+func appendUint(b []byte, n uint64) []byte {
+	switch {
+	case n < 10:
+		return append(b, byte('0'+n))
+	case n < 100:
+		return append(b, byte('0'+n/10), byte('0'+n%10))
+	case n < 1000:
+		return append(b, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	}
+	return strconv.AppendUint(b, n, 10)
+}
+
+// appendJSONString appends prefix (the key and its punctuation, ending in
+// an opening quote) and v escaped as the body of a JSON string, capped at
+// maxLine/4 bytes; the caller closes the quote. Invalid UTF-8 has its
+// bytes above 0x7f escaped as \u00XX, so the line stays valid JSON. Runs
+// of bytes that need no escape are copied whole, found eight bytes at a
+// time (plain8), and UTF-8 is checked only from the first byte above 0x7f:
+// most values are plain ASCII.
+func appendJSONString(b []byte, prefix string, v []byte) []byte {
+	b = append(b, prefix...)
 	if len(v) > maxLine/4 {
 		v = v[:maxLine/4]
 	}
 	valid, checked := true, false
 	run := 0 // start of the bytes not copied yet
-	for i := 0; i < len(v); i++ {
+	for i := 0; i < len(v); {
+		if i+8 <= len(v) {
+			if plain8(binary.LittleEndian.Uint64(v[i:])) {
+				i += 8
+				continue
+			}
+		} else if len(v) >= 8 && plain8(binary.LittleEndian.Uint64(v[len(v)-8:])) {
+			break // the last eight bytes, read again from their end, are plain
+		}
 		c := v[i]
 		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+			i++
 			continue
 		}
 		if c >= 0x80 {
@@ -730,19 +967,35 @@ func appendJSONField(b []byte, key string, v []byte) []byte {
 				valid, checked = utf8.Valid(v[i:]), true // v[:i] is ASCII
 			}
 			if valid {
+				i++
 				continue
 			}
 		}
 		b = append(b, v[run:i]...)
-		run = i + 1
 		if c == '"' || c == '\\' {
 			b = append(b, '\\', c)
 		} else {
 			b = append(b, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
 		}
+		i++
+		run = i
 	}
-	b = append(b, v[run:]...)
-	return append(b, '"')
+	return append(b, v[run:]...)
+}
+
+// plain8 reports whether none of the eight bytes of w needs a JSON escape:
+// each is printable ASCII (0x20..0x7e) other than '"' and '\\'. The tests
+// are the "has a byte less than / more than / equal to" word tricks of
+// Bit Twiddling Hacks; each is exact for "any byte".
+func plain8(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (w - ones*0x20) &^ w       // a byte < 0x20
+	above := (w + ones*(0x7f-0x7e)) | w // a byte > 0x7e
+	quote := w ^ (ones * '"')           // a zero byte where w has '"'
+	slash := w ^ (ones * '\\')          // a zero byte where w has '\\'
+	quote = (quote - ones) &^ quote
+	slash = (slash - ones) &^ slash
+	return (below|above|quote|slash)&highs == 0
 }
 
 const hexDigit = "0123456789abcdef"
