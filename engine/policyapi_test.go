@@ -582,3 +582,28 @@ routes:
 		t.Fatalf("routed: %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// A stopping gateway gives the policies in force their Cleanup (limit
+// leases go back to Redis), once, after the drain.
+func TestReleasePoliciesCleansUpTheVersionInForceOnce(t *testing.T) {
+	up := startUpstream(t, echoHandler)
+	g := startGateway(t, upstreamYAML("{listen}", `global_policies:
+  - { name: test-api, config: { mode: nothing } }
+routes:
+  - { name: a, match: { paths: ["/a"] }, upstream: up, policies: [ { name: test-api, config: { mode: nothing } } ] }
+`, up.addr))
+	cleaned := apiCleaned.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := apiCleaned.Load() - cleaned; n != 0 {
+		t.Fatalf("%d policies cleaned up by Shutdown alone", n)
+	}
+	g.srv.ReleasePolicies()
+	g.srv.ReleasePolicies()
+	if n := apiCleaned.Load() - cleaned; n != 2 {
+		t.Fatalf("%d policies cleaned up, want the global and the route's: 2", n)
+	}
+}

@@ -95,6 +95,18 @@ func (s *Server) startRetiring(old *Snapshot) {
 	old.workerDone() // Swap's own share: no worker at all still retires it
 }
 
+// ReleasePolicies is the last step of a stop, once Shutdown has returned
+// and no request runs any more: the policies of the version in force get
+// their Cleanup, as a newer version would have given them on replacing it
+// (limit leases go back to Redis, goroutines and files close). The server
+// must not serve again after it, nor its compiler compile a version that
+// keeps those policies.
+func (s *Server) ReleasePolicies() {
+	if snap := s.snap.Load(); snap != nil {
+		snap.cleanup()
+	}
+}
+
 // workerDone records one worker's report; the last one cleans up.
 func (s *Snapshot) workerDone() {
 	if s.retire.pending.Add(-1) == 0 {

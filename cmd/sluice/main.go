@@ -412,6 +412,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 	if err != nil {
 		logger.Printf("drain: %v", err)
 	}
+	srv.ReleasePolicies() // leases back to Redis before its client closes
 	logger.Print("stopped")
 	return 0
 }
