@@ -29,6 +29,7 @@ Try:
   curl -i localhost:8080/nowhere        # no route: a JSON 404
   curl -i 'localhost:8080/items?id=7&debug=1'  # declared parameters (debug is dropped), cached: MISS, then HIT
   curl -i localhost:8080/private/x -H 'apikey: demo-key-0123456789abcdef'  # an API key and a limit (3 per 10s)
+  curl -i localhost:8080/private/x -H 'apikey: gold-key-0123456789abcdef'  # a consumer with its own limit (100 per 10s)
   curl -s localhost:9901/metrics | grep sluice_requests  # Prometheus metrics on the admin listener
   curl -s -X PUT localhost:9901/routes/hi -d '{"match": {"paths": ["/hi"]}, "policies": [{"name": "response", "config": {"body": "new route"}}]}'
   curl -i localhost:8080/hi             # the route the Admin API just added, no reload
