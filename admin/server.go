@@ -83,12 +83,10 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux(), registry: prometheus.NewRegistry()}
 	s.collector = NewCollector(opts.Engine, opts.AccessLog, opts.Version)
-	s.registry.MustRegister(s.collector)
 	if !opts.NoRuntimeMetrics {
 		s.registry.MustRegister(collectors.NewGoCollector(), newProcessCollector())
 	}
 
-	s.collector.handWritten = true
 	s.mux.HandleFunc("GET /metrics", s.metrics)
 	s.mux.HandleFunc("GET /status", s.status)
 	s.mux.HandleFunc("GET /status/upstreams", s.upstreams)
@@ -99,10 +97,11 @@ func New(opts Options) *Server {
 // routes to. Register before Listen.
 func (s *Server) Mux() *http.ServeMux { return s.mux }
 
-// Registry is the Prometheus registry /metrics gathers.
+// Registry is the Prometheus registry /metrics gathers besides the
+// Collector's families (which it does not hold: they are written by hand).
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
-// Collector is the engine collector behind /metrics.
+// Collector is the engine's families behind /metrics.
 func (s *Server) Collector() *Collector { return s.collector }
 
 // Handler is the whole admin handler: the mux behind Options.Wrap and the
@@ -345,17 +344,17 @@ func (s *Server) scrapeLoop(scrapes <-chan *scrape) {
 	}
 }
 
-// render makes the exposition: client_golang gathers and encodes every
-// family but the engine's product vectors, which Collector.AppendVectors
-// writes after them from the same snapshot.
+// render makes the exposition: the Collector's families, written by hand,
+// then what the registry gathers (the runtime's go_* and process_*, and
+// collectors registered by the gateway's other parts), encoded by
+// client_golang.
 func (s *Server) render(gz bool) []byte {
+	s.text.b = s.collector.AppendText(s.text.b[:0])
 	fams, gatherErr := s.registry.Gather()
-	s.text.b = s.text.b[:0]
 	enc := expfmt.NewEncoder(&s.text, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, f := range fams {
 		_ = enc.Encode(f) // appending to memory does not fail
 	}
-	s.text.b = s.collector.AppendVectors(s.text.b)
 	if gatherErr != nil {
 		// What could be gathered is served; say what could not, as a
 		// comment the parsers skip.
