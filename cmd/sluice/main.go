@@ -388,7 +388,12 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 					continue
 				}
 				_, err := store.Apply(live.Change{Who: "SIGHUP", What: "reload of " + file, Origin: live.OriginFile,
-					Edit: func(*config.Config) (*config.Config, error) { return reload() }})
+					Edit: func(*config.Config) (*config.Config, error) {
+						if err := refuseEmptyFile(file); err != nil {
+							return nil, err
+						}
+						return reload()
+					}})
 				if err != nil {
 					adm.ReloadDone(err)
 					logger.Printf("SIGHUP: config refused, the running config stays:\n%v", err)
@@ -415,6 +420,24 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 	srv.ReleasePolicies() // leases back to Redis before its client closes
 	logger.Print("stopped")
 	return 0
+}
+
+// refuseEmptyFile refuses to reload a file with nothing in it but
+// comments: a writer caught between truncating the file and writing it
+// (or an emptied file) would leave the gateway without a route. Writing
+// the file whole, to a temporary file renamed over it, also avoids
+// reloading half of it.
+func refuseEmptyFile(file string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if t := strings.TrimSpace(line); t != "" && t[0] != '#' && t != "---" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: the file is empty: refused, a reload would remove every route (write the file whole: to a temporary file renamed over it)", file)
 }
 
 // bindError is the system's reason of a failed listen ("bind: address
