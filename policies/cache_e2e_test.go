@@ -40,6 +40,18 @@ routes:
         config: ` + cacheCfg + "\n"
 }
 
+// waitRedisConnected waits until each gateway's Redis client is connected.
+func waitRedisConnected(t *testing.T, gs ...*gateway) {
+	t.Helper()
+	for _, g := range gs {
+		for deadline := time.Now().Add(15 * time.Second); !g.srv.Snapshot().Redis().Connected(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the gateway's Redis client never connected")
+			}
+		}
+	}
+}
+
 func e2eGet(t testing.TB, addr, target string) (*http.Response, string) {
 	t.Helper()
 	cl := dial(t, addr)
@@ -53,9 +65,12 @@ func TestCacheL2SharedByTwoGateways(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"n":%d}`, n.Add(1))
 	})
-	cfg := cacheE2EYAML(2, rs.Addr(), `{ l2: redis, ttl: 1m }`)
+	cfg := cacheE2EYAML(2, rs.Addr(), `{ l2: redis, ttl: 1m, l2_timeout: 2s }`) // a loaded machine may miss the default 50ms
 	a := startGateway(t, up, cfg)
 	b := startGateway(t, up, cfg)
+	// A client still connecting fails fast and the cache goes without L2
+	// (a fresh-clone CI run had b answer MISS that way).
+	waitRedisConnected(t, a, b)
 	resp, body := e2eGet(t, a.addr, "/shared?x=1")
 	if resp.Header.Get("X-Cache-Status") != "MISS" {
 		t.Fatalf("first: %v", resp.Header)
