@@ -129,14 +129,18 @@ func newLineRing(queueLines int, seed uint64) *lineRing {
 
 // put formats r's line (l.format) and queues it, or drops and counts it
 // when the ring has no room for it (in lines or in bytes). It returns
-// whether the ring is now at least half full. The worker's only.
+// whether the line it queued took the ring to half full or more: then
+// the writer is to be woken. A dropped line does not wake it again (the
+// writer was woken when the ring passed half; every worker touching the
+// wake channel for every line would make an overload worse). The
+// worker's only.
 func (ring *lineRing) put(l *requestLogger, r logRecord) (halfFull bool) {
 	h, n := ring.head.Load(), ring.lines.Load()
 	t, tn := ring.tail.Load(), ring.tailLines.Load()
 	size := uint64(len(ring.buf))
 	if n-tn >= ring.maxLines {
 		ring.dropped.Add(1)
-		return true
+		return false // the writer was woken when the ring passed half
 	}
 	free := size - (h - t)
 	pos := h & ring.mask
@@ -154,7 +158,7 @@ func (ring *lineRing) put(l *requestLogger, r logRecord) (halfFull bool) {
 	}
 	if uint64(len(line)) > free {
 		ring.dropped.Add(1)
-		return true
+		return false
 	}
 	k := copy(ring.buf[pos:], line)
 	copy(ring.buf, line[k:]) // the part past the ring's end, if any
