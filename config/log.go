@@ -36,9 +36,10 @@ type AccessLog struct {
 	// Default 1: every request.
 	Sample float64 `yaml:"sample"`
 	// QueueLines bounds the lines each worker may have waiting for the
-	// writer; past it lines are dropped and counted
-	// (sluice_access_log_dropped_total), never waited for. 16..1048576.
-	// Default 4096.
+	// writer, and with them the bytes (QueueLines x 512, rounded up to a
+	// power of two: 2 MiB by default); past either, lines are dropped and
+	// counted (sluice_access_log_dropped_total), never waited for.
+	// 16..1048576. Default 4096.
 	QueueLines int `yaml:"queue_lines"`
 }
 
