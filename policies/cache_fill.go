@@ -11,7 +11,6 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/sluice-gw/sluice/engine"
-	"github.com/sluice-gw/sluice/redis"
 )
 
 // Miss coalescing: one fill per key at a time per gateway. The first
@@ -179,7 +178,7 @@ func (p *cachePolicy) readL2(ctx context.Context, key string) l2Result {
 // Off the loop.
 func (p *cachePolicy) tryLock(ctx context.Context, lockKey, token string) (bool, error) {
 	lctx, cancel := context.WithTimeout(ctx, p.l2Timeout)
-	locked, err := redisSetNX(lctx, p.redis, lockKey, []byte(token), p.lockTimeout)
+	locked, err := p.redis.SetNXPX(lctx, lockKey, []byte(token), p.lockTimeout)
 	cancel()
 	if locked && ctx.Err() != nil {
 		// The request is over (its resumption will not run): the lock
@@ -246,20 +245,4 @@ func (p *cachePolicy) releaseFleetLock(x *engine.Ctx, st *cacheReq) {
 	st.lockHeld = false
 	lockKey, token := st.lockKey, st.lockToken
 	x.Go(func() { p.unlockL2(lockKey, token) })
-}
-
-// redisSetNX sets key to val with the TTL ttl (at least 1ms) only when
-// key does not exist, and reports whether it did: the first of several
-// gateways to call it wins (the fleet-wide fill lock, hmac-auth's replay
-// check). Call it off the loop.
-func redisSetNX(ctx context.Context, c *redis.Client, key string, val []byte, ttl time.Duration) (bool, error) {
-	b, err := c.B()
-	if err != nil {
-		return false, err
-	}
-	msg, err := c.Do(ctx, b.Set().Key(key).Value(rueidis.BinaryString(val)).Nx().PxMilliseconds(max(ttl.Milliseconds(), 1)).Build())
-	if err != nil {
-		return false, err
-	}
-	return !msg.IsNil(), nil
 }

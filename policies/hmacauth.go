@@ -482,7 +482,7 @@ func (p *hmacAuth) checkReplayRedis(x *engine.Ctx, c *authConsumer, localKey []b
 	x.ScratchDone(localKey)
 	ttl := 2 * p.skew
 	st := x.Offload(func(ctx context.Context) func(*engine.Ctx) engine.Status {
-		first, err := redisSetNX(ctx, p.redis, redisKey, hmacReplayValue, ttl)
+		first, err := p.redis.SetNXPX(ctx, redisKey, hmacReplayValue, ttl)
 		return func(x *engine.Ctx) engine.Status {
 			switch {
 			case err != nil:

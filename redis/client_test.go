@@ -30,6 +30,15 @@ func TestBasicOps(t *testing.T) {
 	if ttl, _ := srv.Do("PTTL", "k"); ttl == "-1" || ttl == "-2" {
 		t.Errorf("PTTL after SetPX = %s", ttl)
 	}
+	if set, err := c.SetNXPX(ctx, "nx", []byte("a"), time.Minute); err != nil || !set {
+		t.Fatalf("SetNXPX of a new key = %v, %v", set, err)
+	}
+	if set, err := c.SetNXPX(ctx, "nx", []byte("b"), time.Minute); err != nil || set {
+		t.Fatalf("SetNXPX of an existing key = %v, %v", set, err)
+	}
+	if v, _ := srv.Do("GET", "nx"); v != "a" {
+		t.Fatalf("SetNXPX overwrote the key: %q", v)
+	}
 	val, ok, err = c.Get(ctx, "missing")
 	if err != nil || ok || val != nil {
 		t.Fatalf("Get(missing) = %q, %v, %v", val, ok, err)

@@ -69,6 +69,22 @@ func (c *Client) SetPX(ctx context.Context, key string, val []byte, ttl time.Dur
 	return err
 }
 
+// SetNXPX sets key to val with the TTL ttl (as SetPX) only when key does
+// not exist, and says whether it did (SET NX PX): the first of several
+// gateways to record a key wins (a replay check, a lock).
+func (c *Client) SetNXPX(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
+	rc, down := c.client()
+	if down != nil {
+		_, err := c.failFast(down)
+		return false, err
+	}
+	msg, err := c.do(ctx, rc, rc.B().Set().Key(key).Value(rueidis.BinaryString(val)).Nx().PxMilliseconds(max(ttl.Milliseconds(), 1)).Build())
+	if err != nil {
+		return false, err
+	}
+	return !msg.IsNil(), nil
+}
+
 // Eval runs script (made once with rueidis.NewLuaScript, at init) with
 // keys and args: EVALSHA, then EVAL if the server does not have it. In
 // cluster mode every key must hash to one slot. Errors are those of Do,

@@ -284,6 +284,31 @@ func (s *Server) Do(args ...string) (string, error) {
 	return readReply(bufio.NewReader(conn))
 }
 
+// Calls is how many times the server ran the named commands (lower case,
+// as INFO commandstats names them: "get", "evalsha") since it started or
+// its last CONFIG RESETSTAT, summed. A script's own commands are counted
+// under their names, apart from the script's.
+func (s *Server) Calls(cmds ...string) (int64, error) {
+	info, err := s.Do("INFO", "commandstats")
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, line := range strings.Split(info, "\n") {
+		for _, cmd := range cmds {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":calls="); ok {
+				v, _, _ := strings.Cut(rest, ",")
+				c, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("redistest: commandstats line %q: %w", line, err)
+				}
+				n += c
+			}
+		}
+	}
+	return n, nil
+}
+
 // replyError is an error reply of the server.
 type replyError string
 
