@@ -422,7 +422,8 @@ func appendSubRequestHead(dst []byte, sr *SubRequest, addr string) ([]byte, erro
 	dst = append(dst, host...)
 	dst = append(dst, "\r\n"...)
 	for k, vs := range sr.Header {
-		switch http.CanonicalHeaderKey(k) {
+		ck := http.CanonicalHeaderKey(k)
+		switch ck {
 		case "Host", "Content-Length", "Transfer-Encoding", "Connection":
 			continue // the client's framing and connection, not the caller's
 		}
@@ -433,7 +434,7 @@ func appendSubRequestHead(dst []byte, sr *SubRequest, addr string) ([]byte, erro
 			if !http1.ValidFieldValue(v) {
 				return nil, fmt.Errorf("%w: the value of field %q", errSubBadRequest, k)
 			}
-			if v == "" && http.CanonicalHeaderKey(k) == "User-Agent" {
+			if v == "" && ck == "User-Agent" {
 				continue // an empty User-Agent means none
 			}
 			dst = append(dst, k...)

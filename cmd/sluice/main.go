@@ -155,21 +155,28 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	load := func() (*config.Config, error) {
-		cfg, err := config.Load(*file)
+	load := func(reloading bool) (*config.Config, error) {
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return nil, err
+		}
+		if reloading && emptyConfig(data) {
+			return nil, fmt.Errorf("%s: the file is empty: refused, a reload would remove every route (write the file whole: to a temporary file renamed over it)", *file)
+		}
+		cfg, err := config.Parse(data, *file)
 		if err != nil {
 			return nil, err
 		}
 		ov.apply(cfg)
 		return cfg, cfg.Validate()
 	}
-	cfg, err := load()
+	cfg, err := load(false)
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice: %s:\n%v\n", *file, err)
 		return 1
 	}
 	defer ov.profile(stderr)()
-	return serve(cfg, load, *file, stderr)
+	return serve(cfg, func() (*config.Config, error) { return load(true) }, *file, stderr)
 }
 
 func cmdProxy(args []string, stderr io.Writer) int {
@@ -388,12 +395,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 					continue
 				}
 				_, err := store.Apply(live.Change{Who: "SIGHUP", What: "reload of " + file, Origin: live.OriginFile,
-					Edit: func(*config.Config) (*config.Config, error) {
-						if err := refuseEmptyFile(file); err != nil {
-							return nil, err
-						}
-						return reload()
-					}})
+					Edit: func(*config.Config) (*config.Config, error) { return reload() }})
 				if err != nil {
 					adm.ReloadDone(err)
 					logger.Printf("SIGHUP: config refused, the running config stays:\n%v", err)
@@ -422,22 +424,18 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 	return 0
 }
 
-// refuseEmptyFile refuses to reload a file with nothing in it but
-// comments: a writer caught between truncating the file and writing it
-// (or an emptied file) would leave the gateway without a route. Writing
-// the file whole, to a temporary file renamed over it, also avoids
-// reloading half of it.
-func refuseEmptyFile(file string) error {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
+// emptyConfig says whether a config file holds nothing but comments: a
+// reload of it is refused, as a writer caught between truncating the file
+// and writing it (or an emptied file) would leave the gateway without a
+// route. Writing the file whole, to a temporary file renamed over it,
+// also avoids reloading half of it.
+func emptyConfig(data []byte) bool {
 	for _, line := range strings.Split(string(data), "\n") {
 		if t := strings.TrimSpace(line); t != "" && t[0] != '#' && t != "---" {
-			return nil
+			return false
 		}
 	}
-	return fmt.Errorf("%s: the file is empty: refused, a reload would remove every route (write the file whole: to a temporary file renamed over it)", file)
+	return true
 }
 
 // bindError is the system's reason of a failed listen ("bind: address
