@@ -545,7 +545,6 @@ func (k *compilation) route(i int, cr *config.Route, up *Upstream) (*Route, erro
 		return nil, cfg.ErrorAt(path+".upstream", "required: the route has no upstream and no policy that answers the request itself (such as response)")
 	}
 	r.chain, r.meta = cb.buildWithMeta()
-	r.globalIDs = s.globals.ids
 	return r, nil
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -163,7 +164,7 @@ func (x *Ctx) joinConsumer(c *Consumer) {
 		j = new(consumerJoin)
 		x.join = j
 	}
-	skip := overrides(r, cp, x.phase, at)
+	skip := overrides(r, x.snap.globals.ids, cp, x.phase, at)
 	for p := PhaseRewrite; p < numPhases; p++ {
 		if p < x.phase {
 			j.merged[p], j.from[p] = r.chain[p], nil // passed: never runs again
@@ -184,18 +185,22 @@ func (x *Ctx) joinConsumer(c *Consumer) {
 
 // overrides is the set of the route chain's policies that cp's replace:
 // same identity, and none of their handlers ran before the place at of
-// phase p.
-func overrides(r *Route, cp *consumerPolicies, p Phase, at int) uint64 {
+// phase p. The chain's policies are the globals (whose identities are
+// globals: a route is kept across versions only while they are the same),
+// then the route's own, in install order.
+func overrides(r *Route, globals []string, cp *consumerPolicies, p Phase, at int) uint64 {
+	var own []string
+	if r.own != nil {
+		own = r.own.ids
+	}
 	var want uint64
-	for o := 0; o < maxChainPolicies; o++ {
-		id, ok := r.policyID(o)
-		if !ok {
-			break
-		}
-		for _, cid := range cp.ids {
-			if cid == id {
+	o := 0
+	for _, ids := range [2][]string{globals, own} {
+		for _, id := range ids {
+			if o < maxChainPolicies && slices.Contains(cp.ids, id) {
 				want |= 1 << o
 			}
+			o++
 		}
 	}
 	if want == 0 {
@@ -214,18 +219,6 @@ func overrides(r *Route, cp *consumerPolicies, p Phase, at int) uint64 {
 		}
 	}
 	return want &^ ran
-}
-
-// policyID is the identity of the route chain's policy o: the globals
-// first, then the route's own, in install order.
-func (r *Route) policyID(o int) (string, bool) {
-	if o < len(r.globalIDs) {
-		return r.globalIDs[o], true
-	}
-	if o -= len(r.globalIDs); r.own != nil && o < len(r.own.ids) {
-		return r.own.ids[o], true
-	}
-	return "", false
 }
 
 // mergePhase builds phase p of the request's merged chain: the route's

@@ -24,7 +24,7 @@ func joinFixture() (*Route, *Consumer) {
 		}
 		rb.owner++
 	}
-	r := &Route{globalIDs: []string{"report"}, own: &policySet{ids: []string{"identify", "limit", "headers", "cache"}}}
+	r := &Route{own: &policySet{ids: []string{"identify", "limit", "headers", "cache"}}}
 	r.chain, r.meta = rb.buildWithMeta()
 	cb := ChainBuilder{consumer: true}
 	for _, prio := range []int{1000, 800} {
@@ -38,9 +38,12 @@ func joinFixture() (*Route, *Consumer) {
 	return r, &Consumer{Name: "gold", policies: cp}
 }
 
+// joinSnapshot has the fixture's one global policy.
+var joinSnapshot = &Snapshot{globals: &policySet{ids: []string{"report"}}}
+
 func TestJoinMergesByPriorityAndReplaces(t *testing.T) {
 	r, c := joinFixture()
-	x := &Ctx{route: r, chain: &r.chain, stage: stageRequest, phase: PhaseAccess, next: 1}
+	x := &Ctx{snap: joinSnapshot, route: r, chain: &r.chain, stage: stageRequest, phase: PhaseAccess, next: 1}
 	x.joinConsumer(c)
 	if x.chain != &x.join.merged {
 		t.Fatal("not joined")
@@ -61,7 +64,7 @@ func TestJoinMergesByPriorityAndReplaces(t *testing.T) {
 
 func BenchmarkJoinConsumer(b *testing.B) {
 	r, c := joinFixture()
-	x := &Ctx{route: r, chain: &r.chain, stage: stageRequest, phase: PhaseAccess, next: 1}
+	x := &Ctx{snap: joinSnapshot, route: r, chain: &r.chain, stage: stageRequest, phase: PhaseAccess, next: 1}
 	x.joinConsumer(c) // warm the buffers
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -73,7 +76,7 @@ func BenchmarkJoinConsumer(b *testing.B) {
 
 func TestJoinAllocatesNothingWhenWarm(t *testing.T) {
 	r, c := joinFixture()
-	x := &Ctx{route: r, chain: &r.chain, stage: stageRequest, phase: PhaseAccess, next: 1}
+	x := &Ctx{snap: joinSnapshot, route: r, chain: &r.chain, stage: stageRequest, phase: PhaseAccess, next: 1}
 	x.joinConsumer(c)
 	if n := testing.AllocsPerRun(100, func() {
 		x.join.policies, x.chain, x.next = nil, &r.chain, 1

@@ -67,11 +67,9 @@ type Route struct {
 	series       int32 // its metric series (metrics.go)
 
 	own *policySet // its own policies (not the globals), shared with the versions that keep the route
-	// meta and globalIDs let a consumer's policies merge into the chain
-	// (consumer.go): each handler's priority and policy, and the
-	// identities of the global policies installed before the route's own.
-	meta      chainMeta
-	globalIDs []string
+	// meta lets a consumer's policies merge into the chain (consumer.go):
+	// each handler's priority and policy (the globals first, then its own).
+	meta chainMeta
 }
 
 // Upstream is an upstream as the engine uses it: the lb group (health and
