@@ -172,6 +172,7 @@ func TestDefaults(t *testing.T) {
 			Listen:       ":8080",
 			DrainTimeout: Duration(30 * time.Second),
 			LogLevel:     "info",
+			LogFormat:    "text",
 			Client: Client{
 				HeaderTimeout:    Duration(10 * time.Second),
 				BodyTimeout:      Duration(60 * time.Second),

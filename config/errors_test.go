@@ -114,6 +114,11 @@ upstreams:
 			want: `t.yaml:1: log_level: must be one of debug, info, warn, error; got "verbose"`,
 		},
 		{
+			name: "bad log format",
+			yaml: "log_format: logfmt\n",
+			want: `t.yaml:1: log_format: must be one of text, json; got "logfmt"`,
+		},
+		{
 			name: "bad listen",
 			yaml: "listen: localhost\n",
 			want: `t.yaml:1: listen: must be host:port, got "localhost"`,

@@ -113,7 +113,7 @@ func FleetKey(prefix, kind, name string) string {
 func AssembleFleet(local *Config, parts []FleetPart) (*Config, error) {
 	prefix := local.ConfigSource.Prefix + "/"
 	cfg := &Config{
-		Listen: local.Listen, Workers: local.Workers, DrainTimeout: local.DrainTimeout, LogLevel: local.LogLevel,
+		Listen: local.Listen, Workers: local.Workers, DrainTimeout: local.DrainTimeout, LogLevel: local.LogLevel, LogFormat: local.LogFormat,
 		Admin: local.Admin, AccessLog: local.AccessLog, Trace: local.Trace, Consul: local.Consul,
 		ConfigSource: local.ConfigSource,
 	}

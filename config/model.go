@@ -23,6 +23,9 @@ type Config struct {
 	DrainTimeout Duration `yaml:"drain_timeout"`
 	// LogLevel is one of debug, info, warn, error. Default "info".
 	LogLevel string `yaml:"log_level"`
+	// LogFormat is the event log's format: text (slog's key=value lines)
+	// or json (one object per line). Default "text".
+	LogFormat string `yaml:"log_format,omitempty"`
 	// SharedDicts declares the shared dicts (package shm) by name with their
 	// byte capacity, which must be > 0. Default: none.
 	SharedDicts map[string]Size `yaml:"shared_dicts,omitempty"`

@@ -51,6 +51,7 @@ const (
 	defaultListen           = ":8080"
 	defaultDrainTimeout     = Duration(30 * time.Second)
 	defaultLogLevel         = "info"
+	defaultLogFormat        = "text"
 	defaultHeaderTimeout    = Duration(10 * time.Second)
 	defaultBodyTimeout      = Duration(60 * time.Second)
 	defaultKeepaliveTimeout = Duration(75 * time.Second)
@@ -86,6 +87,7 @@ func (v *validator) config(c *Config) {
 	v.intRange("workers", c.Workers, 0, 1024)
 	v.duration("drain_timeout", &c.DrainTimeout, defaultDrainTimeout)
 	v.oneOf("log_level", &c.LogLevel, defaultLogLevel, "debug", "info", "warn", "error")
+	v.oneOf("log_format", &c.LogFormat, defaultLogFormat, "text", "json")
 	dicts := make([]string, 0, len(c.SharedDicts))
 	for name := range c.SharedDicts {
 		dicts = append(dicts, name)

@@ -989,36 +989,76 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 
 // --- The event log ---
 
-// eventLogFormatEnv chooses the event log's format: "text" (the default,
-// slog's key=value lines) or "json" (one JSON object per line).
+// eventLogFormatEnv overrides log_format for the whole run when it is set
+// ("text" or "json"): a container's environment can pick the format its
+// log collector wants without editing a file that other nodes share.
 const eventLogFormatEnv = "SLUICE_LOG_FORMAT"
 
 // newEventLog returns the gateway's event log: its own messages (start-up,
-// reloads, drains, upgrades, discovery, Redis) through log/slog, text or
-// JSON ($SLUICE_LOG_FORMAT), at the level log_level sets (eventLogLevel:
-// a change of log_level, by a reload or the Admin API, moves it).
+// reloads, drains, upgrades, discovery, Redis) through log/slog, as text or
+// JSON (log_format, or $SLUICE_LOG_FORMAT), at the level log_level sets.
+// Both follow the running config: setEventLog applies a reload's or an
+// Admin API change's values at once.
 // It is a *log.Logger because every part of the gateway takes a Printf
 // (engine, live, discovery and the Redis client's Logf); each message gets
 // its level from its words (eventLevel). The standard library's default
 // logger, which a few policies write to, goes the same way. The request
 // log is not this: it stays in its own format (requestLogger).
 func newEventLog(cfg *config.Config, stderr io.Writer) *log.Logger {
-	eventLogLevel.Set(slogLevel(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: &eventLogLevel}
-	var h slog.Handler = slog.NewTextHandler(stderr, opts)
-	format := os.Getenv(eventLogFormatEnv)
-	if format == "json" {
-		h = slog.NewJSONHandler(stderr, opts)
-	}
+	h := &eventHandler{text: slog.NewTextHandler(stderr, opts), json: slog.NewJSONHandler(stderr, opts)}
 	slog.SetDefault(slog.New(h))
 	w := &eventWriter{h: h}
 	log.SetOutput(w) // after SetDefault, which points it at h at info
 	log.SetFlags(0)
 	logger := log.New(w, "", 0)
-	if format != "" && format != "text" && format != "json" {
-		logger.Printf("%s=%q: not text or json; the event log is text", eventLogFormatEnv, format)
+	setEventLog(cfg)
+	if env := os.Getenv(eventLogFormatEnv); env != "" && env != "text" && env != "json" {
+		logger.Printf("%s=%q: not text or json; log_format decides", eventLogFormatEnv, env)
 	}
 	return logger
+}
+
+// setEventLog moves the event log to cfg's log_level and log_format
+// ($SLUICE_LOG_FORMAT, when it is text or json, wins over log_format).
+func setEventLog(cfg *config.Config) {
+	eventLogLevel.Set(slogLevel(cfg.LogLevel))
+	format := cfg.LogFormat
+	if env := os.Getenv(eventLogFormatEnv); env == "text" || env == "json" {
+		format = env
+	}
+	eventLogJSON.Store(format == "json")
+}
+
+// eventLogJSON says whether the event log writes JSON (else text).
+var eventLogJSON atomic.Bool
+
+// eventHandler is slog's text or JSON handler, whichever eventLogJSON
+// says at each record, so a reload can switch the format of every logger
+// derived from the default one, not only of new ones.
+type eventHandler struct{ text, json slog.Handler }
+
+func (h *eventHandler) current() slog.Handler {
+	if eventLogJSON.Load() {
+		return h.json
+	}
+	return h.text
+}
+
+func (h *eventHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.current().Enabled(ctx, l)
+}
+
+func (h *eventHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.current().Handle(ctx, r)
+}
+
+func (h *eventHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &eventHandler{text: h.text.WithAttrs(attrs), json: h.json.WithAttrs(attrs)}
+}
+
+func (h *eventHandler) WithGroup(name string) slog.Handler {
+	return &eventHandler{text: h.text.WithGroup(name), json: h.json.WithGroup(name)}
 }
 
 // eventLogLevel is the event log's level, log_level's of the running
@@ -1079,7 +1119,7 @@ var eventLevels = []struct {
 	{"upgrade: stopping process ", "", slog.LevelWarn},
 	{"upgrade: ", "this process goes on serving", slog.LevelWarn},
 	{"", ": redis: ", slog.LevelWarn}, // a limit policy's Redis failures
-	{"SLUICE_LOG_FORMAT=", "", slog.LevelWarn},
+	{eventLogFormatEnv + "=", "", slog.LevelWarn},
 }
 
 // eventLevel is the level of a gateway message (eventLevels).

@@ -468,15 +468,9 @@ func TestEventLevels(t *testing.T) {
 // messages are left out, warnings and errors are JSON objects with the
 // message's words unchanged.
 func TestEventLogJSON(t *testing.T) {
-	t.Setenv(eventLogFormatEnv, "json")
+	t.Setenv(eventLogFormatEnv, "")
 	var out lockedBuffer
-	defaultSlog, flags := slog.Default(), log.Flags()
-	logger := newEventLog(&config.Config{LogLevel: "warn"}, &out)
-	defer func() {
-		slog.SetDefault(defaultSlog) // points log's default logger at its handler
-		log.SetOutput(os.Stderr)
-		log.SetFlags(flags)
-	}()
+	logger := newTestEventLog(t, &config.Config{LogLevel: "warn", LogFormat: "json"}, &out)
 	logger.Printf("listening on %s", "127.0.0.1:1")
 	logger.Printf("SIGHUP: config refused, the running config stays:\n%v", "x.yaml:1: bad")
 	logger.Printf("cannot listen on %s: %v", ":80", "denied")
@@ -501,6 +495,68 @@ func TestEventLogJSON(t *testing.T) {
 		if got[i]["level"] != w.level || got[i]["msg"] != w.msg || got[i]["time"] == nil {
 			t.Errorf("line %d: %v, want level %s msg %q", i, got[i], w.level, w.msg)
 		}
+	}
+}
+
+// newTestEventLog is newEventLog for a test, which puts slog's and log's
+// defaults back when it ends.
+func newTestEventLog(t *testing.T, cfg *config.Config, out io.Writer) *log.Logger {
+	t.Helper()
+	defaultSlog, flags := slog.Default(), log.Flags()
+	t.Cleanup(func() {
+		slog.SetDefault(defaultSlog) // points log's default logger at its handler
+		log.SetOutput(os.Stderr)
+		log.SetFlags(flags)
+		setEventLog(&config.Config{})
+	})
+	return newEventLog(cfg, out)
+}
+
+// TestEventLogFollowsConfig switches the event log's format and level the
+// way a reload does (setEventLog), for the gateway's logger and for a
+// logger derived from slog's default before the switch; and checks that
+// $SLUICE_LOG_FORMAT, when set, wins over log_format.
+func TestEventLogFollowsConfig(t *testing.T) {
+	t.Setenv(eventLogFormatEnv, "")
+	var out lockedBuffer
+	logger := newTestEventLog(t, &config.Config{LogLevel: "info", LogFormat: "text"}, &out)
+	derived := slog.Default().With("part", "x")
+	lines := func() []string {
+		defer out.Reset()
+		return strings.Split(strings.TrimSpace(out.String()), "\n")
+	}
+	isJSON := func(line string) bool { return json.Valid([]byte(line)) && strings.HasPrefix(line, "{") }
+
+	logger.Printf("listening on %s", "127.0.0.1:1")
+	derived.Info("hello")
+	for _, l := range lines() {
+		if isJSON(l) || !strings.Contains(l, "level=INFO") {
+			t.Errorf("text wanted: %q", l)
+		}
+	}
+
+	setEventLog(&config.Config{LogLevel: "warn", LogFormat: "json"})
+	logger.Printf("listening on %s", "127.0.0.1:1") // info: below warn now
+	logger.Printf("redis: %s", "down")
+	derived.Warn("careful")
+	got := lines()
+	if len(got) != 2 {
+		t.Fatalf("after the switch: %d lines, want 2: %q", len(got), got)
+	}
+	for _, l := range got {
+		if !isJSON(l) || !strings.Contains(l, `"level":"WARN"`) {
+			t.Errorf("JSON at WARN wanted: %q", l)
+		}
+	}
+	if !strings.Contains(got[1], `"part":"x"`) {
+		t.Errorf("the derived logger lost its attribute: %q", got[1])
+	}
+
+	t.Setenv(eventLogFormatEnv, "text")
+	setEventLog(&config.Config{LogLevel: "info", LogFormat: "json"})
+	logger.Printf("listening on %s", "127.0.0.1:1")
+	if l := lines(); len(l) != 1 || isJSON(l[0]) {
+		t.Errorf("$%s=text must win over log_format json: %q", eventLogFormatEnv, l)
 	}
 }
 

@@ -90,6 +90,7 @@ type overrides struct {
 	poolMaxIdle     int
 	poolIdleTimeout time.Duration
 	logLevel        string
+	logFormat       string
 }
 
 func (o *overrides) register(fs *flag.FlagSet) {
@@ -99,6 +100,7 @@ func (o *overrides) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.poolMaxIdle, "pool-max-idle", 0, "idle upstream connections kept per worker per target (0 = config)")
 	fs.DurationVar(&o.poolIdleTimeout, "pool-idle-timeout", 0, "close idle upstream connections after this (0 = config)")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug|info|warn|error (empty = config)")
+	fs.StringVar(&o.logFormat, "log-format", "", "the event log's format, text|json (empty = config)")
 }
 
 func (o *overrides) apply(cfg *config.Config) {
@@ -115,6 +117,9 @@ func (o *overrides) apply(cfg *config.Config) {
 	}
 	if o.logLevel != "" {
 		cfg.LogLevel = o.logLevel
+	}
+	if o.logFormat != "" {
+		cfg.LogFormat = o.logFormat
 	}
 	if o.statusAddr != "" {
 		cfg.Admin.Listen = o.statusAddr
@@ -339,7 +344,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 		Committed: func(next *config.Config) {
 			disc.Bind(compiler.Upstreams())
 			adm.ReloadDone(nil)
-			eventLogLevel.Set(slogLevel(next.LogLevel)) // the event log follows log_level
+			setEventLog(next) // the event log follows log_level and log_format
 		},
 	}, cfg, snap)
 	if fleetSrc != nil {
