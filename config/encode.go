@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -27,8 +28,13 @@ func EncodeYAML(v any) ([]byte, error) { return yaml.Marshal(v) }
 // machine). The routes come last in its output. Not safe for concurrent
 // use.
 type YAMLEncoder struct {
-	routes map[Rev][]byte
+	routes  map[Rev][]byte
+	encoded atomic.Int64
 }
+
+// Encoded is how many routes it has encoded so far (not taken from what
+// it kept): what a write-back cost. Safe to call during Encode.
+func (e *YAMLEncoder) Encoded() int64 { return e.encoded.Load() }
 
 // Encode writes c as EncodeYAML does, the routes' section at the end.
 func (e *YAMLEncoder) Encode(c *Config) ([]byte, error) {
@@ -53,6 +59,7 @@ func (e *YAMLEncoder) Encode(c *Config) ([]byte, error) {
 				return nil, err
 			}
 			item = listItem(doc)
+			e.encoded.Add(1)
 		}
 		if rev != 0 {
 			kept[rev] = item

@@ -74,6 +74,7 @@ func New(opts Options, cfg *config.Config, running *engine.Snapshot) *Store {
 	s := &Store{opts: opts, cfg: cfg, version: running.Version, control: newLowPriority()}
 	if opts.File != "" {
 		s.persist = newPersister(opts.File, opts.Logf)
+		s.persist.warm(cfg)
 	}
 	return s
 }
@@ -187,7 +188,7 @@ func (s *Store) apply(ch Change) (Result, error) {
 	s.opts.Logf("config: %s by %s: version %d -> %d", ch.What, ch.Who, old, s.version)
 	if s.persist != nil {
 		if ch.Origin == OriginFile {
-			s.persist.forget() // a write still due would overwrite what was just read
+			s.persist.forget(next) // a write still due would overwrite what was just read
 		} else {
 			s.persist.want(next, s.version)
 		}
