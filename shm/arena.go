@@ -47,6 +47,25 @@ func (s *shard) arenaView() arena {
 	return arena{words: unsafe.Slice(s.arenaFirst.Load(), n)}
 }
 
+// arenaRef is the arena as a lock-free reader holds it: its first word and
+// its length in bytes, loaded in arenaView's order. It costs two loads and
+// no slice construction; readers bounds-check offsets against size
+// themselves.
+type arenaRef struct {
+	first unsafe.Pointer
+	size  uint64
+}
+
+func (s *shard) arenaRef() arenaRef {
+	n := s.arenaWords.Load()
+	return arenaRef{first: unsafe.Pointer(s.arenaFirst.Load()), size: 8 * uint64(n)}
+}
+
+// ref returns a's reader view.
+func (a arena) ref() arenaRef {
+	return arenaRef{first: unsafe.Pointer(unsafe.SliceData(a.words)), size: 8 * uint64(len(a.words))}
+}
+
 // bytes views the arena as bytes for reads under the shard lock.
 func (a arena) bytes() []byte {
 	if len(a.words) == 0 {

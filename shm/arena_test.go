@@ -1,6 +1,9 @@
 package shm
 
-import "testing"
+import (
+	"testing"
+	"unsafe"
+)
 
 // TestArenaBytesEveryAlignment checks the word-wise copy-out against every
 // start offset and length inside a few words: values start right after a
@@ -14,7 +17,7 @@ func TestArenaBytesEveryAlignment(t *testing.T) {
 	a.writeBytes(0, src)
 	for off := 0; off < 64; off++ {
 		for n := 0; off+n <= 64; n++ {
-			got := a.appendBytes([]byte("x"), off, n)
+			got := a.ref().appendBytes([]byte("x"), uint64(off), n)
 			if string(got) != "x"+string(src[off:off+n]) {
 				t.Fatalf("appendBytes(off %d, n %d) = %x", off, n, got)
 			}
@@ -34,13 +37,13 @@ func TestArenaEqualKeyEveryLength(t *testing.T) {
 		}
 		a.writeBytes(8, key)
 		a.writeBytes(8+n, []byte("\xee\xee\xee\xee\xee\xee\xee\xee"))
-		if !a.equalKey(8, key) {
+		if !equalKeyAt(unsafe.Add(a.ref().first, 8), key) {
 			t.Fatalf("key of %d bytes does not match itself", n)
 		}
 		for i := range key {
 			changed := append([]byte(nil), key...)
 			changed[i] ^= 1
-			if a.equalKey(8, changed) {
+			if equalKeyAt(unsafe.Add(a.ref().first, 8), changed) {
 				t.Fatalf("key of %d bytes matches with byte %d changed", n, i)
 			}
 		}

@@ -133,16 +133,6 @@ func (d *Dict) GetStale(key, dst []byte) (v Value, stale, ok bool) {
 	return v, stale, ok
 }
 
-// get is Get and GetStale; v must be the zero Value.
-func (d *Dict) get(key, dst []byte, stale bool, v *Value) (expired, ok bool) {
-	v.Bytes = dst
-	if checkKey(key) != nil {
-		return false, false
-	}
-	s, h := d.shardFor(key)
-	return s.get(h, key, dst, stale, v)
-}
-
 // Set stores v under key for ttl (0: never expires), evicting entries of the
 // key's shard (CLOCK order) when it is full. v's bytes are copied.
 // Overwriting a value with one that fits the old block is done in place and

@@ -32,32 +32,34 @@ const maxOptimistic = 8
 type probe uint8
 
 const (
-	probeHit   probe = iota // e holds key; validate with e.seq == seq
+	probeHit   probe = iota // h.e holds key; validate with h.valid()
 	probeMiss               // key is absent
 	probeRetry              // a writer got in the way
 )
 
-// hit is what lookup read of the entry holding the key: the caller reads
-// what else it needs from e, and everything it read is valid if e.seq still
-// holds seq afterwards. lens, loc and the arena were loaded after seq.
+// hit is the entry lookup found holding the key and the sequence number it
+// read before anything else of it: the caller loads what it needs from e
+// (its own loads, after lookup's, so the arena it loads after loc holds
+// loc's block), and everything it loaded is valid if e.seq still holds seq
+// afterwards. Two words, so that it stays in registers: a larger struct is
+// kept in memory by the compiler, a store and a load per field.
 type hit struct {
-	e         *entry
-	seq       uint64
-	lens, loc uint64
-	arena     arena
+	e   *entry
+	seq uint64
 }
 
-// lookup finds key without the lock. On probeHit, *h describes the entry
+// lookup finds key without the lock. On probeHit, h describes the entry
 // that holds it.
 //
 // It walks the current index table with raw pointer arithmetic: the mask is
 // loaded before the table's first bucket and a grown table is published the
 // other way round (index.publish), so i&mask is always inside the table it
-// indexes, and the walk needs no bounds checks.
-func (s *shard) lookup(hash uint64, key []byte, h *hit) probe {
+// indexes, and the walk needs no bounds checks. It calls nothing, so that
+// the caller's values stay in registers.
+func (s *shard) lookup(hash uint64, key []byte) (h hit, p probe) {
 	iseq := s.index.seq.Load()
 	if iseq&1 != 0 {
-		return probeRetry
+		return h, probeRetry
 	}
 	mask := s.index.mask.Load()
 	first := unsafe.Pointer(s.index.first.Load())
@@ -73,87 +75,82 @@ func (s *shard) lookup(hash uint64, key []byte, h *hit) probe {
 		e := s.entry(bucketSlot(b))
 		seq := e.seq.Load()
 		if seq&1 != 0 {
-			return probeRetry
+			return h, probeRetry
 		}
-		lens, loc, a := e.lens.Load(), e.loc.Load(), s.arenaView()
-		if holdsKey(lens, loc, a, key) {
-			// Field by field: a hit built as a literal and copied out is
-			// written with narrow stores and read back with wide loads, a
-			// store-forwarding stall.
-			h.e, h.seq, h.lens, h.loc, h.arena = e, seq, lens, loc, a
-			return probeHit
+		// The entry holds key if the key length matches and the bytes at the
+		// block's key offset, inside the arena, equal key. It does not compare
+		// the hash (the bucket's tag matched, and an entry that changed since
+		// is caught by the seq check) nor the block's size (reading inside the
+		// arena is enough, as a torn loc is caught the same way).
+		lens, loc := e.lens.Load(), e.loc.Load()
+		a := s.arenaRef()
+		keyLen, _, _ := unpackLens(lens)
+		off, _ := unpackLoc(loc)
+		start := uint64(off) + blockHeader
+		if int(keyLen) == len(key) && start+uint64(keyLen) <= a.size && equalKeyAt(unsafe.Add(a.first, start), key) {
+			return hit{e: e, seq: seq}, probeHit
 		}
 		if e.seq.Load() != seq {
-			return probeRetry
+			return h, probeRetry
 		}
 	}
 	if s.index.seq.Load() != iseq {
-		return probeRetry
+		return h, probeRetry
 	}
-	return probeMiss
-}
-
-// holdsKey reports whether the entry whose lens and loc were loaded, with
-// a the arena loaded after them, holds key, as far as reads that the caller
-// then validates with the entry's seq can tell.
-//
-// It does not compare the hash: the bucket's tag matched, and an entry that
-// changed since is caught by the seq check. Nor does it check the block's
-// size: reading inside the arena is enough, as a torn loc is caught the
-// same way.
-func holdsKey(lens, loc uint64, a arena, key []byte) bool {
-	keyLen, _, _ := unpackLens(lens)
-	if int(keyLen) != len(key) {
-		return false
-	}
-	off, _ := unpackLoc(loc)
-	if uint64(off)+blockHeader+uint64(keyLen) > 8*uint64(len(a.words)) {
-		return false
-	}
-	return a.equalKey(int(off)+blockHeader, key)
+	return h, probeMiss
 }
 
 // valid reports whether nothing the reader read of the entry has changed.
 func (h *hit) valid() bool { return h.e.seq.Load() == h.seq }
 
-// markUsed sets the entry's CLOCK bit unless lookup saw it set.
-func (h *hit) markUsed() {
-	if h.lens&refBit == 0 {
-		h.e.lens.CompareAndSwap(h.lens, h.lens|refBit)
-	}
+// expiredNow reports whether an entry that expires at expires has expired,
+// reading the clock only for a TTL in the future.
+func (s *shard) expiredNow(expires int64) bool {
+	now := lazyNow{clock: s.clock}
+	return expiredAt(expires, &now)
 }
 
-// get is Get and GetStale: it reads the value of key into *v (left as
-// {Bytes: dst} on a miss); with stale, an expired entry is read too (and not
-// marked as used).
-func (s *shard) get(hash uint64, key, dst []byte, stale bool, v *Value) (expired, ok bool) {
-	var h hit
+// get is Get and GetStale: it reads the value of key into *v, which must
+// be the zero Value, leaving it {Bytes: dst} on a miss; with stale, an
+// expired entry is read too (and not marked as used). It is the Dict's
+// method, hashing and looking up in one frame, because every call on the
+// request path spills and reloads the values live across it.
+func (d *Dict) get(key, dst []byte, stale bool, v *Value) (expired, ok bool) {
+	v.Bytes = dst
+	if checkKey(key) != nil {
+		return false, false
+	}
+	s, hash := d.shardFor(key)
 	for range maxOptimistic {
-		switch s.lookup(hash, key, &h) {
+		h, p := s.lookup(hash, key)
+		switch p {
 		case probeMiss:
 			return false, false
 		case probeRetry:
 			continue
 		}
-		expired = false // no clock read for entries without a TTL
-		if expires := h.e.expires.Load(); expires != 0 {
-			now := lazyNow{clock: s.clock}
-			expired = expiredAt(expires, &now)
-		}
+		// No clock read for entries without a TTL.
+		expires := h.e.expires.Load()
+		expired = expires != 0 && s.expiredNow(expires)
 		if expired && !stale {
 			if h.valid() {
 				return false, false
 			}
 			continue
 		}
-		if s.readFields(h.e, h.lens, h.loc, h.arena, dst, v) && h.valid() {
+		if s.readValue(h.e, dst, v) && h.valid() {
 			if !expired {
-				h.markUsed()
+				markUsed(h.e)
 			}
 			return expired, true
 		}
 		*v = Value{Bytes: dst}
 	}
+	return s.getWithLock(hash, key, dst, stale, v)
+}
+
+// getWithLock is get once the lock-free attempts gave up.
+func (s *shard) getWithLock(hash uint64, key, dst []byte, stale bool, v *Value) (expired, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.getLocked(hash, key, dst, stale, v)
@@ -161,9 +158,9 @@ func (s *shard) get(hash uint64, key, dst []byte, stale bool, v *Value) (expired
 
 // ttl returns the time left before key expires, 0 if it never does.
 func (s *shard) ttl(hash uint64, key []byte) (time.Duration, error) {
-	var h hit
 	for range maxOptimistic {
-		switch s.lookup(hash, key, &h) {
+		h, p := s.lookup(hash, key)
+		switch p {
 		case probeMiss:
 			return 0, ErrNotFound
 		case probeRetry:
@@ -197,27 +194,21 @@ func (s *shard) ttl(hash uint64, key []byte) (time.Duration, error) {
 // Incr that races the expiry instant may land just after it, which only
 // GetStale can observe.
 func (s *shard) incrExisting(hash uint64, key []byte, delta int64) (n int64, done bool, err error) {
-	var h hit
 	for range maxOptimistic {
-		switch s.lookup(hash, key, &h) {
+		h, p := s.lookup(hash, key)
+		switch p {
 		case probeMiss:
 			return 0, false, nil
 		case probeRetry:
 			continue
 		}
-		expires := h.e.expires.Load()
+		lens, expires := h.e.lens.Load(), h.e.expires.Load()
 		c := s.cells.Load().cellAt(h.e.cell.Load())
 		if !h.valid() {
 			continue
 		}
-		if _, kind, _ := unpackLens(h.lens); kind != KindInt {
+		if _, kind, _ := unpackLens(lens); kind != KindInt || expires != 0 && s.expiredNow(expires) {
 			return 0, false, nil
-		}
-		if expires != 0 {
-			now := lazyNow{clock: s.clock}
-			if expiredAt(expires, &now) {
-				return 0, false, nil
-			}
 		}
 		if c == nil {
 			continue
@@ -226,8 +217,8 @@ func (s *shard) incrExisting(hash uint64, key []byte, delta int64) (n int64, don
 		if again {
 			continue
 		}
-		if done && err == nil {
-			h.markUsed()
+		if done && err == nil && lens&refBit == 0 {
+			markUsed(h.e)
 		}
 		return n, done, err
 	}

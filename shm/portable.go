@@ -65,18 +65,18 @@ func (a arena) writeBytes(off int, b []byte) {
 // shifted together when off is not a multiple of 8). The caller
 // bounds-checked off+n against the arena and validates the bytes with its
 // entry's seqlock afterwards.
-func (a arena) appendBytes(dst []byte, off, n int) []byte {
+func (a arenaRef) appendBytes(dst []byte, off uint64, n int) []byte {
 	if n == 0 {
 		return dst
 	}
 	start := len(dst)
 	dst = slices.Grow(dst, n)[:start+n]
 	out := dst[start:]
-	words := a.words[off/8 : (off+n+7)/8]
 	full := n / 8
 	// Pointer arithmetic below: with slices the loop keeps too many values
 	// live and spills, which made a 64-byte copy cost 5x a memmove.
-	src, to := unsafe.Pointer(&words[0]), unsafe.Pointer(&out[0])
+	nwords := int((off%8 + uint64(n) + 7) / 8)
+	src, to := unsafe.Add(a.first, off&^7), unsafe.Pointer(&out[0])
 	word := func(j int) uint64 { return atomic.LoadUint64((*uint64)(unsafe.Add(src, 8*j))) }
 	put := func(j int, w uint64) { binary.LittleEndian.PutUint64((*[8]byte)(unsafe.Add(to, 8*j))[:], w) }
 	shift := uint(off%8) * 8
@@ -97,7 +97,7 @@ func (a arena) appendBytes(dst []byte, off, n int) []byte {
 		lo = hi >> (shift & 63)
 	}
 	if rest := out[8*full:]; len(rest) > 0 {
-		if full+1 < len(words) {
+		if full+1 < nwords {
 			lo |= word(full+1) << ((64 - shift) & 63)
 		}
 		putPartial(rest, lo)
@@ -112,15 +112,14 @@ func putPartial(out []byte, w uint64) {
 	}
 }
 
-// equalKey reports whether the len(key) > 0 bytes at off (a multiple of 8:
+// equalKeyAt reports whether the len(key) > 0 bytes at p (8-byte aligned:
 // keys start right after a block header) equal key, loading words
 // atomically: whole words first, then the last 8 bytes of the key (which
-// overlap the words already compared) as two shifted words.
-func (a arena) equalKey(off int, key []byte) bool {
+// overlap the words already compared) as two shifted words. The caller
+// bounds-checked them against the arena.
+func equalKeyAt(p unsafe.Pointer, key []byte) bool {
 	n := len(key)
-	words := a.words[off/8 : (off+n+7)/8]
-	src := unsafe.Pointer(&words[0])
-	word := func(j int) uint64 { return atomic.LoadUint64((*uint64)(unsafe.Add(src, 8*j))) }
+	word := func(j int) uint64 { return atomic.LoadUint64((*uint64)(unsafe.Add(p, 8*j))) }
 	if n < 8 {
 		w := word(0)
 		for j, c := range key {

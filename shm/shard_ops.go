@@ -18,34 +18,29 @@ const (
 	opReplace                // write only if present and live
 )
 
-// readValue copies e's value into *v, appending byte strings to dst. It
+// readValue copies e's value into *v, which holds {Bytes: dst}, appending
+// byte strings to dst and setting only the fields of the value's kind. It
 // reads the way lock-free readers must (words with atomic loads, bytes with
-// the arena's copy), so they may use it too; it returns false if what it
-// read cannot be a stable entry (a frozen cell, a block outside the arena),
-// which only happens to a lock-free reader racing a writer, and which the
-// reader's seqlock check would reject anyway.
-func (s *shard) readValue(e *entry, dst []byte, v *Value) bool {
-	return s.readFields(e, e.lens.Load(), e.loc.Load(), s.arenaView(), dst, v)
-}
-
-// readFields is readValue for a reader that already loaded e's lens and loc
-// and the arena (after e's seq, so the arena holds e's block).
+// the arena's copy, loc before the arena), so they use it too; it returns
+// false if what it read cannot be a stable entry (a frozen cell, a block
+// outside the arena), which only happens to a lock-free reader racing a
+// writer, and which the reader's seqlock check would reject anyway.
 //
-// It fills the caller's Value in place, field by field: a 56-byte struct
-// returned through every layer cost a third of a Get, and a composite
-// literal is built on the stack with narrow stores and copied with wide
-// loads, a store-forwarding stall.
-func (s *shard) readFields(e *entry, lens, loc uint64, a arena, dst []byte, v *Value) bool {
-	keyLen, kind, valLen := unpackLens(lens)
+// It fills the caller's Value in place: a 56-byte struct returned through
+// every layer cost a third of a Get, and a composite literal is built on
+// the stack with narrow stores and copied with wide loads, a
+// store-forwarding stall.
+func (s *shard) readValue(e *entry, dst []byte, v *Value) bool {
+	keyLen, kind, valLen := unpackLens(e.lens.Load())
 	v.Kind, v.Flags = kind, uint32(e.hashFlags.Load())
-	v.Int, v.Float, v.Bool, v.Bytes = 0, 0, false, dst
 	switch kind {
 	case KindBytes:
-		off, size := unpackLoc(loc)
-		if keyLen+valLen > size || int(off)+int(size) > 8*len(a.words) {
+		off, size := unpackLoc(e.loc.Load())
+		a := s.arenaRef()
+		if uint64(keyLen)+uint64(valLen) > uint64(size) || uint64(off)+uint64(size) > a.size {
 			return false
 		}
-		v.Bytes = a.appendBytes(dst, int(off)+blockHeader+int(keyLen), int(valLen))
+		v.Bytes = a.appendBytes(dst, uint64(off)+blockHeader+uint64(keyLen), int(valLen))
 	case KindInt:
 		n, ok := s.loadInt(e)
 		v.Int = n

@@ -72,27 +72,20 @@ func (a arena) moveBytes(to, from, n uint32) {
 // appendBytes appends the n bytes at byte offset off to dst. The caller
 // bounds-checked off+n against the arena and validates the bytes with its
 // entry's seqlock afterwards.
-func (a arena) appendBytes(dst []byte, off, n int) []byte {
-	if n == 0 {
-		return dst
-	}
-	return append(dst, unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(&a.words[0]), off)), n)...)
+func (a arenaRef) appendBytes(dst []byte, off uint64, n int) []byte {
+	return append(dst, unsafe.Slice((*byte)(unsafe.Add(a.first, off)), n)...)
 }
 
-// equalKey reports whether the len(key) > 0 bytes at off (a multiple of 8:
+// equalKeyAt reports whether the len(key) > 0 bytes at p (8-byte aligned:
 // keys start right after a block header) equal key. The caller
 // bounds-checked them against the arena. Keys are short, so it compares 8
-// bytes at a time inline (the last 8 overlapping the others) rather than
-// calling memequal.
-func (a arena) equalKey(off int, key []byte) bool {
-	p := unsafe.Add(unsafe.Pointer(&a.words[0]), off)
+// bytes at a time inline (the last 8 overlapping the others; keys under 8
+// bytes a byte at a time) rather than calling memequal, and it is small
+// enough to be inlined into lookup.
+func equalKeyAt(p unsafe.Pointer, key []byte) bool {
 	k := unsafe.Pointer(unsafe.SliceData(key))
 	n := uintptr(len(key))
 	if n < 8 {
-		if n >= 4 {
-			return *(*uint32)(p) == *(*uint32)(k) &&
-				*(*uint32)(unsafe.Add(p, n-4)) == *(*uint32)(unsafe.Add(k, n-4))
-		}
 		for i := range n {
 			if *(*byte)(unsafe.Add(p, i)) != *(*byte)(unsafe.Add(k, i)) {
 				return false
