@@ -1,13 +1,14 @@
 // Command e2e is the end-to-end benchmark behind `make bench`: it starts an
 // upstream nginx and each proxy in turn (Sluice, nginx, HAProxy, a Go
 // httputil.ReverseProxy; nginx+lua, nginx's proxy_cache and Varnish for the
-// gateway, auth, redislimit, cache and aggregate scenarios) with one worker
-// pinned to its own core, drives them with wrk, and reports requests/s,
-// p50/p99 latency, CPU µs per request, RSS, upstream connections opened and
-// every figure's ratio to nginx, as a markdown table on stdout and JSON plus
-// markdown under -out.
+// gateway, auth, redislimit, cache and aggregate scenarios; Sluice against
+// itself with metrics and a JSON access log, and beside a scraper, in the
+// obs and scrape scenarios) with one worker pinned to its own core, drives
+// them with wrk, and reports requests/s, p50/p99 latency, CPU µs per
+// request, RSS, upstream connections opened and every figure's ratio to
+// nginx, as a markdown table on stdout and JSON plus markdown under -out.
 //
-//	e2e [-rounds 3] [-duration 5s] [-scenarios plain,gateway,auth,redislimit,cache,aggregate,routes,idle] ...
+//	e2e [-rounds 3] [-duration 5s] [-scenarios plain,gateway,auth,redislimit,cache,aggregate,obs,scrape,routes,idle] ...
 //
 // Run it through bench/run.sh, which installs nginx-light, haproxy, wrk,
 // libnginx-mod-http-lua, lua-cjson, redis-server and varnish, raises the
@@ -39,7 +40,7 @@ func run() int {
 	rounds := flag.Int("rounds", 3, "A B A B rounds per cell (medians over them)")
 	duration := flag.Duration("duration", 5*time.Second, "one measured wrk run (whole seconds)")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured wrk run per peer and cell (0 for none)")
-	scenarios := flag.String("scenarios", "plain,gateway,auth,redislimit,cache,aggregate,routes,idle", "scenarios to run: plain, gateway, auth, redislimit, cache, aggregate, routes, idle")
+	scenarios := flag.String("scenarios", "plain,gateway,auth,redislimit,cache,aggregate,obs,scrape,routes,idle", "scenarios to run: plain, gateway, auth, redislimit, cache, aggregate, obs, scrape, routes, idle")
 	proxies := flag.String("proxies", "sluice,nginx,haproxy,goproxy", "peers of the plain and idle scenarios")
 	conns := flag.String("conns", "64,256", "plain: client connections, one cell each (the first is used by gateway and routes)")
 	bodies := flag.String("bodies", "13,1k,64k", "plain: upstream body sizes: 13, 1k, 64k")
@@ -48,11 +49,13 @@ func run() int {
 	wrkThreads := flag.Int("wrk-threads", 1, "wrk threads")
 	idle := flag.Int("idle-conns", 10000, "idle: keep-alive connections held")
 	routes := flag.Int("routes", 1000, "routes: number of prefix routes")
+	scrapeRoutes := flag.Int("scrape-routes", 10000, "scrape: routes, the catch-all included, each warmed with 5 status codes (more than 10000 share Sluice's (overflow) series)")
 	strace := flag.Bool("strace", false, "also count syscalls per request under strace -c (plain, first cell)")
 	straceFor := flag.Duration("strace-duration", 3*time.Second, "the traced wrk run")
 	sluice := flag.String("sluice", "bin/sluice", "Sluice binary (relative to -root); skipped if missing or not starting")
 	goproxy := flag.String("goproxy", "bench/tmp/bin/goproxy", "goproxy binary (relative to -root)")
 	idleBin := flag.String("idleconns", "bench/tmp/bin/idleconns", "idleconns binary (relative to -root)")
+	poller := flag.String("poller", "bench/tmp/bin/poller", "poller binary (relative to -root): the scrape scenario's scraper and control")
 	oneLiner := flag.Bool("sluice-oneliner", false, "plain/idle: run `sluice proxy --listen --to` instead of a bench config (keeps Sluice's default max_requests 1000)")
 	unavailable := flag.String("sluice-unavailable", "", "skip Sluice with this reason (run.sh sets it when make build fails)")
 	keepTmp := flag.Bool("keep-tmp", false, "keep the temp dir with every rendered config and log")
@@ -78,8 +81,8 @@ func run() int {
 		Rounds: max(1, *rounds), Duration: *duration, Warmup: *warmup,
 		Scenarios: split(*scenarios), Proxies: split(*proxies), Conns: connList, Bodies: split(*bodies),
 		ProxyCPUs: *proxyCPUs, LoadCPUs: *loadCPUs, WrkThreads: *wrkThreads,
-		IdleConns: *idle, Routes: max(1, *routes), Strace: *strace, StraceFor: *straceFor,
-		SluiceBin: abs(*sluice), SluiceUnavailable: *unavailable, SluiceOneLiner: *oneLiner, GoproxyBin: abs(*goproxy), IdleBin: abs(*idleBin),
+		IdleConns: *idle, Routes: max(1, *routes), ScrapeRoutes: max(1, *scrapeRoutes), Strace: *strace, StraceFor: *straceFor,
+		SluiceBin: abs(*sluice), SluiceUnavailable: *unavailable, SluiceOneLiner: *oneLiner, GoproxyBin: abs(*goproxy), IdleBin: abs(*idleBin), PollerBin: abs(*poller),
 		KeepTmp: *keepTmp, Log: os.Stderr,
 	}
 

@@ -40,6 +40,9 @@ type Run struct {
 	// stub_status requests, minus the status requests): 0 for a cache
 	// that hits, 2 per request for a 2-call aggregation.
 	UpstreamRequests int64 `json:"upstream_requests"`
+	// Beside is what the peer's beside client (the scrape scenario's
+	// scraper or control) fetched during the run; nil without one.
+	Beside *BesideRun `json:"beside,omitempty"`
 }
 
 // measure runs wrk once against peer and reads the proxy's CPU, RSS, the
@@ -48,6 +51,20 @@ type Run struct {
 func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round int) (Run, error) {
 	if exited, err := peer.Proc.Exited(); exited {
 		return Run{}, fmt.Errorf("%s: %w", peer.Name, err)
+	}
+	var stopBeside func() (*BesideRun, error)
+	if peer.Beside != nil {
+		var err error
+		if stopBeside, err = r.startBeside(peer.Beside, round); err != nil {
+			return Run{}, err
+		}
+		// Stopped on every return; the normal path stops it earlier,
+		// right after wrk, and this call is then a no-op.
+		defer func() {
+			if stopBeside != nil {
+				_, _ = stopBeside()
+			}
+		}()
 	}
 	up0, err := r.UpstreamStatus()
 	if err != nil {
@@ -77,6 +94,14 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 	if err != nil {
 		return Run{}, fmt.Errorf("%s died during the run: %w", peer.Name, err)
 	}
+	var beside *BesideRun
+	if stopBeside != nil {
+		beside, err = stopBeside()
+		stopBeside = nil
+		if err != nil {
+			return Run{}, err
+		}
+	}
 	var redisCPU Delta
 	if r.redis != nil {
 		redis1, err := ReadTree(r.redis.PID())
@@ -97,6 +122,7 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 		RSSBytes: d.RSSBytes, UpstreamOpened: up1.Accepts - up0.Accepts - 1, AllocsPerReq: -1,
 		// The first status request is counted in its own reading.
 		UpstreamRequests: up1.Requests - up0.Requests - 1,
+		Beside:           beside,
 	}
 	if rep.Requests > 0 {
 		n := float64(rep.Requests)

@@ -21,6 +21,12 @@ type Peer struct {
 	MetricsURL string
 	// AccessLog is the file the peer writes its access log to; "" for none.
 	AccessLog string
+	// AdminURL is Sluice's admin listener ("http://127.0.0.1:PORT") when it
+	// runs one; MetricsURL is set only where allocations are read from it.
+	AdminURL string
+	// Beside, when set, is a client measure runs beside wrk in every
+	// measured run of this peer (the scrape scenario's scraper and control).
+	Beside *BesideClient
 }
 
 // URL returns the peer's base URL plus path.
@@ -47,6 +53,8 @@ const (
 	kindVarnish       = "varnish"
 	kindSluiceAgg     = "sluice-aggregate"
 	kindNginxLuaAgg   = "nginx-lua-aggregate"
+	kindSluiceObs     = "sluice-obs"    // the plain config plus /metrics and a JSON access log
+	kindSluiceScrape  = "sluice-scrape" // 10,000 routes, the admin listener on
 )
 
 // sluiceTemplates is the bench config of each Sluice kind; a kind in it is
@@ -60,6 +68,8 @@ var sluiceTemplates = map[string]string{
 	kindSluiceRedis:   "sluice-redislimit.yaml.tmpl",
 	kindSluiceCache:   "sluice-cache.yaml.tmpl",
 	kindSluiceAgg:     "sluice-aggregate.yaml.tmpl",
+	kindSluiceObs:     "sluice-obs.yaml.tmpl",
+	kindSluiceScrape:  "sluice-scrape.yaml.tmpl",
 }
 
 // nginxTemplates is the config of each nginx kind.
@@ -84,6 +94,7 @@ var peerLabel = map[string]string{
 	kindSluiceRedis: "sluice", kindNginxLuaRedis: "nginx+lua",
 	kindSluiceCache: "sluice", kindNginxCache: "nginx", kindVarnish: "varnish",
 	kindSluiceAgg: "sluice", kindNginxLuaAgg: "nginx+lua",
+	kindSluiceObs: "sluice+obs", kindSluiceScrape: "sluice",
 }
 
 // Limit-count settings shared by Sluice's and nginx+lua's gateway configs:
@@ -148,22 +159,33 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
 				r.cfg.GoproxyBin, "-listen", addr, "-to", upstream, "-admin", fmt.Sprintf("127.0.0.1:%d", adminPort)}})
 		}
-	case kindSluice, kindSluiceGateway, kindSluiceRoutes, kindSluice1Route, kindSluiceAuth, kindSluiceRedis, kindSluiceCache, kindSluiceAgg:
+	case kindSluice, kindSluiceGateway, kindSluiceRoutes, kindSluice1Route, kindSluiceAuth, kindSluiceRedis, kindSluiceCache, kindSluiceAgg,
+		kindSluiceObs, kindSluiceScrape:
 		if kind == kindSluice && r.cfg.SluiceOneLiner {
 			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
 				r.cfg.SluiceBin, "proxy", "--listen", addr, "--to", upstream, "--workers", "1",
 				"--pool-max-idle", "1024", "--pool-idle-timeout", "3600s"}})
 			break
 		}
-		if kind == kindSluiceRoutes {
+		switch kind {
+		case kindSluiceRoutes:
 			d.Routes = RoutePrefixes(r.cfg.Routes)
+		case kindSluiceScrape:
+			// The catch-all is one of the ScrapeRoutes routes.
+			d.Routes = RoutePrefixes(r.cfg.ScrapeRoutes - 1)
 		}
-		if kind == kindSluiceAuth {
-			// The auth scenario has /metrics on: the admin listener runs.
+		if kind == kindSluiceAuth || kind == kindSluiceObs || kind == kindSluiceScrape {
 			if d.AdminPort, err = freePort(); err != nil {
 				break
 			}
-			peer.MetricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", d.AdminPort)
+			peer.AdminURL = fmt.Sprintf("http://127.0.0.1:%d", d.AdminPort)
+		}
+		if kind == kindSluiceAuth {
+			// The auth scenario reports allocations per request from
+			// /metrics. The obs and scrape scenarios do not: what a
+			// scrape costs is their subject, so the harness makes none of
+			// its own around their runs.
+			peer.MetricsURL = peer.AdminURL + "/metrics"
 		}
 		d.Dir, d.Name, d.UpstreamPort = r.dir, instance, r.upPort
 		var cfgPath string
@@ -181,7 +203,7 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 		return nil, fmt.Errorf("%s: %w", kind, err)
 	}
 	peer.Proc = p
-	if kind == kindSluiceAuth || kind == kindNginxLuaAuth {
+	if kind == kindSluiceAuth || kind == kindNginxLuaAuth || kind == kindSluiceObs {
 		peer.AccessLog = filepath.Join(r.dir, instance+".access.log")
 	}
 	if err := waitReady(ctx, p, peer.URL(checkPath), checkHeader, 15*time.Second); err != nil {

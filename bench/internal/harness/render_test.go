@@ -164,6 +164,18 @@ func TestSluiceTemplatesParseAsSluiceConfig(t *testing.T) {
 				wantPolicies(t, cfg.Routes[0].Policies, "cache")
 			case "sluice-aggregate.yaml.tmpl":
 				wantPolicies(t, cfg.Routes[0].Policies, "aggregate")
+			case "sluice-obs.yaml.tmpl":
+				if cfg.Admin.Listen != "127.0.0.1:18081" || cfg.AccessLog == nil || len(cfg.Routes) != 1 {
+					t.Fatalf("obs: admin %q, access log %v, %d routes", cfg.Admin.Listen, cfg.AccessLog, len(cfg.Routes))
+				}
+			case "sluice-scrape.yaml.tmpl":
+				// The catch-all first (numbered within the route-series
+				// cap), then every prefix route, stripping its prefix.
+				if cfg.Admin.Listen != "127.0.0.1:18081" || len(cfg.Routes) != 1001 ||
+					cfg.Routes[0].Match.Paths[0] != "/*" || cfg.Routes[0].StripPrefix ||
+					cfg.Routes[1000].Match.Paths[0] != "/r999/*" || !cfg.Routes[1000].StripPrefix {
+					t.Fatalf("scrape: admin %q, routes %d: %+v", cfg.Admin.Listen, len(cfg.Routes), cfg.Routes[:2])
+				}
 			case "sluice-routes.yaml.tmpl":
 				if len(cfg.Routes) != 1000 || cfg.Routes[999].Match.Paths[0] != "/r999/*" {
 					t.Fatalf("routes: %d", len(cfg.Routes))

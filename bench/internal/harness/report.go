@@ -36,6 +36,8 @@ type ConfigSummary struct {
 	Proxies    []string `json:"proxies"`
 	IdleConns  int      `json:"idle_conns"`
 	Routes     int      `json:"routes"`
+	// ScrapeRoutes is the scrape scenario's route count.
+	ScrapeRoutes int `json:"scrape_routes,omitempty"`
 }
 
 func (c Config) summary() ConfigSummary {
@@ -43,6 +45,7 @@ func (c Config) summary() ConfigSummary {
 		Rounds: c.Rounds, Duration: c.Duration.String(), Warmup: c.Warmup.String(),
 		ProxyCPUs: c.ProxyCPUs, LoadCPUs: c.LoadCPUs, WrkThreads: c.WrkThreads,
 		Scenarios: c.Scenarios, Proxies: c.Proxies, IdleConns: c.IdleConns, Routes: c.Routes,
+		ScrapeRoutes: c.ScrapeRoutes,
 	}
 }
 
@@ -162,6 +165,12 @@ func (rep *Report) Markdown(w io.Writer) {
 				fmt.Fprintf(w, "- %s: %.2f%s — %s\n", s.Peer, s.PerRequest, r, strings.Join(s.Top, ", "))
 			}
 		}
+		switch cell.Scenario {
+		case "obs":
+			writeObs(w, cell)
+		case "scrape":
+			writeScrape(w, cell)
+		}
 		fmt.Fprintln(w)
 	}
 
@@ -237,10 +246,12 @@ type Goal struct {
 var cpuTargets = map[string]float64{"plain": 0.8, "gateway": 0.7, "auth": 0.6, "redislimit": 0.6, "aggregate": 1}
 
 // Goals compares Sluice with its reference peer in every cell where both
-// ran. Empty when Sluice did not run.
+// ran, and adds issue 11's bars in the obs and scrape cells. Empty when
+// Sluice did not run.
 func (rep *Report) Goals() []Goal {
 	var goals []Goal
 	for _, cell := range rep.Cells {
+		goals = append(goals, obsGoals(cell)...)
 		s, ref := cell.Peer("sluice"), cell.Peer(cell.Reference)
 		if s == nil {
 			continue

@@ -22,21 +22,29 @@ func sampleReport() *Report {
 }
 
 func TestMarkdownShowsRatiosAgainstTheReference(t *testing.T) {
-	var buf bytes.Buffer
-	sampleReport().Markdown(&buf)
-	md := buf.String()
-	for _, want := range []string{
+	wantMarkdown(t, sampleReport(),
 		"| nginx | 40,000 | 1.00 | 2.00 | 10.00 (3.00 + 7.00) |",
 		"| sluice | 48,000 (1.20×) | 0.90 (0.90×) | 1.80 (0.90×) | 7.50 (2.00 + 5.50) (0.75×) |",
 		"- sluice: 4.00 (0.78×)",
 		"| sluice | 10000 (0) | 0 | 0.0 | 0.0 | 0.50 (0.50×) |",
 		"| plain 13 B body, 64 conns: CPU µs/req | ≤ 0.8× nginx | 0.75× | yes |",
 		"| plain 13 B body, 64 conns: syscalls/req | ≤ 4.3 | 4.00 | yes |",
-	} {
+	)
+}
+
+// wantMarkdown renders rep and fails the test for each line it lacks; it
+// returns the markdown.
+func wantMarkdown(t *testing.T, rep *Report, lines ...string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	rep.Markdown(&buf)
+	md := buf.String()
+	for _, want := range lines {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
+	return md
 }
 
 func TestGoalsMissWhenSluiceIsSlower(t *testing.T) {

@@ -18,7 +18,7 @@ type Config struct {
 	Rounds     int           // A B A B rounds per cell; medians over them. Default 3.
 	Duration   time.Duration // one measured wrk run. Default 5s.
 	Warmup     time.Duration // unmeasured wrk run per peer and cell. Default 1s.
-	Scenarios  []string      // plain, gateway, idle, routes
+	Scenarios  []string      // plain, gateway, auth, redislimit, cache, aggregate, obs, scrape, routes, idle
 	Proxies    []string      // sluice, nginx, haproxy, goproxy (plain and idle)
 	Conns      []int         // plain: client connections per cell. Default 64, 256.
 	Bodies     []string      // plain: 13, 1k, 64k
@@ -40,6 +40,8 @@ type Config struct {
 	SluiceOneLiner bool
 	GoproxyBin     string
 	IdleBin        string
+	PollerBin      string    // bench/cmd/poller: the scrape scenario's scraper and control
+	ScrapeRoutes   int       // scrape: routes, catch-all included, × 5 codes. Default 10000, Sluice's route-series cap
 	KeepTmp        bool      // keep the temp dir (configs, logs) after the run
 	Log            io.Writer // progress; os.Stderr when nil
 }

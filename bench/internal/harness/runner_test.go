@@ -90,11 +90,31 @@ func TestRunnerPolicyCellsEndToEnd(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", sluice, "github.com/sluice-gw/sluice/cmd/sluice").CombinedOutput(); err != nil {
 		t.Fatalf("building sluice: %v\n%s", err, out)
 	}
-	var log bytes.Buffer
-	r, err := NewRunner(Config{
+	rep := runCleanCells(t, Config{
 		Rounds: 1, Duration: time.Second, Scenarios: []string{"auth", "redislimit", "cache", "aggregate"},
-		Conns: []int{4}, WrkThreads: 1, SluiceBin: sluice, Log: &log,
+		Conns: []int{4}, WrkThreads: 1, SluiceBin: sluice,
+	}, map[string][]string{
+		"auth": {"sluice", "nginx+lua"}, "redislimit": {"sluice", "nginx+lua"},
+		"cache": {"sluice", "nginx", "varnish"}, "aggregate": {"sluice", "nginx+lua"},
 	})
+	for _, c := range rep.Cells {
+		for _, p := range c.Peers {
+			if c.Scenario == "redislimit" && p.RedisPerReq <= 0 {
+				t.Fatalf("redislimit %s: no redis-server CPU measured", p.Peer)
+			}
+		}
+	}
+}
+
+// runCleanCells runs cfg's scenarios and fails the test unless the run
+// had no skipped peer and no warning (every functional check passed) and
+// each scenario made one cell whose peers are want's, in order, each with
+// requests and no error.
+func runCleanCells(t *testing.T, cfg Config, want map[string][]string) *Report {
+	t.Helper()
+	var log bytes.Buffer
+	cfg.Log = &log
+	r, err := NewRunner(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,10 +128,6 @@ func TestRunnerPolicyCellsEndToEnd(t *testing.T) {
 	if len(rep.Skipped) != 0 || len(rep.Warnings) != 0 {
 		t.Fatalf("skipped %v, warnings %v\nlog:\n%s", rep.Skipped, rep.Warnings, log.String())
 	}
-	want := map[string][]string{
-		"auth": {"sluice", "nginx+lua"}, "redislimit": {"sluice", "nginx+lua"},
-		"cache": {"sluice", "nginx", "varnish"}, "aggregate": {"sluice", "nginx+lua"},
-	}
 	if len(rep.Cells) != len(want) {
 		t.Fatalf("%d cells, want %d", len(rep.Cells), len(want))
 	}
@@ -123,9 +139,44 @@ func TestRunnerPolicyCellsEndToEnd(t *testing.T) {
 			if p.Peer != want[c.Scenario][i] || p.Requests == 0 || p.Errors != 0 {
 				t.Fatalf("%s: peer %s: %d requests, %d errors", c.Scenario, p.Peer, p.Requests, p.Errors)
 			}
-			if c.Scenario == "redislimit" && p.RedisPerReq <= 0 {
-				t.Fatalf("redislimit %s: no redis-server CPU measured", p.Peer)
+		}
+	}
+	return rep
+}
+
+// TestRunnerObsCellsEndToEnd runs the obs and scrape scenarios briefly with
+// a freshly built Sluice and poller (20 routes instead of 10,000), and
+// requires that their checks passed: JSON lines in the obs peer's access
+// log, /metrics answering, every route × code warmed and counted, and the
+// scraper's and control's fetches read back from every run beside them.
+func TestRunnerObsCellsEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nginx, Sluice, wrk and the poller")
+	}
+	for _, tool := range []string{"nginx", "wrk"} {
+		requireTool(t, tool)
+	}
+	bin := t.TempDir()
+	for _, pkg := range []string{"cmd/sluice", "bench/cmd/poller"} {
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/sluice-gw/sluice/"+pkg).CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", pkg, err, out)
+		}
+	}
+	rep := runCleanCells(t, Config{
+		Rounds: 1, Duration: 2 * time.Second, Scenarios: []string{"obs", "scrape"}, Conns: []int{4}, WrkThreads: 1,
+		ScrapeRoutes: 20, SluiceBin: filepath.Join(bin, "sluice"), PollerBin: filepath.Join(bin, "poller"),
+	}, map[string][]string{"obs": {"sluice", obsPeer}, "scrape": {"sluice", scrapePeer, scrapeControlPeer}})
+	for _, c := range rep.Cells {
+		for i, p := range c.Peers {
+			if beside := p.Runs[0].Beside; (beside != nil) != (i > 0 && c.Scenario == "scrape") {
+				t.Fatalf("%s: peer %s: beside %+v", c.Scenario, p.Peer, beside)
+			}
+			if st := scrapeStats(p.Runs); st.Failed != 0 {
+				t.Fatalf("%s: peer %s: %d of %d fetches failed: %+v", c.Scenario, p.Peer, st.Failed, st.Fetches, p.Runs[0].Beside)
 			}
 		}
+	}
+	if s := rep.Cells[1].Scrape; s == nil || s.Series != 20*len(scrapeCodes) || s.WarmMismatches != 0 || s.GzipBytes == 0 || s.GzipBytes >= s.Bytes {
+		t.Fatalf("scrape set-up: %+v", s)
 	}
 }

@@ -20,6 +20,9 @@ type Cell struct {
 	Reference string        `json:"reference"` // the peer ratios are taken against
 	Peers     []*PeerResult `json:"peers"`
 	Strace    []StraceRun   `json:"strace,omitempty"`
+	// Scrape is the scrape scenario's set-up: route series, scrape sizes,
+	// idle scrape times. Nil in other cells.
+	Scrape *ScrapeCheck `json:"scrape,omitempty"`
 }
 
 // Peer returns the result of the named peer, nil if it did not run.
@@ -73,10 +76,11 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 			if cell != nil {
 				rep.Cells = append(rep.Cells, cell)
 			}
-		case "auth", "redislimit", "cache", "aggregate":
+		case "auth", "redislimit", "cache", "aggregate", "obs", "scrape":
 			var cell *Cell
 			cell, err = map[string]func(context.Context) (*Cell, error){
 				"auth": r.runAuth, "redislimit": r.runRedisLimit, "cache": r.runCache, "aggregate": r.runAggregate,
+				"obs": r.runObs, "scrape": r.runScrape,
 			}[sc](ctx)
 			if cell != nil {
 				rep.Cells = append(rep.Cells, cell)

@@ -25,6 +25,7 @@ type PeerResult struct {
 	RPS             float64 `json:"rps"`
 	P50Micros       float64 `json:"p50_us"`
 	P99Micros       float64 `json:"p99_us"`
+	P999Micros      float64 `json:"p999_us"`
 	UserPerReq      float64 `json:"user_us_req"`
 	SysPerReq       float64 `json:"sys_us_req"`
 	CPUPerReq       float64 `json:"cpu_us_req"`
@@ -55,6 +56,7 @@ func (p *PeerResult) Aggregate() {
 	p.RPS = col(func(r Run) float64 { return r.RPS })
 	p.P50Micros = col(func(r Run) float64 { return float64(r.P50Micros) })
 	p.P99Micros = col(func(r Run) float64 { return float64(r.P99Micros) })
+	p.P999Micros = col(func(r Run) float64 { return float64(r.P999Micros) })
 	p.UserPerReq = col(func(r Run) float64 { return r.UserPerReq })
 	p.SysPerReq = col(func(r Run) float64 { return r.SysPerReq })
 	p.CPUPerReq = col(func(r Run) float64 { return r.CPUPerReq })
