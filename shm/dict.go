@@ -204,22 +204,6 @@ func (d *Dict) IncrExisting(key []byte, delta int64) (int64, error) {
 	return d.incr(key, delta, false, 0, 0)
 }
 
-func (d *Dict) incr(key []byte, delta int64, hasInit bool, init int64, initTTL time.Duration) (int64, error) {
-	if err := checkKey(key); err != nil {
-		return 0, err
-	}
-	if initTTL < 0 {
-		return 0, ErrBadTTL
-	}
-	s, h := d.shardFor(key)
-	if n, done, err := s.incrExisting(h, key, delta); done {
-		return n, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.incr(h, key, delta, hasInit, init, initTTL)
-}
-
 // IncrFloat adds delta to a numeric value at key as float64 and returns the
 // new value; an int64 value becomes a float64. Missing or expired keys start
 // at init+delta with initTTL, as in Incr. Bytes and bool values give

@@ -3,6 +3,7 @@ package shm
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
 // hashKey is the dict's key hash: wyhash (final version 4, by Wang Yi,
@@ -18,49 +19,69 @@ import (
 // The seed is fixed, as xxhash's was: shard and index placement are the same
 // in every process, which keeps tests and their eviction figures
 // reproducible.
+//
+// Keys of up to 32 bytes, the request path's (rate-limit and cache keys),
+// are hashed here with unchecked loads and no loop, longer ones by
+// hashLongKey; both compute the one wyhash function (TestHashKeyIsWyhash).
 func hashKey(key []byte) uint64 {
-	const (
-		s0 = 0xa0761d6478bd642f
-		s1 = 0xe7037ed1a0b428db
-		s2 = 0x8ebc6af09c88c6e3
-		s3 = 0x589965cc75374cc3
-		// seed is wymix(0^s0, s1) ^ 0: the seeding step of wyhash for seed 0.
-		seed = 0x1ff5c2923a788d2c
-	)
 	n := len(key)
-	h := uint64(seed)
+	if n > 32 {
+		return hashLongKey(key)
+	}
+	p := unsafe.Pointer(unsafe.SliceData(key))
+	h := uint64(hashSeed)
 	var a, b uint64
 	switch {
-	case n <= 16:
-		switch {
-		case n >= 4:
-			q := (n >> 3) << 2 // 0 for 4..7 bytes, 4 for 8..16
-			a = uint64(le32(key, 0))<<32 | uint64(le32(key, q))
-			b = uint64(le32(key, n-4))<<32 | uint64(le32(key, n-4-q))
-		case n > 0:
-			a = uint64(key[0])<<16 | uint64(key[n>>1])<<8 | uint64(key[n-1])
-		}
-	default:
-		p := key
-		if len(p) >= 48 {
-			h1, h2 := h, h
-			for len(p) >= 48 {
-				h = wymix(le64(p, 0)^s1, le64(p, 8)^h)
-				h1 = wymix(le64(p, 16)^s2, le64(p, 24)^h1)
-				h2 = wymix(le64(p, 32)^s3, le64(p, 40)^h2)
-				p = p[48:]
-			}
-			h ^= h1 ^ h2
-		}
-		for len(p) > 16 {
-			h = wymix(le64(p, 0)^s1, le64(p, 8)^h)
-			p = p[16:]
-		}
-		// The last 16 bytes of the key, overlapping what the loop took.
-		a, b = le64(key, n-16), le64(key, n-8)
+	case n > 16:
+		h = wymix(load64(p, 0)^hashS1, load64(p, 8)^h)
+		a, b = load64(p, n-16), load64(p, n-8)
+	case n >= 4:
+		q := (n >> 3) << 2 // 0 for 4..7 bytes, 4 for 8..16
+		a = uint64(load32(p, 0))<<32 | uint64(load32(p, q))
+		b = uint64(load32(p, n-4))<<32 | uint64(load32(p, n-4-q))
+	case n > 0:
+		a = uint64(*(*byte)(p))<<16 | uint64(*(*byte)(unsafe.Add(p, n>>1)))<<8 | uint64(*(*byte)(unsafe.Add(p, n-1)))
 	}
-	hi, lo := bits.Mul64(a^s1, b^h)
-	return wymix(lo^s0^uint64(n), hi^s1)
+	return hashFinish(a, b, h, n)
+}
+
+const (
+	hashS0 = 0xa0761d6478bd642f
+	hashS1 = 0xe7037ed1a0b428db
+	hashS2 = 0x8ebc6af09c88c6e3
+	hashS3 = 0x589965cc75374cc3
+	// hashSeed is wymix(0^s0, s1) ^ 0: the seeding step of wyhash for seed 0.
+	hashSeed = 0x1ff5c2923a788d2c
+)
+
+// hashLongKey is hashKey for keys of more than 32 bytes.
+func hashLongKey(key []byte) uint64 {
+	n := len(key)
+	h := uint64(hashSeed)
+	p := key
+	if len(p) >= 48 {
+		h1, h2 := h, h
+		for len(p) >= 48 {
+			h = wymix(le64(p, 0)^hashS1, le64(p, 8)^h)
+			h1 = wymix(le64(p, 16)^hashS2, le64(p, 24)^h1)
+			h2 = wymix(le64(p, 32)^hashS3, le64(p, 40)^h2)
+			p = p[48:]
+		}
+		h ^= h1 ^ h2
+	}
+	for len(p) > 16 {
+		h = wymix(le64(p, 0)^hashS1, le64(p, 8)^h)
+		p = p[16:]
+	}
+	// The last 16 bytes of the key, overlapping what the loop took.
+	return hashFinish(le64(key, n-16), le64(key, n-8), h, n)
+}
+
+// hashFinish is wyhash's last step on the last two words a and b of a
+// key of n bytes, with h the state after the words before them.
+func hashFinish(a, b, h uint64, n int) uint64 {
+	hi, lo := bits.Mul64(a^hashS1, b^h)
+	return wymix(lo^hashS0^uint64(n), hi^hashS1)
 }
 
 func wymix(a, b uint64) uint64 {
@@ -70,4 +91,12 @@ func wymix(a, b uint64) uint64 {
 
 func le64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i:]) }
 
-func le32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i:]) }
+// load64 and load32 read little-endian words at p+i; the caller knows them
+// to be inside the key.
+func load64(p unsafe.Pointer, i int) uint64 {
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, i))[:])
+}
+
+func load32(p unsafe.Pointer, i int) uint32 {
+	return binary.LittleEndian.Uint32((*[4]byte)(unsafe.Add(p, i))[:])
+}

@@ -7,8 +7,9 @@ import (
 
 // index maps key hashes to entry slots: an open-addressing table with linear
 // probing and backward-shift deletion (no tombstones), at most half full.
-// Each bucket is one uint64, slot<<32 | low 32 bits of the hash, and 0 when
-// empty (slot 0 is the list sentinel, never an entry). The low hash bits are
+// Each bucket is one uint64, the slot's ref (its segment and position,
+// shard.go) <<32 | low 32 bits of the hash, and 0 when empty (slot 0, whose
+// ref is 0, is the list sentinel, never an entry). The low hash bits are
 // both the probe start (hash & mask) and a tag that skips most non-matching
 // buckets without touching their entries; the shard picks keys by the top
 // hash bits, so these low bits are still well spread inside a shard.
@@ -59,9 +60,14 @@ func (x *index) table() indexTable {
 	return indexTable{buckets: unsafe.Slice(x.first.Load(), int(mask)+1), mask: mask}
 }
 
-func bucketOf(slot uint32, hash uint64) uint64 { return uint64(slot)<<32 | uint64(uint32(hash)) }
+func bucketOf(slot uint32, hash uint64) uint64 {
+	return uint64(slotRef(slot))<<32 | uint64(uint32(hash))
+}
 
-func bucketSlot(b uint64) uint32 { return uint32(b >> 32) }
+func bucketSlot(b uint64) uint32 { return refSlot(bucketRef(b)) }
+
+// bucketRef is the slot's ref (shard.go), which lock-free readers use.
+func bucketRef(b uint64) uint32 { return uint32(b >> 32) }
 
 func bucketHome(b uint64, mask uint32) uint32 { return uint32(b) & mask }
 

@@ -64,3 +64,32 @@ func indexHas(x *index, slot uint32, hash uint64) bool {
 	}
 	return false
 }
+
+// TestSlotRefRoundTrip checks the index's slot encoding at every segment's
+// first and last slot: refSlot undoes slotRef, entryAt finds the entry that
+// entry does, and only slot 0 encodes as 0 (an empty bucket).
+func TestSlotRefRoundTrip(t *testing.T) {
+	d := mustNew(t, 64<<20, WithShards(1))
+	s := &d.shards[0]
+	for k := range entrySegments {
+		first := uint32(1<<firstSegmentLog<<k - 1<<firstSegmentLog)
+		for _, slot := range []uint32{first, first + 1<<firstSegmentLog<<k - 1} {
+			ref := slotRef(slot)
+			if got := refSlot(ref); got != slot {
+				t.Fatalf("slot %d: ref %#x decodes to %d", slot, ref, got)
+			}
+			if ref == 0 && slot != 0 {
+				t.Fatalf("slot %d encodes as 0, an empty bucket", slot)
+			}
+			if k >= 4 {
+				continue // segments are allocated as slots are needed
+			}
+			if s.segs[k].Load() == nil {
+				s.addSegment(k)
+			}
+			if s.entryAt(ref) != s.entry(slot) {
+				t.Fatalf("slot %d: entryAt and entry disagree", slot)
+			}
+		}
+	}
+}

@@ -72,7 +72,7 @@ func (s *shard) lookup(hash uint64, key []byte) (h hit, p probe) {
 		if uint32(b) != tag {
 			continue
 		}
-		e := s.entry(bucketSlot(b))
+		e := s.entryAt(bucketRef(b))
 		seq := e.seq.Load()
 		if seq&1 != 0 {
 			return h, probeRetry
@@ -181,25 +181,33 @@ func (s *shard) ttl(hash uint64, key []byte) (time.Duration, error) {
 	return s.ttlLocked(hash, key)
 }
 
-// incrExisting adds delta to key's counter if key holds a live KindInt
-// value whose cell can take the result, with one atomic add on the cell
-// (cells.go). It reports done == false when the operation needs the shard
-// lock: the key is missing or expired (the counter must be created), holds
-// another kind (the error is decided under the lock), the value leaves the
-// cell's range, or writers kept getting in the way.
+// incr is Incr and IncrExisting. It adds delta to key's counter without
+// the lock if key holds a live KindInt value whose cell can take the
+// result, with one atomic add on the cell (cells.go), and takes the shard
+// lock when it cannot: the key is missing or expired (the counter must be
+// created), holds another kind (the error is decided under the lock), the
+// value leaves the cell's range, or writers kept getting in the way. Like
+// get, it is the Dict's method so that hashing and the lookup share a frame.
 //
 // The cell was validated as key's under the entry's seq; it can only stop
 // being key's by being frozen, which the add or the swap then sees, so they
 // need no second validation. The TTL was checked with one clock read; an
 // Incr that races the expiry instant may land just after it, which only
 // GetStale can observe.
-func (s *shard) incrExisting(hash uint64, key []byte, delta int64) (n int64, done bool, err error) {
+func (d *Dict) incr(key []byte, delta int64, hasInit bool, init int64, initTTL time.Duration) (int64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	if initTTL < 0 {
+		return 0, ErrBadTTL
+	}
+	s, hash := d.shardFor(key)
 	for range maxOptimistic {
 		h, p := s.lookup(hash, key)
-		switch p {
-		case probeMiss:
-			return 0, false, nil
-		case probeRetry:
+		if p == probeMiss {
+			break
+		}
+		if p == probeRetry {
 			continue
 		}
 		lens, expires := h.e.lens.Load(), h.e.expires.Load()
@@ -208,7 +216,7 @@ func (s *shard) incrExisting(hash uint64, key []byte, delta int64) (n int64, don
 			continue
 		}
 		if _, kind, _ := unpackLens(lens); kind != KindInt || expires != 0 && s.expiredNow(expires) {
-			return 0, false, nil
+			break
 		}
 		if c == nil {
 			continue
@@ -217,12 +225,22 @@ func (s *shard) incrExisting(hash uint64, key []byte, delta int64) (n int64, don
 		if again {
 			continue
 		}
-		if done && err == nil && lens&refBit == 0 {
-			markUsed(h.e)
+		if done {
+			if err == nil && lens&refBit == 0 {
+				markUsed(h.e)
+			}
+			return n, err
 		}
-		return n, done, err
+		break
 	}
-	return 0, false, nil
+	return s.incrWithLock(hash, key, delta, hasInit, init, initTTL)
+}
+
+// incrWithLock is incr once the lock-free path gave up.
+func (s *shard) incrWithLock(hash uint64, key []byte, delta int64, hasInit bool, init int64, initTTL time.Duration) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.incr(hash, key, delta, hasInit, init, initTTL)
 }
 
 // addToCounter adds delta to the counter cell c without the lock: one

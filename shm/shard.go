@@ -90,6 +90,34 @@ func (s *shard) entry(slot uint32) *entry {
 	return (*entry)(unsafe.Add(unsafe.Pointer(s.segs[k].Load()), uintptr(i)*unsafe.Sizeof(entry{})))
 }
 
+// A slot's ref is how the index stores it (index.go): its segment in the
+// top refSegmentBits bits and its position in the segment below, so that a
+// lock-free reader finds the entry with a shift and a mask (entryAt)
+// instead of segmentOf's bit length and shifts. The last segment holds
+// 16<<23 = 2^27 entries, so the position fits; slot 0's ref is 0, and no
+// other slot's is.
+const (
+	refSegmentShift = 27
+	refIndexMask    = 1<<refSegmentShift - 1
+)
+
+func slotRef(slot uint32) uint32 {
+	k, i := segmentOf(slot)
+	return uint32(k)<<refSegmentShift | uint32(i)
+}
+
+func refSlot(ref uint32) uint32 {
+	k := ref >> refSegmentShift
+	return 1<<firstSegmentLog<<k - 1<<firstSegmentLog + ref&refIndexMask
+}
+
+// entryAt returns the entry of ref, with no bounds checks for the reasons
+// entry gives.
+func (s *shard) entryAt(ref uint32) *entry {
+	seg := unsafe.Pointer(s.segs[ref>>refSegmentShift].Load())
+	return (*entry)(unsafe.Add(seg, uintptr(ref&refIndexMask)*unsafe.Sizeof(entry{})))
+}
+
 // sentinel is slot 0, the list head: its next is the head, its prev the tail.
 func (s *shard) sentinel() *entry { return s.segs[0].Load() }
 
