@@ -9,11 +9,13 @@
 //
 // It prints one line per fetch on stdout, written whole by one write:
 //
-//	FETCH wall_us=2314 status=200 bytes=301822 enc=gzip
+//	FETCH wall_us=2314 ttfb_us=2001 status=200 bytes=301822 enc=gzip
 //	FETCH-ERROR wall_us=12 err=...
 //
-// wall_us runs from sending the request to reading the body's last byte;
-// bytes is the body as received (compressed when enc=gzip: the poller asks
+// wall_us runs from sending the request to reading the body's last byte,
+// ttfb_us to the response's first byte (Sluice makes the whole exposition
+// before it writes any of it, so that part is the making, plus the wake-ups
+// of both sides; the rest is the transfer); bytes is the body as received (compressed when enc=gzip: the poller asks
 // for gzip with -gzip and never decompresses, so it costs wrk's CPU no more
 // than a Prometheus server would cost the gateway's host).
 package main
@@ -24,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/signal"
 	"syscall"
@@ -72,6 +75,8 @@ func poll(ctx context.Context, client *http.Client, url string, gzip bool, first
 // fetch makes one request and returns its FETCH or FETCH-ERROR line.
 func fetch(ctx context.Context, client *http.Client, url string, gzip bool) string {
 	start := time.Now()
+	var ttfb time.Duration
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotFirstResponseByte: func() { ttfb = time.Since(start) }})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Sprintf("FETCH-ERROR wall_us=0 err=%q", err.Error())
@@ -93,5 +98,5 @@ func fetch(ctx context.Context, client *http.Client, url string, gzip bool) stri
 	if enc == "" {
 		enc = "identity"
 	}
-	return fmt.Sprintf("FETCH wall_us=%d status=%d bytes=%d enc=%s", wall, resp.StatusCode, n, enc)
+	return fmt.Sprintf("FETCH wall_us=%d ttfb_us=%d status=%d bytes=%d enc=%s", wall, ttfb.Microseconds(), resp.StatusCode, n, enc)
 }

@@ -50,8 +50,8 @@ func TestPollKeepsOneConnectionAndReportsGzipBytes(t *testing.T) {
 	}
 	want := " status=200 bytes=" + strconv.Itoa(zipped.Len()) + " enc=gzip"
 	for _, l := range lines {
-		if !strings.HasPrefix(l, "FETCH wall_us=") || !strings.HasSuffix(l, want) {
-			t.Errorf("line %q, want FETCH wall_us=N%s", l, want)
+		if !strings.HasPrefix(l, "FETCH wall_us=") || !strings.Contains(l, " ttfb_us=") || !strings.HasSuffix(l, want) {
+			t.Errorf("line %q, want FETCH wall_us=N ttfb_us=N%s", l, want)
 		}
 	}
 	if n := conns.Load(); n != 1 {

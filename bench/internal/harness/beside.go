@@ -30,6 +30,7 @@ const (
 // Fetch is one request the poller made.
 type Fetch struct {
 	WallMicros int64  `json:"wall_us"` // from sending the request to the body's last byte
+	TTFBMicros int64  `json:"ttfb_us"` // to the response's first byte
 	Status     int    `json:"status"`  // 0 for a transport error
 	Bytes      int64  `json:"bytes"`   // the body as received (compressed when Encoding is gzip)
 	Encoding   string `json:"enc,omitempty"`
@@ -102,6 +103,8 @@ func ParseFetchLines(b []byte) []Fetch {
 			switch k {
 			case "wall_us":
 				f.WallMicros, _ = strconv.ParseInt(v, 10, 64)
+			case "ttfb_us":
+				f.TTFBMicros, _ = strconv.ParseInt(v, 10, 64)
 			case "status":
 				f.Status, _ = strconv.Atoi(v)
 			case "bytes":

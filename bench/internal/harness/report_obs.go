@@ -125,13 +125,15 @@ type ScrapeStats struct {
 	Fetches, Failed int
 	WallMedianMs    float64 // of the fetches that succeeded
 	WallMaxMs       float64
+	TTFBMedianMs    float64 // to the first byte: the making of the body, mostly
+	TTFBMaxMs       float64
 	BytesMedian     float64
 }
 
 // scrapeStats sums up runs' fetches.
 func scrapeStats(runs []Run) ScrapeStats {
 	var st ScrapeStats
-	var walls, sizes []float64
+	var walls, ttfbs, sizes []float64
 	for _, r := range runs {
 		if r.Beside == nil {
 			continue
@@ -144,11 +146,13 @@ func scrapeStats(runs []Run) ScrapeStats {
 			}
 			ms := float64(f.WallMicros) / 1000
 			walls = append(walls, ms)
+			ttfbs = append(ttfbs, float64(f.TTFBMicros)/1000)
 			sizes = append(sizes, float64(f.Bytes))
 		}
 	}
-	st.WallMedianMs, st.BytesMedian = Median(walls), Median(sizes)
+	st.WallMedianMs, st.TTFBMedianMs, st.BytesMedian = Median(walls), Median(ttfbs), Median(sizes)
 	_, st.WallMaxMs = minMax(walls)
+	_, st.TTFBMaxMs = minMax(ttfbs)
 	return st
 }
 
@@ -162,7 +166,7 @@ func writeScrape(w io.Writer, cell *Cell) {
 	}
 	fmt.Fprintln(w, "\nPer round (each round: no client beside wrk, the scraper, the control), latencies in ms:")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| round | variant | req/s | p50 | p99 | p99.9 | CPU µs/req | its core % | beside: fetches, wall median / max ms, bytes |")
+	fmt.Fprintln(w, "| round | variant | req/s | p50 | p99 | p99.9 | CPU µs/req | its core % | beside: fetches, wall median / max ms, first byte median / max ms, bytes |")
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---|")
 	for _, row := range cellRounds(cell) {
 		for i, run := range row.Runs {
@@ -172,7 +176,7 @@ func writeScrape(w io.Writer, cell *Cell) {
 			beside := "–"
 			if run.Beside != nil {
 				st := scrapeStats([]Run{*run})
-				beside = fmt.Sprintf("%d (%d failed), %.1f / %.1f, %s", st.Fetches, st.Failed, st.WallMedianMs, st.WallMaxMs, thousands(st.BytesMedian))
+				beside = fmt.Sprintf("%d (%d failed), %.1f / %.1f, %.1f / %.1f, %s", st.Fetches, st.Failed, st.WallMedianMs, st.WallMaxMs, st.TTFBMedianMs, st.TTFBMaxMs, thousands(st.BytesMedian))
 			}
 			fmt.Fprintf(w, "| %d | %s | %s | %.2f | %.2f | %.2f | %.2f | %.0f | %s |\n",
 				row.Round, cell.Peers[i].Peer, thousands(run.RPS), float64(run.P50Micros)/1000, float64(run.P99Micros)/1000,
@@ -187,8 +191,8 @@ func writeScrape(w io.Writer, cell *Cell) {
 	fmt.Fprintf(w, "Medians: %s.\n", strings.Join(med, "; "))
 	if p := cell.Peer(scrapePeer); p != nil {
 		st := scrapeStats(p.Runs)
-		fmt.Fprintf(w, "\nScrapes under traffic: %d (%d failed), wall time median %.1f ms, max %.1f ms (bar: ≤ %.0f ms), %s bytes each with gzip (median).\n",
-			st.Fetches, st.Failed, st.WallMedianMs, st.WallMaxMs, scrapeMaxWallMs, thousands(st.BytesMedian))
+		fmt.Fprintf(w, "\nScrapes under traffic: %d (%d failed), wall time median %.1f ms, max %.1f ms (bar: ≤ %.0f ms); to the first byte median %.1f ms, max %.1f ms; %s bytes each with gzip (median).\n",
+			st.Fetches, st.Failed, st.WallMedianMs, st.WallMaxMs, scrapeMaxWallMs, st.TTFBMedianMs, st.TTFBMaxMs, thousands(st.BytesMedian))
 	}
 }
 

@@ -7,13 +7,13 @@ import (
 )
 
 func TestParseFetchLines(t *testing.T) {
-	in := "FETCH wall_us=12345 status=200 bytes=301822 enc=gzip\n" +
+	in := "FETCH wall_us=12345 ttfb_us=11000 status=200 bytes=301822 enc=gzip\n" +
 		"runtime: a message the poller did not write\n" +
 		"FETCH-ERROR wall_us=17 err=\"Get \\\"http://127.0.0.1:1/metrics\\\": connection refused\"\n" +
 		"FETCH wall_us=900 status=503 bytes=20 enc=identity\n" +
 		"FETCH wall_us=1" // cut by the stop: still a fetch that ended
 	want := []Fetch{
-		{WallMicros: 12345, Status: 200, Bytes: 301822, Encoding: "gzip"},
+		{WallMicros: 12345, TTFBMicros: 11000, Status: 200, Bytes: 301822, Encoding: "gzip"},
 		{WallMicros: 17, Err: `Get "http://127.0.0.1:1/metrics": connection refused`},
 		{WallMicros: 900, Status: 503, Bytes: 20, Encoding: "identity"},
 		{WallMicros: 1},
@@ -97,7 +97,7 @@ func scrapeCell() *Cell {
 	fetches := func(walls ...int64) *BesideRun {
 		b := &BesideRun{Client: "scraper"}
 		for _, w := range walls {
-			b.Fetches = append(b.Fetches, Fetch{WallMicros: w, Status: 200, Bytes: 300000, Encoding: "gzip"})
+			b.Fetches = append(b.Fetches, Fetch{WallMicros: w, TTFBMicros: w / 2, Status: 200, Bytes: 300000, Encoding: "gzip"})
 		}
 		return b
 	}
@@ -118,7 +118,7 @@ func scrapeCell() *Cell {
 
 func TestScrapeStatsSkipsFailedFetches(t *testing.T) {
 	st := scrapeStats(scrapeCell().Peers[1].Runs)
-	want := ScrapeStats{Fetches: 4, Failed: 1, WallMedianMs: 60, WallMaxMs: 150, BytesMedian: 300000}
+	want := ScrapeStats{Fetches: 4, Failed: 1, WallMedianMs: 60, WallMaxMs: 150, TTFBMedianMs: 30, TTFBMaxMs: 75, BytesMedian: 300000}
 	if st != want {
 		t.Fatalf("scrapeStats = %+v, want %+v", st, want)
 	}
@@ -128,9 +128,9 @@ func TestMarkdownShowsScrapeRoundsAndGoals(t *testing.T) {
 	wantMarkdown(t, &Report{Cells: []*Cell{scrapeCell()}},
 		"a scrape then had 50000 `sluice_route_requests_total` series, 3,000,000 bytes (300,000 with gzip). With no traffic (from the harness, a new connection each): 30.0, 25.0 ms, gzip 40.0, 35.0 ms.",
 		"| 1 | sluice | 30,000 | 1.50 | 3.00 | 5.00 | 20.00 | 0 | – |",
-		"| 1 | sluice + scraper | 29,000 | 1.50 | 3.20 | 9.00 | 21.00 | 0 | 4 (1 failed), 60.0 / 150.0, 300,000 |",
-		"| 1 | sluice + control | 29,500 | 1.50 | 3.10 | 6.00 | 20.00 | 0 | 1 (0 failed), 2.0 / 2.0, 13 |",
-		"Scrapes under traffic: 4 (1 failed), wall time median 60.0 ms, max 150.0 ms (bar: ≤ 100 ms)",
+		"| 1 | sluice + scraper | 29,000 | 1.50 | 3.20 | 9.00 | 21.00 | 0 | 4 (1 failed), 60.0 / 150.0, 30.0 / 75.0, 300,000 |",
+		"| 1 | sluice + control | 29,500 | 1.50 | 3.10 | 6.00 | 20.00 | 0 | 1 (0 failed), 2.0 / 2.0, 0.0 / 0.0, 13 |",
+		"Scrapes under traffic: 4 (1 failed), wall time median 60.0 ms, max 150.0 ms (bar: ≤ 100 ms); to the first byte median 30.0 ms, max 75.0 ms;",
 		"| scrape 10000 routes × 5 codes: scrape wall time under traffic | ≤ 100 ms | median 60.0 ms, max 150.0 ms (4 scrapes, 1 failed) | no |",
 		"| scrape 10000 routes × 5 codes: p99 with a scrape every second | ≤ p99 with the control client | 3.20 ms (control 3.10 ms, none 3.00 ms) | no |",
 	)
