@@ -47,6 +47,7 @@ type routeUnit struct {
 	slot  int
 	match router.Match
 	seen  uint64 // the compile that last saw it (Compiler.gen)
+	kept  uint64 // the compile that last kept its policies (Compiler.gen)
 }
 
 // compilation is one call of Compile: what it builds before it commits.
@@ -60,12 +61,15 @@ type compilation struct {
 	upstreamsChanged bool
 	env              func(scope string, spec config.PolicySpec) *Env
 	created          []*policySet // made by this compile: cleaned up if it fails
-	units            []*routeUnit // by position in cfg.Routes
-	ups              map[string]*upstreamUnit
-	freed            []int // slots of the routes this version drops
-	freeUsed         int   // free slots (from the end of Compiler.free) it took
-	newSlots         int   // slots it added after the last version's
-	tableOps         []tableOp
+	// replaced: units of the last version whose route this one compiled
+	// again or dropped; their sets are dropped unless kept (routeUnit.kept).
+	replaced []*routeUnit
+	units    []*routeUnit // by position in cfg.Routes
+	ups      map[string]*upstreamUnit
+	freed    []int // slots of the routes this version drops
+	freeUsed int   // free slots (from the end of Compiler.free) it took
+	newSlots int   // slots it added after the last version's
+	tableOps []tableOp
 }
 
 type tableOp struct {
@@ -230,13 +234,7 @@ func (p *Pending) Commit() *Snapshot {
 			}
 		}
 	}
-	for _, r := range s.routes {
-		if r != nil {
-			r.own.acquire()
-		}
-	}
-	s.globals.acquire()
-	s.consumerSet.acquire()
+	c.lives.commit(c.version+1, k.created, k.droppedSets())
 	c.shared, c.ups, c.units = cfg.SharedRev(), k.ups, k.units
 	c.slots, c.table = s.routes, s.table
 	c.free = append(c.free[:len(c.free)-k.freeUsed], k.freed...)
@@ -427,6 +425,7 @@ func (k *compilation) routes() error {
 			// uses are as compiled last time.
 			s.routes[old.slot] = old.route
 			k.units[i] = old
+			old.kept = c.gen
 			continue
 		}
 		var up *Upstream
@@ -445,6 +444,7 @@ func (k *compilation) routes() error {
 				r = &nr
 			}
 			s.routes[old.slot] = r
+			old.kept = c.gen // the same policies, whichever unit holds them
 			if r != old.route {
 				old = &routeUnit{name: cr.Name, rev: rev, route: r, slot: old.slot, match: old.match, seen: c.gen}
 			}
@@ -454,6 +454,9 @@ func (k *compilation) routes() error {
 		r, err := k.route(i, cr, up)
 		if err != nil {
 			return err
+		}
+		if old != nil {
+			k.replaced = append(k.replaced, old)
 		}
 		u := &routeUnit{name: cr.Name, rev: rev, route: r, match: cr.Match.RouterMatch(), seen: c.gen}
 		if old != nil {
@@ -472,6 +475,7 @@ func (k *compilation) routes() error {
 		// Some routes are gone: free their slots.
 		for _, old := range c.units {
 			if old.seen != c.gen {
+				k.replaced = append(k.replaced, old)
 				s.routes[old.slot] = nil
 				k.freed = append(k.freed, old.slot)
 				k.tableOps = append(k.tableOps, tableOp{slot: old.slot})
@@ -479,6 +483,27 @@ func (k *compilation) routes() error {
 		}
 	}
 	return nil
+}
+
+// droppedSets are the last version's policy sets this one does not have:
+// those of the routes it compiled again or dropped (unless another route
+// kept them: two unnamed routes may find the same unit), and the global
+// and consumer sets when it built its own.
+func (k *compilation) droppedSets() []*policySet {
+	c, s := k.c, k.s
+	var out []*policySet
+	for _, u := range k.replaced {
+		if u.kept != c.gen {
+			out = append(out, u.route.own)
+		}
+	}
+	if c.globals != nil && s.globals != c.globals {
+		out = append(out, c.globals)
+	}
+	if c.consumerSet != nil && s.consumerSet != c.consumerSet {
+		out = append(out, c.consumerSet)
+	}
+	return out
 }
 
 // takeSlot gives a new route a free slot, or a new one. The compiler's

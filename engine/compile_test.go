@@ -196,3 +196,73 @@ func TestCompileNoGrowthAfterManyEdits(t *testing.T) {
 		t.Fatalf("the heap grew by %d bytes over 9,000 edits", grown)
 	}
 }
+
+// Versions may retire in any order (a long request keeps an old one):
+// a route's policies are cleaned up once every version that has them has
+// retired, not before, whichever retires last.
+func TestCompileRetiresOutOfOrder(t *testing.T) {
+	c, pc, cfg, s1 := compileBase(t, 10)
+	edit := func(cfg *config.Config, path string) (*config.Config, *Snapshot) {
+		t.Helper()
+		next, _, err := cfg.PutRoute("r7", []byte(`{"match": {"paths": ["`+path+`"]}, "upstream": "u", "policies": [{"name": "p"}]}`), "body")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.Compile(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next, s
+	}
+	cfg2, s2 := edit(cfg, "/seven/*")
+	_, s3 := edit(cfg2, "/siete/*")
+	s2.cleanup() // version 2's r7 is in version 2 only
+	if got := pc.cleaned.Load(); got != 1 {
+		t.Fatalf("retiring version 2 cleaned up %d policies, want its own r7's 1", got)
+	}
+	s3.cleanup() // the newest: a stop; version 1 still runs requests
+	if got := pc.cleaned.Load(); got != 2 {
+		t.Fatalf("retiring version 3 while 1 is live cleaned up %d, want 2 (r7 of version 3)", got)
+	}
+	s1.cleanup()
+	if got := pc.cleaned.Load(); got != 1+1+11 {
+		t.Fatalf("retiring every version cleaned up %d, want all 13", got)
+	}
+}
+
+// A reload of unnamed routes (the unit found by name serves every
+// unnamed route) drops each set of the last version exactly once:
+// countingPolicy panics on a second cleanup.
+func TestCompileUnnamedRoutesCleanedUpOnce(t *testing.T) {
+	pc := &policyCounter{}
+	c := NewCompiler(pc.factory)
+	t.Cleanup(c.Close)
+	parse := func(n int) *config.Config {
+		var b strings.Builder
+		b.WriteString("upstreams: [{name: u, targets: [{addr: 127.0.0.1:9}]}]\nroutes:\n")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "  - {match: {paths: [/s%d/*]}, upstream: u, policies: [{name: p}]}\n", i)
+		}
+		cfg, err := config.Parse([]byte(b.String()), "unnamed.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	s1, err := c.Compile(parse(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := c.Compile(parse(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.cleanup()
+	if got := pc.cleaned.Load(); got != 3 {
+		t.Fatalf("retiring version 1 cleaned up %d policies, want its 3", got)
+	}
+	s2.cleanup()
+	if got := pc.cleaned.Load(); got != 7 {
+		t.Fatalf("retiring both cleaned up %d, want 7", got)
+	}
+}

@@ -178,6 +178,8 @@ type Compiler struct {
 
 	consumers   map[string]*Consumer
 	consumerSet *policySet
+
+	lives setLives // which policy sets versions not yet retired have (retire.go)
 }
 
 type lbGroup struct {
