@@ -121,7 +121,10 @@ func (d *Dict) Name() string { return d.name }
 func (d *Dict) Get(key, dst []byte) (v Value, ok bool) {
 	// Small enough to be inlined, so that get fills the caller's Value in
 	// place: a 56-byte result returned in registers is spilled and copied
-	// with wide loads of narrow stores, a store-forwarding stall.
+	// with wide loads of narrow stores, a store-forwarding stall. v.Bytes
+	// is stored here, in the caller's frame, where a pointer store needs
+	// no write barrier.
+	v.Bytes = dst
 	_, ok = d.get(key, dst, false, &v)
 	return v, ok
 }
@@ -129,6 +132,7 @@ func (d *Dict) Get(key, dst []byte) (v Value, ok bool) {
 // GetStale is Get that also returns expired entries not yet removed, with
 // stale set. A stale entry is not marked as used.
 func (d *Dict) GetStale(key, dst []byte) (v Value, stale, ok bool) {
+	v.Bytes = dst
 	stale, ok = d.get(key, dst, true, &v)
 	return v, stale, ok
 }

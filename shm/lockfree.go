@@ -111,12 +111,11 @@ func (s *shard) expiredNow(expires int64) bool {
 }
 
 // get is Get and GetStale: it reads the value of key into *v, which must
-// be the zero Value, leaving it {Bytes: dst} on a miss; with stale, an
+// be Value{Bytes: dst} and is left so on a miss; with stale, an
 // expired entry is read too (and not marked as used). It is the Dict's
 // method, hashing and looking up in one frame, because every call on the
 // request path spills and reloads the values live across it.
 func (d *Dict) get(key, dst []byte, stale bool, v *Value) (expired, ok bool) {
-	v.Bytes = dst
 	if checkKey(key) != nil {
 		return false, false
 	}
@@ -138,8 +137,19 @@ func (d *Dict) get(key, dst []byte, stale bool, v *Value) (expired, ok bool) {
 			}
 			continue
 		}
-		if s.readValue(h.e, dst, v) && h.valid() {
-			if !expired {
+		// Byte strings, the common case, are read here; a call to
+		// readValue would spill and reload every value live in this frame.
+		lens := h.e.lens.Load()
+		read := false
+		if keyLen, kind, valLen := unpackLens(lens); kind == KindBytes {
+			loc := h.e.loc.Load()
+			v.Kind, v.Flags = kind, uint32(h.e.hashFlags.Load())
+			v.Bytes, read = s.arenaRef().appendValue(dst, keyLen, valLen, loc)
+		} else {
+			read = s.readValue(h.e, dst, v)
+		}
+		if read && h.valid() {
+			if !expired && lens&refBit == 0 {
 				markUsed(h.e)
 			}
 			return expired, true

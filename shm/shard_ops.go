@@ -35,12 +35,10 @@ func (s *shard) readValue(e *entry, dst []byte, v *Value) bool {
 	v.Kind, v.Flags = kind, uint32(e.hashFlags.Load())
 	switch kind {
 	case KindBytes:
-		off, size := unpackLoc(e.loc.Load())
-		a := s.arenaRef()
-		if uint64(keyLen)+uint64(valLen) > uint64(size) || uint64(off)+uint64(size) > a.size {
-			return false
-		}
-		v.Bytes = a.appendBytes(dst, uint64(off)+blockHeader+uint64(keyLen), int(valLen))
+		loc := e.loc.Load()
+		var ok bool
+		v.Bytes, ok = s.arenaRef().appendValue(dst, keyLen, valLen, loc)
+		return ok
 	case KindInt:
 		n, ok := s.loadInt(e)
 		v.Int = n
@@ -51,6 +49,18 @@ func (s *shard) readValue(e *entry, dst []byte, v *Value) bool {
 		v.Bool = e.num.Load() != 0
 	}
 	return true
+}
+
+// appendValue appends the byte-string value of an entry, whose lens gave
+// keyLen and valLen and whose loc was loaded before a, to dst. It returns
+// false, and dst, if the block is not inside a, which only a lock-free
+// reader racing a writer sees.
+func (a arenaRef) appendValue(dst []byte, keyLen, valLen uint32, loc uint64) ([]byte, bool) {
+	off, size := unpackLoc(loc)
+	if uint64(keyLen)+uint64(valLen) > uint64(size) || uint64(off)+uint64(size) > a.size {
+		return dst, false
+	}
+	return a.appendBytes(dst, uint64(off)+blockHeader+uint64(keyLen), int(valLen)), true
 }
 
 // loadInt reads the value of a KindInt entry from its cell.
