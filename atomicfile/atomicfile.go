@@ -7,7 +7,9 @@
 package atomicfile
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -15,7 +17,22 @@ import (
 // Write replaces path with the chunks, one after the other, with the
 // permissions perm. On error path is unchanged and no temporary file is
 // left behind.
-func Write(path string, perm os.FileMode, chunks ...[]byte) (err error) {
+func Write(path string, perm os.FileMode, chunks ...[]byte) error {
+	return WriteWith(path, perm, func(w io.Writer) error {
+		for _, c := range chunks {
+			if _, err := w.Write(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// WriteWith is Write of what fill writes to w, through a buffer of
+// bufSize: content made of many small pieces (10,000 routes' YAML) goes
+// to the file without being gathered in memory first, in writes of
+// bufSize. An error of fill leaves path unchanged.
+func WriteWith(path string, perm os.FileMode, fill func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -27,10 +44,12 @@ func Write(path string, perm os.FileMode, chunks ...[]byte) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	for _, c := range chunks {
-		if _, err = tmp.Write(c); err != nil {
-			return err
-		}
+	bw := bufio.NewWriterSize(tmp, bufSize)
+	if err = fill(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return err
 	}
 	if err = tmp.Chmod(perm); err != nil {
 		return err
@@ -50,3 +69,6 @@ func Write(path string, perm os.FileMode, chunks ...[]byte) (err error) {
 	}
 	return nil
 }
+
+// bufSize is the size of WriteWith's writes.
+const bufSize = 64 << 10

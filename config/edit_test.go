@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -248,6 +249,42 @@ func TestYAMLEncoderRoundTrip(t *testing.T) {
 	}
 	if len(enc.routes) != len(next.Routes) {
 		t.Fatalf("the encoder keeps %d routes, want %d", len(enc.routes), len(next.Routes))
+	}
+}
+
+// The encoder forgets the YAML of replaced routes: a thousand edits of one
+// route leave it holding at most about twice the routes, and what it
+// writes is still the config.
+func TestYAMLEncoderForgetsReplacedRoutes(t *testing.T) {
+	cfg := editConfig(t)
+	var enc YAMLEncoder
+	for i := 0; i < 1000; i++ {
+		next, _, err := cfg.PutRoute("r1", []byte(fmt.Sprintf(`{"match": {"paths": ["/e/%d"]}, "upstream": "a"}`, i)), "body")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = next
+		if err := enc.WriteTo(io.Discard, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if len(enc.routes) > 2*len(cfg.Routes)+64 {
+			t.Fatalf("edit %d: the encoder holds %d routes' YAML for %d routes", i, len(enc.routes), len(cfg.Routes))
+		}
+	}
+	out, err := enc.Encode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(out, "encoded.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := EncodeYAML(cfg)
+	if got, _ := EncodeYAML(back); string(got) != string(want) {
+		t.Fatalf("round trip after the edits:\n%s\n---\n%s", want, got)
+	}
+	if enc.Encoded() != int64(len(cfg.Routes)-1+1000) {
+		t.Fatalf("encoded %d routes, want each unchanged route once and each edit's once (%d)", enc.Encoded(), len(cfg.Routes)-1+1000)
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,11 +25,12 @@ func EncodeYAML(v any) ([]byte, error) { return yaml.Marshal(v) }
 // YAMLEncoder is EncodeYAML for a configuration that changes a route at a
 // time: it keeps each route's YAML by its revision (rev.go) and encodes
 // only the routes it has not seen, so writing back 10,000 routes after one
-// changed costs the concatenation, not 10,000 encodings (seconds on a busy
-// machine). The routes come last in its output. Not safe for concurrent
-// use.
+// changed costs copying them out, not 10,000 encodings (seconds on a busy
+// machine). WriteTo streams the document, so a write-back allocates the
+// changed routes' YAML and nothing in proportion to the whole. The routes
+// come last in its output. Not safe for concurrent use.
 type YAMLEncoder struct {
-	routes  map[Rev][]byte
+	routes  map[Rev][]byte // may hold routes of older versions (see WriteTo)
 	encoded atomic.Int64
 }
 
@@ -36,46 +38,61 @@ type YAMLEncoder struct {
 // it kept): what a write-back cost. Safe to call during Encode.
 func (e *YAMLEncoder) Encoded() int64 { return e.encoded.Load() }
 
-// Encode writes c as EncodeYAML does, the routes' section at the end.
+// Encode returns c as EncodeYAML does, the routes' section at the end.
 func (e *YAMLEncoder) Encode(c *Config) ([]byte, error) {
+	var b bytes.Buffer
+	err := e.WriteTo(&b, c)
+	return b.Bytes(), err
+}
+
+// WriteTo writes c to w as Encode does.
+func (e *YAMLEncoder) WriteTo(w io.Writer, c *Config) error {
 	rest := *c
 	rest.Routes = nil
 	out, err := yaml.Marshal(&rest)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if len(c.Routes) == 0 {
-		return out, nil
+	if _, err := w.Write(out); err != nil || len(c.Routes) == 0 {
+		return err
 	}
-	kept := make(map[Rev][]byte, len(c.Routes))
-	items := make([][]byte, len(c.Routes))
-	size := len(out) + len("routes:\n")
+	if _, err := io.WriteString(w, "routes:\n"); err != nil {
+		return err
+	}
+	if e.routes == nil {
+		e.routes = make(map[Rev][]byte, len(c.Routes))
+	}
 	for i := range c.Routes {
 		rev := c.RouteRev(i)
 		item, ok := e.routes[rev]
 		if !ok || rev == 0 {
 			doc, err := yaml.Marshal(c.Routes[i])
 			if err != nil {
-				return nil, err
+				return err
 			}
 			item = listItem(doc)
 			e.encoded.Add(1)
+			if rev != 0 {
+				e.routes[rev] = item
+			}
 		}
-		if rev != 0 {
-			kept[rev] = item
+		if _, err := w.Write(item); err != nil {
+			return err
 		}
-		items[i] = item
-		size += len(item)
 	}
-	e.routes = kept
-	// One allocation of the whole size: appending megabytes item by item
-	// regrows the buffer a dozen times.
-	whole := make([]byte, 0, size)
-	whole = append(append(whole, out...), "routes:\n"...)
-	for _, item := range items {
-		whole = append(whole, item...)
+	// Each edit leaves the YAML of the route it replaced behind: forget
+	// those once they are as many as the routes, an O(routes) pass every
+	// O(routes) edits.
+	if len(e.routes) > 2*len(c.Routes)+64 {
+		kept := make(map[Rev][]byte, len(c.Routes))
+		for i := range c.Routes {
+			if rev := c.RouteRev(i); rev != 0 {
+				kept[rev] = e.routes[rev]
+			}
+		}
+		e.routes = kept
 	}
-	return whole, nil
+	return nil
 }
 
 // listItem indents a YAML document as an item of a top-level list: the

@@ -1,6 +1,7 @@
 package live
 
 import (
+	"io"
 	"os"
 	"runtime"
 	"sync"
@@ -101,7 +102,7 @@ func (p *persister) run() {
 		p.mu.Unlock()
 		if cfg == nil || ver == p.wroteVersion() {
 			if warm != nil && !p.isClosed() {
-				_, _ = p.enc.Encode(warm) // an error shows, and is logged, when a write encodes it
+				_ = p.enc.WriteTo(io.Discard, warm) // an error shows, and is logged, when a write encodes it
 			}
 			continue
 		}
@@ -162,13 +163,14 @@ const writtenHeader = "# Written by sluice: the running configuration, changes t
 // writeConfig replaces file with cfg's YAML atomically (package
 // atomicfile). The file keeps its permissions (it may hold secrets).
 func writeConfig(file string, cfg *config.Config, enc *config.YAMLEncoder) error {
-	data, err := enc.Encode(cfg)
-	if err != nil {
-		return err
-	}
 	mode := os.FileMode(0o600)
 	if st, err := os.Stat(file); err == nil {
 		mode = st.Mode().Perm()
 	}
-	return atomicfile.Write(file, mode, []byte(writtenHeader), data)
+	return atomicfile.WriteWith(file, mode, func(w io.Writer) error {
+		if _, err := io.WriteString(w, writtenHeader); err != nil {
+			return err
+		}
+		return enc.WriteTo(w, cfg)
+	})
 }
