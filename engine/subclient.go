@@ -206,11 +206,138 @@ func doSubRequest(ctx context.Context, pool *subPool, sr *SubRequest, addr strin
 		if err != nil && reused && !answered && attempt == 0 && method.Idempotent() && ctx.Err() == nil {
 			continue // the upstream closed the kept connection
 		}
-		if err != nil && !errors.Is(err, ErrSubResponseTooLarge) {
-			return SubResponse{Err: subError(ctx, err)}
+		return subResult(ctx, resp, err)
+	}
+}
+
+// subResult is an exchange's SubResponse: its error in the terms callers
+// test (subError), a body over its limit aside.
+func subResult(ctx context.Context, resp SubResponse, err error) SubResponse {
+	if err != nil && !errors.Is(err, ErrSubResponseTooLarge) {
+		return SubResponse{Err: subError(ctx, err)}
+	}
+	resp.Err = err
+	return resp
+}
+
+// subJob is one sub-request of a batch (doSubBatch): what the worker
+// decided (target, pool, timeout), and the result the batch goroutine
+// leaves for it.
+type subJob struct {
+	i       int // in the batch's reqs
+	u       *Upstream
+	t       *Target
+	began   int64
+	pool    *subPool
+	sr      *SubRequest
+	addr    string
+	timeout time.Duration
+	resp    SubResponse
+
+	// The exchange in flight, on the batch goroutine.
+	sc       *subConn
+	reused   bool
+	method   http1.Method
+	deadline time.Time
+	retry    bool // the kept connection was closed before answering: once more, afresh
+}
+
+// doSubBatch runs several exchanges on one goroutine: it writes every
+// request, then reads the answers in turn. The upstreams work on them in
+// parallel all the same (each has its request before the first answer is
+// read), and the batch costs one goroutine and one hand-back to the
+// worker instead of one each: on the aggregate cell, where every client
+// request makes two or three sub-requests, that hand-off was a large part
+// of the CPU. The price: an exchange that fails early waits for the
+// others' answers before its retry (the request waits for all of them
+// anyway).
+func doSubBatch(ctx context.Context, jobs []subJob) {
+	for k := range jobs {
+		jobs[k].begin(ctx)
+	}
+	// The request's end (client gone) interrupts every exchange at once.
+	stop := context.AfterFunc(ctx, func() {
+		for k := range jobs {
+			if sc := jobs[k].sc; sc != nil {
+				sc.c.SetDeadline(time.Unix(1, 0))
+			}
 		}
-		resp.Err = err
-		return resp
+	})
+	keep := make([]bool, len(jobs))
+	for k := range jobs {
+		j := &jobs[k]
+		if j.sc == nil {
+			continue // failed before its request was written
+		}
+		if now := time.Now(); now.After(j.deadline) && ctx.Err() == nil {
+			// Its deadline passed while the batch read the others' answers:
+			// an answer that came in time waits in the socket, read it (a
+			// read past the deadline fails before it looks).
+			j.sc.c.SetReadDeadline(now.Add(lateReadGrace))
+		}
+		resp, kp, answered, err := j.sc.receive(j.sr, j.method)
+		keep[k] = err == nil && kp
+		j.retry = err != nil && j.reused && !answered && j.method.Idempotent() && ctx.Err() == nil
+		j.resp = subResult(ctx, resp, err)
+	}
+	interrupted := !stop() && ctx.Err() != nil
+	for k := range jobs {
+		j := &jobs[k]
+		if j.sc == nil {
+			continue
+		}
+		if keep[k] && !interrupted {
+			j.sc.c.SetDeadline(time.Time{})
+			j.pool.put(j.addr, j.sc)
+		} else {
+			j.sc.c.Close()
+		}
+		if j.retry {
+			j.resp = doSubRequest(ctx, j.pool, j.sr, j.addr, j.timeout)
+		}
+	}
+}
+
+// lateReadGrace is how long a batch waits for the rest of an answer it
+// reads after the answer's deadline passed.
+const lateReadGrace = time.Millisecond
+
+// begin writes j's request on a kept connection or a new one; on failure
+// j.resp says why and j.sc is nil. A kept connection the upstream closed
+// is replaced once, as doSubRequest does.
+func (j *subJob) begin(ctx context.Context) {
+	head, err := appendSubRequestHead(nil, j.sr, j.addr)
+	if err != nil {
+		j.resp = SubResponse{Err: err}
+		return
+	}
+	j.method = subMethod(j.sr.Method)
+	j.deadline = time.Now().Add(j.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(j.deadline) {
+		j.deadline = d
+	}
+	for attempt := 0; ; attempt++ {
+		sc := j.pool.get(j.addr)
+		j.reused = sc != nil
+		if sc == nil {
+			d := net.Dialer{Timeout: j.pool.connect, Deadline: j.deadline}
+			c, err := d.DialContext(ctx, "tcp", j.addr)
+			if err != nil {
+				j.resp = SubResponse{Err: subError(ctx, err)}
+				return
+			}
+			sc = &subConn{c: c, buf: make([]byte, 0, 16<<10)}
+		}
+		if err := sc.send(head, j.sr, j.deadline); err != nil {
+			sc.c.Close()
+			if j.reused && attempt == 0 && j.method.Idempotent() && ctx.Err() == nil {
+				continue
+			}
+			j.resp = SubResponse{Err: subError(ctx, err)}
+			return
+		}
+		j.sc = sc
+		return
 	}
 }
 
@@ -239,7 +366,6 @@ func subError(ctx context.Context, err error) error {
 // came (a failure before is a closed kept connection).
 func (sc *subConn) exchange(ctx context.Context, head []byte, sr *SubRequest, method http1.Method, deadline time.Time) (resp SubResponse, keep, answered bool, err error) {
 	c := sc.c
-	c.SetDeadline(deadline)
 	// The request's end (client gone) interrupts the exchange at once.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer func() {
@@ -250,13 +376,27 @@ func (sc *subConn) exchange(ctx context.Context, head []byte, sr *SubRequest, me
 			c.SetDeadline(time.Time{})
 		}
 	}()
+	if err = sc.send(head, sr, deadline); err != nil {
+		return resp, false, false, err
+	}
+	return sc.receive(sr, method)
+}
+
+// send writes the request, head and body in one write, with the
+// exchange's deadline set.
+func (sc *subConn) send(head []byte, sr *SubRequest, deadline time.Time) error {
+	sc.c.SetDeadline(deadline)
 	msg := head
 	if len(sr.Body) > 0 {
 		msg = append(head[:len(head):len(head)], sr.Body...)
 	}
-	if _, err = c.Write(msg); err != nil {
-		return resp, false, false, err
-	}
+	_, err := sc.c.Write(msg)
+	return err
+}
+
+// receive reads the response to the request send wrote.
+func (sc *subConn) receive(sr *SubRequest, method http1.Method) (resp SubResponse, keep, answered bool, err error) {
+	c := sc.c
 	var r http1.Response
 	r.Limits = subRespLimits
 	r.Reset()

@@ -198,3 +198,114 @@ func TestSubRequestHeadRefusesInjection(t *testing.T) {
 		t.Fatalf("head %q, want %q", head, want)
 	}
 }
+
+// A batch writes every request before it reads an answer: three upstreams
+// that each answer only once all three have their request would never
+// answer a batch that waited for one answer before sending the next.
+// Beside them: a dead address, a kept connection the upstream closed
+// (replaced, the request answered), and connections kept for later.
+func TestSubBatchSendsAllBeforeReading(t *testing.T) {
+	arrived := make(chan struct{}, 3)
+	all := make(chan struct{})
+	var once atomic.Bool
+	barrier := func(n int, head string) (string, bool) {
+		arrived <- struct{}{}
+		if len(arrived) == 3 && once.CompareAndSwap(false, true) {
+			close(all)
+		}
+		select {
+		case <-all:
+			return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
+		case <-time.After(10 * time.Second):
+			return "HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 0\r\n\r\n", false
+		}
+	}
+	var addrs []string
+	for range 3 {
+		a, _ := rawServer(t, barrier)
+		addrs = append(addrs, a)
+	}
+	closing, conns := rawServer(t, func(n int, head string) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkept", n == 1 // the first connection closes after its answer
+	})
+	dead := func() string { l, _ := net.Listen("tcp", "127.0.0.1:0"); a := l.Addr().String(); l.Close(); return a }()
+	p := testPool()
+	if r := doSubRequest(context.Background(), p, &SubRequest{}, closing, 2*time.Second); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	time.Sleep(50 * time.Millisecond) // the upstream's close reaches the kept connection
+	var jobs []subJob
+	for i, a := range append(addrs, closing, dead) {
+		jobs = append(jobs, subJob{i: i, pool: p, sr: &SubRequest{Target: "/x"}, addr: a, timeout: 20 * time.Second})
+	}
+	doSubBatch(context.Background(), jobs)
+	for k, j := range jobs[:3] {
+		if j.resp.Err != nil || j.resp.Status != 200 || string(j.resp.Body) != "ok" {
+			t.Errorf("job %d: %d %q %v", k, j.resp.Status, j.resp.Body, j.resp.Err)
+		}
+	}
+	if j := jobs[3]; j.resp.Err != nil || string(j.resp.Body) != "kept" || conns.Load() != 2 {
+		t.Errorf("closed kept connection: %q %v, %d connections (want 2: the closed one replaced)", j.resp.Body, j.resp.Err, conns.Load())
+	}
+	if !isConnectError(jobs[4].resp.Err) {
+		t.Errorf("dead address: %v", jobs[4].resp.Err)
+	}
+	for _, a := range append(addrs, closing) {
+		if sc := p.get(a); sc == nil {
+			t.Errorf("no connection to %s kept after its answer", a)
+		} else {
+			sc.c.Close()
+		}
+	}
+}
+
+// A batch whose request ends (the client left) stops reading at once and
+// keeps no connection.
+func TestSubBatchCanceled(t *testing.T) {
+	silent, _ := rawServer(t, func(int, string) (string, bool) {
+		time.Sleep(10 * time.Second)
+		return "", true
+	})
+	p := testPool()
+	ctx, cancel := context.WithCancel(context.Background())
+	jobs := []subJob{{pool: p, sr: &SubRequest{}, addr: silent, timeout: 20 * time.Second}, {i: 1, pool: p, sr: &SubRequest{}, addr: silent, timeout: 20 * time.Second}}
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	doSubBatch(ctx, jobs)
+	for _, j := range jobs {
+		if !errors.Is(j.resp.Err, context.Canceled) {
+			t.Errorf("job %d: %v, want context.Canceled", j.i, j.resp.Err)
+		}
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("the batch outlived its request by %v", time.Since(start))
+	}
+	if p.get(silent) != nil {
+		t.Error("a connection interrupted mid-answer was kept")
+	}
+}
+
+// Each exchange of a batch has its own timeout: an answer that came in
+// time is read even when the batch first waited out a slow one's, whose
+// deadline passed at the same moment.
+func TestSubBatchReadsAnAnswerThatCameInTime(t *testing.T) {
+	slow, _ := rawServer(t, func(int, string) (string, bool) {
+		time.Sleep(5 * time.Second)
+		return "", true
+	})
+	fast, _ := rawServer(t, func(int, string) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast", false
+	})
+	p := testPool()
+	jobs := []subJob{
+		{pool: p, sr: &SubRequest{}, addr: slow, timeout: time.Second},
+		{i: 1, pool: p, sr: &SubRequest{}, addr: fast, timeout: time.Second},
+	}
+	doSubBatch(context.Background(), jobs)
+	if !errors.Is(jobs[0].resp.Err, context.DeadlineExceeded) {
+		t.Errorf("slow: %v, want a timeout", jobs[0].resp.Err)
+	}
+	if r := jobs[1].resp; r.Err != nil || string(r.Body) != "fast" {
+		t.Errorf("fast, read after the slow one's deadline: %q %v", r.Body, r.Err)
+	}
+}

@@ -89,12 +89,42 @@ func (x *Ctx) Subrequests(reqs []SubRequest, done func(x *Ctx, resps []SubRespon
 		b.finish()
 		return Suspend
 	}
-	for i := range reqs {
-		if !b.start(x, i) {
+	if len(reqs) == 1 {
+		if !b.start(x, 0) {
 			x.endSuspension()
 			x.RespondError(503, "gateway busy: no goroutine for sub-requests")
 			return Done
 		}
+		return Suspend
+	}
+	// Several: one goroutine runs them all (doSubBatch).
+	jobs := make([]subJob, 0, len(reqs))
+	for i := range reqs {
+		if j, run := b.prepare(x, i); run {
+			jobs = append(jobs, j)
+		}
+	}
+	if len(jobs) == 0 {
+		return Suspend // every one failed on the worker: complete resumed
+	}
+	w := x.cc.w
+	if !x.Go(func() {
+		doSubBatch(b.ctx, jobs)
+		w.post(completion{run: func() {
+			for k := range jobs {
+				j := &jobs[k]
+				b.finished(j.i, j.u, j.t, j.began, j.resp)
+			}
+		}})
+	}) {
+		for k := range jobs {
+			if t := jobs[k].t; t != nil {
+				t.Cancel() // never sent
+			}
+		}
+		x.endSuspension()
+		x.RespondError(503, "gateway busy: no goroutine for sub-requests")
+		return Done
 	}
 	return Suspend
 }
@@ -111,9 +141,24 @@ type subBatch struct {
 	pending int
 }
 
-// start sends sub-request i to its next target; false when the offload
-// pool refused the work.
+// start sends sub-request i to its next target on a goroutine of its own
+// (a lone sub-request, or a retry); false when the offload pool refused
+// the work.
 func (b *subBatch) start(x *Ctx, i int) bool {
+	j, run := b.prepare(x, i)
+	if !run {
+		return true
+	}
+	w := x.cc.w
+	return x.Go(func() {
+		resp := doSubRequest(b.ctx, j.pool, j.sr, j.addr, j.timeout)
+		w.post(completion{run: func() { b.finished(j.i, j.u, j.t, j.began, resp) }})
+	})
+}
+
+// prepare picks sub-request i's next target on the worker; run is false
+// when there is none (the sub-request is complete, failed).
+func (b *subBatch) prepare(x *Ctx, i int) (j subJob, run bool) {
 	sr := &b.reqs[i]
 	res := &b.resps[i]
 	addr := sr.Addr
@@ -124,7 +169,7 @@ func (b *subBatch) start(x *Ctx, i int) bool {
 		if u == nil {
 			res.Err = fmt.Errorf("%w: unknown upstream %q", ErrNoTarget, sr.Upstream)
 			b.complete()
-			return true
+			return j, false
 		}
 		if b.tried == nil {
 			b.tried = make([]lb.Tried, len(b.reqs))
@@ -139,7 +184,7 @@ func (b *subBatch) start(x *Ctx, i int) bool {
 				res.Err = ErrNoTarget
 			}
 			b.complete()
-			return true
+			return j, false
 		}
 		b.tried[i].Add(t)
 		t.Begin()
@@ -155,12 +200,7 @@ func (b *subBatch) start(x *Ctx, i int) bool {
 			timeout = time.Duration(u.readTimeout)
 		}
 	}
-	w := x.cc.w
-	began := w.now
-	return x.Go(func() {
-		resp := doSubRequest(b.ctx, pool, sr, addr, timeout)
-		w.post(completion{run: func() { b.finished(i, u, t, began, resp) }})
-	})
+	return subJob{i: i, u: u, t: t, began: x.cc.w.now, pool: pool, sr: sr, addr: addr, timeout: timeout}, true
 }
 
 // finished records one exchange's result on the worker: health feedback,
