@@ -355,3 +355,49 @@ func BenchmarkParallelFloor(b *testing.B) {
 		parallelFloorSink.Add(x)
 	})
 }
+
+// BenchmarkIncrFloor measures what any lock-free Incr of an existing
+// counter must at least do, on this machine, with the package's CPU-time
+// metric: the atomic add alone; the key's hash, then the add on a cell the
+// hash picks; and the hash, then a chain of dependent loads as long as the
+// dict's (index bucket, entry segment, entry, cell slab, cell), then the
+// add. A locked instruction waits for everything before it to retire and
+// holds back the loads after it, so Incrs do not overlap each other: the
+// chain's latency is paid in full on every call.
+func BenchmarkIncrFloor(b *testing.B) {
+	key := counterKeys[0]
+	var cells [64]atomic.Uint64
+	// chain[i] holds the index of the next link; the last link names a cell.
+	var chain [64]uint64
+	for i := range chain {
+		chain[i] = uint64(i*7+3) & 63
+	}
+	b.Run("atomic-add", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu := startThreadCPU()
+		for b.Loop() {
+			cells[0].Add(1)
+		}
+		cpu.report(b)
+	})
+	b.Run("hash+atomic-add", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu := startThreadCPU()
+		for b.Loop() {
+			cells[hashKey(key)&63].Add(1)
+		}
+		cpu.report(b)
+	})
+	b.Run("hash+5-loads+atomic-add", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu := startThreadCPU()
+		for b.Loop() {
+			i := hashKey(key) & 63
+			for range 5 {
+				i = chain[i]
+			}
+			cells[i].Add(1)
+		}
+		cpu.report(b)
+	})
+}

@@ -149,8 +149,8 @@ func (d *Dict) get(key, dst []byte, stale bool, v *Value) (expired, ok bool) {
 			read = s.readValue(h.e, dst, v)
 		}
 		if read && h.valid() {
-			if !expired && lens&refBit == 0 {
-				markUsed(h.e)
+			if !expired {
+				markRead(h.e, lens)
 			}
 			return expired, true
 		}
@@ -236,8 +236,8 @@ func (d *Dict) incr(key []byte, delta int64, hasInit bool, init int64, initTTL t
 			continue
 		}
 		if done {
-			if err == nil && lens&refBit == 0 {
-				markUsed(h.e)
+			if err == nil {
+				markRead(h.e, lens)
 			}
 			return n, err
 		}

@@ -102,9 +102,14 @@ func (s *shard) getLocked(hash uint64, key, dst []byte, stale bool, v *Value) (e
 // key do not keep writing its cache line. If a writer changes lens at the
 // same moment the swap fails and the bit stays clear: the write put the
 // entry at the list head anyway.
-func markUsed(e *entry) {
-	if w := e.lens.Load(); w&refBit == 0 {
-		e.lens.CompareAndSwap(w, w|refBit)
+func markUsed(e *entry) { markRead(e, e.lens.Load()) }
+
+// markRead is markUsed for a lock-free reader that validated lens as e's:
+// the swap sets the bit on that state only, and fails if a writer has
+// changed lens since.
+func markRead(e *entry, lens uint64) {
+	if lens&refBit == 0 {
+		e.lens.CompareAndSwap(lens, lens|refBit)
 	}
 }
 
