@@ -87,13 +87,17 @@ func (d *Dict) shardFor(key []byte) (*shard, uint64) {
 
 func checkKey(key []byte) error {
 	switch {
+	case validKeyLen(key):
+		return nil
 	case len(key) == 0:
 		return ErrEmptyKey
-	case len(key) > MaxKeyLen:
-		return ErrKeyTooLarge
 	}
-	return nil
+	return ErrKeyTooLarge
 }
+
+// validKeyLen reports whether key has 1 to MaxKeyLen bytes: one compare,
+// for the paths that only need to know.
+func validKeyLen(key []byte) bool { return uint(len(key))-1 < MaxKeyLen }
 
 func checkWrite(key []byte, v *Value, ttl time.Duration) error {
 	if err := checkKey(key); err != nil {
@@ -178,7 +182,7 @@ func (d *Dict) store(key []byte, v *Value, ttl time.Duration, op storeOp, safe b
 
 // Delete removes key and reports whether it was present and not expired.
 func (d *Dict) Delete(key []byte) bool {
-	if checkKey(key) != nil {
+	if !validKeyLen(key) {
 		return false
 	}
 	s, h := d.shardFor(key)

@@ -95,6 +95,18 @@ func TestWriteOpsSemantics(t *testing.T) {
 	if err := big.Set(make([]byte, MaxKeyLen), IntValue(1), 0); err != nil {
 		t.Fatalf("a MaxKeyLen key must be accepted: %v", err)
 	}
+	// The lock-free paths check key lengths with one unsigned compare.
+	for _, key := range [][]byte{nil, make([]byte, MaxKeyLen+1)} {
+		if _, ok := big.Get(key, nil); ok {
+			t.Fatalf("Get of a %d-byte key found something", len(key))
+		}
+		if _, err := big.IncrExisting(key, 1); err == nil {
+			t.Fatalf("IncrExisting of a %d-byte key: no error", len(key))
+		}
+	}
+	if v, ok := big.Get(make([]byte, MaxKeyLen), nil); !ok || v.Int != 1 {
+		t.Fatalf("Get of the MaxKeyLen key: %v %v, want 1", v, ok)
+	}
 }
 
 func TestInPlaceSetKeepsBlock(t *testing.T) {

@@ -120,7 +120,9 @@
 //
 //   - an index from key hash to entry slot: an open-addressing table of
 //     8-byte buckets, at most half full, grown by publishing a new table
-//     (index.go);
+//     (index.go); a bucket holds 32 bits of the hash, which skip most
+//     other keys' entries, and the slot as its entry segment and position,
+//     so that a reader reaches the entry with a shift and a mask;
 //   - a table of 64-byte entries, one cache line each (sequence number,
 //     hash and flags, expiry, number, counter cell id, arena offset and
 //     sizes, CLOCK bit, list links as slot numbers), in segments that never

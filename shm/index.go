@@ -23,7 +23,7 @@ import (
 // published with one pointer store. A reader that walks the table while it
 // changes can miss a key that is present (a backward shift moved it behind
 // the reader), never find one that is not; so a reader trusts a miss only if
-// seq was even and unchanged across its walk (shard.lookup).
+// seq was even and unchanged across its walk (shard.lookup, lockfree.go).
 type index struct {
 	// The table is published as its first bucket and its mask: a grown
 	// table's buckets are stored before its mask, and readers load the mask

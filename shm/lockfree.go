@@ -19,7 +19,10 @@ import (
 //     during the walk (a backward shift could have hidden the key).
 //
 // A hit costs one load of the entry's seq before its reads and one after
-// (an Incr adds to its cell after that validation, cells.go). A reader
+// (an Incr adds to its cell after that validation, cells.go). lookup
+// compares the key and returns only the entry and its seq; the operation
+// loads the fields it needs itself, in between, since loading a word again
+// from a line in cache costs less than carrying it through a call. A reader
 // that sees a writer at work retries; after maxOptimistic failed attempts
 // it takes the shard lock, so a reader always finishes even if writers keep
 // the entry busy. Readers write nothing but the CLOCK bit, and only while it
@@ -54,8 +57,9 @@ type hit struct {
 // It walks the current index table with raw pointer arithmetic: the mask is
 // loaded before the table's first bucket and a grown table is published the
 // other way round (index.publish), so i&mask is always inside the table it
-// indexes, and the walk needs no bounds checks. It calls nothing, so that
-// the caller's values stay in registers.
+// indexes, and the walk needs no bounds checks. It calls nothing (the key
+// comparison is inlined): Go keeps no register across a call, and one in
+// the loop would spill and reload everything the walk holds.
 func (s *shard) lookup(hash uint64, key []byte) (h hit, p probe) {
 	iseq := s.index.seq.Load()
 	if iseq&1 != 0 {
@@ -116,7 +120,7 @@ func (s *shard) expiredNow(expires int64) bool {
 // method, hashing and looking up in one frame, because every call on the
 // request path spills and reloads the values live across it.
 func (d *Dict) get(key, dst []byte, stale bool, v *Value) (expired, ok bool) {
-	if checkKey(key) != nil {
+	if !validKeyLen(key) {
 		return false, false
 	}
 	s, hash := d.shardFor(key)
