@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,9 @@ type AccessLog struct {
 	// no failure) logged, in (0, 1]; failed requests are always logged.
 	// Default 1: every request.
 	Sample float64 `yaml:"sample"`
+	// Fields are the keys of a JSON line, in the order given, from
+	// AccessLogFields. Default: all of them, in that order. json only.
+	Fields []string `yaml:"fields,omitempty"`
 	// QueueLines bounds the lines each worker may have waiting for the
 	// writer, and with them the bytes (QueueLines x 512, rounded up to a
 	// power of two: 2 MiB by default); past either, lines are dropped and
@@ -86,10 +90,41 @@ var SyslogFacilities = []string{"kern", "user", "mail", "daemon", "auth", "syslo
 	"uucp", "cron", "authpriv", "ftp", "", "", "", "",
 	"local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"}
 
+// AccessLogFields are the keys a JSON access-log line may have, in the
+// order of the default line.
+var AccessLogFields = []string{"time", "request_id", "client_ip", "method", "host", "path", "query",
+	"protocol", "status", "bytes_in", "bytes_out", "duration_ms", "upstream_ms", "route", "upstream",
+	"upstream_addr", "tries", "consumer", "failure", "user_agent", "referer", "trace_id"}
+
 const (
 	defaultLogQueueLines = 4096
 	defaultSyslogTag     = "sluice"
 )
+
+// logFields checks access_log.fields: known keys, each once, json only.
+func (v *validator) logFields(path string, l *AccessLog) {
+	if l.Fields == nil {
+		return
+	}
+	if l.Format != LogFormatJSON {
+		v.errf(path, "are for format json; the text line has its own")
+		return
+	}
+	if len(l.Fields) == 0 {
+		v.errf(path, "must name at least one field (leave it out for all of them)")
+		return
+	}
+	seen := make(map[string]bool, len(l.Fields))
+	for i, f := range l.Fields {
+		switch {
+		case !slices.Contains(AccessLogFields, f):
+			v.errf(fmt.Sprintf("%s[%d]", path, i), "must be one of %s; got %q", strings.Join(AccessLogFields, ", "), f)
+		case seen[f]:
+			v.errf(fmt.Sprintf("%s[%d]", path, i), "%q is listed twice", f)
+		}
+		seen[f] = true
+	}
+}
 
 func (v *validator) accessLog(l *AccessLog) {
 	if l == nil {
@@ -98,6 +133,7 @@ func (v *validator) accessLog(l *AccessLog) {
 	const p = "access_log"
 	v.oneOf(p+".format", &l.Format, LogFormatJSON, LogFormatText, LogFormatJSON)
 	v.fraction(p+".sample", &l.Sample, 1)
+	v.logFields(p+".fields", l)
 	v.intDefault(p+".queue_lines", &l.QueueLines, defaultLogQueueLines, 16, 1<<20)
 	if l.Syslog == nil {
 		if l.Path == "" {

@@ -34,6 +34,15 @@ func TestAccessLogSection(t *testing.T) {
 		}},
 		{"syslog unix", "access_log: { syslog: { network: unixgram, address: /dev/log, facility: daemon, tag: gw } }\n", "", nil},
 		{"bad format", "access_log: { format: xml }\n", "access_log.format", nil},
+		{"fields", "access_log: { fields: [status, path, time] }\n", "", func(t *testing.T, l *AccessLog) {
+			if len(l.Fields) != 3 || l.Fields[0] != "status" || l.Fields[2] != "time" {
+				t.Errorf("fields: %q", l.Fields)
+			}
+		}},
+		{"unknown field", "access_log: { fields: [status, latency] }\n", `access_log.fields[1]: must be one of time, request_id`, nil},
+		{"field twice", "access_log: { fields: [status, path, status] }\n", `access_log.fields[2]: "status" is listed twice`, nil},
+		{"no field", "access_log: { fields: [] }\n", "access_log.fields: must name at least one field", nil},
+		{"fields of the text line", "access_log: { format: text, fields: [status] }\n", "access_log.fields: are for format json", nil},
 		{"sample above 1", "access_log: { sample: 1.5 }\n", "access_log.sample", nil},
 		{"negative sample", "access_log: { sample: -0.1 }\n", "access_log.sample", nil},
 		{"queue too small", "access_log: { queue_lines: 2 }\n", "access_log.queue_lines", nil},

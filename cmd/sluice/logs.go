@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,9 +44,10 @@ import (
 // samples its successes at its own rate (routeLogModes).
 type requestLogger struct {
 	json       bool
-	onlyFailed bool   // the stderr log at info/warn: failures and 5xx only
-	prefix     string // "sluice: " for the stderr log
-	sample     uint64 // successes are logged when a random uint64 < sample; 0: all
+	onlyFailed bool       // the stderr log at info/warn: failures and 5xx only
+	prefix     string     // "sluice: " for the stderr log
+	fields     []logField // access_log.fields; nil: every field (appendJSONLine)
+	sample     uint64     // successes are logged when a random uint64 < sample; 0: all
 	rings      []*lineRing
 	wake       chan struct{}
 	sink       lineSink
@@ -281,6 +283,7 @@ func newRequestLogger(cfg *config.Config, workers int, stderr io.Writer) (*reque
 	}
 	l := startLogger(sink, workers, al.QueueLines, al.Format == config.LogFormatJSON)
 	l.sample = sampleThreshold(al.Sample)
+	l.fields = logFields(al.Fields)
 	return l, nil
 }
 
@@ -392,6 +395,9 @@ func (l *requestLogger) record(r logRecord) {
 // format appends r's line to dst: JSON, or the stderr log's text.
 func (l *requestLogger) format(dst []byte, ring *lineRing, r logRecord) []byte {
 	if l.json {
+		if l.fields != nil {
+			return appendJSONFields(dst, r, &ring.stamp, l.fields)
+		}
 		return appendJSONLine(dst, r, &ring.stamp)
 	}
 	return appendTextLine(append(dst, l.prefix...), r)
@@ -821,6 +827,141 @@ func appendJSONLine(b []byte, r logRecord, stamp *stampCache) []byte {
 	b = append(b, `","trace_id":"`...)
 	b = r.AppendTraceID(b)
 	return append(b, "\"}\n"...)
+}
+
+// logField is a key of the JSON line (access_log.fields), in the order of
+// config.AccessLogFields.
+type logField uint8
+
+const (
+	fieldTime logField = iota
+	fieldRequestID
+	fieldClientIP
+	fieldMethod
+	fieldHost
+	fieldPath
+	fieldQuery
+	fieldProtocol
+	fieldStatus
+	fieldBytesIn
+	fieldBytesOut
+	fieldDurationMS
+	fieldUpstreamMS
+	fieldRoute
+	fieldUpstream
+	fieldUpstreamAddr
+	fieldTries
+	fieldConsumer
+	fieldFailure
+	fieldUserAgent
+	fieldReferer
+	fieldTraceID
+	numLogFields
+)
+
+// logFields are the fields named, in their order (validated names: an
+// unknown one is left out); nil for all (appendJSONLine).
+func logFields(names []string) []logField {
+	if names == nil {
+		return nil
+	}
+	out := make([]logField, 0, len(names))
+	for _, n := range names {
+		if i := slices.Index(config.AccessLogFields, n); i >= 0 {
+			out = append(out, logField(i))
+		}
+	}
+	return out
+}
+
+// jsonKeys are each field's key with its punctuation, as appendJSONFields
+// writes it after the '{' or ','; a string field's opening quote included.
+var jsonKeys = func() [numLogFields]string {
+	var k [numLogFields]string
+	for i, name := range config.AccessLogFields {
+		k[i] = `"` + name + `":`
+		switch logField(i) {
+		case fieldStatus, fieldBytesIn, fieldBytesOut, fieldDurationMS, fieldUpstreamMS, fieldTries:
+		default:
+			k[i] += `"`
+		}
+	}
+	return k
+}()
+
+// appendJSONFields is appendJSONLine with the fields access_log.fields
+// names, in its order. A switch per field costs more than appendJSONLine's
+// straight line, which serves the default.
+func appendJSONFields(b []byte, r logRecord, stamp *stampCache, fields []logField) []byte {
+	for i, f := range fields {
+		if i == 0 {
+			b = append(b, '{')
+		} else {
+			b = append(b, ',')
+		}
+		key := jsonKeys[f]
+		switch f {
+		case fieldTime:
+			b = stamp.appendTime(append(b, key...), r.Now())
+		case fieldRequestID:
+			b = appendJSONString(b, key, r.RequestID())
+		case fieldClientIP:
+			b = appendJSONString(b, key, r.ClientIP())
+		case fieldMethod:
+			b = appendJSONString(b, key, r.MethodName())
+		case fieldHost:
+			b = appendJSONString(b, key, r.Host())
+		case fieldPath:
+			b = appendJSONString(b, key, r.Path())
+		case fieldQuery:
+			b = appendJSONString(b, key, r.Query())
+		case fieldProtocol:
+			b = appendUint(append(append(b, key...), "HTTP/1."...), uint64(r.ProtoMinor()))
+		case fieldStatus:
+			b = appendUint(append(b, key...), uint64(r.ResponseStatus()))
+		case fieldBytesIn:
+			b = appendUint(append(b, key...), uint64(max(r.BytesReceived(), 0)))
+		case fieldBytesOut:
+			b = appendUint(append(b, key...), uint64(max(r.BodySent(), 0)))
+		case fieldDurationMS:
+			b = appendMillis(append(b, key...), r.Now()-r.StartNanos())
+		case fieldUpstreamMS:
+			b = append(b, key...)
+			if up := r.UpstreamNanos(); up >= 0 {
+				b = appendMillis(b, up)
+			} else {
+				b = append(b, "null"...)
+			}
+		case fieldRoute:
+			b = appendJSONString(b, key, bytesOf(r.RouteName()))
+		case fieldUpstream:
+			b = appendJSONString(b, key, bytesOf(r.UpstreamName()))
+		case fieldUpstreamAddr:
+			b = appendJSONString(b, key, bytesOf(r.UpstreamAddr()))
+		case fieldTries:
+			b = appendUint(append(b, key...), uint64(max(r.Tries(), 0)))
+		case fieldConsumer:
+			var consumer []byte
+			if c := r.Consumer(); c != nil {
+				consumer = bytesOf(c.Name)
+			}
+			b = appendJSONString(b, key, consumer)
+		case fieldFailure:
+			b = appendJSONString(b, key, bytesOf(r.Failure()))
+		case fieldUserAgent:
+			ua, _ := r.Header("user-agent")
+			b = appendJSONString(b, key, ua)
+		case fieldReferer:
+			ref, _ := r.Header("referer")
+			b = appendJSONString(b, key, ref)
+		case fieldTraceID:
+			b = r.AppendTraceID(append(b, key...))
+		}
+		if jsonKeys[f][len(jsonKeys[f])-1] == '"' {
+			b = append(b, '"')
+		}
+	}
+	return append(b, "}\n"...)
 }
 
 // stampCache keeps the formatted second of the last JSON line's time

@@ -17,6 +17,9 @@ func TestLogLinesDoNotAllocate(t *testing.T) {
 		fn   func()
 	}{
 		{"appendJSONLine", func() { buf = appendJSONLine(buf[:0], r, &stamp) }},
+		{"appendJSONFields", func() {
+			buf = appendJSONFields(buf[:0], r, &stamp, logFields([]string{"status", "path", "user_agent", "trace_id"}))
+		}},
 		{"appendTextLine", func() { buf = appendTextLine(buf[:0], r) }},
 	} {
 		tc.fn()

@@ -30,6 +30,8 @@ type fakeRecord struct {
 	trace    string
 	snap     *engine.Snapshot // nil: no route log modes
 	route    string           // "" is "api"
+	// noUpstream: the request was not proxied (upstream_ms is null).
+	noUpstream bool
 
 	once                sync.Once
 	pathB, uaB, targetB []byte
@@ -66,7 +68,12 @@ func (f *fakeRecord) ProtoMinor() int            { return 1 }
 func (f *fakeRecord) ResponseStatus() int        { return f.status }
 func (f *fakeRecord) BytesReceived() int64       { return 120 }
 func (f *fakeRecord) BodySent() int64            { return 13 }
-func (f *fakeRecord) UpstreamNanos() int64       { return 1_500_000 }
+func (f *fakeRecord) UpstreamNanos() int64 {
+	if f.noUpstream {
+		return -1
+	}
+	return 1_500_000
+}
 func (f *fakeRecord) RouteName() string {
 	if f.route == "" {
 		return "api"
@@ -118,6 +125,40 @@ func TestJSONLineCarriesTheFields(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d fields, want %d: %s", len(got), len(want), line)
+	}
+}
+
+// access_log.fields with every field in the default order writes what the
+// default line writes, byte for byte, escapes included; the other branch
+// of each field is covered by a second record (no upstream, no consumer).
+func TestJSONFieldsAllIsTheDefaultLine(t *testing.T) {
+	if int(numLogFields) != len(config.AccessLogFields) {
+		t.Fatalf("%d log fields, config has %d", numLogFields, len(config.AccessLogFields))
+	}
+	all := logFields(config.AccessLogFields)
+	var stamp1, stamp2 stampCache
+	for _, r := range []*fakeRecord{
+		{status: 502, failure: `upstream "x" failed`, path: "/v1/it\x01ems", ua: "curl/8.0\xff",
+			consumer: &engine.Consumer{Name: "acme"}, trace: "4bf92f3577b34da6a3ce929d0e0e4736"},
+		{status: 404, path: "/", noUpstream: true},
+	} {
+		want := appendJSONLine(nil, r, &stamp1)
+		if got := appendJSONFields(nil, r, &stamp2, all); string(got) != string(want) {
+			t.Errorf("all fields:\n got %s\nwant %s", got, want)
+		}
+	}
+}
+
+// A chosen subset comes in the order given, and nothing else.
+func TestJSONFieldsSubsetInOrder(t *testing.T) {
+	r := &fakeRecord{status: 200, path: "/v1/items", ua: "curl/8.0", trace: "4bf92f3577b34da6a3ce929d0e0e4736"}
+	line := appendJSONFields(nil, r, nil, logFields([]string{"status", "path", "upstream_ms", "time", "trace_id"}))
+	want := `{"status":200,"path":"/v1/items","upstream_ms":1.500,"time":"2023-11-14T22:13:20.123Z","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}` + "\n"
+	if string(line) != want {
+		t.Fatalf("got  %s\nwant %s", line, want)
+	}
+	if !json.Valid(line) {
+		t.Fatalf("not JSON: %s", line)
 	}
 }
 
@@ -579,11 +620,15 @@ func BenchmarkLogLine(b *testing.B) {
 	r := &fakeRecord{status: 200, path: "/v1/items", ua: "Mozilla/5.0 (X11; Linux x86_64) curl/8.0", trace: "4bf92f3577b34da6a3ce929d0e0e4736"}
 	var buf []byte
 	var stamp stampCache
+	allFields := logFields(config.AccessLogFields)
+	six := logFields([]string{"time", "request_id", "status", "path", "duration_ms", "upstream_addr"})
 	for _, c := range []struct {
 		name string
 		fn   func()
 	}{
 		{"json", func() { buf = appendJSONLine(buf[:0], r, &stamp) }},
+		{"json-fields-all", func() { buf = appendJSONFields(buf[:0], r, &stamp, allFields) }},
+		{"json-fields-6", func() { buf = appendJSONFields(buf[:0], r, &stamp, six) }},
 		{"text", func() { buf = appendTextLine(buf[:0], r) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -264,3 +264,39 @@ func TestReloadOutcomesInMetrics(t *testing.T) {
 	waitMetric(`sluice_config_reloads_total{result="success"} 1`)
 	waitMetric("sluice_config_version 2\n")
 }
+
+// TestAccessLogFields runs the binary with access_log.fields: each line
+// has those keys, in that order, and no other.
+func TestAccessLogFields(t *testing.T) {
+	dir := t.TempDir()
+	up := traceUpstream(t)
+	listen := freeAddr(t)
+	logFile := filepath.Join(dir, "access.log")
+	cfgFile := filepath.Join(dir, "sluice.yaml")
+	cfg := fmt.Sprintf(`listen: %s
+workers: 1
+access_log: { format: json, path: %s, fields: [status, path, route, duration_ms] }
+upstreams:
+  - name: up
+    targets: [ { addr: %s } ]
+routes:
+  - name: few
+    match: { paths: ["/*"] }
+    upstream: up
+`, listen, logFile, up)
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, "-c", cfgFile)
+	p.addr = listen
+	p.waitReady(t)
+	request(t, "http://"+listen+"/a?b=1", nil)
+	lines := readLogLines(t, logFile, 1)
+	if l := lines[0]; len(l) != 4 || l["status"] != 200.0 || l["path"] != "/a" || l["route"] != "few" {
+		t.Fatalf("line: %v", l)
+	}
+	data, _ := os.ReadFile(logFile)
+	if !strings.HasPrefix(string(data), `{"status":200,"path":"/a","route":"few","duration_ms":`) {
+		t.Fatalf("keys not in the order given: %s", data)
+	}
+}
