@@ -57,8 +57,8 @@ type hit struct {
 // It walks the current index table with raw pointer arithmetic: the mask is
 // loaded before the table's first bucket and a grown table is published the
 // other way round (index.publish), so i&mask is always inside the table it
-// indexes, and the walk needs no bounds checks. It calls nothing (the key
-// comparison is inlined): Go keeps no register across a call, and one in
+// indexes, and the walk needs no bounds checks. On amd64 it calls nothing
+// (equalKeyAt is inlined): Go keeps no register across a call, and one in
 // the loop would spill and reload everything the walk holds.
 func (s *shard) lookup(hash uint64, key []byte) (h hit, p probe) {
 	iseq := s.index.seq.Load()
