@@ -357,6 +357,8 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		w.onUpstreamOpen(v, c)
 	case *clientConn:
 		v.onReattach(c)
+	case *loopSub:
+		v.onOpen(c)
 	}
 	return nil, gnet.None
 }
@@ -371,6 +373,12 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		v.onTraffic()
 		w.leave()
 	case *upstreamConn:
+		w := v.w
+		w.enter()
+		w.tickClock()
+		v.onTraffic()
+		w.leave()
+	case *loopSub:
 		w := v.w
 		w.enter()
 		w.tickClock()
@@ -393,6 +401,12 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	case *upstreamConn:
 		if v.c == c {
 			v.dead = true
+			v.w.enter()
+			v.w.onGone(v)
+			v.w.leave()
+		}
+	case *loopSub:
+		if v.c == c {
 			v.w.enter()
 			v.w.onGone(v)
 			v.w.leave()

@@ -18,13 +18,14 @@ import (
 // external auth and cache fills are built on it.
 //
 // The worker picks each target and records each outcome in the target's
-// health, as for proxied requests; the exchange itself runs on the offload
-// pool with the engine's own HTTP/1.1 client (subclient.go), so the worker
-// never blocks. Sub-requests do not share the workers' keep-alive pools:
-// each upstream has a pool of its own (subClients), sized by its pool
-// settings. That is a deliberate simplification: the workers' pools are
-// tied to the event loops' client connections, and a sub-request's body is
-// read whole anyway.
+// health, as for proxied requests, and runs the exchanges itself, on
+// connections enrolled on its own loop (subloop.go): the worker never
+// blocks and no goroutine takes part but a dial's. They do not share the
+// proxy's keep-alive pool: each worker keeps idle sub-request connections
+// per target, sized by the upstream's pool settings (the proxy's pool is
+// tied to client connections, and a sub-request's body is read whole, not
+// relayed). Mirrors run on the offload pool with the engine's own client
+// (subclient.go): a mirror must cost the worker nothing it can avoid.
 
 // SubRequest is one request a policy sends.
 type SubRequest struct {
@@ -77,83 +78,40 @@ var (
 // Subrequests sends reqs in parallel and suspends the request; once every
 // one has its response (or failed), done runs on the worker with the
 // results in the order of reqs, and its status continues the request.
-// The handler returns Subrequests' status (Suspend, or Done when the
-// offload pool was full and the client got a 503).
+// The handler returns Subrequests' status, Suspend.
 func (x *Ctx) Subrequests(reqs []SubRequest, done func(x *Ctx, resps []SubResponse) Status) Status {
 	r := x.Suspend()
-	deadline := time.Unix(0, x.cc.w.now+x.snap.policyTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	x.cancel = cancel
-	b := &subBatch{r: r, ctx: ctx, done: done, reqs: reqs, resps: make([]SubResponse, len(reqs)), pending: len(reqs)}
+	b := &subBatch{r: r, deadline: x.cc.w.now + x.snap.policyTimeout, done: done, reqs: reqs, resps: make([]SubResponse, len(reqs)), pending: len(reqs)}
+	b.inCall = true // a result known at once must wait for the handler to return
 	if len(reqs) == 0 {
 		b.finish()
-		return Suspend
 	}
-	if len(reqs) == 1 {
-		if !b.start(x, 0) {
-			x.endSuspension()
-			x.RespondError(503, "gateway busy: no goroutine for sub-requests")
-			return Done
-		}
-		return Suspend
-	}
-	// Several: one goroutine runs them all (doSubBatch).
-	jobs := make([]subJob, 0, len(reqs))
 	for i := range reqs {
-		if j, run := b.prepare(x, i); run {
-			jobs = append(jobs, j)
-		}
+		b.start(x, i)
 	}
-	if len(jobs) == 0 {
-		return Suspend // every one failed on the worker: complete resumed
-	}
-	w := x.cc.w
-	if !x.Go(func() {
-		doSubBatch(b.ctx, jobs)
-		w.post(completion{run: func() {
-			for k := range jobs {
-				j := &jobs[k]
-				b.finished(j.i, j.u, j.t, j.began, j.resp)
-			}
-		}})
-	}) {
-		for k := range jobs {
-			if t := jobs[k].t; t != nil {
-				t.Cancel() // never sent
-			}
-		}
-		x.endSuspension()
-		x.RespondError(503, "gateway busy: no goroutine for sub-requests")
-		return Done
-	}
+	b.inCall = false
 	return Suspend
 }
 
 // subBatch is one call of Subrequests; it lives on the worker (results are
 // written there), only the HTTP exchanges run elsewhere.
 type subBatch struct {
-	r       Resumer
-	ctx     context.Context
-	done    func(*Ctx, []SubResponse) Status
-	reqs    []SubRequest
-	resps   []SubResponse
-	tried   []lb.Tried
-	pending int
+	r        Resumer
+	deadline int64 // the suspension's (unix nanoseconds): no try goes past it
+	inCall   bool  // Subrequests is still running: the handler has not returned
+	done     func(*Ctx, []SubResponse) Status
+	reqs     []SubRequest
+	resps    []SubResponse
+	tried    []lb.Tried
+	pending  int
 }
 
-// start sends sub-request i to its next target on a goroutine of its own
-// (a lone sub-request, or a retry); false when the offload pool refused
-// the work.
-func (b *subBatch) start(x *Ctx, i int) bool {
-	j, run := b.prepare(x, i)
-	if !run {
-		return true
+// start sends sub-request i to its next target, on the worker's loop
+// (subloop.go).
+func (b *subBatch) start(x *Ctx, i int) {
+	if j, run := b.prepare(x, i); run {
+		b.startLoopSub(x.cc.w, j)
 	}
-	w := x.cc.w
-	return x.Go(func() {
-		resp := doSubRequest(b.ctx, j.pool, j.sr, j.addr, j.timeout)
-		w.post(completion{run: func() { b.finished(j.i, j.u, j.t, j.began, resp) }})
-	})
 }
 
 // prepare picks sub-request i's next target on the worker; run is false
@@ -192,7 +150,6 @@ func (b *subBatch) prepare(x *Ctx, i int) (j subJob, run bool) {
 	}
 	res.Tries++
 	res.Addr = addr
-	pool := x.cc.w.srv.subPoolFor(u)
 	timeout := sr.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
@@ -200,7 +157,7 @@ func (b *subBatch) prepare(x *Ctx, i int) (j subJob, run bool) {
 			timeout = time.Duration(u.readTimeout)
 		}
 	}
-	return subJob{i: i, u: u, t: t, began: x.cc.w.now, pool: pool, sr: sr, addr: addr, timeout: timeout}, true
+	return subJob{i: i, u: u, t: t, began: x.cc.w.now, sr: sr, addr: addr, timeout: timeout}, true
 }
 
 // finished records one exchange's result on the worker: health feedback,
@@ -219,12 +176,11 @@ func (b *subBatch) finished(i int, u *Upstream, t *Target, began int64, resp Sub
 	if t != nil {
 		o := subOutcome(resp, cc.w.now-began)
 		t.End(o)
-		if alive && b.ctx.Err() == nil && tries < u.tries && tries < lb.MaxTries &&
+		if alive && cc.w.now < b.deadline && tries < u.tries && tries < lb.MaxTries &&
 			u.lb.ShouldRetry(methodBytes(b.reqs[i].Method), tries, o) {
 			*res = SubResponse{Tries: tries, Err: resp.Err}
-			if b.start(x, i) {
-				return
-			}
+			b.start(x, i)
+			return
 		}
 	}
 	resp.Tries, resp.Addr = tries, res.Addr
@@ -243,9 +199,20 @@ func (b *subBatch) complete() {
 	}
 }
 
+// finish resumes the request with the results. The last result comes in
+// a callback of the worker's loop, where the request resumes at once; a
+// Resume (posted to the loop) would cost a wake-up of the loop per
+// request. Inside Subrequests (every sub-request failed at once) it is
+// posted: the handler has not returned Suspend yet.
 func (b *subBatch) finish() {
 	done, resps := b.done, b.resps
-	b.r.Resume(func(x *Ctx) Status { return done(x, resps) })
+	fn := func(x *Ctx) Status { return done(x, resps) }
+	if b.inCall {
+		b.r.Resume(fn)
+		return
+	}
+	c := completion{r: b.r, fn: fn}
+	c.deliver()
 }
 
 func methodBytes(m string) []byte {

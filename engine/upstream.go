@@ -255,15 +255,7 @@ func (w *worker) startDial(uc *upstreamConn) {
 	loop := w.loop
 	dial := w.srv.opts.Dial
 	go func() {
-		var conn net.Conn
-		var err error
-		if dial != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), durationOf(timeout))
-			conn, err = dial(ctx, addr)
-			cancel()
-		} else {
-			conn, err = net.DialTimeout("tcp", addr, durationOf(timeout))
-		}
+		conn, err := dialWith(dial, addr, timeout)
 		if err != nil {
 			w.execute(func() { uc.onDialFailed(err) })
 			return
@@ -278,6 +270,17 @@ func (w *worker) startDial(uc *upstreamConn) {
 			w.execute(func() { uc.onDialFailed(res.Err) })
 		}
 	}()
+}
+
+// dialWith opens a TCP connection to addr within timeout (nanoseconds),
+// with Options.Dial when set. It blocks: off the loops only.
+func dialWith(dial func(ctx context.Context, addr string) (net.Conn, error), addr string, timeout int64) (net.Conn, error) {
+	if dial == nil {
+		return net.DialTimeout("tcp", addr, durationOf(timeout))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), durationOf(timeout))
+	defer cancel()
+	return dial(ctx, addr)
 }
 
 // dialDone frees a dial slot and starts the next queued dial whose client

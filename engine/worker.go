@@ -35,6 +35,9 @@ type worker struct {
 	// idle connection holds none.
 	freeCtx []*Ctx // request contexts of connections that are idle or gone
 
+	subIdle    loopSubPool // idle sub-request connections (subloop.go)
+	subDialing int         // sub-request connections being opened
+
 	dialing   int             // dials in progress (startDial)
 	dialQueue []*upstreamConn // dials waiting for a slot
 

@@ -1,0 +1,237 @@
+package engine_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/policies"
+)
+
+// subsPolicy sends one sub-request per configured path to one upstream and
+// answers one line per result: "status body" or "error: ...".
+type subsPolicy struct {
+	upstream string
+	paths    []string
+	method   string
+}
+
+func init() {
+	policies.Register("test-subs", func(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
+		var cfg struct {
+			Upstream string   `yaml:"upstream"`
+			Paths    []string `yaml:"paths"`
+			Method   string   `yaml:"method"`
+		}
+		if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
+			return nil, err
+		}
+		return &subsPolicy{upstream: cfg.Upstream, paths: cfg.Paths, method: cfg.Method}, nil
+	})
+}
+
+func (p *subsPolicy) Priority() int    { return 0 }
+func (p *subsPolicy) Terminates() bool { return true }
+func (p *subsPolicy) Install(c *engine.ChainBuilder) error {
+	c.Add(engine.PhaseContent, p.content)
+	return nil
+}
+
+func (p *subsPolicy) content(x *engine.Ctx) engine.Status {
+	reqs := make([]engine.SubRequest, len(p.paths))
+	for i, path := range p.paths {
+		reqs[i] = engine.SubRequest{Upstream: p.upstream, Target: path, Method: p.method, Timeout: 5 * time.Second}
+	}
+	return x.Subrequests(reqs, func(x *engine.Ctx, resps []engine.SubResponse) engine.Status {
+		var b strings.Builder
+		for _, r := range resps {
+			if r.Err != nil {
+				fmt.Fprintf(&b, "error: %v\n", r.Err)
+				continue
+			}
+			fmt.Fprintf(&b, "%d %s\n", r.Status, r.Body)
+		}
+		x.Respond(200, nil, []byte(b.String()))
+		return engine.Done
+	})
+}
+
+// scriptedUpstream answers each request head it reads with answer(path, n), n
+// counting the requests on the connection; it closes the connection after
+// the answer when close says so. conns counts the connections it accepted.
+func scriptedUpstream(t *testing.T, answer func(path string, n int) (resp string, close bool)) (string, *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for n := 1; ; n++ {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					for {
+						h, err := br.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if h == "\r\n" {
+							break
+						}
+					}
+					fields := strings.Fields(line)
+					if len(fields) < 2 {
+						return
+					}
+					resp, closeAfter := answer(fields[1], n)
+					io.WriteString(c, resp)
+					if closeAfter {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String(), &conns
+}
+
+func subsGateway(t *testing.T, up string, paths ...string) *gateway {
+	t.Helper()
+	return startGateway(t, fmt.Sprintf(`listen: {listen}
+workers: 1
+upstreams:
+  - { name: up, targets: [ { addr: %s } ] }
+routes:
+  - match: { paths: ["/subs"] }
+    policies: [ { name: test-subs, config: { upstream: up, paths: [%s] } } ]
+`, up, strings.Join(paths, ", ")))
+}
+
+// The loop's reader takes every framing, an interim answer, and refuses
+// a bad head and a body over its limit, each sub-request on its own.
+func TestLoopSubFramings(t *testing.T) {
+	up, _ := scriptedUpstream(t, func(path string, n int) (string, bool) {
+		switch path {
+		case "/len":
+			return "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nlen", false
+		case "/chunked":
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nchu\r\n4\r\nnked\r\n0\r\n\r\n", false
+		case "/close":
+			return "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close", true
+		case "/interim":
+			return "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", false
+		case "/big":
+			return "HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n", true
+		case "/empty":
+			return "HTTP/1.1 204 No Content\r\n\r\n", false
+		}
+		return "garbage\r\n\r\n", true
+	})
+	check := func(g *gateway, rounds int, want ...string) {
+		t.Helper()
+		rc := dialRaw(t, g.addr)
+		for i := range rounds { // again on kept connections
+			rc.send("GET /subs HTTP/1.1\r\nHost: a\r\n\r\n")
+			resp, body := rc.response("GET")
+			lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+			if resp.StatusCode != 200 || len(lines) != len(want) {
+				t.Fatalf("round %d: %d %q", i, resp.StatusCode, body)
+			}
+			for k, w := range want {
+				if !strings.HasPrefix(lines[k], w) {
+					t.Errorf("round %d, sub-request %d: %q, want %q", i, k, lines[k], w)
+				}
+			}
+		}
+		waitInFlight(t, g, 0)
+	}
+	check(subsGateway(t, up, "/len", "/chunked", "/close", "/interim", "/empty"), 3,
+		"200 len", "200 chunked", "200 until close", "201 ok", "204 ")
+	// Failures count against the target's health: one round.
+	check(subsGateway(t, up, "/big", "/bad"), 1,
+		"error: "+engine.ErrSubResponseTooLarge.Error(), "error: engine: sub-request: bad response head")
+}
+
+// The sub-requests of a request are all written before any answer is
+// awaited: an upstream that answers only once the three requests have
+// arrived is answered (a client that waited for one answer before sending
+// the next would get the upstream's 504 after 10 s).
+func TestLoopSubAllSentBeforeAnyAnswer(t *testing.T) {
+	var mu sync.Mutex
+	arrived := 0
+	all := make(chan struct{})
+	up, _ := scriptedUpstream(t, func(path string, n int) (string, bool) {
+		mu.Lock()
+		if arrived++; arrived == 3 {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+			return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
+		case <-time.After(10 * time.Second):
+			return "HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 0\r\n\r\n", false
+		}
+	})
+	g := subsGateway(t, up, "/a", "/b", "/c")
+	rc := dialRaw(t, g.addr)
+	rc.send("GET /subs HTTP/1.1\r\nHost: a\r\n\r\n")
+	if _, body := rc.response("GET"); body != "200 ok\n200 ok\n200 ok\n" {
+		t.Fatalf("%q", body)
+	}
+}
+
+// Connections are kept and reused; one the upstream closed while it sat
+// in the pool is replaced at once and the sub-request answered.
+func TestLoopSubKeepsAndReplacesConnections(t *testing.T) {
+	up, conns := scriptedUpstream(t, func(path string, n int) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkept", path == "/last" // closed after, without saying so
+	})
+	g := subsGateway(t, up, "/x")
+	rc := dialRaw(t, g.addr)
+	for i := range 5 {
+		rc.send("GET /subs HTTP/1.1\r\nHost: a\r\n\r\n")
+		if _, body := rc.response("GET"); body != "200 kept\n" {
+			t.Fatalf("request %d: %q", i, body)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("five sequential sub-requests opened %d connections, want 1", n)
+	}
+
+	up2, conns2 := scriptedUpstream(t, func(path string, n int) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkept", true // every connection closes after one answer
+	})
+	g2 := subsGateway(t, up2, "/x")
+	rc2 := dialRaw(t, g2.addr)
+	for i := range 3 {
+		rc2.send("GET /subs HTTP/1.1\r\nHost: a\r\n\r\n")
+		if _, body := rc2.response("GET"); body != "200 kept\n" {
+			t.Fatalf("request %d after a closed kept connection: %q", i, body)
+		}
+		time.Sleep(20 * time.Millisecond) // the close reaches the pooled connection, or not: both must answer
+	}
+	if n := conns2.Load(); n != 3 {
+		t.Fatalf("%d connections for 3 answers of one each", n)
+	}
+}
