@@ -144,6 +144,10 @@ func TestLoopSubFramings(t *testing.T) {
 			return "HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n", true
 		case "/empty":
 			return "HTTP/1.1 204 No Content\r\n\r\n", false
+		case "/endless":
+			return "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Filler: "+strings.Repeat("f", 100)+"\r\n", 1000), false // 110 KB, no end
+		case "/trickle":
+			return "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("t", 100000), false
 		}
 		return "garbage\r\n\r\n", true
 	})
@@ -165,11 +169,12 @@ func TestLoopSubFramings(t *testing.T) {
 		}
 		waitInFlight(t, g, 0)
 	}
-	check(subsGateway(t, up, "/len", "/chunked", "/close", "/interim", "/empty"), 3,
-		"200 len", "200 chunked", "200 until close", "201 ok", "204 ")
+	check(subsGateway(t, up, "/len", "/chunked", "/close", "/interim", "/empty", "/trickle"), 3,
+		"200 len", "200 chunked", "200 until close", "201 ok", "204 ", "200 "+strings.Repeat("t", 100000))
 	// Failures count against the target's health: one round.
-	check(subsGateway(t, up, "/big", "/bad"), 1,
-		"error: "+engine.ErrSubResponseTooLarge.Error(), "error: engine: sub-request: bad response head")
+	check(subsGateway(t, up, "/big", "/bad", "/endless"), 1,
+		"error: "+engine.ErrSubResponseTooLarge.Error(), "error: engine: sub-request: bad response head",
+		"error: engine: sub-request: bad response head")
 }
 
 // The sub-requests of a request are all written before any answer is
