@@ -161,7 +161,7 @@ var errSubDials = errors.New("engine: sub-request: too many connections being op
 func (ls *loopSub) dial(timeout int64) {
 	w, addr := ls.w, ls.key.addr
 	if w.subDialing >= maxDialsPerWorker {
-		ls.closed = true
+		ls.close() // and its deadline with it
 		ls.end(SubResponse{Err: errSubDials}, false)
 		return
 	}

@@ -240,3 +240,21 @@ func TestLoopSubKeepsAndReplacesConnections(t *testing.T) {
 		t.Fatalf("%d connections for 3 answers of one each", n)
 	}
 }
+
+// A sub-request that cannot be written (a target with a space) fails on
+// its own and says nothing about the target: the good one beside it keeps
+// being answered however often it happens.
+func TestLoopSubBadRequestSparesTheTarget(t *testing.T) {
+	up, _ := scriptedUpstream(t, func(path string, n int) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
+	})
+	g := subsGateway(t, up, "/ok", `"/bad path"`)
+	rc := dialRaw(t, g.addr)
+	for i := range 20 {
+		rc.send("GET /subs HTTP/1.1\r\nHost: a\r\n\r\n")
+		_, body := rc.response("GET")
+		if !strings.HasPrefix(body, "200 ok\nerror: engine: invalid sub-request") {
+			t.Fatalf("request %d: %q", i, body)
+		}
+	}
+}

@@ -169,8 +169,8 @@ func (b *subBatch) finished(i int, u *Upstream, t *Target, began int64, resp Sub
 	alive := !cc.closed && cc.x == x && x.gen == r.gen && x.suspendSeq == r.seq && x.suspended
 	res := &b.resps[i]
 	tries := res.Tries
-	if t != nil && errors.Is(resp.Err, context.Canceled) {
-		t.Cancel() // the client went away: says nothing about the target
+	if t != nil && (errors.Is(resp.Err, context.Canceled) || errors.Is(resp.Err, errSubBadRequest)) {
+		t.Cancel() // the client went away, or the request could not be written: says nothing about the target
 		t = nil
 	}
 	if t != nil {
