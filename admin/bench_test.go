@@ -116,3 +116,32 @@ func BenchmarkScrapeOneRoute(b *testing.B) {
 	srv, _ := startEngine(b, "listen: \"{listen}\"\nworkers: 1\nupstreams:\n  - name: backend\n    targets: [ { addr: \"{upstream}\" } ]\nroutes:\n  - match: { paths: [\"/*\"] }\n    upstream: backend\n")
 	benchScrapeOpts(b, admin.Options{Engine: srv})
 }
+
+// The kept series prefixes write what writing each series anew writes:
+// a collector that scraped before more series counted gives, byte for
+// byte, what a new collector gives.
+func TestSeriesPrefixesWriteTheSameText(t *testing.T) {
+	srv := manyRoutes(t, 200) // every route counted with five codes
+	warm := admin.NewCollector(srv, nil, "v")
+	warm.AppendText(nil)
+	set := srv.Metrics()
+	for _, d := range set.Descs() {
+		if d.Name != "sluice_route_requests_total" {
+			continue
+		}
+		id := stats.VecID(d.ID)
+		for idx := range set.VecLen(id) {
+			if idx%7 == 0 { // series that had not counted yet, and more counts on the others
+				set.AddIndexed(id, idx, 3)
+			}
+		}
+	}
+	got := string(warm.AppendText(nil))
+	want := string(admin.NewCollector(srv, nil, "v").AppendText(nil))
+	if got != want {
+		t.Fatalf("with kept prefixes:\n%s\nwritten anew:\n%s", got, want)
+	}
+	if !strings.Contains(got, `sluice_route_requests_total{route="route-7",code=`) {
+		t.Fatalf("no route series in:\n%.2000s", got)
+	}
+}

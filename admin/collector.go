@@ -36,11 +36,12 @@ type Collector struct {
 	mu       sync.Mutex
 	snap     stats.Snapshot
 	hist     stats.HistogramValue
-	families [][]int               // the metric set's desc indexes by family name, in first-seen order
-	fams     []engine.PolicyFamily // reused by every scrape
-	lv       []string              // label values of the sample being written
-	names    []string              // label names of the family being written
-	ups      []lb.UpstreamStatus   // reused by every scrape
+	families [][]int                         // the metric set's desc indexes by family name, in first-seen order
+	fams     []engine.PolicyFamily           // reused by every scrape
+	lv       []string                        // label values of the sample being written
+	names    []string                        // label names of the family being written
+	ups      []lb.UpstreamStatus             // reused by every scrape
+	prefixes map[stats.VecID]*seriesPrefixes // vectors.go
 }
 
 // NewCollector returns a collector for srv; log may be nil.

@@ -142,6 +142,10 @@ type VecLabels struct {
 	Values func(dst []string, idx int) []string
 }
 
+// UnknownSeries is the label value VecLabels gives an index whose name
+// was numbered after it copied the names: the next call names it.
+const UnknownSeries = "(unknown)"
+
 // VecLabels returns the labels of the engine vector id when its index is
 // a product (route and code); false for a vector with one label, whose
 // values its Desc names. Call it once per scrape: it copies the series
@@ -166,7 +170,7 @@ func (s *Server) VecLabels(id stats.VecID) (VecLabels, bool) {
 	return VecLabels{
 		Names: []string{label, "code"},
 		Values: func(dst []string, idx int) []string {
-			name := "(unknown)"
+			name := UnknownSeries
 			if i := idx / numCodeSlots; i < len(names) {
 				name = names[i]
 			}
