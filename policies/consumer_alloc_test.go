@@ -10,12 +10,19 @@ import "testing"
 // on the route.
 func TestConsumerPoliciesAllocateNothing(t *testing.T) {
 	benches := consumerBenches()
+	// The count is the process's: whatever else runs meanwhile (another
+	// test's gateway winding down, the collector) adds to it. The least of
+	// three runs is the request's own.
 	measure := func(t *testing.T, name string) float64 {
 		bc := benches[name]
 		g := policyGateway(t, bc.policies)
 		sc := newSteadyClient(t, g.addr, bc.req)
 		sc.run(t, 2000)
-		return sc.mallocsPerRequest(t, 20000)
+		least := sc.mallocsPerRequest(t, 20000)
+		for range 2 {
+			least = min(least, sc.mallocsPerRequest(t, 20000))
+		}
+		return least
 	}
 	baseline := measure(t, "route-limit")
 	t.Logf("baseline (the limit on the route): %.4f allocations per request", baseline)
