@@ -14,3 +14,7 @@ func GroupIDs(c *Compiler) int {
 
 // MaxPolicySeries is the cap of series per policy counter family.
 const MaxPolicySeries = maxPolicySeries
+
+// RawServer is rawServer (subclient_test.go) for the external tests: an
+// upstream answering raw bytes per request head.
+var RawServer = rawServer

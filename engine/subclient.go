@@ -15,8 +15,9 @@ import (
 	"github.com/sluice-gw/sluice/http1"
 )
 
-// The sub-requests' HTTP/1.1 client. A sub-request's exchange runs on one
-// offload goroutine from start to end: it takes an idle connection of its
+// The mirrors' HTTP/1.1 client (Ctx.Mirror; Subrequests run on the worker's
+// loop, subloop.go, and share the helpers at the end of this file). An
+// exchange runs on one offload goroutine from start to end: it takes an idle connection of its
 // upstream (or dials one), writes the head and body in one write, and
 // reads the response with the engine's own parsers (http1.Response,
 // http1.ChunkedDecoder). net/http's client, used before, moved every
@@ -120,12 +121,9 @@ type subClients struct {
 // subPoolFor returns u's pool (nil: the plain addresses'), made on first use
 // with the upstream's pool size and connect timeout.
 func (s *Server) subPoolFor(u *Upstream) *subPool {
-	name, maxIdle, connect := "", 64, 5*time.Second
+	name, maxIdle, connect := "", 64, time.Duration(connectTimeoutOf(u))
 	if u != nil {
 		name, maxIdle = u.Name, u.maxIdle
-		if u.connectTimeout > 0 {
-			connect = time.Duration(u.connectTimeout)
-		}
 	}
 	sc := &s.sub
 	sc.mu.Lock()
@@ -283,7 +281,7 @@ func (sc *subConn) receive(sr *SubRequest, method http1.Method) (resp SubRespons
 	for {
 		n, perr := r.Parse(buf, method)
 		if perr != nil {
-			return resp, false, len(buf) > 0, fmt.Errorf("engine: sub-request: bad response head: %w", perr)
+			return resp, false, len(buf) > 0, badSubHead(perr)
 		}
 		if n == 0 {
 			if len(buf) == cap(buf) {
@@ -302,28 +300,19 @@ func (sc *subConn) receive(sr *SubRequest, method http1.Method) (resp SubRespons
 			}
 			continue
 		}
-		if r.Status >= 100 && r.Status < 200 && r.Status != 101 {
-			buf = buf[:copy(buf, buf[n:])] // an interim answer: the final one follows
+		if interimStatus(r.Status) {
+			buf = buf[:copy(buf, buf[n:])]
 			r.Reset()
 			continue
 		}
 		if r.Upgrade {
-			return resp, false, true, errors.New("engine: sub-request: the upstream switched protocols")
+			return resp, false, true, errSubUpgrade
 		}
-		resp.Status = r.Status
-		resp.Header = make(http.Header, len(r.Fields))
-		for _, f := range r.Fields {
-			k := http.CanonicalHeaderKey(string(f.Name.In(buf)))
-			resp.Header[k] = append(resp.Header[k], string(f.Value.In(buf)))
-		}
+		resp.Status, resp.Header = r.Status, subHeader(&r, buf)
 		rest := buf[n:]
-		maxBody := sr.MaxBody
-		if maxBody <= 0 {
-			maxBody = 1 << 20
-		}
 		var body []byte
 		var done bool
-		body, rest, done, err = readSubBody(c, &r, buf, rest, maxBody)
+		body, rest, done, err = readSubBody(c, &r, buf, rest, subMaxBody(sr))
 		sc.buf = buf[:0]
 		resp.Body = body
 		if err != nil {
@@ -469,6 +458,39 @@ func appendSubRequestHead(dst []byte, sr *SubRequest, addr string) ([]byte, erro
 		dst = append(dst, "\r\n"...)
 	}
 	return append(dst, "\r\n"...), nil
+}
+
+// Helpers of both sub-request clients (this file's and subloop.go's).
+
+// errSubUpgrade: the upstream answered 101; a sub-request wants an answer.
+var errSubUpgrade = errors.New("engine: sub-request: the upstream switched protocols")
+
+// badSubHead is the error of an answer head that does not parse.
+func badSubHead(err error) error {
+	return fmt.Errorf("engine: sub-request: bad response head: %w", err)
+}
+
+// interimStatus says an answer is an interim one (103 Early Hints...): the
+// final one follows it. 101 is not: it switches protocols.
+func interimStatus(status int) bool { return status >= 100 && status < 200 && status != 101 }
+
+// subHeader is the fields of the answer head r parsed in buf.
+func subHeader(r *http1.Response, buf []byte) http.Header {
+	h := make(http.Header, len(r.Fields))
+	for _, f := range r.Fields {
+		k := http.CanonicalHeaderKey(string(f.Name.In(buf)))
+		h[k] = append(h[k], string(f.Value.In(buf)))
+	}
+	return h
+}
+
+// subMaxBody is the body an answer to sr may have: sr.MaxBody, 1 MiB by
+// default.
+func subMaxBody(sr *SubRequest) int64 {
+	if sr.MaxBody > 0 {
+		return sr.MaxBody
+	}
+	return 1 << 20
 }
 
 // subMethod is the http1 method of a sub-request's method name.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -71,11 +70,10 @@ type loopSub struct {
 	// The exchange.
 	b        *subBatch
 	job      subJob
-	msg      []byte // the request; written once the connection is open
+	msg      []byte // the request, written once the connection is open; the buffer serves the next exchange too
 	method   http1.Method
 	reused   bool // taken from the pool: a failure before any answer is a closed kept connection
 	answered bool // a byte of the answer came
-	maxBody  int64
 	resp     http1.Response
 	out      SubResponse
 	chunked  http1.ChunkedDecoder
@@ -105,27 +103,23 @@ func (w *worker) takeLoopSub(key loopSubKey) *loopSub {
 // startLoopSub runs job on the worker's loop: on an idle connection to its
 // target, or a new one. The result reaches b.finished on the loop.
 func (b *subBatch) startLoopSub(w *worker, j subJob) {
-	msg, err := appendSubRequestHead(nil, j.sr, j.addr)
+	head, err := appendSubRequestHead(w.out[:0], j.sr, j.addr)
 	if err != nil {
 		b.finished(j.i, j.u, j.t, j.began, SubResponse{Err: err})
 		return
 	}
-	if len(j.sr.Body) > 0 {
-		msg = append(msg, j.sr.Body...)
-	}
+	w.out = head[:0]
 	key := loopSubKey{t: j.t, addr: j.addr}
 	ls := w.takeLoopSub(key)
 	reused := ls != nil
 	if ls == nil {
-		ls = &loopSub{w: w, key: key, state: lsConnecting}
-		ls.timer.owner = ls
+		ls = newLoopSub(w, key)
 	}
-	ls.b, ls.job, ls.msg, ls.reused, ls.answered = b, j, msg, reused, false
+	// The request goes into the connection's own buffer, kept from one
+	// exchange to the next: it waits there while a new connection dials.
+	ls.msg = append(append(ls.msg[:0], head...), j.sr.Body...)
+	ls.b, ls.job, ls.reused, ls.answered = b, j, reused, false
 	ls.method = subMethod(j.sr.Method)
-	ls.maxBody = j.sr.MaxBody
-	if ls.maxBody <= 0 {
-		ls.maxBody = 1 << 20
-	}
 	ls.maxIdle, ls.idleTimeout = 64, int64(subIdleTimeout)
 	if u := j.u; u != nil {
 		ls.maxIdle, ls.idleTimeout = u.maxIdle, u.idleTimeout
@@ -141,6 +135,12 @@ func (b *subBatch) startLoopSub(w *worker, j subJob) {
 		return
 	}
 	ls.dial(connectTimeoutOf(j.u))
+}
+
+func newLoopSub(w *worker, key loopSubKey) *loopSub {
+	ls := &loopSub{w: w, key: key, state: lsConnecting}
+	ls.timer.owner = ls
+	return ls
 }
 
 // connectTimeoutOf is u's connect timeout; 5s for a plain address.
@@ -244,35 +244,30 @@ func (ls *loopSub) onTraffic() {
 		case lsAwaitHead:
 			n, err := ls.resp.Parse(buf, ls.method)
 			if err != nil {
-				ls.fail(fmt.Errorf("engine: sub-request: bad response head: %w", err))
+				ls.fail(badSubHead(err))
 				return
 			}
 			if n == 0 {
 				return // the rest of the head comes later (Parse bounds its size)
 			}
 			r := &ls.resp
-			if r.Status >= 100 && r.Status < 200 && r.Status != 101 {
-				_, _ = ls.c.Discard(n) // an interim answer: the final one follows
+			if interimStatus(r.Status) {
+				_, _ = ls.c.Discard(n)
 				r.Reset()
 				continue
 			}
 			if r.Upgrade {
-				ls.fail(errors.New("engine: sub-request: the upstream switched protocols"))
+				ls.fail(errSubUpgrade)
 				return
 			}
-			ls.out.Status = r.Status
-			ls.out.Header = make(http.Header, len(r.Fields))
-			for _, f := range r.Fields {
-				k := http.CanonicalHeaderKey(string(f.Name.In(buf)))
-				ls.out.Header[k] = append(ls.out.Header[k], string(f.Value.In(buf)))
-			}
+			ls.out.Status, ls.out.Header = r.Status, subHeader(r, buf)
 			_, _ = ls.c.Discard(n)
 			switch r.Body {
 			case http1.BodyNone:
 				ls.done()
 				return
 			case http1.BodyLength:
-				if r.ContentLength > ls.maxBody {
+				if r.ContentLength > subMaxBody(ls.job.sr) {
 					ls.fail(ErrSubResponseTooLarge)
 					return
 				}
@@ -315,7 +310,7 @@ func (ls *loopSub) body(buf []byte) bool {
 				ls.fail(fmt.Errorf("engine: sub-request: bad chunked body: %w", err))
 				return false
 			}
-			if int64(len(ls.out.Body)+len(data)) > ls.maxBody {
+			if int64(len(ls.out.Body)+len(data)) > subMaxBody(ls.job.sr) {
 				ls.fail(ErrSubResponseTooLarge)
 				return false
 			}
@@ -329,7 +324,7 @@ func (ls *loopSub) body(buf []byte) bool {
 		return false
 	}
 	// Until the upstream closes (onClose ends it).
-	if int64(len(ls.out.Body)+len(buf)) > ls.maxBody {
+	if int64(len(ls.out.Body)+len(buf)) > subMaxBody(ls.job.sr) {
 		ls.fail(ErrSubResponseTooLarge)
 		return false
 	}
@@ -350,9 +345,8 @@ func (ls *loopSub) done() {
 // for an idempotent method, as the offload client does.
 func (ls *loopSub) fail(err error) {
 	if ls.reused && !ls.answered && ls.method.Idempotent() && !errors.Is(err, context.DeadlineExceeded) && ls.b != nil {
-		fresh := &loopSub{w: ls.w, key: ls.key, state: lsConnecting}
-		fresh.timer.owner = fresh
-		fresh.b, fresh.job, fresh.msg, fresh.method, fresh.maxBody = ls.b, ls.job, ls.msg, ls.method, ls.maxBody
+		fresh := newLoopSub(ls.w, ls.key)
+		fresh.b, fresh.job, fresh.msg, fresh.method = ls.b, ls.job, ls.msg, ls.method
 		fresh.maxIdle, fresh.idleTimeout = ls.maxIdle, ls.idleTimeout
 		fresh.w.wheel.arm(&fresh.timer, ls.timer.when) // the same deadline
 		ls.b = nil
@@ -366,7 +360,7 @@ func (ls *loopSub) fail(err error) {
 // end delivers the exchange's result to its batch, on the loop.
 func (ls *loopSub) end(resp SubResponse, keep bool) {
 	b, j := ls.b, ls.job
-	ls.b, ls.job, ls.msg, ls.out = nil, subJob{}, nil, SubResponse{}
+	ls.b, ls.job, ls.msg, ls.out = nil, subJob{}, ls.msg[:0], SubResponse{}
 	if keep {
 		ls.toPool()
 	} else {

@@ -1,10 +1,7 @@
 package engine_test
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,55 +61,15 @@ func (p *subsPolicy) content(x *engine.Ctx) engine.Status {
 	})
 }
 
-// scriptedUpstream answers each request head it reads with answer(path, n), n
-// counting the requests on the connection; it closes the connection after
-// the answer when close says so. conns counts the connections it accepted.
-func scriptedUpstream(t *testing.T, answer func(path string, n int) (resp string, close bool)) (string, *atomic.Int32) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var conns atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for n := 1; ; n++ {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					for {
-						h, err := br.ReadString('\n')
-						if err != nil {
-							return
-						}
-						if h == "\r\n" {
-							break
-						}
-					}
-					fields := strings.Fields(line)
-					if len(fields) < 2 {
-						return
-					}
-					resp, closeAfter := answer(fields[1], n)
-					io.WriteString(c, resp)
-					if closeAfter {
-						return
-					}
-				}
-			}()
+// scriptedUpstream is engine.RawServer answering by the request's path.
+func scriptedUpstream(t *testing.T, answer func(path string) (resp string, close bool)) (string, *atomic.Int32) {
+	return engine.RawServer(t, func(_ int, head string) (string, bool) {
+		path := ""
+		if f := strings.Fields(head); len(f) > 1 {
+			path = f[1]
 		}
-	}()
-	return l.Addr().String(), &conns
+		return answer(path)
+	})
 }
 
 func subsGateway(t *testing.T, up string, paths ...string) *gateway {
@@ -130,7 +87,7 @@ routes:
 // The loop's reader takes every framing, an interim answer, and refuses
 // a bad head and a body over its limit, each sub-request on its own.
 func TestLoopSubFramings(t *testing.T) {
-	up, _ := scriptedUpstream(t, func(path string, n int) (string, bool) {
+	up, _ := scriptedUpstream(t, func(path string) (string, bool) {
 		switch path {
 		case "/len":
 			return "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nlen", false
@@ -185,7 +142,7 @@ func TestLoopSubAllSentBeforeAnyAnswer(t *testing.T) {
 	var mu sync.Mutex
 	arrived := 0
 	all := make(chan struct{})
-	up, _ := scriptedUpstream(t, func(path string, n int) (string, bool) {
+	up, _ := scriptedUpstream(t, func(path string) (string, bool) {
 		mu.Lock()
 		if arrived++; arrived == 3 {
 			close(all)
@@ -209,7 +166,7 @@ func TestLoopSubAllSentBeforeAnyAnswer(t *testing.T) {
 // Connections are kept and reused; one the upstream closed while it sat
 // in the pool is replaced at once and the sub-request answered.
 func TestLoopSubKeepsAndReplacesConnections(t *testing.T) {
-	up, conns := scriptedUpstream(t, func(path string, n int) (string, bool) {
+	up, conns := scriptedUpstream(t, func(path string) (string, bool) {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkept", path == "/last" // closed after, without saying so
 	})
 	g := subsGateway(t, up, "/x")
@@ -224,7 +181,7 @@ func TestLoopSubKeepsAndReplacesConnections(t *testing.T) {
 		t.Fatalf("five sequential sub-requests opened %d connections, want 1", n)
 	}
 
-	up2, conns2 := scriptedUpstream(t, func(path string, n int) (string, bool) {
+	up2, conns2 := scriptedUpstream(t, func(path string) (string, bool) {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkept", true // every connection closes after one answer
 	})
 	g2 := subsGateway(t, up2, "/x")
@@ -245,7 +202,7 @@ func TestLoopSubKeepsAndReplacesConnections(t *testing.T) {
 // its own and says nothing about the target: the good one beside it keeps
 // being answered however often it happens.
 func TestLoopSubBadRequestSparesTheTarget(t *testing.T) {
-	up, _ := scriptedUpstream(t, func(path string, n int) (string, bool) {
+	up, _ := scriptedUpstream(t, func(path string) (string, bool) {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
 	})
 	g := subsGateway(t, up, "/ok", `"/bad path"`)

@@ -814,11 +814,7 @@ func appendJSONLine(b []byte, r logRecord, stamp *stampCache) []byte {
 	b = appendJSONString(b, `","upstream_addr":"`, bytesOf(r.UpstreamAddr()))
 	b = append(b, `","tries":`...)
 	b = appendUint(b, uint64(max(r.Tries(), 0)))
-	var consumer []byte
-	if c := r.Consumer(); c != nil {
-		consumer = bytesOf(c.Name)
-	}
-	b = appendJSONString(b, `,"consumer":"`, consumer)
+	b = appendJSONString(b, `,"consumer":"`, consumerName(r))
 	b = appendJSONString(b, `","failure":"`, bytesOf(r.Failure()))
 	ua, _ := r.Header("user-agent")
 	b = appendJSONString(b, `","user_agent":"`, ua)
@@ -900,21 +896,13 @@ func appendJSONFields(b []byte, r logRecord, stamp *stampCache, fields []logFiel
 			b = append(b, ',')
 		}
 		key := jsonKeys[f]
+		if v, ok := logStringField(f, r); ok {
+			b = append(appendJSONString(b, key, v), '"')
+			continue
+		}
 		switch f {
 		case fieldTime:
 			b = stamp.appendTime(append(b, key...), r.Now())
-		case fieldRequestID:
-			b = appendJSONString(b, key, r.RequestID())
-		case fieldClientIP:
-			b = appendJSONString(b, key, r.ClientIP())
-		case fieldMethod:
-			b = appendJSONString(b, key, r.MethodName())
-		case fieldHost:
-			b = appendJSONString(b, key, r.Host())
-		case fieldPath:
-			b = appendJSONString(b, key, r.Path())
-		case fieldQuery:
-			b = appendJSONString(b, key, r.Query())
 		case fieldProtocol:
 			b = appendUint(append(append(b, key...), "HTTP/1."...), uint64(r.ProtoMinor()))
 		case fieldStatus:
@@ -932,28 +920,8 @@ func appendJSONFields(b []byte, r logRecord, stamp *stampCache, fields []logFiel
 			} else {
 				b = append(b, "null"...)
 			}
-		case fieldRoute:
-			b = appendJSONString(b, key, bytesOf(r.RouteName()))
-		case fieldUpstream:
-			b = appendJSONString(b, key, bytesOf(r.UpstreamName()))
-		case fieldUpstreamAddr:
-			b = appendJSONString(b, key, bytesOf(r.UpstreamAddr()))
 		case fieldTries:
 			b = appendUint(append(b, key...), uint64(max(r.Tries(), 0)))
-		case fieldConsumer:
-			var consumer []byte
-			if c := r.Consumer(); c != nil {
-				consumer = bytesOf(c.Name)
-			}
-			b = appendJSONString(b, key, consumer)
-		case fieldFailure:
-			b = appendJSONString(b, key, bytesOf(r.Failure()))
-		case fieldUserAgent:
-			ua, _ := r.Header("user-agent")
-			b = appendJSONString(b, key, ua)
-		case fieldReferer:
-			ref, _ := r.Header("referer")
-			b = appendJSONString(b, key, ref)
 		case fieldTraceID:
 			b = r.AppendTraceID(append(b, key...))
 		}
@@ -962,6 +930,50 @@ func appendJSONFields(b []byte, r logRecord, stamp *stampCache, fields []logFiel
 		}
 	}
 	return append(b, "}\n"...)
+}
+
+// logStringField is r's value of a string field, escaped by the caller;
+// false for the fields of other kinds.
+func logStringField(f logField, r logRecord) ([]byte, bool) {
+	switch f {
+	case fieldRequestID:
+		return r.RequestID(), true
+	case fieldClientIP:
+		return r.ClientIP(), true
+	case fieldMethod:
+		return r.MethodName(), true
+	case fieldHost:
+		return r.Host(), true
+	case fieldPath:
+		return r.Path(), true
+	case fieldQuery:
+		return r.Query(), true
+	case fieldRoute:
+		return bytesOf(r.RouteName()), true
+	case fieldUpstream:
+		return bytesOf(r.UpstreamName()), true
+	case fieldUpstreamAddr:
+		return bytesOf(r.UpstreamAddr()), true
+	case fieldConsumer:
+		return consumerName(r), true
+	case fieldFailure:
+		return bytesOf(r.Failure()), true
+	case fieldUserAgent:
+		ua, _ := r.Header("user-agent")
+		return ua, true
+	case fieldReferer:
+		ref, _ := r.Header("referer")
+		return ref, true
+	}
+	return nil, false
+}
+
+// consumerName is the name of r's consumer, nil without one.
+func consumerName(r logRecord) []byte {
+	if c := r.Consumer(); c != nil {
+		return bytesOf(c.Name)
+	}
+	return nil
 }
 
 // stampCache keeps the formatted second of the last JSON line's time
