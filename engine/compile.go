@@ -144,12 +144,12 @@ func (c *Compiler) prepare(cfg *config.Config) (p *Pending, err error) {
 		}
 	}()
 	if k.incremental {
-		s.Dicts, s.redis = c.dicts, c.redis
+		s.Dicts, s.redis, s.redisPeer = c.dicts, c.redis, c.redisPeer
 	} else if pend.newRedis, err = k.sharedPart(); err != nil {
 		return nil, err
 	}
 	k.env = func(scope string, spec config.PolicySpec) *Env {
-		return &Env{Dicts: s.Dicts, Scope: scope, ID: spec.Identity(), Redis: s.redis,
+		return &Env{Dicts: s.Dicts, Scope: scope, ID: spec.Identity(), Redis: s.redis, RedisPeer: s.redisPeer,
 			upstreams: func(name string) bool { return cfg.UpstreamIndex(name) >= 0 }}
 	}
 	if err = k.globals(); err != nil {
@@ -228,7 +228,7 @@ func (p *Pending) Commit() *Snapshot {
 	if !k.incremental {
 		c.dicts = s.Dicts
 		if s.redis != c.redis {
-			c.redis, c.redisFP = s.redis, ""
+			c.redis, c.redisPeer, c.redisFP = s.redis, s.redisPeer, ""
 			if cfg.Redis != nil {
 				c.redisFP = redisFingerprint(cfg.Redis)
 			}
@@ -264,7 +264,7 @@ func (k *compilation) sharedPart() (newRedis bool, err error) {
 	if err != nil {
 		return false, cfg.ErrorAt("shared_dicts", err.Error())
 	}
-	s.redis, newRedis, err = c.redisFor(cfg.Redis)
+	s.redis, s.redisPeer, newRedis, err = c.redisFor(cfg.Redis)
 	if err != nil {
 		return false, cfg.ErrorAt("redis", err.Error())
 	}

@@ -18,3 +18,30 @@ const MaxPolicySeries = maxPolicySeries
 // RawServer is rawServer (subclient_test.go) for the external tests: an
 // upstream answering raw bytes per request head.
 var RawServer = rawServer
+
+// PeerCalls returns, read on each worker's loop, the calls s's workers
+// hold for p: written and awaiting their replies, and waiting to be
+// written.
+func PeerCalls(s *Server, p *Peer) (sent, waiting int) {
+	ws := s.workers.Load()
+	if ws == nil {
+		return 0, 0
+	}
+	for _, w := range *ws {
+		done := make(chan [2]int, 1)
+		if err := w.execute(func() {
+			var n [2]int
+			if p.id < len(w.peers) && w.peers[p.id] != nil {
+				pc := w.peers[p.id]
+				n[0], n[1] = pc.sent, len(pc.calls)-pc.head-pc.sent
+			}
+			done <- n
+		}); err != nil {
+			continue
+		}
+		n := <-done
+		sent += n[0]
+		waiting += n[1]
+	}
+	return sent, waiting
+}

@@ -359,6 +359,8 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		v.onReattach(c)
 	case *loopSub:
 		v.onOpen(c)
+	case *peerDial:
+		v.pc.onOpen(c, v.seq)
 	}
 	return nil, gnet.None
 }
@@ -384,6 +386,14 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		w.tickClock()
 		v.onTraffic()
 		w.leave()
+	case *peerConn:
+		if v.c == c {
+			w := v.w
+			w.enter()
+			w.tickClock()
+			v.onTraffic()
+			w.leave()
+		}
 	}
 	return gnet.None
 }
@@ -406,6 +416,12 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 			v.w.leave()
 		}
 	case *loopSub:
+		if v.c == c {
+			v.w.enter()
+			v.w.onGone(v)
+			v.w.leave()
+		}
+	case *peerConn:
 		if v.c == c {
 			v.w.enter()
 			v.w.onGone(v)

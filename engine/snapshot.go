@@ -48,9 +48,10 @@ type Snapshot struct {
 	tunnelIdleTimeout      int64
 	policyTimeout          int64
 
-	retire   retirement // retire.go
-	redis    *redis.Client
-	compiler *Compiler
+	retire    retirement // retire.go
+	redis     *redis.Client
+	redisPeer *Peer // redis's server on the workers' loops; nil when redis has no Loop
+	compiler  *Compiler
 }
 
 // Route is a compiled route.
@@ -124,6 +125,11 @@ type Env struct {
 	// nil when there is none. Call it from off-loop work (Ctx.Offload):
 	// every call may wait up to the section's read_timeout.
 	Redis *redis.Client
+	// RedisPeer is Redis's server for calls on the worker's loop
+	// (Ctx.CallPeer, in RESP: Redis.Loop), or nil: no redis section, or
+	// one in cluster or sentinel mode or with TLS, which Redis alone
+	// serves.
+	RedisPeer *Peer
 
 	// upstreams says whether the config being compiled has an upstream
 	// of that name (HasUpstream); nil when unknown.
@@ -161,8 +167,9 @@ type Compiler struct {
 	nextID  int
 	freeIDs []int // ids of retired groups: workers' picker slots are reused, not grown
 
-	redis   *redis.Client // one per process, made again only when its section changes
-	redisFP string
+	redis     *redis.Client // one per process, made again only when its section changes
+	redisPeer *Peer         // redis's Loop, closed with it
+	redisFP   string
 
 	// What the last accepted version compiled, kept for the next one to
 	// reuse (compile.go).
@@ -211,8 +218,8 @@ func (c *Compiler) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.redis != nil {
-		c.redis.Close()
-		c.redis = nil
+		c.redis.Close() // and its peer
+		c.redis, c.redisPeer = nil, nil
 	}
 	for _, g := range c.groups {
 		if g.cancel != nil {
@@ -226,15 +233,22 @@ func (c *Compiler) Close() {
 // which the compiler adopts only if the whole config is accepted. A client
 // that a newer config replaced is closed when the last snapshot using it
 // retires (Snapshot.cleanup).
-func (c *Compiler) redisFor(rc *config.Redis) (client *redis.Client, newClient bool, err error) {
+func (c *Compiler) redisFor(rc *config.Redis) (client *redis.Client, peer *Peer, newClient bool, err error) {
 	if rc == nil {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	if c.redis != nil && c.redisFP == redisFingerprint(rc) {
-		return c.redis, false, nil
+		return c.redis, c.redisPeer, false, nil
 	}
-	client, err = redis.New(rc, c.Logf)
-	return client, err == nil, err
+	if client, err = redis.New(rc, c.Logf); err != nil {
+		return nil, nil, false, err
+	}
+	if l := client.Loop(); l != nil {
+		peer = NewPeer(PeerOptions{Name: "redis " + l.Addr(), Addr: l.Addr(), Protocol: l,
+			DialTimeout: l.DialTimeout(), CallTimeout: l.CallTimeout()})
+		client.OnClose(peer.Close)
+	}
+	return client, peer, true, nil
 }
 
 func redisFingerprint(rc *config.Redis) string { return fmt.Sprintf("%+v", *rc) }

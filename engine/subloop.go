@@ -167,20 +167,26 @@ func (ls *loopSub) dial(timeout int64) {
 	}
 	w.subDialing++
 	ls.dialing = true
-	dial := w.srv.opts.Dial
-	loop := w.loop
+	w.dialOntoLoop(addr, timeout, ls, ls.onDialFailed)
+}
+
+// dialOntoLoop connects to addr on a goroutine and enrolls the connection
+// on the worker's loop with ctx as its context: OnOpen follows on the
+// loop, or failed(err) does.
+func (w *worker) dialOntoLoop(addr string, timeout int64, ctx any, failed func(error)) {
+	dial, loop := w.srv.opts.Dial, w.loop
 	go func() {
 		conn, err := dialWith(dial, addr, timeout)
 		if err == nil {
 			var ch <-chan gnet.RegisteredResult
-			if ch, err = loop.Enroll(gnet.NewContext(context.Background(), ls), conn); err != nil {
+			if ch, err = loop.Enroll(gnet.NewContext(context.Background(), ctx), conn); err != nil {
 				_ = conn.Close()
 			} else if res := <-ch; res.Err != nil {
 				err = res.Err
 			}
 		}
 		if err != nil {
-			_ = w.execute(func() { ls.onDialFailed(err) })
+			_ = w.execute(func() { failed(err) })
 		}
 	}()
 }

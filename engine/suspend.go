@@ -62,10 +62,7 @@ func (c *completion) deliver() {
 	}
 	r := c.r
 	cc, x := r.cc, r.x
-	// The context may have gone back to the worker and on to another
-	// request: it must still be this connection's, at this generation and
-	// this suspension.
-	if cc.closed || cc.x != x || x.gen != r.gen || x.suspendSeq != r.seq || !x.suspended {
+	if !r.waiting() {
 		return
 	}
 	x.endSuspension()
@@ -87,6 +84,30 @@ func (c *completion) deliver() {
 		}
 	}
 	cc.resumeFromSuspension(s)
+}
+
+// waiting says whether r's request still waits for it. The context may
+// have gone back to the worker and on to another request: it must still be
+// this connection's, at this generation and this suspension.
+func (r Resumer) waiting() bool {
+	cc, x := r.cc, r.x
+	return !cc.closed && cc.x == x && x.gen == r.gen && x.suspendSeq == r.seq && x.suspended
+}
+
+// wake ends r's suspension on its worker, ready for the handler's
+// continuation, and returns its request; false when the request no longer
+// waits for it.
+func (r Resumer) wake() (*Ctx, bool) {
+	if !r.waiting() {
+		return nil, false
+	}
+	x := r.x
+	x.endSuspension()
+	if x.cc.timerKind == ctSuspend {
+		x.cc.disarmTimer()
+	}
+	x.to(stageRequest)
+	return x, true
 }
 
 // endSuspension clears the suspension: a late Resume finds it stale and

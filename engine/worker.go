@@ -38,6 +38,8 @@ type worker struct {
 	subIdle    loopSubPool // idle sub-request connections (subloop.go)
 	subDialing int         // sub-request connections being opened
 
+	peers []*peerConn // this worker's connection to each Peer, by Peer.id (peer.go)
+
 	dialing   int             // dials in progress (startDial)
 	dialQueue []*upstreamConn // dials waiting for a slot
 

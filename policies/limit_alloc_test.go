@@ -4,6 +4,8 @@ package policies_test
 
 import (
 	"testing"
+
+	"github.com/sluice-gw/sluice/redis/redistest"
 )
 
 // TestLimitsAllocateNothing pins the local limits' allocations: none
@@ -33,4 +35,23 @@ func routesAllocateNothing(t *testing.T, routes []struct{ name, items string }, 
 			}
 		})
 	}
+}
+
+// TestRedisLimitAllocatesNothing: a limit-count decided in Redis on the
+// worker's loop allocates nothing either (the command is built in the
+// request's scratch, the reply read where it lies).
+func TestRedisLimitAllocatesNothing(t *testing.T) {
+	rs := redistest.Start(t)
+	routesAllocateNothing(t, []struct{ name, items string }{
+		{"none", ""},
+		{"limit-count/redis", "      - { name: limit-count, config: { count: 1000000000, window: 1h, policy: redis, fault_tolerant: false } }\n"},
+		{"limit-count/redis/sliding+2-limits", "      - { name: limit-count, config: { limits: [ { count: 2000000000, window: 1s }, { count: 1000000000, window: 24h } ], window_type: sliding, policy: redis, fault_tolerant: false } }\n"},
+	}, func(t testing.TB, items string) *gateway {
+		up := fixedUpstream(t, []byte(fixedResp))
+		yml := "redis: { addresses: [" + rs.Addr() + "] }\n" + routeYAML(items)
+		if items == "" {
+			yml = yml[:len(yml)-len("    policies:\n")]
+		}
+		return startGateway(t, up, yml)
+	})
 }

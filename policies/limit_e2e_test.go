@@ -415,3 +415,44 @@ func waitConnected(t *testing.T, g *gateway, inFlight func() int64) {
 		}
 	}
 }
+
+// policy: redis with a standalone server decides on the worker's loop:
+// the worker's own connection (named sluice-loop) carries the script, and
+// a server that lost the script (SCRIPT FLUSH) gets it again with EVAL,
+// the request counted all the same.
+func TestLimitRedisOnTheLoop(t *testing.T) {
+	rs := redistest.Start(t)
+	up := fixedUpstream(t, []byte(fixedResp))
+	g := startGateway(t, up, limitE2EYAML(1, rs.Addr(), "      - { name: limit-count, config: { count: 100, window: 24h, policy: redis, key: header:X-Api-Key, fault_tolerant: false } }\n"))
+	waitRedisLimit(t, g.addr)
+	list, err := rs.Do("CLIENT", "LIST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(list, "name=sluice-loop") {
+		t.Fatalf("no connection of the worker's loop in CLIENT LIST:\n%s", list)
+	}
+	awayFromDayEdge()
+	cl := dial(t, g.addr)
+	remaining := func() int {
+		t.Helper()
+		resp, body := cl.do("GET", "/x", "X-Api-Key: loop")
+		n, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Remaining"))
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+		}
+		return n
+	}
+	first := remaining()
+	if _, err := rs.Do("SCRIPT", "FLUSH"); err != nil {
+		t.Fatal(err)
+	}
+	evals, _ := rs.Calls("eval")
+	second, third := remaining(), remaining()
+	if second != first-1 || third != second-1 {
+		t.Fatalf("remaining %d, then after SCRIPT FLUSH %d, %d: want one less each time", first, second, third)
+	}
+	if n, _ := rs.Calls("eval"); n != evals+1 {
+		t.Errorf("%d EVAL after SCRIPT FLUSH, want 1 (then EVALSHA again)", n-evals)
+	}
+}

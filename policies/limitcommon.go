@@ -67,6 +67,8 @@ type limitBase struct {
 	headers    bool
 	dict       *shm.Dict     // local and redis-lease policies
 	redis      *redis.Client // redis and redis-lease policies
+	peer       *engine.Peer  // policy: redis, decided on the worker's loop (limit-count, standalone server)
+	loop       *redis.Loop   // peer's, for the client's Stats
 	lease      bool          // redis-lease: Redis hands out leases, dict spends them
 	failOpen   bool
 	identity   string // the counters' name: "group:G" or the policy's identity
@@ -262,9 +264,10 @@ func (b *limitBase) redisFailed(x *engine.Ctx, err error) engine.Status {
 	b.results.Inc(x, limitError)
 	msg := "rate limit store unavailable: redis failed"
 	switch {
-	case errors.Is(err, redis.ErrTimeout):
+	case errors.Is(err, redis.ErrTimeout), errors.Is(err, engine.ErrPeerTimeout):
 		msg = "rate limit store unavailable: redis timed out"
-	case errors.Is(err, redis.ErrUnavailable), errors.Is(err, redis.ErrClosed):
+	case errors.Is(err, redis.ErrUnavailable), errors.Is(err, redis.ErrClosed),
+		errors.Is(err, engine.ErrPeerUnavailable), errors.Is(err, engine.ErrPeerClosed), errors.Is(err, engine.ErrPeerBusy):
 		msg = "rate limit store unavailable: redis unreachable"
 	}
 	x.RespondError(503, msg)

@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -82,6 +83,12 @@ type limitCount struct {
 	remaining engine.IntKey // remaining+1 of the reported limit (0: not counted)
 	resetAt   engine.IntKey // when the reported limit's window ends, unix ns
 	which     engine.IntKey // the reported limit's index
+	calledAt  engine.IntKey // policy: redis on the loop: the decision's time
+
+	// The continuations of a decision asked on the loop (made once: a
+	// method value per request would allocate): of EVALSHA, and of the
+	// EVAL sent when Redis lacks the script.
+	replied, repliedEval engine.PeerReply
 }
 
 // countWindow is one compiled limit.
@@ -141,6 +148,13 @@ func newLimitCount(spec config.PolicySpec, env *engine.Env) (engine.Policy, erro
 		return nil, err
 	}
 	p.limitBase = base
+	if base.redis != nil && !base.lease && env != nil && env.RedisPeer != nil {
+		p.peer, p.loop = env.RedisPeer, base.redis.Loop()
+	}
+	p.replied = func(x *engine.Ctx, reply []byte, err error) engine.Status {
+		return p.redisReplied(x, reply, err, false)
+	}
+	p.repliedEval = func(x *engine.Ctx, reply []byte, err error) engine.Status { return p.redisReplied(x, reply, err, true) }
 	if err := p.compileLeases(spec, topLease, cfg.Limits); err != nil {
 		return nil, err
 	}
@@ -216,6 +230,7 @@ func (p *limitCount) Install(c *engine.ChainBuilder) error {
 	p.remaining = c.PrivateInt()
 	p.resetAt = c.PrivateInt()
 	p.which = c.PrivateInt()
+	p.calledAt = c.PrivateInt()
 	c.Add(engine.PhaseAccess, p.access)
 	if p.headers {
 		c.Add(engine.PhaseHeaderFilter, p.addHeaders)
@@ -341,6 +356,9 @@ func (p *limitCount) access(x *engine.Ctx) engine.Status {
 	if p.lease {
 		return p.spendOrLease(x, buf, now)
 	}
+	if p.peer != nil {
+		return p.callRedis(x, buf, now, false)
+	}
 	if p.redis != nil {
 		key := p.redisKey(x, buf)
 		return offloadDecision(p.limitBase, x,
@@ -402,7 +420,12 @@ func (p *limitCount) addHeaders(x *engine.Ctx) engine.Status {
 // have room, and returns {1, 0, est1, est2, ...} (the estimates with this
 // request) or {0, i, est_i, cur_i, prev_i} for the first limit i without
 // room (estimate without this request).
-var limitCountScript = rueidis.NewLuaScript(`local sliding = ARGV[1] == '1'
+var limitCountScript = rueidis.NewLuaScript(limitCountLua)
+
+// limitCountSHA is limitCountScript's SHA-1, which EVALSHA names it by.
+var limitCountSHA = scriptSHA(limitCountLua)
+
+const limitCountLua = `local sliding = ARGV[1] == '1'
 local n = tonumber(ARGV[2])
 local step = 1
 if sliding then step = 2 end
@@ -431,7 +454,7 @@ for i = 1, n do
   end
   out[i + 2] = est[i]
 end
-return out`)
+return out`
 
 // scriptArgs builds the KEYS and ARGV of limitCountScript (and, with
 // lease, limitLeaseScript) for the limits idx at now; key is the Redis key
@@ -456,21 +479,27 @@ func (p *limitCount) scriptArgs(key string, idx []int, now int64, lease bool) (k
 	}
 	for _, i := range idx {
 		l := &p.limits[i]
-		num, start, length := l.bounds(now)
+		num, ttl, weight := p.scriptWindow(i, now)
 		pre := key + ":" + strconv.Itoa(i) + ":"
 		keys = append(keys, pre+strconv.FormatInt(num, 36))
 		if p.sliding {
 			keys = append(keys, pre+strconv.FormatInt(num-1, 36))
 		}
-		weight := (length - (now - start)) * 1_000_000 / length
-		args = append(args, strconv.FormatInt(l.count, 10),
-			strconv.FormatInt(max(l.ttl(length, p.sliding).Milliseconds(), 1), 10),
-			strconv.FormatInt(weight, 10))
+		args = append(args, strconv.FormatInt(l.count, 10), strconv.FormatInt(ttl, 10), strconv.FormatInt(weight, 10))
 		if lease {
 			args = append(args, strconv.FormatInt(l.lease, 10))
 		}
 	}
 	return keys, args
+}
+
+// scriptWindow is limit i's window at now as the scripts take it: its
+// number, its counter's TTL in milliseconds and the weight of the window
+// before it in millionths.
+func (p *limitCount) scriptWindow(i int, now int64) (num, ttlMillis, weight int64) {
+	l := &p.limits[i]
+	num, start, length := l.bounds(now)
+	return num, max(l.ttl(length, p.sliding).Milliseconds(), 1), (length - (now - start)) * 1_000_000 / length
 }
 
 // allLimits are the indexes of up to 8 limits.
@@ -485,12 +514,26 @@ func (p *limitCount) decideRedis(ctx context.Context, key string, now int64) (co
 		return countDecision{}, err
 	}
 	vals, err := msg.AsIntSlice()
-	if err != nil || len(vals) < 2 || int(vals[1]) < 0 || int(vals[1]) >= len(p.limits) {
+	if err != nil {
 		return countDecision{}, fmt.Errorf("%w: limit-count script answered %v (%v)", redis.ErrReply, vals, err)
+	}
+	return p.decodeRedis(vals, now)
+}
+
+// badCountAnswer is the error of an answer of limitCountScript that is
+// not one; it quotes a copy, so that vals may live on the caller's stack.
+func badCountAnswer(vals []int64) error {
+	return fmt.Errorf("%w: limit-count script answered %v", redis.ErrReply, slices.Clone(vals))
+}
+
+// decodeRedis reads limitCountScript's answer for a request at now.
+func (p *limitCount) decodeRedis(vals []int64, now int64) (countDecision, error) {
+	if len(vals) < 2 || int(vals[1]) < 0 || int(vals[1]) >= len(p.limits) {
+		return countDecision{}, badCountAnswer(vals)
 	}
 	if vals[0] == 0 {
 		if len(vals) < 5 {
-			return countDecision{}, fmt.Errorf("%w: limit-count script answered %v", redis.ErrReply, vals)
+			return countDecision{}, badCountAnswer(vals)
 		}
 		i := int(vals[1])
 		l := &p.limits[i]
@@ -499,7 +542,7 @@ func (p *limitCount) decideRedis(ctx context.Context, key string, now int64) (co
 			retryIn: retryIn(l.count, vals[3], vals[4], now-start, length)}, nil
 	}
 	if len(vals) != 2+len(p.limits) {
-		return countDecision{}, fmt.Errorf("%w: limit-count script answered %v", redis.ErrReply, vals)
+		return countDecision{}, badCountAnswer(vals)
 	}
 	d := countDecision{allowed: true, counted: true, remaining: -1}
 	for i := range p.limits {
@@ -515,3 +558,98 @@ var (
 	bRateLimitPolicy = []byte("RateLimit-Policy")
 	bRateLimit       = []byte("RateLimit")
 )
+
+// callRedis asks Redis for the decision on the worker's loop (policy:
+// redis with a standalone server): buf is the request's local counter key
+// from counterKey, in the scratch buffer, which the command is built after.
+// With eval the script itself goes (EVAL), else its SHA (EVALSHA).
+func (p *limitCount) callRedis(x *engine.Ctx, buf []byte, now int64, eval bool) engine.Status {
+	x.SetInt(p.calledAt, now)
+	req := p.appendRedisCall(buf, buf[len(p.prefix):], now, eval)
+	// CallPeer copies req before anything may use the scratch again.
+	x.ScratchDone(req)
+	done := p.replied
+	if eval {
+		done = p.repliedEval
+	}
+	return x.CallPeer(p.peer, req[len(buf):], done)
+}
+
+// appendRedisCall appends the command running limitCountScript for the
+// request key (without the local prefix) at now: the keys and arguments
+// of scriptArgs, in RESP.
+func (p *limitCount) appendRedisCall(dst, key []byte, now int64, eval bool) []byte {
+	n := len(p.limits)
+	keys := n
+	if p.sliding {
+		keys = 2 * n
+	}
+	dst = redis.AppendArray(dst, 3+keys+2+3*n)
+	if eval {
+		dst = redis.AppendBulkString(redis.AppendBulkString(dst, "EVAL"), limitCountLua)
+	} else {
+		dst = redis.AppendBulkString(redis.AppendBulkString(dst, "EVALSHA"), limitCountSHA)
+	}
+	dst = redis.AppendBulkInt(dst, int64(keys))
+	for i := range n {
+		num, _, _ := p.scriptWindow(i, now)
+		dst = p.appendRedisKey(dst, key, i, num)
+		if p.sliding {
+			dst = p.appendRedisKey(dst, key, i, num-1)
+		}
+	}
+	flag := int64(0)
+	if p.sliding {
+		flag = 1
+	}
+	dst = redis.AppendBulkInt(redis.AppendBulkInt(dst, flag), int64(n))
+	for i := range n {
+		_, ttl, weight := p.scriptWindow(i, now)
+		dst = redis.AppendBulk(dst, p.limits[i].text)
+		dst = redis.AppendBulkInt(redis.AppendBulkInt(dst, ttl), weight)
+	}
+	return dst
+}
+
+// appendRedisKey appends, as a bulk string, the Redis key of limit i's
+// window num for the request key: redisKeyPf, key, "}:i:num" (base 36),
+// as scriptArgs names it.
+func (p *limitCount) appendRedisKey(dst, key []byte, i int, num int64) []byte {
+	var b36 [16]byte
+	w := strconv.AppendInt(b36[:0], num, 36)
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(len(p.redisKeyPf)+len(key)+4+len(w)), 10)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, p.redisKeyPf...)
+	dst = append(dst, key...)
+	dst = append(dst, '}', ':', byte('0'+i), ':')
+	dst = append(dst, w...)
+	return append(dst, '\r', '\n')
+}
+
+// redisReplied continues a request with Redis's decision on the loop. A
+// server without the script (restarted, SCRIPT FLUSH) gets it with EVAL,
+// once.
+func (p *limitCount) redisReplied(x *engine.Ctx, reply []byte, err error, eval bool) engine.Status {
+	now := x.Int(p.calledAt)
+	if err == nil && !eval && redis.IsNoScript(reply) {
+		buf, st, ok := p.counterKey(x)
+		if !ok {
+			return st
+		}
+		return p.callRedis(x, buf, now, true)
+	}
+	var d countDecision
+	if err == nil {
+		var ints [2 + 8]int64
+		var vals []int64
+		if vals, err = redis.AppendInts(ints[:0], reply); err == nil {
+			d, err = p.decodeRedis(vals, now)
+		}
+	}
+	p.countLoopCall(err)
+	if err != nil {
+		return p.redisFailed(x, err)
+	}
+	return p.apply(x, d, now)
+}

@@ -53,6 +53,9 @@ type Client struct {
 	closed    bool
 
 	stats counters
+
+	loop    *Loop    // for the event loops' own connections; nil: none (loop.go)
+	onClose []func() // OnClose's, under mu
 }
 
 // connected boxes the rueidis client (an interface) for atomic.Pointer.
@@ -78,6 +81,7 @@ func New(cfg *config.Redis, logf func(string, ...any)) (*Client, error) {
 		logf:        logf,
 		closing:     make(chan struct{}),
 	}
+	c.loop = newLoop(cfg, &c.stats)
 	c.down.Store(&Error{kind: ErrUnavailable, Msg: "not connected yet"})
 	c.wg.Add(1)
 	go c.connectLoop(cfg.Mode)
@@ -125,6 +129,21 @@ func (c *Client) connectLoop(mode string) {
 	}
 }
 
+// OnClose has fn run by Close (at once if it ran already): what was made
+// for this client's server (the event loops' connections to it) goes with
+// it.
+func (c *Client) OnClose(fn func()) {
+	c.mu.Lock()
+	if !c.closed {
+		c.onClose = append(c.onClose, fn)
+		fn = nil
+	}
+	c.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
 // Close stops the background connect and closes the connections; calls in
 // flight fail with ErrClosed and later calls at once. It waits for a
 // connect attempt in progress (at most the dial timeout per address).
@@ -132,7 +151,12 @@ func (c *Client) Close() {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closed = true
+		hooks := c.onClose
+		c.onClose = nil
 		c.mu.Unlock()
+		for _, fn := range hooks {
+			fn()
+		}
 		close(c.closing)
 		c.wg.Wait()
 		if rc := c.rc.Load(); rc != nil {
