@@ -37,8 +37,8 @@ func routesAllocateNothing(t *testing.T, routes []struct{ name, items string }, 
 	}
 }
 
-// TestRedisLimitAllocatesNothing: a limit-count decided in Redis on the
-// worker's loop allocates nothing either (the command is built in the
+// TestRedisLimitAllocatesNothing: a limit-count or limit-req decided in
+// Redis on the worker's loop allocates nothing either (the command is built in the
 // request's scratch, the reply read where it lies).
 func TestRedisLimitAllocatesNothing(t *testing.T) {
 	rs := redistest.Start(t)
@@ -46,6 +46,7 @@ func TestRedisLimitAllocatesNothing(t *testing.T) {
 		{"none", ""},
 		{"limit-count/redis", "      - { name: limit-count, config: { count: 1000000000, window: 1h, policy: redis, fault_tolerant: false } }\n"},
 		{"limit-count/redis/sliding+2-limits", "      - { name: limit-count, config: { limits: [ { count: 2000000000, window: 1s }, { count: 1000000000, window: 24h } ], window_type: sliding, policy: redis, fault_tolerant: false } }\n"},
+		{"limit-req/redis", "      - { name: limit-req, config: { rate: 1000000r/s, burst: 1000000, nodelay: true, policy: redis, fault_tolerant: false } }\n"},
 	}, func(t testing.TB, items string) *gateway {
 		up := fixedUpstream(t, []byte(fixedResp))
 		yml := "redis: { addresses: [" + rs.Addr() + "] }\n" + routeYAML(items)

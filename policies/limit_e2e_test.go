@@ -421,9 +421,18 @@ func waitConnected(t *testing.T, g *gateway, inFlight func() int64) {
 // a server that lost the script (SCRIPT FLUSH) gets it again with EVAL,
 // the request counted all the same.
 func TestLimitRedisOnTheLoop(t *testing.T) {
+	for _, tc := range []struct{ name, policy string }{
+		{"limit-count", "{ name: limit-count, config: { count: 100, window: 24h, policy: redis, key: header:X-Api-Key, fault_tolerant: false } }"},
+		{"limit-req", "{ name: limit-req, config: { rate: 1r/m, burst: 100, nodelay: true, policy: redis, key: header:X-Api-Key, fault_tolerant: false } }"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testLimitRedisOnTheLoop(t, tc.policy) })
+	}
+}
+
+func testLimitRedisOnTheLoop(t *testing.T, policy string) {
 	rs := redistest.Start(t)
 	up := fixedUpstream(t, []byte(fixedResp))
-	g := startGateway(t, up, limitE2EYAML(1, rs.Addr(), "      - { name: limit-count, config: { count: 100, window: 24h, policy: redis, key: header:X-Api-Key, fault_tolerant: false } }\n"))
+	g := startGateway(t, up, limitE2EYAML(1, rs.Addr(), "      - "+policy+"\n"))
 	waitRedisLimit(t, g.addr)
 	list, err := rs.Do("CLIENT", "LIST")
 	if err != nil {

@@ -148,9 +148,6 @@ func newLimitCount(spec config.PolicySpec, env *engine.Env) (engine.Policy, erro
 		return nil, err
 	}
 	p.limitBase = base
-	if base.redis != nil && !base.lease && env != nil && env.RedisPeer != nil {
-		p.peer, p.loop = env.RedisPeer, base.redis.Loop()
-	}
 	p.replied = func(x *engine.Ctx, reply []byte, err error) engine.Status {
 		return p.redisReplied(x, reply, err, false)
 	}
@@ -422,8 +419,8 @@ func (p *limitCount) addHeaders(x *engine.Ctx) engine.Status {
 // room (estimate without this request).
 var limitCountScript = rueidis.NewLuaScript(limitCountLua)
 
-// limitCountSHA is limitCountScript's SHA-1, which EVALSHA names it by.
-var limitCountSHA = scriptSHA(limitCountLua)
+// limitCountLoop is limitCountScript for the loop's calls.
+var limitCountLoop = newLoopScript(limitCountLua)
 
 const limitCountLua = `local sliding = ARGV[1] == '1'
 local n = tonumber(ARGV[2])
@@ -566,13 +563,11 @@ var (
 func (p *limitCount) callRedis(x *engine.Ctx, buf []byte, now int64, eval bool) engine.Status {
 	x.SetInt(p.calledAt, now)
 	req := p.appendRedisCall(buf, buf[len(p.prefix):], now, eval)
-	// CallPeer copies req before anything may use the scratch again.
-	x.ScratchDone(req)
 	done := p.replied
 	if eval {
 		done = p.repliedEval
 	}
-	return x.CallPeer(p.peer, req[len(buf):], done)
+	return p.sendLoop(x, req, len(buf), done)
 }
 
 // appendRedisCall appends the command running limitCountScript for the
@@ -584,18 +579,12 @@ func (p *limitCount) appendRedisCall(dst, key []byte, now int64, eval bool) []by
 	if p.sliding {
 		keys = 2 * n
 	}
-	dst = redis.AppendArray(dst, 3+keys+2+3*n)
-	if eval {
-		dst = redis.AppendBulkString(redis.AppendBulkString(dst, "EVAL"), limitCountLua)
-	} else {
-		dst = redis.AppendBulkString(redis.AppendBulkString(dst, "EVALSHA"), limitCountSHA)
-	}
-	dst = redis.AppendBulkInt(dst, int64(keys))
+	dst = limitCountLoop.appendHead(dst, eval, keys, 2+3*n)
 	for i := range n {
 		num, _, _ := p.scriptWindow(i, now)
-		dst = p.appendRedisKey(dst, key, i, num)
+		dst = p.appendWindowKey(dst, key, i, num)
 		if p.sliding {
-			dst = p.appendRedisKey(dst, key, i, num-1)
+			dst = p.appendWindowKey(dst, key, i, num-1)
 		}
 	}
 	flag := int64(0)
@@ -611,20 +600,13 @@ func (p *limitCount) appendRedisCall(dst, key []byte, now int64, eval bool) []by
 	return dst
 }
 
-// appendRedisKey appends, as a bulk string, the Redis key of limit i's
-// window num for the request key: redisKeyPf, key, "}:i:num" (base 36),
-// as scriptArgs names it.
-func (p *limitCount) appendRedisKey(dst, key []byte, i int, num int64) []byte {
-	var b36 [16]byte
-	w := strconv.AppendInt(b36[:0], num, 36)
-	dst = append(dst, '$')
-	dst = strconv.AppendInt(dst, int64(len(p.redisKeyPf)+len(key)+4+len(w)), 10)
-	dst = append(dst, '\r', '\n')
-	dst = append(dst, p.redisKeyPf...)
-	dst = append(dst, key...)
-	dst = append(dst, '}', ':', byte('0'+i), ':')
-	dst = append(dst, w...)
-	return append(dst, '\r', '\n')
+// appendWindowKey appends, as a bulk string, the Redis key of limit i's
+// window num for the request key, as scriptArgs names it: the request's
+// Redis key and ":i:num" (base 36).
+func (p *limitCount) appendWindowKey(dst, key []byte, i int, num int64) []byte {
+	var suffix [24]byte
+	s := append(suffix[:0], ':', byte('0'+i), ':')
+	return p.appendRedisKey(dst, key, strconv.AppendInt(s, num, 36))
 }
 
 // redisReplied continues a request with Redis's decision on the loop. A
@@ -633,11 +615,7 @@ func (p *limitCount) appendRedisKey(dst, key []byte, i int, num int64) []byte {
 func (p *limitCount) redisReplied(x *engine.Ctx, reply []byte, err error, eval bool) engine.Status {
 	now := x.Int(p.calledAt)
 	if err == nil && !eval && redis.IsNoScript(reply) {
-		buf, st, ok := p.counterKey(x)
-		if !ok {
-			return st
-		}
-		return p.callRedis(x, buf, now, true)
+		return p.resendScript(x, p, now)
 	}
 	var d countDecision
 	if err == nil {

@@ -50,6 +50,11 @@ type limitReq struct {
 
 	remaining engine.IntKey // burst left + 1 (0: not counted)
 	emptyAt   engine.IntKey // when the bucket drains, unix ns
+	calledAt  engine.IntKey // policy: redis on the loop: the decision's time
+
+	// The continuations of a decision asked on the loop (made once), of
+	// EVALSHA and of the EVAL sent when Redis lacks the script.
+	replied, repliedEval engine.PeerReply
 }
 
 func init() { RegisterConfig("limit-req", limitReqConfig{}, newLimitReq) }
@@ -70,8 +75,13 @@ func newLimitReq(spec config.PolicySpec, env *engine.Env) (engine.Policy, error)
 	if err != nil {
 		return nil, err
 	}
-	return &limitReq{limitBase: base, interval: interval, burst: cfg.Burst, noDelay: cfg.NoDelay,
-		capText: strconv.AppendInt(nil, cfg.Burst+1, 10)}, nil
+	p := &limitReq{limitBase: base, interval: interval, burst: cfg.Burst, noDelay: cfg.NoDelay,
+		capText: strconv.AppendInt(nil, cfg.Burst+1, 10)}
+	p.replied = func(x *engine.Ctx, reply []byte, err error) engine.Status {
+		return p.redisReplied(x, reply, err, false)
+	}
+	p.repliedEval = func(x *engine.Ctx, reply []byte, err error) engine.Status { return p.redisReplied(x, reply, err, true) }
+	return p, nil
 }
 
 // parseRate reads "10r/s" or "600r/m" and returns the interval between
@@ -97,6 +107,7 @@ func (p *limitReq) Priority() int { return limitPriority }
 func (p *limitReq) Install(c *engine.ChainBuilder) error {
 	p.remaining = c.PrivateInt()
 	p.emptyAt = c.PrivateInt()
+	p.calledAt = c.PrivateInt()
 	c.Add(engine.PhaseAccess, p.access)
 	if p.headers {
 		c.Add(engine.PhaseHeaderFilter, p.addHeaders)
@@ -139,6 +150,9 @@ func (p *limitReq) access(x *engine.Ctx) engine.Status {
 		return st
 	}
 	now := x.Now()
+	if p.peer != nil {
+		return p.callRedis(x, buf, now, false)
+	}
 	if p.redis != nil {
 		key := p.redisKey(x, buf)
 		return offloadDecision(p.limitBase, x,
@@ -185,7 +199,12 @@ func (p *limitReq) addHeaders(x *engine.Ctx) engine.Status {
 // theoretical arrival time in microseconds. ARGV: now (µs), the interval
 // (µs), the burst. Returns {1, wait} (admitted, to be delayed wait µs) or
 // {0, over} (refused; it would fit in over µs).
-var limitReqScript = rueidis.NewLuaScript(`local now = tonumber(ARGV[1])
+var limitReqScript = rueidis.NewLuaScript(limitReqLua)
+
+// limitReqLoop is limitReqScript for the loop's calls.
+var limitReqLoop = newLoopScript(limitReqLua)
+
+const limitReqLua = `local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -194,7 +213,7 @@ local wait = tat - now
 local over = wait - burst * interval
 if over > 0 then return {0, over} end
 redis.call('SET', KEYS[1], string.format('%.0f', tat + interval), 'PX', string.format('%.0f', math.ceil((wait + interval) / 1000) + 1000))
-return {1, wait}`)
+return {1, wait}`
 
 func (p *limitReq) decideRedis(ctx context.Context, key string, now int64) (reqDecision, error) {
 	msg, err := p.redis.Eval(ctx, limitReqScript, []string{key}, []string{
@@ -210,4 +229,48 @@ func (p *limitReq) decideRedis(ctx context.Context, key string, now int64) (reqD
 		return reqDecision{}, fmt.Errorf("%w: limit-req script answered %v (%v)", redis.ErrReply, vals, err)
 	}
 	return reqDecision{allowed: vals[0] == 1, wait: vals[1] * 1000}, nil
+}
+
+// callRedis asks Redis for the decision on the worker's loop (policy:
+// redis with a standalone server), as limit-count does: buf is the
+// request's local counter key, the command is built after it. With eval
+// the script itself goes, else its SHA.
+func (p *limitReq) callRedis(x *engine.Ctx, buf []byte, now int64, eval bool) engine.Status {
+	x.SetInt(p.calledAt, now)
+	req := limitReqLoop.appendHead(buf, eval, 1, 3)
+	req = p.appendRedisKey(req, buf[len(p.prefix):], nil)
+	req = redis.AppendBulkInt(req, now/1000)
+	req = redis.AppendBulkInt(req, max(p.interval/1000, 1))
+	req = redis.AppendBulkInt(req, p.burst)
+	done := p.replied
+	if eval {
+		done = p.repliedEval
+	}
+	return p.sendLoop(x, req, len(buf), done)
+}
+
+// redisReplied continues a request with Redis's decision on the loop; a
+// server without the script gets it with EVAL, once.
+func (p *limitReq) redisReplied(x *engine.Ctx, reply []byte, err error, eval bool) engine.Status {
+	now := x.Int(p.calledAt)
+	if err == nil && !eval && redis.IsNoScript(reply) {
+		return p.resendScript(x, p, now)
+	}
+	var d reqDecision
+	if err == nil {
+		var ints [2]int64
+		var vals []int64
+		if vals, err = redis.AppendInts(ints[:0], reply); err == nil {
+			if len(vals) != 2 {
+				err = fmt.Errorf("%w: limit-req script answered %d values", redis.ErrReply, len(vals))
+			} else {
+				d = reqDecision{allowed: vals[0] == 1, wait: vals[1] * 1000}
+			}
+		}
+	}
+	p.countLoopCall(err)
+	if err != nil {
+		return p.redisFailed(x, err)
+	}
+	return p.apply(x, d, now)
 }
