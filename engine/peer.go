@@ -62,7 +62,7 @@ type PeerOptions struct {
 // why (errors.Is tells them apart).
 var (
 	// ErrPeerUnavailable: no connection: connecting failed (calls fail at
-	// once until the next try, at most 500ms later), the greeting was
+	// once until the next try, at most 250ms later), the greeting was
 	// refused, or the connection broke.
 	ErrPeerUnavailable = errors.New("engine: peer unavailable")
 	// ErrPeerTimeout: no reply within CallTimeout.
@@ -91,10 +91,10 @@ type Peer struct {
 
 // Reconnect backoff after a failed connect, a refused greeting or a
 // timeout: calls fail at once until the next try. Capped low so that a
-// server coming back is used again within half a second.
+// server coming back is used again within a quarter of a second.
 const (
 	minPeerBackoff = int64(50 * time.Millisecond)
-	maxPeerBackoff = int64(500 * time.Millisecond)
+	maxPeerBackoff = int64(250 * time.Millisecond)
 )
 
 var peerIDs atomic.Int64

@@ -313,7 +313,7 @@ func TestPeerDownThenUp(t *testing.T) {
 		st, _ := peerGet(t, g, "/y")
 		return st == 200
 	})
-	// The backoff is capped at 500ms; allow for a loaded machine.
+	// The backoff is capped at 250ms; allow for a loaded machine.
 	if d := time.Since(up); d > 5*time.Second {
 		t.Errorf("calls worked %v after the peer came up", d)
 	}
