@@ -48,6 +48,25 @@ func BenchmarkScrape(b *testing.B) {
 	benchScrape(b, manyRoutes(b, 10000))
 }
 
+// BenchmarkScrapeGzip is BenchmarkScrape as Prometheus asks for it
+// (Accept-Encoding: gzip): the exposition is compressed.
+func BenchmarkScrapeGzip(b *testing.B) {
+	a := admin.New(admin.Options{Engine: manyRoutes(b, 10000), NoRuntimeMetrics: true})
+	defer a.Close()
+	h := a.Handler()
+	b.ReportAllocs()
+	var size int
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		req.RemoteAddr = "127.0.0.1:1"
+		h.ServeHTTP(rec, req)
+		size = rec.Body.Len()
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
 // benchScrape measures whole /metrics requests to srv's admin handler,
 // without the runtime collectors.
 func benchScrape(b *testing.B, srv *engine.Server) {

@@ -465,3 +465,86 @@ func testLimitRedisOnTheLoop(t *testing.T, policy string) {
 		t.Errorf("%d EVAL after SCRIPT FLUSH, want 1 (then EVALSHA again)", n-evals)
 	}
 }
+
+// The loop's connection authenticates and selects the section's database
+// (its counters land there); a wrong password refuses every decision
+// (503 with fault_tolerant: false) without the password in the answer.
+func TestLimitRedisOnTheLoopAuthAndDatabase(t *testing.T) {
+	const password = "loop-s3cret-pw"
+	rs := redistest.Start(t, "--requirepass", password)
+	up := fixedUpstream(t, []byte(fixedResp))
+	limit := "      - { name: limit-count, config: { count: 100, window: 24h, policy: redis, key: header:X-Api-Key, fault_tolerant: false } }\n"
+	withRedis := func(pw string) string {
+		return strings.Replace(limitE2EYAML(1, "", limit), "shared_dicts:",
+			"redis: { addresses: ["+rs.Addr()+"], password: "+pw+", database: 3 }\nshared_dicts:", 1)
+	}
+	g := startGateway(t, up, withRedis(password))
+	waitRedisLimit(t, g.addr)
+	keys := func(db string) string {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", rs.Addr(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "AUTH "+password+"\r\nSELECT "+db+"\r\nKEYS *\r\nQUIT\r\n")
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	if k := keys("3"); !strings.Contains(k, "sluice:lc:") {
+		t.Errorf("no counter in database 3:\n%s", k)
+	}
+	if k := keys("0"); strings.Contains(k, "sluice:lc:") {
+		t.Errorf("counters in database 0:\n%s", k)
+	}
+
+	bad := startGateway(t, up, withRedis("wrong-pw"))
+	cl := dial(t, bad.addr)
+	for range 3 {
+		resp, body := cl.do("GET", "/x", "X-Api-Key: a")
+		if resp.StatusCode != 503 || !strings.Contains(body, "redis unreachable") || strings.Contains(body, "wrong-pw") {
+			t.Fatalf("wrong password: %d %s", resp.StatusCode, body)
+		}
+	}
+}
+
+// A Redis that holds every command (CLIENT PAUSE) past read_timeout: each
+// decision fails within about the timeout (503 with fault_tolerant:
+// false), none hangs, and the limit counts again once Redis answers.
+func TestLimitRedisOnTheLoopPaused(t *testing.T) {
+	rs := redistest.Start(t)
+	up := fixedUpstream(t, []byte(fixedResp))
+	yml := strings.Replace(limitE2EYAML(1, rs.Addr(), "      - { name: limit-count, config: { count: 1000, window: 24h, policy: redis, key: header:X-Api-Key, fault_tolerant: false } }\n"),
+		"read_timeout: 500ms", "read_timeout: 100ms", 1)
+	g := startGateway(t, up, yml)
+	waitRedisLimit(t, g.addr)
+	rs.Pause(1500 * time.Millisecond)
+	cl := dial(t, g.addr)
+	var timedOut int
+	for range 5 {
+		start := time.Now()
+		resp, body := cl.do("GET", "/x", "X-Api-Key: p")
+		if took := time.Since(start); took > 1200*time.Millisecond {
+			t.Errorf("a decision took %v with read_timeout 100ms", took)
+		}
+		if resp.StatusCode != 503 {
+			t.Fatalf("Redis paused: %d %s", resp.StatusCode, body)
+		}
+		if strings.Contains(body, "redis timed out") {
+			timedOut++
+		}
+	}
+	if timedOut == 0 {
+		t.Error("no answer said Redis timed out")
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, _ := cl.do("GET", "/x", "X-Api-Key: p")
+		if resp.StatusCode == 200 && resp.Header.Get("X-RateLimit-Limit") != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not counting 15s after the pause: %d", resp.StatusCode)
+		}
+	}
+}
