@@ -191,7 +191,7 @@ func TestSluiceTemplatesParseAsSluiceConfig(t *testing.T) {
 }
 
 // TestRedisLimitNginxSendsSluicesScript pins nginx+lua's Redis script to
-// the text of Sluice's (limitCountScript in policies/limitcount.go), so the
+// the text of Sluice's (limitCountLua in policies/limitcount.go), so the
 // redislimit cell keeps comparing the same work in Redis.
 func TestRedisLimitNginxSendsSluicesScript(t *testing.T) {
 	src, err := os.ReadFile("../../../policies/limitcount.go")
@@ -199,13 +199,13 @@ func TestRedisLimitNginxSendsSluicesScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(src)
-	const open = "var limitCountScript = rueidis.NewLuaScript(`"
+	const open = "const limitCountLua = `"
 	i := strings.Index(s, open)
 	if i < 0 {
-		t.Fatal("limitCountScript not found in policies/limitcount.go")
+		t.Fatal("limitCountLua not found in policies/limitcount.go")
 	}
 	script := s[i+len(open):]
-	script = script[:strings.Index(script, "`)")]
+	script = script[:strings.Index(script, "`")]
 	b, err := Render("redislimit.nginx.conf.tmpl", testData(t, "rl"))
 	if err != nil {
 		t.Fatal(err)
