@@ -85,6 +85,7 @@ var (
 	famDictEvictions   = fam("sluice_shared_dict_evictions_total", "Entries evicted to make room.", "counter")
 	famDictExpired     = fam("sluice_shared_dict_expired_total", "Expired entries removed.", "counter")
 	famRedisConnected  = fam("sluice_redis_connected", "1 when the Redis client's first connection succeeded (reachable at least once), else 0.", "gauge")
+	famRedisReachable  = fam("sluice_redis_reachable", "1 while Redis answers: the workers' own connections (standalone, no TLS) got replies to their last calls; in cluster and sentinel modes or with TLS, as sluice_redis_connected.", "gauge")
 	famRedisCalls      = fam("sluice_redis_calls_total", "Redis calls made, failed ones included.", "counter")
 	famRedisErrors     = fam("sluice_redis_errors_total", "Redis calls that failed, by kind.", "counter")
 	famRedisConnects   = fam("sluice_redis_connect_failures_total", "Failed background connects to Redis.", "counter")
@@ -257,6 +258,11 @@ func (c *Collector) appendParts(dst []byte) []byte {
 			connected = 1
 		}
 		dst = appendUint(appendFamily(dst, famRedisConnected), connected)
+		reachable := uint64(0)
+		if st.Reachable {
+			reachable = 1
+		}
+		dst = appendUint(appendFamily(dst, famRedisReachable), reachable)
 		dst = appendUint(appendFamily(dst, famRedisCalls), st.Calls)
 		dst = appendHeader(dst, famRedisErrors.name, famRedisErrors.help, famRedisErrors.typ)
 		for _, e := range []struct {

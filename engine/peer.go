@@ -39,6 +39,16 @@ type PeerProtocol interface {
 	ReplyLen(buf []byte) (int, error)
 }
 
+// PeerWatcher is what a PeerProtocol implements to hear whether the
+// peer answers, per worker connection: up when one got its replies (the
+// first time, or after a failure: wasDown), down when one failed (connect
+// refused, greeting refused, timeout, broken; the first time, or after
+// answering). Called on the worker's loop, on changes only: it must not
+// block.
+type PeerWatcher interface {
+	PeerState(up, wasDown bool)
+}
+
 // PeerOptions configure a Peer.
 type PeerOptions struct {
 	// Name says which peer an error is about ("redis 127.0.0.1:6379").
@@ -193,6 +203,7 @@ type peerConn struct {
 	backoff int64
 	downErr error
 	shut    bool // the Peer was closed
+	health  int8 // what the PeerWatcher last heard: 0 nothing, 1 up, -1 down
 }
 
 // peerDial is the context of a connection being enrolled: which dial of
@@ -337,6 +348,7 @@ func (pc *peerConn) onTraffic() {
 	_, _ = pc.c.Discard(used)
 	if pc.sent == 0 && pc.greetLeft == 0 {
 		pc.backoff = 0 // answered: the server is well
+		pc.tell(true)
 	}
 	pc.rearm()
 	if pc.sent == 0 && len(pc.out) > 0 && pc.state == pcOpen {
@@ -399,6 +411,9 @@ func (pc *peerConn) down(err error, backoff bool) {
 	}
 	pc.greetLeft = 0
 	pc.out = pc.out[:0]
+	if !pc.shut {
+		pc.tell(false)
+	}
 	if backoff {
 		pc.backoff = min(max(2*pc.backoff, minPeerBackoff), maxPeerBackoff)
 		pc.retryAt = pc.w.now + pc.backoff
@@ -421,6 +436,23 @@ func (pc *peerConn) failAll(err error) {
 	}
 	if pc.calls == nil {
 		pc.calls = calls[:0]
+	}
+}
+
+// tell passes a change of the connection's health to the protocol's
+// PeerWatcher, if it has one.
+func (pc *peerConn) tell(up bool) {
+	st := int8(-1)
+	if up {
+		st = 1
+	}
+	if pc.health == st {
+		return
+	}
+	wasDown := pc.health < 0
+	pc.health = st
+	if pw, ok := pc.p.opts.Protocol.(PeerWatcher); ok {
+		pw.PeerState(up, wasDown)
 	}
 }
 

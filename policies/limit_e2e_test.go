@@ -155,6 +155,10 @@ func TestLimitRedisDown(t *testing.T) {
 	open := startGateway(t, up, limitE2EYAML(1, rs.Addr(), "      - { name: limit-count, config: { count: 1000, window: 24h, policy: redis } }\n"))
 	closed := startGateway(t, up, limitE2EYAML(1, rs.Addr(), "      - { name: limit-req, config: { rate: 1000r/s, burst: 1000, nodelay: true, policy: redis, fault_tolerant: false } }\n"))
 	waitRedisLimit(t, open.addr, closed.addr)
+	reachable := func() bool { return open.srv.Snapshot().Redis().Stats().Reachable }
+	if !reachable() {
+		t.Error("Stats.Reachable false while Redis answers")
+	}
 	rs.Kill()
 	co, cc := dial(t, open.addr), dial(t, closed.addr)
 	for i := 0; i < 3; i++ {
@@ -167,11 +171,17 @@ func TestLimitRedisDown(t *testing.T) {
 			t.Fatalf("fault_tolerant: false, Redis down: %d %s", resp.StatusCode, body)
 		}
 	}
+	if reachable() {
+		t.Error("Stats.Reachable true while Redis is down")
+	}
 	rs.Restart()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		r1, _ := co.do("GET", "/x")
 		r2, _ := cc.do("GET", "/x")
 		if r1.Header.Get("X-RateLimit-Limit") != "" && r2.StatusCode == 200 {
+			if !reachable() {
+				t.Error("Stats.Reachable false once Redis answers again")
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -3,6 +3,7 @@ package redis
 import (
 	"bytes"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-gw/sluice/config"
@@ -25,6 +26,11 @@ type Loop struct {
 	dialTimeout time.Duration
 	callTimeout time.Duration
 	stats       *counters
+
+	// Whether the server answers the loops: how many workers' connections
+	// failed last, and whether one ever answered (PeerState).
+	failing  atomic.Int32
+	answered atomic.Bool
 }
 
 // newLoop returns the loop access to cfg's server, or nil when cfg's mode
@@ -104,6 +110,23 @@ func (l *Loop) Count(kind error) {
 		l.stats.count(kind)
 	}
 }
+
+// PeerState hears of a worker connection's health (engine.PeerWatcher).
+func (l *Loop) PeerState(up, wasDown bool) {
+	switch {
+	case up && wasDown:
+		l.failing.Add(-1)
+	case !up:
+		l.failing.Add(1)
+	}
+	if up {
+		l.answered.Store(true)
+	}
+}
+
+// Reachable says whether the server answers the event loops: one of their
+// connections got replies, and none failed since its last ones.
+func (l *Loop) Reachable() bool { return l.answered.Load() && l.failing.Load() == 0 }
 
 // IsNoScript says whether reply is the error reply of an EVALSHA whose
 // script the server does not have (it restarted, or SCRIPT FLUSH ran):

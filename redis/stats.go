@@ -13,7 +13,11 @@ type Stats struct {
 	Replies     uint64 // ErrReply: Redis error replies
 	Closed      uint64 // ErrClosed
 
-	Connected       bool   // the first connection succeeded and Close was not called
+	Connected bool // the first connection succeeded and Close was not called
+	// Reachable: Redis answers now. With the event loops' connections
+	// (Loop: standalone, no TLS), their last calls succeeded; otherwise
+	// the same as Connected.
+	Reachable       bool
 	Connects        uint64 // successful background connects (0 or 1)
 	ConnectFailures uint64 // failed background connect attempts
 }
@@ -56,7 +60,16 @@ func (c *Client) Stats() Stats {
 		Replies:         s.replies.Load(),
 		Closed:          s.closed.Load(),
 		Connected:       c.Connected(),
+		Reachable:       c.reachable(),
 		Connects:        s.connects.Load(),
 		ConnectFailures: s.connectFailures.Load(),
 	}
+}
+
+// reachable is Stats.Reachable.
+func (c *Client) reachable() bool {
+	if c.loop != nil {
+		return c.loop.Reachable() && !c.isClosed()
+	}
+	return c.Connected()
 }
