@@ -49,7 +49,7 @@ fi
 ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 mkdir -p bench/tmp/bin bench/results
-"$GO" build -o bench/tmp/bin/ ./bench/cmd/e2e ./bench/cmd/goproxy ./bench/cmd/idleconns ./bench/cmd/poller
+"$GO" build -o bench/tmp/bin/ ./bench/cmd/e2e ./bench/cmd/goproxy ./bench/cmd/idleconns ./bench/cmd/poller ./bench/cmd/rateload
 
 # Sluice is built by `make build`. While it does not build, the harness runs
 # the other peers and says why Sluice was skipped; a stale bin/sluice from an
