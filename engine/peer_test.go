@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
 	"github.com/sluice-gw/sluice/policies"
+	"github.com/sluice-gw/sluice/redis/redistest"
 )
 
 // The peer tests speak a line protocol: a call is "PATH\n" and its reply
@@ -442,4 +443,74 @@ func TestPeerReplyToAGoneClient(t *testing.T) {
 	if st, body := peerGet(t, g, "/next"); st != 200 || body != "/next\n" {
 		t.Fatalf("next call: %d %q", st, body)
 	}
+}
+
+// A redis section changed under load makes a new client and Peer; the
+// requests in flight finish on the old one, which closes once its last
+// config version retires: no request fails, and the server ends up with
+// the new version's loop connections only.
+func TestRedisPeerFollowsTheRedisSection(t *testing.T) {
+	rs := redistest.Start(t)
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	yml := func(timeout string) string {
+		return fmt.Sprintf(`listen: {listen}
+workers: 2
+redis: { addresses: [%s], read_timeout: %s }
+upstreams:
+  - { name: up, targets: [ { addr: %s } ] }
+routes:
+  - match: { paths: ["/*"] }
+    upstream: up
+    policies:
+      - { name: limit-count, config: { count: 1000000000, window: 1h, policy: redis, fault_tolerant: false } }
+`, rs.Addr(), timeout, up.addr)
+	}
+	g := startGateway(t, yml("500ms"))
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+			defer client.CloseIdleConnections()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get("http://" + g.addr + "/x")
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || resp.Header.Get("X-RateLimit-Limit") == "" {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s", resp.StatusCode, body))
+				}
+			}
+		}()
+	}
+	// The first decisions may find the connections still opening.
+	time.Sleep(300 * time.Millisecond)
+	failed.Store(0)
+	for i, timeout := range []string{"400ms", "300ms", "450ms"} {
+		g.reload(t, yml(timeout))
+		time.Sleep(200 * time.Millisecond)
+		if n := failed.Load(); n > 0 {
+			t.Errorf("after reload %d: %d requests failed; first: %v", i+1, n, firstErr.Load())
+		}
+	}
+	close(stop)
+	wg.Wait()
+	waitFor(t, "the old versions' loop connections to close", func() bool {
+		list, err := rs.Do("CLIENT", "LIST")
+		return err == nil && strings.Count(list, "name=sluice-loop") <= 2
+	})
 }
