@@ -345,7 +345,9 @@ func (pc *peerConn) onTraffic() {
 		pc.down(fault, true)
 		return
 	}
-	_, _ = pc.c.Discard(used)
+	if used > 0 {
+		_, _ = pc.c.Discard(used) // gnet's Discard(0) would drop everything buffered
+	}
 	if pc.sent == 0 && pc.greetLeft == 0 {
 		pc.backoff = 0 // answered: the server is well
 		pc.tell(true)

@@ -514,3 +514,29 @@ routes:
 		return err == nil && strings.Count(list, "name=sluice-loop") <= 2
 	})
 }
+
+// A reply that arrives a byte at a time is waited for, then delivered
+// whole.
+func TestPeerReplyInPieces(t *testing.T) {
+	addr, _ := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			for i := range len(line) {
+				if _, err := c.Write([]byte{line[i]}); err != nil {
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	})
+	g, _ := peerGateway(t, engine.PeerOptions{Addr: addr, Protocol: lineProto{}, CallTimeout: 10 * time.Second})
+	for _, path := range []string{"/first-in-pieces", "/second"} {
+		if st, body := peerGet(t, g, path); st != 200 || body != path+"\n" {
+			t.Fatalf("%s: %d %q", path, st, body)
+		}
+	}
+}
