@@ -94,10 +94,8 @@ func StartWith(tb testing.TB, args ...string) *Agent {
 	a := &Agent{tb: tb, bin: bin, dir: tb.TempDir(), extra: args}
 	var lastErr error
 	for range portTries {
-		for i := range a.ports {
-			if a.ports[i], err = freePort(); err != nil {
-				tb.Fatalf("consultest: finding a free port: %v", err)
-			}
+		if err = freePorts(a.ports[:]); err != nil {
+			tb.Fatalf("consultest: finding free ports: %v", err)
 		}
 		if lastErr = a.launch(); lastErr == nil {
 			tb.Cleanup(func() {
@@ -118,13 +116,26 @@ func StartWith(tb testing.TB, args ...string) *Agent {
 
 var errPortTaken = errors.New("port taken")
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts fills ports with distinct loopback ports that were free a
+// moment ago. Every listener stays open until all are picked: one closed
+// at once could be handed out again for the next (two of Consul's ports
+// alike make it exit: "... already configured for RPC Advertise").
+func freePorts(ports []int) error {
+	ls := make([]net.Listener, 0, len(ports))
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		ls = append(ls, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return nil
 }
 
 func (a *Agent) args() []string {
@@ -166,7 +177,7 @@ func (a *Agent) launch() error {
 		select {
 		case <-done:
 			text := a.Output()
-			if strings.Contains(text, "address already in use") {
+			if strings.Contains(text, "address already in use") || strings.Contains(text, "already configured for") {
 				return fmt.Errorf("%w: %s", errPortTaken, text)
 			}
 			return fmt.Errorf("consul exited at start (%s):\n%s", cmd.ProcessState, text)
