@@ -98,7 +98,7 @@ func (cc *clientConn) bufferRequestBody() {
 			return
 		}
 		x.body = append(x.body, data...)
-		_, _ = cc.c.Discard(n)
+		discard(cc.c, n)
 		if done {
 			break
 		}

@@ -157,14 +157,14 @@ func (cc *clientConn) startFilteredBody(uc *upstreamConn, buf []byte, n int) {
 		} else {
 			cc.write(out)
 		}
-		_, _ = uc.c.Discard(n)
+		discard(uc.c, n)
 	case x.bufferMax > 0:
 		x.filterMode = filterBuffer
 		x.respBody = takeBuffer(&x.respBodyBuf)
 		// The head's bytes leave gnet's buffer below: keep a copy, at the
 		// same offsets, to serialize it once the body is in.
 		x.localHead = append(x.localHead[:0], buf[:n]...)
-		_, _ = uc.c.Discard(n)
+		discard(uc.c, n)
 	default:
 		x.filterMode = filterStream
 		e := &x.respEdits
@@ -182,7 +182,7 @@ func (cc *clientConn) startFilteredBody(uc *upstreamConn, buf []byte, n int) {
 			x.status = r.Status
 		}
 		cc.write(cc.w.out)
-		_, _ = uc.c.Discard(n)
+		discard(uc.c, n)
 	}
 	if uc.body.kind == frameNone {
 		if uc.finishFilteredBody() {

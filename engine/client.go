@@ -229,7 +229,7 @@ func (cc *clientConn) process() {
 			return
 		}
 		x.head = append(x.head[:0], buf[:n]...)
-		_, _ = cc.c.Discard(n)
+		discard(cc.c, n)
 		cc.startRequest()
 	}
 }
@@ -325,7 +325,7 @@ func (cc *clientConn) relayRequestBody() {
 			cc.up.write(buf[:n])
 			cc.up.armAwait(cc.up.up.sendTimeout)
 		}
-		_, _ = cc.c.Discard(n)
+		discard(cc.c, n)
 	}
 	if !done {
 		cc.armTimer(ctBody, cc.x.snap.clientBodyTimeout)
@@ -353,7 +353,7 @@ func (cc *clientConn) relayTunnel() {
 		return
 	}
 	cc.up.write(buf)
-	_, _ = cc.c.Discard(len(buf))
+	discard(cc.c, len(buf))
 }
 
 // finishResponse runs once the whole response is queued to the client.

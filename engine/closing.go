@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/panjf2000/gnet/v2"
+
 // Closing safely on an event loop.
 //
 // gnet closes a connection synchronously when a write to it fails (EPIPE,
@@ -48,6 +50,16 @@ func (w *worker) onGone(c closer) {
 
 func (cc *clientConn) handleClose()   { cc.onClose(nil) }
 func (uc *upstreamConn) handleClose() { uc.onClose(nil) }
+
+// discard drops the first n bytes read from c. gnet's Discard drops
+// everything buffered when n is 0 (or less): a caller that consumed
+// nothing of a partial message would lose the rest of it. Discard(-1) says
+// "everything" where that is meant.
+func discard(c gnet.Conn, n int) {
+	if n > 0 {
+		_, _ = c.Discard(n)
+	}
+}
 
 // write sends b to the client unless its connection is gone.
 func (cc *clientConn) write(b []byte) {

@@ -405,7 +405,7 @@ func (cc *clientConn) handoffTunnel(uc *upstreamConn) {
 	}
 	if buf, _ := uc.c.Peek(-1); len(buf) > 0 {
 		cc.write(buf)
-		_, _ = uc.c.Discard(len(buf))
+		discard(uc.c, len(buf))
 	}
 	if cc.c.OutboundBuffered() > 0 || uc.c.OutboundBuffered() > 0 {
 		cc.tunnelPending = true

@@ -345,9 +345,7 @@ func (pc *peerConn) onTraffic() {
 		pc.down(fault, true)
 		return
 	}
-	if used > 0 {
-		_, _ = pc.c.Discard(used) // gnet's Discard(0) would drop everything buffered
-	}
+	discard(pc.c, used)
 	if pc.sent == 0 && pc.greetLeft == 0 {
 		pc.backoff = 0 // answered: the server is well
 		pc.tell(true)

@@ -258,7 +258,7 @@ func (ls *loopSub) onTraffic() {
 			}
 			r := &ls.resp
 			if interimStatus(r.Status) {
-				_, _ = ls.c.Discard(n)
+				discard(ls.c, n)
 				r.Reset()
 				continue
 			}
@@ -267,7 +267,7 @@ func (ls *loopSub) onTraffic() {
 				return
 			}
 			ls.out.Status, ls.out.Header = r.Status, subHeader(r, buf)
-			_, _ = ls.c.Discard(n)
+			discard(ls.c, n)
 			switch r.Body {
 			case http1.BodyNone:
 				ls.done()
@@ -302,7 +302,7 @@ func (ls *loopSub) body(buf []byte) bool {
 	case http1.BodyLength:
 		take := min(int64(len(buf)), ls.left)
 		ls.out.Body = append(ls.out.Body, buf[:take]...)
-		_, _ = ls.c.Discard(int(take))
+		discard(ls.c, int(take))
 		ls.left -= take
 		if ls.left == 0 {
 			ls.done()
@@ -323,7 +323,7 @@ func (ls *loopSub) body(buf []byte) bool {
 			ls.out.Body = append(ls.out.Body, data...)
 			src = src[n:]
 		}
-		_, _ = ls.c.Discard(len(buf) - len(src))
+		discard(ls.c, len(buf) - len(src))
 		if ls.chunked.Done() {
 			ls.done()
 		}
@@ -335,7 +335,7 @@ func (ls *loopSub) body(buf []byte) bool {
 		return false
 	}
 	ls.out.Body = append(ls.out.Body, buf...)
-	_, _ = ls.c.Discard(len(buf))
+	discard(ls.c, len(buf))
 	return false
 }
 

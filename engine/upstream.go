@@ -405,7 +405,7 @@ func (uc *upstreamConn) onTraffic() {
 	case upTunnel:
 		buf, _ := uc.c.Peek(-1)
 		cc.write(buf)
-		_, _ = uc.c.Discard(len(buf))
+		discard(uc.c, len(buf))
 	}
 }
 
@@ -434,7 +434,7 @@ func (uc *upstreamConn) readHead() {
 			if uc.resp.Status != 100 && x.req.Minor == 1 {
 				cc.write(buf[:n])
 			}
-			_, _ = uc.c.Discard(n)
+			discard(uc.c, n)
 			uc.resp.Reset()
 			continue
 		}
@@ -523,13 +523,13 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 		if len(rest) > 0 {
 			cc.write(rest)
 		}
-		_, _ = uc.c.Discard(len(buf))
+		discard(uc.c, len(buf))
 		cc.startTunnel(uc)
 		return
 	}
 	if uc.dechunk {
 		cc.write(out)
-		_, _ = uc.c.Discard(n)
+		discard(uc.c, n)
 		uc.state = upBody
 		uc.relayBody()
 		return
@@ -544,7 +544,7 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 	}
 	cc.iov[0], cc.iov[1] = nil, nil
 	x.bodySent += int64(m)
-	_, _ = uc.c.Discard(n + m)
+	discard(uc.c, n + m)
 	uc.state = upBody
 	uc.afterRelay(done, err, len(rest) > m)
 }
@@ -556,7 +556,7 @@ func (uc *upstreamConn) relayBody() {
 		return
 	}
 	n, done, err, trailing := uc.relayBytes(buf)
-	_, _ = uc.c.Discard(n)
+	discard(uc.c, n)
 	uc.afterRelay(done, err, trailing)
 }
 
