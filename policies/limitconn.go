@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -51,9 +52,29 @@ type limitConn struct {
 	slotTTL int64
 
 	local engine.Key[*connSlot]  // the slot held locally
-	lease engine.Key[*connLease] // the slot held in Redis
+	lease engine.Key[*connLease] // the slot held in Redis, through the client
 	slots perWorker[[]*connSlot] // free local slots, per worker
+
+	// The slot in Redis when the worker's loop asks (peer): its state
+	// (connNone, connPending, connHeld), its member's number, and the
+	// request's counter key as it was then (a policy after this one may
+	// change what the key is made of).
+	loopState engine.IntKey
+	loopSeq   engine.IntKey
+	loopSlot  engine.Key[*connSlot]
+	// The continuations of the acquisition (made once): of EVALSHA, of
+	// the EVAL sent when Redis lacks the script, and for a request gone
+	// before the reply.
+	acquired, acquiredEval engine.PeerReply
+	orphaned               engine.PeerOrphan
 }
+
+// The states of a slot asked for on the loop.
+const (
+	connNone    = iota // none asked, or none held
+	connPending        // the acquisition is in flight
+	connHeld           // acquired: the log phase gives it back
+)
 
 // connSlot records a local slot's counter key until the log phase.
 type connSlot struct{ key []byte }
@@ -109,7 +130,15 @@ func newLimitConn(spec config.PolicySpec, env *engine.Env) (engine.Policy, error
 	if err != nil {
 		return nil, err
 	}
-	return &limitConn{limitBase: base, max: cfg.Max, slotTTL: int64(cfg.SlotTTL)}, nil
+	p := &limitConn{limitBase: base, max: cfg.Max, slotTTL: int64(cfg.SlotTTL)}
+	p.acquired = func(x *engine.Ctx, reply []byte, err error) engine.Status {
+		return p.acquiredOnLoop(x, reply, err, false)
+	}
+	p.acquiredEval = func(x *engine.Ctx, reply []byte, err error) engine.Status {
+		return p.acquiredOnLoop(x, reply, err, true)
+	}
+	p.orphaned = p.acquiredOrphan
+	return p, nil
 }
 
 func (p *limitConn) Priority() int { return limitPriority }
@@ -117,6 +146,9 @@ func (p *limitConn) Priority() int { return limitPriority }
 func (p *limitConn) Install(c *engine.ChainBuilder) error {
 	p.local = engine.NewPrivateKey[*connSlot](c)
 	p.lease = engine.NewPrivateKey[*connLease](c)
+	p.loopState = c.PrivateInt()
+	p.loopSeq = c.PrivateInt()
+	p.loopSlot = engine.NewPrivateKey[*connSlot](c)
 	c.Add(engine.PhaseAccess, p.access)
 	c.Add(engine.PhaseLog, p.release)
 	return nil
@@ -126,6 +158,9 @@ func (p *limitConn) access(x *engine.Ctx) engine.Status {
 	buf, st, ok := p.counterKey(x)
 	if !ok {
 		return st
+	}
+	if p.peer != nil {
+		return p.callRedis(x, buf, x.Now(), false)
 	}
 	if p.redis != nil {
 		l := &connLease{key: p.redisKey(x, buf), member: newLeaseMember()}
@@ -165,6 +200,15 @@ func (p *limitConn) access(x *engine.Ctx) engine.Status {
 		x.ScratchDone(buf)
 		return p.refuseConn(x)
 	}
+	s := p.takeSlot(x, buf)
+	x.ScratchDone(buf)
+	engine.Set(x, p.local, s)
+	p.results.Inc(x, limitAllowed)
+	return engine.Continue
+}
+
+// takeSlot returns a slot record of the worker's with key (copied).
+func (p *limitConn) takeSlot(x *engine.Ctx, key []byte) *connSlot {
 	free := p.slots.get(x.WorkerID())
 	var s *connSlot
 	if k := len(*free); k > 0 {
@@ -173,11 +217,14 @@ func (p *limitConn) access(x *engine.Ctx) engine.Status {
 	} else {
 		s = new(connSlot)
 	}
-	s.key = append(s.key[:0], buf...)
-	x.ScratchDone(buf)
-	engine.Set(x, p.local, s)
-	p.results.Inc(x, limitAllowed)
-	return engine.Continue
+	s.key = append(s.key[:0], key...)
+	return s
+}
+
+// putSlot gives a slot record back to the worker's.
+func (p *limitConn) putSlot(x *engine.Ctx, s *connSlot) {
+	free := p.slots.get(x.WorkerID())
+	*free = append(*free, s)
 }
 
 func (p *limitConn) refuseConn(x *engine.Ctx) engine.Status {
@@ -193,8 +240,17 @@ func (p *limitConn) release(x *engine.Ctx) engine.Status {
 	if s, ok := engine.Get(x, p.local); ok && s != nil {
 		engine.Set[*connSlot](x, p.local, nil)
 		_, _ = p.dict.IncrExisting(s.key, -1)
-		free := p.slots.get(x.WorkerID())
-		*free = append(*free, s)
+		p.putSlot(x, s)
+	}
+	if s, ok := engine.Get(x, p.loopSlot); ok && s != nil {
+		engine.Set[*connSlot](x, p.loopSlot, nil)
+		if x.Int(p.loopState) == connHeld {
+			// Pending: the request went away before the answer, which
+			// acquiredOrphan gets.
+			x.SetInt(p.loopState, connNone)
+			p.releaseOnLoop(x, s.key)
+		}
+		p.putSlot(x, s)
 	}
 	if l, ok := engine.Get(x, p.lease); ok && l != nil {
 		engine.Set[*connLease](x, p.lease, nil)
@@ -217,15 +273,21 @@ func (p *limitConn) inFlightLocal(key []byte) int64 {
 }
 
 // limitConnAcquire takes a slot in the sorted set KEYS[1]. ARGV: now (ms),
-// the lease (ms), max, the member. Returns {1, n} (taken; n in use with
-// it) or {0, n} (all n in use).
-var limitConnAcquire = rueidis.NewLuaScript(`local now = tonumber(ARGV[1])
+// the lease (ms), max, the member. Returns {1, n, KEYS[1], member} (taken;
+// n in use with it: the key and member name it, to give it back when its
+// request went away meanwhile) or {0, n} (all n in use).
+var limitConnAcquire = rueidis.NewLuaScript(limitConnAcquireLua)
+
+// limitConnLoop is limitConnAcquire for the loop's calls.
+var limitConnLoop = newLoopScript(limitConnAcquireLua)
+
+const limitConnAcquireLua = `local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local n = redis.call('ZCARD', KEYS[1])
 if n >= tonumber(ARGV[3]) then return {0, n} end
 redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {1, n + 1}`)
+return {1, n + 1, KEYS[1], ARGV[4]}`
 
 // limitConnRelease gives the slot ARGV[1] of KEYS[1] back.
 var limitConnRelease = rueidis.NewLuaScript(`return redis.call('ZREM', KEYS[1], ARGV[1])`)
@@ -240,17 +302,142 @@ func (p *limitConn) acquireRedis(ctx context.Context, l *connLease, now int64) (
 	if err != nil {
 		return false, err
 	}
-	vals, err := msg.AsIntSlice()
-	if err != nil || len(vals) != 2 {
+	vals, err := msg.ToArray()
+	if err != nil || len(vals) < 2 {
 		return false, fmt.Errorf("%w: limit-conn script answered %v (%v)", redis.ErrReply, vals, err)
 	}
-	return vals[0] == 1, nil
+	first, err := vals[0].AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("%w: limit-conn script answered %v (%v)", redis.ErrReply, vals, err)
+	}
+	return first == 1, nil
 }
 
 // releaseRedis removes a slot, off the loop; when Redis fails the slot
 // ends with its lease.
 func (p *limitConn) releaseRedis(l *connLease) {
 	if _, err := p.redis.Eval(context.Background(), limitConnRelease, []string{l.key}, []string{l.member}); err != nil {
+		logRedisFailure(p.kind, p.identity, err, p.redisErrs.Add(1))
+	}
+}
+
+// callRedis asks Redis for a slot on the worker's loop (policy: redis with
+// a standalone server): buf is the request's local counter key, the
+// command is built after it. With eval the script itself goes, else its
+// SHA. A request gone before the reply leaves the slot to acquiredOrphan.
+func (p *limitConn) callRedis(x *engine.Ctx, buf []byte, now int64, eval bool) engine.Status {
+	seq := x.Int(p.loopSeq)
+	if seq == 0 {
+		seq = int64(leaseSeq.Add(1))
+		x.SetInt(p.loopSeq, seq)
+		engine.Set(x, p.loopSlot, p.takeSlot(x, buf))
+	}
+	x.SetInt(p.loopState, connPending)
+	req := limitConnLoop.appendHead(buf, eval, 1, 4)
+	req = p.appendRedisKey(req, buf[len(p.prefix):], nil)
+	req = redis.AppendBulkInt(req, now/int64(time.Millisecond))
+	req = redis.AppendBulkInt(req, max(p.slotTTL/int64(time.Millisecond), 1))
+	req = redis.AppendBulkInt(req, p.max)
+	req = appendLeaseMember(req, seq)
+	done := p.acquired
+	if eval {
+		done = p.acquiredEval
+	}
+	x.ScratchDone(req) // CallPeerOr copies the call first
+	return x.CallPeerOr(p.peer, req[len(buf):], done, p.orphaned)
+}
+
+// appendLeaseMember appends, as a bulk string, the member of the slot
+// numbered seq: leasePrefix and seq in base 36, as newLeaseMember.
+func appendLeaseMember(dst []byte, seq int64) []byte {
+	var b36 [16]byte
+	n := strconv.AppendUint(b36[:0], uint64(seq), 36)
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(len(leasePrefix)+len(n)), 10)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, leasePrefix...)
+	dst = append(dst, n...)
+	return append(dst, '\r', '\n')
+}
+
+// acquiredOnLoop continues a request with Redis's answer to its slot; a
+// server without the script gets it with EVAL, once.
+func (p *limitConn) acquiredOnLoop(x *engine.Ctx, reply []byte, err error, eval bool) engine.Status {
+	if err == nil && !eval && redis.IsNoScript(reply) {
+		return p.resendScript(x, p, x.Now())
+	}
+	var els [4][]byte
+	var taken bool
+	if err == nil {
+		taken, err = connAnswer(els[:0], reply)
+	}
+	p.countLoopCall(err)
+	if err != nil {
+		x.SetInt(p.loopState, connNone)
+		return p.redisFailed(x, err)
+	}
+	if !taken {
+		x.SetInt(p.loopState, connNone)
+		return p.refuseConn(x)
+	}
+	x.SetInt(p.loopState, connHeld)
+	p.results.Inc(x, limitAllowed)
+	return engine.Continue
+}
+
+// connAnswer reads limitConnAcquire's answer: whether the slot was taken.
+func connAnswer(els [][]byte, reply []byte) (bool, error) {
+	els, err := redis.AppendElements(els, reply)
+	if err != nil {
+		return false, err
+	}
+	if len(els) < 2 {
+		return false, fmt.Errorf("%w: limit-conn script answered %d values", redis.ErrReply, len(els))
+	}
+	first, ok := redis.ParseInt(els[0])
+	if !ok {
+		return false, fmt.Errorf("%w: limit-conn script answered %q", redis.ErrReply, els[0])
+	}
+	return first == 1, nil
+}
+
+// acquiredOrphan gives back a slot taken for a request that went away
+// before Redis answered: the answer names its key and member.
+func (p *limitConn) acquiredOrphan(reply []byte, err error, send func([]byte)) {
+	if err != nil {
+		return // nothing known taken; a slot taken all the same ends with its lease
+	}
+	var buf [4][]byte
+	els, aerr := redis.AppendElements(buf[:0], reply)
+	if aerr != nil || len(els) != 4 || string(els[0]) != "1" {
+		return
+	}
+	send(appendConnRelease(nil, els[2], els[3]))
+}
+
+// appendConnRelease appends the command giving the slot member of key
+// back: ZREM (no script: nothing for a restarted server to have lost).
+func appendConnRelease(dst, key, member []byte) []byte {
+	dst = redis.AppendArray(dst, 3)
+	dst = redis.AppendBulkString(dst, "ZREM")
+	return redis.AppendBulk(redis.AppendBulk(dst, key), member)
+}
+
+// releaseOnLoop gives the request's slot back from the log phase, without
+// waiting for the answer: key is the request's local counter key when it
+// took the slot. A slot that cannot be given back (Redis down) ends with
+// its lease.
+func (p *limitConn) releaseOnLoop(x *engine.Ctx, key []byte) {
+	var mb [64]byte
+	member := appendLeaseMember(mb[:0], x.Int(p.loopSeq))
+	// appendLeaseMember wrote "$len\r\nmember\r\n": the member alone.
+	member = member[bytes.IndexByte(member, '\n')+1 : len(member)-2]
+	req := redis.AppendArray(x.Scratch(), 3)
+	req = redis.AppendBulkString(req, "ZREM")
+	req = p.appendRedisKey(req, key[len(p.prefix):], nil)
+	req = redis.AppendBulk(req, member)
+	x.ScratchDone(req)
+	if err := x.SendPeer(p.peer, req); err != nil {
 		logRedisFailure(p.kind, p.identity, err, p.redisErrs.Add(1))
 	}
 }

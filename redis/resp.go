@@ -33,16 +33,21 @@ func AppendArray(dst []byte, n int) []byte {
 }
 
 // AppendBulk appends b as a bulk string.
-func AppendBulk(dst, b []byte) []byte { return appendBulk(dst, b) }
+func AppendBulk(dst, b []byte) []byte {
+	return append(append(appendBulkHead(dst, len(b)), b...), '\r', '\n')
+}
 
 // AppendBulkString appends s as a bulk string.
-func AppendBulkString(dst []byte, s string) []byte { return appendBulk(dst, s) }
+func AppendBulkString(dst []byte, s string) []byte {
+	return append(append(appendBulkHead(dst, len(s)), s...), '\r', '\n')
+}
 
-func appendBulk[T string | []byte](dst []byte, b T) []byte {
+// appendBulkHead appends the head of a bulk string of n bytes. (Not one
+// generic function for both: its argument escaped to the heap, so a
+// caller's stack buffer passed in cost an allocation.)
+func appendBulkHead(dst []byte, n int) []byte {
 	dst = append(dst, '$')
-	dst = strconv.AppendInt(dst, int64(len(b)), 10)
-	dst = append(dst, '\r', '\n')
-	dst = append(dst, b...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
 	return append(dst, '\r', '\n')
 }
 
@@ -212,3 +217,56 @@ func AppendInts(dst []int64, reply []byte) ([]int64, error) {
 	}
 	return dst, nil
 }
+
+// AppendElements appends to dst the payloads of reply's elements, a flat
+// array (one complete reply, as ReplyLen framed it): an integer's digits,
+// a bulk or simple string's bytes (a nil bulk string is nil). They alias
+// reply. A nested array or an error element is an error, and so is a reply
+// that is no array; an error reply's error quotes it.
+func AppendElements(dst [][]byte, reply []byte) ([][]byte, error) {
+	if msg, ok := ErrorReply(reply); ok {
+		return dst, fmt.Errorf("%w: %s", ErrReply, msg)
+	}
+	bad := func() ([][]byte, error) {
+		return dst, fmt.Errorf("%w: not a flat array: %q", ErrReply, clip(reply))
+	}
+	nl := bytes.IndexByte(reply, '\n')
+	if len(reply) == 0 || reply[0] != '*' || nl < 2 {
+		return bad()
+	}
+	n, ok := parseInt(reply[1 : nl-1])
+	if !ok {
+		return bad()
+	}
+	rest := reply[nl+1:]
+	for ; n > 0; n-- {
+		nl = bytes.IndexByte(rest, '\n')
+		if nl < 2 {
+			return bad()
+		}
+		line := rest[1 : nl-1]
+		switch rest[0] {
+		case ':', '+':
+			dst = append(dst, line)
+			rest = rest[nl+1:]
+		case '$':
+			size, ok := parseInt(line)
+			switch {
+			case !ok || size < -1 || int64(len(rest)-nl-1) < size+2:
+				return bad()
+			case size == -1:
+				dst = append(dst, nil)
+				rest = rest[nl+1:]
+			default:
+				dst = append(dst, rest[nl+1:nl+1+int(size)])
+				rest = rest[nl+1+int(size)+2:]
+			}
+		default:
+			return bad()
+		}
+	}
+	return dst, nil
+}
+
+// ParseInt reads an integer element of AppendElements.
+func ParseInt(b []byte) (int64, bool) { return parseInt(b) }

@@ -110,6 +110,21 @@ func TestAppendInts(t *testing.T) {
 	}
 }
 
+func TestAppendElements(t *testing.T) {
+	el, err := AppendElements(nil, []byte("*5\r\n:1\r\n:-7\r\n$3\r\nk:x\r\n$-1\r\n+OK\r\n"))
+	if err != nil || len(el) != 5 || string(el[0]) != "1" || string(el[1]) != "-7" || string(el[2]) != "k:x" || el[3] != nil || string(el[4]) != "OK" {
+		t.Errorf("got %q, %v", el, err)
+	}
+	if n, ok := ParseInt(el[1]); !ok || n != -7 {
+		t.Errorf("ParseInt(%q) = %d, %v", el[1], n, ok)
+	}
+	for _, bad := range []string{"-ERR x\r\n", ":1\r\n", "*1\r\n*0\r\n", "*1\r\n-ERR\r\n", "*1\r\n$5\r\nab\r\n", "*2\r\n:1\r\n", "*1\r\n$-2\r\n"} {
+		if _, err := AppendElements(nil, []byte(bad)); !errors.Is(err, ErrReply) {
+			t.Errorf("AppendElements(%q): %v, want ErrReply", bad, err)
+		}
+	}
+}
+
 func TestIsNoScript(t *testing.T) {
 	if !IsNoScript([]byte("-NOSCRIPT No matching script.\r\n")) || IsNoScript([]byte("-ERR x\r\n")) || IsNoScript([]byte("+NOSCRIPT\r\n")) {
 		t.Error("IsNoScript")
@@ -176,6 +191,7 @@ func FuzzReplyLen(f *testing.F) {
 			t.Fatalf("a prefix of %d bytes is a reply of %d", n-1, m)
 		}
 		_, _ = AppendInts(nil, b[:n])
+		_, _ = AppendElements(nil, b[:n])
 		_, _ = ErrorReply(b[:n])
 	})
 }
