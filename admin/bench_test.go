@@ -51,20 +51,7 @@ func BenchmarkScrape(b *testing.B) {
 // BenchmarkScrapeGzip is BenchmarkScrape as Prometheus asks for it
 // (Accept-Encoding: gzip): the exposition is compressed.
 func BenchmarkScrapeGzip(b *testing.B) {
-	a := admin.New(admin.Options{Engine: manyRoutes(b, 10000), NoRuntimeMetrics: true})
-	defer a.Close()
-	h := a.Handler()
-	b.ReportAllocs()
-	var size int
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("GET", "/metrics", nil)
-		req.Header.Set("Accept-Encoding", "gzip")
-		req.RemoteAddr = "127.0.0.1:1"
-		h.ServeHTTP(rec, req)
-		size = rec.Body.Len()
-	}
-	b.ReportMetric(float64(size), "bytes/scrape")
+	benchScrapeAs(b, admin.Options{Engine: manyRoutes(b, 10000), NoRuntimeMetrics: true}, "gzip")
 }
 
 // benchScrape measures whole /metrics requests to srv's admin handler,
@@ -74,7 +61,10 @@ func benchScrape(b *testing.B, srv *engine.Server) {
 }
 
 // benchScrapeOpts measures whole /metrics requests to an admin handler.
-func benchScrapeOpts(b *testing.B, opts admin.Options) {
+func benchScrapeOpts(b *testing.B, opts admin.Options) { benchScrapeAs(b, opts, "") }
+
+// benchScrapeAs is benchScrapeOpts with an Accept-Encoding ("" for none).
+func benchScrapeAs(b *testing.B, opts admin.Options, encoding string) {
 	a := admin.New(opts)
 	defer a.Close()
 	h := a.Handler()
@@ -83,6 +73,9 @@ func benchScrapeOpts(b *testing.B, opts admin.Options) {
 	for b.Loop() {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/metrics", nil)
+		if encoding != "" {
+			req.Header.Set("Accept-Encoding", encoding)
+		}
 		req.RemoteAddr = "127.0.0.1:1"
 		h.ServeHTTP(rec, req)
 		size = rec.Body.Len()

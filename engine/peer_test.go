@@ -165,15 +165,21 @@ func echoLines(greet string) func(net.Conn) {
 // echoAfter is a peer answering every line with itself, after before(line)
 // returns (it may block, or record the line).
 func echoAfter(t *testing.T, before func(line string)) string {
+	return answerLines(t, func(c net.Conn, line string) error {
+		before(line)
+		_, err := io.WriteString(c, line)
+		return err
+	})
+}
+
+// answerLines is a peer that reads lines and answers each with answer,
+// until the connection or answer fails.
+func answerLines(t *testing.T, answer func(c net.Conn, line string) error) string {
 	addr, _ := rawUpstream(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			before(line)
-			if _, err := io.WriteString(c, line); err != nil {
+			if err != nil || answer(c, line) != nil {
 				return
 			}
 		}
@@ -555,20 +561,14 @@ routes:
 // A reply that arrives a byte at a time is waited for, then delivered
 // whole.
 func TestPeerReplyInPieces(t *testing.T) {
-	addr, _ := rawUpstream(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
+	addr := answerLines(t, func(c net.Conn, line string) error {
+		for i := range len(line) {
+			if _, err := c.Write([]byte{line[i]}); err != nil {
+				return err
 			}
-			for i := range len(line) {
-				if _, err := c.Write([]byte{line[i]}); err != nil {
-					return
-				}
-				time.Sleep(time.Millisecond)
-			}
+			time.Sleep(time.Millisecond)
 		}
+		return nil
 	})
 	g, _ := peerGateway(t, engine.PeerOptions{Addr: addr, Protocol: lineProto{}, CallTimeout: 10 * time.Second})
 	for _, path := range []string{"/first-in-pieces", "/second"} {

@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -350,14 +349,8 @@ func (p *limitConn) callRedis(x *engine.Ctx, buf []byte, now int64, eval bool) e
 // appendLeaseMember appends, as a bulk string, the member of the slot
 // numbered seq: leasePrefix and seq in base 36, as newLeaseMember.
 func appendLeaseMember(dst []byte, seq int64) []byte {
-	var b36 [16]byte
-	n := strconv.AppendUint(b36[:0], uint64(seq), 36)
-	dst = append(dst, '$')
-	dst = strconv.AppendInt(dst, int64(len(leasePrefix)+len(n)), 10)
-	dst = append(dst, '\r', '\n')
-	dst = append(dst, leasePrefix...)
-	dst = append(dst, n...)
-	return append(dst, '\r', '\n')
+	var name [48]byte
+	return redis.AppendBulk(dst, strconv.AppendUint(append(name[:0], leasePrefix...), uint64(seq), 36))
 }
 
 // acquiredOnLoop continues a request with Redis's answer to its slot; a
@@ -428,14 +421,10 @@ func appendConnRelease(dst, key, member []byte) []byte {
 // took the slot. A slot that cannot be given back (Redis down) ends with
 // its lease.
 func (p *limitConn) releaseOnLoop(x *engine.Ctx, key []byte) {
-	var mb [64]byte
-	member := appendLeaseMember(mb[:0], x.Int(p.loopSeq))
-	// appendLeaseMember wrote "$len\r\nmember\r\n": the member alone.
-	member = member[bytes.IndexByte(member, '\n')+1 : len(member)-2]
 	req := redis.AppendArray(x.Scratch(), 3)
 	req = redis.AppendBulkString(req, "ZREM")
 	req = p.appendRedisKey(req, key[len(p.prefix):], nil)
-	req = redis.AppendBulk(req, member)
+	req = appendLeaseMember(req, x.Int(p.loopSeq))
 	x.ScratchDone(req)
 	if err := x.SendPeer(p.peer, req); err != nil {
 		logRedisFailure(p.kind, p.identity, err, p.redisErrs.Add(1))

@@ -580,8 +580,11 @@ func (p *limitCount) appendRedisCall(dst, key []byte, now int64, eval bool) []by
 		keys = 2 * n
 	}
 	dst = limitCountLoop.appendHead(dst, eval, keys, 2+3*n)
+	// Each limit's window once: the keys come first, its arguments after.
+	var ttls, weights [8]int64
 	for i := range n {
-		num, _, _ := p.scriptWindow(i, now)
+		var num int64
+		num, ttls[i], weights[i] = p.scriptWindow(i, now)
 		dst = p.appendWindowKey(dst, key, i, num)
 		if p.sliding {
 			dst = p.appendWindowKey(dst, key, i, num-1)
@@ -593,9 +596,8 @@ func (p *limitCount) appendRedisCall(dst, key []byte, now int64, eval bool) []by
 	}
 	dst = redis.AppendBulkInt(redis.AppendBulkInt(dst, flag), int64(n))
 	for i := range n {
-		_, ttl, weight := p.scriptWindow(i, now)
 		dst = redis.AppendBulk(dst, p.limits[i].text)
-		dst = redis.AppendBulkInt(redis.AppendBulkInt(dst, ttl), weight)
+		dst = redis.AppendBulkInt(redis.AppendBulkInt(dst, ttls[i]), weights[i])
 	}
 	return dst
 }
