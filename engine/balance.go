@@ -67,8 +67,25 @@ func (cc *clientConn) hashKey(u *Upstream) []byte {
 		return x.req.Target.In(x.head)
 	case lb.HashOnArg:
 		return lb.QueryArg(x.req.Target.In(x.head), h.Name)
+	case lb.HashOnConsumer:
+		return consumerHashKey(x.Consumer())
 	}
 	return nil
+}
+
+// consumerHashKey is a consumer's key for the hash balancer: its id, or
+// its name when it has none, so that a consumer renamed with its id kept
+// stays on its target; nil for a request no auth policy identified (a
+// random target by weight, like any empty key). An anonymous consumer is a
+// consumer like any other, as in Kong: its requests share one target.
+func consumerHashKey(c *Consumer) []byte {
+	switch {
+	case c == nil:
+		return nil
+	case c.ID != "":
+		return bytesOf(c.ID)
+	}
+	return bytesOf(c.Name)
 }
 
 // endAttempt reports the current attempt's outcome to its target, once.

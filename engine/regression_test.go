@@ -184,34 +184,71 @@ func TestHashBalancerKeepsAKeyOnOneTarget(t *testing.T) {
 	g := startGateway(t, upstreamYAML("{listen}", `    balancer: hash
     hash_on: "header:X-User"
 `+routeAll, a.addr, b.addr))
-	seen := map[string]map[string]bool{}
 	// 64 keys: that all land on one of two targets has odds of 2^-63.
-	for i := 0; i < 128; i++ {
-		user := fmt.Sprintf("user-%d", i%64)
+	checkStickyAndSpread(t, g, 64, "X-User", func(i int) string { return fmt.Sprintf("user-%d", i) })
+}
+
+// Bug: hash_on: consumer was accepted and did nothing (the key was always
+// empty, so every request went to a random target) after auth policies
+// came to identify consumers.
+func TestHashBalancerKeepsAConsumerOnOneTarget(t *testing.T) {
+	a := startUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "a") })
+	b := startUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "b") })
+	var yml strings.Builder
+	yml.WriteString(upstreamYAML("{listen}", "    balancer: hash\n    hash_on: consumer\nconsumers:\n", a.addr, b.addr))
+	for i := range 32 {
+		id := ""
+		if i%2 == 0 {
+			id = fmt.Sprintf(", id: ext-%d", i) // hashed by id; the others by name
+		}
+		fmt.Fprintf(&yml, "  - { name: c%d%s, credentials: { key_auth: [ { key: consumer-key-%04d } ] } }\n", i, id, i)
+	}
+	yml.WriteString(`routes:
+  - name: all
+    match: { paths: ["/*"] }
+    upstream: up
+    policies: [ { name: key-auth } ]
+`)
+	g := startGateway(t, yml.String())
+	// 32 consumers: that all land on one of two targets has odds of 2^-31.
+	checkStickyAndSpread(t, g, 32, "apikey", func(i int) string { return fmt.Sprintf("consumer-key-%04d", i) })
+}
+
+// checkStickyAndSpread sends each of n keys (value(i) in header) through
+// g twice, and fails unless every key's requests reached one target and
+// the keys reached both of the two targets, which answer "a" and "b".
+func checkStickyAndSpread(t *testing.T, g *gateway, n int, header string, value func(int) string) {
+	t.Helper()
+	seen := map[string]map[string]bool{}
+	for i := 0; i < 2*n; i++ {
+		key := value(i % n)
 		req, _ := http.NewRequest("GET", "http://"+g.addr+"/", nil)
-		req.Header.Set("X-User", user)
+		req.Header.Set(header, key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if seen[user] == nil {
-			seen[user] = map[string]bool{}
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d: %s", key, resp.StatusCode, body)
 		}
-		seen[user][string(body)] = true
+		if seen[key] == nil {
+			seen[key] = map[string]bool{}
+		}
+		seen[key][string(body)] = true
 	}
 	targets := map[string]bool{}
-	for user, s := range seen {
+	for key, s := range seen {
 		if len(s) != 1 {
-			t.Fatalf("%s went to %v", user, s)
+			t.Fatalf("%s went to %v", key, s)
 		}
 		for k := range s {
 			targets[k] = true
 		}
 	}
 	if len(targets) != 2 {
-		t.Fatalf("64 keys all hashed to %v", targets)
+		t.Fatalf("%d keys all hashed to %v", n, targets)
 	}
 }
 
