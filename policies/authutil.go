@@ -2,7 +2,9 @@ package policies
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"hash/maphash"
 	"strings"
 	"sync"
@@ -127,10 +129,52 @@ func (a *authBase) set(x *engine.Ctx) *consumerSet {
 }
 
 // authConsumer is a consumer as the auth policies use it, built once per
-// config.
+// config: one per credential (all sharing the consumer's engine.Consumer),
+// so that whatever found it also knows which credential matched, and one
+// without a credential for the anonymous consumer.
 type authConsumer struct {
 	c      *engine.Consumer
 	groups string // X-Consumer-Groups: "a,b"
+	// credential is the {credential} variable: the credential's identity,
+	// never its secret (credentialID); "" for the anonymous consumer.
+	credential string
+}
+
+// withCredential is a copy of c for the credential id.
+func (c *authConsumer) withCredential(id string) *authConsumer {
+	cp := *c
+	cp.credential = id
+	return &cp
+}
+
+// The identities of credentials, the {credential} variable (a limit keyed
+// by credential counts each of a consumer's keys apart, as Kong's and
+// APISIX's do). They name the auth type, so that a key-auth key and a
+// basic-auth username never share a counter, and are the same on every
+// node and after a reload, as Redis counters need. A key-auth key is a
+// secret and the identity lands in Redis key names and logs, so it is
+// named by the first 128 bits of a SHA-256 of it, never by itself; the
+// others are named by what identifies them in requests, which is not
+// secret (a basic-auth username, a JWT's iss or key, an HMAC keyId).
+func keyAuthCredentialID(key string) string {
+	sum := sha256.Sum256([]byte("sluice key-auth credential\x00" + key))
+	return "key-auth:" + hex.EncodeToString(sum[:16])
+}
+
+// credentialKey holds the authConsumer that matched the request's
+// credential, for the {credential} variable; nil when none did.
+var credentialKey = engine.NewKey[*authConsumer]("auth_credential")
+
+func init() {
+	// {credential}: the identity of the credential that identified the
+	// request; no value for a request without one (anonymous included).
+	engine.RegisterVariable("credential", func(x *engine.Ctx, dst []byte) ([]byte, bool) {
+		c, _ := engine.Get(x, credentialKey)
+		if c == nil || c.credential == "" {
+			return dst, false
+		}
+		return append(dst, c.credential...), true
+	})
 }
 
 // consumerSet indexes a config's consumers by credential. Read only once
@@ -213,21 +257,22 @@ func buildConsumerSet(snap *engine.Snapshot) *consumerSet {
 		s.byName[cc.Name] = ac
 		cr := &cc.Credentials
 		for j := range cr.KeyAuth {
-			s.keys.add(cr.KeyAuth[j].KeyBytes(), ac)
+			key := cr.KeyAuth[j].KeyBytes()
+			s.keys.add(key, ac.withCredential(keyAuthCredentialID(key)))
 		}
 		for j := range cr.BasicAuth {
 			b := &cr.BasicAuth[j]
-			s.basic[b.Username] = basicEntry{consumer: ac, hash: []byte(b.PasswordHash)}
+			s.basic[b.Username] = basicEntry{consumer: ac.withCredential("basic-auth:" + b.Username), hash: []byte(b.PasswordHash)}
 			if c, err := bcrypt.Cost(s.basic[b.Username].hash); err == nil && (s.someHash == nil || c > s.someCost) {
 				s.someHash, s.someCost = s.basic[b.Username].hash, c
 			}
 		}
 		for j := range cr.JWT {
-			s.jwt[cr.JWT[j].Key] = jwtEntry{consumer: ac, cred: &cr.JWT[j]}
+			s.jwt[cr.JWT[j].Key] = jwtEntry{consumer: ac.withCredential("jwt-auth:" + cr.JWT[j].Key), cred: &cr.JWT[j]}
 		}
 		for j := range cr.HMAC {
 			h := &cr.HMAC[j]
-			s.hmac[h.KeyID] = hmacEntry{consumer: ac, secret: h.SecretBytes()}
+			s.hmac[h.KeyID] = hmacEntry{consumer: ac.withCredential("hmac-auth:" + h.KeyID), secret: h.SecretBytes()}
 		}
 	}
 	return s
@@ -285,6 +330,7 @@ func authenticated(x *engine.Ctx) bool {
 // removes them on every route of a config with consumers.
 func (a *authBase) accept(x *engine.Ctx, c *authConsumer, anonymous bool) {
 	x.SetConsumer(c.c)
+	engine.Set(x, credentialKey, c)
 	if anonymous {
 		x.SetInt(authAnonymous, 1)
 		a.results.Inc(x, authResultAnonymous)

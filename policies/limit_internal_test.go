@@ -423,17 +423,17 @@ func limitHotPaths(t testing.TB) []struct {
 	}
 }
 
-// Keys on variables other policies register: jwt-auth's jwt_claim_NAME is
-// accepted by name and in templates; a variable nobody registers (no auth
-// policy registers "credential" yet) is refused with the known ones.
+// Keys on variables other policies register: jwt-auth's jwt_claim_NAME and
+// the auth policies' credential are accepted by name and in templates; a
+// variable nobody registers is refused with the known ones.
 func TestLimitKeysOnRegisteredVariables(t *testing.T) {
-	for _, k := range []string{"jwt_claim_company_id", "{consumer}:{jwt_claim_user_id}", "consumer_meta_tier", "param_page"} {
+	for _, k := range []string{"jwt_claim_company_id", "{consumer}:{jwt_claim_user_id}", "consumer_meta_tier", "param_page", "credential", "{consumer}:{credential}"} {
 		if key, err := parseRequestKey(k); err != nil || key.source != keyTemplate || key.String() == "" {
 			t.Errorf("parseRequestKey(%q) = %+v, %v", k, key, err)
 		}
 	}
-	if _, err := parseRequestKey("credential"); err == nil || !strings.Contains(err.Error(), `unknown variable "credential"`) {
-		t.Errorf("credential without a registered variable: %v", err)
+	if _, err := parseRequestKey("credentials"); err == nil || !strings.Contains(err.Error(), `unknown variable "credentials"`) || !strings.Contains(err.Error(), "credential,") {
+		t.Errorf("an unregistered variable: %v", err)
 	}
 	for _, bad := range []string{"{}", "static-text-{{x}}", "Consumer", "arg:", "arg:a&b", "cookie:a;b"} {
 		if _, err := parseRequestKey(bad); err == nil {
