@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluice-gw/sluice/config"
@@ -61,39 +60,36 @@ type mirror struct {
 	timeout  time.Duration
 	inFlight int // per worker; 0: no cap
 	workers  perWorker[mirrorWorker]
-	reading  engine.IntKey // 1 while the body of a sampled request is read
+	reading  engine.IntKey         // 1 while the body of a sampled request is read
+	copies   *engine.PolicyCounter // sluice_mirror_copies_total; nil without an Env
 }
 
-// mirrorWorker is a worker's sampling sum and counters. Only its loop
-// writes them (the counters atomically, for readers elsewhere): no cache
-// line is shared between workers.
+// mirrorWorker is a worker's sampling sum and in-flight ring. Only its
+// loop touches them: no cache line is shared between workers.
 type mirrorWorker struct {
 	acc uint64
 	// ends holds the deadlines of the worker's last inFlight copies, a
 	// ring whose oldest entry is at next: the cap is reached while that
 	// copy may still run. The engine reports no copy's completion, so a
 	// copy counts until its timeout.
-	ends    []int64
-	next    int
-	sent    atomic.Uint64 // copies handed to the engine
-	dropped atomic.Uint64 // copies dropped: max_in_flight reached, no usable target, offload pool full
-	skipped atomic.Uint64 // sampled requests not copied: a body that is not copied
+	ends []int64
+	next int
 }
 
-// mirrorCounts are the policy's counters summed over the workers.
-type mirrorCounts struct{ sent, dropped, skipped uint64 }
-
-func (p *mirror) counts() mirrorCounts {
-	var c mirrorCounts
-	if s := p.workers.slots.Load(); s != nil {
-		for _, w := range *s {
-			c.sent += w.v.sent.Load()
-			c.dropped += w.v.dropped.Load()
-			c.skipped += w.v.skipped.Load()
-		}
-	}
-	return c
+// mirrorCopies is the family of the policy's counts, on /metrics.
+var mirrorCopies = engine.CounterOpts{
+	Name:   "sluice_mirror_copies_total",
+	Help:   "Requests sampled by the mirror policy: sent (a copy handed to the engine), dropped (max_in_flight reached, no usable target in the shadow upstream, or the offload pool full), skipped (a body the policy does not copy: chunked, over max_body, or body: false).",
+	Label:  "result",
+	Values: []string{"sent", "dropped", "skipped"},
 }
+
+// The results of sluice_mirror_copies_total, by index.
+const (
+	mirrorSent = iota
+	mirrorDropped
+	mirrorSkipped
+)
 
 // mirrorPriority copies requests after authentication and limits (a
 // refused request is not copied) and before content answers.
@@ -132,6 +128,12 @@ func newMirror(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	}
 	if p.share == 0 {
 		return nil, config.FieldError(spec, "sample", "is below one request in a million")
+	}
+	if env != nil {
+		var err error
+		if p.copies, err = env.Counter(mirrorCopies); err != nil {
+			return nil, err
+		}
 	}
 	if p.maxBody == 0 {
 		p.maxBody = defaultMirrorBody
@@ -217,13 +219,13 @@ func (p *mirror) copyRequest(x *engine.Ctx, w *mirrorWorker) engine.Status {
 	if x.HasBody() && (!p.body || x.ContentLength() < 0 || x.ContentLength() > p.maxBody) {
 		// A chunked body has no length to check before reading it, and
 		// ReadBody past its limit would refuse the request itself.
-		w.skipped.Add(1)
+		p.copies.Inc(x, mirrorSkipped)
 		return engine.Continue
 	}
 	// The place is taken before the body is read (not again when the
 	// handler runs with it): a copy that will be dropped reads nothing.
 	if x.Int(p.reading) == 0 && !p.admit(w, x.Now()) {
-		w.dropped.Add(1)
+		p.copies.Inc(x, mirrorDropped)
 		return engine.Continue
 	}
 	var body []byte
@@ -271,10 +273,10 @@ func (p *mirror) copyRequest(x *engine.Ctx, w *mirrorWorker) engine.Status {
 	}
 	sr.Host = string(x.Host())
 	if !x.Mirror(sr) {
-		w.dropped.Add(1) // its place stays taken until its timeout: a conservative count
+		p.copies.Inc(x, mirrorDropped) // its place stays taken until its timeout: a conservative count
 		return engine.Continue
 	}
-	w.sent.Add(1)
+	p.copies.Inc(x, mirrorSent)
 	return engine.Continue
 }
 

@@ -201,8 +201,10 @@ func TestMirrorInFlightCapDropsCopies(t *testing.T) {
 	// until a copy goes (a drop is never copied later).
 	time.Sleep(450 * time.Millisecond)
 	deadline := time.Now().Add(10 * time.Second)
+	sent := 5
 	for i := 5; ; i++ {
 		cl.do("GET", "/n/"+strconv.Itoa(i))
+		sent++
 		time.Sleep(50 * time.Millisecond)
 		s.mu.Lock()
 		n := len(s.seen)
@@ -217,5 +219,38 @@ func TestMirrorInFlightCapDropsCopies(t *testing.T) {
 	}
 	if k, err := strconv.Atoi(strings.TrimPrefix(strings.Fields(seen[2])[1], "/n/")); err != nil || k < 5 {
 		t.Fatalf("a dropped copy (2..4) reached the shadow: %q", seen)
+	}
+	// Every request was sampled (100 %): each is counted sent or dropped,
+	// on /metrics (sluice_mirror_copies_total).
+	copied := g.srv.PolicyCounterValue("sluice_mirror_copies_total", "route:routes[0]/mirror", "sent")
+	dropped := g.srv.PolicyCounterValue("sluice_mirror_copies_total", "route:routes[0]/mirror", "dropped")
+	if copied < uint64(len(seen)) || dropped < 3 || copied+dropped != uint64(sent) {
+		t.Fatalf("counted %d sent and %d dropped of %d requests; the shadow saw %d copies", copied, dropped, sent, len(seen))
+	}
+}
+
+// A sampled request whose body the policy does not copy is counted as
+// skipped, apart from drops.
+func TestMirrorCountsSkippedBodies(t *testing.T) {
+	_, shadow := startShadow(t, 0, 200)
+	g := mirrorGateway(t, shadow, `          upstream: shadow
+`)
+	for i := 0; i < 2; i++ {
+		resp, err := http.Post("http://"+g.addr+"/x", "text/plain", strings.NewReader("payload"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "main" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	const id = "route:routes[0]/mirror"
+	if n := g.srv.PolicyCounterValue("sluice_mirror_copies_total", id, "skipped"); n != 2 {
+		t.Fatalf("skipped %d, want 2 (body: false)", n)
+	}
+	if n := g.srv.PolicyCounterValue("sluice_mirror_copies_total", id, "sent") + g.srv.PolicyCounterValue("sluice_mirror_copies_total", id, "dropped"); n != 0 {
+		t.Fatalf("%d counted sent or dropped, want 0", n)
 	}
 }
