@@ -50,7 +50,7 @@ func run() int {
 	idle := flag.Int("idle-conns", 10000, "idle: keep-alive connections held")
 	routes := flag.Int("routes", 1000, "routes: number of prefix routes")
 	scrapeRoutes := flag.Int("scrape-routes", 10000, "scrape: routes, the catch-all included, each warmed with 5 status codes (more than 10000 share Sluice's (overflow) series)")
-	strace := flag.Bool("strace", false, "also count syscalls per request under strace -c (plain, first cell)")
+	strace := flag.Bool("strace", false, "also count syscalls per request under strace -c (plain's first cell; the auth, redislimit, cache and aggregate cells)")
 	straceFor := flag.Duration("strace-duration", 3*time.Second, "the traced wrk run")
 	sluice := flag.String("sluice", "bin/sluice", "Sluice binary (relative to -root); skipped if missing or not starting")
 	goproxy := flag.String("goproxy", "bench/tmp/bin/goproxy", "goproxy binary (relative to -root)")

@@ -27,7 +27,7 @@ type Config struct {
 	WrkThreads int           // default 1
 	IdleConns  int           // idle scenario: connections held. Default 10000.
 	Routes     int           // routes scenario: route count. Default 1000.
-	Strace     bool          // also count syscalls per request (plain, 13 B, first conns value)
+	Strace     bool          // also count syscalls per request (plain, 13 B, first conns value; the checked cells)
 	StraceFor  time.Duration // the traced wrk run. Default 3s.
 	SluiceBin  string
 	// SluiceUnavailable, when set, skips every Sluice peer with this reason

@@ -260,7 +260,12 @@ func (r *Runner) runCheckedCell(ctx context.Context, cell *Cell, kinds []string,
 		return nil, err
 	}
 	spec := WrkSpec{Conns: cell.Conns, Threads: r.cfg.WrkThreads, Duration: r.cfg.Duration, Script: script, CPUs: r.cfg.LoadCPUs}
-	_, err = r.runCell(ctx, cell, peers, path, spec)
+	peers, err = r.runCell(ctx, cell, peers, path, spec)
+	if err == nil && r.cfg.Strace {
+		// The system calls per request tell the kernel's share of a cell's
+		// CPU apart from the gateway's own work.
+		r.straceCell(ctx, cell, peers, path, spec)
+	}
 	return cell, err
 }
 
