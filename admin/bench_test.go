@@ -2,9 +2,12 @@ package admin_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-gw/sluice/admin"
 	"github.com/sluice-gw/sluice/engine"
@@ -14,12 +17,26 @@ import (
 // manyRoutes starts a gateway with n routes and counts one request in
 // five status codes of each, through the metric set's shared shard.
 func manyRoutes(b testing.TB, n int) *engine.Server {
+	srv := manyRoutesUncounted(b, n)
+	countRoutes(srv)
+	return srv
+}
+
+// manyRoutesUncounted starts a gateway with n routes that counted nothing
+// yet: a gateway just started.
+func manyRoutesUncounted(b testing.TB, n int) *engine.Server {
 	var yml strings.Builder
 	yml.WriteString("listen: \"{listen}\"\nworkers: 4\nupstreams:\n  - name: backend\n    targets: [ { addr: \"{upstream}\" } ]\nroutes:\n")
 	for i := range n {
 		fmt.Fprintf(&yml, "  - name: route-%d\n    match: { paths: [\"/r%d/*\"] }\n    upstream: backend\n", i, i)
 	}
 	srv, _ := startEngine(b, yml.String())
+	return srv
+}
+
+// countRoutes counts one request in five status codes of each of srv's
+// route-N routes.
+func countRoutes(srv *engine.Server) {
 	set := srv.Metrics()
 	for _, d := range set.Descs() {
 		if d.Name != "sluice_route_requests_total" {
@@ -39,7 +56,6 @@ func manyRoutes(b testing.TB, n int) *engine.Server {
 			}
 		}
 	}
-	return srv
 }
 
 // BenchmarkScrape is a whole /metrics request: 10,000 routes × 5 codes
@@ -155,5 +171,52 @@ func TestSeriesPrefixesWriteTheSameText(t *testing.T) {
 	}
 	if !strings.Contains(got, `sluice_route_requests_total{route="route-7",code=`) {
 		t.Fatalf("no route series in:\n%.2000s", got)
+	}
+}
+
+// BenchmarkFirstScrape is the first scrape of a gateway just started with
+// 10,000 routes, after its routes counted five codes each (50,000 series
+// seen for the first time), over a real listener as Prometheus scrapes;
+// "second-ns" is the scrape after it. Each iteration starts a gateway and
+// an admin server and gives the admin server a second before traffic (off
+// the clock): run it with -benchtime 1x, in a process of its own, to see a
+// start-up's first scrape.
+func BenchmarkFirstScrape(b *testing.B) {
+	for _, encoding := range []string{"identity", "gzip"} {
+		b.Run(encoding, func(b *testing.B) {
+			var second time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				srv := manyRoutesUncounted(b, 10000)
+				a, addr := startAdmin(b, admin.Options{Engine: srv})
+				time.Sleep(time.Second)
+				countRoutes(srv)
+				b.StartTimer()
+				scrapeOnce(b, "http://"+addr+"/metrics", encoding)
+				b.StopTimer()
+				start := time.Now()
+				scrapeOnce(b, "http://"+addr+"/metrics", encoding)
+				second += time.Since(start)
+				a.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(second.Nanoseconds())/float64(b.N), "second-ns")
+		})
+	}
+}
+
+// scrapeOnce fetches url with Accept-Encoding: encoding, reading the whole
+// body as it comes (not unzipped).
+func scrapeOnce(b testing.TB, url, encoding string) {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Accept-Encoding", encoding) // set by hand: the Transport does not unzip
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		b.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 }

@@ -42,6 +42,7 @@ type Collector struct {
 	names    []string                        // label names of the family being written
 	ups      []lb.UpstreamStatus             // reused by every scrape
 	prefixes map[stats.VecID]*seriesPrefixes // vectors.go
+	counted  []int32                         // the indexes of the vector being written that counted something
 }
 
 // NewCollector returns a collector for srv; log may be nil.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,11 +66,17 @@ type Server struct {
 	registry  *prometheus.Registry
 	collector *Collector
 
-	scrapeMu sync.Mutex   // one scrape at a time: a storm must not pile up sums
-	scrapes  chan *scrape // to the scrape thread (scrapeLoop)
-	text     appendWriter // the last scrape's exposition, reused
-	gzipped  appendWriter // the same, gzipped, reused
-	zw       *gzip.Writer // reused: a new one is about 800 KB of garbage
+	scrapeMu sync.Mutex // one scrape at a time: a storm must not pile up sums
+	// loopMu guards the scrape thread's channel and serving; it is held
+	// only briefly, alone or under scrapeMu, never while a render runs.
+	loopMu   sync.Mutex
+	scrapes  chan *scrape  // to the scrape thread (scrapeLoop); nil when none runs
+	loopDone chan struct{} // closed when the last scrape thread started ends
+	serving  bool          // between Listen or Serve and Close or Shutdown: warm-ups wanted
+	warmups  atomic.Uint64 // warm-up renders done (tests read it)
+	text     appendWriter  // the last scrape's exposition, reused
+	gzipped  appendWriter  // the same, gzipped, reused
+	zw       *gzip.Writer  // reused: a new one is about 800 KB of garbage
 
 	mu       sync.Mutex
 	hs       *http.Server
@@ -179,6 +186,10 @@ func (s *Server) serveLocked(l net.Listener) {
 		IdleTimeout:       2 * time.Minute,
 	}
 	go s.hs.Serve(l)
+	s.loopMu.Lock()
+	s.serving = true
+	s.loopMu.Unlock()
+	s.warm()
 }
 
 // Addr is the address Listen listens on, or nil.
@@ -216,11 +227,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return hs.Shutdown(ctx)
 }
 
-// stopScrapes ends the scrape thread (a later scrape starts another).
+// stopScrapes ends the scrape thread (a later scrape starts another) and
+// the warm-ups. It waits for a scrape in progress (the listener is closed
+// by then, so its write fails soon), not for a warm-up: one pending is
+// dropped, one rendering finishes on the thread after Close returns.
 func (s *Server) stopScrapes() {
 	s.scrapeMu.Lock()
 	defer s.scrapeMu.Unlock()
+	s.loopMu.Lock()
+	defer s.loopMu.Unlock()
+	s.serving = false
 	if s.scrapes != nil {
+		select {
+		case <-s.scrapes: // under scrapeMu no scrape waits here: a warm-up
+		default:
+		}
 		close(s.scrapes)
 		s.scrapes = nil
 	}
@@ -303,13 +324,13 @@ func writeJSON(w http.ResponseWriter, v any) {
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	s.scrapeMu.Lock()
 	defer s.scrapeMu.Unlock()
-	if s.scrapes == nil {
-		s.scrapes = make(chan *scrape)
-		go s.scrapeLoop(s.scrapes)
-	}
 	sc := &scrape{gzip: strings.Contains(r.Header.Get("Accept-Encoding"), "gzip"), done: make(chan []byte)}
-	s.scrapes <- sc
+	s.loopMu.Lock()
+	scrapes := s.scrapeThreadLocked()
+	s.loopMu.Unlock()
+	scrapes <- sc // Close waits for scrapeMu to close the channel: open until we are done
 	body := <-sc.done
+	defer func() { sc.done <- nil }() // body written: the thread may render again (a warm-up)
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	if sc.gzip {
 		w.Header().Set("Content-Encoding", "gzip")
@@ -319,28 +340,84 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 }
 
 // scrape is one /metrics request handed to the scrape thread; done gets
-// the body, valid until the next scrape (under scrapeMu).
+// the body, valid until the handler sends on done in return (the thread
+// renders nothing meanwhile). A scrape without done is a warm-up: rendered
+// and thrown away.
 type scrape struct {
 	gzip bool
 	done chan []byte
+}
+
+// scrapeThreadLocked returns the scrape thread's channel, starting the
+// thread if none runs. Called with loopMu held.
+func (s *Server) scrapeThreadLocked() chan<- *scrape {
+	if s.scrapes == nil {
+		// Room for one: a warm-up is queued without waiting for the
+		// thread, and a scrape behind it waits its turn.
+		s.scrapes = make(chan *scrape, 1)
+		prev := s.loopDone
+		s.loopDone = make(chan struct{})
+		go s.scrapeLoop(s.scrapes, prev, s.loopDone)
+	}
+	return s.scrapes
+}
+
+// warm has the scrape thread render once, gzipped, into the buffers
+// scrapes reuse, and throw the result away: the first scrape of a config
+// then finds the metric set's sums, the series prefixes' index, the gzip
+// writer and client_golang's collectors grown and set up (for 10,000
+// routes, about 12 MB allocated and 60 ms that would otherwise be the
+// first scrape's, on top of its own work). Called when the listener starts
+// and after each accepted reload (a reload may add routes, which grows the
+// vectors). It never waits: the render runs on the scrape thread, niced,
+// queued behind a scrape in progress; when a render is already queued it
+// does nothing, as that one warms as well. Not before Listen or Serve nor
+// after Close or Shutdown.
+//
+// The cost, paid even if nobody ever scrapes: the scrape thread from the
+// start, and the buffers held from the start (for 10,000 routes about 8
+// MB: the sums and the prefix index, 3.4 MB each, and the gzip writer).
+func (s *Server) warm() {
+	s.loopMu.Lock()
+	defer s.loopMu.Unlock()
+	if !s.serving {
+		return
+	}
+	select {
+	case s.scrapeThreadLocked() <- &scrape{gzip: true}:
+	default:
+	}
 }
 
 // scrapeNice is the scrape thread's nice value.
 const scrapeNice = 10
 
 // scrapeLoop makes the expositions, one at a time, on an OS thread of its
-// own at nice 10, from the first scrape until Close or Shutdown. With a large config a scrape is milliseconds of CPU; run
+// own at nice 10, from the warm-up at Listen or the first scrape until
+// Close or Shutdown; a thread started after Close first waits for the one
+// before it (finishing a warm-up) to end, so that one renders at a time.
+// With a large config a scrape is milliseconds of CPU; run
 // at the event loops' priority on a machine whose cores all run loops, it
 // took that time from requests, whose p99 moved. Niced, the kernel gives
 // the loops the CPU first. The garbage collector's assists for the
 // scrape's allocations run here too. (client_golang's Gather runs the
 // collectors' Collect on goroutines of its own, which are not niced: the
 // engine collector's part there is the sums of the workers' blocks.)
-func (s *Server) scrapeLoop(scrapes <-chan *scrape) {
+func (s *Server) scrapeLoop(scrapes <-chan *scrape, prev <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	if prev != nil {
+		<-prev
+	}
 	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 	niceThisThread(scrapeNice)
 	for sc := range scrapes {
-		sc.done <- s.render(sc.gzip)
+		body := s.render(sc.gzip)
+		if sc.done == nil {
+			s.warmups.Add(1)
+			continue
+		}
+		sc.done <- body
+		<-sc.done
 	}
 }
 
@@ -383,10 +460,15 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 }
 
 // ReloadDone records the outcome of a config reload (err nil: accepted)
-// for /metrics. A nil Server ignores it. Safe for concurrent use.
+// for /metrics, and after an accepted one warms the scrape up for the new
+// config (warm); it does not wait for that. A nil Server ignores it. Safe
+// for concurrent use.
 func (s *Server) ReloadDone(err error) {
 	if s == nil {
 		return
 	}
 	s.collector.reloads.record(err, time.Now())
+	if err == nil {
+		s.warm()
+	}
 }
