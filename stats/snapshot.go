@@ -15,6 +15,7 @@ type Snapshot struct {
 	slots []uint64   // summed scalar slots; histogram sum words are unused
 	sums  []float64  // per histogram, integer units
 	vecs  [][]uint64 // per vector, per index
+	dirs  []*vecDir  // one vector's directories, by shard, while it is summed
 }
 
 // Snapshot sums every shard into dst, from any goroutine, without locks.
@@ -47,36 +48,71 @@ func (s *Set) Snapshot(dst *Snapshot) {
 	}
 	dst.vecs = dst.vecs[:len(s.vecs)]
 	for i, v := range s.vecs {
-		sums := resize(dst.vecs[i], int(v.size.Load()))
+		n := int(v.size.Load())
+		dst.dirs = dst.dirs[:0]
 		for _, sh := range s.shards {
-			addDir(sums, sh.vecs[i].Load())
+			dst.dirs = append(dst.dirs, sh.vecs[i].Load()) // never shorter than n, loaded after it
 		}
-		dst.vecs[i] = sums
+		dst.vecs[i] = sumDirs(grow(dst.vecs[i], n), dst.dirs)
+	}
+	clear(dst.dirs) // drop the directories: a later GrowVec's garbage
+}
+
+// sumDirs sets sums to the shards' directories summed, chunk by chunk: the
+// first shard's chunk is copied and the others' added while those 512
+// bytes of sums stay in the L1 cache, so sums is written once and not
+// cleared first. For 10,000 routes × 26 codes and five shards that is 17
+// MB read and 3.4 MB written, where adding each shard over the whole of
+// sums in turn read and wrote sums five times and cleared it once. The
+// loops over whole chunks go through array pointers, which leaves them
+// without bounds checks.
+func sumDirs(sums []uint64, dirs []*vecDir) []uint64 {
+	full := len(sums) / chunkLen
+	for c := range full {
+		seg := (*vecChunk)(sums[c*chunkLen:])
+		loadChunk(seg, dirs[0].chunks[c])
+		for _, d := range dirs[1:] {
+			addChunk(seg, d.chunks[c])
+		}
+	}
+	if tail := sums[full*chunkLen:]; len(tail) > 0 {
+		clear(tail)
+		for _, d := range dirs {
+			chunk := d.chunks[full]
+			for j := range tail {
+				tail[j] += atomic.LoadUint64(&chunk[j])
+			}
+		}
+	}
+	return sums
+}
+
+func loadChunk(dst, src *vecChunk) {
+	for j := range dst {
+		dst[j] = atomic.LoadUint64(&src[j])
 	}
 }
 
-// addDir adds a shard's vector counters to sums, up to the shorter of the
-// two (a directory is never shorter than the size loaded before it).
-func addDir(sums []uint64, d *vecDir) {
-	sums = sums[:min(len(sums), d.n)]
-	for c := 0; len(sums) > 0; c++ {
-		chunk := d.chunks[c]
-		k := min(len(sums), chunkLen)
-		for j := range k {
-			sums[j] += atomic.LoadUint64(&chunk[j])
-		}
-		sums = sums[k:]
+func addChunk(dst, src *vecChunk) {
+	for j := range dst {
+		dst[j] += atomic.LoadUint64(&src[j])
 	}
 }
 
 // resize returns buf with length n, zeroed, reusing its memory if it can.
 func resize[T any](buf []T, n int) []T {
+	buf = grow(buf, n)
+	clear(buf)
+	return buf
+}
+
+// grow returns buf with length n, reusing its memory if it can; what it
+// holds is left as it was, for a caller that writes every element.
+func grow[T any](buf []T, n int) []T {
 	if cap(buf) < n {
 		return make([]T, n)
 	}
-	buf = buf[:n]
-	clear(buf)
-	return buf
+	return buf[:n]
 }
 
 // Counter returns counter id's sum.

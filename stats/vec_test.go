@@ -103,3 +103,40 @@ func TestVecOutOfRangeIsDropped(t *testing.T) {
 		t.Errorf("after growth: len %d, [199]=%d [1]=%d, want 200, 1, 3", len(v), v[199], v[1])
 	}
 }
+
+// TestSnapshotVecSumsOverStaleBuffers: a vector's sums are written, not
+// added to a cleared buffer, so a reused Snapshot whose buffer holds
+// anything gives the exact sums, over whole chunks and a partial last one,
+// before and after the vector grows.
+func TestSnapshotVecSumsOverStaleBuffers(t *testing.T) {
+	s := NewSet(3)
+	v := s.CounterVec("v_total", "h", "i")
+	var snap Snapshot
+	for _, n := range []int{200, 64, 1000} { // 3 chunks and a part; no growth; 16 chunks less 24
+		s.GrowVec(v, n)
+		for i := range n {
+			s.Shard(i%3).AddIndexed(v, i, uint64(i))
+			s.Shard(0).AddIndexed(v, i, 1)
+			s.AddIndexed(v, i, 1000)
+		}
+		s.Snapshot(&snap)
+		for i := range snap.vecs[v] {
+			snap.vecs[v][i] = 0xdead // what a buffer reused from elsewhere holds
+		}
+		s.Snapshot(&snap)
+		got := snap.Vec(v)
+		if len(got) != s.VecLen(v) {
+			t.Fatalf("grown to %d: %d sums, want %d", n, len(got), s.VecLen(v))
+		}
+		for i, sum := range got {
+			var want uint64
+			for _, sh := range s.shards {
+				d := sh.vecs[v].Load()
+				want += d.chunks[i/chunkLen][i%chunkLen]
+			}
+			if sum != want {
+				t.Fatalf("grown to %d: index %d sums to %d, want %d", n, i, sum, want)
+			}
+		}
+	}
+}
