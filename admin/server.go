@@ -74,9 +74,13 @@ type Server struct {
 	loopDone chan struct{} // closed when the last scrape thread started ends
 	serving  bool          // between Listen or Serve and Close or Shutdown: warm-ups wanted
 	warmups  atomic.Uint64 // warm-up renders done (tests read it)
-	text     appendWriter  // the last scrape's exposition, reused
-	gzipped  appendWriter  // the same, gzipped, reused
-	zw       *gzip.Writer  // reused: a new one is about 800 KB of garbage
+	// lastReloadWarm is when ReloadDone last asked for a warm-up (unix ns);
+	// reloadWarmEvery is the least time between two (tests shorten it).
+	lastReloadWarm  atomic.Int64
+	reloadWarmEvery time.Duration
+	text            appendWriter // the last scrape's exposition, reused
+	gzipped         appendWriter // the same, gzipped, reused
+	zw              *gzip.Writer // reused: a new one is about 800 KB of garbage
 
 	mu       sync.Mutex
 	hs       *http.Server
@@ -88,7 +92,7 @@ func New(opts Options) *Server {
 	if opts.Version == "" {
 		opts.Version = "devel"
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), registry: prometheus.NewRegistry()}
+	s := &Server{opts: opts, mux: http.NewServeMux(), registry: prometheus.NewRegistry(), reloadWarmEvery: reloadWarmEvery}
 	s.collector = NewCollector(opts.Engine, opts.AccessLog, opts.Version)
 	if !opts.NoRuntimeMetrics {
 		s.registry.MustRegister(collectors.NewGoCollector(), newProcessCollector())
@@ -368,8 +372,8 @@ func (s *Server) scrapeThreadLocked() chan<- *scrape {
 // writer and client_golang's collectors grown and set up (for 10,000
 // routes, about 12 MB allocated and 60 ms that would otherwise be the
 // first scrape's, on top of its own work). Called when the listener starts
-// and after each accepted reload (a reload may add routes, which grows the
-// vectors). It never waits: the render runs on the scrape thread, niced,
+// and after an accepted reload, at most once per reloadWarmEvery (a
+// reload may add routes, which grows the vectors). It never waits: the render runs on the scrape thread, niced,
 // queued behind a scrape in progress; when a render is already queued it
 // does nothing, as that one warms as well. Not before Listen or Serve nor
 // after Close or Shutdown.
@@ -467,8 +471,18 @@ func (s *Server) ReloadDone(err error) {
 	if s == nil {
 		return
 	}
-	s.collector.reloads.record(err, time.Now())
-	if err == nil {
+	now := time.Now()
+	s.collector.reloads.record(err, now)
+	if err == nil && now.UnixNano()-s.lastReloadWarm.Load() >= int64(s.reloadWarmEvery) {
+		s.lastReloadWarm.Store(now.UnixNano())
 		s.warm()
 	}
 }
+
+// reloadWarmEvery bounds the warm-ups after reloads: every Admin API change
+// is an accepted reload, and a render of 10,000 routes is 7 to 15 ms of
+// CPU, so twenty changes a second warming each would keep the scrape
+// thread rendering all the time, on the cores the event loops use. One
+// warm-up per interval still grows the buffers for a config that grew; a
+// scrape in between grows what is left itself.
+const reloadWarmEvery = 30 * time.Second
