@@ -131,7 +131,7 @@ func TestParseSignature(t *testing.T) {
 	if !ok || string(sp.keyID) != "k1" || string(sp.algorithm) != "hmac-sha256" || string(sp.headers) != "@request-target date" || string(sp.signature) != "c2ln" {
 		t.Fatalf("%q %v", sp, ok)
 	}
-	for _, bad := range []string{``, `keyId="k1"`, `signature="x"`, `keyId="k1,signature="x`, `keyId`} {
+	for _, bad := range []string{``, `keyId="k1"`, `signature="x"`, `signature="x",`, `signature="x" `, `keyId="k1,signature="x`, `keyId`} {
 		if _, ok := parseSignature([]byte(bad)); ok {
 			t.Errorf("%q accepted", bad)
 		}

@@ -179,7 +179,7 @@ func parseSignature(v []byte) (sp signatureParams, ok bool) {
 		v = bytes.TrimLeft(v, " \t,")
 		eq := bytes.IndexByte(v, '=')
 		if eq <= 0 {
-			return sp, len(bytes.TrimSpace(v)) == 0 && sp.signature != nil
+			return sp, len(bytes.TrimSpace(v)) == 0 && sp.keyID != nil && sp.signature != nil
 		}
 		name := bytes.TrimSpace(v[:eq])
 		v = v[eq+1:]

@@ -24,6 +24,8 @@ func FuzzParseSignature(f *testing.F) {
 		`keyId="k1,signature="x`,
 		`keyId="k1" signature="x"`,
 		`keyId="a"b,signature="x"`,
+		`signature="x",`, // accepted with no keyId: the blank-rest exit did not ask for one
+		`signature="x" `,
 		`keyId="k1",`,
 		`=`, `==`, `,=,`, `"`, `""`, `keyId`, `keyId=`, `keyId=",signature=x`,
 		"keyId=\"k\x00\",signature=\"\xff\xfe\"",
