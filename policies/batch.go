@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -197,7 +198,10 @@ func (p *batch) parse(body []byte) (items []batchItem, common map[string]string,
 		if br.Timeout < 0 {
 			problems = append(problems, "timeout: must not be negative")
 		}
-		items, common, timeout, prefix = br.Pipeline, br.Headers, time.Duration(br.Timeout)*time.Millisecond, "pipeline"
+		// A timeout too long for a Duration is the longest one: it can
+		// only shorten the policy's, and must not wrap around to a short one.
+		millis := min(br.Timeout, math.MaxInt64/int64(time.Millisecond))
+		items, common, timeout, prefix = br.Pipeline, br.Headers, time.Duration(millis)*time.Millisecond, "pipeline"
 		for n, v := range common {
 			if why := batchFieldProblem(n, v); why != "" {
 				problems = append(problems, "headers."+n+": "+why)

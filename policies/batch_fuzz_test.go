@@ -32,6 +32,9 @@ func FuzzBatchParse(f *testing.F) {
 		`[{"path":"/a","headers":{"":"b"}}]`, `[{"path":"/a","query":"a b"}]`, `[{"path":"/a","query":["a"]}]`,
 		`[{"path":"/a","query":{"a":1}}]`, `[{"path":"/a","body":"\ud800"}]`, `[{"path":"/a","body":"unterminated}]`,
 		`{"timeout":99999999999999999999,"pipeline":[{"path":"/a"}]}`,
+		// Milliseconds that overflowed a Duration: -1ms, then 448384ns, for
+		// timeouts of 292 million and 584 years.
+		`{"timeout":9223372036854775807,"pipeline":[{"path":"/a"}]}`, `{"timeout":18446744073710,"pipeline":[{"path":"/a"}]}`,
 		`[{"PATH":"/a","Method":"get"}]`, `[{"path":"/a","path":"/b"}]`,
 		`[` + strings.Repeat(`{"path":"/a"},`, 120) + `{"path":"/a"}]`,
 		`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`,
