@@ -519,7 +519,7 @@ func (x *Ctx) traceContext() {
 	if x.snap.Config == nil || !x.snap.Config.Trace.Start {
 		return
 	}
-	if v, ok := x.Header("traceparent"); ok && ValidTraceparent(v) {
+	if _, ok := x.clientTraceparent(); ok {
 		return
 	}
 	var buf [55]byte
@@ -537,7 +537,7 @@ func (x *Ctx) traceContext() {
 // its valid traceparent's, else the one the gateway started for it when
 // trace.start is on; otherwise dst unchanged. Allocation-free.
 func (x *Ctx) AppendTraceID(dst []byte) []byte {
-	if v, ok := x.Header("traceparent"); ok && ValidTraceparent(v) {
+	if v, ok := x.clientTraceparent(); ok {
 		return append(dst, v[3:35]...)
 	}
 	if x.snap == nil || x.snap.Config == nil || !x.snap.Config.Trace.Start {
@@ -546,6 +546,24 @@ func (x *Ctx) AppendTraceID(dst []byte) []byte {
 	var buf [55]byte
 	tp := x.appendStartedTraceparent(buf[:0])
 	return append(dst, tp[3:35]...)
+}
+
+// clientTraceparent returns the request's traceparent when it is valid:
+// one field, well-formed. Two fields are no valid one, whatever they hold
+// (the W3C test suite's test_traceparent_duplicated): kept, the upstream
+// would get both. Allocation-free.
+func (x *Ctx) clientTraceparent() ([]byte, bool) {
+	var v []byte
+	n := 0
+	for _, f := range x.req.Fields {
+		if equalFoldASCII(f.Name.In(x.head), "traceparent") {
+			if n++; n > 1 {
+				return nil, false
+			}
+			v = f.Value.In(x.head)
+		}
+	}
+	return v, n == 1 && ValidTraceparent(v)
 }
 
 // appendStartedTraceparent appends the traceparent the gateway starts for

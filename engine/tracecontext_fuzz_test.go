@@ -83,6 +83,11 @@ func FuzzTraceparent(f *testing.F) {
 		f.Add(s, "vendor=abc")
 	}
 	f.Add("garbage\n"+valid, "a=1,b=2")
+	// Two fields, both valid: kept, both reached the upstream and the log
+	// had the first's trace id.
+	f.Add(valid+"\n"+valid, "")
+	f.Add("00-12345678901234567890123456789011-1234567890123456-01\n00-12345678901234567890123456789012-1234567890123456-01", "a=1")
+	f.Add(valid+"\ngarbage", "a=1")
 	f.Fuzz(func(t *testing.T, traceparents, tracestate string) {
 		sent := strings.Split(traceparents, "\n")
 		if traceparents == "" {
