@@ -49,6 +49,10 @@ func FuzzParseJWKS(f *testing.F) {
 		`{"keys":[{"kty":"RSA","kid":"ebig","n":"` + modulus(2048) + `","e":"f____w"}]}`,
 		`{"keys":[{"kty":"RSA","kid":"ehuge","n":"` + modulus(2048) + `","e":"AQAAAAAAAAAAAQ"}]}`,
 		`{"keys":[{"kty":"RSA","kid":"n0","n":"AA","e":"AQAB"}]}`,
+		// A modulus past 8192 bits was kept: each token naming it cost a
+		// verification of that size on the loop (0.6s at 98304 bits).
+		`{"keys":[{"kty":"RSA","kid":"n16k","n":"` + modulus(16384) + `","e":"f____w"}]}`,
+		`{"keys":[{"kty":"RSA","kid":"n8k","n":"` + modulus(8192) + `","e":"AQAB"}]}`,
 		`{"keys":[{"kty":"RSA","kid":"pad","n":"AQAB==","e":"AQAB"}]}`,
 		`{"keys":[{"kty":"RSA","kid":"dup","n":"` + modulus(2048) + `","e":"AQAB"},{"kty":"OKP","kid":"dup","crv":"Ed25519","x":"` + b64(make([]byte, 32)) + `"}]}`,
 		`{"KEYS":[{"KTY":"OKP","KID":"case","CRV":"Ed25519","X":"` + b64(make([]byte, 32)) + `"}]}`,
