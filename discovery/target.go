@@ -114,12 +114,12 @@ func parseKVValue(addr, key string, value []byte) (Target, error) {
 	if err := json.Unmarshal(value, &fields); err != nil {
 		return t, fmt.Errorf("%w: key %q: value is not a JSON object: %v", ErrBadValue, key, err)
 	}
-	num := func(name string, dst *int, lo, hi int) error {
+	num := func(name string, dst *int, lo, hi int, booleans bool) error {
 		raw, ok := fields[name]
 		if !ok {
 			return nil
 		}
-		n, err := jsonInt(raw)
+		n, err := jsonInt(raw, booleans)
 		if err != nil || n < lo || n > hi {
 			return fmt.Errorf("%w: key %q: %s must be an integer %d..%d (a number or a numeric string), got %s", ErrBadValue, key, name, lo, hi, raw)
 		}
@@ -128,17 +128,18 @@ func parseKVValue(addr, key string, value []byte) (Target, error) {
 	}
 	var down, backup int
 	for _, f := range [...]struct {
-		name   string
-		dst    *int
-		lo, hi int
+		name     string
+		dst      *int
+		lo, hi   int
+		booleans bool // true and false are 1 and 0
 	}{
-		{"weight", &t.Weight, 1, maxWeight},
-		{"max_fails", &t.MaxFails, 0, 1 << 20},
-		{"fail_timeout", &t.FailTimeoutSeconds, 0, 1 << 24},
-		{"down", &down, 0, 1},
-		{"backup", &backup, 0, 1},
+		{"weight", &t.Weight, 1, maxWeight, false},
+		{"max_fails", &t.MaxFails, 0, 1 << 20, false},
+		{"fail_timeout", &t.FailTimeoutSeconds, 0, 1 << 24, false},
+		{"down", &down, 0, 1, true},
+		{"backup", &backup, 0, 1, true},
 	} {
-		if err := num(f.name, f.dst, f.lo, f.hi); err != nil {
+		if err := num(f.name, f.dst, f.lo, f.hi, f.booleans); err != nil {
 			return t, err
 		}
 	}
@@ -146,14 +147,14 @@ func parseKVValue(addr, key string, value []byte) (Target, error) {
 	return t, nil
 }
 
-// jsonInt reads an integer given as a JSON number, a numeric string, or a
-// boolean (true is 1).
-func jsonInt(raw json.RawMessage) (int, error) {
+// jsonInt reads an integer given as a JSON number, a numeric string, or,
+// when booleans, a boolean (true is 1).
+func jsonInt(raw json.RawMessage, booleans bool) (int, error) {
 	s := string(bytes.TrimSpace(raw))
-	switch s {
-	case "true":
+	switch {
+	case booleans && s == "true":
 		return 1, nil
-	case "false":
+	case booleans && s == "false":
 		return 0, nil
 	}
 	if len(s) >= 2 && s[0] == '"' {

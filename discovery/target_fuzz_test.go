@@ -23,6 +23,9 @@ func FuzzParseKVValue(f *testing.F) {
 		``, ` `, "\n\t", `{}`, `{"weight":1,"max_fails":2,"fail_timeout":10,"down":0,"backup":0}`,
 		`{"weight":"7","max_fails":"0","fail_timeout":" 5 ","down":"1","backup":"0"}`,
 		`{"down":true,"backup":false}`, `{"down":"true"}`,
+		// Booleans were read as 1 and 0 in every field: max_fails: false
+		// turned the passive health rule off, fail_timeout: true was 1s.
+		`{"weight":true}`, `{"max_fails":false}`, `{"fail_timeout":true}`,
 		`{"weight":1000000}`, `{"weight":1000001}`, `{"weight":0}`, `{"weight":-1}`, `{"weight":"+5"}`, `{"weight":"05"}`,
 		`{"weight":1.0}`, `{"weight":1e2}`, `{"weight":"1e2"}`, `{"weight":99999999999999999999999}`, `{"weight":null}`,
 		`{"weight":[1]}`, `{"weight":{}}`, `{"weight":"\u0035"}`, `{"weight":2,"weight":3}`, `{"Weight":0}`,
