@@ -114,6 +114,9 @@ func parseKVValue(addr, key string, value []byte) (Target, error) {
 	if err := json.Unmarshal(value, &fields); err != nil {
 		return t, fmt.Errorf("%w: key %q: value is not a JSON object: %v", ErrBadValue, key, err)
 	}
+	if fields == nil { // null decodes to no map, and no error
+		return t, fmt.Errorf("%w: key %q: value is not a JSON object: null", ErrBadValue, key)
+	}
 	num := func(name string, dst *int, lo, hi int, booleans bool) error {
 		raw, ok := fields[name]
 		if !ok {

@@ -31,6 +31,7 @@ func FuzzParseKVValue(f *testing.F) {
 		`{"weight":[1]}`, `{"weight":{}}`, `{"weight":"\u0035"}`, `{"weight":2,"weight":3}`, `{"Weight":0}`,
 		`{"max_fails":1048576}`, `{"max_fails":1048577}`, `{"fail_timeout":16777216}`, `{"fail_timeout":16777217}`,
 		`{"fail_timeout":"10s"}`, `{"down":2}`, `{"backup":-1}`, `{"slow_start":"x"}`,
+		`null`, ` null `, // taken for upsync's defaults, as an empty value
 		`[]`, `[{}]`, `"x"`, `1`, `true`, `{`, `{"weight":1}{}`, `{"weight":1} x`, "\u00a0{}\u00a0", "{\"weight\":\"\x00\"}",
 		"{\"\xff\":1}", `{"weight":"` + strings.Repeat("9", 400) + `"}`,
 	} {

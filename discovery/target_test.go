@@ -41,7 +41,7 @@ func TestParseKVValueRefusesBadValues(t *testing.T) {
 	for _, v := range []string{
 		`not json`, `[1]`, `{"weight":"x"}`, `{"weight":0}`, `{"weight":-1}`, `{"weight":1.5}`,
 		`{"down":2}`, `{"max_fails":-1}`, `{"weight":2000000}`, `{"fail_timeout":"10s"}`,
-		`{"weight":true}`, `{"max_fails":false}`, `{"fail_timeout":true}`,
+		`{"weight":true}`, `{"max_fails":false}`, `{"fail_timeout":true}`, `null`,
 	} {
 		if _, err := parseKVValue("10.0.0.1:8080", "k", []byte(v)); !errors.Is(err, ErrBadValue) {
 			t.Errorf("%s: err = %v, want ErrBadValue", v, err)
