@@ -114,7 +114,7 @@ func (x *Ctx) runBodyFilters(chunk []byte, end bool) ([]byte, bool) {
 	x.phase = PhaseBodyFilter
 	ok := true
 	for _, h := range x.chain[PhaseBodyFilter] {
-		if s := h(x); s != Continue {
+		if s := x.call(h); s != Continue {
 			if x.failure == "" {
 				x.failure = "policy returned " + s.String() + " in body_filter"
 			}

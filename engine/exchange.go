@@ -199,7 +199,7 @@ func (cc *clientConn) runPhases(s Status) {
 		}
 		h := hs[x.next]
 		x.next++
-		s = h(x)
+		s = x.call(h)
 	}
 }
 
@@ -298,7 +298,7 @@ func (cc *clientConn) filterResponse() {
 	for x.next = 0; x.next < len(hs); {
 		h := hs[x.next]
 		x.next++
-		s := h(x)
+		s := x.call(h)
 		switch s {
 		case Done:
 			if !x.localDirty {
@@ -399,7 +399,7 @@ func (cc *clientConn) runLog() {
 	if x.chain != nil {
 		x.phase = PhaseLog
 		for _, h := range x.chain[PhaseLog] {
-			h(x)
+			x.call(h) // a panic is logged; the other log handlers still run
 		}
 	}
 	if f := cc.w.srv.opts.AccessLog; f != nil {

@@ -75,7 +75,7 @@ func (c *completion) deliver() {
 		if c.fn != nil {
 			x.to(stageRequest)
 			gen := x.gen
-			s = c.fn(x)
+			s = x.call(c.fn)
 			if cc.x != x || x.gen != gen {
 				return // fn answered and the request ended
 			}
