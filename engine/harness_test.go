@@ -253,7 +253,8 @@ func upstreamYAML(listen string, extra string, targets ...string) string {
 }
 
 // loadGen keeps `clients` keep-alive clients sending GETs to url until
-// stop, counting every request that errors or is not a 200.
+// stop, counting every request that errors, is not a 200, or fails the
+// check given to startLoadChecked.
 type loadGen struct {
 	stopCh   chan struct{}
 	wg       sync.WaitGroup
@@ -262,13 +263,17 @@ type loadGen struct {
 	firstErr atomic.Value
 }
 
-func startLoad(url string, clients int) *loadGen {
+func startLoad(url string, clients int) *loadGen { return startLoadChecked(url, clients, nil) }
+
+// startLoadChecked is startLoad with check, when not nil, run on every 200.
+func startLoadChecked(url string, clients int, check func(*http.Response) error) *loadGen {
 	l := &loadGen{stopCh: make(chan struct{})}
 	for c := 0; c < clients; c++ {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
 			client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+			defer client.CloseIdleConnections()
 			for {
 				select {
 				case <-l.stopCh:
@@ -279,8 +284,11 @@ func startLoad(url string, clients int) *loadGen {
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
-					if resp.StatusCode != 200 {
+					switch {
+					case resp.StatusCode != 200:
 						err = fmt.Errorf("status %d", resp.StatusCode)
+					case check != nil:
+						err = check(resp)
 					}
 				}
 				if err != nil {

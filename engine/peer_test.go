@@ -509,49 +509,23 @@ routes:
 `, rs.Addr(), timeout, up.addr)
 	}
 	g := startGateway(t, yml("500ms"))
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
-			defer client.CloseIdleConnections()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get("http://" + g.addr + "/x")
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || resp.Header.Get("X-RateLimit-Limit") == "" {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s", resp.StatusCode, body))
-				}
-			}
-		}()
-	}
+	load := startLoadChecked("http://"+g.addr+"/x", 8, func(resp *http.Response) error {
+		if resp.Header.Get("X-RateLimit-Limit") == "" {
+			return fmt.Errorf("%d without X-RateLimit-Limit", resp.StatusCode)
+		}
+		return nil
+	})
 	// The first decisions may find the connections still opening.
 	time.Sleep(300 * time.Millisecond)
-	failed.Store(0)
+	base := load.failed.Load()
 	for i, timeout := range []string{"400ms", "300ms", "450ms"} {
 		g.reload(t, yml(timeout))
 		time.Sleep(200 * time.Millisecond)
-		if n := failed.Load(); n > 0 {
-			t.Errorf("after reload %d: %d requests failed; first: %v", i+1, n, firstErr.Load())
+		if n := load.failed.Load() - base; n > 0 {
+			t.Errorf("after reload %d: %d requests failed; first: %v", i+1, n, load.firstErr.Load())
 		}
 	}
-	close(stop)
-	wg.Wait()
+	load.stop()
 	waitFor(t, "the old versions' loop connections to close", func() bool {
 		list, err := rs.Do("CLIENT", "LIST")
 		return err == nil && strings.Count(list, "name=sluice-loop") <= 2
