@@ -28,13 +28,13 @@ func (p templateHeaderTest) Install(c *engine.ChainBuilder) error {
 	return nil
 }
 
+type templateHeaderConfig struct {
+	Template string `yaml:"template" desc:"the template"`
+}
+
 func init() {
-	policies.RegisterConfig("template-header-test", struct {
-		Template string `yaml:"template" desc:"the template"`
-	}{}, func(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
-		var cfg struct {
-			Template string `yaml:"template"`
-		}
+	policies.RegisterConfig("template-header-test", templateHeaderConfig{}, func(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
+		var cfg templateHeaderConfig
 		if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 			return nil, err
 		}
