@@ -308,7 +308,10 @@ func (sc *subConn) receive(sr *SubRequest, method http1.Method) (resp SubRespons
 		if r.Upgrade {
 			return resp, false, true, errSubUpgrade
 		}
-		resp.Status, resp.Header = r.Status, subHeader(&r, buf)
+		resp.Status = r.Status
+		if !sr.NoHeader {
+			resp.Header = subHeader(&r, buf)
+		}
 		rest := buf[n:]
 		var body []byte
 		var done bool

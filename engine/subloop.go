@@ -266,7 +266,10 @@ func (ls *loopSub) onTraffic() {
 				ls.fail(errSubUpgrade)
 				return
 			}
-			ls.out.Status, ls.out.Header = r.Status, subHeader(r, buf)
+			ls.out.Status = r.Status
+			if !ls.job.sr.NoHeader {
+				ls.out.Header = subHeader(r, buf)
+			}
 			discard(ls.c, n)
 			switch r.Body {
 			case http1.BodyNone:

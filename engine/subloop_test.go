@@ -14,11 +14,14 @@ import (
 )
 
 // subsPolicy sends one sub-request per configured path to one upstream and
-// answers one line per result: "status body" or "error: ...".
+// answers one line per result: "status body" or "error: ...". With header
+// set, a line is "status X-Tag=value" or "status no header" (the response
+// header was not built: NoHeader), and header "none" sends NoHeader.
 type subsPolicy struct {
 	upstream string
 	paths    []string
 	method   string
+	header   string
 }
 
 func init() {
@@ -27,11 +30,12 @@ func init() {
 			Upstream string   `yaml:"upstream"`
 			Paths    []string `yaml:"paths"`
 			Method   string   `yaml:"method"`
+			Header   string   `yaml:"header"`
 		}
 		if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 			return nil, err
 		}
-		return &subsPolicy{upstream: cfg.Upstream, paths: cfg.Paths, method: cfg.Method}, nil
+		return &subsPolicy{upstream: cfg.Upstream, paths: cfg.Paths, method: cfg.Method, header: cfg.Header}, nil
 	})
 }
 
@@ -45,7 +49,7 @@ func (p *subsPolicy) Install(c *engine.ChainBuilder) error {
 func (p *subsPolicy) content(x *engine.Ctx) engine.Status {
 	reqs := make([]engine.SubRequest, len(p.paths))
 	for i, path := range p.paths {
-		reqs[i] = engine.SubRequest{Upstream: p.upstream, Target: path, Method: p.method, Timeout: 5 * time.Second}
+		reqs[i] = engine.SubRequest{Upstream: p.upstream, Target: path, Method: p.method, Timeout: 5 * time.Second, NoHeader: p.header == "none"}
 	}
 	return x.Subrequests(reqs, func(x *engine.Ctx, resps []engine.SubResponse) engine.Status {
 		var b strings.Builder
@@ -54,7 +58,14 @@ func (p *subsPolicy) content(x *engine.Ctx) engine.Status {
 				fmt.Fprintf(&b, "error: %v\n", r.Err)
 				continue
 			}
-			fmt.Fprintf(&b, "%d %s\n", r.Status, r.Body)
+			switch {
+			case p.header == "":
+				fmt.Fprintf(&b, "%d %s\n", r.Status, r.Body)
+			case r.Header == nil:
+				fmt.Fprintf(&b, "%d no header\n", r.Status)
+			default:
+				fmt.Fprintf(&b, "%d X-Tag=%s\n", r.Status, r.Header.Get("X-Tag"))
+			}
 		}
 		x.Respond(200, nil, []byte(b.String()))
 		return engine.Done
@@ -132,6 +143,31 @@ func TestLoopSubFramings(t *testing.T) {
 	check(subsGateway(t, up, "/big", "/bad", "/endless"), 1,
 		"error: "+engine.ErrSubResponseTooLarge.Error(), "error: engine: sub-request: bad response head",
 		"error: engine: sub-request: bad response head")
+}
+
+// A policy that does not read the answers' fields says so with NoHeader,
+// and the map is not built (17 of an aggregated call's 21 allocations
+// were); without it the fields are there.
+func TestLoopSubNoHeaderLeavesTheFieldsOut(t *testing.T) {
+	up, _ := scriptedUpstream(t, func(string) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nX-Tag: blue\r\nContent-Length: 2\r\n\r\nok", false
+	})
+	for _, c := range []struct{ header, want string }{{"keep", "200 X-Tag=blue"}, {"none", "200 no header"}} {
+		g := startGateway(t, fmt.Sprintf(`listen: {listen}
+workers: 1
+upstreams:
+  - { name: up, targets: [ { addr: %s } ] }
+routes:
+  - match: { paths: ["/subs"] }
+    policies: [ { name: test-subs, config: { upstream: up, paths: [/a, /b], header: %s } } ]
+`, up, c.header))
+		rc := dialRaw(t, g.addr)
+		rc.send("GET /subs HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, body := rc.response("GET")
+		if resp.StatusCode != 200 || body != c.want+"\n"+c.want+"\n" {
+			t.Fatalf("header %s: %d %q, want two lines %q", c.header, resp.StatusCode, body, c.want)
+		}
+	}
 }
 
 // The sub-requests of a request are all written before any answer is

@@ -507,7 +507,7 @@ func (p *aggregate) subRequest(x *engine.Ctx, st *aggState, c *aggCall, left tim
 			buf = buf[:n] // an empty query
 		}
 	}
-	sr = engine.SubRequest{Upstream: c.upstream, Method: c.method, Target: string(buf), MaxBody: c.maxBody, Timeout: left}
+	sr = engine.SubRequest{Upstream: c.upstream, Method: c.method, Target: string(buf), MaxBody: c.maxBody, Timeout: left, NoHeader: true}
 	if c.timeout > 0 && c.timeout < left {
 		sr.Timeout = c.timeout
 	}

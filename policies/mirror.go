@@ -240,7 +240,7 @@ func (p *mirror) copyRequest(x *engine.Ctx, w *mirrorWorker) engine.Status {
 		}
 		body = append([]byte(nil), b...) // the copy outlives the request's buffers
 	}
-	sr := engine.SubRequest{Upstream: p.upstream, Timeout: p.timeout, Body: body}
+	sr := engine.SubRequest{Upstream: p.upstream, Timeout: p.timeout, Body: body, NoHeader: true} // the answer is discarded
 	if p.method != "" {
 		sr.Method = p.method
 	} else {
