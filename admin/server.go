@@ -1,9 +1,9 @@
 package admin
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
+	"github.com/klauspost/compress/gzip"
 	"net"
 	"net/http"
 	"net/netip"
@@ -444,6 +444,10 @@ func (s *Server) render(gz bool) []byte {
 	if !gz {
 		return s.text.b
 	}
+	// klauspost's gzip, not compress/gzip: at BestSpeed it compresses the
+	// 10,000-route exposition about 1.5 ms faster (BenchmarkScrapeGzip
+	// 8.5-9.5 -> 6.9-7.8 ms) and 1.4 % smaller; the module was in go.mod
+	// already (fasthttp's, which the tests compare against).
 	s.gzipped.b = s.gzipped.b[:0]
 	if s.zw == nil {
 		s.zw, _ = gzip.NewWriterLevel(&s.gzipped, gzip.BestSpeed)
