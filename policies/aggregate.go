@@ -104,6 +104,7 @@ type aggCall struct {
 	method      string
 	path        *callTemplate
 	query       *callTemplate // nil: none
+	fixedTarget string        // path and query when they hold no variable and no reference, else ""
 	headers     []aggHeader
 	pass        []string
 	body        *callTemplate // nil: none
@@ -333,6 +334,12 @@ func compileAggCall(spec config.PolicySpec, env *engine.Env, at string, cc *aggr
 			}
 		}
 	}
+	if c.path.constant() && (c.query == nil || c.query.constant()) {
+		// Made once here, not per request: a constant target read no
+		// variable and no result, so nil stands for both.
+		t, _ := c.appendTarget(nil, nil, nil)
+		c.fixedTarget = string(t)
+	}
 	for _, h := range c.headers {
 		for _, d := range h.tpl.deps {
 			c.addDep(d)
@@ -489,25 +496,14 @@ func (p *aggregate) failedDep(st *aggState, c *aggCall) int {
 func (p *aggregate) subRequest(x *engine.Ctx, st *aggState, c *aggCall, left time.Duration) (sr engine.SubRequest, why string) {
 	buf := x.Scratch()
 	defer func() { x.ScratchDone(buf) }()
-	buf, bad := c.path.appendTo(buf, x, st, escapeURL)
-	if bad != "" {
-		return sr, "no value for " + bad
-	}
-	if c.query != nil {
-		n := len(buf)
-		if bytes.IndexByte(buf, '?') >= 0 {
-			buf = append(buf, '&')
-		} else {
-			buf = append(buf, '?')
-		}
-		if buf, bad = c.query.appendTo(buf, x, st, escapeURL); bad != "" {
+	target, bad := c.fixedTarget, ""
+	if target == "" {
+		if buf, bad = c.appendTarget(buf, x, st); bad != "" {
 			return sr, "no value for " + bad
 		}
-		if len(buf) == n+1 {
-			buf = buf[:n] // an empty query
-		}
+		target = string(buf)
 	}
-	sr = engine.SubRequest{Upstream: c.upstream, Method: c.method, Target: string(buf), MaxBody: c.maxBody, Timeout: left, NoHeader: true}
+	sr = engine.SubRequest{Upstream: c.upstream, Method: c.method, Target: target, MaxBody: c.maxBody, Timeout: left, NoHeader: true}
 	if c.timeout > 0 && c.timeout < left {
 		sr.Timeout = c.timeout
 	}
@@ -539,6 +535,29 @@ func (p *aggregate) subRequest(x *engine.Ctx, st *aggState, c *aggCall, left tim
 		sr.Header["Content-Type"] = []string{c.contentType}
 	}
 	return sr, ""
+}
+
+// appendTarget appends the call's path and query for x and the results
+// so far; bad names a template's variable or reference that had no value.
+func (c *aggCall) appendTarget(buf []byte, x *engine.Ctx, rs results) (out []byte, bad string) {
+	if buf, bad = c.path.appendTo(buf, x, rs, escapeURL); bad != "" {
+		return buf, bad
+	}
+	if c.query != nil {
+		n := len(buf)
+		if bytes.IndexByte(buf, '?') >= 0 {
+			buf = append(buf, '&')
+		} else {
+			buf = append(buf, '?')
+		}
+		if buf, bad = c.query.appendTo(buf, x, rs, escapeURL); bad != "" {
+			return buf, bad
+		}
+		if len(buf) == n+1 {
+			buf = buf[:n] // an empty query
+		}
+	}
+	return buf, ""
 }
 
 // record classifies one response: a result, or why the call failed.

@@ -89,6 +89,17 @@ func parseCallTemplate(s string, callIndex map[string]int) (*callTemplate, error
 	return t, nil
 }
 
+// constant reports that t reads no variable and no result: its text is
+// the same for every request.
+func (t *callTemplate) constant() bool {
+	for i := range t.parts {
+		if p := &t.parts[i]; p.tpl == nil || len(p.tpl.Variables()) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (t *callTemplate) addDep(ci int) {
 	for _, d := range t.deps {
 		if d == ci {

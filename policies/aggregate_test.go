@@ -229,6 +229,31 @@ func TestAggregateSequentialSteps(t *testing.T) {
 	}
 }
 
+// A call's path and query without variables are made once, at config
+// time; with and without a '?' in the path, and with an empty query, they
+// reach the upstream as the templated ones do.
+func TestAggregateConstantTargets(t *testing.T) {
+	echo := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"uri":` + jsonQuote(r.URL.RequestURI()) + `}`))
+	})
+	g := aggGateway(t, map[string]string{"echo": echo}, "", `          calls:
+            - { name: plain, upstream: echo, path: "/a", group: plain }
+            - { name: query, upstream: echo, path: "/b", query: "x=1&y=2", group: query }
+            - { name: both, upstream: echo, path: "/c?z=3", query: "?x=1", group: both }
+            - { name: templated, upstream: echo, path: "/d/{path_param_id}", query: "x=1", group: templated }
+`)
+	resp, body := dial(t, g.addr).do("GET", "/agg/7")
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	got := decodeObject(t, body)
+	for group, uri := range map[string]string{"plain": "/a", "query": "/b?x=1&y=2", "both": "/c?z=3&x=1", "templated": "/d/7?x=1"} {
+		if m, _ := got[group].(map[string]any); m == nil || m["uri"] != uri {
+			t.Errorf("%s: %v, want uri %s", group, got[group], uri)
+		}
+	}
+}
+
 func jsonQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func TestAggregateDependentOfFailedCallIsSkipped(t *testing.T) {
