@@ -315,7 +315,11 @@ func (pc *peerConn) onOpen(c gnet.Conn, seq uint64) {
 		return
 	}
 	pc.c, pc.state = c, pcOpen
-	greeting, replies := pc.p.opts.Protocol.Greeting()
+	greeting, replies, err := pc.greeting()
+	if err != nil {
+		pc.down(err, true)
+		return
+	}
 	pc.greetLeft = replies
 	if len(greeting) > 0 {
 		// Ahead of the calls already in out, in one write.
@@ -343,7 +347,6 @@ func (pc *peerConn) onTraffic() {
 		return
 	}
 	buf, _ := pc.c.Peek(-1)
-	proto := pc.p.opts.Protocol
 	used := 0
 	// The replies are read where they lie in the connection's buffer, so
 	// nothing may write to or close the connection until they are
@@ -351,7 +354,7 @@ func (pc *peerConn) onTraffic() {
 	pc.delivering = true
 	var fault error
 	for used < len(buf) {
-		n, err := proto.ReplyLen(buf[used:])
+		n, err := pc.replyLen(buf[used:])
 		if err != nil {
 			fault = pc.p.errorf(ErrPeerUnavailable, "bad reply: %v", err)
 			break
@@ -363,7 +366,7 @@ func (pc *peerConn) onTraffic() {
 		used += n
 		if pc.greetLeft > 0 {
 			pc.greetLeft--
-			if err := proto.CheckGreeting(reply); err != nil {
+			if err := pc.checkGreeting(reply); err != nil {
 				fault = fmt.Errorf("%w: %s: %w", ErrPeerUnavailable, pc.p.opts.Name, err)
 				break
 			}
@@ -488,7 +491,7 @@ func (pc *peerConn) tell(up bool) {
 	wasDown := pc.health < 0
 	pc.health = st
 	if pw, ok := pc.p.opts.Protocol.(PeerWatcher); ok {
-		pw.PeerState(up, wasDown)
+		pc.peerState(pw, up, wasDown)
 	}
 }
 
@@ -531,12 +534,12 @@ func (pc *peerConn) resume(call peerCall, reply []byte, err error) {
 	x, ok := call.r.wake()
 	if !ok {
 		if call.orphan != nil {
-			call.orphan(reply, err, pc.send)
+			pc.orphaned(call.orphan, reply, err)
 		}
 		return
 	}
 	cc, gen := x.cc, x.gen
-	s := call.done(x, reply, err)
+	s := x.callReply(call.done, reply, err)
 	if cc.x != x || x.gen != gen {
 		return // done answered and the request ended
 	}

@@ -111,11 +111,7 @@ func (p *peerPolicy) content(x *engine.Ctx) engine.Status {
 // peer at addr.
 func peerGateway(t *testing.T, o engine.PeerOptions) (*gateway, *engine.Peer) {
 	t.Helper()
-	p := engine.NewPeer(o)
-	t.Cleanup(p.Close)
-	name := t.Name()
-	testPeers.Store(name, p)
-	t.Cleanup(func() { testPeers.Delete(name) })
+	name, p := newTestPeer(t, o)
 	g := startGateway(t, fmt.Sprintf(`listen: {listen}
 workers: 1
 routes:
@@ -123,6 +119,17 @@ routes:
     policies: [ { name: test-peer, config: { peer: %q } } ]
 `, name))
 	return g, p
+}
+
+// newTestPeer makes a peer for the test, known to the test policies by
+// the name it returns until the test ends.
+func newTestPeer(t *testing.T, o engine.PeerOptions) (string, *engine.Peer) {
+	p := engine.NewPeer(o)
+	t.Cleanup(p.Close)
+	name := t.Name()
+	testPeers.Store(name, p)
+	t.Cleanup(func() { testPeers.Delete(name) })
+	return name, p
 }
 
 // peerGet sends GET path and returns the status and body; a failed
@@ -457,13 +464,28 @@ func TestPeerClose(t *testing.T) {
 // A client that goes away while its call is in flight: the reply is read
 // and dropped, and the connection serves the next call.
 func TestPeerReplyToAGoneClient(t *testing.T) {
-	release := make(chan struct{})
-	addr := echoAfter(t, func(line string) {
+	addr, release := echoGoneOnRelease(t)
+	g, p := peerGateway(t, engine.PeerOptions{Addr: addr, Protocol: lineProto{}, CallTimeout: time.Minute})
+	callThenLeave(t, g, p)
+	close(release)
+	idleThenNext(t, g, p, "the reply to be read")
+}
+
+// echoGoneOnRelease is a peer answering every line with itself, "/gone"
+// once release is closed.
+func echoGoneOnRelease(t *testing.T) (addr string, release chan struct{}) {
+	release = make(chan struct{})
+	return echoAfter(t, func(line string) {
 		if line == "/gone\n" {
 			<-release
 		}
-	})
-	g, p := peerGateway(t, engine.PeerOptions{Addr: addr, Protocol: lineProto{}, CallTimeout: time.Minute})
+	}), release
+}
+
+// callThenLeave sends GET /gone from a client of its own, waits for its
+// call to be in flight on p, and closes the client.
+func callThenLeave(t *testing.T, g *gateway, p *engine.Peer) {
+	t.Helper()
 	rc := dialRaw(t, g.addr)
 	rc.send("GET /gone HTTP/1.1\r\nHost: x\r\n\r\n")
 	waitFor(t, "the call in flight", func() bool {
@@ -471,8 +493,6 @@ func TestPeerReplyToAGoneClient(t *testing.T) {
 		return sent == 1
 	})
 	rc.c.Close()
-	close(release)
-	idleThenNext(t, g, p, "the reply to be read")
 }
 
 // idleThenNext waits until the worker's connection holds no call (what
