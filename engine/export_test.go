@@ -45,3 +45,6 @@ func PeerCalls(s *Server, p *Peer) (sent, waiting int) {
 	}
 	return sent, waiting
 }
+
+// OffloadBusy is how many of s's offload goroutines are taken.
+func OffloadBusy(s *Server) int { return len(s.offload.slots) }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 )
@@ -24,8 +25,10 @@ import (
 // The same holds for the policy code the engine runs outside a handler,
 // each site with a guard of its own: on a loop, a peer's reply to a
 // request's call (callReply) or to a gone request's, and the peer's
-// protocol (peerguard.go). Sub-requests' completions and Resume's
-// closures run through call.
+// protocol (peerguard.go); on goroutines, where a panic ends the process
+// just as surely, an Offload's work (runOffloaded), Ctx.Go's
+// (offloadPool.submit) and a mirror's exchange (worker.mirror).
+// Sub-requests' completions and Resume's closures run through call.
 func (x *Ctx) call(h Handler) (s Status) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -55,6 +58,24 @@ func (x *Ctx) recovered(r any, site string) Status {
 		x.cc.w.srv.logf("%s\n%s", x.failure, panicStack())
 	}
 	return Error
+}
+
+// runOffloaded runs an Offload's work on its goroutine. Its panic would
+// end the process: it is logged there, with that goroutine's stack, and
+// becomes a continuation that fails the request as a handler's panic does
+// (phase is the one that offloaded: x is not this goroutine's to read).
+func runOffloaded(ctx context.Context, work func(context.Context) func(*Ctx) Status, srv *Server, phase Phase) (next func(*Ctx) Status) {
+	defer func() {
+		if r := recover(); r != nil {
+			failure := fmt.Sprintf("policy panicked in %s (off-loop work): %v", phase, r)
+			srv.logf("%s\n%s", failure, panicStack())
+			next = func(x *Ctx) Status {
+				x.failure = failure
+				return Error
+			}
+		}
+	}()
+	return work(ctx)
 }
 
 // panicStack is the stack of the goroutine recovering a panic, for the

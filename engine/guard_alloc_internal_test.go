@@ -2,7 +2,10 @@
 
 package engine
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 // The guards of the policy code run outside handlers (guard.go, peerguard.go)
 // cost no allocation when nothing panics: their deferred recovers are
@@ -13,11 +16,15 @@ func TestGuardsAllocateNothing(t *testing.T) {
 	pc := &peerConn{p: &Peer{opts: PeerOptions{Protocol: allocProto{}}}}
 	done := func(*Ctx, []byte, error) Status { return Continue }
 	orphan := func([]byte, error, func([]byte)) {}
+	next := func(*Ctx) Status { return Continue }
+	work := func(context.Context) func(*Ctx) Status { return next }
+	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
 		run  func()
 	}{
 		{"callReply", func() { x.callReply(done, reply, nil) }},
+		{"runOffloaded", func() { runOffloaded(ctx, work, nil, PhaseAccess) }},
 		{"replyLen", func() { _, _ = pc.replyLen(reply) }},
 		{"checkGreeting", func() { _ = pc.checkGreeting(reply) }},
 		{"greeting", func() { _, _, _ = pc.greeting() }},

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -167,6 +168,25 @@ func (p *panicSitePolicy) content(x *engine.Ctx) engine.Status {
 			}
 			return answer(x, string(resps[0].Body))
 		})
+	case "offload":
+		boom := panicking(x)
+		return x.Offload(func(context.Context) func(*engine.Ctx) engine.Status {
+			if boom {
+				panic("in the off-loop work")
+			}
+			return func(x *engine.Ctx) engine.Status { return answer(x, "offloaded") }
+		})
+	case "go":
+		boom := panicking(x)
+		if !x.Go(func() {
+			if boom {
+				panic("in Go's work")
+			}
+		}) {
+			x.RespondError(503, "no goroutine")
+			return engine.Done
+		}
+		return answer(x, "went")
 	case "peer":
 		v, _ := testPeers.Load(p.peer)
 		req := []byte(string(x.Path()) + "\n")
@@ -227,6 +247,52 @@ routes:
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("the sub-requests opened %d connections, want 1 (kept across the panics)", n)
 	}
+}
+
+// An Offload's work that panics on its goroutine fails its request with a
+// 500, and gives its goroutine back: with a pool of one, the next
+// requests still get one.
+func TestOffloadWorkPanicFailsTheRequest(t *testing.T) {
+	g, l := siteGateway(t, `listen: {listen}
+workers: 1
+routes:
+  - match: { paths: ["/*"] }
+    policies: [ { name: test-panic-site, config: { site: offload } } ]
+`, func(o *engine.Options) { o.OffloadGoroutines = 1 })
+	for i, boom := range []bool{true, false, true, false} {
+		waitFor(t, "the offload goroutine back in the pool", func() bool { return engine.OffloadBusy(g.srv) == 0 })
+		st, body := siteGet(t, g, "/", boom)
+		if boom && st != 500 || !boom && (st != 200 || body != "offloaded") {
+			t.Fatalf("request %d (panicking %v): %d %q", i, boom, st, body)
+		}
+	}
+	l.waitFailed(t, "500 policy panicked in content (off-loop work): in the off-loop work")
+	if !l.logged("policy panicked in content (off-loop work): in the off-loop work", "goroutine ") {
+		t.Fatal("no log line with the panic and its stack")
+	}
+	waitInFlight(t, g, 0)
+	waitFor(t, "the offload pool empty", func() bool { return engine.OffloadBusy(g.srv) == 0 })
+}
+
+// Work a policy runs with Ctx.Go that panics is logged with its stack and
+// goes no further; the request it came from was answered already, and the
+// goroutine goes back to the pool.
+func TestGoWorkPanicIsLoggedAndDropped(t *testing.T) {
+	g, l := siteGateway(t, `listen: {listen}
+workers: 1
+routes:
+  - match: { paths: ["/*"] }
+    policies: [ { name: test-panic-site, config: { site: go } } ]
+`, func(o *engine.Options) { o.OffloadGoroutines = 1 })
+	for i, boom := range []bool{true, false, true, false} {
+		waitFor(t, "the offload goroutine back in the pool", func() bool { return engine.OffloadBusy(g.srv) == 0 })
+		if st, body := siteGet(t, g, "/", boom); st != 200 || body != "went" {
+			t.Fatalf("request %d (panicking %v): %d %q", i, boom, st, body)
+		}
+	}
+	l.waitLogged(t, "off-loop work panicked: in Go's work", "goroutine ")
+	waitInFlight(t, g, 0)
+	waitFor(t, "the offload pool empty", func() bool { return engine.OffloadBusy(g.srv) == 0 })
 }
 
 // peerSiteGateway runs a one-worker gateway whose requests call the peer

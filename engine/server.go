@@ -103,7 +103,7 @@ func NewServer(opts Options, snap *Snapshot) (*Server, error) {
 	}
 	s := &Server{opts: opts, booted: make(chan struct{}), stopTick: make(chan struct{}), fastWake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	s.idPrefix = strconv.FormatUint(rand.Uint64()%(36*36*36*36*36*36), 36)
-	s.offload = newOffloadPool(opts.OffloadGoroutines)
+	s.offload = newOffloadPool(opts.OffloadGoroutines, s.logf)
 	s.metrics = newEngineMetrics(opts.Workers)
 	s.snap.Store(snap)
 	empty := []*worker{}

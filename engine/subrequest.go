@@ -266,16 +266,32 @@ func (x *Ctx) Mirror(sr SubRequest) bool {
 	}
 	pool := w.srv.subPoolFor(u)
 	began := w.now
-	ok := x.Go(func() {
-		resp := doSubRequest(context.Background(), pool, &sr, addr, timeout)
-		if t != nil {
-			w.post(completion{run: func() { t.End(subOutcome(resp, w.now-began)) }})
-		}
-	})
+	ok := x.Go(func() { w.mirror(pool, &sr, addr, timeout, t, began) })
 	if !ok && t != nil {
 		t.Cancel()
 	}
 	return ok
+}
+
+// mirror runs a mirror's exchange, on the offload pool, and gives its
+// outcome to its target (t; nil for an address) on the worker. No policy
+// code runs here, but a panic of the engine's would end the process and
+// leave the target's attempt open (its in-flight count up for good): it
+// is the mirror's failure, an I/O error for the target, and the stack
+// goes to the log.
+func (w *worker) mirror(pool *subPool, sr *SubRequest, addr string, timeout time.Duration, t *Target, began int64) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.srv.logf("mirror to %s panicked: %v\n%s", addr, r, panicStack())
+			if t != nil {
+				w.post(completion{run: func() { t.End(lb.Outcome{Latency: time.Duration(w.now - began), IOError: true}) }})
+			}
+		}
+	}()
+	resp := doSubRequest(context.Background(), pool, sr, addr, timeout)
+	if t != nil {
+		w.post(completion{run: func() { t.End(subOutcome(resp, w.now-began)) }})
+	}
 }
 
 // subOutcome describes a sub-request's exchange for the target's health.

@@ -127,13 +127,15 @@ func (x *Ctx) endSuspension() {
 // away or when the request ends; the closure work returns continues the
 // request on the worker (nil: Continue). The handler returns Offload's
 // status: Suspend, or Done when the pool is full (the client got a 503).
+// A panic in work fails the request with a 500, as a handler's does.
 func (x *Ctx) Offload(work func(ctx context.Context) func(*Ctx) Status) Status {
 	r := x.Suspend()
 	deadline := time.Unix(0, x.cc.w.now+x.snap.policyTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	x.cancel = cancel
+	srv, phase := x.cc.w.srv, x.phase
 	ok := x.Go(func() {
-		next := work(ctx)
+		next := runOffloaded(ctx, work, srv, phase)
 		r.Resume(next)
 	})
 	if !ok {
@@ -163,6 +165,7 @@ func (x *Ctx) Delay(d time.Duration) Status {
 // Go runs fn on the worker's bounded pool of goroutines for off-loop work.
 // It reports false, without running fn, when the pool is saturated; the
 // handler should then fail the request (503) rather than queue unboundedly.
+// A panic in fn is logged with its stack and goes no further.
 func (x *Ctx) Go(fn func()) bool { return x.cc.w.srv.offload.submit(fn) }
 
 // completions batches work sent to a worker from other goroutines: the
