@@ -185,7 +185,7 @@ func (p *Pending) Discard() {
 func (p *Pending) discard() {
 	k := p.k
 	for _, set := range k.created {
-		set.cleanup() // the policies built for a refused version
+		set.cleanup(k.c.logf) // the policies built for a refused version
 	}
 	if p.newRedis && k.s.redis != nil {
 		k.s.redis.Close()
@@ -271,11 +271,21 @@ func (k *compilation) sharedPart() (newRedis bool, err error) {
 	return newRedis, nil
 }
 
-// build makes one policy.
-func (k *compilation) build(spec config.PolicySpec, scope string) (Policy, error) {
+// build makes one policy. A factory that panics fails the compile with
+// the panic as the policy's error, the running version staying in force
+// (compiles run on the goroutine of a reload or an Admin API call, which
+// a panic would end, with the compiler's lock held); the stack goes to the
+// compiler's log.
+func (k *compilation) build(spec config.PolicySpec, scope string) (pol Policy, err error) {
 	if k.c.Policies == nil {
 		return nil, fmt.Errorf("%s: policy %q: no policy registry", spec.Path, spec.Name)
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			k.c.logf("%s: policy %q panicked while being built: %v\n%s", spec.Path, spec.Name, r, panicStack())
+			pol, err = nil, config.SpecError(spec, "", fmt.Sprintf("policy %q panicked while being built: %v", spec.Name, r))
+		}
+	}()
 	return k.c.Policies(spec, k.env(scope, spec))
 }
 
@@ -303,7 +313,7 @@ func (k *compilation) globals() error {
 	// has no upstream and runs no request phase.
 	var nb ChainBuilder
 	for j, pol := range set.policies {
-		if err := nb.install(pol); err != nil {
+		if err := nb.install(pol, k.c.logf); err != nil {
 			return cfg.ErrorAt(cfg.GlobalPolicies[j].Path, err.Error())
 		}
 	}
@@ -540,7 +550,7 @@ func (k *compilation) route(i int, cr *config.Route, up *Upstream) (*Route, erro
 	var cb ChainBuilder
 	terminates := false
 	for j, pol := range s.globals.policies {
-		if err := cb.install(pol); err != nil {
+		if err := cb.install(pol, k.c.logf); err != nil {
 			return nil, cfg.ErrorAt(cfg.GlobalPolicies[j].Path, err.Error())
 		}
 	}
@@ -559,7 +569,7 @@ func (k *compilation) route(i int, cr *config.Route, up *Upstream) (*Route, erro
 		if t, ok := pol.(Terminator); ok && t.Terminates() {
 			terminates = true
 		}
-		if err := cb.install(pol); err != nil {
+		if err := cb.install(pol, k.c.logf); err != nil {
 			return nil, cfg.ErrorAt(spec.Path, err.Error())
 		}
 	}

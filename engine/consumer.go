@@ -92,7 +92,7 @@ func (k *compilation) consumers() error {
 			}
 			set.policies = append(set.policies, pol)
 			cp.ids[j] = spec.Identity()
-			if err := cb.install(pol); err != nil {
+			if err := cb.install(pol, k.c.logf); err != nil {
 				return cfg.ErrorAt(spec.Path, err.Error())
 			}
 		}

@@ -27,8 +27,10 @@ import (
 // request's call (callReply) or to a gone request's, and the peer's
 // protocol (peerguard.go); on goroutines, where a panic ends the process
 // just as surely, an Offload's work (runOffloaded), Ctx.Go's
-// (offloadPool.submit) and a mirror's exchange (worker.mirror).
-// Sub-requests' completions and Resume's closures run through call.
+// (offloadPool.submit) and a mirror's exchange (worker.mirror); off the
+// loops, a policy's factory, Install and Cleanup (compilation.build,
+// ChainBuilder.install, cleanUp). Sub-requests' completions and Resume's
+// closures run through call.
 func (x *Ctx) call(h Handler) (s Status) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -83,4 +85,11 @@ func runOffloaded(ctx context.Context, work func(context.Context) func(*Ctx) Sta
 func panicStack() []byte {
 	buf := make([]byte, 16<<10)
 	return buf[:runtime.Stack(buf, false)]
+}
+
+// logf writes to the compiler's log, if it has one.
+func (c *Compiler) logf(format string, args ...any) {
+	if c.Logf != nil {
+		c.Logf(format, args...)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,6 +96,7 @@ func siteGateway(t *testing.T, yml string, edit func(*engine.Options)) (*gateway
 			edit(o)
 		}
 	})
+	g.compiler.Logf = l.logf
 	return g, l
 }
 
@@ -121,6 +123,16 @@ type panicSitePolicy struct {
 	site     string
 	upstream string
 	peer     string
+	tag      string
+}
+
+// panicSiteCleanups counts the Cleanups of test-panic-site policies that
+// did not panic, by their config's tag.
+var panicSiteCleanups sync.Map
+
+func cleanups(tag string) int64 {
+	n, _ := panicSiteCleanups.LoadOrStore(tag, new(atomic.Int64))
+	return n.(*atomic.Int64).Load()
 }
 
 func init() {
@@ -129,18 +141,34 @@ func init() {
 			Site     string `yaml:"site"`
 			Upstream string `yaml:"upstream"`
 			Peer     string `yaml:"peer"`
+			Tag      string `yaml:"tag"`
 		}
 		if err := config.DecodePolicyConfig(spec, &cfg); err != nil {
 			return nil, err
 		}
-		return &panicSitePolicy{site: cfg.Site, upstream: cfg.Upstream, peer: cfg.Peer}, nil
+		if cfg.Site == "factory" {
+			panic("in the factory")
+		}
+		return &panicSitePolicy{site: cfg.Site, upstream: cfg.Upstream, peer: cfg.Peer, tag: cfg.Tag}, nil
 	})
 }
 
 func (p *panicSitePolicy) Priority() int    { return 0 }
 func (p *panicSitePolicy) Terminates() bool { return true }
 
+func (p *panicSitePolicy) Cleanup() {
+	if p.site == "cleanup" {
+		panic("in Cleanup")
+	}
+	n, _ := panicSiteCleanups.LoadOrStore(p.tag, new(atomic.Int64))
+	n.(*atomic.Int64).Add(1)
+}
+
 func (p *panicSitePolicy) Install(c *engine.ChainBuilder) error {
+	if p.site == "install" {
+		var handlers []engine.Handler
+		c.Add(engine.PhaseContent, handlers[1]) // an index out of range, as a buggy policy would
+	}
 	c.Add(engine.PhaseContent, p.content)
 	return nil
 }
@@ -409,4 +437,66 @@ func TestPeerProtocolPanicClosesTheConnection(t *testing.T) {
 		l.waitLogged(t, "Greeting panicked: in Greeting", "goroutine ")
 		waitInFlight(t, g, 0)
 	})
+}
+
+// A policy whose factory or Install panics fails the compile with an
+// error that says so, as a config error would: the version in force keeps
+// serving, and the compiler compiles again (its lock was not left held).
+func TestPolicyBuildPanicFailsTheCompile(t *testing.T) {
+	yml := func(site string) string {
+		return `listen: {listen}
+workers: 1
+routes:
+  - match: { paths: ["/*"] }
+    policies: [ { name: test-panic-site, config: { site: ` + site + ` } } ]
+`
+	}
+	g, l := siteGateway(t, yml("plain"), nil)
+	for _, tc := range []struct{ site, want string }{
+		{"factory", `routes[0].policies[0]: policy "test-panic-site" panicked while being built: in the factory`},
+		{"install", "routes[0].policies[0]: policy panicked while installing its handlers: runtime error: index out of range"},
+	} {
+		cfg, err := config.Parse([]byte(strings.ReplaceAll(yml(tc.site), "{listen}", g.addr)), "panic.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.compiler.Compile(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: compile error %v, want one with %q", tc.site, err, tc.want)
+		}
+		if !l.logged(strings.TrimPrefix(tc.want, "routes[0].policies[0]: "), "goroutine ") {
+			t.Fatalf("%s: no log line with the panic and its stack", tc.site)
+		}
+		if st, body := siteGet(t, g, "/", false); st != 200 || body != "ok" {
+			t.Fatalf("%s: the version in force answered %d %q", tc.site, st, body)
+		}
+	}
+	g.reload(t, yml("plain"))
+	if st, body := siteGet(t, g, "/", false); st != 200 || body != "ok" {
+		t.Fatalf("after a reload: %d %q", st, body)
+	}
+}
+
+// A policy whose Cleanup panics, on the goroutine that retires its
+// version, is logged with its stack; the other policies of its set still
+// get their Cleanup.
+func TestPolicyCleanupPanicIsLogged(t *testing.T) {
+	up := startUpstream(t, echoHandler)
+	g, l := siteGateway(t, upstreamYAML("{listen}", `routes:
+  - match: { paths: ["/*"] }
+    policies:
+      - { name: test-panic-site, id: bad, config: { site: cleanup } }
+      - { name: test-panic-site, id: good, config: { site: plain, tag: `+t.Name()+` } }
+`, up.addr), nil)
+	if st, _ := siteGet(t, g, "/", false); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	cleaned := cleanups(t.Name()) // a test run again counts on
+	g.reload(t, upstreamYAML("{listen}", `routes:
+  - { match: { paths: ["/*"] }, upstream: up }
+`, up.addr))
+	l.waitLogged(t, `policy "bad" (*engine_test.panicSitePolicy) panicked in Cleanup: in Cleanup`, "goroutine ")
+	waitFor(t, "the good policy's Cleanup", func() bool { return cleanups(t.Name()) == cleaned+1 })
+	if st, _ := siteGet(t, g, "/", false); st != 200 {
+		t.Fatalf("after the reload: status %d", st)
+	}
 }

@@ -1,5 +1,7 @@
 package engine
 
+import "fmt"
+
 // Status is what a Handler tells the phase runner.
 type Status uint8
 
@@ -128,9 +130,18 @@ func (b *ChainBuilder) Add(p Phase, h Handler) {
 
 // install lets pol add its handlers, stamped with its priority and its
 // place among the chain's policies (the next after the last installed).
-func (b *ChainBuilder) install(pol Policy) error {
+// A policy that panics in Priority or Install fails the compile with the
+// panic as its error (as its factory's panic does, compilation.build); the
+// stack goes to logf.
+func (b *ChainBuilder) install(pol Policy, logf func(format string, args ...any)) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("policy panicked while installing its handlers: %v", r)
+			logf("%v\n%s", err, panicStack())
+		}
+	}()
 	b.prio = pol.Priority()
-	err := pol.Install(b)
+	err = pol.Install(b)
 	b.owner++
 	return err
 }

@@ -216,7 +216,7 @@ func (l *setLives) retire(s *Snapshot) {
 	l.dropped = kept
 	l.mu.Unlock()
 	for _, set := range clean {
-		set.cleanup()
+		set.cleanup(s.compiler.logf)
 	}
 }
 
@@ -228,10 +228,27 @@ func (l *setLives) liveWithin(from, until uint64) bool {
 
 // cleanup runs the policies' Cleanup: on the last release, or at once for
 // a set that a refused version made and nobody holds.
-func (p *policySet) cleanup() {
-	for _, pol := range p.policies {
+func (p *policySet) cleanup(logf func(format string, args ...any)) {
+	for i, pol := range p.policies {
 		if c, ok := pol.(Cleaner); ok {
-			c.Cleanup()
+			id := "" // a consumer's set has no ids
+			if i < len(p.ids) {
+				id = p.ids[i]
+			}
+			cleanUp(c, id, logf)
 		}
 	}
+}
+
+// cleanUp runs c's Cleanup. It runs on a goroutine of its own (a retired
+// version's), or on a stop's or a refused compile's: a panic would end the
+// process, and leave the set's other policies uncleaned. It is logged with
+// its stack, as the policy's (id, and its type), and the others go on.
+func cleanUp(c Cleaner, id string, logf func(format string, args ...any)) {
+	defer func() {
+		if r := recover(); r != nil {
+			logf("policy %q (%T) panicked in Cleanup: %v\n%s", id, c, r, panicStack())
+		}
+	}()
+	c.Cleanup()
 }
