@@ -528,7 +528,10 @@ routes:
       - { name: limit-count, config: { count: 1000000000, window: 1h, policy: redis, fault_tolerant: false } }
 `, rs.Addr(), timeout, up.addr)
 	}
-	g := startGateway(t, yml("500ms"))
+	// The read timeouts differ only to make each reload a new redis
+	// section; they are seconds, so that a Redis slowed by a loaded
+	// machine (-race, packages in parallel) fails no request.
+	g := startGateway(t, yml("5s"))
 	load := startLoadChecked("http://"+g.addr+"/x", 8, func(resp *http.Response) error {
 		if resp.Header.Get("X-RateLimit-Limit") == "" {
 			return fmt.Errorf("%d without X-RateLimit-Limit", resp.StatusCode)
@@ -538,7 +541,7 @@ routes:
 	// The first decisions may find the connections still opening.
 	time.Sleep(300 * time.Millisecond)
 	base := load.failed.Load()
-	for i, timeout := range []string{"400ms", "300ms", "450ms"} {
+	for i, timeout := range []string{"4s", "3s", "4500ms"} {
 		g.reload(t, yml(timeout))
 		time.Sleep(200 * time.Millisecond)
 		if n := load.failed.Load() - base; n > 0 {
