@@ -87,7 +87,12 @@ var (
 // The handler returns Subrequests' status, Suspend.
 func (x *Ctx) Subrequests(reqs []SubRequest, done func(x *Ctx, resps []SubResponse) Status) Status {
 	r := x.Suspend()
-	b := &subBatch{r: r, deadline: x.cc.w.now + x.snap.policyTimeout, done: done, reqs: reqs, resps: make([]SubResponse, len(reqs)), pending: len(reqs)}
+	b := &subBatch{r: r, deadline: x.cc.w.now + x.snap.policyTimeout, done: done, reqs: reqs, pending: len(reqs)}
+	if len(reqs) <= len(b.inline) {
+		b.resps = b.inline[:len(reqs):len(reqs)]
+	} else {
+		b.resps = make([]SubResponse, len(reqs))
+	}
 	b.inCall = true // a result known at once must wait for the handler to return
 	if len(reqs) == 0 {
 		b.finish()
@@ -109,7 +114,11 @@ type subBatch struct {
 	reqs     []SubRequest
 	resps    []SubResponse
 	tried    []lb.Tried
-	pending  int
+	// The results and tried targets of a batch of up to four live in it:
+	// one allocation instead of three for the usual fan-out.
+	inline      [4]SubResponse
+	inlineTried [4]lb.Tried
+	pending     int
 }
 
 // start sends sub-request i to its next target, on the worker's loop
@@ -136,7 +145,11 @@ func (b *subBatch) prepare(x *Ctx, i int) (j subJob, run bool) {
 			return j, false
 		}
 		if b.tried == nil {
-			b.tried = make([]lb.Tried, len(b.reqs))
+			if len(b.reqs) <= len(b.inlineTried) {
+				b.tried = b.inlineTried[:len(b.reqs)]
+			} else {
+				b.tried = make([]lb.Tried, len(b.reqs))
+			}
 		}
 		if res.Tries == 0 {
 			u.lb.RecordRequest()
