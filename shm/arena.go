@@ -138,8 +138,8 @@ func (s *shard) freeBlock(off, size uint32) {
 }
 
 // compact slides live blocks down over the garbage, preserving their order.
-// Each moved entry is marked as being written while its bytes move, so a
-// reader copying it out retries.
+// Each moved entry is marked as being written while its bytes move and its
+// loc and index bucket change, so a reader copying it out retries.
 func (s *shard) compact() {
 	a := s.arenaView()
 	b := a.bytes()
@@ -153,6 +153,7 @@ func (s *shard) compact() {
 				beginWrite(e)
 				a.moveBytes(w, p, size)
 				e.loc.Store(packLoc(w, size))
+				s.index.setOff(slot, e.hashFlags.Load()>>32, w)
 				endWrite(e)
 			}
 			w += size

@@ -51,9 +51,13 @@
 //     its atomic add (or compare-and-swap, past ±2^61).
 //   - A lock-free read validates what it read with the entry's sequence
 //     number: writers make it odd before they change the entry, its arena
-//     bytes or its counter cell id, and even after; a reader that saw the
-//     same even number before and after its reads (one atomic load each)
-//     read one stored state, never a torn one, and retries otherwise. A miss
+//     bytes, its counter cell id or the block offset its index bucket
+//     holds, and even after; a reader that saw the same even number before
+//     and after its reads (one atomic load each) read one stored state,
+//     never a torn one, and retries otherwise. A reader loads the key and
+//     value at the bucket's block offset, not at the entry's, once it has
+//     checked (between the two sequence loads) that the two are equal: the
+//     same bytes, but the core can fetch them before the entry arrives. A miss
 //     is validated the same way with the index's sequence number (a bucket
 //     moved by a concurrent delete could hide the key from a walk). A write
 //     that changes nothing a reader sees (an in-place Set of the same value,
@@ -120,9 +124,12 @@
 //
 //   - an index from key hash to entry slot: an open-addressing table of
 //     8-byte buckets, at most half full, grown by publishing a new table
-//     (index.go); a bucket holds 32 bits of the hash, which skip most
-//     other keys' entries, and the slot as its entry segment and position,
-//     so that a reader reaches the entry with a shift and a mask;
+//     (index.go); a bucket holds the slot as its entry segment and
+//     position, so that a reader reaches the entry with a shift and a mask,
+//     the arena offset of the entry's block, so that a reader that misses
+//     the cache fetches the entry and the block at once instead of one
+//     after the other, and a 7-bit tag of the hash, which skips all but
+//     1/128 of the other keys' entries;
 //   - a table of 64-byte entries, one cache line each (sequence number,
 //     hash and flags, expiry, number, counter cell id, arena offset and
 //     sizes, CLOCK bit, list links as slot numbers), in segments that never

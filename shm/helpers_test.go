@@ -86,7 +86,7 @@ func (s *shard) verify() error {
 		if got := binary.LittleEndian.Uint32(arena[off+4:]); got != size {
 			return fmt.Errorf("slot %d: block header says size %d, entry %d", slot, got, size)
 		}
-		if s.find(e.hashFlags.Load()>>32, s.key(slot)) != slot {
+		if s.find(hashKey(s.key(slot)), s.key(slot)) != slot {
 			return fmt.Errorf("slot %d: index does not find key %q", slot, s.key(slot))
 		}
 		if kind != KindBytes && valLen != 0 {
@@ -137,14 +137,24 @@ func (s *shard) verify() error {
 			continue
 		}
 		slot := bucketSlot(b)
-		if !seen[slot] || uint32(s.entry(slot).hashFlags.Load()>>32) != uint32(b) {
-			return fmt.Errorf("index bucket %d -> slot %d is not a live entry with that hash", i, slot)
+		if !seen[slot] {
+			return fmt.Errorf("index bucket %d -> slot %d is not a live entry", i, slot)
+		}
+		e := s.entry(slot)
+		if hash := hashKey(s.key(slot)); b&bucketTagMask != bucketTag(hash) || e.hashFlags.Load()>>32 != uint64(uint32(hash)) {
+			return fmt.Errorf("index bucket %d -> slot %d: tag or entry hash is not the key's", i, slot)
+		}
+		// Lock-free readers retry while the bucket's block offset and the
+		// entry's differ, so between writes they must be equal.
+		if off, _ := unpackLoc(e.loc.Load()); bucketOff(b) != off {
+			return fmt.Errorf("index bucket %d -> slot %d: block offset %d, entry's %d", i, slot, bucketOff(b), off)
 		}
 		// Every bucket between its home and its position must be occupied,
 		// or lookups would stop early.
-		for j := bucketHome(b, t.mask); j != uint32(i); j = (j + 1) & t.mask {
+		home := s.index.home(b, t.mask)
+		for j := home; j != uint32(i); j = (j + 1) & t.mask {
 			if t.buckets[j].Load() == 0 {
-				return fmt.Errorf("index bucket %d (home %d) unreachable: hole at %d", i, bucketHome(b, t.mask), j)
+				return fmt.Errorf("index bucket %d (home %d) unreachable: hole at %d", i, home, j)
 			}
 		}
 		indexed++

@@ -13,20 +13,21 @@ import (
 // they validate what they read with two sequence numbers:
 //
 //   - the entry's seq (beginWrite/endWrite): even and unchanged across the
-//     reads means no writer touched the entry, its arena bytes or its cell
-//     id meanwhile, so the key matched and the value is one that was stored;
+//     reads means no writer touched the entry, its arena bytes, its cell id
+//     or its bucket's block offset meanwhile, so the key matched and the
+//     value is one that was stored;
 //   - the index's seq: a miss is only trusted if no writer changed buckets
 //     during the walk (a backward shift could have hidden the key).
 //
 // A hit costs one load of the entry's seq before its reads and one after
 // (an Incr adds to its cell after that validation, cells.go). lookup
-// compares the key and returns only the entry and its seq; the operation
-// loads the fields it needs itself, in between, since loading a word again
-// from a line in cache costs less than carrying it through a call. A reader
-// that sees a writer at work retries; after maxOptimistic failed attempts
-// it takes the shard lock, so a reader always finishes even if writers keep
-// the entry busy. Readers write nothing but the CLOCK bit, and only while it
-// is clear.
+// compares the key and returns only the entry, its seq and its block's
+// offset; the operation loads the fields it needs itself, in between, since
+// loading a word again from a line in cache costs less than carrying it
+// through a call. A reader that sees a writer at work retries; after
+// maxOptimistic failed attempts it takes the shard lock, so a reader always
+// finishes even if writers keep the entry busy. Readers write nothing but
+// the CLOCK bit, and only while it is clear.
 
 // maxOptimistic is how many lock-free attempts an operation makes before it
 // takes the shard lock.
@@ -40,15 +41,17 @@ const (
 	probeRetry              // a writer got in the way
 )
 
-// hit is the entry lookup found holding the key and the sequence number it
-// read before anything else of it: the caller loads what it needs from e
-// (its own loads, after lookup's, so the arena it loads after loc holds
-// loc's block), and everything it loaded is valid if e.seq still holds seq
-// afterwards. Two words, so that it stays in registers: a larger struct is
-// kept in memory by the compiler, a store and a load per field.
+// hit is the entry lookup found holding the key, the sequence number it
+// read before anything else of it, and the arena offset of its block
+// (which lookup checked against the entry's loc): the caller loads what it
+// needs from e and the block (its own loads, after lookup's), and
+// everything it loaded is valid if e.seq still holds seq afterwards. Three
+// words, so that it stays in registers: a larger struct is kept in memory
+// by the compiler, a store and a load per field.
 type hit struct {
 	e   *entry
 	seq uint64
+	off uint64
 }
 
 // lookup finds key without the lock. On probeHit, h describes the entry
@@ -60,6 +63,13 @@ type hit struct {
 // indexes, and the walk needs no bounds checks. On amd64 it calls nothing
 // (equalKeyAt is inlined): Go keeps no register across a call, and one in
 // the loop would spill and reload everything the walk holds.
+//
+// It reads the key at the block offset the bucket holds, not the one in the
+// entry's loc, having checked that they are equal: a branch, which the core
+// predicts, where using loc's would be a data dependency. So the key's
+// (and the value's) cache lines are fetched as soon as the bucket is in,
+// at the same time as the entry's. A bucket whose offset differs from loc
+// is one a compaction is moving (index.setOff): lookup retries.
 func (s *shard) lookup(hash uint64, key []byte) (h hit, p probe) {
 	iseq := s.index.seq.Load()
 	if iseq&1 != 0 {
@@ -67,16 +77,17 @@ func (s *shard) lookup(hash uint64, key []byte) (h hit, p probe) {
 	}
 	mask := s.index.mask.Load()
 	first := unsafe.Pointer(s.index.first.Load())
-	tag := uint32(hash)
-	for i := tag & mask; ; i = (i + 1) & mask {
+	tag := bucketTag(hash)
+	for i := uint32(hash) & mask; ; i = (i + 1) & mask {
 		b := (*word)(unsafe.Add(first, uintptr(i)*8)).Load()
 		if b == 0 {
 			break
 		}
-		if uint32(b) != tag {
+		if b&bucketTagMask != tag {
 			continue
 		}
 		e := s.entryAt(bucketRef(b))
+		off := uint64(bucketOff(b))
 		seq := e.seq.Load()
 		if seq&1 != 0 {
 			return h, probeRetry
@@ -87,12 +98,14 @@ func (s *shard) lookup(hash uint64, key []byte) (h hit, p probe) {
 		// is caught by the seq check) nor the block's size (reading inside the
 		// arena is enough, as a torn loc is caught the same way).
 		lens, loc := e.lens.Load(), e.loc.Load()
+		if loc>>32 != off {
+			return h, probeRetry
+		}
 		a := s.arenaRef()
 		keyLen, _, _ := unpackLens(lens)
-		off, _ := unpackLoc(loc)
-		start := uint64(off) + blockHeader
-		if int(keyLen) == len(key) && start+uint64(keyLen) <= a.size && equalKeyAt(unsafe.Add(a.first, start), key) {
-			return hit{e: e, seq: seq}, probeHit
+		start := off + blockHeader
+		if int(keyLen) == len(key) && start+uint64(len(key)) <= a.size && equalKeyAt(unsafe.Add(a.first, start), key) {
+			return hit{e: e, seq: seq, off: off}, probeHit
 		}
 		if e.seq.Load() != seq {
 			return h, probeRetry
@@ -145,10 +158,12 @@ func (d *Dict) get(key, dst []byte, stale bool, v *Value) (expired, ok bool) {
 		// readValue would spill and reload every value live in this frame.
 		lens := h.e.lens.Load()
 		read := false
-		if keyLen, kind, valLen := unpackLens(lens); kind == KindBytes {
+		if _, kind, valLen := unpackLens(lens); kind == KindBytes {
+			// The value's address comes from the bucket's offset and the
+			// caller's key length, both known before the entry arrives.
 			loc := h.e.loc.Load()
 			v.Kind, v.Flags = kind, uint32(h.e.hashFlags.Load())
-			v.Bytes, read = s.arenaRef().appendValue(dst, keyLen, valLen, loc)
+			v.Bytes, read = s.arenaRef().appendValueAt(dst, h.off+blockHeader+uint64(len(key)), valLen, loc)
 		} else {
 			read = s.readValue(h.e, dst, v)
 		}

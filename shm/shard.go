@@ -58,9 +58,11 @@ type shard struct {
 // The entry table is a list of segments of doubling size (16, 32, 64, ...
 // entries), allocated as slots are needed and never moved or freed, so an
 // entry has one address for the shard's life and its seqlock means what it
-// says to a reader that found it through an old index table.
+// says to a reader that found it through an old index table. A shard of
+// maxShardCapacity bytes holds at most 2^24+1 slots (setSegLens: each entry
+// costs at least 128 bytes), which segments 0 to 20 cover.
 const (
-	entrySegments   = 24
+	entrySegments   = 21
 	firstSegmentLog = 4
 )
 
@@ -74,7 +76,7 @@ func segmentOf(slot uint32) (k, i int) {
 func (s *shard) init(capacity int64, clock Clock) {
 	s.capacity = capacity
 	s.clock = clock
-	s.index.init()
+	s.index.init(s.refHash)
 	s.setSegLens()
 	s.slots = 1 // the sentinel
 	s.addSegment(0)
@@ -90,14 +92,14 @@ func (s *shard) entry(slot uint32) *entry {
 	return (*entry)(unsafe.Add(unsafe.Pointer(s.segs[k].Load()), uintptr(i)*unsafe.Sizeof(entry{})))
 }
 
-// A slot's ref is how the index stores it (index.go): its segment in the
-// top refSegmentBits bits and its position in the segment below, so that a
+// A slot's ref is how the index stores it (index.go): its segment above
+// refSegmentShift bits of position in the segment, 29 bits in all, so that a
 // lock-free reader finds the entry with a shift and a mask (entryAt)
 // instead of segmentOf's bit length and shifts. The last segment holds
-// 16<<23 = 2^27 entries, so the position fits; slot 0's ref is 0, and no
+// 16<<20 = 2^24 entries, so the position fits; slot 0's ref is 0, and no
 // other slot's is.
 const (
-	refSegmentShift = 27
+	refSegmentShift = 24
 	refIndexMask    = 1<<refSegmentShift - 1
 )
 
@@ -117,6 +119,10 @@ func (s *shard) entryAt(ref uint32) *entry {
 	seg := unsafe.Pointer(s.segs[ref>>refSegmentShift].Load())
 	return (*entry)(unsafe.Add(seg, uintptr(ref&refIndexMask)*unsafe.Sizeof(entry{})))
 }
+
+// refHash returns the low 32 bits of the hash of ref's entry, for the
+// index's writers.
+func (s *shard) refHash(ref uint32) uint32 { return uint32(s.entryAt(ref).hashFlags.Load() >> 32) }
 
 // sentinel is slot 0, the list head: its next is the head, its prev the tail.
 func (s *shard) sentinel() *entry { return s.segs[0].Load() }
@@ -171,16 +177,16 @@ func valueRoom(e *entry) int {
 // find returns the slot holding key, or 0. The caller holds the lock.
 func (s *shard) find(hash uint64, key []byte) uint32 {
 	t := s.index.table()
-	tag := uint32(hash)
-	for i := tag & t.mask; ; i = (i + 1) & t.mask {
+	tag := bucketTag(hash)
+	for i := uint32(hash) & t.mask; ; i = (i + 1) & t.mask {
 		b := t.buckets[i].Load()
 		if b == 0 {
 			return 0
 		}
-		if uint32(b) == tag {
+		if b&bucketTagMask == tag {
 			slot := bucketSlot(b)
 			e := s.entry(slot)
-			if uint32(e.hashFlags.Load()>>32) == tag && bytes.Equal(s.keyOf(e), key) {
+			if uint32(e.hashFlags.Load()>>32) == uint32(hash) && bytes.Equal(s.keyOf(e), key) {
 				return slot
 			}
 		}

@@ -56,11 +56,19 @@ func (s *shard) readValue(e *entry, dst []byte, v *Value) bool {
 // false, and dst, if the block is not inside a, which only a lock-free
 // reader racing a writer sees.
 func (a arenaRef) appendValue(dst []byte, keyLen, valLen uint32, loc uint64) ([]byte, bool) {
+	off, _ := unpackLoc(loc)
+	return a.appendValueAt(dst, uint64(off)+blockHeader+uint64(keyLen), valLen, loc)
+}
+
+// appendValueAt is appendValue with the value's arena offset at computed by
+// the caller: a lock-free reader computes it from the index bucket's block
+// offset, which it checked equals loc's.
+func (a arenaRef) appendValueAt(dst []byte, at uint64, valLen uint32, loc uint64) ([]byte, bool) {
 	off, size := unpackLoc(loc)
-	if uint64(keyLen)+uint64(valLen) > uint64(size) || uint64(off)+uint64(size) > a.size {
+	if at+uint64(valLen) > uint64(off)+uint64(size) || uint64(off)+uint64(size) > a.size {
 		return dst, false
 	}
-	return a.appendBytes(dst, uint64(off)+blockHeader+uint64(keyLen), int(valLen)), true
+	return a.appendBytes(dst, at, int(valLen)), true
 }
 
 // loadInt reads the value of a KindInt entry from its cell.
@@ -271,7 +279,7 @@ func (s *shard) insert(hash uint64, key []byte, v *Value, expires int64, old uin
 	s.storeNumber(e, KindNone, v, cell)
 	s.writeBlock(slot, off, uint32(size), key, val)
 	endWrite(e)
-	s.index.insert(slot, hash)
+	s.index.insert(slot, hash, off)
 	s.pushFront(slot)
 	s.live += size
 	s.count++
