@@ -143,17 +143,19 @@ func (s *shard) freeBlock(off, size uint32) {
 func (s *shard) compact() {
 	a := s.arenaView()
 	b := a.bytes()
+	t := s.index.table()
 	w := uint32(0)
 	for p := uint32(0); int64(p) < s.arenaLen; {
 		slot := binary.LittleEndian.Uint32(b[p:])
 		size := binary.LittleEndian.Uint32(b[p+4:])
 		if slot != deadSlot {
 			if p != w {
-				e := s.entry(slot)
+				ref := slotRef(slot)
+				e := s.entryAt(ref)
 				beginWrite(e)
 				a.moveBytes(w, p, size)
 				e.loc.Store(packLoc(w, size))
-				s.index.setOff(slot, e.hashFlags.Load()>>32, w)
+				t.setOff(ref, e.hashFlags.Load()>>32, w)
 				endWrite(e)
 			}
 			w += size

@@ -19,7 +19,7 @@ import (
 // the block are two cache misses in parallel rather than one after the
 // other. The reader only uses a block whose offset equals the entry's loc,
 // validated under the entry's seq like every other field (lockfree.go), and
-// writers keep the two equal (insert, setOff; compaction moves blocks). The
+// writers keep the two equal (insert; compaction moves blocks, setOff). The
 // tag is 7 bits of the hash that neither the probe start (the low bits) nor
 // the shard (the top bits) use: it skips all but 1/128 of the other keys'
 // buckets without touching their entries. A bucket has no room for the bits
@@ -149,10 +149,10 @@ func (x *index) grow(old indexTable) indexTable {
 	return t
 }
 
-// bucketOfSlot returns the position of slot's bucket, stored under hash,
-// in t, and false if slot is not there (callers never ask for that).
-func (t indexTable) bucketOfSlot(slot uint32, hash uint64) (uint32, bool) {
-	ref := slotRef(slot)
+// bucketOfRef returns the position of the bucket of the slot whose ref is
+// ref, stored under hash, in t, and false if it is not there (callers never
+// ask for that).
+func (t indexTable) bucketOfRef(ref uint32, hash uint64) (uint32, bool) {
 	for i := uint32(hash) & t.mask; ; i = (i + 1) & t.mask {
 		switch b := t.buckets[i].Load(); {
 		case b == 0:
@@ -163,24 +163,23 @@ func (t indexTable) bucketOfSlot(slot uint32, hash uint64) (uint32, bool) {
 	}
 }
 
-// setOff records that slot's block moved to arena offset off. It moves no
-// bucket, so it needs no seq bump: a reader that loads the old bucket sees
-// the offset differ from the entry's loc and retries (lockfree.go).
-func (x *index) setOff(slot uint32, hash uint64, off uint32) {
-	t := x.table()
-	i, ok := t.bucketOfSlot(slot, hash)
-	if !ok {
-		return
+// setOff records that the block of the slot whose ref is ref moved to arena
+// offset off. It moves no bucket, so it needs no seq bump: a reader that
+// loads the old bucket sees the offset differ from the entry's loc and
+// retries (lockfree.go). It is the table's method so that a compaction,
+// which calls it for every block it moves, takes the table once.
+func (t indexTable) setOff(ref uint32, hash uint64, off uint32) {
+	if i, ok := t.bucketOfRef(ref, hash); ok {
+		b := t.buckets[i].Load()
+		t.buckets[i].Store(b&^(bucketOffMask<<(bucketOffShift-3)) | uint64(off)<<(bucketOffShift-3))
 	}
-	b := t.buckets[i].Load()
-	t.buckets[i].Store(b&^(bucketOffMask<<(bucketOffShift-3)) | uint64(off)<<(bucketOffShift-3))
 }
 
 // remove deletes slot, stored under hash, and shifts later buckets of the
 // probe run back so lookups never stop early at the hole.
 func (x *index) remove(slot uint32, hash uint64) {
 	t := x.table()
-	i, ok := t.bucketOfSlot(slot, hash)
+	i, ok := t.bucketOfRef(slotRef(slot), hash)
 	if !ok {
 		return
 	}

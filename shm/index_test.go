@@ -27,7 +27,7 @@ func TestIndexCollisions(t *testing.T) {
 			switch {
 			case ok && rng.IntN(4) == 0:
 				off := uint32(rng.IntN(1<<28)) * 8
-				x.setOff(slot, h, off)
+				x.table().setOff(slotRef(slot), h, off)
 				offs[slot] = off
 			case ok:
 				x.remove(slot, h)

@@ -69,7 +69,7 @@ type hit struct {
 // predicts, where using loc's would be a data dependency. So the key's
 // (and the value's) cache lines are fetched as soon as the bucket is in,
 // at the same time as the entry's. A bucket whose offset differs from loc
-// is one a compaction is moving (index.setOff): lookup retries.
+// is one a compaction is moving (indexTable.setOff): lookup retries.
 func (s *shard) lookup(hash uint64, key []byte) (h hit, p probe) {
 	iseq := s.index.seq.Load()
 	if iseq&1 != 0 {

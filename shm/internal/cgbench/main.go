@@ -18,7 +18,8 @@
 // asyncpreemptoff keeps the runtime's preemption signals away from
 // callgrind, which aborts on them. Operations: get, get16k, incr, incr16k
 // (one key, or cycling over 16 K keys, as BenchmarkGet and BenchmarkIncr's
-// one-key and uncontended shapes), and mapget, mapincr (the RWMutex map
+// one-key and uncontended shapes), setevict (BenchmarkSetEvict: the write
+// path with eviction and compaction), and mapget, mapincr (the RWMutex map
 // baseline of bench_test.go on one key).
 package main
 
@@ -71,6 +72,21 @@ func loopIncrKeys(d *shm.Dict, keys [][]byte, n int) {
 	}
 }
 
+// loopSetEvict is BenchmarkSetEvict: Set of keys cycling over 16 K into a
+// dict too small for them, so every Set evicts and compactions run.
+//
+//go:noinline
+func loopSetEvict(keys [][]byte, val []byte, n int) {
+	d, err := shm.New(1 << 20)
+	if err != nil {
+		panic(err)
+	}
+	for i := range n {
+		_ = d.Set(keys[i&(len(keys)-1)], shm.BytesValue(val), 0)
+	}
+	sink += int64(d.Len())
+}
+
 // rwMap is bench_test.go's rwMapKV: one RWMutex over a map.
 type rwMap struct {
 	mu sync.RWMutex
@@ -110,7 +126,7 @@ func loopMapIncr(k *rwMap, key []byte, n int) {
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: cgbench get|get16k|incr|incr16k|mapget|mapincr N")
+		fmt.Fprintln(os.Stderr, "usage: cgbench get|get16k|incr|incr16k|setevict|mapget|mapincr N")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(os.Args[2])
@@ -145,6 +161,8 @@ func main() {
 		loopIncr(d, counters[0], n)
 	case "incr16k":
 		loopIncrKeys(d, counters, n)
+	case "setevict":
+		loopSetEvict(keys, val, n)
 	case "mapget":
 		loopMapGet(rw, keys[0], n)
 	case "mapincr":
