@@ -278,12 +278,11 @@ func BenchmarkGet(b *testing.B) {
 }
 
 // BenchmarkGetShuffled is BenchmarkGet's uncontended shape with the 16 K
-// keys visited in a fixed shuffled order instead of 0, 1, 2, ...: the
-// baselines allocate each key's map entry and value in fill order, so the
-// sequential walk reads their memory in address order, which the hardware
-// prefetcher streams, while the dict's index buckets, entries and blocks are
-// spread over its shards whatever the order. Shuffled, both pay for their
-// cache misses.
+// keys visited in a fixed shuffled order instead of 0, 1, 2, ...: the map
+// baseline allocates each key's string, entry and value in fill order, and
+// the dict fills each shard's entries and arena blocks in that order too,
+// so the sequential walk reads both partly in address order, which the
+// hardware prefetcher streams. Shuffled, each pays for every cache miss.
 func BenchmarkGetShuffled(b *testing.B) {
 	order := rand.New(rand.NewPCG(1, 2)).Perm(benchKeys)
 	for _, impl := range benchImpls(b) {
