@@ -856,12 +856,12 @@ func cacheControlTTL(cc []byte) (ttl time.Duration, store, shared bool) {
 			shared = true
 		case equalFold(name, "s-maxage"):
 			shared = true
-			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil && n >= 0 {
-				ttl = time.Duration(n) * time.Second
+			if d, ok := deltaSeconds(val); ok {
+				ttl = d
 			}
 		case equalFold(name, "max-age"):
-			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil && n >= 0 {
-				maxAge = time.Duration(n) * time.Second
+			if d, ok := deltaSeconds(val); ok {
+				maxAge = d
 			}
 		}
 	}
@@ -869,6 +869,28 @@ func cacheControlTTL(cc []byte) (ttl time.Duration, store, shared bool) {
 		ttl = maxAge
 	}
 	return ttl, true, shared
+}
+
+// maxDeltaSeconds is the largest age a cache directive may give (RFC 9111
+// §1.2.2: a larger delta-seconds is taken as 2^31).
+const maxDeltaSeconds = 1 << 31
+
+// deltaSeconds reads RFC 9111's delta-seconds (digits only; a sign is not
+// one), a value past 2^31 taken as 2^31 seconds: the upstream's number,
+// however long, never overflows the Duration (an overflow made "cache
+// for 285 years" a TTL in the past, or a random one).
+func deltaSeconds(v []byte) (time.Duration, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	n := int64(0)
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = min(n*10+int64(c-'0'), maxDeltaSeconds)
+	}
+	return time.Duration(n) * time.Second, true
 }
 
 // bodyFilter collects the body of a response being stored and stores it
