@@ -1,6 +1,8 @@
 package policies
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -204,6 +206,27 @@ func (k requestKey) appendValue(dst []byte, x *engine.Ctx) ([]byte, bool) {
 	return append(append(dst, 'v'), v...), true
 }
 
+// maxKeyValue is the longest key value kept as it is in a counter key.
+// A client chooses the values (up to a field line, 8 KB, per variable of a
+// template): kept whole, ten of them made a key longer than a shared
+// dict's keys may be (shm.MaxKeyLen), whose every count failed and let
+// the request through uncounted, and a few long keys evicted many short
+// ones and made long Redis keys.
+const maxKeyValue = 128
+
+// hashLongKey replaces the tagged value b[from:] by 'h' and its SHA-256
+// in hex when it is longer than maxKeyValue: a key of bounded length that
+// two values share only if they are equal (the hash resists collisions a
+// client would craft to share another's counter), and that no short
+// value's key ('v' or 'i') equals.
+func hashLongKey(b []byte, from int) []byte {
+	if len(b)-from <= maxKeyValue {
+		return b
+	}
+	sum := sha256.Sum256(b[from:])
+	return hex.AppendEncode(append(b[:from], 'h'), sum[:])
+}
+
 // keyOutcome is what appendKey decided.
 type keyOutcome uint8
 
@@ -218,7 +241,7 @@ const (
 func (k requestKey) appendKey(dst []byte, x *engine.Ctx, missing keyMissing) ([]byte, keyOutcome) {
 	out, ok := k.appendValue(dst, x)
 	if ok {
-		return out, keyCounted
+		return hashLongKey(out, len(dst)), keyCounted
 	}
 	switch missing {
 	case missingSkip:
