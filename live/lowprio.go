@@ -1,6 +1,10 @@
 package live
 
-import "runtime"
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+)
 
 // The control plane runs below the data plane. A change of one route of
 // 10,000 costs a few milliseconds of CPU (the edit, the compile, the
@@ -32,12 +36,35 @@ func newLowPriority() *lowPriority {
 	return lp
 }
 
-// run runs fn on the niced thread and waits for it.
+// run runs fn on the niced thread and waits for it. A panic of fn is
+// carried back and raised again in the caller's goroutine, with fn's
+// stack: on the niced thread it ended the process (no net/http handler
+// above it to recover it) and left every later change waiting for a
+// thread that was gone.
 func (lp *lowPriority) run(fn func()) {
 	done := make(chan struct{})
+	var failed *jobPanic
 	lp.jobs <- func() {
 		defer close(done)
+		defer func() {
+			if v := recover(); v != nil {
+				failed = &jobPanic{value: v, stack: debug.Stack()}
+			}
+		}()
 		fn()
 	}
 	<-done
+	if failed != nil {
+		panic(failed)
+	}
+}
+
+// jobPanic is a panic of a job, raised again by run.
+type jobPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *jobPanic) Error() string {
+	return fmt.Sprintf("live: a change panicked: %v\n\n%s", p.value, p.stack)
 }
