@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"sync"
 )
 
 // The control plane runs below the data plane. A change of one route of
@@ -19,9 +20,12 @@ import (
 // controlNice is the nice value of the control plane's threads.
 const controlNice = 10
 
-// lowPriority runs jobs one at a time on a thread locked to it and niced.
+// lowPriority runs jobs one at a time on a thread locked to it and niced,
+// until stop.
 type lowPriority struct {
-	jobs chan func()
+	mu      sync.Mutex // held by run and stop: jobs is closed once, never sent on after
+	stopped bool
+	jobs    chan func()
 }
 
 func newLowPriority() *lowPriority {
@@ -36,12 +40,18 @@ func newLowPriority() *lowPriority {
 	return lp
 }
 
-// run runs fn on the niced thread and waits for it. A panic of fn is
+// run runs fn on the niced thread and waits for it; false, without
+// running it, after stop. A panic of fn is
 // carried back and raised again in the caller's goroutine, with fn's
 // stack: on the niced thread it ended the process (no net/http handler
 // above it to recover it) and left every later change waiting for a
 // thread that was gone.
-func (lp *lowPriority) run(fn func()) {
+func (lp *lowPriority) run(fn func()) bool {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.stopped {
+		return false
+	}
 	done := make(chan struct{})
 	var failed *jobPanic
 	lp.jobs <- func() {
@@ -56,6 +66,17 @@ func (lp *lowPriority) run(fn func()) {
 	<-done
 	if failed != nil {
 		panic(failed)
+	}
+	return true
+}
+
+// stop ends the thread (after the job it runs, if any).
+func (lp *lowPriority) stop() {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if !lp.stopped {
+		lp.stopped = true
+		close(lp.jobs)
 	}
 }
 

@@ -24,6 +24,9 @@ import (
 // running one (an If-Match the Admin API was given).
 var ErrStale = errors.New("live: the configuration changed since that version")
 
+// ErrClosed: a change was made after Store.Close.
+var ErrClosed = errors.New("live: the store is closed")
+
 // Options configure a Store. Server and Compiler are required.
 type Options struct {
 	// Server is the engine whose snapshot changes.
@@ -136,7 +139,9 @@ type Result struct {
 // changed: the error is ErrStale, or Edit's, or the compiler's (a
 // config.Error at the culprit's path when it is about the config).
 func (s *Store) Apply(ch Change) (res Result, err error) {
-	s.control.run(func() { res, err = s.apply(ch) })
+	if !s.control.run(func() { res, err = s.apply(ch) }) {
+		return Result{}, ErrClosed
+	}
 	return res, err
 }
 
@@ -215,8 +220,10 @@ func (s *Store) Persisted() (uint64, error) {
 }
 
 // Close writes the last accepted change if it is not yet on disk, then
-// stops the writer.
+// stops the writer and the control thread; a change after it is refused
+// with ErrClosed.
 func (s *Store) Close() error {
+	s.control.stop()
 	if s.persist == nil {
 		return nil
 	}
