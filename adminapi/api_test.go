@@ -42,6 +42,16 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	h, store := newHandler(t)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &fixture{srv: srv, store: store}
+}
+
+// newHandler is the API of baseConfig behind RequireToken, served by
+// nobody: a test calls it with httptest.NewRecorder.
+func newHandler(t testing.TB) (http.Handler, *live.Store) {
+	t.Helper()
 	cfg, err := config.Parse([]byte(baseConfig), "base.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -57,11 +67,10 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	store := live.New(live.Options{Server: es, Compiler: c}, cfg, snap)
+	t.Cleanup(func() { _ = store.Close() })
 	mux := http.NewServeMux()
 	adminapi.Register(mux, adminapi.Options{Store: store, Authenticated: true, Schema: policies.Schema, Policies: policies.Schemas})
-	srv := httptest.NewServer(adminapi.RequireToken(token, mux))
-	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: store}
+	return adminapi.RequireToken(token, mux), store
 }
 
 func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (int, string) {
