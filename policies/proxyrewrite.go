@@ -202,8 +202,19 @@ func (p *proxyRewrite) rewrite(x *engine.Ctx) engine.Status {
 			}
 			t = append(append(t, sep), q...)
 		}
+		// What the client sent (a field with a space or obs-text in the
+		// template, a path a capture-first replacement turns into
+		// "users/v2") can make a target no request line may carry: the
+		// engine refuses the edit, which answered 500 "policy failed"
+		// for the client's bytes. Answer 400 and say why, never quoting
+		// them.
+		before := x.UpstreamEditError()
 		x.SetUpstreamTarget(t)
 		*buf = t
+		if before == nil && x.UpstreamEditError() != nil {
+			x.RespondError(400, "proxy-rewrite: the request makes the rewritten target invalid (it must start with / and hold no space, control or non-ASCII byte)")
+			return engine.Done
+		}
 	}
 	if p.host != nil {
 		x.SetUpstreamHost(p.host)
