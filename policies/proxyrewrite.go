@@ -159,6 +159,13 @@ func (p *proxyRewrite) rewrite(x *engine.Ctx) engine.Status {
 	buf := p.bufs.get(x.WorkerID()) // copied by Respond and SetUpstreamTarget
 	if p.https {
 		if proto, ok := x.Header("X-Forwarded-Proto"); !ok || !bytes.EqualFold(proto, httpsProto) {
+			if len(x.Host()) == 0 {
+				// An HTTP/1.0 request without Host: "https://" + "" +
+				// "/evil.com/x" is a Location browsers read as
+				// https://evil.com/x.
+				x.RespondError(400, "proxy-rewrite: the https redirect needs the request's Host")
+				return engine.Done
+			}
 			*buf = append(append(append((*buf)[:0], locationField...), httpsScheme...), x.Host()...)
 			*buf = append(*buf, x.Target()...)
 			*buf = append(*buf, fieldEnd...)

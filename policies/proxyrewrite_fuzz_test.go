@@ -3,6 +3,7 @@ package policies_test
 import (
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -115,4 +116,28 @@ func validTarget(t string) bool {
 		}
 	}
 	return true
+}
+
+// TestProxyRewriteHTTPSRedirectWithoutHost: an HTTP/1.0 request without
+// Host was sent to "https://" + "" + its target, a Location such as
+// https:///evil.com/x that browsers read as https://evil.com/x (an open
+// redirect wherever a route matches /*); it is a 400 now.
+func TestProxyRewriteHTTPSRedirectWithoutHost(t *testing.T) {
+	g := enginetest.New(t, rewriteFuzzConfig+`  - name: any
+    match: { paths: ["/*"] }
+    upstream: up
+    policies:
+      - { name: proxy-rewrite, config: { redirect: { https: true } } }
+`, policies.Build, authEchoUpstream())
+	for _, tc := range []struct{ raw, status, location string }{
+		{"GET /evil.com/x HTTP/1.0\r\n\r\n", "400", ""},
+		{"GET //evil.com/x HTTP/1.0\r\n\r\n", "400", ""},
+		{"GET /evil.com/x HTTP/1.0\r\nHost: api.test\r\n\r\n", "301", "https://api.test/evil.com/x"},
+		{"GET /s/x HTTP/1.1\r\nHost: api.test\r\n\r\n", "301", "https://api.test/s/x"},
+	} {
+		resp := g.Do(tc.raw)
+		if got := strconv.Itoa(resp.StatusCode); got != tc.status || resp.Header.Get("Location") != tc.location {
+			t.Fatalf("%q: %s Location %q, want %s %q", tc.raw, got, resp.Header.Get("Location"), tc.status, tc.location)
+		}
+	}
 }
