@@ -566,9 +566,11 @@ func (k *compilation) route(i int, cr *config.Route, up *Upstream) (*Route, erro
 		}
 		own.policies = append(own.policies, pol)
 		own.ids = append(own.ids, spec.Identity())
-		if t, ok := pol.(Terminator); ok && t.Terminates() {
-			terminates = true
+		t, err := policyTerminates(pol, k.c.logf)
+		if err != nil {
+			return nil, cfg.ErrorAt(spec.Path, err.Error())
 		}
+		terminates = terminates || t
 		if err := cb.install(pol, k.c.logf); err != nil {
 			return nil, cfg.ErrorAt(spec.Path, err.Error())
 		}

@@ -153,8 +153,13 @@ func init() {
 	})
 }
 
-func (p *panicSitePolicy) Priority() int    { return 0 }
-func (p *panicSitePolicy) Terminates() bool { return true }
+func (p *panicSitePolicy) Priority() int { return 0 }
+func (p *panicSitePolicy) Terminates() bool {
+	if p.site == "terminates" {
+		panic("in Terminates")
+	}
+	return true
+}
 
 func (p *panicSitePolicy) Cleanup() {
 	if p.site == "cleanup" {
@@ -455,6 +460,7 @@ routes:
 	for _, tc := range []struct{ site, want string }{
 		{"factory", `routes[0].policies[0]: policy "test-panic-site" panicked while being built: in the factory`},
 		{"install", "routes[0].policies[0]: policy panicked while installing its handlers: runtime error: index out of range"},
+		{"terminates", "routes[0].policies[0]: policy panicked in Terminates: in Terminates"},
 	} {
 		cfg, err := config.Parse([]byte(strings.ReplaceAll(yml(tc.site), "{listen}", g.addr)), "panic.yaml")
 		if err != nil {

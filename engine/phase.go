@@ -128,6 +128,20 @@ func (b *ChainBuilder) Add(p Phase, h Handler) {
 	b.entries[p] = append(b.entries[p], chainEntry{prio: b.prio, seq: b.seq, owner: b.owner, h: h})
 }
 
+// policyTerminates reports whether pol answers requests itself
+// (Terminator). A policy that panics there fails the compile as one that
+// panics in Install does; the stack goes to logf.
+func policyTerminates(pol Policy, logf func(format string, args ...any)) (t bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("policy panicked in Terminates: %v", r)
+			logf("%v\n%s", err, panicStack())
+		}
+	}()
+	tp, ok := pol.(Terminator)
+	return ok && tp.Terminates(), nil
+}
+
 // install lets pol add its handlers, stamped with its priority and its
 // place among the chain's policies (the next after the last installed).
 // A policy that panics in Priority or Install fails the compile with the
