@@ -453,17 +453,37 @@ func bindError(err error) error {
 	return err
 }
 
-// reserveSpareP keeps one more P than there are event loops. A loop blocks
-// in epoll_wait as a syscall; when no P is idle, the runtime's sysmon takes
-// the loop's P away after 20µs and keeps waking every 20µs, which cost about
-// 1.5µs of CPU per proxied request with one worker pinned to one core
-// (where GOMAXPROCS defaults to 1). With a spare P, sysmon leaves it alone.
-// An explicit GOMAXPROCS in the environment is respected.
+// spareProcs is how many Ps the binary keeps beside the event loops.
+//
+// One spare P keeps sysmon off the loops: a loop blocks in epoll_wait as a
+// syscall, and when no P is idle the runtime's sysmon takes the loop's P
+// away after 20µs and keeps waking every 20µs, which cost about 1.5µs of
+// CPU per proxied request with one worker pinned to one core (where
+// GOMAXPROCS defaults to 1).
+//
+// Two more keep the control plane off the loops' Ps. A busy loop yields
+// its P every 5 ms (engine: yieldEvery), and whatever goroutine waits for a
+// P then takes it, for up to the scheduler's 10 ms slice: the niceness of
+// the control threads (the Admin API's changes, the config write-back, the
+// scrape) does not count there, since Go has no priorities. With one spare
+// P, two busy background goroutines (the write-back's first encoding of
+// 10,000 routes and a GC worker, say) were enough for one of them to wait,
+// and take the loop's P at its next yield. A runtime trace of a gateway
+// starting with 10,000 routes under wrk, one worker pinned to one core,
+// two alternated runs each: another goroutine ran on the loop's P for
+// 63 and 150 ms of 6 s with GOMAXPROCS=2, 18 and 5 ms with 4 (docs/
+// benchmarks.md, "The loop's P"). Four Ps for one loop also make the GC run
+// one dedicated mark worker on a spare P instead of fractional workers that
+// take a quarter of every P, the loop's included.
+const spareProcs = 3
+
+// reserveSpareP raises GOMAXPROCS to workers + spareProcs. An explicit
+// GOMAXPROCS in the environment is respected.
 func reserveSpareP(workers int) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
-	if runtime.GOMAXPROCS(0) < workers+1 {
-		runtime.GOMAXPROCS(workers + 1)
+	if runtime.GOMAXPROCS(0) < workers+spareProcs {
+		runtime.GOMAXPROCS(workers + spareProcs)
 	}
 }
