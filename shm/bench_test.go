@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/puzpuzpuz/xsync/v3"
 )
@@ -427,4 +428,74 @@ func BenchmarkIncrFloor(b *testing.B) {
 		}
 		cpu.report(b)
 	})
+}
+
+// BenchmarkGetFloor takes the 16 K-key Get (BenchmarkGet/shm/uncontended)
+// apart: the same keys in the same order, doing only the memory accesses of
+// a lock-free Get, one more kind at each step, and Get itself beside them.
+// The steps are the key's hash and shard; then the walk to its index
+// bucket; then that and one load of the entry (its seq), or of the arena
+// block (the key's first word) at the bucket's offset; then both; then the
+// value's first and last words too. What a step adds over the one before is
+// what that access costs when the core overlaps it as well as it can with
+// the others, and the Get row minus the last step is the work that does not
+// overlap with the misses. No writer runs, so nothing is validated.
+func BenchmarkGetFloor(b *testing.B) {
+	d := mustNew(b, 64<<20)
+	fill(dictKV{d})
+	// bucket walks key's probe run to the first bucket with its tag (in
+	// this fill, its own bucket but for a 1/128 chance per key).
+	bucket := func(key []byte) (*shard, uint64) {
+		s, hash := d.shardFor(key)
+		mask := s.index.mask.Load()
+		first := unsafe.Pointer(s.index.first.Load())
+		for i := uint32(hash) & mask; ; i = (i + 1) & mask {
+			if bk := (*word)(unsafe.Add(first, uintptr(i)*8)).Load(); bk == 0 || bk&bucketTagMask == bucketTag(hash) {
+				return s, bk
+			}
+		}
+	}
+	entrySeq := func(s *shard, bk uint64) uint64 { return s.entryAt(bucketRef(bk)).seq.Load() }
+	blockWord := func(s *shard, bk uint64, at int) uint64 {
+		return *(*uint64)(unsafe.Add(s.arenaRef().first, int(bucketOff(bk))+at))
+	}
+	steps := []struct {
+		name string
+		op   func(key []byte) uint64
+	}{
+		{"hash", func(key []byte) uint64 { _, h := d.shardFor(key); return h }},
+		{"bucket", func(key []byte) uint64 { _, bk := bucket(key); return bk }},
+		{"bucket+entry", func(key []byte) uint64 { s, bk := bucket(key); return entrySeq(s, bk) }},
+		{"bucket+block", func(key []byte) uint64 { s, bk := bucket(key); return blockWord(s, bk, blockHeader) }},
+		{"bucket+entry+block", func(key []byte) uint64 {
+			s, bk := bucket(key)
+			return entrySeq(s, bk) + blockWord(s, bk, blockHeader)
+		}},
+		{"bucket+entry+block+value", func(key []byte) uint64 {
+			s, bk := bucket(key)
+			val := blockHeader + len(key)
+			return entrySeq(s, bk) + blockWord(s, bk, blockHeader) + blockWord(s, bk, val) + blockWord(s, bk, val+len(benchValue)-8)
+		}},
+	}
+	var sink uint64
+	for _, st := range steps {
+		b.Run(st.name, func(b *testing.B) {
+			cpu := startThreadCPU()
+			for i := 0; b.Loop(); i++ {
+				sink += st.op(benchKeyBytes[i&(benchKeys-1)])
+			}
+			cpu.report(b)
+		})
+	}
+	b.Run("get", func(b *testing.B) {
+		b.ReportAllocs()
+		dst := make([]byte, 0, 128)
+		cpu := startThreadCPU()
+		for i := 0; b.Loop(); i++ {
+			v, _ := d.Get(benchKeyBytes[i&(benchKeys-1)], dst[:0])
+			dst = v.Bytes
+		}
+		cpu.report(b)
+	})
+	parallelFloorSink.Add(sink)
 }
