@@ -135,7 +135,8 @@ var cacheStatusFields = [...]string{"", "MISS", "HIT", "EXPIRED", "STALE", "BYPA
 
 type cachePolicy struct {
 	identity     string
-	key          *engine.Template // nil: the default key
+	key          *engine.Template  // nil: the default key
+	keyVars      []engine.Variable // key's variables, in order (their lengths are in the key: cache_key.go)
 	perConsumer  bool
 	vary         [][]byte // request field names added to the key
 	dict         *shm.Dict
@@ -268,6 +269,11 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 			if strings.HasPrefix(v, "param_") {
 				usesParams = true
 			}
+			cv, err := engine.ParseVariable(v)
+			if err != nil {
+				return nil, config.FieldError(spec, "key", err.Error())
+			}
+			p.keyVars = append(p.keyVars, cv)
 		}
 		p.key = t
 	} else {
@@ -427,42 +433,6 @@ func (p *cachePolicy) methodCacheable(m []byte) bool {
 		}
 	}
 	return false
-}
-
-// appendKey builds the request's L1 key.
-func (p *cachePolicy) appendKey(dst []byte, x *engine.Ctx) []byte {
-	dst = append(dst, "c1|"...)
-	dst = append(dst, p.identity...)
-	dst = append(dst, '|')
-	if x.Method() == http1.MethodPOST {
-		dst = append(dst, "POST|"...)
-	} else {
-		dst = append(dst, "GET|"...) // GET and HEAD share entries
-	}
-	if p.perConsumer {
-		if c := x.Consumer(); c != nil {
-			dst = append(dst, c.Name...)
-		}
-		dst = append(dst, '|')
-	}
-	if p.key != nil {
-		dst, _ = p.key.Append(dst, x)
-	} else {
-		dst = append(dst, x.Host()...)
-		dst = append(dst, x.Path()...)
-		dst = append(dst, '?')
-		if pv := Params(x); pv != nil {
-			dst = pv.AppendSorted(dst)
-		} else {
-			dst = append(dst, x.Query()...)
-		}
-	}
-	for _, h := range p.vary {
-		dst = append(dst, '|')
-		v, _ := x.Header(string(h))
-		dst = append(dst, v...)
-	}
-	return dst
 }
 
 // bypassed says whether a bypass variable is set.

@@ -123,7 +123,7 @@ func fleetGateways(t *testing.T, rs *redistest.Server, cacheCfg string, upstream
 				connected = false
 				break
 			}
-			if i == 0 && !waitRedis(rs, "EXISTS", "sluice:cache:c1|"+fleetIdentity+"|GET||api.test"+target+"?") {
+			if i == 0 && !waitRedis(rs, "EXISTS", "sluice:cache:c2|"+fleetIdentity+"|GET|-||api.test"+target+"?") {
 				connected = false
 				break
 			}
@@ -241,7 +241,7 @@ func startGet(t *testing.T, addr, target string) {
 // fleetLockKey is the Redis lock of GET target on route api (the
 // default key, no consumer, Host api.test).
 func fleetLockKey(target string) string {
-	return "sluice:cache-lock:c1|" + fleetIdentity + "|GET||api.test" + target + "?"
+	return "sluice:cache-lock:c2|" + fleetIdentity + "|GET|-||api.test" + target + "?"
 }
 
 // When the lock's holder does not fill the key, the others go upstream:

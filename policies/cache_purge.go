@@ -24,17 +24,16 @@ var ErrNoSuchCache = errors.New("policies: no cache policy with that identity")
 // (Env.Identity: "route:NAME/ID"): every one when key is "", else those
 // whose key text (the key template's text, or for the default key
 // "HOST/PATH?PARAMS") is key — or starts with it, when prefix is set —
-// for every method class and consumer. It returns how many entries it
+// for every method class, consumer and vary value. It returns how many entries it
 // deleted from L1 and from L2. It walks the whole dict (O(entries)) and
 // SCANs Redis: call it off the event loops (the Admin API's goroutine).
-// Consumer names holding '|' are not told apart from the key text.
 func PurgeCache(ctx context.Context, identity, key string, prefix bool) (l1, l2 int, err error) {
 	v, ok := cachePolicies.Load(identity)
 	if !ok {
 		return 0, 0, ErrNoSuchCache
 	}
 	p := v.(*cachePolicy)
-	base := "c1|" + p.identity + "|"
+	base := cacheKeyPrefix + p.identity + "|"
 	for _, k := range p.dict.Keys(0) {
 		if p.purgeMatches(k, base, key, prefix) && p.dict.Delete([]byte(k)) {
 			l1++
@@ -47,25 +46,21 @@ func PurgeCache(ctx context.Context, identity, key string, prefix bool) (l1, l2 
 	return l1, l2, err
 }
 
-// purgeMatches says whether the L1 key k is one PurgeCache deletes.
+// purgeMatches says whether the L1 key k is one PurgeCache deletes: its
+// text (cache_key.go), whatever its method class, consumer and vary
+// values, is key, or starts with it.
 func (p *cachePolicy) purgeMatches(k, base, key string, prefix bool) bool {
-	rest, ok := strings.CutPrefix(k, base)
-	if !ok {
-		return false
+	if key == "" {
+		return strings.HasPrefix(k, base) // also an entry of the policy's config before a reload
 	}
-	_, rest, _ = strings.Cut(rest, "|") // the method class
-	if p.perConsumer {
-		_, rest, _ = strings.Cut(rest, "|") // the consumer
-	}
+	text, ok := p.keyText(k, base)
 	switch {
-	case key == "":
-		return true
+	case !ok:
+		return false
 	case prefix:
-		return strings.HasPrefix(rest, key)
-	case len(p.vary) > 0:
-		return strings.HasPrefix(rest, key+"|") // the vary fields' values follow
+		return strings.HasPrefix(text, key)
 	}
-	return rest == key
+	return text == key
 }
 
 // purgeL2 deletes the matching entries from Redis (SCAN, then DEL).
