@@ -54,8 +54,10 @@ type cacheConfig struct {
 	// L2Timeout bounds an L2 lookup; a slower (or down) Redis is a miss.
 	// Default 50ms.
 	L2Timeout config.Duration `yaml:"l2_timeout" desc:"longest L2 lookup; slower or down Redis is a miss; default 50ms"`
-	// TTL of a stored response. Default 60s.
-	TTL config.Duration `yaml:"ttl" desc:"how long a stored response is fresh; default 60s"`
+	// TTL of a stored response when the upstream gives no freshness
+	// lifetime (s-maxage, max-age, Expires); the upstream's Age counts
+	// against it. Default 60s.
+	TTL config.Duration `yaml:"ttl" desc:"how long a stored response is fresh when the upstream says nothing (s-maxage, max-age, Expires); its Age counts against it; default 60s"`
 	// StatusTTL gives some statuses their own TTL ({"404": 10s}); each is
 	// cacheable too.
 	StatusTTL map[string]config.Duration `yaml:"status_ttl" desc:"TTL per status, {\"404\": 10s}; these statuses are cacheable too"`
@@ -73,10 +75,12 @@ type cacheConfig struct {
 	// MaxBody is the largest body stored; a larger response passes,
 	// uncached. Default 1MiB.
 	MaxBody config.Size `yaml:"max_body" desc:"largest body stored; larger responses pass uncached; default 1MiB"`
-	// CacheControl respects the upstream's Cache-Control: no-store,
-	// no-cache and private prevent storing, s-maxage then max-age set the
-	// TTL. Default true.
-	CacheControl *bool `yaml:"cache_control" desc:"respect the upstream's Cache-Control (no-store, no-cache, private, s-maxage, max-age); default true"`
+	// CacheControl respects the upstream's Cache-Control, Expires and Age
+	// (RFC 9111 §4.2): no-store, no-cache and private prevent storing;
+	// s-maxage, then max-age, then Expires less Date set the lifetime,
+	// and Age counts against it. False: ttl (or status_ttl) from the
+	// store. Default true.
+	CacheControl *bool `yaml:"cache_control" desc:"respect the upstream's Cache-Control (no-store, no-cache, private, s-maxage, max-age), Expires and Age; false: ttl from the store; default true"`
 	// StoreSetCookie stores responses with Set-Cookie (without the
 	// Set-Cookie fields). Default false: they are not stored.
 	StoreSetCookie bool `yaml:"store_set_cookie" desc:"store responses carrying Set-Cookie (the fields themselves are never stored); default false"`
@@ -609,7 +613,7 @@ func (p *cachePolicy) serve(x *engine.Ctx, st *cacheReq, e *cacheEntry, status c
 	st.status, st.level, st.served = status, level, true
 	f := append(st.fields[:0], e.fields...)
 	f = append(f, "Age: "...)
-	age := (x.Now() - e.storedAt) / int64(time.Second)
+	age := (x.Now() - e.ageOrigin) / int64(time.Second) // the upstream's Age and the time in cache
 	f = strconv.AppendInt(f, max(age, 0), 10)
 	f = append(f, "\r\nX-Cache-Status: "...)
 	f = append(f, cacheStatusFields[status]...)
@@ -660,7 +664,7 @@ func (p *cachePolicy) filterHead(x *engine.Ctx, st *cacheReq) engine.Status {
 	if st.noStore || x.IsLocal() || !p.statuses.has(status) {
 		return engine.Continue
 	}
-	ttl, ok := p.storable(x, st, status)
+	fresh, age, ok := p.storable(x, st, status)
 	if !ok {
 		return engine.Continue
 	}
@@ -676,7 +680,7 @@ func (p *cachePolicy) filterHead(x *engine.Ctx, st *cacheReq) engine.Status {
 	}
 	now := x.Now()
 	keep := max(p.swr, p.sie)
-	st.store = appendCacheHead(st.store[:0], status, now, now+int64(ttl), now+int64(ttl+keep))
+	st.store = appendCacheHead(st.store[:0], status, now-int64(age), now+int64(fresh), now+int64(fresh+keep))
 	x.VisitResponseHeaders(func(name, value []byte) bool {
 		if storedField(name) {
 			st.store = append(st.store, name...)
@@ -704,45 +708,58 @@ func storedField(name []byte) bool {
 }
 
 // storable applies the response rules (content type, Cache-Control,
-// Set-Cookie, Vary, Authorization) and returns the TTL.
-func (p *cachePolicy) storable(x *engine.Ctx, st *cacheReq, status int) (time.Duration, bool) {
-	ttl := p.ttl
+// Expires, Set-Cookie, Vary, Authorization) and returns how long the
+// response stays fresh from now and its age as it arrived (RFC 9111
+// §4.2): the freshness lifetime is s-maxage, else max-age, else Expires
+// less Date, else status_ttl or ttl; the upstream's Age counts against
+// it. With cache_control: false the headers are not read and ttl counts
+// from now; the Age a hit sends still includes the upstream's.
+func (p *cachePolicy) storable(x *engine.Ctx, st *cacheReq, status int) (fresh, age time.Duration, ok bool) {
+	lifetime := p.ttl
 	if d, ok := p.statusTTL[status]; ok {
-		ttl = d
+		lifetime = d
 	}
 	if p.ctypes != nil {
 		ct, _ := x.ResponseHeader("Content-Type")
 		if !p.contentTypeOK(ct) {
-			return 0, false
+			return 0, 0, false
 		}
 	}
 	if !p.setCookie {
 		if _, ok := x.ResponseHeader("Set-Cookie"); ok {
-			return 0, false
+			return 0, 0, false
 		}
 	}
 	if vary, ok := x.ResponseHeader("Vary"); ok && !p.varyCovered(vary) {
-		return 0, false
+		return 0, 0, false
 	}
-	shared := false
+	shared, explicit := false, false
 	if cc, ok := x.ResponseHeader("Cache-Control"); ok {
 		d, store, public := cacheControlTTL(cc)
 		shared = public
 		if p.cacheControl {
 			if !store {
-				return 0, false
+				return 0, 0, false
 			}
 			if d >= 0 {
-				ttl = d
+				lifetime, explicit = d, true
 			}
 		}
 	}
 	if st.authorized && !shared {
 		// RFC 9111 §3.5: a response to a request with Authorization is
 		// stored by a shared cache only when the response says it may be.
-		return 0, false
+		return 0, 0, false
 	}
-	return ttl, ttl > 0
+	age = upstreamAge(x)
+	if !p.cacheControl {
+		return lifetime, age, lifetime > 0
+	}
+	if exp, ok := x.ResponseHeader("Expires"); ok && !explicit {
+		lifetime = expiresLifetime(x, exp) // §5.3: max-age and s-maxage override it
+	}
+	fresh = lifetime - age
+	return fresh, age, fresh > 0
 }
 
 func (p *cachePolicy) contentTypeOK(ct []byte) bool {
@@ -907,7 +924,13 @@ func (p *cachePolicy) storeEntry(x *engine.Ctx, st *cacheReq) {
 			return
 		}
 	}
-	life := time.Duration(e.staleUntil - e.storedAt)
+	// The entry's life runs from now: its age origin lies before the
+	// store by the upstream's Age. A body slower than the freshness left
+	// is not stored.
+	life := time.Duration(e.staleUntil - x.Now())
+	if life <= 0 {
+		return
+	}
 	if err := p.dict.Set(st.key, shm.BytesValue(st.store), life); err != nil {
 		p.count(x, ccStoreErrors)
 		return

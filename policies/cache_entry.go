@@ -13,7 +13,8 @@ import (
 //	  2     1  format version (cacheFormatVersion = 1)
 //	  3     1  flags (0; reserved)
 //	  4     2  status
-//	  6     8  stored at, unix nanoseconds (Age on hits)
+//	  6     8  age origin, unix nanoseconds: when it was stored less the
+//	           upstream's Age (a hit's Age is now less this)
 //	 14     8  fresh until, unix nanoseconds (a hit before it; EXPIRED after)
 //	 22     8  kept until, unix nanoseconds (the end of the stale windows)
 //	 30     4  length of the fields
@@ -34,7 +35,7 @@ var errCacheEntry = errors.New("cache: not a cache entry of a known version")
 // cacheEntry is a decoded entry: views into the stored bytes.
 type cacheEntry struct {
 	status     int
-	storedAt   int64
+	ageOrigin  int64
 	freshUntil int64
 	staleUntil int64
 	fields     []byte
@@ -43,10 +44,10 @@ type cacheEntry struct {
 
 // appendCacheHead starts an entry in dst; the fields are appended next and
 // their length patched by finishCacheFields.
-func appendCacheHead(dst []byte, status int, storedAt, freshUntil, staleUntil int64) []byte {
+func appendCacheHead(dst []byte, status int, ageOrigin, freshUntil, staleUntil int64) []byte {
 	dst = append(dst, 'S', 'C', cacheFormatVersion, 0)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(status))
-	dst = binary.BigEndian.AppendUint64(dst, uint64(storedAt))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(ageOrigin))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(freshUntil))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(staleUntil))
 	return binary.BigEndian.AppendUint32(dst, 0)
@@ -60,8 +61,8 @@ func finishCacheFields(b []byte, start int) {
 
 // setCacheTimes rewrites the times of an entry started at start (the TTL
 // is known only once the whole head is seen).
-func setCacheTimes(b []byte, start int, storedAt, freshUntil, staleUntil int64) {
-	binary.BigEndian.PutUint64(b[start+6:], uint64(storedAt))
+func setCacheTimes(b []byte, start int, ageOrigin, freshUntil, staleUntil int64) {
+	binary.BigEndian.PutUint64(b[start+6:], uint64(ageOrigin))
 	binary.BigEndian.PutUint64(b[start+14:], uint64(freshUntil))
 	binary.BigEndian.PutUint64(b[start+22:], uint64(staleUntil))
 }
@@ -77,7 +78,7 @@ func decodeCacheEntry(b []byte) (cacheEntry, error) {
 	}
 	return cacheEntry{
 		status:     int(binary.BigEndian.Uint16(b[4:])),
-		storedAt:   int64(binary.BigEndian.Uint64(b[6:])),
+		ageOrigin:  int64(binary.BigEndian.Uint64(b[6:])),
 		freshUntil: int64(binary.BigEndian.Uint64(b[14:])),
 		staleUntil: int64(binary.BigEndian.Uint64(b[22:])),
 		fields:     b[cacheEntryHead : cacheEntryHead+n],

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -421,4 +422,117 @@ func TestCacheAuthorizedRequests(t *testing.T) {
 			wantCache(t, resp, want)
 		})
 	}
+}
+
+// RFC 9111 §4.2.3: the upstream's Age is part of the response's age. It
+// counts against the freshness lifetime (Age: 59 with max-age=60 is fresh
+// for one second; Age ≥ the lifetime is not stored), and a hit's Age is
+// the upstream's plus the time in cache.
+func TestCacheUpstreamAgeCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg, cc, age string
+		stored             bool
+		freshFor           time.Duration // 0: the test does not wait
+	}{
+		{"Age 50 of max-age=60", `{}`, "max-age=60", "50", true, 0},
+		{"Age 59 of max-age=60", `{}`, "max-age=60", "59", true, time.Second},
+		{"Age 60 of max-age=60", `{}`, "max-age=60", "60", false, 0},
+		{"Age 61 of ttl 60s", `{ ttl: 60s }`, "", "61", false, 0},
+		{"Age 59 of ttl 60s", `{ ttl: 60s }`, "", "59", true, time.Second},
+		{"Age past 2^31 s", `{}`, "s-maxage=99999999999", "99999999999", false, 0},
+		{"list-valued Age: the first", `{}`, "max-age=60", "60, 1", false, 0},
+		{"invalid Age is ignored", `{}`, "max-age=60", "-5", true, 0},
+		{"cache_control: false: ttl counts from the store", `{ cache_control: false, ttl: 60s }`, "max-age=10", "50", true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := cacheGateway(t, tc.cfg, fieldsUpstream(map[string]string{"Cache-Control": tc.cc, "Age": tc.age}))
+			resp := storedOrNot(t, g, "/a", tc.stored)
+			if !tc.stored {
+				return
+			}
+			upstream, _ := strconv.ParseInt(strings.TrimSpace(strings.Split(tc.age, ",")[0]), 10, 64)
+			if age, err := strconv.ParseInt(resp.Header.Get("Age"), 10, 64); err != nil || age < max(upstream, 0) || age > max(upstream, 0)+2 {
+				t.Fatalf("Age %q on a hit of a response that came with Age %q", resp.Header.Get("Age"), tc.age)
+			}
+			if tc.freshFor > 0 {
+				time.Sleep(tc.freshFor + 300*time.Millisecond)
+				resp, _ = cacheGet(t, g, "GET", "/a")
+				wantCache(t, resp, "MISS")
+			}
+		})
+	}
+}
+
+// RFC 9111 §4.2.1: without s-maxage or max-age, Expires less Date (or
+// less the time the response arrived, without Date) is the freshness
+// lifetime, before the config's ttl; an invalid Expires is already
+// expired; max-age overrides Expires (§5.3).
+func TestCacheExpires(t *testing.T) {
+	now := time.Now().UTC()
+	httpDate := func(t time.Time) string { return t.Format(http.TimeFormat) }
+	for _, tc := range []struct {
+		name, cfg, cc, expires, date string
+		stored                       bool
+		freshFor                     time.Duration // 0: the test does not wait
+	}{
+		{"in 2s, no Date", `{ ttl: 1h }`, "", httpDate(now.Add(2 * time.Second)), "", true, 2 * time.Second},
+		{"an hour after Date, Date an hour ago", `{ ttl: 1s }`, "", httpDate(now), httpDate(now.Add(-time.Hour)), true, 0},
+		{"before Date", `{ ttl: 1h }`, "", httpDate(now.Add(time.Hour)), httpDate(now.Add(2 * time.Hour)), false, 0},
+		{"in the past", `{ ttl: 1h }`, "", "Thu, 01 Jan 1970 00:00:00 GMT", "", false, 0},
+		{"0 is invalid: expired", `{ ttl: 1h }`, "", "0", "", false, 0},
+		{"another format is invalid", `{ ttl: 1h }`, "", now.Add(time.Hour).Format(time.RFC3339), "", false, 0},
+		{"an invalid Date is the arrival", `{ ttl: 1s }`, "", httpDate(now.Add(time.Hour)), "yesterday", true, 0},
+		{"rfc850-date", `{ ttl: 1s }`, "", now.Add(time.Hour).Format("Monday, 02-Jan-06 15:04:05 GMT"), "", true, 0},
+		{"asctime", `{ ttl: 1s }`, "", now.Add(time.Hour).Format(time.ANSIC), "", true, 0},
+		{"max-age overrides it", `{ ttl: 1s }`, "max-age=60", "0", "", true, 0},
+		{"s-maxage overrides it", `{ ttl: 1s }`, "s-maxage=60", "Thu, 01 Jan 1970 00:00:00 GMT", "", true, 0},
+		{"an invalid max-age does not", `{ ttl: 1h }`, "max-age=soon", "0", "", false, 0},
+		{"cache_control: false ignores it", `{ cache_control: false, ttl: 1h }`, "", "0", "", true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := cacheGateway(t, tc.cfg, fieldsUpstream(map[string]string{"Cache-Control": tc.cc, "Expires": tc.expires, "Date": tc.date}))
+			storedOrNot(t, g, "/e", tc.stored)
+			if !tc.stored {
+				return
+			}
+			if tc.freshFor > 0 {
+				time.Sleep(tc.freshFor + 1200*time.Millisecond) // Expires has whole seconds
+				resp, _ := cacheGet(t, g, "GET", "/e")
+				wantCache(t, resp, "MISS")
+			} else if strings.HasPrefix(tc.name, "an hour after Date") {
+				time.Sleep(1200 * time.Millisecond) // past the config's ttl: Expires rules, Date is not now
+				resp, _ := cacheGet(t, g, "GET", "/e")
+				wantCache(t, resp, "HIT")
+			}
+		})
+	}
+}
+
+// fieldsUpstream answers {} with the given response fields; a field whose
+// value is "" is left out (Date too, which net/http adds by itself).
+func fieldsUpstream(fields map[string]string) *countingUpstream {
+	return &countingUpstream{set: func(w http.ResponseWriter, r *http.Request) {
+		for name, v := range fields {
+			if v != "" {
+				w.Header().Set(name, v)
+			} else {
+				w.Header()[name] = nil
+			}
+		}
+		w.Write([]byte(`{}`))
+	}}
+}
+
+// storedOrNot asks for target twice and checks that the second answer is
+// a HIT when the first was stored, else a MISS; it returns the second.
+func storedOrNot(t *testing.T, g *enginetest.Gateway, target string, stored bool) *http.Response {
+	t.Helper()
+	cacheGet(t, g, "GET", target)
+	resp, _ := cacheGet(t, g, "GET", target)
+	want := "MISS"
+	if stored {
+		want = "HIT"
+	}
+	wantCache(t, resp, want)
+	return resp
 }
