@@ -61,8 +61,10 @@ type cacheConfig struct {
 	// StatusTTL gives some statuses their own TTL ({"404": 10s}); each is
 	// cacheable too.
 	StatusTTL map[string]config.Duration `yaml:"status_ttl" desc:"TTL per status, {\"404\": 10s}; these statuses are cacheable too"`
-	// Statuses that may be stored. Default [200] (plus status_ttl's).
-	Statuses []int `yaml:"statuses" desc:"statuses that may be stored; default [200] and those of status_ttl"`
+	// Statuses that may be stored, 200..599 but not 206 or 304 (a range,
+	// or no content: never an entry under the full key). Default [200]
+	// (plus status_ttl's).
+	Statuses []int `yaml:"statuses" desc:"statuses that may be stored, 200..599 but not 206 or 304; default [200] and those of status_ttl"`
 	// Methods that read the cache. Default [GET, HEAD]; POST is allowed
 	// when the key comes from declared parameters (the params policy).
 	Methods []string `yaml:"methods" desc:"methods served from the cache; default GET and HEAD; POST when the key is built from declared parameters"`
@@ -332,12 +334,18 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 		if st < 200 || st > 599 {
 			return nil, config.FieldError(spec, "statuses["+itoa(i)+"]", fmt.Sprintf("must be a final status, 200..599, got %d", st))
 		}
+		if why := neverStored(st); why != "" {
+			return nil, config.FieldError(spec, "statuses["+itoa(i)+"]", why)
+		}
 		p.statuses.add(st)
 	}
 	for k, d := range cfg.StatusTTL {
 		st, err := strconv.Atoi(k)
 		if err != nil || st < 200 || st > 599 {
 			return nil, config.FieldError(spec, "status_ttl."+k, "must be a status, 200..599")
+		}
+		if why := neverStored(st); why != "" {
+			return nil, config.FieldError(spec, "status_ttl."+k, why)
 		}
 		if d <= 0 {
 			return nil, config.FieldError(spec, "status_ttl."+k, "must be > 0")
@@ -384,6 +392,19 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	}
 	cachePolicies.Store(p.identity, p) // for PurgeCache
 	return p, nil
+}
+
+// neverStored says why a final status may not be an entry under the
+// request's full key, or "" when it may. (1xx are not final: refused
+// with the rest of 100..199.)
+func neverStored(status int) string {
+	switch status {
+	case 206:
+		return "206 Partial Content answers one Range request: stored under the full key, a fragment would answer the next client (RFC 9111 §3.3: only a cache that keeps ranges apart may store one)"
+	case 304:
+		return "304 Not Modified has no content: it tells a client that the copy it has is still good, and is never an entry (RFC 9111 §4.3.4)"
+	}
+	return ""
 }
 
 func (p *cachePolicy) Priority() int { return cachePriority }

@@ -337,6 +337,12 @@ func TestCacheConfigErrors(t *testing.T) {
 		{`{ lock_scope: fleet }`, "", "lock_scope: fleet needs l2: redis"},
 		{`{ lock_scope: cluster }`, "", "lock_scope"},
 		{`{ lock_poll: 10ms }`, "", "lock_poll: is for lock_scope: fleet"},
+		{`{ statuses: [200, 206] }`, "", "statuses[1]: 206 Partial Content answers one Range request"},
+		{`{ status_ttl: { "206": 10s } }`, "", "status_ttl.206: 206 Partial Content"},
+		{`{ statuses: [304] }`, "", "statuses[0]: 304 Not Modified has no content"},
+		{`{ status_ttl: { "304": 10s } }`, "", "status_ttl.304: 304 Not Modified"},
+		{`{ statuses: [101] }`, "", "statuses[0]: must be a final status, 200..599, got 101"},
+		{`{ status_ttl: { "100": 10s } }`, "", "status_ttl.100: must be a status, 200..599"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			err := cacheCompileErr(cacheYAML(tc.cfg, tc.extra))
@@ -535,4 +541,35 @@ func storedOrNot(t *testing.T, g *enginetest.Gateway, target string, stored bool
 	}
 	wantCache(t, resp, want)
 	return resp
+}
+
+// A 206 answers one Range request: it is never stored (the statuses that
+// could store it are refused, TestCacheConfigErrors), so a Range request
+// that misses leaves no fragment for the next client; one that hits is
+// answered the whole 200, which RFC 9110 §14.2 allows (a server may ignore
+// Range), with its own length and no Content-Range.
+func TestCacheRangeRequests(t *testing.T) {
+	const whole = `{"content":"0123456789"}`
+	up := &countingUpstream{set: func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "r.json", time.Time{}, strings.NewReader(whole))
+	}}
+	g := cacheGateway(t, `{}`, up)
+	resp, body := cacheGet(t, g, "GET", "/r", "Range: bytes=0-3")
+	wantCache(t, resp, "MISS")
+	if resp.StatusCode != 206 || body != whole[:4] {
+		t.Fatalf("a Range miss: %d %q, want the upstream's 206 %q", resp.StatusCode, body, whole[:4])
+	}
+	resp, body = cacheGet(t, g, "GET", "/r")
+	wantCache(t, resp, "MISS")
+	if resp.StatusCode != 200 || body != whole {
+		t.Fatalf("after a Range miss: %d %q, want 200 %q", resp.StatusCode, body, whole)
+	}
+	resp, body = cacheGet(t, g, "GET", "/r", "Range: bytes=2-5")
+	wantCache(t, resp, "HIT")
+	if resp.StatusCode != 200 || body != whole || resp.ContentLength != int64(len(whole)) || resp.Header.Get("Content-Range") != "" {
+		t.Fatalf("a Range hit: %d %q (length %d, Content-Range %q), want the whole 200", resp.StatusCode, body, resp.ContentLength, resp.Header.Get("Content-Range"))
+	}
+	if up.n.Load() != 2 {
+		t.Fatalf("upstream saw %d requests, want 2", up.n.Load())
+	}
 }
