@@ -2,6 +2,8 @@ package policies
 
 import (
 	"fmt"
+	"strings"
+	"unsafe"
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
@@ -22,6 +24,12 @@ type responseRewriteConfig struct {
 	// "{http_NAME}"...; "{{" and "}}" are literal braces). Content-Length
 	// is rewritten and Content-Encoding dropped. Default: unchanged.
 	Body *string `yaml:"body" desc:"new body, a template: {status}, {request_id}, {http_NAME}...; {{ and }} for literal braces; default unchanged"`
+	// BodyEscape is how the values of body's variables are written: "json"
+	// escapes them as the inside of a JSON string (the template keeps its
+	// quotes: '{{"user":"{consumer}"}}'), "none" inserts them as they are.
+	// Default: json when headers.set gives a JSON Content-Type
+	// (application/json, +json), else none.
+	BodyEscape string `yaml:"body_escape" enum:"none|json" desc:"how body's values are written: json (escaped as the inside of a JSON string) or none; default json when headers.set sets a JSON Content-Type, else none"`
 	// OnlyStatuses applies the rewrite only to responses with one of these
 	// statuses (as received). Default: every response.
 	OnlyStatuses []int `yaml:"only_statuses" desc:"rewrite only responses with one of these statuses; default every response"`
@@ -38,6 +46,7 @@ type responseRewrite struct {
 	status      int
 	edits       compiledEdits
 	body        *engine.Template // nil: the body is kept
+	jsonParts   []bodyPart       // body_escape: json: body split, its values escaped
 	statuses    statusSet        // empty: every status
 	anyStatus   bool
 	maxBody     int64
@@ -87,6 +96,21 @@ func newResponseRewrite(spec config.PolicySpec, _ *engine.Env) (engine.Policy, e
 			return nil, config.FieldError(spec, "body", err.Error())
 		}
 		p.body = t
+	}
+	switch cfg.BodyEscape {
+	case "":
+		if p.body != nil && setsJSONType(cfg.Headers.Set) {
+			p.jsonParts = splitBodyTemplate(*cfg.Body)
+		}
+	case "none", "json":
+		if p.body == nil {
+			return nil, config.FieldError(spec, "body_escape", "is for body: there is no body to write")
+		}
+		if cfg.BodyEscape == "json" {
+			p.jsonParts = splitBodyTemplate(*cfg.Body)
+		}
+	default:
+		return nil, config.FieldError(spec, "body_escape", fmt.Sprintf(`must be "none" or "json", got %q`, cfg.BodyEscape))
 	}
 	if p.status == 0 && p.edits.empty() && p.body == nil {
 		return nil, config.FieldError(spec, "", "rewrites nothing: set status, headers or body")
@@ -138,9 +162,82 @@ func (p *responseRewrite) rewriteBody(x *engine.Ctx) engine.Status {
 		return engine.Continue
 	}
 	buf := p.bodyBuffers.get(x.WorkerID())
-	*buf, _ = p.body.Append((*buf)[:0], x)
+	if p.jsonParts != nil {
+		*buf = appendJSONEscapedBody((*buf)[:0], x, p.jsonParts)
+	} else {
+		*buf, _ = p.body.Append((*buf)[:0], x)
+	}
 	x.SetBodyChunk(*buf)
 	return engine.Continue
+}
+
+// bodyPart is a run of a body template's literal text, or one of its
+// variables.
+type bodyPart struct {
+	lit string
+	v   *engine.Variable
+}
+
+// splitBodyTemplate splits src, a template engine.ParseTemplate accepted,
+// into its literal text and its variables, so that each value can be
+// escaped on its own (engine.Template appends them as they are).
+func splitBodyTemplate(src string) []bodyPart {
+	var parts []bodyPart
+	var lit strings.Builder
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if (c == '{' || c == '}') && i+1 < len(src) && src[i+1] == c {
+			lit.WriteByte(c) // "{{" and "}}" are literal braces
+			i++
+			continue
+		}
+		if c != '{' {
+			lit.WriteByte(c)
+			continue
+		}
+		end := strings.IndexByte(src[i:], '}')
+		v, _ := engine.ParseVariable(strings.TrimSpace(src[i+1 : i+end])) // checked by ParseTemplate
+		parts = append(parts, bodyPart{lit: lit.String()}, bodyPart{v: &v})
+		lit.Reset()
+		i += end
+	}
+	return append(parts, bodyPart{lit: lit.String()})
+}
+
+// appendJSONEscapedBody appends the body of parts for x, every value
+// escaped as the inside of a JSON string: '"' and '\' escaped, control
+// characters as \n, \t or \u00XX, bytes that are not UTF-8 as \ufffd. It
+// allocates nothing once the worker's scratch buffer has grown.
+func appendJSONEscapedBody(dst []byte, x *engine.Ctx, parts []bodyPart) []byte {
+	val := x.Scratch()
+	for i := range parts {
+		part := &parts[i]
+		if part.v == nil {
+			dst = append(dst, part.lit...)
+			continue
+		}
+		val, _ = part.v.Append(val[:0], x)
+		// appendJSONString writes the quotes too: drop them in place.
+		n := len(dst)
+		dst = appendJSONString(dst, unsafe.String(unsafe.SliceData(val), len(val))) // a view: it keeps nothing
+		dst = append(dst[:n], dst[n+1:len(dst)-1]...)
+	}
+	x.ScratchDone(val)
+	return dst
+}
+
+// setsJSONType says whether header edits set a JSON Content-Type
+// (application/json, or a +json type such as application/problem+json).
+func setsJSONType(set map[string]string) bool {
+	for name, v := range set {
+		if !strings.EqualFold(name, "Content-Type") {
+			continue
+		}
+		mt, _, _ := strings.Cut(v, ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
+		return mt == "application/json" || strings.HasSuffix(mt, "+json")
+	}
+	return false
 }
 
 // statusSet is a set of statuses 100..599, one bit each.

@@ -86,3 +86,65 @@ func TestResponseRewriteHeadersOnly(t *testing.T) {
 		t.Fatalf("%d %v %d", r.StatusCode, r.Header, len(body))
 	}
 }
+
+// A body template that builds JSON gets its values JSON-escaped: by
+// default when the rewrite sets a JSON Content-Type, or with body_escape:
+// json. A value with '"', '\', control characters and bytes that are not
+// UTF-8 stays one JSON string (invalid bytes as U+FFFD) and cannot add
+// members; body_escape: none inserts it as it is.
+func TestResponseRewriteBodyEscapesJSON(t *testing.T) {
+	const (
+		header = "X-User: a\"b\\c\td\xffe\",\"admin\":true"
+		query  = "/page?q=%22%5C%01%0A%7F%F0%28x%22"
+	)
+	wantUser := "a\"b\\c\td\uFFFDe\",\"admin\":true"
+	wantQ := "\"\\\x01\n\x7f\uFFFD(x\""
+	params := `      - name: params
+        config: { params: [ { name: q } ] }
+`
+	template := `'{{"user":"{http_x_user}","q":"{param_q}","status":{status}}}'`
+	for _, tc := range []struct {
+		name, config string
+		escaped      bool
+	}{
+		{"JSON Content-Type set: escaped by default", `{ headers: { set: { content-type: "application/json; charset=utf-8" } }, body: ` + template + ` }`, true},
+		{"+json Content-Type set: escaped by default", `{ headers: { set: { Content-Type: application/problem+json } }, body: ` + template + ` }`, true},
+		{"body_escape: json", `{ headers: { set: { Content-Type: text/plain } }, body_escape: json, body: ` + template + ` }`, true},
+		{"body_escape: none", `{ headers: { set: { Content-Type: application/json } }, body_escape: none, body: ` + template + ` }`, false},
+		{"no Content-Type set: as they are", `{ body: ` + template + ` }`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := startGateway(t, statusUpstream(t), routeYAML(params+"      - name: response-rewrite\n        config: "+tc.config+"\n"))
+			r, body := dial(t, g.addr).do("GET", query, header)
+			if r.StatusCode != 200 {
+				t.Fatalf("%d %q", r.StatusCode, body)
+			}
+			var got map[string]any
+			err := json.Unmarshal([]byte(body), &got)
+			if !tc.escaped {
+				if err == nil || !strings.Contains(body, `"user":"a"b\c`) {
+					t.Fatalf("values inserted as they are: %q (%v)", body, err)
+				}
+				return
+			}
+			if err != nil || !json.Valid([]byte(body)) || len(got) != 3 || got["user"] != wantUser || got["q"] != wantQ || got["status"] != 200.0 {
+				t.Fatalf("body %q (%v): %v; want user %q, q %q", body, err, got, wantUser, wantQ)
+			}
+			if r.ContentLength != int64(len(body)) {
+				t.Fatalf("Content-Length %d for %d bytes", r.ContentLength, len(body))
+			}
+		})
+	}
+}
+
+func TestResponseRewriteBodyEscapeErrors(t *testing.T) {
+	for _, tc := range []struct{ config, want string }{
+		{`{ body: "x", body_escape: xml }`, `body_escape`},
+		{`{ status: 299, body_escape: json }`, `body_escape: is for body`},
+	} {
+		err := compileErr(t, "      - name: response-rewrite\n        config: "+tc.config+"\n")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: err %v, want %q", tc.config, err, tc.want)
+		}
+	}
+}

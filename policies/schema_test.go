@@ -22,7 +22,7 @@ func TestEveryPolicyPublishesItsSchema(t *testing.T) {
 		"limit-conn":       {"max": "integer", "slot_ttl": "duration", "key": "string", "key_missing": "string", "group": "string", "policy": "string", "dict": "string", "fault_tolerant": "boolean|null", "status": "integer", "message": "string", "headers": "boolean|null"},
 		"cors":             {"allow_origins": "array", "allow_methods": "array", "allow_headers": "array", "expose_headers": "array", "allow_credentials": "boolean", "max_age": "duration"},
 		"request-id":       {"header": "string", "format": "string", "trust_incoming": "boolean", "echo": "boolean|null"},
-		"response-rewrite": {"status": "integer", "headers": "object", "body": "string|null", "only_statuses": "array", "max_body": "size"},
+		"response-rewrite": {"status": "integer", "headers": "object", "body": "string|null", "body_escape": "string", "only_statuses": "array", "max_body": "size"},
 	}
 	// Every built-in policy publishes one (tests of this package register none of their own).
 	if got, all := strings.Join(Schemas(), ","), strings.Join(Names(), ","); got != all {
