@@ -168,6 +168,28 @@ func (t *Template) Append(dst []byte, x *Ctx) (out []byte, missing int) {
 	return dst, missing
 }
 
+// AppendEach is Append with each variable's value passed through value
+// as it is appended: value gets dst with the value at dst[start:] and
+// returns dst with it rewritten (escaped, say), so a policy that must
+// encode values does not parse the template again. value is a plain
+// function, not a closure, so that calling AppendEach allocates nothing.
+func (t *Template) AppendEach(dst []byte, x *Ctx, value func(x *Ctx, dst []byte, start int) []byte) (out []byte, missing int) {
+	for i := range t.parts {
+		p := &t.parts[i]
+		if p.v == nil {
+			dst = append(dst, p.lit...)
+			continue
+		}
+		start := len(dst)
+		var ok bool
+		if dst, ok = p.v.fn(x, dst); !ok {
+			missing++
+		}
+		dst = value(x, dst, start)
+	}
+	return dst, missing
+}
+
 // Variables lists the names of the template's variables.
 func (t *Template) Variables() []string {
 	var names []string

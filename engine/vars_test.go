@@ -136,3 +136,21 @@ func BenchmarkValueGetSet(b *testing.B) {
 		}
 	}
 }
+
+// AppendEach passes each value, and only the values, through its hook;
+// absent ones count as missing as in Append.
+func TestTemplateAppendEach(t *testing.T) {
+	x := testCtx(t, sampleRequest)
+	tp, err := ParseTemplate("{{x}} {http_x_tenant}-{arg_none}-{arg_page}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bracket := func(_ *Ctx, dst []byte, start int) []byte {
+		v := string(dst[start:])
+		return append(append(append(dst[:start], '['), v...), ']')
+	}
+	got, missing := tp.AppendEach([]byte("pre:"), x, bracket)
+	if string(got) != "pre:{x} [acme]-[]-[3]" || missing != 1 {
+		t.Fatalf("got %q, %d missing; want %q, 1", got, missing, "pre:{x} [acme]-[]-[3]")
+	}
+}

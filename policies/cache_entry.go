@@ -59,14 +59,6 @@ func finishCacheFields(b []byte, start int) {
 	binary.BigEndian.PutUint32(b[start+30:], uint32(len(b)-start-cacheEntryHead))
 }
 
-// setCacheTimes rewrites the times of an entry started at start (the TTL
-// is known only once the whole head is seen).
-func setCacheTimes(b []byte, start int, ageOrigin, freshUntil, staleUntil int64) {
-	binary.BigEndian.PutUint64(b[start+6:], uint64(ageOrigin))
-	binary.BigEndian.PutUint64(b[start+14:], uint64(freshUntil))
-	binary.BigEndian.PutUint64(b[start+22:], uint64(staleUntil))
-}
-
 // decodeCacheEntry reads an entry; the views live as long as b.
 func decodeCacheEntry(b []byte) (cacheEntry, error) {
 	if len(b) < cacheEntryHead || b[0] != 'S' || b[1] != 'C' || b[2] != cacheFormatVersion {

@@ -46,7 +46,7 @@ type responseRewrite struct {
 	status      int
 	edits       compiledEdits
 	body        *engine.Template // nil: the body is kept
-	jsonParts   []bodyPart       // body_escape: json: body split, its values escaped
+	bodyJSON    bool             // body_escape: json: body's values escaped
 	statuses    statusSet        // empty: every status
 	anyStatus   bool
 	maxBody     int64
@@ -99,16 +99,12 @@ func newResponseRewrite(spec config.PolicySpec, _ *engine.Env) (engine.Policy, e
 	}
 	switch cfg.BodyEscape {
 	case "":
-		if p.body != nil && setsJSONType(cfg.Headers.Set) {
-			p.jsonParts = splitBodyTemplate(*cfg.Body)
-		}
+		p.bodyJSON = p.body != nil && setsJSONType(cfg.Headers.Set)
 	case "none", "json":
 		if p.body == nil {
 			return nil, config.FieldError(spec, "body_escape", "is for body: there is no body to write")
 		}
-		if cfg.BodyEscape == "json" {
-			p.jsonParts = splitBodyTemplate(*cfg.Body)
-		}
+		p.bodyJSON = cfg.BodyEscape == "json"
 	default:
 		return nil, config.FieldError(spec, "body_escape", fmt.Sprintf(`must be "none" or "json", got %q`, cfg.BodyEscape))
 	}
@@ -162,8 +158,8 @@ func (p *responseRewrite) rewriteBody(x *engine.Ctx) engine.Status {
 		return engine.Continue
 	}
 	buf := p.bodyBuffers.get(x.WorkerID())
-	if p.jsonParts != nil {
-		*buf = appendJSONEscapedBody((*buf)[:0], x, p.jsonParts)
+	if p.bodyJSON {
+		*buf, _ = p.body.AppendEach((*buf)[:0], x, escapeJSONValue)
 	} else {
 		*buf, _ = p.body.Append((*buf)[:0], x)
 	}
@@ -171,57 +167,15 @@ func (p *responseRewrite) rewriteBody(x *engine.Ctx) engine.Status {
 	return engine.Continue
 }
 
-// bodyPart is a run of a body template's literal text, or one of its
-// variables.
-type bodyPart struct {
-	lit string
-	v   *engine.Variable
-}
-
-// splitBodyTemplate splits src, a template engine.ParseTemplate accepted,
-// into its literal text and its variables, so that each value can be
-// escaped on its own (engine.Template appends them as they are).
-func splitBodyTemplate(src string) []bodyPart {
-	var parts []bodyPart
-	var lit strings.Builder
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		if (c == '{' || c == '}') && i+1 < len(src) && src[i+1] == c {
-			lit.WriteByte(c) // "{{" and "}}" are literal braces
-			i++
-			continue
-		}
-		if c != '{' {
-			lit.WriteByte(c)
-			continue
-		}
-		end := strings.IndexByte(src[i:], '}')
-		v, _ := engine.ParseVariable(strings.TrimSpace(src[i+1 : i+end])) // checked by ParseTemplate
-		parts = append(parts, bodyPart{lit: lit.String()}, bodyPart{v: &v})
-		lit.Reset()
-		i += end
-	}
-	return append(parts, bodyPart{lit: lit.String()})
-}
-
-// appendJSONEscapedBody appends the body of parts for x, every value
-// escaped as the inside of a JSON string: '"' and '\' escaped, control
-// characters as \n, \t or \u00XX, bytes that are not UTF-8 as \ufffd. It
-// allocates nothing once the worker's scratch buffer has grown.
-func appendJSONEscapedBody(dst []byte, x *engine.Ctx, parts []bodyPart) []byte {
-	val := x.Scratch()
-	for i := range parts {
-		part := &parts[i]
-		if part.v == nil {
-			dst = append(dst, part.lit...)
-			continue
-		}
-		val, _ = part.v.Append(val[:0], x)
-		// appendJSONString writes the quotes too: drop them in place.
-		n := len(dst)
-		dst = appendJSONString(dst, unsafe.String(unsafe.SliceData(val), len(val))) // a view: it keeps nothing
-		dst = append(dst[:n], dst[n+1:len(dst)-1]...)
-	}
+// escapeJSONValue rewrites the value at dst[start:] as the inside of a
+// JSON string: '"' and '\' escaped, control characters as \n, \t or
+// \u00XX, bytes that are not UTF-8 as \ufffd (appendJSONString, without
+// its quotes). It allocates nothing once the worker's scratch buffer has
+// grown.
+func escapeJSONValue(x *engine.Ctx, dst []byte, start int) []byte {
+	val := append(x.Scratch()[:0], dst[start:]...)
+	dst = appendJSONString(dst[:start], unsafe.String(unsafe.SliceData(val), len(val))) // a view: it keeps nothing
+	dst = append(dst[:start], dst[start+1:len(dst)-1]...)                               // the quotes
 	x.ScratchDone(val)
 	return dst
 }
@@ -230,12 +184,9 @@ func appendJSONEscapedBody(dst []byte, x *engine.Ctx, parts []bodyPart) []byte {
 // (application/json, or a +json type such as application/problem+json).
 func setsJSONType(set map[string]string) bool {
 	for name, v := range set {
-		if !strings.EqualFold(name, "Content-Type") {
-			continue
+		if strings.EqualFold(name, "Content-Type") {
+			return bodyKindOf([]byte(v)) == bodyJSON
 		}
-		mt, _, _ := strings.Cut(v, ";")
-		mt = strings.ToLower(strings.TrimSpace(mt))
-		return mt == "application/json" || strings.HasSuffix(mt, "+json")
 	}
 	return false
 }
