@@ -307,6 +307,13 @@ func TestCacheFleetLockHolderFails(t *testing.T) {
 		startGet(t, a.addr, "/gated-hang") // never released: a's request outlives its lock
 		upA.waitArrival(t, "/gated-hang")
 		timeouts := cacheStat("fleet_lock_timeouts")
+		// b's wait ends lock_timeout after it began, a's lock
+		// lock_timeout after a took it: started at once, b's last look
+		// came a few hundred microseconds after the lock's expiry, less
+		// than Redis's millisecond rounding of PX on a loaded machine
+		// (CI saw b give up). Starting b once a quarter of the lock has
+		// passed puts its last look 250ms after the expiry.
+		waitFor(t, "a quarter of a's lock to pass", func() bool { return pttl(fleetLockKey("/gated-hang")) <= lockTimeout*3/4 })
 		asked := time.Now()
 		left := pttl(fleetLockKey("/gated-hang"))
 		done := getB("/gated-hang")
