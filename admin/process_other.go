@@ -12,6 +12,3 @@ import (
 func newProcessCollector() prometheus.Collector {
 	return collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
 }
-
-// niceThisThread does nothing where threads have no nice of their own.
-func niceThisThread(int) {}

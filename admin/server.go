@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
 	"github.com/sluice-gw/sluice/lb"
+	"github.com/sluice-gw/sluice/lowprio"
 )
 
 // LogStats is what the access log tells /metrics and /status.
@@ -393,11 +394,8 @@ func (s *Server) warm() {
 	}
 }
 
-// scrapeNice is the scrape thread's nice value.
-const scrapeNice = 10
-
 // scrapeLoop makes the expositions, one at a time, on an OS thread of its
-// own at nice 10, from the warm-up at Listen or the first scrape until
+// own lowered (package lowprio), from the warm-up at Listen or the first scrape until
 // Close or Shutdown; a thread started after Close first waits for the one
 // before it (finishing a warm-up) to end, so that one renders at a time.
 // With a large config a scrape is milliseconds of CPU; run
@@ -413,7 +411,7 @@ func (s *Server) scrapeLoop(scrapes <-chan *scrape, prev <-chan struct{}, done c
 		<-prev
 	}
 	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-	niceThisThread(scrapeNice)
+	lowprio.ThisThread()
 	for sc := range scrapes {
 		body := s.render(sc.gzip)
 		if sc.done == nil {

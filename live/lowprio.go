@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+
+	"github.com/sluice-gw/sluice/lowprio"
 )
 
 // The control plane runs below the data plane. A change of one route of
@@ -12,13 +14,10 @@ import (
 // garbage they make and its collection); on a machine whose cores all run
 // event loops, that work would be taken from requests, whose p99 then
 // moves. So changes are applied, and written back, on OS threads of their
-// own at a lower scheduling priority (nice): the kernel gives the event
-// loops the CPU first, and the control plane the rest. Garbage collection
+// own at a lower scheduling priority (package lowprio): the kernel gives
+// the event loops the CPU first, and the control plane the rest. Garbage collection
 // assists triggered by the change's allocations run on the same niced
 // thread, as they run on the allocating goroutine.
-
-// controlNice is the nice value of the control plane's threads.
-const controlNice = 10
 
 // lowPriority runs jobs one at a time on a thread locked to it and niced,
 // until stop.
@@ -32,7 +31,7 @@ func newLowPriority() *lowPriority {
 	lp := &lowPriority{jobs: make(chan func())}
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		niceThisThread(controlNice)
+		lowprio.ThisThread()
 		for job := range lp.jobs {
 			job()
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-gw/sluice/atomicfile"
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/lowprio"
 )
 
 // persister writes accepted changes back to the config file, off the
@@ -89,7 +90,7 @@ const minWriteGap = 200 * time.Millisecond
 func (p *persister) run() {
 	defer close(p.done)
 	runtime.LockOSThread() // below the event loops, as changes are (lowprio.go)
-	niceThisThread(controlNice)
+	lowprio.ThisThread()
 	var last time.Time
 	for range p.kick {
 		if gap := time.Since(last); gap < minWriteGap && !p.isClosed() {

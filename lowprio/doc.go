@@ -1,0 +1,12 @@
+// Package lowprio puts the calling OS thread below the event loops.
+//
+// The control plane (a configuration change, its write-back, a scrape)
+// costs milliseconds of CPU at a time, on the cores that run the event
+// loops. On a thread of its own at nice 10 it gets the CPU after them: the
+// kernel gives a contended core to nice-0 threads about ten times as
+// often. A kernel or sandbox that refuses leaves the thread as it was.
+package lowprio
+
+// Nice is the lowered threads' nice value: weight 110 against the loops'
+// 1,024, about a tenth of a contended core.
+const Nice = 10
