@@ -20,7 +20,13 @@ import (
 // route changes a second through the Admin API, alternated
 // SLUICE_CHURN_ROUNDS times (default 2). It reports wrk's
 // p99 and errors for each, and the time from each change's 200 to the
-// changed route answering through the gateway.
+// changed route answering through the gateway. With SLUICE_CHURN_RATE=N
+// the traffic is bench/cmd/rateload's open loop at N requests a second
+// instead of wrk's closed loop, which saturates the machine: there, any
+// CPU a change takes comes out of the requests' queue, whatever its
+// priority; at a rate the gateway has the CPU for, the change's niced
+// work runs in the idle time and the p99 says whether it still delays
+// requests.
 func TestChurnCell(t *testing.T) {
 	if os.Getenv("SLUICE_CHURN") == "" {
 		t.Skip("a measurement: SLUICE_CHURN=1 runs it")
@@ -49,7 +55,28 @@ func TestChurnCell(t *testing.T) {
 	p99 := regexp.MustCompile(`(?m)^\s+99%\s+(\S+)`)
 	errsRe := regexp.MustCompile(`(?m)(Socket errors:.*|Non-2xx or 3xx responses: \d+)`)
 	reqsRe := regexp.MustCompile(`(?m)^\s+(\d+) requests in`)
+	rate := 0.0
+	fmt.Sscan(os.Getenv("SLUICE_CHURN_RATE"), &rate)
+	rateload := filepath.Join(t.TempDir(), "rateload")
+	if rate > 0 {
+		if out, err := exec.Command("go", "build", "-o", rateload, "github.com/sluice-gw/sluice/bench/cmd/rateload").CombinedOutput(); err != nil {
+			t.Fatalf("go build rateload: %v\n%s", err, out)
+		}
+	}
+	rateRe := regexp.MustCompile(`requests=(\d+) errors=(\d+) .*p99_us=(\d+) p999_us=(\d+)`)
+	runOpenLoop := func() (string, string, string) {
+		out, err := exec.Command("taskset", "-c", "1", rateload, "-url", "http://"+listen+"/svc5000/x", "-conns", "16",
+			"-rate", fmt.Sprint(rate), "-duration", fmt.Sprintf("%ds", secs)).CombinedOutput()
+		m := rateRe.FindSubmatch(out)
+		if err != nil || m == nil {
+			t.Fatalf("rateload: %v\n%s", err, out)
+		}
+		return fmt.Sprintf("%sus (p99.9 %sus)", m[3], m[4]), "errors " + string(m[2]), string(m[1])
+	}
 	runWrk := func() (string, string, string) {
+		if rate > 0 {
+			return runOpenLoop()
+		}
 		out, err := exec.Command("taskset", "-c", "1", wrk, "-t1", "-c16", fmt.Sprintf("-d%ds", secs), "--latency", "http://"+listen+"/svc5000/x").CombinedOutput()
 		if err != nil {
 			t.Fatalf("wrk: %v\n%s", err, out)

@@ -50,11 +50,13 @@ func run() int {
 	idle := flag.Int("idle-conns", 10000, "idle: keep-alive connections held")
 	routes := flag.Int("routes", 1000, "routes: number of prefix routes")
 	scrapeRoutes := flag.Int("scrape-routes", 10000, "scrape: routes, the catch-all included, each warmed with 5 status codes (more than 10000 share Sluice's (overflow) series)")
+	scrapeRate := flag.Float64("scrape-rate", 0, "scrape: send the traffic as an open loop at this many requests a second (bench/cmd/rateload) instead of wrk's saturating closed loop; 0 for wrk")
 	strace := flag.Bool("strace", false, "also count syscalls per request under strace -c (plain's first cell; the auth, redislimit, cache and aggregate cells)")
 	straceFor := flag.Duration("strace-duration", 3*time.Second, "the traced wrk run")
 	sluice := flag.String("sluice", "bin/sluice", "Sluice binary (relative to -root); skipped if missing or not starting")
 	goproxy := flag.String("goproxy", "bench/tmp/bin/goproxy", "goproxy binary (relative to -root)")
 	idleBin := flag.String("idleconns", "bench/tmp/bin/idleconns", "idleconns binary (relative to -root)")
+	rateload := flag.String("rateload", "bench/tmp/bin/rateload", "rateload binary (relative to -root): the open loop of -scrape-rate")
 	poller := flag.String("poller", "bench/tmp/bin/poller", "poller binary (relative to -root): the scrape scenario's scraper and control")
 	oneLiner := flag.Bool("sluice-oneliner", false, "plain/idle: run `sluice proxy --listen --to` instead of a bench config (keeps Sluice's default max_requests 1000)")
 	unavailable := flag.String("sluice-unavailable", "", "skip Sluice with this reason (run.sh sets it when make build fails)")
@@ -81,7 +83,7 @@ func run() int {
 		Rounds: max(1, *rounds), Duration: *duration, Warmup: *warmup,
 		Scenarios: split(*scenarios), Proxies: split(*proxies), Conns: connList, Bodies: split(*bodies),
 		ProxyCPUs: *proxyCPUs, LoadCPUs: *loadCPUs, WrkThreads: *wrkThreads,
-		IdleConns: *idle, Routes: max(1, *routes), ScrapeRoutes: max(1, *scrapeRoutes), Strace: *strace, StraceFor: *straceFor,
+		IdleConns: *idle, Routes: max(1, *routes), ScrapeRoutes: max(1, *scrapeRoutes), ScrapeRate: *scrapeRate, RateloadBin: abs(*rateload), Strace: *strace, StraceFor: *straceFor,
 		SluiceBin: abs(*sluice), SluiceUnavailable: *unavailable, SluiceOneLiner: *oneLiner, GoproxyBin: abs(*goproxy), IdleBin: abs(*idleBin), PollerBin: abs(*poller),
 		KeepTmp: *keepTmp, Log: os.Stderr,
 	}

@@ -149,3 +149,25 @@ func TestParseStubStatusRequests(t *testing.T) {
 		t.Fatalf("stub_status = %+v, %v", st, err)
 	}
 }
+
+func TestParseRateloadOutput(t *testing.T) {
+	r, err := ParseRateloadOutput([]byte("requests=100000 errors=3 duration_us=10000000 p50_us=310 p90_us=540 p99_us=1210 p999_us=2900 max_us=4800\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := WrkReport{Requests: 100000, ErrRead: 3, DurationMicros: 10000000, LatP50Micros: 310, LatP90Micros: 540, LatP99Micros: 1210, LatP999Micros: 2900, LatMaxMicros: 4800}
+	if r != want {
+		t.Fatalf("got %+v\nwant %+v", r, want)
+	}
+	if r.RPS() != 10000 || r.Errors() != 3 {
+		t.Fatalf("rps %v errors %d", r.RPS(), r.Errors())
+	}
+	// The line of an older rateload (no duration, no p99.9) is refused,
+	// not read as zeros.
+	if _, err := ParseRateloadOutput([]byte("requests=1 errors=0 p50_us=1 p90_us=1 p99_us=1 max_us=1\n")); err == nil {
+		t.Fatal("a line without duration_us and p999_us was accepted")
+	}
+	if _, err := ParseRateloadOutput([]byte("requests=x errors=0 duration_us=1 p50_us=1 p90_us=1 p99_us=1 p999_us=1 max_us=1")); err == nil {
+		t.Fatal("a bad number was accepted")
+	}
+}

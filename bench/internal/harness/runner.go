@@ -40,10 +40,16 @@ type Config struct {
 	SluiceOneLiner bool
 	GoproxyBin     string
 	IdleBin        string
-	PollerBin      string    // bench/cmd/poller: the scrape scenario's scraper and control
-	ScrapeRoutes   int       // scrape: routes, catch-all included, × 5 codes. Default 10000, Sluice's route-series cap
-	KeepTmp        bool      // keep the temp dir (configs, logs) after the run
-	Log            io.Writer // progress; os.Stderr when nil
+	PollerBin      string // bench/cmd/poller: the scrape scenario's scraper and control
+	ScrapeRoutes   int    // scrape: routes, catch-all included, × 5 codes. Default 10000, Sluice's route-series cap
+	// ScrapeRate, when above 0, sends the scrape scenario's traffic as an
+	// open loop at this many requests a second (RateloadBin) instead of
+	// wrk's saturating closed loop: whether a scrape moves the p99 of
+	// traffic the gateway has the CPU for, rather than of a queue.
+	ScrapeRate  float64
+	RateloadBin string    // bench/cmd/rateload
+	KeepTmp     bool      // keep the temp dir (configs, logs) after the run
+	Log         io.Writer // progress; os.Stderr when nil
 }
 
 // Runner runs the scenarios of one Config. Not safe for concurrent use.

@@ -68,9 +68,14 @@ func (r *Runner) runScrape(ctx context.Context) (*Cell, error) {
 		return nil, err
 	}
 	conns := r.cfg.Conns[0]
-	cell := &Cell{Scenario: "scrape", Name: fmt.Sprintf("%d routes × %d codes, traffic on the catch-all, %s body, %d conns", check.Routes, len(scrapeCodes), bodyLabels["13"], conns),
+	load := fmt.Sprintf("%d conns", conns)
+	if r.cfg.ScrapeRate > 0 {
+		load = fmt.Sprintf("%d conns, open loop at %.0f req/s", conns, r.cfg.ScrapeRate)
+	}
+	cell := &Cell{Scenario: "scrape", Name: fmt.Sprintf("%d routes × %d codes, traffic on the catch-all, %s body, %s", check.Routes, len(scrapeCodes), bodyLabels["13"], load),
 		Conns: conns, Body: "13", Reference: "sluice", Scrape: &check}
-	spec := WrkSpec{Conns: conns, Threads: r.cfg.WrkThreads, Duration: r.cfg.Duration, Script: script, CPUs: r.cfg.LoadCPUs}
+	spec := WrkSpec{Conns: conns, Threads: r.cfg.WrkThreads, Duration: r.cfg.Duration, Script: script, CPUs: r.cfg.LoadCPUs,
+		Rate: r.cfg.ScrapeRate, RateBin: r.cfg.RateloadBin}
 	_, err = r.runCell(ctx, cell, []*Peer{base, &scraper, &control}, "/", spec)
 	return cell, err
 }

@@ -69,10 +69,19 @@ type WrkSpec struct {
 	Duration time.Duration
 	Script   string // path of the Lua script (always includes report.lua)
 	CPUs     string // taskset CPU list for wrk
+	// Rate, when above 0, sends the traffic with RateBin
+	// (bench/cmd/rateload) instead of wrk: an open loop at Rate requests a
+	// second over Conns connections, whose latencies are the server's and
+	// not the queue a closed loop builds at saturation. Script is unused.
+	Rate    float64
+	RateBin string
 }
 
 // RunWrk runs wrk to completion and parses its report.
 func RunWrk(ctx context.Context, s WrkSpec) (WrkReport, []byte, error) {
+	if s.Rate > 0 {
+		return runOpenLoop(ctx, s)
+	}
 	secs := int(s.Duration.Round(time.Second) / time.Second)
 	if secs < 1 {
 		secs = 1
