@@ -52,9 +52,15 @@ type requestLogger struct {
 	wake       chan struct{}
 	sink       lineSink
 	lines      atomic.Uint64
-	stop       chan struct{}
-	stopped    chan struct{}
-	closeOnce  sync.Once
+	// parked is set while the writer waits without its tick (parkAfter):
+	// a worker that queues a line then wakes it. Read by the workers for
+	// each line, written twice per idle spell: its own cache line.
+	_         [64]byte
+	parked    atomic.Bool
+	_         [64]byte
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
 
 	// The writer's, reused from batch to batch: the views of the rings
 	// being written and where each ring's batch ends.
@@ -76,6 +82,12 @@ type ringMark struct {
 // 20µs of CPU per request on the 2-vCPU test machine); a batch is every
 // ring's bytes, however many lines they hold.
 const writeEvery = 20 * time.Millisecond
+
+// parkAfter is how many drains in a row found nothing before the writer
+// stops its tick until a worker wakes it: a gateway with no traffic (or
+// whose stderr log sees no failure) does not wake up fifty times a second
+// for nothing.
+const parkAfter = 50
 
 // maxLine is what a line is expected to stay under: fields are cut at
 // maxLine/4 bytes before escaping. A worker formats straight into its
@@ -381,10 +393,13 @@ func (l *requestLogger) record(r logRecord) {
 			return
 		}
 	}
-	if ring.put(l, r) {
-		// Half full: wake the writer now rather than at its next tick.
-		// Otherwise the worker does not signal at all, and the writer
-		// writes many lines per system call.
+	// Half full: wake the writer now rather than at its next tick; and
+	// wake a parked writer, which has no tick. Otherwise the worker does
+	// not signal at all, and the writer writes many lines per system
+	// call. (The worker stores the ring's head before it loads parked,
+	// the writer stores parked before it loads the heads: one of them
+	// sees the other's store, so no line waits for a writer that sleeps.)
+	if ring.put(l, r) || l.parked.Load() {
 		select {
 		case l.wake <- struct{}{}:
 		default: // the writer is already woken
@@ -405,6 +420,8 @@ func (l *requestLogger) format(dst []byte, ring *lineRing, r logRecord) []byte {
 
 // write is the writer goroutine: it drains every ring every writeEvery,
 // or sooner when a ring is half full, and reopens a file on SIGUSR1.
+// After parkAfter empty drains it parks: no tick until a worker queues a
+// line (or SIGUSR1, or close).
 func (l *requestLogger) write() {
 	defer close(l.stopped)
 	usr1 := make(chan os.Signal, 1)
@@ -412,10 +429,12 @@ func (l *requestLogger) write() {
 	defer signal.Stop(usr1)
 	tick := time.NewTicker(writeEvery)
 	defer tick.Stop()
+	var ticks <-chan time.Time = tick.C
+	empty := 0
 	for {
 		select {
 		case <-l.wake:
-		case <-tick.C:
+		case <-ticks:
 		case <-usr1:
 			if err := l.sink.Reopen(); err != nil {
 				fmt.Fprintf(os.Stderr, "sluice: access log: reopen: %v\n", err)
@@ -424,13 +443,38 @@ func (l *requestLogger) write() {
 			l.drain()
 			return
 		}
-		l.drain()
+		if ticks == nil { // woken from parked
+			l.parked.Store(false)
+			tick.Reset(writeEvery)
+			ticks = tick.C
+		}
+		if l.drain() {
+			empty = 0
+		} else if empty++; empty >= parkAfter {
+			l.parked.Store(true)
+			if l.queued() {
+				l.parked.Store(false) // a line came before parked was seen
+				continue
+			}
+			tick.Stop()
+			ticks, empty = nil, 0
+		}
 	}
 }
 
+// queued reports whether a ring holds a line not written yet.
+func (l *requestLogger) queued() bool {
+	for _, ring := range l.rings {
+		if ring.head.Load() != ring.tail.Load() {
+			return true
+		}
+	}
+	return false
+}
+
 // drain writes what every ring holds, in one batch, and hands the bytes
-// back to the workers. The writer's only.
-func (l *requestLogger) drain() {
+// back to the workers; false when they held nothing. The writer's only.
+func (l *requestLogger) drain() bool {
 	l.segs, l.marks = l.segs[:0], l.marks[:0]
 	for _, ring := range l.rings {
 		n := ring.lines.Load() // before head: see lineRing
@@ -442,7 +486,7 @@ func (l *requestLogger) drain() {
 		l.marks = append(l.marks, ringMark{ring: ring, head: h, lines: n, linesWritten: n - ring.tailLines.Load()})
 	}
 	if len(l.marks) == 0 {
-		return
+		return false
 	}
 	// A destination that fails loses the batch: the writer goes on with
 	// the next (a full disk must not stop the workers either).
@@ -455,6 +499,7 @@ func (l *requestLogger) drain() {
 		m.ring = nil
 	}
 	clear(l.segs) // no views kept past the batch
+	return true
 }
 
 // close writes what is queued and closes the destination. Workers must be

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sluice-gw/sluice/config"
@@ -194,5 +195,36 @@ func BenchmarkAccessLogToFile(b *testing.B) {
 	l.drain()
 	if l.Dropped() != 0 {
 		b.Fatalf("%d lines dropped", l.Dropped())
+	}
+}
+
+// An idle writer parks without its tick, and a line queued then still
+// reaches the destination: the worker wakes it. A lost wake-up would leave
+// the line queued for ever (no tick runs while parked), so each round
+// waits for its line with no other way for it to be written. Rounds
+// alternate a line queued as the writer parks with one queued long after.
+func TestWriterParksWhenIdleAndWakesForALine(t *testing.T) {
+	sink := &memSink{}
+	l := startLogger(sink, 1, 64, true)
+	defer l.close()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("waited 10s for %s", what)
+			}
+		}
+	}
+	for round := range 20 {
+		if round%2 == 0 {
+			waitUntil("the writer to park", l.parked.Load)
+		} else {
+			// Queued while the writer may be between its last empty
+			// drain and its park: the case the parked flag's order is for.
+			waitUntil("the writer to be about to park", func() bool { return !l.parked.Load() })
+			time.Sleep(time.Duration(parkAfter-1) * writeEvery)
+		}
+		l.record(&fakeRecord{status: 200, path: fmt.Sprintf("/%d", round)})
+		waitUntil(fmt.Sprintf("line %d to be written", round), func() bool { return sink.count() == round+1 })
 	}
 }
