@@ -121,6 +121,9 @@ func cmdApply(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if !refuseLeftover("apply", fs, 0, "apply takes no arguments, the file is -f FILE", stderr) {
+		return 2
+	}
 	if *consulAddr != "" {
 		return applyToConsul(c.file, *consulAddr, strings.Trim(*prefix, "/"), *dry, stdout, stderr)
 	}
@@ -154,6 +157,9 @@ func cmdDiff(args []string, stdout, stderr io.Writer) int {
 	var c adminClient
 	c.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !refuseLeftover("diff", fs, 0, "diff takes no arguments, the file is -f FILE", stderr) {
 		return 2
 	}
 	var res struct {

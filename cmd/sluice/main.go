@@ -1,7 +1,7 @@
 // Command sluice is the Sluice gateway.
 //
 //	sluice -c sluice.yaml                 run with a config file
-//	sluice validate -c sluice.yaml        check a config file and exit
+//	sluice validate sluice.yaml           check a config file and exit (or -c FILE)
 //	sluice proxy --listen 127.0.0.1:8080 --to 127.0.0.1:9000 [--workers N]
 //	                                      a one-line reverse proxy
 //	sluice apply -f new.yaml              replace a running gateway's config
@@ -71,7 +71,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   sluice [run] -c FILE [-workers N] [-pool-max-idle N] [-pool-idle-timeout D] [-log-level L]
                [-status ADDR] [-cpuprofile FILE]
-  sluice validate -c FILE
+  sluice validate [-c] FILE          check FILE (default sluice.yaml) and exit
   sluice proxy --listen ADDR --to ADDR[,ADDR...] [the run flags but -c]
   sluice apply -f FILE [-admin ADDR] [-token-file F] [-dry-run]
                                       replace a running gateway's config (Admin API)
@@ -129,25 +129,29 @@ func (o *overrides) apply(cfg *config.Config) {
 func cmdValidate(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("c", "sluice.yaml", "config file")
+	byFlag := fs.String("c", "sluice.yaml", "config file (or give it as the argument: sluice validate FILE)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*file)
+	file, ok := validateFile(fs, *byFlag, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(file)
 	if err == nil {
 		c := engine.NewCompiler(policies.Build)
 		_, err = c.Compile(cfg)
 		c.Close() // stops the health probes a compile starts
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "sluice: %s: invalid:\n%v\n", *file, err)
+		fmt.Fprintf(stderr, "sluice: %s: invalid:\n%v\n", file, err)
 		return 1
 	}
 	if cfg.Fleet() {
-		fmt.Fprintf(stderr, "sluice: %s: ok (a fleet node's own sections; the rest is in Consul under %s/: sluice apply -consul checks that)\n", *file, cfg.ConfigSource.Prefix)
+		fmt.Fprintf(stderr, "sluice: %s: ok (a fleet node's own sections; the rest is in Consul under %s/: sluice apply -consul checks that)\n", file, cfg.ConfigSource.Prefix)
 		return 0
 	}
-	fmt.Fprintf(stderr, "sluice: %s: ok (%d upstreams, %d routes)\n", *file, len(cfg.Upstreams), len(cfg.Routes))
+	fmt.Fprintf(stderr, "sluice: %s: ok (%d upstreams, %d routes)\n", file, len(cfg.Upstreams), len(cfg.Routes))
 	return 0
 }
 
@@ -158,6 +162,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	var ov overrides
 	ov.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !refuseLeftover("run", fs, 0, "run takes no arguments, the config file is -c FILE", stderr) {
 		return 2
 	}
 	load := func(reloading bool) (*config.Config, error) {
@@ -192,6 +199,9 @@ func cmdProxy(args []string, stderr io.Writer) int {
 	var ov overrides
 	ov.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !refuseLeftover("proxy", fs, 0, "proxy takes no arguments, the upstreams are --to ADDR[,ADDR...]", stderr) {
 		return 2
 	}
 	if *to == "" {
