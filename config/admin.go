@@ -6,8 +6,8 @@ import (
 )
 
 // Admin is the top-level "admin:" section: the operators' listener, apart
-// from traffic, that serves /metrics, /status (package admin) and the
-// Admin API (package adminapi). The zero value serves nothing.
+// from traffic, that serves /metrics, /status, /status/upstreams (package
+// admin) and the Admin API (package adminapi). The zero value serves nothing.
 //
 // Validate refuses an address that is not loopback unless AllowRemote
 // says the operator means it; the gateway then also refuses to start

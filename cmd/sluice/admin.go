@@ -25,10 +25,17 @@ const tokenEnv = "SLUICE_ADMIN_TOKEN"
 // minTokenLen refuses tokens short enough to guess.
 const minTokenLen = 16
 
-// startAdmin serves the admin listener (package admin: /metrics, /status;
-// package adminapi: the Admin API) when the config has one (admin.listen,
-// or the -status flag); nil when it has none. It is not moved by a
-// reload: a changed admin section takes effect at the next start.
+// adminServes is what the admin listener serves, for the -status flag's
+// help and the start-up line: package admin's views and the Admin API
+// that startAdmin adds to the same mux. (GET /upstreams is the Admin
+// API's list of upstream configs; their health is /status/upstreams.)
+const adminServes = "/metrics, /status, /status/upstreams and the Admin API"
+
+// startAdmin serves the admin listener (package admin: /metrics, /status,
+// /status/upstreams; package adminapi: the Admin API) when the config has
+// one (admin.listen, or the -status flag); nil when it has none. It is not
+// moved by a reload: a changed admin section takes effect at the next
+// start.
 func startAdmin(cfg *config.Config, srv *engine.Server, rl *requestLogger, store *live.Store, extra func() map[string]any, consul *consulCollector) (*admin.Server, error) {
 	if cfg.Admin.Listen == "" {
 		return nil, nil

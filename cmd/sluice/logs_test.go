@@ -477,7 +477,7 @@ func TestEventLevels(t *testing.T) {
 		want slog.Level
 	}{
 		{"listening on 127.0.0.1:8080 (1 upstreams, 2 routes; pid 7)", slog.LevelInfo},
-		{"admin on http://127.0.0.1:9901 (/metrics, /status, the Admin API)", slog.LevelInfo},
+		{"admin on http://127.0.0.1:9901 (/metrics, /status, /status/upstreams and the Admin API)", slog.LevelInfo},
 		{"config version 3 in force (was 2)", slog.LevelInfo},
 		{"config: PUT /routes/api by admin: version 3 -> 4", slog.LevelInfo},
 		{"config: writing version 4 to x.yaml: disk full (the change is in force, not on disk)", slog.LevelWarn},

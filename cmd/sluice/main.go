@@ -70,7 +70,7 @@ func run(args []string, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   sluice [run] -c FILE [-workers N] [-pool-max-idle N] [-pool-idle-timeout D] [-log-level L]
-               [-status ADDR] [-cpuprofile FILE]
+               [-log-format F] [-status ADDR] [-cpuprofile FILE]
   sluice validate [-c] FILE          check FILE (default sluice.yaml) and exit
   sluice proxy --listen ADDR --to ADDR[,ADDR...] [the run flags but -c]
   sluice apply -f FILE [-admin ADDR] [-token-file F] [-dry-run]
@@ -79,6 +79,7 @@ func usage(w io.Writer) {
                                       write a config into a fleet's Consul KV
   sluice diff -f FILE [-admin ADDR] [-token-file F]
                                       what apply would change
+  sluice help                         this text
 `)
 }
 
@@ -96,7 +97,7 @@ type overrides struct {
 func (o *overrides) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.workers, "workers", 0, "event loops (0 = config, else GOMAXPROCS)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarks)")
-	fs.StringVar(&o.statusAddr, "status", "", "the admin listener's address (/metrics, /status, /upstreams): shorthand for admin.listen")
+	fs.StringVar(&o.statusAddr, "status", "", "the admin listener's address ("+adminServes+"): shorthand for admin.listen")
 	fs.IntVar(&o.poolMaxIdle, "pool-max-idle", 0, "idle upstream connections kept per worker per target (0 = config)")
 	fs.DurationVar(&o.poolIdleTimeout, "pool-idle-timeout", 0, "close idle upstream connections after this (0 = config)")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug|info|warn|error (empty = config)")
@@ -373,7 +374,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 	}
 	if adm != nil {
 		defer adm.Close()
-		logger.Printf("admin on http://%s (/metrics, /status, the Admin API)", adm.Addr())
+		logger.Printf("admin on http://%s (%s)", adm.Addr(), adminServes)
 	}
 
 	notifyReady() // after every listener: a parent waiting to hand over drains now
