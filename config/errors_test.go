@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sluice-gw/sluice/shm"
 )
 
 // TestParseErrors pins every kind of error message: its line, its path and
@@ -76,7 +78,7 @@ upstreams:
 		{
 			name: "zero shared dict",
 			yaml: "shared_dicts:\n  limits: 0\n",
-			want: `t.yaml:2: shared_dicts.limits: must be > 0, got 0`,
+			want: fmt.Sprintf("t.yaml:2: shared_dicts.limits: must be at least %d bytes (room for one entry), got 0", shm.MinCapacity),
 		},
 		{
 			name: "bad shared dict name",
@@ -337,7 +339,7 @@ func TestSyntaxAndComplexitySentinels(t *testing.T) {
 		prev := "*a" + string(rune('0'+i-1))
 		doc += "a" + string(rune('0'+i)) + ": &a" + string(rune('0'+i)) + " [" + strings.Repeat(prev+", ", 9) + prev + "]\n"
 	}
-	doc = "shared_dicts:\n  x: 1\nroutes:\n  - policies:\n      - name: p\n        config:\n" + indent(doc, "          ") +
+	doc = "shared_dicts:\n  x: 1k\nroutes:\n  - policies:\n      - name: p\n        config:\n" + indent(doc, "          ") +
 		"global_policies:\n  - name: q\n    config: {<<: {}}\n"
 	cfg, err := Parse([]byte(doc), "t.yaml")
 	if err != nil {

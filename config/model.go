@@ -27,7 +27,7 @@ type Config struct {
 	// or json (one object per line). Default "text".
 	LogFormat string `yaml:"log_format,omitempty"`
 	// SharedDicts declares the shared dicts (package shm) by name with their
-	// byte capacity, which must be > 0. Default: none.
+	// byte capacity, at least shm.MinCapacity. Default: none.
 	SharedDicts map[string]Size `yaml:"shared_dicts,omitempty"`
 	// Client holds the limits and timeouts applied to client connections.
 	Client Client `yaml:"client"`

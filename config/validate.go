@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/router"
+	"github.com/sluice-gw/sluice/shm"
 )
 
 // Validate fills the defaults documented on each field and checks every
@@ -96,8 +97,10 @@ func (v *validator) config(c *Config) {
 	for _, name := range dicts {
 		p := keyPath("shared_dicts", name)
 		v.name(p, name)
-		if size := c.SharedDicts[name]; size <= 0 {
-			v.errf(p, "must be > 0, got %d", size)
+		// Checked here, not only when the dicts are built: a file check
+		// or an Admin API change then names the dict and its line.
+		if size := c.SharedDicts[name]; size < shm.MinCapacity {
+			v.errf(p, "must be at least %d bytes (room for one entry), got %d", shm.MinCapacity, size)
 		}
 	}
 	v.client(&c.Client)
