@@ -167,9 +167,15 @@ func (k requestKey) String() string {
 
 // appendValue appends the request's value for the key to dst, tagged so
 // that values of different sources never collide with each other or with
-// the client-IP fallback ('v' + value; appendKey's 'i' + IP). ok is false
-// when the request has no value: an absent (or empty) header, argument or
-// cookie, no consumer, a template variable without a value.
+// the client-IP fallback: 'v' + one value (a header, an argument, a
+// cookie, the consumer, the route or upstream name), 't' + a template's
+// key (engine.Template.AppendKey: the values' lengths, then the text),
+// appendKey's 'i' + IP and hashLongKey's 'h' + hash. A template's text
+// alone is not a key: "{a}:{b}" gives "x::y" for a="x:" b="y" and for
+// a="x" b=":y", so a client choosing b could count against the counter of
+// the client whose a is "x:". ok is false when the request has no value:
+// an absent (or empty) header, argument or cookie, no consumer, a
+// template variable without a value, a template whose text is empty.
 func (k requestKey) appendValue(dst []byte, x *engine.Ctx) ([]byte, bool) {
 	var v []byte
 	switch k.source {
@@ -194,8 +200,8 @@ func (k requestKey) appendValue(dst []byte, x *engine.Ctx) ([]byte, bool) {
 		v, _ = x.Cookie(k.header)
 	case keyTemplate:
 		n := len(dst)
-		out, missing := k.tpl.Append(append(dst, 'v'), x)
-		if missing > 0 || len(out) == n+1 {
+		out, missing := k.tpl.AppendKey(append(dst, 't'), x)
+		if missing > 0 || len(engine.KeyText(out[n+1:])) == 0 {
 			return out[:n], false
 		}
 		return out, true
@@ -218,7 +224,7 @@ const maxKeyValue = 128
 // in hex when it is longer than maxKeyValue: a key of bounded length that
 // two values share only if they are equal (the hash resists collisions a
 // client would craft to share another's counter), and that no short
-// value's key ('v' or 'i') equals.
+// value's key ('v', 't' or 'i') equals.
 func hashLongKey(b []byte, from int) []byte {
 	if len(b)-from <= maxKeyValue {
 		return b

@@ -54,6 +54,7 @@ func TestRedisLimitAllocatesNothing(t *testing.T) {
 		{"none", ""},
 		{"limit-count/redis", "      - { name: limit-count, config: { count: 1000000000, window: 1h, policy: redis, fault_tolerant: false } }\n"},
 		{"limit-count/redis/sliding+2-limits", "      - { name: limit-count, config: { limits: [ { count: 2000000000, window: 1s }, { count: 1000000000, window: 24h } ], window_type: sliding, policy: redis, fault_tolerant: false } }\n"},
+		{"limit-count/redis/template-key", `      - { name: limit-count, config: { count: 1000000000, window: 1h, policy: redis, fault_tolerant: false, key: "{http_user_agent}:{arg_id}" } }` + "\n"},
 		{"limit-req/redis", "      - { name: limit-req, config: { rate: 1000000r/s, burst: 1000000, nodelay: true, policy: redis, fault_tolerant: false } }\n"},
 		{"limit-conn/redis", "      - { name: limit-conn, config: { max: 1000, policy: redis, fault_tolerant: false } }\n"},
 	}, func(t testing.TB, items string) *gateway {

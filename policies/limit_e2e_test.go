@@ -1,6 +1,7 @@
 package policies_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -286,15 +287,7 @@ func waitZero(t *testing.T, what string, count func() int64) {
 // send writes a raw request on a new connection and returns it.
 func send(t *testing.T, addr, path string) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return sendParts(t, addr, path)
 }
 
 // status reads the status code of the response on c.
@@ -623,4 +616,108 @@ func TestLimitConnRedisOnTheLoopNoScript(t *testing.T) {
 	if n, _ := rs.Calls("zrem"); n != zrems+3 {
 		t.Errorf("%d ZREM for three requests", n-zrems)
 	}
+}
+
+// TestLimitTemplateKeyValuesCannotCollide is the regression test of the
+// limit keys' collision: a template's values were joined as they were, so
+// with key "{http_x_a}:{http_x_b}" a client sending X-A: x and X-B: :y
+// counted against the counter of the client sending X-A: x: and X-B: y
+// (both "x::y"), and could spend that client's budget. Each pair counts
+// apart, in the shared dict and in Redis (on the worker's loop, and
+// leased), for limit-count, limit-req and limit-conn; a template whose
+// text is empty still has no value (counted by client IP).
+func TestLimitTemplateKeyValuesCannotCollide(t *testing.T) {
+	cases := []struct {
+		name, key     string
+		first, second []string // header lines, or a query ("?a=1")
+		counter       string   // the first's key, when pinned: readable in Redis
+	}{
+		{"a header holding the literal", "{http_x_a}:{http_x_b}", []string{"X-A: x:", "X-B: y"}, []string{"X-A: x", "X-B: :y"}, "t2,1,|x::y"},
+		{"an argument holding the literal", "{arg_a}:{arg_b}", []string{"?a=x:&b=y"}, []string{"?a=x&b=:y"}, ""},
+		{"variables side by side", "{arg_a}{arg_b}", []string{"?a=xy&b="}, []string{"?a=x&b=y"}, ""},
+		{"a value like the key's shape", "{http_x_a}", []string{"X-A: 1,|x"}, []string{"X-A: x"}, ""},
+		{"an empty text: no value, counted by IP", "{http_x_a}{http_x_b}", []string{"X-A:", "X-B:"}, []string{"X-A: ab", "X-B:"}, ""},
+	}
+	rs := redistest.Start(t)
+	group := 0
+	for _, store := range []string{"local", "redis", "redis-lease"} {
+		for _, policy := range []string{"limit-count, config: { count: 1, window: 24h", "limit-req, config: { rate: 1r/m, burst: 0, nodelay: true", "limit-conn, config: { max: 1"} {
+			name, _, _ := strings.Cut(policy, ",")
+			if store == "redis-lease" && name != "limit-count" {
+				continue
+			}
+			for _, tc := range cases {
+				group++ // Redis outlives a subtest: each one counts apart
+				t.Run(store+"/"+name+"/"+tc.name, func(t *testing.T) {
+					redisAddr, tolerant := "", ""
+					if store != "local" {
+						redisAddr, tolerant = rs.Addr(), "fault_tolerant: false, "
+					}
+					upstream, arrived, release := blockingUpstream(t)
+					defer release()
+					g := startGateway(t, upstream, limitE2EYAML(1, redisAddr,
+						fmt.Sprintf("      - { name: %s, %spolicy: %s, group: g%d, key: %q } }\n", policy, tolerant, store, group, tc.key)))
+					// Until the Redis client connects, requests are refused
+					// (503); a probe has every value, apart from the cases',
+					// and its upstream closes at once (502).
+					for i, deadline := 0, time.Now().Add(15*time.Second); ; i++ {
+						p := "probe" + strconv.Itoa(i)
+						if status(t, sendParts(t, g.addr, "/reset", "X-A: "+p, "X-B: "+p, "?a="+p+"&b="+p)) != 503 {
+							break
+						}
+						if time.Now().After(deadline) {
+							t.Fatal("no request counted within 15s")
+						}
+						time.Sleep(20 * time.Millisecond)
+					}
+					// The first value's request is held at the upstream:
+					// limit-conn's slot stays taken, the others' count stays.
+					sendParts(t, g.addr, "/x", tc.first...)
+					select {
+					case <-arrived:
+					case <-time.After(10 * time.Second):
+						t.Fatalf("a request with %v did not reach the upstream", tc.first)
+					}
+					if got := status(t, sendParts(t, g.addr, "/x", tc.first...)); got != 429 {
+						t.Fatalf("a second request with %v: %d, want 429", tc.first, got)
+					}
+					if store == "redis" && name == "limit-count" && tc.counter != "" {
+						pinned := fmt.Sprintf("sluice:lc:{group:g%d|%s}:0:", group, tc.counter)
+						if keys, err := rs.Do("KEYS", "sluice:lc:*"); err != nil || !strings.Contains(keys, pinned) {
+							t.Fatalf("Redis keys %q (%v): none is %s…", keys, err, pinned)
+						}
+					}
+					second := sendParts(t, g.addr, "/x", tc.second...)
+					select {
+					case <-arrived:
+					case <-time.After(10 * time.Second):
+						t.Fatalf("%v shares the counter of %v: %d", tc.second, tc.first, status(t, second))
+					}
+				})
+			}
+		}
+	}
+}
+
+// sendParts sends GET path with parts (header lines, or a query "?a=1"
+// added to path) on a new connection, without reading the answer.
+func sendParts(t *testing.T, addr, path string, parts ...string) net.Conn {
+	t.Helper()
+	fields := ""
+	for _, p := range parts {
+		if strings.HasPrefix(p, "?") {
+			path += p
+		} else {
+			fields += p + "\r\n"
+		}
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n"+fields+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
