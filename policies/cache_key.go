@@ -31,6 +31,11 @@ import (
 //	TEXT      the key template's text, or host + path + '?' + the sorted
 //	          declared parameters (or the query as sent)
 //
+// With a key template, SHAPE|TEXT is the template's key as
+// engine.Template.AppendKey writes it, the builder the limit keys use
+// too (its doc says why it is injective); the default key writes the
+// same form from the declared parameters.
+//
 // A value is its length in decimal, ':' and its bytes ("5:alice"), or '-'
 // when the request has none (an absent field is not an empty one). TEXT
 // is last and readable, so that PurgeCache can match it exactly or by
@@ -69,13 +74,7 @@ func (p *cachePolicy) appendKey(dst []byte, x *engine.Ctx) []byte {
 		dst = append(dst, '|')
 	}
 	if p.key != nil {
-		for _, v := range p.keyVars {
-			n := len(dst)
-			out, ok := v.Append(dst, x)
-			dst = appendShapeItem(out[:n], len(out)-n, ok)
-		}
-		dst = append(dst, '|')
-		dst, _ = p.key.Append(dst, x)
+		dst, _ = p.key.AppendKey(dst, x) // SHAPE|TEXT
 		return dst
 	}
 	pv := Params(x)
