@@ -141,8 +141,7 @@ var cacheStatusFields = [...]string{"", "MISS", "HIT", "EXPIRED", "STALE", "BYPA
 
 type cachePolicy struct {
 	identity     string
-	key          *engine.Template  // nil: the default key
-	keyVars      []engine.Variable // key's variables, in order (their lengths are in the key: cache_key.go)
+	key          *engine.Template // nil: the default key
 	perConsumer  bool
 	vary         [][]byte // request field names added to the key
 	dict         *shm.Dict
@@ -275,11 +274,9 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 			if strings.HasPrefix(v, "param_") {
 				usesParams = true
 			}
-			cv, err := engine.ParseVariable(v)
-			if err != nil {
+			if _, err := engine.ParseVariable(v); err != nil {
 				return nil, config.FieldError(spec, "key", err.Error())
 			}
-			p.keyVars = append(p.keyVars, cv)
 		}
 		p.key = t
 	} else {
