@@ -150,12 +150,11 @@ func (s *shard) compact() {
 		size := binary.LittleEndian.Uint32(b[p+4:])
 		if slot != deadSlot {
 			if p != w {
-				ref := slotRef(slot)
-				e := s.entryAt(ref)
+				e := s.entry(slot)
 				beginWrite(e)
 				a.moveBytes(w, p, size)
 				e.loc.Store(packLoc(w, size))
-				t.setOff(ref, e.hashFlags.Load()>>32, w)
+				t.setOff(slot, e.hashFlags.Load()>>32, w)
 				endWrite(e)
 			}
 			w += size

@@ -115,3 +115,130 @@ func TestConcurrentMixedOps(t *testing.T) {
 		t.Fatalf("used %d over capacity %d", used, d.Capacity())
 	}
 }
+
+// TestReadsAcrossEntryTableGrowth pins the entry table's move (shard.go,
+// minEntrySlots): lock-free Gets and Incrs of existing keys run while a
+// writer creates keys in the same shard, so the table is copied and its
+// old copy frozen again and again under the readers, and rewrites the
+// readers' keys meanwhile. Every value a reader sees is its key's own and
+// no older than the last one it saw; every Incr result is larger than the
+// reader's previous one on that counter, and no increment is lost.
+func TestReadsAcrossEntryTableGrowth(t *testing.T) {
+	const keys, readers = 8, 2
+	grow := iterations(20000, 4000)
+	d := mustNew(t, 64<<20, WithShards(1))
+	fixed := func(k int) []byte { return []byte("fixed:" + strconv.Itoa(k)) }
+	counter := func(k int) []byte { return []byte("count:" + strconv.Itoa(k)) }
+	for k := range keys {
+		if err := d.Set(fixed(k), BytesValue(append(fixed(k), ":0"...)), 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Incr(counter(k), 1, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	incrs := make([]int, readers)
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var seen [keys]int
+			var last [keys]int64
+			buf := make([]byte, 0, 64)
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				k := i % keys
+				v, ok := d.Get(fixed(k), buf[:0])
+				prefix := string(fixed(k)) + ":"
+				if !ok || len(v.Bytes) <= len(prefix) || string(v.Bytes[:len(prefix)]) != prefix {
+					t.Errorf("reader %d: Get(%s) = %q, %v", r, fixed(k), v.Bytes, ok)
+					return
+				}
+				version, err := strconv.Atoi(string(v.Bytes[len(prefix):]))
+				if err != nil || version < seen[k] {
+					t.Errorf("reader %d: Get(%s) = %q after version %d", r, fixed(k), v.Bytes, seen[k])
+					return
+				}
+				seen[k] = version
+				n, err := d.Incr(counter(k), 1, 0, 0)
+				if err != nil || n <= last[k] {
+					t.Errorf("reader %d: Incr(%s) = %d, %v after %d", r, counter(k), n, err, last[k])
+					return
+				}
+				last[k] = n
+				incrs[r]++
+			}
+		}()
+	}
+	key := make([]byte, 0, 32)
+	for i := range grow {
+		key = strconv.AppendInt(append(key[:0], "grow:"...), int64(i), 10)
+		if err := d.Set(key, IntValue(int64(i)), 0); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			k := i % keys
+			if err := d.Set(fixed(k), BytesValue([]byte(string(fixed(k))+":"+strconv.Itoa(i+1))), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	wg.Wait()
+	total := int64(0)
+	for k := range keys {
+		v, _ := d.Get(counter(k), nil)
+		total += v.Int - 1
+	}
+	want := int64(0)
+	for _, n := range incrs {
+		want += int64(n)
+	}
+	if total != want {
+		t.Fatalf("counters hold %d increments, readers made %d", total, want)
+	}
+	if s := &d.shards[0]; s.entryCap < uint32(grow) {
+		t.Fatalf("entry table of %d slots after %d keys: it did not grow", s.entryCap, grow)
+	}
+	checkInvariants(t, d)
+}
+
+// TestEntryTableMoveInvalidatesReaders is the table move step by step: a
+// reader that found its key in the table before the move must fail its
+// validation after it (the old copy is frozen), and the next lookup finds
+// the key in the new table with the same value.
+func TestEntryTableMoveInvalidatesReaders(t *testing.T) {
+	d := mustNew(t, 1<<20, WithShards(1))
+	key := []byte("moved")
+	if err := d.Set(key, BytesValue([]byte("before")), 0); err != nil {
+		t.Fatal(err)
+	}
+	s, hash := d.shardFor(key)
+	h, p := s.lookup(hash, key)
+	if p != probeHit || !h.valid() {
+		t.Fatalf("lookup before the move: probe %d, valid %v", p, h.valid())
+	}
+	s.mu.Lock()
+	oldCap := s.entryCap
+	s.growEntries()
+	s.mu.Unlock()
+	if s.entryCap <= oldCap {
+		t.Fatalf("table did not grow: %d slots, %d before", s.entryCap, oldCap)
+	}
+	if h.valid() {
+		t.Fatal("a hit on the old table still validates after the move")
+	}
+	if h2, p := s.lookup(hash, key); p != probeHit || !h2.valid() || h2.e == h.e {
+		t.Fatalf("lookup after the move: probe %d, valid %v, same entry %v", p, h2.valid(), h2.e == h.e)
+	}
+	if v, ok := d.Get(key, nil); !ok || string(v.Bytes) != "before" {
+		t.Fatalf("Get after the move = %q, %v", v.Bytes, ok)
+	}
+	checkInvariants(t, d)
+}
