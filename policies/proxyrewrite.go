@@ -76,6 +76,9 @@ func newProxyRewrite(spec config.PolicySpec, _ *engine.Env) (engine.Policy, erro
 		if cfg.URI[0] != '/' && cfg.URI[0] != '{' {
 			return nil, config.FieldErrorf(spec, "uri", "must start with / (or a variable), got %q", cfg.URI)
 		}
+		if !targetText(cfg.URI) {
+			return nil, config.FieldErrorf(spec, "uri", "has a byte no request target may hold (space, control, non-ASCII or #): %q", cfg.URI)
+		}
 		t, err := engine.ParseTemplate(cfg.URI)
 		if err != nil {
 			return nil, config.FieldError(spec, "uri", err.Error())
@@ -91,6 +94,9 @@ func newProxyRewrite(spec config.PolicySpec, _ *engine.Env) (engine.Policy, erro
 		}
 		if len(cfg.RegexURI[1]) == 0 || cfg.RegexURI[1][0] != '/' && cfg.RegexURI[1][0] != '$' {
 			return nil, config.FieldErrorf(spec, "regex_uri[1]", "must start with / (or a capture), got %q", cfg.RegexURI[1])
+		}
+		if !targetText(cfg.RegexURI[1]) {
+			return nil, config.FieldErrorf(spec, "regex_uri[1]", "has a byte no request target may hold (space, control, non-ASCII or #): %q", cfg.RegexURI[1])
 		}
 		p.re, p.replace = re, []byte(cfg.RegexURI[1])
 	}
@@ -113,6 +119,11 @@ func newProxyRewrite(spec config.PolicySpec, _ *engine.Env) (engine.Policy, erro
 		case !r.HTTPS && r.To == "":
 			return nil, config.FieldError(spec, "redirect.to", "is required (or https: true)")
 		case r.To != "":
+			// Checked here, not only when a redirect is made: a CR LF or
+			// other control in the text would fail every request.
+			if !http1.ValidFieldValue(r.To) {
+				return nil, config.FieldErrorf(spec, "redirect.to", "has bytes not allowed in a Location value (controls, CR, LF, leading or trailing space): %q", r.To)
+			}
 			t, err := engine.ParseTemplate(r.To)
 			if err != nil {
 				return nil, config.FieldError(spec, "redirect.to", err.Error())
@@ -170,7 +181,7 @@ func (p *proxyRewrite) rewrite(x *engine.Ctx) engine.Status {
 			*buf = append(*buf, x.Target()...)
 			*buf = append(*buf, fieldEnd...)
 			x.Respond(p.status, *buf, nil)
-			return engine.Continue
+			return engine.Done
 		}
 	}
 	if p.redirect != nil {
@@ -178,11 +189,11 @@ func (p *proxyRewrite) rewrite(x *engine.Ctx) engine.Status {
 		*buf, _ = p.redirect.Append(*buf, x)
 		if !http1.ValidFieldValue(string((*buf)[len(locationField):])) {
 			x.RespondError(500, "proxy-rewrite: the redirect target is not a valid field value")
-			return engine.Continue
+			return engine.Done
 		}
 		*buf = append(*buf, fieldEnd...)
 		x.Respond(p.status, *buf, nil)
-		return engine.Continue
+		return engine.Done
 	}
 	if p.uri != nil || p.re != nil {
 		path := x.Path()
@@ -230,4 +241,17 @@ func (p *proxyRewrite) rewrite(x *engine.Ctx) engine.Status {
 		x.SetUpstreamMethod(p.method)
 	}
 	return engine.Continue
+}
+
+// targetText says whether a uri template or replacement holds only what a
+// request target may (visible ASCII without '#', as Ctx.SetUpstreamTarget
+// requires): the values put in it are checked when the request is
+// rewritten, the text itself once, here.
+func targetText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f || s[i] == '#' {
+			return false
+		}
+	}
+	return true
 }

@@ -81,6 +81,14 @@ func TestProxyRewriteConfigErrors(t *testing.T) {
 		{`{redirect: {}}`, "config.redirect.to: is required"},
 		{`{redirect: {https: true, to: /x}}`, "config.redirect.to: is exclusive with https"},
 		{`{redirect: {to: /x, status: 200}}`, "config.redirect.status: must be 301, 302, 303, 307 or 308"},
+		// Text no request line or Location may hold: refused here, not a
+		// 400 or 500 for every request.
+		{`{redirect: {to: "https://a.example/\r\nSet-Cookie: a=1"}}`, `config.redirect.to: has bytes not allowed in a Location value`},
+		{`{redirect: {to: "https://a.example{uri}\u0000"}}`, `config.redirect.to: has bytes not allowed`},
+		{`{uri: "/a\r\nX-Injected: 1"}`, `config.uri: has a byte no request target may hold`},
+		{`{uri: "/a b"}`, `config.uri: has a byte no request target may hold`},
+		{`{uri: "/a#frag"}`, `config.uri: has a byte no request target may hold`},
+		{`{regex_uri: ["a", "/b\nc"]}`, `config.regex_uri[1]: has a byte no request target may hold`},
 	} {
 		err := compileWithPolicy(t, "{name: proxy-rewrite, config: "+tc.config+"}")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

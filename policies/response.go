@@ -49,10 +49,21 @@ func newResponse(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 	if cfg.Status < 200 || cfg.Status > 599 {
 		return nil, config.FieldError(spec, "status", fmt.Sprintf("must be between 200 and 599, got %d", cfg.Status))
 	}
+	// content_type, and a Content-Type among headers, become a field line
+	// of the answer as the others do: checked as the others are, or a CR
+	// LF in them would write fields of their own.
+	if cfg.ContentType != "" {
+		if err := checkField("Content-Type", cfg.ContentType); err != nil {
+			return nil, config.FieldError(spec, "content_type", err.Error())
+		}
+	}
 	for n := range cfg.Headers {
 		if strings.EqualFold(n, "Content-Type") {
 			if cfg.ContentType != "" {
 				return nil, config.FieldError(spec, "headers."+n, "Content-Type is set twice (content_type and headers)")
+			}
+			if err := checkField(n, cfg.Headers[n]); err != nil {
+				return nil, config.FieldError(spec, "headers."+n, err.Error())
 			}
 			cfg.ContentType = cfg.Headers[n]
 			delete(cfg.Headers, n)
