@@ -68,9 +68,10 @@ type cacheConfig struct {
 	// Methods that read the cache. Default [GET, HEAD]; POST is allowed
 	// when the key comes from declared parameters (the params policy).
 	Methods []string `yaml:"methods" desc:"methods served from the cache; default GET and HEAD; POST when the key is built from declared parameters"`
-	// ContentTypes that may be stored: media types, "type/*", or "*" for
-	// any. Default JSON (application/json and +json types).
-	ContentTypes []string `yaml:"content_types" desc:"content types that may be stored (type/sub, type/*, or * for any); default JSON"`
+	// ContentTypes that may be stored: media types, "type/*", structured
+	// suffixes ("+json"), or "*" for any. Default JSON (application/json
+	// and +json types).
+	ContentTypes []string `yaml:"content_types" desc:"content types that may be stored (type/sub, type/*, a +suffix such as +json, or * for any); default JSON"`
 	// JSONObjectOnly stores only a body that is a JSON object (the seed's
 	// rule: never a null, an array or an error string). Default false.
 	JSONObjectOnly bool `yaml:"json_object_only" desc:"store only a body that is a JSON object; default false"`
@@ -324,8 +325,8 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	if p.lockPoll <= 0 {
 		p.lockPoll = defaultCacheLockPoll
 	}
-	if len(cfg.Statuses) == 0 && len(cfg.StatusTTL) == 0 {
-		p.statuses.add(200)
+	if len(cfg.Statuses) == 0 {
+		p.statuses.add(200) // and status_ttl's, below
 	}
 	for i, st := range cfg.Statuses {
 		if st < 200 || st > 599 {
@@ -372,13 +373,17 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	if len(cfg.ContentTypes) == 0 {
 		p.ctypes = []string{"application/json", "+json"}
 	}
-	for _, ct := range cfg.ContentTypes {
-		ct = strings.ToLower(strings.TrimSpace(ct))
-		if ct == "*" || ct == "*/*" {
-			p.ctypes = nil
-			break
+	anyType := false
+	for i, ct := range cfg.ContentTypes {
+		ct, err := cacheContentType(ct)
+		if err != nil {
+			return nil, config.FieldError(spec, "content_types["+itoa(i)+"]", err.Error())
 		}
+		anyType = anyType || ct == "*"
 		p.ctypes = append(p.ctypes, ct)
+	}
+	if anyType {
+		p.ctypes = nil
 	}
 	for i, name := range cfg.Bypass {
 		v, err := engine.ParseVariable(name)
@@ -389,6 +394,29 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	}
 	cachePolicies.Store(p.identity, p) // for PurgeCache
 	return p, nil
+}
+
+// cacheContentType checks a content_types entry and returns it as the
+// matcher reads it (lower case; "*" for any type): "type/subtype",
+// "type/*", a structured suffix "+json", or "*" (or "*/*"). Anything else
+// is refused: an empty entry made the matcher index past its end, and a
+// word without a slash matched nothing, silently.
+func cacheContentType(ct string) (string, error) {
+	ct = strings.ToLower(strings.TrimSpace(ct))
+	if ct == "*" || ct == "*/*" {
+		return "*", nil
+	}
+	if suffix, ok := strings.CutPrefix(ct, "+"); ok {
+		if !http1.ValidFieldName(suffix) || strings.Contains(suffix, "+") {
+			return "", fmt.Errorf("a structured suffix is + and a name (+json, +xml), got %q", ct)
+		}
+		return ct, nil
+	}
+	typ, sub, ok := strings.Cut(ct, "/")
+	if !ok || typ == "*" || !http1.ValidFieldName(typ) || sub != "*" && !http1.ValidFieldName(sub) {
+		return "", fmt.Errorf("must be type/subtype (application/json), type/* (image/*), a structured suffix (+json) or * for any, without parameters; got %q", ct)
+	}
+	return ct, nil
 }
 
 // neverStored says why a final status may not be an entry under the

@@ -141,6 +141,13 @@ func TestCacheRespectsResponseRules(t *testing.T) {
 		{"problem+json", `{}`, func(w http.ResponseWriter) { w.Header().Set("Content-Type", "application/problem+json") }, true},
 		{"404 not cacheable", `{}`, func(w http.ResponseWriter) { w.WriteHeader(404) }, false},
 		{"404 with status_ttl", `{ status_ttl: { "404": 10s } }`, func(w http.ResponseWriter) { w.WriteHeader(404) }, true},
+		// The desc tag's promise: default statuses are [200] and those of
+		// status_ttl; status_ttl alone used to stop 200s being stored.
+		{"200 with status_ttl only", `{ status_ttl: { "404": 10s } }`, func(w http.ResponseWriter) {}, true},
+		{"200 not in statuses", `{ statuses: [203], status_ttl: { "404": 10s } }`, func(w http.ResponseWriter) {}, false},
+		{"404 in status_ttl beside statuses", `{ statuses: [203], status_ttl: { "404": 10s } }`, func(w http.ResponseWriter) { w.WriteHeader(404) }, true},
+		{"structured suffix", `{ content_types: ["+xml"] }`, func(w http.ResponseWriter) { w.Header().Set("Content-Type", "application/atom+xml") }, true},
+		{"any type", `{ content_types: ["text/html", "*/*"] }`, func(w http.ResponseWriter) { w.Header().Set("Content-Type", "image/png") }, true},
 		{"json_object_only array", `{ json_object_only: true }`, func(w http.ResponseWriter) { w.Write([]byte("[1]")) }, false},
 		{"json_object_only null", `{ json_object_only: true }`, func(w http.ResponseWriter) { w.Write([]byte("null")) }, false},
 		{"json_object_only object", `{ json_object_only: true }`, func(w http.ResponseWriter) { w.Write([]byte(`{"a":1}`)) }, true},
@@ -343,6 +350,19 @@ func TestCacheConfigErrors(t *testing.T) {
 		{`{ status_ttl: { "304": 10s } }`, "", "status_ttl.304: 304 Not Modified"},
 		{`{ statuses: [101] }`, "", "statuses[0]: must be a final status, 200..599, got 101"},
 		{`{ status_ttl: { "100": 10s } }`, "", "status_ttl.100: must be a status, 200..599"},
+		// An empty entry validated, then made every response a 500 (the
+		// matcher read a[0]); a word without a slash matched nothing.
+		{`{ content_types: [""] }`, "", `content_types[0]: must be type/subtype (application/json), type/* (image/*), a structured suffix (+json) or * for any, without parameters; got ""`},
+		{`{ content_types: [application/json, bogus] }`, "", `content_types[1]: must be type/subtype`},
+		{`{ content_types: ["  "] }`, "", `content_types[0]: must be type/subtype`},
+		{`{ content_types: ["application/json; charset=utf-8"] }`, "", `content_types[0]: must be type/subtype`},
+		{`{ content_types: ["*/json"] }`, "", `content_types[0]: must be type/subtype`},
+		{`{ content_types: ["text/"] }`, "", `content_types[0]: must be type/subtype`},
+		{`{ content_types: ["/json"] }`, "", `content_types[0]: must be type/subtype`},
+		{`{ content_types: ["a/b/c"] }`, "", `content_types[0]: must be type/subtype`},
+		{`{ content_types: ["+"] }`, "", `content_types[0]: a structured suffix is + and a name`},
+		{`{ content_types: ["+json+xml"] }`, "", `content_types[0]: a structured suffix is + and a name`},
+		{`{ content_types: ["*", ""] }`, "", `content_types[1]: must be type/subtype`},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			err := cacheCompileErr(cacheYAML(tc.cfg, tc.extra))
