@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/http1"
 	"github.com/sluice-gw/sluice/redis"
 	"github.com/sluice-gw/sluice/shm"
 )
@@ -117,7 +118,16 @@ func newHMACAuth(spec config.PolicySpec, env *engine.Env) (engine.Policy, error)
 		p.enforce = []string{"@request-target", "date"}
 	}
 	for i, h := range p.enforce {
-		p.enforce[i] = strings.ToLower(h)
+		// A name no signature can list (empty, a space in it) refused
+		// every request with 401.
+		h = strings.ToLower(h)
+		if h == "(request-target)" {
+			h = "@request-target" // checkCovered takes either spelling in a signature
+		}
+		if h != "@request-target" && !http1.ValidFieldName(h) {
+			return nil, config.FieldError(spec, "enforce_headers["+itoa(i)+"]", "must be a field name or @request-target (no signature could list "+quote(h)+")")
+		}
+		p.enforce[i] = h
 	}
 	if p.skew <= 0 {
 		p.skew = defaultHMACSkew

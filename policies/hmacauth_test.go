@@ -383,3 +383,39 @@ routes:
 		})
 	}
 }
+
+// TestHMACAuthEnforceHeadersMustBeNames pins the audit's finding:
+// enforce_headers ["a b", ""] validated, and then no signature could cover
+// them, so every request was a 401.
+func TestHMACAuthEnforceHeadersMustBeNames(t *testing.T) {
+	compile := func(cfg string) error {
+		return cacheCompileErr(`upstreams: [ { name: up, targets: [ { addr: "10.255.0.1:80" } ] } ]
+shared_dicts: { auth: 1m }
+routes:
+  - match: { paths: ["/*"] }
+    upstream: up
+    policies:
+      - { name: hmac-auth, config: ` + cfg + ` }
+`)
+	}
+	for _, tc := range []struct{ cfg, want string }{
+		{`{ enforce_headers: ["a b", ""] }`, `config.enforce_headers[0]: must be a field name or @request-target (no signature could list "a b")`},
+		{`{ enforce_headers: [date, ""] }`, `config.enforce_headers[1]: must be a field name or @request-target`},
+		{`{ enforce_headers: ["(created)"] }`, `config.enforce_headers[0]: must be a field name`},
+		{`{ enforce_headers: ["x-a\r\nx-b"] }`, `config.enforce_headers[0]: must be a field name`},
+	} {
+		t.Run(tc.cfg, func(t *testing.T) {
+			if err := compile(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+	for _, ok := range []string{
+		`{ enforce_headers: ["@request-target", "(request-target)", Date, X-Date, digest] }`,
+		`{ enforce_headers: [] }`,
+	} {
+		if err := compile(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}

@@ -45,10 +45,10 @@ type paramsConfig struct {
 	MaxBody config.Size `yaml:"max_body" desc:"largest request body read for body parameters (a longer one gets 413); default 1MiB"`
 	// MaxParams bounds the number of query or body parameters a request
 	// may carry (declared or not); more is a 400. Default 100.
-	MaxParams int `yaml:"max_params" desc:"most query or body parameters a request may carry; default 100"`
+	MaxParams int `yaml:"max_params" desc:"most query or body parameters a request may carry; default (or 0) 100"`
 	// MaxDepth bounds the nesting of a JSON body; deeper is a 400.
 	// Default 32.
-	MaxDepth int `yaml:"max_depth" desc:"deepest nesting of a JSON body; default 32"`
+	MaxDepth int `yaml:"max_depth" desc:"deepest nesting of a JSON body; default (or 0) 32"`
 }
 
 // paramConfig is one declared parameter.
@@ -192,10 +192,18 @@ func newParams(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 	if p.maxBody == 0 {
 		p.maxBody = defaultParamsMaxBody
 	}
-	if p.maxParams <= 0 {
+	// 0 is the default; a negative bound was quietly the default too,
+	// which hid a typo (max_params: -1 read as "no limit").
+	if p.maxParams < 0 {
+		return nil, config.FieldError(spec, "max_params", fmt.Sprintf("must be >= 0 (0: the default, %d), got %d", defaultParamsMaxParams, p.maxParams))
+	}
+	if p.maxDepth < 0 {
+		return nil, config.FieldError(spec, "max_depth", fmt.Sprintf("must be >= 0 (0: the default, %d), got %d", defaultParamsMaxDepth, p.maxDepth))
+	}
+	if p.maxParams == 0 {
 		p.maxParams = defaultParamsMaxParams
 	}
-	if p.maxDepth <= 0 {
+	if p.maxDepth == 0 {
 		p.maxDepth = defaultParamsMaxDepth
 	}
 	switch cfg.Undeclared {

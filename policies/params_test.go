@@ -352,6 +352,9 @@ func TestParamsConfigErrors(t *testing.T) {
 		{`{ params: [ { name: a, forward_in: header, forward_as: Host } ] }`, "host setting"},
 		{`{ params: [ { name: a, type: list, min_items: 2, max_items: 1 } ] }`, ">= min_items"},
 		{`{ undeclared: drop, params: [ { name: a } ] }`, "remove, keep or reject"},
+		// Negative bounds were quietly the defaults.
+		{`{ max_params: -1, params: [ { name: a } ] }`, "config.max_params: must be >= 0 (0: the default, 100), got -1"},
+		{`{ max_depth: -5, params: [ { name: a } ] }`, "config.max_depth: must be >= 0 (0: the default, 32), got -5"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			err := cacheCompileErr(`upstreams: [ { name: up, targets: [ { addr: "127.0.0.1:9" } ] } ]

@@ -108,6 +108,10 @@ func newResponseRewrite(spec config.PolicySpec, _ *engine.Env) (engine.Policy, e
 	default:
 		return nil, config.FieldError(spec, "body_escape", fmt.Sprintf(`must be "none" or "json", got %q`, cfg.BodyEscape))
 	}
+	if cfg.MaxBody != 0 && p.body == nil {
+		// Only a replaced body is held: without body, max_body bounds nothing.
+		return nil, config.FieldError(spec, "max_body", "is for body: the upstream body is held only while body replaces it")
+	}
 	if p.status == 0 && p.edits.empty() && p.body == nil {
 		return nil, config.FieldError(spec, "", "rewrites nothing: set status, headers or body")
 	}

@@ -148,3 +148,15 @@ func TestResponseRewriteBodyEscapeErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseRewriteMaxBodyNeedsBody: max_body without body was accepted
+// and bounded nothing, while body_escape without body was refused.
+func TestResponseRewriteMaxBodyNeedsBody(t *testing.T) {
+	err := compileErr(t, "      - name: response-rewrite\n        config: { status: 299, max_body: 64KiB }\n")
+	if err == nil || !strings.Contains(err.Error(), "config.max_body: is for body") {
+		t.Fatalf("err %v, want config.max_body: is for body", err)
+	}
+	if err := compileErr(t, "      - name: response-rewrite\n        config: { body: x, max_body: 64KiB }\n"); err != nil {
+		t.Fatalf("max_body with body: %v", err)
+	}
+}
