@@ -97,6 +97,11 @@ func newCORS(spec config.PolicySpec, _ *engine.Env) (engine.Policy, error) {
 	if p.exposeHeaders, err = joinTokens(spec, "expose_headers", cfg.ExposeHeaders); err != nil {
 		return nil, err
 	}
+	if cfg.MaxAge.Std()%time.Second != 0 {
+		// Access-Control-Max-Age is whole seconds: 500ms was sent as 0 (no
+		// caching at all), 1.5s as 1.
+		return nil, config.FieldError(spec, "max_age", "must be a whole number of seconds (Access-Control-Max-Age counts seconds), got "+cfg.MaxAge.Std().String())
+	}
 	if cfg.MaxAge > 0 {
 		secs := int64(cfg.MaxAge.Std() / time.Second)
 		p.maxAge = strconv.AppendInt([]byte("Access-Control-Max-Age: "), secs, 10)
@@ -134,6 +139,10 @@ func joinTokens(spec config.PolicySpec, key string, names []string) ([]byte, err
 	}
 	return v, nil
 }
+
+// corsVariedOnOrigin is 1 once a cors of the request (global or the
+// route's) sent Vary: Origin, so that the other does not send it again.
+var corsVariedOnOrigin = engine.NewIntKey("cors_varied_on_origin")
 
 func (p *cors) Priority() int { return corsPriority }
 
@@ -174,6 +183,7 @@ func (p *cors) preflight(x *engine.Ctx) engine.Status {
 	}
 	f = append(f, "Vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers\r\n"...)
 	x.SetInt(p.answeredPrefl, 1)
+	x.SetInt(corsVariedOnOrigin, 1)
 	x.Respond(204, f, nil)
 	x.ScratchDone(f)
 	return engine.Done
@@ -189,10 +199,12 @@ func appendFieldLine(dst []byte, nameColon string, value []byte) []byte {
 // gateway's own answers included (they pass header_filter too).
 func (p *cors) addFields(x *engine.Ctx) engine.Status {
 	preflight := x.Int(p.answeredPrefl) != 0
-	if p.echo && !preflight {
+	if p.echo && !preflight && x.Int(corsVariedOnOrigin) == 0 {
 		// The answer depends on Origin: caches must keep one per origin,
-		// also of answers without the fields.
+		// also of answers without the fields. Once: a global and a
+		// route's cors both run on the request.
 		x.AddResponseHeader(bVary, bOrigin)
+		x.SetInt(corsVariedOnOrigin, 1)
 	}
 	origin, ok := x.Header("Origin")
 	if !ok || !p.allowed(origin) {

@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/sluice-gw/sluice/engine/enginetest"
+	"github.com/sluice-gw/sluice/policies"
 )
 
 func echoUpstream(t testing.TB) string {
@@ -199,5 +202,62 @@ routes:
 	r, _ = cl.do("OPTIONS", "/limited", origin, "Access-Control-Request-Method: GET")
 	if r.StatusCode != 204 {
 		t.Errorf("preflight of a limited route: %d", r.StatusCode)
+	}
+}
+
+// TestCORSMaxAgeWholeSeconds: max_age is sent in whole seconds; 500ms was
+// sent as Access-Control-Max-Age: 0 (no caching), 1500ms as 1.
+func TestCORSMaxAgeWholeSeconds(t *testing.T) {
+	compile := func(maxAge string) error {
+		return cacheCompileErr(`upstreams: [ { name: up, targets: [ { addr: "127.0.0.1:9" } ] } ]
+routes:
+  - match: { paths: ["/*"] }
+    upstream: up
+    policies: [ { name: cors, config: { allow_origins: ["*"], max_age: ` + maxAge + ` } } ]
+`)
+	}
+	for _, bad := range []string{"500ms", "1500ms", "1s1ns"} {
+		if err := compile(bad); err == nil || !strings.Contains(err.Error(), "config.max_age: must be a whole number of seconds") {
+			t.Errorf("max_age %s: err %v", bad, err)
+		}
+	}
+	for _, ok := range []string{"0s", "1s", "10m"} {
+		if err := compile(ok); err != nil {
+			t.Errorf("max_age %s: %v", ok, err)
+		}
+	}
+}
+
+// TestCORSVaryOriginOnce: a global cors and a route's cors both add their
+// fields; Vary: Origin was sent twice.
+func TestCORSVaryOriginOnce(t *testing.T) {
+	g := enginetest.New(t, `upstreams: [ { name: up, targets: [ { addr: "127.0.0.1:9" } ] } ]
+global_policies:
+  - { name: cors, config: { allow_origins: ["https://a.example"] } }
+routes:
+  - match: { paths: ["/*"] }
+    upstream: up
+    policies:
+      - { name: cors, config: { allow_origins: ["https://a.example", "https://b.example"], allow_credentials: true } }
+`, policies.Build, nil)
+	for _, req := range []string{
+		"GET /x HTTP/1.1\r\nHost: a\r\nOrigin: https://a.example\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: a\r\nOrigin: https://c.example\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+		"OPTIONS /x HTTP/1.1\r\nHost: a\r\nOrigin: https://a.example\r\nAccess-Control-Request-Method: PUT\r\n\r\n",
+	} {
+		resp := g.Do(req)
+		resp.Body.Close()
+		n := 0
+		for _, v := range resp.Header.Values("Vary") {
+			for _, tok := range strings.Split(v, ",") {
+				if strings.EqualFold(strings.TrimSpace(tok), "Origin") {
+					n++
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%q: Vary %q names Origin %d times, want once", req, resp.Header.Values("Vary"), n)
+		}
 	}
 }

@@ -68,6 +68,9 @@ func newIPRestriction(spec config.PolicySpec, _ *engine.Env) (engine.Policy, err
 	default:
 		return nil, config.FieldError(spec, "real_ip_header", "must be X-Forwarded-For or X-Real-IP, got "+quote(p.realIPHeader))
 	}
+	if cfg.RealIPHeader != "" && len(cfg.TrustedProxies) == 0 {
+		return nil, config.FieldError(spec, "real_ip_header", "has no effect without trusted_proxies: the header is read only from a trusted peer (the client is the socket's peer otherwise); list the proxies in front of the gateway, or drop real_ip_header")
+	}
 	return p, nil
 }
 

@@ -97,6 +97,9 @@ func TestIPRestrictionConfigErrors(t *testing.T) {
 		{`{ deny: ["fe80::1%eth0"] }`, "deny[0]: not an IP or CIDR"},
 		{`{ deny: ["10.0.0.0/33"] }`, "not an IP or CIDR"},
 		{`{ deny: ["10.0.0.0/8"], real_ip_header: Forwarded }`, "real_ip_header: must be X-Forwarded-For or X-Real-IP"},
+		// Accepted, and then never read: the header is believed only from
+		// a trusted proxy.
+		{`{ deny: ["10.0.0.0/8"], real_ip_header: X-Real-IP }`, "real_ip_header: has no effect without trusted_proxies"},
 	} {
 		t.Run(tc.cfg, func(t *testing.T) {
 			err := compileErr(t, "      - name: ip-restriction\n        config: "+tc.cfg+"\n")

@@ -162,8 +162,14 @@ func newJWTAuth(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) 
 	if p.keyClaim == "" {
 		p.keyClaim = "iss"
 	}
-	if p.leeway < 0 || p.maxLifetime < 0 {
-		return nil, config.FieldError(spec, "leeway", "durations must not be negative")
+	// config.Duration refuses a negative value when it is decoded, under
+	// the field's path; this guard names the right field too (it put
+	// max_lifetime under leeway) should that ever change.
+	if p.leeway < 0 {
+		return nil, config.FieldError(spec, "leeway", "must not be negative")
+	}
+	if p.maxLifetime < 0 {
+		return nil, config.FieldError(spec, "max_lifetime", "must not be negative")
 	}
 	switch {
 	case p.cacheSize == 0:

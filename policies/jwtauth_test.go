@@ -400,3 +400,19 @@ func TestJWTAuthJWKS(t *testing.T) {
 		t.Fatalf("unknown kids within the refresh floor caused %d fetches", n)
 	}
 }
+
+// TestJWTAuthNegativeDurationsNameTheirField: a negative max_lifetime is
+// reported under max_lifetime (the factory's own guard said leeway; the
+// duration decoder refuses it first, so that guard is not reached from a
+// config file).
+func TestJWTAuthNegativeDurationsNameTheirField(t *testing.T) {
+	for field, want := range map[string]string{
+		"max_lifetime": "config.max_lifetime: must not be negative",
+		"leeway":       "config.leeway: must not be negative",
+	} {
+		err := compileErr(t, "      - name: jwt-auth\n        config: { "+field+": -1s }\n")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: -1s: err %v, want %q", field, err, want)
+		}
+	}
+}
