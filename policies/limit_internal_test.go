@@ -2,11 +2,14 @@ package policies
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
@@ -363,6 +366,9 @@ func TestLimitConfigErrors(t *testing.T) {
 		{`{ name: limit-conn, config: {} }`, "config.max: must be > 0"},
 		{`{ name: limit-conn, config: { max: 1, slot_ttl: 1m } }`, "config.slot_ttl: is for policy: redis"},
 		{`{ name: limit-conn, config: { max: 1, status: 302 } }`, "config.status: must be between 400 and 599"},
+		{`{ name: limit-count, config: { count: 1, window: 1s, message: "slow\x01down" } }`, "config.message: must be printable text, got the control or unprintable character U+0001 at byte 4"},
+		{`{ name: limit-req, config: { rate: 1r/s, message: "slow\ndown" } }`, "config.message: must be printable text"},
+		{`{ name: limit-conn, config: { max: 1, message: "\x7f" } }`, "config.message: must be printable text"},
 	} {
 		_, err := Build(specOf(t, tc.policy), env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -438,6 +444,38 @@ func TestLimitKeysOnRegisteredVariables(t *testing.T) {
 	for _, bad := range []string{"{}", "static-text-{{x}}", "Consumer", "arg:", "arg:a&b", "cookie:a;b"} {
 		if _, err := parseRequestKey(bad); err == nil {
 			t.Errorf("parseRequestKey(%q) accepted", bad)
+		}
+	}
+}
+
+// Regression: a limit's message went into the refusal's JSON body with
+// strconv.AppendQuote, so a control character came out as \x01, which
+// is not JSON. Every message the config accepts must quote to a JSON
+// string that decodes back to it; the check refuses the rest.
+func TestLimitMessageAcceptedOnlyIfItQuotesToJSON(t *testing.T) {
+	try := func(msg string) {
+		if checkLimitMessage(msg) != "" {
+			return
+		}
+		var got string
+		if err := json.Unmarshal(strconv.AppendQuote(nil, msg), &got); err != nil || got != msg {
+			t.Fatalf("accepted %q, quoted as %s: %v (decoded %q)", msg, strconv.AppendQuote(nil, msg), err, got)
+		}
+	}
+	for r := rune(0); r <= utf8.MaxRune; r++ {
+		try("a" + string(r) + "b")
+	}
+	for b := 0; b < 256; b++ {
+		try("a" + string([]byte{byte(b)}) + "b")
+	}
+	for _, msg := range []string{`say "no"`, `back\slash`, "café", "\uFFFD", "🚦 wait"} {
+		if err := checkLimitMessage(msg); err != "" {
+			t.Errorf("%q refused: %s", msg, err)
+		}
+	}
+	for _, msg := range []string{"\x01", "a\tb", "\r\n", "\xff", "\xc3", "\u200b", "\U000e0001"} {
+		if checkLimitMessage(msg) == "" {
+			t.Errorf("%q accepted", msg)
 		}
 	}
 }

@@ -286,3 +286,19 @@ func TestLimitConnRefusesNothingSequential(t *testing.T) {
 		t.Fatalf("sequential requests with max 1: %s", got)
 	}
 }
+
+// Regression: the refusal's body is JSON for any message the config
+// accepts: quotes, backslashes and non-ASCII come back as they were (the
+// config refuses control characters: TestLimitConfigErrors).
+func TestLimitRefusalBodyIsJSONForAnyAcceptedMessage(t *testing.T) {
+	const msg = `say "slow" \ café 🚦`
+	for kind, limits := range map[string]string{"limit-count": "count: 1, window: 1h", "limit-req": "rate: 1r/m"} {
+		g := limitGateway(t, "", "      - name: "+kind+"\n        config: { "+limits+", message: '"+msg+"' }\n")
+		limitGet(g, "/")
+		resp := limitGet(g, "/")
+		var body struct{ Error string }
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 429 || body.Error != msg {
+			t.Errorf("%s: %d, error %q, decoding: %v", kind, resp.StatusCode, body.Error, err)
+		}
+	}
+}

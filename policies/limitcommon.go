@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -51,7 +53,7 @@ type limitCommonConfig struct {
 	Status int `yaml:"status" desc:"status of a refusal, 400..599; default 429"`
 	// Message is the error of the refusal's JSON body. Default "rate limit
 	// exceeded" ("too many concurrent requests" for limit-conn).
-	Message string `yaml:"message" desc:"the error message of a refusal's JSON body"`
+	Message string `yaml:"message" desc:"the error message of a refusal's JSON body; printable UTF-8 text, no control characters"`
 	// Headers sends the X-RateLimit-* fields (and Retry-After on refusals).
 	// Default true.
 	Headers *bool `yaml:"headers" desc:"send X-RateLimit-Limit/-Remaining/-Reset, and Retry-After on refusals; default true"`
@@ -107,6 +109,9 @@ func newLimitBase(kind, tag string, spec config.PolicySpec, env *engine.Env, c *
 	}
 	if b.missing, err = parseKeyMissing(c.KeyMissing); err != nil {
 		return nil, config.FieldError(spec, "key_missing", err.Error())
+	}
+	if err := checkLimitMessage(c.Message); err != "" {
+		return nil, config.FieldError(spec, "message", err)
 	}
 	if b.message == "" {
 		b.message = defaultMessage
@@ -181,6 +186,25 @@ func newLimitBase(kind, tag string, spec config.PolicySpec, env *engine.Env, c *
 	b.redisKeyPf = "sluice:" + tag + ":{" + b.identity + "|"
 	b.redisErrs = redisFailures(b.identity)
 	return b, nil
+}
+
+// checkLimitMessage says why message cannot be the error of a refusal
+// ("" when it can). The engine writes it into the JSON body with
+// strconv.AppendQuote, which keeps printable UTF-8 as it is and escapes
+// only '"' and '\\' among them — valid JSON — but writes control
+// characters, bytes that are not UTF-8 and some unprintable runes as Go
+// escapes (\x01, \a, \U0001f000) that JSON does not have. Refusing all but
+// printable UTF-8 keeps the body valid JSON for every accepted message.
+func checkLimitMessage(message string) string {
+	for i, r := range message {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(message[i:], "\uFFFD"):
+			return fmt.Sprintf("must be UTF-8 text, got the byte %#x at %d", message[i], i)
+		case !strconv.IsPrint(r):
+			return fmt.Sprintf("must be printable text, got the control or unprintable character %U at byte %d", r, i)
+		}
+	}
+	return ""
 }
 
 // limitDict is the shared dict name (default "limits") of a limit, or
