@@ -235,9 +235,15 @@ func compileAggCall(spec config.PolicySpec, env *engine.Env, at string, cc *aggr
 	if c.path, err = parseCallTemplate(cc.Path, index); err != nil {
 		return fail(".path", err.Error())
 	}
+	if b, found := c.path.badLiteralByte(targetByte); found {
+		return fail(".path", fmt.Sprintf("%q holds %q: a path is visible ASCII (percent-encode the rest)", cc.Path, b))
+	}
 	if cc.Query != "" {
 		if c.query, err = parseCallTemplate(strings.TrimPrefix(cc.Query, "?"), index); err != nil {
 			return fail(".query", err.Error())
+		}
+		if b, found := c.query.badLiteralByte(targetByte); found {
+			return fail(".query", fmt.Sprintf("%q holds %q: a query is visible ASCII (percent-encode the rest)", cc.Query, b))
 		}
 	}
 	names := make([]string, 0, len(cc.Headers))
@@ -255,6 +261,9 @@ func compileAggCall(spec config.PolicySpec, env *engine.Env, at string, cc *aggr
 		t, err := parseCallTemplate(cc.Headers[n], index)
 		if err != nil {
 			return fail(".headers."+n, err.Error())
+		}
+		if b, found := t.badLiteralByte(fieldValueByte); found {
+			return fail(".headers."+n, fmt.Sprintf("%q holds %q, which a field value cannot", cc.Headers[n], b))
 		}
 		c.headers = append(c.headers, aggHeader{name: http.CanonicalHeaderKey(n), tpl: t})
 	}
@@ -536,6 +545,14 @@ func (p *aggregate) subRequest(x *engine.Ctx, st *aggState, c *aggCall, left tim
 	}
 	return sr, ""
 }
+
+// targetByte reports that c may be in a sub-request's target: visible
+// ASCII, as the engine's sub-request client requires.
+func targetByte(c byte) bool { return c > ' ' && c < 0x7f }
+
+// fieldValueByte reports that c may be in a field value (SP and HTAB
+// only inside it; ValidFieldValue checks the whole value at run time).
+func fieldValueByte(c byte) bool { return http1.ValidFieldValue(string([]byte{'a', c, 'a'})) }
 
 // appendTarget appends the call's path and query for x and the results
 // so far; bad names a template's variable or reference that had no value.

@@ -28,6 +28,13 @@ func TestAggregationPoliciesConfigErrors(t *testing.T) {
 		{`{ name: aggregate, config: { calls: [ { name: a, upstream: u, path: /, content_type: text/plain } ] } }`, `config.calls[0].content_type: is set without a body`},
 		{`{ name: aggregate, config: { max_depth: 5000, calls: [ { name: a, upstream: u, path: / } ] } }`, `config.max_depth: must be between 1 and 1000`},
 		{`{ name: aggregate, config: { calls: [ { name: a, upstream: u, path: /, method: "G T" } ] } }`, `config.calls[0].method: not a method`},
+		// Literal text the sub-request's checks refuse at run time fails
+		// every call: refused here (regression: it was accepted).
+		{`{ name: aggregate, config: { calls: [ { name: a, upstream: u, path: /, headers: { X-Foo: "a\r\nX-Evil: 1" } } ] } }`, `config.calls[0].headers.X-Foo: "a\r\nX-Evil: 1" holds '\r', which a field value cannot`},
+		{`{ name: aggregate, config: { calls: [ { name: a, upstream: u, path: /, headers: { X-Foo: "{consumer}\x01" } } ] } }`, `config.calls[0].headers.X-Foo: "{consumer}\x01" holds '\x01'`},
+		{`{ name: aggregate, config: { calls: [ { name: a, upstream: u, path: "/a\nb" } ] } }`, `config.calls[0].path: "/a\nb" holds '\n': a path is visible ASCII`},
+		{`{ name: aggregate, config: { calls: [ { name: a, upstream: u, path: "/a b/{uri}" } ] } }`, `config.calls[0].path: "/a b/{uri}" holds ' '`},
+		{`{ name: aggregate, config: { calls: [ { name: a, upstream: u, path: /, query: "a=\x7f" } ] } }`, `config.calls[0].query: "a=\x7f" holds '\x7f'`},
 		{`{ name: batch-requests, config: { max_requests: 500 } }`, `config.max_requests: must be between 1 and 100`},
 		{`{ name: batch-requests, config: { gateway: nope } }`, `config.gateway: must be host:port`},
 		{`{ name: batch-requests, config: { gateway: "127.0.0.1:80", upstream: u } }`, `config.gateway: is for items sent through the gateway`},
@@ -52,6 +59,7 @@ func TestAggregationPoliciesConfigErrors(t *testing.T) {
 		}
 	}
 	for _, ok := range []string{
+		`{ name: aggregate, config: { calls: [ { name: me, upstream: u, path: "/me" }, { name: o, upstream: u, path: "/o/{{resp.me.first name}}/{ uri }/{{x}}", query: "q={{resp.me.é}}", headers: { X-A: "a\tb {{resp.me.a\tb}}", X-B: "{{ {consumer} }}" } } ] } }`,
 		`{ name: aggregate, config: { timeout: 2s, calls: [ { name: me, upstream: u, path: "/me", hidden: true }, { name: o, upstream: u, method: post, path: "/o/{{resp.me.id}}", body: '{{"a":{{resp.me.id}}}}', group: orders, target: data.items, allow: [x], mapping: { x: y } } ] } }`,
 		`{ name: batch-requests, config: { max_requests: 100, max_body: 4MiB, timeout: 3s, gateway: "127.0.0.1:8080" } }`,
 		`{ name: traffic-split, config: { hash_on: "{consumer}:{http_x_user}", rules: [ { match: [ { cookie: g, values: [a, b], not: true } ], upstreams: [ { upstream: a, weight: 3 }, { weight: 7 } ] } ] } }`,

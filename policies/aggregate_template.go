@@ -100,6 +100,30 @@ func (t *callTemplate) constant() bool {
 	return true
 }
 
+// badLiteralByte returns the first byte of t's literal text (outside
+// variables and result references, whose values are checked when a
+// request gives them) that ok refuses: literal text the sub-request's
+// check would refuse fails every call, so the config refuses it.
+func (t *callTemplate) badLiteralByte(ok func(c byte) bool) (bad byte, found bool) {
+	for i := range t.parts {
+		if t.parts[i].tpl == nil {
+			continue
+		}
+		s := t.parts[i].tpl.String() // engine.ParseTemplate's syntax, already checked
+		for j := 0; j < len(s); j++ {
+			switch c := s[j]; {
+			case (c == '{' || c == '}') && j+1 < len(s) && s[j+1] == c:
+				j++ // a literal brace
+			case c == '{':
+				j += strings.IndexByte(s[j:], '}') // a variable
+			case !ok(c):
+				return c, true
+			}
+		}
+	}
+	return 0, false
+}
+
 func (t *callTemplate) addDep(ci int) {
 	for _, d := range t.deps {
 		if d == ci {
