@@ -375,7 +375,7 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	}
 	anyType := false
 	for i, ct := range cfg.ContentTypes {
-		ct, err := cacheContentType(ct)
+		ct, err := contentTypeEntry(ct)
 		if err != nil {
 			return nil, config.FieldError(spec, "content_types["+itoa(i)+"]", err.Error())
 		}
@@ -394,29 +394,6 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	}
 	cachePolicies.Store(p.identity, p) // for PurgeCache
 	return p, nil
-}
-
-// cacheContentType checks a content_types entry and returns it as the
-// matcher reads it (lower case; "*" for any type): "type/subtype",
-// "type/*", a structured suffix "+json", or "*" (or "*/*"). Anything else
-// is refused: an empty entry made the matcher index past its end, and a
-// word without a slash matched nothing, silently.
-func cacheContentType(ct string) (string, error) {
-	ct = strings.ToLower(strings.TrimSpace(ct))
-	if ct == "*" || ct == "*/*" {
-		return "*", nil
-	}
-	if suffix, ok := strings.CutPrefix(ct, "+"); ok {
-		if !http1.ValidFieldName(suffix) || strings.Contains(suffix, "+") {
-			return "", fmt.Errorf("a structured suffix is + and a name (+json, +xml), got %q", ct)
-		}
-		return ct, nil
-	}
-	typ, sub, ok := strings.Cut(ct, "/")
-	if !ok || typ == "*" || !http1.ValidFieldName(typ) || sub != "*" && !http1.ValidFieldName(sub) {
-		return "", fmt.Errorf("must be type/subtype (application/json), type/* (image/*), a structured suffix (+json) or * for any, without parameters; got %q", ct)
-	}
-	return ct, nil
 }
 
 // neverStored says why a final status may not be an entry under the

@@ -28,7 +28,7 @@ func FuzzCacheContentTypeMatcher(f *testing.F) {
 		f.Add(seed[0], seed[1])
 	}
 	f.Fuzz(func(t *testing.T, entry, contentType string) {
-		a, err := cacheContentType(entry)
+		a, err := contentTypeEntry(entry)
 		if err != nil {
 			return
 		}

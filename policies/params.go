@@ -85,8 +85,9 @@ type paramConfig struct {
 	MaxItems *int `yaml:"max_items" desc:"most list items"`
 	// MaxSize bounds a file's size. Default: the policy's max_body.
 	MaxSize config.Size `yaml:"max_size" desc:"largest file; default max_body"`
-	// ContentTypes a file may have ("image/png", "image/*"). Default any.
-	ContentTypes []string `yaml:"content_types" desc:"content types a file may have (image/png, image/*); default any"`
+	// ContentTypes a file may have: "image/png", "image/*", a structured
+	// suffix "+json", or "*" for any. Default any.
+	ContentTypes []string `yaml:"content_types" desc:"content types a file may have: type/subtype (image/png), type/* (image/*), a structured suffix (+json) or * for any, without parameters; default any"`
 	// ForwardAs is the name the backend receives it under. Default Name.
 	ForwardAs string `yaml:"forward_as" desc:"name the backend receives it under; default name"`
 	// ForwardIn is where the backend receives it: query, header or body.
@@ -396,8 +397,17 @@ func compileParam(spec config.PolicySpec, at string, pc paramConfig, maxBody int
 	if d.maxSize <= 0 || d.maxSize > maxBody {
 		d.maxSize = maxBody
 	}
-	for _, ct := range pc.ContentTypes {
-		d.ctypes = append(d.ctypes, strings.ToLower(strings.TrimSpace(ct)))
+	anyType := false
+	for i, ct := range pc.ContentTypes {
+		ct, err := contentTypeEntry(ct)
+		if err != nil {
+			return fail(fmt.Sprintf(".content_types[%d]", i), "%s", err.Error())
+		}
+		anyType = anyType || ct == "*"
+		d.ctypes = append(d.ctypes, ct)
+	}
+	if anyType {
+		d.ctypes = nil
 	}
 	if pc.Default != nil && pc.Constant != nil {
 		return fail(".default", "a constant parameter has no default")

@@ -146,3 +146,32 @@ func BenchmarkParamsCheckJSON(b *testing.B) {
 		pv.extra = pv.appendJSONBody(pv.extra[:0], body)
 	}
 }
+
+// The entries contentTypeEntry accepts, as the params matcher reads them
+// (the same forms as cache's content_types).
+func TestParamsContentTypeEntriesMatch(t *testing.T) {
+	for _, tc := range []struct {
+		entry, ct string
+		want      bool
+	}{
+		{"image/png", "image/png", true},
+		{" Image/PNG ", "IMAGE/png; q=1", true},
+		{"image/png", "image/jpeg", false},
+		{"image/*", "image/jpeg", true},
+		{"image/*", "text/plain", false},
+		{"+json", "application/problem+json", true},
+		{"+json", "application/json", false},
+		{"+json", "not a type", false},
+	} {
+		a, err := contentTypeEntry(tc.entry)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.entry, err)
+		}
+		if got := contentTypeAllowed(tc.ct, []string{a}); got != tc.want {
+			t.Errorf("entry %q, part %q: %v, want %v", tc.entry, tc.ct, got, tc.want)
+		}
+	}
+	if a, _ := contentTypeEntry("*/*"); a != "*" {
+		t.Errorf(`"*/*" read as %q, want "*" (any: the list is cleared)`, a)
+	}
+}

@@ -352,6 +352,12 @@ func TestParamsConfigErrors(t *testing.T) {
 		{`{ params: [ { name: a, forward_in: header, forward_as: Host } ] }`, "host setting"},
 		{`{ params: [ { name: a, type: list, min_items: 2, max_items: 1 } ] }`, ">= min_items"},
 		{`{ undeclared: drop, params: [ { name: a } ] }`, "remove, keep or reject"},
+		// Regression: an entry was taken as it was: "" and a word without a
+		// slash matched no file, silently.
+		{`{ params: [ { name: f, in: body, type: file, content_types: ["image/png", ""] } ] }`, `config.params[0].content_types[1]: must be type/subtype (application/json), type/* (image/*), a structured suffix (+json) or * for any, without parameters; got ""`},
+		{`{ params: [ { name: f, in: body, type: file, content_types: [png] } ] }`, `config.params[0].content_types[0]: must be type/subtype`},
+		{`{ params: [ { name: f, in: body, type: file, content_types: ["text/plain; charset=utf-8"] } ] }`, `config.params[0].content_types[0]: must be type/subtype`},
+		{`{ params: [ { name: f, in: body, type: file, content_types: ["+"] } ] }`, `config.params[0].content_types[0]: a structured suffix is + and a name`},
 		// Negative bounds were quietly the defaults.
 		{`{ max_params: -1, params: [ { name: a } ] }`, "config.max_params: must be >= 0 (0: the default, 100), got -1"},
 		{`{ max_depth: -5, params: [ { name: a } ] }`, "config.max_depth: must be >= 0 (0: the default, 32), got -5"},

@@ -305,14 +305,17 @@ func (pv *ParamValues) finish() {
 }
 
 // contentTypeAllowed matches a part's content type against a list of
-// types ("image/png") and families ("image/*").
+// types ("image/png"), families ("image/*") and structured suffixes
+// ("+json").
 func contentTypeAllowed(ct string, allowed []string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false
 	}
 	for _, a := range allowed {
-		if a == mt || strings.HasSuffix(a, "/*") && strings.HasPrefix(mt, a[:len(a)-1]) || a == "*/*" {
+		// a is a contentTypeEntry: "type/subtype", "type/*" or "+suffix"
+		// ("*" clears the list).
+		if a == mt || strings.HasSuffix(a, "/*") && strings.HasPrefix(mt, a[:len(a)-1]) || a[0] == '+' && len(mt) > len(a) && strings.HasSuffix(mt, a) {
 			return true
 		}
 	}
