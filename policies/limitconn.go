@@ -95,6 +95,12 @@ const (
 
 func init() { RegisterConfig("limit-conn", limitConnConfig{}, newLimitConn) }
 
+// schemaEnums: redis-lease, in the shared policy field's enum, is for
+// limit-count only (newLimitBase refuses it here).
+func (limitConnConfig) schemaEnums() map[string][]string {
+	return map[string][]string{"policy": {"local", "redis"}}
+}
+
 // Lease members are unique across gateways and restarts: a random prefix
 // per process and a counter (a request id could be a client's, repeated).
 var (

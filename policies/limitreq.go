@@ -59,6 +59,12 @@ type limitReq struct {
 
 func init() { RegisterConfig("limit-req", limitReqConfig{}, newLimitReq) }
 
+// schemaEnums: redis-lease, in the shared policy field's enum, is for
+// limit-count only (newLimitBase refuses it here).
+func (limitReqConfig) schemaEnums() map[string][]string {
+	return map[string][]string{"policy": {"local", "redis"}}
+}
+
 func newLimitReq(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 	var cfg limitReqConfig
 	if err := config.DecodePolicyConfig(spec, &cfg); err != nil {

@@ -186,9 +186,30 @@ func addFields(s *schemaNode, t reflect.Type, seen map[string]bool) {
 	}
 }
 
+// enumNarrower is implemented by a config type that shares a field with
+// other policies (through an inline struct) but accepts fewer of its
+// values: schemaEnums maps top-level property names to the values this
+// policy accepts, replacing the field's enum tag. limit-req and
+// limit-conn take policy: local or redis, not limit-count's redis-lease.
+type enumNarrower interface {
+	schemaEnums() map[string][]string
+}
+
 // configSchema is the published schema of a config type.
 func configSchema(title string, t reflect.Type) ([]byte, error) {
 	s := schemaOf(t)
+	if n, ok := reflect.Zero(t).Interface().(enumNarrower); ok {
+		for name, enum := range n.schemaEnums() {
+			i := 0
+			for i < len(s.Properties) && s.Properties[i].name != name {
+				i++
+			}
+			if i == len(s.Properties) || s.Properties[i].schema.Enum == nil {
+				return nil, fmt.Errorf("schemaEnums names %q, which is not a property with an enum", name)
+			}
+			s.Properties[i].schema.Enum = enum
+		}
+	}
 	s.Schema = schemaDialect
 	s.Title = title + " policy config"
 	var b bytes.Buffer

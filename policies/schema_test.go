@@ -222,3 +222,31 @@ func TestSchemaNamesAreTheDecoders(t *testing.T) {
 		}
 	}
 }
+
+// Regression: limit-req and limit-conn published limit-count's policy
+// enum (the field is in the config they share), redis-lease included,
+// which they refuse. Each schema lists what its policy's config accepts.
+func TestLimitSchemasListTheirOwnPolicyValues(t *testing.T) {
+	base := map[string]string{"limit-count": "count: 1, window: 1s", "limit-req": "rate: 1r/s", "limit-conn": "max: 1"}
+	for name, want := range map[string]string{"limit-count": "local,redis,redis-lease", "limit-req": "local,redis", "limit-conn": "local,redis"} {
+		raw, _ := Schema(name)
+		var s struct {
+			Properties map[string]struct{ Enum []string }
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(s.Properties["policy"].Enum, ","); got != want {
+			t.Errorf("%s: policy enum %s, want %s", name, got, want)
+		}
+		// The oracle: newLimitBase. Without a redis section the Redis
+		// values fail for that reason, not as values it does not take.
+		for _, v := range []string{"local", "redis", "redis-lease"} {
+			_, err := Build(specOf(t, `{ name: `+name+`, config: { `+base[name]+`, policy: `+v+` } }`), limitEnv(t, nil))
+			accepted := err == nil || strings.Contains(err.Error(), "needs the top-level redis section")
+			if listed := strings.Contains(","+want+",", ","+v+","); accepted != listed {
+				t.Errorf("%s: policy %s: Build says %v, schema lists it: %v", name, v, err, listed)
+			}
+		}
+	}
+}
