@@ -150,11 +150,12 @@ func (s *shard) compact() {
 		size := binary.LittleEndian.Uint32(b[p+4:])
 		if slot != deadSlot {
 			if p != w {
-				e := s.entry(slot)
+				ref := slotRef(slot)
+				e := s.entryAt(ref)
 				beginWrite(e)
 				a.moveBytes(w, p, size)
 				e.loc.Store(packLoc(w, size))
-				t.setOff(slot, e.hashFlags.Load()>>32, w)
+				t.setOff(ref, e.hashFlags.Load()>>32, w)
 				endWrite(e)
 			}
 			w += size

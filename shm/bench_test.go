@@ -455,7 +455,7 @@ func BenchmarkGetFloor(b *testing.B) {
 			}
 		}
 	}
-	entrySeq := func(s *shard, bk uint64) uint64 { return s.entry(bucketSlot(bk)).seq.Load() }
+	entrySeq := func(s *shard, bk uint64) uint64 { return s.entryAt(bucketRef(bk)).seq.Load() }
 	blockWord := func(s *shard, bk uint64, at int) uint64 {
 		return *(*uint64)(unsafe.Add(s.arenaRef().first, int(bucketOff(bk))+at))
 	}

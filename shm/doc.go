@@ -59,16 +59,8 @@
 //     checked (between the two sequence loads) that the two are equal: the
 //     same bytes, but the core can fetch them before the entry arrives. A miss
 //     is validated the same way with the index's sequence number (a bucket
-//     moved by a concurrent delete could hide the key from a walk).
-//     Entries move only when their shard's entry table grows: the writer
-//     copies them into the new table, publishes it, and then makes each
-//     old copy's sequence number odd for good, before any entry changes
-//     again. A reader that validated an old copy read the entry as it still
-//     was; one that validates after the freeze retries, with the new table.
-//     A reader loads the table after the bucket that names the slot, and a
-//     slot is allocated in the current table before a bucket names it, so
-//     the slot is always inside the table the reader loaded. A write that
-//     changes nothing a reader sees (an in-place Set of the same value,
+//     moved by a concurrent delete could hide the key from a walk). A write
+//     that changes nothing a reader sees (an in-place Set of the same value,
 //     flags and expiry) leaves the sequence number alone, and one that only
 //     changes a counter's value stores it in the cell like an Incr.
 //   - How the seqlocked words are stored and loaded depends on the build.
@@ -132,20 +124,17 @@
 //
 //   - an index from key hash to entry slot: an open-addressing table of
 //     8-byte buckets, at most half full, grown by publishing a new table
-//     (index.go); a bucket holds the entry's slot, which a reader turns
-//     into the entry's address with a shift and an add to the entry
-//     table's base (loaded beside the bucket, from the shard's one cache
-//     line of reader fields, not after it), the arena offset of the entry's
-//     block, so that a reader that misses the cache fetches the entry and
-//     the block at once instead of one after the other, and a 7-bit tag of
-//     the hash, which skips all but 1/128 of the other keys' entries;
+//     (index.go); a bucket holds the slot as its entry segment and
+//     position, so that a reader reaches the entry with a shift and a mask,
+//     the arena offset of the entry's block, so that a reader that misses
+//     the cache fetches the entry and the block at once instead of one
+//     after the other, and a 7-bit tag of the hash, which skips all but
+//     1/128 of the other keys' entries;
 //   - a table of 64-byte entries, one cache line each (sequence number,
 //     hash and flags, expiry, number, counter cell id, arena offset and
-//     sizes, CLOCK bit, list links as slot numbers), one array per shard
-//     grown by doubling; a grown table is a copy, and the old copy's
-//     entries are frozen once the new one is published, so that a reader
-//     still holding the old table retries instead of reading entries that
-//     no longer change (shard.go);
+//     sizes, CLOCK bit, list links as slot numbers), in segments that never
+//     move, so that an entry's sequence number stays meaningful to a reader
+//     that found it through an old index table (shard.go);
 //   - an arena of 8-byte words with one block per entry holding the key and
 //     a byte value, bump-allocated and compacted in place when the garbage
 //     left by deletes and growing values is needed; lock-free readers compare
@@ -167,7 +156,7 @@
 // no value bytes) plus EntryOverhead for its table slot, index share and cell
 // share. A shard never charges more than its capacity/shards share, and its
 // arena never holds more bytes than that share, so resident memory stays
-// close to the capacity (a full 10 MiB dict holds 1.05x to 1.16x its capacity on
+// close to the capacity (a full 10 MiB dict holds 1.05x to 1.12x its capacity on
 // the heap, depending on entry sizes; TestResidentMemoryNearCapacity). A
 // value overwritten by one that fits the old block is written in place and
 // keeps the block's charge; a larger value moves to a new block. The entry

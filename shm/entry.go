@@ -60,8 +60,8 @@ const (
 // without the lock is the CLOCK bit (refBit in lens), set by readers with a
 // compare-and-swap.
 //
-// An entry is 64 bytes, and the entry table is 64-byte aligned (Go's size
-// classes for it are multiples of 64), so a lookup touches one cache line
+// An entry is 64 bytes, and segments of them are 64-byte aligned (Go's size
+// classes for them are multiples of 64), so a lookup touches one cache line
 // of the table.
 type entry struct {
 	seq       word   // even: stable; odd: a writer is changing the entry

@@ -9,10 +9,10 @@ import (
 // probing and backward-shift deletion (no tombstones), at most half full.
 // Each bucket is one uint64 (bucketOf), 0 when empty:
 //
-//	slot (29 bits) | arena word offset of the entry's block (28 bits) | tag (7 bits)
+//	ref (29 bits) | arena word offset of the entry's block (28 bits) | tag (7 bits)
 //
-// The slot is the entry's position in the shard's entry table (shard.go),
-// so a reader reaches the entry with a shift and an add; slot 0 is the
+// The ref is the slot's segment and position (shard.go), so a reader
+// reaches the entry with a shift and a mask; slot 0, whose ref is 0, is the
 // list sentinel, never an entry, so no bucket is 0. The offset lets a
 // reader load the key and value from the arena at the same time as the
 // entry, instead of after it: on a key that is not in cache, the entry and
@@ -48,9 +48,9 @@ type index struct {
 	seq   word // odd while a writer changes buckets
 	n     int  // buckets in use; shard lock
 
-	// hashOf returns the low 32 bits of the hash of slot's entry
-	// (entry.hashFlags), for writers placing or shifting a bucket.
-	hashOf func(slot uint32) uint32
+	// hashOf returns the low 32 bits of the hash of the entry that ref
+	// names (entry.hashFlags), for writers placing or shifting a bucket.
+	hashOf func(ref uint32) uint32
 }
 
 // indexTable is a view of the published table.
@@ -61,7 +61,7 @@ type indexTable struct {
 
 const minIndexBuckets = 16
 
-func (x *index) init(hashOf func(slot uint32) uint32) {
+func (x *index) init(hashOf func(ref uint32) uint32) {
 	x.hashOf = hashOf
 	x.publish(make([]word, minIndexBuckets))
 	x.n = 0
@@ -79,34 +79,34 @@ func (x *index) table() indexTable {
 }
 
 // The bucket layout. A shard's arena is smaller than maxShardCapacity
-// (2^31) bytes, so block offsets, multiples of 8, fit 28 bits as words; slot
-// numbers fit the 29 bits left (a shard has at most 2^24+1 slots,
-// setMaxSlots).
+// (2^31) bytes, so block offsets, multiples of 8, fit 28 bits as words; refs
+// fit 29 bits (shard.go).
 const (
-	bucketTagBits   = 7
-	bucketTagMask   = 1<<bucketTagBits - 1
-	bucketOffShift  = bucketTagBits
-	bucketOffMask   = (maxShardCapacity - 1) &^ 7 // byte offset bits, after a shift by bucketOffShift-3
-	bucketSlotShift = bucketOffShift + 28
-	maxBucketSlot   = 1<<(64-bucketSlotShift) - 1
+	bucketTagBits  = 7
+	bucketTagMask  = 1<<bucketTagBits - 1
+	bucketOffShift = bucketTagBits
+	bucketOffMask  = (maxShardCapacity - 1) &^ 7 // byte offset bits, after a shift by bucketOffShift-3
+	bucketRefShift = bucketOffShift + 28
 )
 
 func bucketOf(slot uint32, hash uint64, off uint32) uint64 {
-	return uint64(slot)<<bucketSlotShift | uint64(off/8)<<bucketOffShift | bucketTag(hash)
+	return uint64(slotRef(slot))<<bucketRefShift | uint64(off/8)<<bucketOffShift | bucketTag(hash)
 }
 
 // bucketTag is the tag of hash: bits the shard (top) and the probe start
 // (bottom) do not use.
 func bucketTag(hash uint64) uint64 { return hash >> 32 & bucketTagMask }
 
-// bucketSlot is the entry's slot.
-func bucketSlot(b uint64) uint32 { return uint32(b >> bucketSlotShift) }
+func bucketSlot(b uint64) uint32 { return refSlot(bucketRef(b)) }
+
+// bucketRef is the slot's ref (shard.go), which lock-free readers use.
+func bucketRef(b uint64) uint32 { return uint32(b >> bucketRefShift) }
 
 // bucketOff is the byte offset of the entry's arena block.
 func bucketOff(b uint64) uint32 { return uint32(b>>(bucketOffShift-3)) & bucketOffMask }
 
 // home is where the probe for b's key starts.
-func (x *index) home(b uint64, mask uint32) uint32 { return x.hashOf(bucketSlot(b)) & mask }
+func (x *index) home(b uint64, mask uint32) uint32 { return x.hashOf(bucketRef(b)) & mask }
 
 // beginWrite and endWrite bracket every change to the buckets.
 func (x *index) beginWrite() { x.seq.Store(x.seq.Load() + 1) }
@@ -149,25 +149,27 @@ func (x *index) grow(old indexTable) indexTable {
 	return t
 }
 
-// bucketOfSlot returns the position of the bucket of slot, stored under
-// hash, in t, and false if it is not there (callers never ask for that).
-func (t indexTable) bucketOfSlot(slot uint32, hash uint64) (uint32, bool) {
+// bucketOfRef returns the position of the bucket of the slot whose ref is
+// ref, stored under hash, in t, and false if it is not there (callers never
+// ask for that).
+func (t indexTable) bucketOfRef(ref uint32, hash uint64) (uint32, bool) {
 	for i := uint32(hash) & t.mask; ; i = (i + 1) & t.mask {
 		switch b := t.buckets[i].Load(); {
 		case b == 0:
 			return 0, false
-		case bucketSlot(b) == slot:
+		case bucketRef(b) == ref:
 			return i, true
 		}
 	}
 }
 
-// setOff records that slot's block moved to arena offset off. It moves no
-// bucket, so it needs no seq bump: a reader that loads the old bucket sees
-// the offset differ from the entry's loc and retries (lockfree.go). It is the table's method so that a compaction,
+// setOff records that the block of the slot whose ref is ref moved to arena
+// offset off. It moves no bucket, so it needs no seq bump: a reader that
+// loads the old bucket sees the offset differ from the entry's loc and
+// retries (lockfree.go). It is the table's method so that a compaction,
 // which calls it for every block it moves, takes the table once.
-func (t indexTable) setOff(slot uint32, hash uint64, off uint32) {
-	if i, ok := t.bucketOfSlot(slot, hash); ok {
+func (t indexTable) setOff(ref uint32, hash uint64, off uint32) {
+	if i, ok := t.bucketOfRef(ref, hash); ok {
 		b := t.buckets[i].Load()
 		t.buckets[i].Store(b&^(bucketOffMask<<(bucketOffShift-3)) | uint64(off)<<(bucketOffShift-3))
 	}
@@ -177,7 +179,7 @@ func (t indexTable) setOff(slot uint32, hash uint64, off uint32) {
 // probe run back so lookups never stop early at the hole.
 func (x *index) remove(slot uint32, hash uint64) {
 	t := x.table()
-	i, ok := t.bucketOfSlot(slot, hash)
+	i, ok := t.bucketOfRef(slotRef(slot), hash)
 	if !ok {
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 // TestIndexCollisions drives the index alone with hashes drawn from a tiny
@@ -21,14 +20,14 @@ func TestIndexCollisions(t *testing.T) {
 		present := map[uint32]uint64{} // slot -> hash
 		offs := map[uint32]uint32{}    // slot -> block offset
 		var x index
-		x.init(func(slot uint32) uint32 { return uint32(present[slot]) })
+		x.init(func(ref uint32) uint32 { return uint32(present[refSlot(ref)]) })
 		for step := range 3000 {
 			slot := uint32(rng.IntN(60) + 1)
 			h, ok := present[slot]
 			switch {
 			case ok && rng.IntN(4) == 0:
 				off := uint32(rng.IntN(1<<28)) * 8
-				x.table().setOff(slot, h, off)
+				x.table().setOff(slotRef(slot), h, off)
 				offs[slot] = off
 			case ok:
 				x.remove(slot, h)
@@ -98,37 +97,31 @@ func TestBucketFieldsRoundTrip(t *testing.T) {
 	}
 }
 
-// TestBucketSlotRoundTrip checks the index's slot encoding at the first and
-// last slots of the largest shard and at each power of two between: a
-// bucket gives back its slot beside any block offset and tag, entry finds
-// the slot's entry in the table, and only slot 0 encodes as 0 (an empty
-// bucket).
-func TestBucketSlotRoundTrip(t *testing.T) {
-	d := mustNew(t, maxShardCapacity, WithShards(1))
+// TestSlotRefRoundTrip checks the index's slot encoding at every segment's
+// first and last slot: refSlot undoes slotRef, entryAt finds the entry that
+// entry does, and only slot 0 encodes as 0 (an empty bucket).
+func TestSlotRefRoundTrip(t *testing.T) {
+	d := mustNew(t, 64<<20, WithShards(1))
 	s := &d.shards[0]
-	slots := []uint32{1, s.maxSlots - 1}
-	for k := uint32(1); k < s.maxSlots; k *= 2 {
-		slots = append(slots, k, k-1)
-	}
-	for _, slot := range slots {
-		for _, off := range []uint32{0, 8, maxShardCapacity - 8} {
-			b := bucketOf(slot, 1<<32|bucketTagMask<<32, off)
-			if got := bucketSlot(b); got != slot || bucketOff(b) != off || b&bucketTagMask != bucketTagMask {
-				t.Fatalf("slot %d, offset %d: bucket %#x decodes to slot %d, offset %d", slot, off, b, got, bucketOff(b))
+	for k := range entrySegments {
+		first := uint32(1<<firstSegmentLog<<k - 1<<firstSegmentLog)
+		for _, slot := range []uint32{first, first + 1<<firstSegmentLog<<k - 1} {
+			ref := slotRef(slot)
+			if got := refSlot(ref); got != slot {
+				t.Fatalf("slot %d: ref %#x decodes to %d", slot, ref, got)
 			}
-			if b == 0 && slot != 0 {
+			if ref == 0 && slot != 0 {
 				t.Fatalf("slot %d encodes as 0, an empty bucket", slot)
 			}
-		}
-		if bucketOf(slot, 0, 0) == 0 && slot != 0 {
-			t.Fatalf("slot %d encodes as 0, an empty bucket", slot)
-		}
-		if slot >= s.entryCap {
-			continue // the table grows as slots are needed
-		}
-		want := unsafe.Add(unsafe.Pointer(s.entries.Load()), uintptr(slot)*unsafe.Sizeof(entry{}))
-		if unsafe.Pointer(s.entry(slot)) != want {
-			t.Fatalf("slot %d: entry is not the table's", slot)
+			if k >= 4 {
+				continue // segments are allocated as slots are needed
+			}
+			if s.segs[k].Load() == nil {
+				s.addSegment(k)
+			}
+			if s.entryAt(ref) != s.entry(slot) {
+				t.Fatalf("slot %d: entryAt and entry disagree", slot)
+			}
 		}
 	}
 }

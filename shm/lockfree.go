@@ -86,9 +86,7 @@ func (s *shard) lookup(hash uint64, key []byte) (h hit, p probe) {
 		if b&bucketTagMask != tag {
 			continue
 		}
-		// entry loads the table after the bucket (see minEntrySlots), from
-		// the shard's first line: beside the bucket, not after it.
-		e := s.entry(bucketSlot(b))
+		e := s.entryAt(bucketRef(b))
 		off := uint64(bucketOff(b))
 		seq := e.seq.Load()
 		if seq&1 != 0 {

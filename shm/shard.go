@@ -3,6 +3,7 @@ package shm
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -24,28 +25,15 @@ const (
 // Writers hold mu. Lock-free readers (lockfree.go) load the index, the
 // entries, the arena and the cells through the atomic fields and words
 // below; every other field is guarded by mu, except the ones set in New.
-//
-// The fields every lock-free operation loads come first, in 56 bytes, and
-// a shard is a multiple of 64 bytes, so they are one cache line whether the
-// shard array starts on a 64-byte boundary or 8 bytes past one, as the Go
-// heap places it (TestShardHotFieldsShareALine): a Get or an Incr touches
-// one line of its shard, not three.
 type shard struct {
-	shardState
-	_ [(64 - unsafe.Sizeof(shardState{})%64) % 64]byte
-}
-
-// shardState is a shard but for its padding.
-type shardState struct {
-	entries    atomic.Pointer[entry]  // the entry table's slot 0, see entry()
-	arenaFirst atomic.Pointer[uint64] // see arenaView
-	arenaWords atomic.Int64
-	cells      atomic.Pointer[cellSlab]
-	index      index // its first, mask and seq end the line
-
 	mu sync.Mutex
 
-	entryCap  uint32 // length of the entry table
+	index      index
+	segs       [entrySegments]atomic.Pointer[entry] // entry table segments, see entry()
+	arenaFirst atomic.Pointer[uint64]               // see arenaView
+	arenaWords atomic.Int64
+	cells      atomic.Pointer[cellSlab]
+
 	slots     uint32 // slots handed out, the sentinel included
 	freeSlot  uint32 // head of the free-slot list, 0 if none
 	arenaLen  int64  // arena bytes in use
@@ -60,97 +48,103 @@ type shardState struct {
 
 	// Set in New, read-only afterwards.
 	capacity int64
-	maxSlots uint32 // the most slots the shard can use (setMaxSlots)
+	segLen   [entrySegments]int
 	clock    Clock
 	onRemove func(key []byte, why removeReason) // test hook, nil in production
+
+	_ [64]byte // keep the next shard's mutex off this shard's hot line
 }
 
-// The entry table is one array of slots, allocated with room for 16 slots
-// and grown by doubling (up to maxSlots) when they are used up: a grown
-// table is a copy, published with one pointer store, so that a lock-free
-// reader reaches an entry from its bucket with an add to a base it loads
-// beside the bucket, not through a segment pointer it can only load once
-// the bucket has arrived (the table used to be a list of segments that
-// never moved, one dependent load more on every Get and Incr).
-//
-// Entries do move, then, and a reader may hold the old copy: growEntries
-// publishes the new table and then freezes every entry of the old one by
-// making its seq odd for good, before any writer changes an entry again.
-// A reader that loaded the old table sees either an entry as it still is
-// (nothing changed between the copy and the freeze) or an odd or changed
-// seq, and retries; a retry loads the table again. A reader loads the table
-// after the bucket that names the slot, and a slot is allocated, in the
-// current table, before any bucket names it, so the slot is inside the
-// table the reader loaded. The one write a reader makes, the CLOCK bit, may
-// land on a frozen copy and be lost: the eviction order is an
-// approximation anyway.
-const minEntrySlots = 16
+// The entry table is a list of segments of doubling size (16, 32, 64, ...
+// entries), allocated as slots are needed and never moved or freed, so an
+// entry has one address for the shard's life and its seqlock means what it
+// says to a reader that found it through an old index table. A shard of
+// maxShardCapacity bytes holds at most 2^24+1 slots (setSegLens: each entry
+// costs at least 128 bytes), which segments 0 to 20 cover.
+const (
+	entrySegments   = 21
+	firstSegmentLog = 4
+)
+
+// segmentOf locates slot: segment k holds slots [16(2^k-1), 16(2^(k+1)-1)).
+func segmentOf(slot uint32) (k, i int) {
+	q := uint64(slot) + 1<<firstSegmentLog
+	k = bits.Len64(q) - 1 - firstSegmentLog
+	return k, int(q - 1<<(k+firstSegmentLog))
+}
 
 func (s *shard) init(capacity int64, clock Clock) {
 	s.capacity = capacity
 	s.clock = clock
-	s.index.init(s.slotHash)
-	s.setMaxSlots()
+	s.index.init(s.refHash)
+	s.setSegLens()
 	s.slots = 1 // the sentinel
-	s.growEntries()
+	s.addSegment(0)
 }
 
-// entry returns slot's entry in the current table. It needs no bounds
-// check: under the lock slot is always allocated (writers call this a dozen
-// times per operation), and a lock-free reader calls it with a slot it
-// loaded from a bucket, before the table (see minEntrySlots). A writer's
-// pointers are good until the next newSlot, which may move the table.
+// entry returns slot's entry. Under the lock slot is always allocated, and
+// any slot number a lock-free reader can read from an index table (old or
+// current) was allocated before its bucket was stored; segments are never
+// freed. So it needs no bounds checks: writers call it a dozen times per
+// operation.
 func (s *shard) entry(slot uint32) *entry {
-	return (*entry)(unsafe.Add(unsafe.Pointer(s.entries.Load()), uintptr(slot)*unsafe.Sizeof(entry{})))
+	k, i := segmentOf(slot)
+	return (*entry)(unsafe.Add(unsafe.Pointer(s.segs[k].Load()), uintptr(i)*unsafe.Sizeof(entry{})))
 }
 
-// slotHash returns the low 32 bits of the hash of slot's entry, for the
+// A slot's ref is how the index stores it (index.go): its segment above
+// refSegmentShift bits of position in the segment, 29 bits in all, so that a
+// lock-free reader finds the entry with a shift and a mask (entryAt)
+// instead of segmentOf's bit length and shifts. The last segment holds
+// 16<<20 = 2^24 entries, so the position fits; slot 0's ref is 0, and no
+// other slot's is.
+const (
+	refSegmentShift = 24
+	refIndexMask    = 1<<refSegmentShift - 1
+)
+
+func slotRef(slot uint32) uint32 {
+	k, i := segmentOf(slot)
+	return uint32(k)<<refSegmentShift | uint32(i)
+}
+
+func refSlot(ref uint32) uint32 {
+	k := ref >> refSegmentShift
+	return 1<<firstSegmentLog<<k - 1<<firstSegmentLog + ref&refIndexMask
+}
+
+// entryAt returns the entry of ref, with no bounds checks for the reasons
+// entry gives.
+func (s *shard) entryAt(ref uint32) *entry {
+	seg := unsafe.Pointer(s.segs[ref>>refSegmentShift].Load())
+	return (*entry)(unsafe.Add(seg, uintptr(ref&refIndexMask)*unsafe.Sizeof(entry{})))
+}
+
+// refHash returns the low 32 bits of the hash of ref's entry, for the
 // index's writers.
-func (s *shard) slotHash(slot uint32) uint32 { return uint32(s.entry(slot).hashFlags.Load() >> 32) }
+func (s *shard) refHash(ref uint32) uint32 { return uint32(s.entryAt(ref).hashFlags.Load() >> 32) }
 
 // sentinel is slot 0, the list head: its next is the head, its prev the tail.
-func (s *shard) sentinel() *entry { return s.entries.Load() }
+func (s *shard) sentinel() *entry { return s.segs[0].Load() }
 
-// growEntries publishes an entry table with room for twice the slots (at
-// least minEntrySlots, at most maxSlots) holding the current one's entries,
-// then freezes the old table's entries (see minEntrySlots). The caller
-// holds the lock, with no write of an entry under way.
-func (s *shard) growEntries() {
-	n := min(max(2*s.entryCap, minEntrySlots), s.maxSlots)
-	t := make([]entry, n)
-	if s.entryCap != 0 {
-		old := unsafe.Slice(s.entries.Load(), s.entryCap)
-		for i := range old {
-			copyEntry(&t[i], &old[i])
-		}
-		s.entries.Store(&t[0])
-		for i := range old {
-			old[i].seq.Store(old[i].seq.Load() + 1) // odd: frozen for good
-		}
-	} else {
-		s.entries.Store(&t[0])
-	}
-	s.entryCap = n
+// addSegment allocates segment k (one allocation, published as a pointer to
+// its first entry; its length is s.segLen[k]).
+func (s *shard) addSegment(k int) {
+	seg := make([]entry, s.segLen[k])
+	s.segs[k].Store(&seg[0])
 }
 
-// copyEntry copies src to dst word by word (the words may be atomics).
-func copyEntry(dst, src *entry) {
-	dst.seq.Store(src.seq.Load())
-	dst.hashFlags.Store(src.hashFlags.Load())
-	dst.expires.Store(src.expires.Load())
-	dst.num.Store(src.num.Load())
-	dst.cell.Store(src.cell.Load())
-	dst.loc.Store(src.loc.Load())
-	dst.lens.Store(src.lens.Load())
-	dst.prev, dst.next = src.prev, src.next
-}
-
-// setMaxSlots bounds the entry table: each entry costs at least a minimal
-// block plus EntryOverhead, so the table's slack stays within what the
-// capacity already charges.
-func (s *shard) setMaxSlots() {
+// setSegLens sizes the segments: 16 << k entries, but none past the most
+// slots the shard can use (each entry costs at least a minimal block plus
+// EntryOverhead), so the table's slack stays within what the capacity
+// already charges.
+func (s *shard) setSegLens() {
 	most := s.capacity/(blockSize(1, 0)+entryOverhead) + 1 // + the sentinel
-	s.maxSlots = uint32(min(most, maxBucketSlot+1))
+	for k := range s.segLen {
+		start := int64(1<<firstSegmentLog) * (int64(1)<<k - 1)
+		s.segLen[k] = int(min(int64(1)<<(k+firstSegmentLog), max(most-start, 0)))
+	}
+	s.segLen[0] = max(s.segLen[0], 1)
 }
 
 // beginWrite and endWrite bracket every change of an entry's fields (or of
@@ -260,8 +254,8 @@ func (s *shard) newSlot() uint32 {
 		return slot
 	}
 	slot := s.slots
-	if slot == s.entryCap {
-		s.growEntries()
+	if k, i := segmentOf(slot); i == 0 {
+		s.addSegment(k)
 	}
 	s.slots++
 	return slot
