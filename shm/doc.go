@@ -28,7 +28,8 @@
 // Reads and increments of existing counters take no lock; everything else
 // takes the key's shard mutex. Which operations lock:
 //
-//   - lock-free: Get, GetStale, TTL, and Incr/IncrExisting on a key that
+//   - lock-free: Get, GetStale and TTL of a present key (a miss is
+//     confirmed under the lock, below), and Incr/IncrExisting on a key that
 //     holds a live int64 counter whose result stays within ±2^61. They fall
 //     back to the shard lock when they cannot finish lock-free: Incr that
 //     creates or re-creates a counter (missing or expired key), that gets an
@@ -58,8 +59,12 @@
 //     value at the bucket's block offset, not at the entry's, once it has
 //     checked (between the two sequence loads) that the two are equal: the
 //     same bytes, but the core can fetch them before the entry arrives. A miss
-//     is validated the same way with the index's sequence number (a bucket
-//     moved by a concurrent delete could hide the key from a walk). A write
+//     is confirmed under the shard's lock: a Set that moves a key to a new
+//     block removes it from the index before it inserts it again, and a
+//     walk between the two sees no key although the index's sequence
+//     number is the same before and after it. So Get, GetStale and TTL of
+//     a missing key take the lock (Incr of a missing key creates it under
+//     the lock anyway). A write
 //     that changes nothing a reader sees (an in-place Set of the same value,
 //     flags and expiry) leaves the sequence number alone, and one that only
 //     changes a counter's value stores it in the cell like an Incr.

@@ -141,7 +141,12 @@ func (d *Dict) get(key, dst []byte, stale bool, v *Value) (expired, ok bool) {
 		h, p := s.lookup(hash, key)
 		switch p {
 		case probeMiss:
-			return false, false
+			// Confirmed under the lock: a Set that moves a key to a new
+			// block removes it from the index before it inserts it again,
+			// and a walk between the two, with the index's seq even at
+			// both ends, sees no key (TestLinearizableKindChanges caught
+			// a Get of an always-present key returning none).
+			return s.getWithLock(hash, key, dst, stale, v)
 		case probeRetry:
 			continue
 		}
@@ -191,7 +196,9 @@ func (s *shard) ttl(hash uint64, key []byte) (time.Duration, error) {
 		h, p := s.lookup(hash, key)
 		switch p {
 		case probeMiss:
-			return 0, ErrNotFound
+			s.mu.Lock() // confirmed under the lock, as get's misses are
+			defer s.mu.Unlock()
+			return s.ttlLocked(hash, key)
 		case probeRetry:
 			continue
 		}
