@@ -273,10 +273,7 @@ func newCache(spec config.PolicySpec, env *engine.Env) (engine.Policy, error) {
 		}
 		for _, v := range t.Variables() {
 			if strings.HasPrefix(v, "param_") {
-				usesParams = true
-			}
-			if _, err := engine.ParseVariable(v); err != nil {
-				return nil, config.FieldError(spec, "key", err.Error())
+				usesParams = true // ParseTemplate checked every variable
 			}
 		}
 		p.key = t
