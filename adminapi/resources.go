@@ -20,6 +20,8 @@ type resource struct {
 	del    func(c *config.Config, name string) (*config.Config, int, error)
 	// listJSON, when set, encodes the whole list (the routes' cache).
 	listJSON func(a *API, c *config.Config) ([]byte, error)
+	// find, when set, is index without the walk (the routes' index).
+	find func(c *config.Config, name string) int
 }
 
 // collection makes the resource of a list of the config whose entries
@@ -40,6 +42,9 @@ func collection[T any](name string, list func(*config.Config) []T, nameOf func(*
 
 // index is the position of the entry called name, or -1.
 func (r *resource) index(c *config.Config, name string) int {
+	if r.find != nil {
+		return r.find(c, name)
+	}
 	for i := range r.count(c) {
 		if r.nameAt(c, i) == name {
 			return i
@@ -62,6 +67,7 @@ var routesResource = func() *resource {
 	r := collection("routes", func(c *config.Config) []*config.Route { return c.Routes },
 		func(r **config.Route) string { return (*r).Name }, (*config.Config).PutRoute, (*config.Config).DeleteRoute)
 	r.listJSON = func(a *API, c *config.Config) ([]byte, error) { return a.routes.list(c) }
+	r.find = (*config.Config).RouteIndex // 10,000 routes are not walked per change
 	return r
 }()
 
@@ -175,9 +181,9 @@ func (a *API) write(w http.ResponseWriter, req *http.Request, r *resource, name 
 		}
 		return r.path(pos)
 	}, func(cfg *config.Config) (*config.Config, error) {
-		existed = r.index(cfg, name) >= 0
 		next, i, err := edit(cfg)
-		pos = i
+		pos = i // where the entry was, or is added (the end)
+		existed = i >= 0 && i < r.count(cfg)
 		return next, err
 	})
 	if !ok {
@@ -192,7 +198,11 @@ func (a *API) write(w http.ResponseWriter, req *http.Request, r *resource, name 
 	if !existed {
 		status = http.StatusCreated
 	}
-	a.answer(w, status, r.item(res.Config, r.index(res.Config, name)), res.New)
+	at := pos // the edit's position, unless it says nothing of the name
+	if at < 0 || at >= r.count(res.Config) || r.nameAt(res.Config, at) != name {
+		at = r.index(res.Config, name)
+	}
+	a.answer(w, status, r.item(res.Config, at), res.New)
 }
 
 func notFound(r *resource, name string) error {

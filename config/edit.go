@@ -38,12 +38,7 @@ var ErrNotFound = errors.New("config: no such resource")
 // A linear scan: 10,000 names compare in microseconds, less than keeping an
 // index up to date on every edit would cost.
 func (c *Config) RouteIndex(name string) int {
-	for i := range c.Routes {
-		if c.Routes[i].Name == name {
-			return i
-		}
-	}
-	return -1
+	return c.routeIndex(name)
 }
 
 // UpstreamIndex returns the position of the upstream called name, or -1.
@@ -90,6 +85,10 @@ func (c *Config) PutRoute(name string, doc []byte, file string) (*Config, int, e
 	}
 	next := c.derive()
 	next.Routes, next.revs.routes = putAt(c.Routes, c.revsOrZero().routes, i, &r)
+	if i == len(c.Routes) && !next.revs.names.added(r.Name, i) {
+		next.revs.names = &routeNames{}
+	}
+	next.revs.namesOf = next.Routes // the same names at the same places, or one more
 	return next, i, nil
 }
 
@@ -102,6 +101,7 @@ func (c *Config) DeleteRoute(name string) (*Config, int, error) {
 	}
 	next := c.derive()
 	next.Routes, next.revs.routes = deleteAt(c.Routes, c.revsOrZero().routes, i)
+	next.revs.names, next.revs.namesOf = &routeNames{}, next.Routes // the routes after i moved
 	return next, i, nil
 }
 
@@ -311,7 +311,7 @@ func (c *Config) derive() *Config {
 	next := *c
 	next.src = nil
 	r := c.revsOrZero()
-	next.revs = &revisions{shared: r.shared, routes: r.routes, upstreams: r.upstreams}
+	next.revs = &revisions{shared: r.shared, routes: r.routes, upstreams: r.upstreams, names: r.names, namesOf: r.namesOf}
 	return &next
 }
 

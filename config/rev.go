@@ -23,6 +23,11 @@ type revisions struct {
 	shared    Rev
 	routes    []Rev // parallel to Config.Routes
 	upstreams []Rev // parallel to Config.Upstreams
+	// names finds routes by name (routenames.go); it was attached for
+	// the route list namesOf, and a Config whose Routes is another list
+	// (replaced by hand) walks its routes instead.
+	names   *routeNames
+	namesOf []*Route
 }
 
 // stamp gives every part of c a new revision: c was validated as a whole,
@@ -35,6 +40,7 @@ func (c *Config) stamp() {
 	for i := range r.upstreams {
 		r.upstreams[i] = newRev()
 	}
+	r.names, r.namesOf = &routeNames{}, c.Routes
 	c.revs = r
 }
 
@@ -53,6 +59,16 @@ func (c *Config) RouteRev(i int) Rev {
 		return 0
 	}
 	return c.revs.routes[i]
+}
+
+// RouteRevs is the revision of every route, parallel to c.Routes, or nil
+// when they are unknown. The slice is shared with other versions: it must
+// not be changed.
+func (c *Config) RouteRevs() []Rev {
+	if c.revs == nil || len(c.revs.routes) != len(c.Routes) {
+		return nil
+	}
+	return c.revs.routes
 }
 
 // UpstreamRev is the revision of c.Upstreams[i]; 0 when unknown.

@@ -65,6 +65,8 @@ type compilation struct {
 	// again or dropped; their sets are dropped unless kept (routeUnit.kept).
 	replaced []*routeUnit
 	units    []*routeUnit // by position in cfg.Routes
+	revs     []config.Rev // cfg.RouteRevs(), for the next version to compare with
+	inPlace  bool         // routes took replaceInPlace's way
 	ups      map[string]*upstreamUnit
 	freed    []int // slots of the routes this version drops
 	freeUsed int   // free slots (from the end of Compiler.free) it took
@@ -235,7 +237,7 @@ func (p *Pending) Commit() *Snapshot {
 		}
 	}
 	c.lives.commit(c.version+1, k.created, k.droppedSets())
-	c.shared, c.ups, c.units = cfg.SharedRev(), k.ups, k.units
+	c.shared, c.ups, c.units, c.revs = cfg.SharedRev(), k.ups, k.units, k.revs
 	c.slots, c.table = s.routes, s.table
 	c.free = append(c.free[:len(c.free)-k.freeUsed], k.freed...)
 	c.globals, c.noRoute = s.globals, s.noRoute
@@ -405,7 +407,12 @@ func (k *compilation) upstreams() (map[string]*lbGroup, []*lbGroup, []pendingUpd
 // routes builds or keeps every route, in its slot.
 func (k *compilation) routes() error {
 	c, cfg, s := k.c, k.cfg, k.s
+	k.revs = cfg.RouteRevs()
 	s.routes = append(make([]*Route, 0, len(c.slots)+8), c.slots...)
+	if changed, ok := k.replacedInPlace(); ok {
+		k.inPlace = true
+		return k.replaceInPlace(changed)
+	}
 	k.units = make([]*routeUnit, len(cfg.Routes))
 	kept := 0 // routes of the last version this one has too
 	var byName map[string]*routeUnit
@@ -491,6 +498,66 @@ func (k *compilation) routes() error {
 				k.tableOps = append(k.tableOps, tableOp{slot: old.slot})
 			}
 		}
+	}
+	return nil
+}
+
+// maxInPlace is how many routes replaced in place replaceInPlace compiles;
+// beyond it the walk over every route costs no more than the list.
+const maxInPlace = 64
+
+// replacedInPlace finds the edit the Admin API makes most: routes replaced
+// where they were, nothing added, dropped or moved, upstreams as compiled.
+// It compares the two versions' revisions, dense arrays, instead of
+// walking 10,000 routes and their units through pointers (a third of a
+// millisecond per change, on the cores that serve requests). It returns
+// the positions whose revision changed; ok is false when the version is
+// not such an edit, and routes must walk.
+func (k *compilation) replacedInPlace() (changed []int, ok bool) {
+	c, cfg := k.c, k.cfg
+	revs := k.revs
+	if !k.incremental || k.upstreamsChanged || revs == nil || len(c.revs) != len(revs) || len(c.units) != len(revs) {
+		return nil, false
+	}
+	for i, rev := range revs {
+		if rev == c.revs[i] && rev != 0 {
+			continue
+		}
+		// The same name at the same place: the walk would match the old
+		// unit by position too. An unnamed route may share its unit with
+		// another position (the walk finds units of moved routes by name),
+		// so it takes the walk.
+		if len(changed) == maxInPlace || cfg.Routes[i].Name == "" || cfg.Routes[i].Name != c.units[i].name {
+			return nil, false
+		}
+		changed = append(changed, i)
+	}
+	return changed, true
+}
+
+// replaceInPlace is routes for replacedInPlace's edit: every unit is kept
+// but those of the changed positions, whose routes are compiled again in
+// their slots, as the walk would.
+func (k *compilation) replaceInPlace(changed []int) error {
+	c, cfg, s := k.c, k.cfg, k.s
+	k.units = append(make([]*routeUnit, 0, len(c.units)), c.units...)
+	for _, i := range changed {
+		cr, old := cfg.Routes[i], c.units[i]
+		var up *Upstream
+		if cr.Upstream != "" {
+			if up = s.upstreams[cr.Upstream]; up == nil {
+				return cfg.ErrorAt(fmt.Sprintf("routes[%d].upstream", i), fmt.Sprintf("unknown upstream %q", cr.Upstream))
+			}
+		}
+		r, err := k.route(i, cr, up)
+		if err != nil {
+			return err
+		}
+		k.replaced = append(k.replaced, old) // named: no other position keeps it
+		u := &routeUnit{name: cr.Name, rev: k.revs[i], route: r, slot: old.slot, match: cr.Match.RouterMatch(), seen: c.gen}
+		s.routes[u.slot] = r
+		k.units[i] = u
+		k.tableOps = append(k.tableOps, tableOp{slot: u.slot, match: &u.match})
 	}
 	return nil
 }

@@ -176,6 +176,7 @@ type Compiler struct {
 	shared  config.Rev               // the config's SharedRev
 	ups     map[string]*upstreamUnit // by name
 	units   []*routeUnit             // by position in the last config
+	revs    []config.Rev             // the last config's RouteRevs (nil: unknown), parallel to units
 	slots   []*Route                 // the last version's routes by slot
 	free    []int                    // slots no route uses
 	table   *router.Table

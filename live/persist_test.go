@@ -1,6 +1,7 @@
 package live
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -88,4 +89,62 @@ func TestPersisterForgetWarms(t *testing.T) {
 	if v, err := p.status(); v != 0 || err != nil {
 		t.Fatalf("forget wrote: version %d, %v", v, err)
 	}
+}
+
+// Flush puts the newest version on disk before it returns, even while the
+// writer waits out the gap after a write (an upgrade's new process reads
+// the file next).
+func TestPersisterFlushWritesTheNewestVersion(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	p := newPersister(file, t.Logf)
+	defer p.close()
+	cfg := manyRoutes(t, 20)
+	p.want(cfg, 1)
+	if err := p.flush(); err != nil {
+		t.Fatal(err)
+	}
+	for v := uint64(2); v < 5; v++ {
+		next, _, err := cfg.PutRoute("r3", []byte(fmt.Sprintf(`{"match": {"paths": ["/v%d/*"]}, "upstream": "up"}`, v)), "PUT /routes/r3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = next
+		p.want(cfg, v) // the writer is within its gap: without flush this waits
+		if err := p.flush(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := p.status(); got != v || err != nil {
+			t.Fatalf("after flush the file has version %d (%v), want %d", got, err, v)
+		}
+		back, err := config.Parse(mustRead(t, file), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("/v%d/*", v); back.Routes[3].Match.Paths[0] != want {
+			t.Fatalf("the file's r3 is %v, want %s", back.Routes[3].Match.Paths, want)
+		}
+	}
+}
+
+// A flush whose write fails says why, and returns: it tries once more, it
+// does not wait for a change that would kick the writer.
+func TestPersisterFlushReportsAFailedWrite(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "missing", "sluice.yaml")
+	p := newPersister(file, func(string, ...any) {})
+	defer p.close()
+	p.want(manyRoutes(t, 5), 1)
+	for range 3 {
+		if err := p.flush(); err == nil || !os.IsNotExist(errors.Unwrap(err)) && !strings.Contains(err.Error(), "no such file") {
+			t.Fatalf("flush into a missing directory: %v, want its error", err)
+		}
+	}
+}
+
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

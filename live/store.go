@@ -219,6 +219,17 @@ func (s *Store) Persisted() (uint64, error) {
 	return s.persist.status()
 }
 
+// Flush waits until the last accepted change is in the file, without
+// waiting for the gap the writer keeps between writes; nil at once without
+// a file. Before another process reads the file (an upgrade), so that it
+// starts with every change this one accepted.
+func (s *Store) Flush() error {
+	if s.persist == nil {
+		return nil
+	}
+	return s.persist.flush()
+}
+
 // Close writes the last accepted change if it is not yet on disk, then
 // stops the writer and the control thread; a change after it is refused
 // with ErrClosed.

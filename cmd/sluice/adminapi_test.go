@@ -36,16 +36,22 @@ func startAdminGateway(t *testing.T, file string) *adminGateway {
 	p.addr = cfg.Listen
 	g := &adminGateway{gatewayProcess: p, admin: cfg.Admin.Listen}
 	p.waitReady(t)
-	// The admin listener opens after the gateway's.
+	waitAdmin(t, g.admin)
+	return g
+}
+
+// waitAdmin waits for the admin listener, which opens after the gateway's.
+func waitAdmin(t *testing.T, addr string) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, err := net.Dial("tcp", g.admin)
+		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return g
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the admin listener never opened on %s", g.admin)
+			t.Fatalf("the admin listener never opened on %s", addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

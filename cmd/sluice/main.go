@@ -402,6 +402,13 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 			return 0
 		case sig := <-sigs:
 			if sig == syscall.SIGUSR2 {
+				// The new process reads the file: every change accepted
+				// so far must be in it, not only those the writer's
+				// pace (a write a second at most) has put there.
+				if err := store.Flush(); err != nil {
+					logger.Printf("SIGUSR2: upgrade refused: the last change is not in %s (%v); the new process would start without it", file, err)
+					continue
+				}
 				up.start(srv, adm)
 				continue
 			}

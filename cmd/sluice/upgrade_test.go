@@ -390,3 +390,47 @@ func TestUpgradeThatFailsAfterAcceptingLosesNothing(t *testing.T) {
 		t.Fatalf("%d requests failed (%d ok); first: %v", n, load.ok.Load(), load.firstErr.Load())
 	}
 }
+
+// A change made through the Admin API just before SIGUSR2 is served by the
+// new process: the file it reads is flushed first. The second of two
+// changes in a row falls in the writer's gap between writes (a second),
+// so without the flush the new process read the file without it.
+func TestUpgradeKeepsTheChangesJustMade(t *testing.T) {
+	up := startUpstream(t, "a", 0)
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	listen, adminAddr := freeAddr(t), freeAddr(t)
+	os.WriteFile(file, []byte(fmt.Sprintf("listen: %s\nworkers: 1\nadmin: {listen: %s}\nupstreams: [{name: up, targets: [{addr: %s}]}]\nroutes: [{name: base, match: {paths: [/base]}, upstream: up}]\n",
+		listen, adminAddr, up.addr)), 0o600)
+	t.Setenv(tokenEnv, testToken)
+	old, oldDone, readLog := startLogged(t, "-c", file)
+	p := &gatewayProcess{addr: listen}
+	p.waitReady(t)
+	g := &adminGateway{gatewayProcess: p, admin: adminAddr}
+	waitAdmin(t, adminAddr)
+	for _, name := range []string{"first", "second"} {
+		if st, body, _ := g.call(t, "PUT", "/routes/"+name, `{"match": {"paths": ["/`+name+`"]}, "upstream": "up"}`); st != 201 {
+			t.Fatalf("PUT %s: %d %s", name, st, body)
+		}
+	}
+	old.Process.Signal(syscall.SIGUSR2)
+	select {
+	case err := <-oldDone:
+		if err != nil {
+			t.Fatalf("old process exit: %v\n%s", err, readLog())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatalf("the old process did not exit after the upgrade:\n%s", readLog())
+	}
+	m := regexp.MustCompile(`upgrade: started .* as process (\d+)`).FindStringSubmatch(readLog())
+	if m == nil {
+		t.Fatalf("no upgrade in the log:\n%s", readLog())
+	}
+	newPid, _ := strconv.Atoi(m[1])
+	t.Cleanup(func() { syscall.Kill(newPid, syscall.SIGKILL) })
+	for _, path := range []string{"/base", "/first", "/second"} {
+		if body, err := get(http.DefaultClient, "http://"+listen+path); err != nil || body != "a" {
+			t.Fatalf("GET %s from the new process: %q %v", path, body, err)
+		}
+	}
+	syscall.Kill(newPid, syscall.SIGTERM)
+}
