@@ -64,9 +64,10 @@ type compilation struct {
 	// replaced: units of the last version whose route this one compiled
 	// again or dropped; their sets are dropped unless kept (routeUnit.kept).
 	replaced []*routeUnit
-	units    []*routeUnit // by position in cfg.Routes
-	revs     []config.Rev // cfg.RouteRevs(), for the next version to compare with
-	inPlace  bool         // routes took replaceInPlace's way
+	units    *cowEdit[*routeUnit] // by position in cfg.Routes
+	slots    *cowEdit[*Route]     // the version's routes by slot (Snapshot.routes)
+	revs     []config.Rev         // cfg.RouteRevs(), for the next version to compare with
+	inPlace  bool                 // routes took replaceInPlace's way
 	ups      map[string]*upstreamUnit
 	freed    []int // slots of the routes this version drops
 	freeUsed int   // free slots (from the end of Compiler.free) it took
@@ -237,7 +238,7 @@ func (p *Pending) Commit() *Snapshot {
 		}
 	}
 	c.lives.commit(c.version+1, k.created, k.droppedSets())
-	c.shared, c.ups, c.units, c.revs = cfg.SharedRev(), k.ups, k.units, k.revs
+	c.shared, c.ups, c.units, c.revs = cfg.SharedRev(), k.ups, k.units.list(), k.revs
 	c.slots, c.table = s.routes, s.table
 	c.free = append(c.free[:len(c.free)-k.freeUsed], k.freed...)
 	c.globals, c.noRoute = s.globals, s.noRoute
@@ -408,12 +409,13 @@ func (k *compilation) upstreams() (map[string]*lbGroup, []*lbGroup, []pendingUpd
 func (k *compilation) routes() error {
 	c, cfg, s := k.c, k.cfg, k.s
 	k.revs = cfg.RouteRevs()
-	s.routes = append(make([]*Route, 0, len(c.slots)+8), c.slots...)
+	k.slots = editList(c.slots)
+	defer func() { s.routes = k.slots.list() }()
 	if changed, ok := k.replacedInPlace(); ok {
 		k.inPlace = true
 		return k.replaceInPlace(changed)
 	}
-	k.units = make([]*routeUnit, len(cfg.Routes))
+	k.units = newList[*routeUnit](len(cfg.Routes))
 	kept := 0 // routes of the last version this one has too
 	var byName map[string]*routeUnit
 	for i := range cfg.Routes {
@@ -422,14 +424,12 @@ func (k *compilation) routes() error {
 		// Most edits leave the routes where they were: look at the same
 		// position first, by name only once a route moved.
 		var old *routeUnit
-		if i < len(c.units) && c.units[i].name == cr.Name {
-			old = c.units[i]
+		if i < c.units.Len() && c.units.At(i).name == cr.Name {
+			old = c.units.At(i)
 		} else {
 			if byName == nil {
-				byName = make(map[string]*routeUnit, len(c.units))
-				for _, u := range c.units {
-					byName[u.name] = u
-				}
+				byName = make(map[string]*routeUnit, c.units.Len())
+				c.units.each(func(_ int, u *routeUnit) { byName[u.name] = u })
 			}
 			old = byName[cr.Name]
 		}
@@ -440,8 +440,8 @@ func (k *compilation) routes() error {
 		if k.incremental && old != nil && rev != 0 && old.rev == rev && !k.upstreamsChanged {
 			// The common case of an edit: the route and everything it
 			// uses are as compiled last time.
-			s.routes[old.slot] = old.route
-			k.units[i] = old
+			k.slots.Set(old.slot, old.route)
+			k.units.Set(i, old)
 			old.kept = c.gen
 			continue
 		}
@@ -460,12 +460,12 @@ func (k *compilation) routes() error {
 				nr.upstream = up
 				r = &nr
 			}
-			s.routes[old.slot] = r
+			k.slots.Set(old.slot, r)
 			old.kept = c.gen // the same policies, whichever unit holds them
 			if r != old.route {
 				old = &routeUnit{name: cr.Name, rev: rev, route: r, slot: old.slot, match: old.match, seen: c.gen}
 			}
-			k.units[i] = old // unchanged units are shared by the versions
+			k.units.Set(i, old) // unchanged units are shared by the versions
 			continue
 		}
 		r, err := k.route(i, cr, up)
@@ -481,19 +481,19 @@ func (k *compilation) routes() error {
 		} else {
 			u.slot = k.takeSlot()
 		}
-		for u.slot >= len(s.routes) {
-			s.routes = append(s.routes, nil)
+		for u.slot > k.slots.Len() {
+			k.slots.Set(k.slots.Len(), nil)
 		}
-		s.routes[u.slot] = r
-		k.units[i] = u
+		k.slots.Set(u.slot, r)
+		k.units.Set(i, u)
 		k.tableOps = append(k.tableOps, tableOp{slot: u.slot, match: &u.match})
 	}
-	if kept < len(c.units) {
+	if kept < c.units.Len() {
 		// Some routes are gone: free their slots.
-		for _, old := range c.units {
-			if old.seen != c.gen {
+		for i := range c.units.Len() {
+			if old := c.units.At(i); old.seen != c.gen {
 				k.replaced = append(k.replaced, old)
-				s.routes[old.slot] = nil
+				k.slots.Set(old.slot, nil)
 				k.freed = append(k.freed, old.slot)
 				k.tableOps = append(k.tableOps, tableOp{slot: old.slot})
 			}
@@ -516,7 +516,7 @@ const maxInPlace = 64
 func (k *compilation) replacedInPlace() (changed []int, ok bool) {
 	c, cfg := k.c, k.cfg
 	revs := k.revs
-	if !k.incremental || k.upstreamsChanged || revs == nil || len(c.revs) != len(revs) || len(c.units) != len(revs) {
+	if !k.incremental || k.upstreamsChanged || revs == nil || len(c.revs) != len(revs) || c.units.Len() != len(revs) {
 		return nil, false
 	}
 	for i, rev := range revs {
@@ -527,7 +527,7 @@ func (k *compilation) replacedInPlace() (changed []int, ok bool) {
 		// unit by position too. An unnamed route may share its unit with
 		// another position (the walk finds units of moved routes by name),
 		// so it takes the walk.
-		if len(changed) == maxInPlace || cfg.Routes[i].Name == "" || cfg.Routes[i].Name != c.units[i].name {
+		if len(changed) == maxInPlace || cfg.Routes[i].Name == "" || cfg.Routes[i].Name != c.units.At(i).name {
 			return nil, false
 		}
 		changed = append(changed, i)
@@ -540,9 +540,9 @@ func (k *compilation) replacedInPlace() (changed []int, ok bool) {
 // their slots, as the walk would.
 func (k *compilation) replaceInPlace(changed []int) error {
 	c, cfg, s := k.c, k.cfg, k.s
-	k.units = append(make([]*routeUnit, 0, len(c.units)), c.units...)
+	k.units = editList(c.units)
 	for _, i := range changed {
-		cr, old := cfg.Routes[i], c.units[i]
+		cr, old := cfg.Routes[i], c.units.At(i)
 		var up *Upstream
 		if cr.Upstream != "" {
 			if up = s.upstreams[cr.Upstream]; up == nil {
@@ -555,8 +555,8 @@ func (k *compilation) replaceInPlace(changed []int) error {
 		}
 		k.replaced = append(k.replaced, old) // named: no other position keeps it
 		u := &routeUnit{name: cr.Name, rev: k.revs[i], route: r, slot: old.slot, match: cr.Match.RouterMatch(), seen: c.gen}
-		s.routes[u.slot] = r
-		k.units[i] = u
+		k.slots.Set(u.slot, r)
+		k.units.Set(i, u)
 		k.tableOps = append(k.tableOps, tableOp{slot: u.slot, match: &u.match})
 	}
 	return nil
@@ -592,7 +592,7 @@ func (k *compilation) takeSlot() int {
 		return c.free[n-1]
 	}
 	k.newSlots++
-	return len(c.slots) + k.newSlots - 1
+	return c.slots.Len() + k.newSlots - 1
 }
 
 // route compiles one route: its chain of the global and its own policies.
@@ -671,7 +671,7 @@ func (k *compilation) table() error {
 	for i := range k.cfg.Routes {
 		// In config order, so a conflict is reported on the later route,
 		// as the validator does.
-		u := k.units[i]
+		u := k.units.At(i)
 		if err := b.Add(u.match, u.slot); err != nil {
 			return k.tableError(err)
 		}
@@ -689,8 +689,8 @@ func (k *compilation) table() error {
 func (k *compilation) tableError(err error) error {
 	cfg := k.cfg
 	pos := func(slot int) int {
-		for i, u := range k.units {
-			if u != nil && u.slot == slot {
+		for i := range k.units.Len() {
+			if u := k.units.At(i); u != nil && u.slot == slot {
 				return i
 			}
 		}

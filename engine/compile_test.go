@@ -61,12 +61,13 @@ func compileBase(t testing.TB, routes int) (*Compiler, *policyCounter, *config.C
 }
 
 func routeNamed(s *Snapshot, name string) *Route {
-	for _, r := range s.routes {
-		if r != nil && r.Name == name {
-			return r
+	var found *Route
+	s.routes.each(func(_ int, r *Route) {
+		if r != nil && r.Name == name && found == nil {
+			found = r
 		}
-	}
-	return nil
+	})
+	return found
 }
 
 func lookup(t testing.TB, s *Snapshot, path string) string {
@@ -75,7 +76,7 @@ func lookup(t testing.TB, s *Snapshot, path string) string {
 	if !ok {
 		return ""
 	}
-	return s.routes[slot].Name
+	return s.routes.At(slot).Name
 }
 
 // An edit of one route compiles that route only: the others keep their
@@ -189,8 +190,8 @@ func TestCompileNoGrowthAfterManyEdits(t *testing.T) {
 	if want := int32(1 + len(cfg.Routes)); live != want {
 		t.Fatalf("%d policies alive after the edits, want the current version's %d", live, want)
 	}
-	if len(c.slots) > len(cfg.Routes)+20 || len(c.free) > 20 {
-		t.Fatalf("slots grew: %d slots, %d free, %d routes", len(c.slots), len(c.free), len(cfg.Routes))
+	if c.slots.Len() > len(cfg.Routes)+20 || len(c.free) > 20 {
+		t.Fatalf("slots grew: %d slots, %d free, %d routes", c.slots.Len(), len(c.free), len(cfg.Routes))
 	}
 	if grown := int64(heapAt()) - int64(base); grown > 4<<20 {
 		t.Fatalf("the heap grew by %d bytes over 9,000 edits", grown)

@@ -121,7 +121,7 @@ func (cc *clientConn) routeRequest() {
 		cc.respondError(404, "no route matched")
 		return
 	}
-	r := x.snap.routes[idx]
+	r := x.snap.routes.At(idx)
 	x.route = r
 	x.chain = &r.chain
 	if len(x.snap.consumers) > 0 {

@@ -192,11 +192,11 @@ func (l *setLives) retire(s *Snapshot) {
 				l.dropped = append(l.dropped, set)
 			}
 		}
-		for _, r := range s.routes {
+		s.routes.each(func(_ int, r *Route) {
 			if r != nil {
 				drop(r.own)
 			}
-		}
+		})
 		drop(s.globals)
 		drop(s.consumerSet)
 	}
