@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,5 +87,28 @@ func TestSumsAcrossWorkers(t *testing.T) {
 	zeros := uint64(workers * ((perWorker + 2) / 3))
 	if h.Buckets[0] != zeros || h.Buckets[1] != workers*perWorker || h.Count != total {
 		t.Errorf("histogram buckets %v count %d, want [%d %d] %d", h.Buckets, h.Count, zeros, workers*perWorker, total)
+	}
+}
+
+// addChunk adds eight counters at a time and skips eight zeros: every
+// pattern of zero and nonzero groups sums as adding one by one does.
+func TestAddChunkSkipsOnlyZeros(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		var dst, src, want vecChunk
+		for j := range dst {
+			dst[j] = r.Uint64N(1000)
+			if r.IntN(3) == 0 { // sparse, as a route's code slots are
+				src[j] = r.Uint64N(1000)
+			}
+			if j/8 == r.IntN(8) { // a group with one counter set
+				src[j] = 1
+			}
+			want[j] = dst[j] + src[j]
+		}
+		addChunk(&dst, &src)
+		if dst != want {
+			t.Fatalf("got %v\nwant %v\nsrc %v", dst, want, src)
+		}
 	}
 }
