@@ -43,6 +43,7 @@ type Collector struct {
 	ups      []lb.UpstreamStatus             // reused by every scrape
 	prefixes map[stats.VecID]*seriesPrefixes // vectors.go
 	counted  []int32                         // the indexes of the vector being written that counted something
+	marks    []textMark                      // where the text being written can be cut (appendText)
 }
 
 // NewCollector returns a collector for srv; log may be nil.
@@ -99,13 +100,26 @@ var (
 // AppendText appends every family the collector has, in the text format
 // (0.0.4): the engine's set (its product vectors and the policies'
 // families only with the series that counted something), then the parts'.
-func (c *Collector) AppendText(dst []byte) []byte {
+func (c *Collector) AppendText(dst []byte) []byte { return c.appendText(dst, nil) }
+
+// appendText is AppendText that also sets *marks, if marks is not nil, to
+// where the text can be cut into segments that keep their keys from scrape
+// to scrape (for segmentedGzip): the families before the product vectors,
+// each span of segmentIndexes indexes of a product vector, and what follows
+// them. Offsets are dst's.
+func (c *Collector) appendText(dst []byte, marks *[]textMark) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.marks = append(c.marks[:0], textMark{key: 0, off: len(dst)})
 	dst = c.appendEngine(dst)
 	dst = c.appendVectors(dst)
+	c.marks = append(c.marks, textMark{key: tailKey, off: len(dst)})
 	dst = c.appendPolicies(dst)
-	return c.appendParts(dst)
+	dst = c.appendParts(dst)
+	if marks != nil {
+		*marks = append((*marks)[:0], c.marks...)
+	}
+	return dst
 }
 
 // appendEngine appends the metric set's families but its product vectors

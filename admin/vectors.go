@@ -19,6 +19,10 @@ import (
 // append's 1.25× past a few hundred KB) the two buffers cost that scrape
 // about ten times their size in copies and garbage, 30 MB and most of its
 // 200 ms for 50,000 series.
+//
+// It marks (c.marks) the start of every span of segmentIndexes indexes
+// that has a series, keyed by the vector and the span: a segment's text
+// changes only when one of its series counts, or a new one does.
 func (c *Collector) appendVectors(dst []byte) []byte {
 	descs := c.srv.Metrics().Descs()
 	for i := range descs {
@@ -47,9 +51,15 @@ func (c *Collector) appendVectors(dst []byte) []byte {
 		}
 		sp.buf = slices.Grow(sp.buf, unwritten*(len(d.Name)+prefixBytes))
 		dst = slices.Grow(dst, len(c.counted)*(len(d.Name)+prefixBytes+valueBytes))
+		part := int(c.counted[0]) / segmentIndexes
+		c.marks = append(c.marks, textMark{key: vecPartKey(d.ID, part), off: len(dst)})
 		dst = appendHeader(dst, d.Name, d.Help, "counter")
 		for _, at := range c.counted {
 			idx := int(at)
+			if idx/segmentIndexes != part {
+				part = idx / segmentIndexes
+				c.marks = append(c.marks, textMark{key: vecPartKey(d.ID, part), off: len(dst)})
+			}
 			p := sp.get(idx)
 			if p == nil {
 				c.lv = labels.Values(c.lv[:0], idx)
@@ -67,6 +77,21 @@ func (c *Collector) appendVectors(dst []byte) []byte {
 	}
 	return dst
 }
+
+// segmentIndexes is the span of a product vector's indexes that makes one
+// segment of the gzipped exposition (segmentedGzip): 4,096 indexes are 157
+// routes of 26 code slots, about 48 KB of text when each counted 5 codes.
+// Smaller spans recompress less when few series changed and cost more
+// bytes (each segment starts a new deflate history and block).
+const segmentIndexes = 4096
+
+// vecPartKey names the segment of vector id's indexes
+// [part*segmentIndexes, (part+1)*segmentIndexes).
+func vecPartKey(id, part int) uint64 { return uint64(id+1)<<32 | uint64(part) }
+
+// tailKey names the segment after the product vectors (the policies'
+// families, the parts', the registry's).
+const tailKey = 1<<64 - 1
 
 // prefixBytes and valueBytes are what a product vector's sample takes
 // beyond the family's name, for reserving room: its labels and braces
