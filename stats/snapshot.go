@@ -104,6 +104,7 @@ func loadChunk(dst, src *vecChunk) {
 // (BenchmarkSnapshotRouteVecEveryWorker): the loop was the cost, not the
 // memory. The reads are the same atomic loads, in the same number.
 func addChunk(dst, src *vecChunk) {
+	_ = [1]struct{}{}[chunkLen%8] // does not compile unless chunks hold whole groups of eight
 	for j := 0; j < chunkLen; j += 8 {
 		a0, a1, a2, a3 := atomic.LoadUint64(&src[j]), atomic.LoadUint64(&src[j+1]), atomic.LoadUint64(&src[j+2]), atomic.LoadUint64(&src[j+3])
 		a4, a5, a6, a7 := atomic.LoadUint64(&src[j+4]), atomic.LoadUint64(&src[j+5]), atomic.LoadUint64(&src[j+6]), atomic.LoadUint64(&src[j+7])
