@@ -71,3 +71,34 @@ func yamlLines(data []byte) int {
 	}
 	return n
 }
+
+// CheckNoRedacted skips its parse for documents mayHoldRedacted clears:
+// none of those may hold the marker as a value, however it is spelt.
+func FuzzMayHoldRedacted(f *testing.F) {
+	for _, seed := range []string{
+		`{"key": "<redacted>"}`,
+		`{"key": "\u003credacted\u003e"}`,
+		`{"key": "\u003c\u0072edacted>"}`,
+		"key: \"\\x3credacted\\x3e\"\n",
+		"key: '<redacted>'\n",
+		"a: &x <redacted>\nb: *x\n",
+		"key: >\n  <redacted>\n",
+		"key: !!str <redacted>\n",
+		`{"key": "secret"}`,
+		"key: <red\n  acted>\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		if mayHoldRedacted(doc) {
+			return
+		}
+		var root yaml.Node
+		if yaml.Unmarshal(doc, &root) != nil {
+			return
+		}
+		if p, _, ok := findRedacted(&root, "", 0); ok {
+			t.Fatalf("%q holds the marker at %s, and the check would skip it", doc, p)
+		}
+	})
+}
