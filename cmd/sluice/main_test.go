@@ -20,6 +20,10 @@ import (
 var sluiceBin string
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(upstreamProcessEnv); addr != "" {
+		serveUpstreamProcess(addr) // the test binary as an upstream of its own (startUpstreamProcess)
+		return
+	}
 	dir, err := os.MkdirTemp("", "sluice-bin")
 	if err != nil {
 		panic(err)
