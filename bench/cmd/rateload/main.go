@@ -1,28 +1,28 @@
 // Command rateload sends GETs at a fixed total rate over a fixed number of
 // kept-alive connections and prints the latency percentiles: an open-loop
 // client, for latencies that are the server's and not the queue a
-// closed-loop client (wrk) builds once the machine is saturated. Each
-// request's latency runs from when it was due, not from when it was sent,
-// so a stalled server is not hidden (no coordinated omission).
+// closed-loop client (wrk) builds once the machine is saturated.
 //
-//	rateload -url http://127.0.0.1:8080/x -conns 64 -rate 10000 -duration 10s [-header 'X-Api-Key: k%d']
+//	rateload -url http://127.0.0.1:8080/x -conns 64 -rate 10000 -duration 10s [-header 'X-Api-Key: k%d'] [-pace timerfd|sleep]
 //
 // A %d in the header's value is replaced by the connection's number modulo
 // 8 (eight keys, as the redislimit cell). It prints one line:
 //
-//	requests=100000 errors=0 duration_us=10000000 p50_us=310 p90_us=540 p99_us=1210 p999_us=2900 max_us=4800
+//	requests=100000 errors=0 duration_us=10000000 p50_us=310 p90_us=540 p99_us=1210 p999_us=2900 max_us=4800 late_p50_us=3 late_p99_us=40 late_max_us=900
+//
+// Latency runs from when a request was due, less the client's own lateness
+// in sending it (timeline.go has the rule); late_* are that lateness, which
+// should be small against the latencies for the figures to mean anything.
+// To be an instrument rather than noise, the client waits on a timerfd
+// (pace.go) and reads responses without allocating (respread.go).
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,74 +34,66 @@ func main() {
 	rate := flag.Float64("rate", 10000, "requests per second, all connections together")
 	duration := flag.Duration("duration", 10*time.Second, "how long to send")
 	header := flag.String("header", "", `a header line "Name: value"; %d in the value becomes the connection's number modulo 8`)
+	pace := flag.String("pace", "timerfd", "how a connection waits for its next request: timerfd (one per connection) or sleep (time.Sleep, wakes up to 1 ms late; the old behaviour)")
 	flag.Parse()
 	u, err := url.Parse(*target)
 	if err != nil || u.Host == "" || *conns < 1 || *rate <= 0 {
 		fmt.Fprintln(os.Stderr, "rateload: need -url http://host:port/path, -conns ≥ 1 and -rate > 0")
 		os.Exit(2)
 	}
-	interval := time.Duration(float64(*conns) / *rate * float64(time.Second))
-	start := time.Now().Add(100 * time.Millisecond)
-	var mu sync.Mutex
-	var lat []time.Duration
-	errors := 0
+	if *pace != "timerfd" && *pace != "sleep" {
+		fmt.Fprintf(os.Stderr, "rateload: -pace %q: want timerfd or sleep\n", *pace)
+		os.Exit(2)
+	}
+	base := time.Now()
+	now := func() time.Duration { return time.Since(base) }
+	// One request is due every tick, connection i's at i·tick + k·interval.
+	tick := time.Duration(float64(time.Second) / *rate)
+	interval := tick * time.Duration(*conns)
+	start := now() + 100*time.Millisecond
+	end := start + *duration
+	loops := make([]*connLoop, *conns)
 	var wg sync.WaitGroup
 	for i := range *conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h := ""
-			if *header != "" {
-				h = strings.ReplaceAll(*header, "%d", fmt.Sprint(i%8)) + "\r\n"
-			}
-			req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n" + h + "\r\n"
+		first := start + time.Duration(i)*tick
+		n := expectedRequests(first, interval, end)
+		l := &connLoop{now: now, request: []byte(request(u, *header, i)), due: first, interval: interval, end: end,
+			latency: make([]time.Duration, 0, n), late: make([]time.Duration, 0, n)}
+		loops[i] = l
+		wg.Go(func() {
 			c, err := net.Dial("tcp", u.Host)
 			if err != nil {
-				mu.Lock()
-				errors++
-				mu.Unlock()
+				l.errors++
 				return
 			}
 			defer c.Close()
-			br := bufio.NewReader(c)
-			// Connections start spread over one interval.
-			due := start.Add(time.Duration(i) * interval / time.Duration(*conns))
-			var mine []time.Duration
-			bad := 0
-			for due.Before(start.Add(*duration)) {
-				time.Sleep(time.Until(due))
-				_, err := io.WriteString(c, req)
-				if err == nil {
-					var resp *http.Response
-					if resp, err = http.ReadResponse(br, nil); err == nil {
-						_, err = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != 200 {
-							bad++
-						}
-					}
+			var p pacer = sleepPacer{now}
+			if *pace == "timerfd" {
+				if p, err = newTimerfdPacer(now); err != nil {
+					l.errors++
+					return
 				}
-				if err != nil {
-					bad++
-					break
-				}
-				mine = append(mine, time.Since(due))
-				due = due.Add(interval)
 			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			errors += bad
-			mu.Unlock()
-		}()
+			defer p.close()
+			l.conn, l.resp, l.pace = c, newResponseReader(c, readBufferSize), p
+			l.run()
+		})
 	}
 	wg.Wait()
-	slices.Sort(lat)
-	pct := func(p float64) int64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()
+	s := summary{duration: *duration}
+	for _, l := range loops {
+		s.add(l)
 	}
-	fmt.Printf("requests=%d errors=%d duration_us=%d p50_us=%d p90_us=%d p99_us=%d p999_us=%d max_us=%d\n",
-		len(lat), errors, (*duration).Microseconds(), pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1))
+	if err := s.write(os.Stdout); err != nil {
+		os.Exit(1)
+	}
+}
+
+// request is connection i's GET.
+func request(u *url.URL, header string, i int) string {
+	h := ""
+	if header != "" {
+		h = strings.ReplaceAll(header, "%d", fmt.Sprint(i%8)) + "\r\n"
+	}
+	return "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n" + h + "\r\n"
 }
