@@ -34,15 +34,19 @@ func runOpenLoop(ctx context.Context, s WrkSpec) (WrkReport, []byte, error) {
 
 // ParseRateloadOutput reads rateload's one line (key=value pairs) into a
 // WrkReport: its errors (a failed connection or a status other than 200)
-// count as read errors, the only kind it tells.
+// count as read errors, the only kind it tells. Every field is required: a
+// line from an older rateload (no p999_us, or no late_* whose latencies
+// still hold the client's own lateness) is refused rather than read as zeros.
 func ParseRateloadOutput(out []byte) (WrkReport, error) {
 	var r WrkReport
 	fields := map[string]*int64{
 		"requests": &r.Requests, "errors": &r.ErrRead, "duration_us": &r.DurationMicros,
 		"p50_us": &r.LatP50Micros, "p90_us": &r.LatP90Micros, "p99_us": &r.LatP99Micros,
 		"p999_us": &r.LatP999Micros, "max_us": &r.LatMaxMicros,
+		"late_p50_us": &r.ClientLateP50Micros, "late_p99_us": &r.ClientLateP99Micros, "late_max_us": &r.ClientLateMaxMicros,
 	}
-	seen := 0
+	// Keys, not a count: a key printed twice must not stand in for a missing one.
+	seen := make(map[string]bool, len(fields))
 	for _, f := range bytes.Fields(out) {
 		k, v, ok := bytes.Cut(f, []byte("="))
 		dst := fields[string(k)]
@@ -54,10 +58,10 @@ func ParseRateloadOutput(out []byte) (WrkReport, error) {
 			return WrkReport{}, fmt.Errorf("rateload output: %s: %v", f, err)
 		}
 		*dst = n
-		seen++
+		seen[string(k)] = true
 	}
-	if seen != len(fields) {
-		return WrkReport{}, fmt.Errorf("rateload output: %d of its %d fields in %q", seen, len(fields), lastLines(out, 3))
+	if len(seen) != len(fields) {
+		return WrkReport{}, fmt.Errorf("rateload output: %d of its %d fields in %q", len(seen), len(fields), lastLines(out, 3))
 	}
 	return r, nil
 }

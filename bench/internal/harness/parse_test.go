@@ -1,7 +1,9 @@
 package harness
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -151,11 +153,12 @@ func TestParseStubStatusRequests(t *testing.T) {
 }
 
 func TestParseRateloadOutput(t *testing.T) {
-	r, err := ParseRateloadOutput([]byte("requests=100000 errors=3 duration_us=10000000 p50_us=310 p90_us=540 p99_us=1210 p999_us=2900 max_us=4800\n"))
+	r, err := ParseRateloadOutput([]byte("requests=100000 errors=3 duration_us=10000000 p50_us=310 p90_us=540 p99_us=1210 p999_us=2900 max_us=4800 late_p50_us=4 late_p99_us=38 late_max_us=900\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := WrkReport{Requests: 100000, ErrRead: 3, DurationMicros: 10000000, LatP50Micros: 310, LatP90Micros: 540, LatP99Micros: 1210, LatP999Micros: 2900, LatMaxMicros: 4800}
+	want := WrkReport{Requests: 100000, ErrRead: 3, DurationMicros: 10000000, LatP50Micros: 310, LatP90Micros: 540, LatP99Micros: 1210, LatP999Micros: 2900, LatMaxMicros: 4800,
+		ClientLateP50Micros: 4, ClientLateP99Micros: 38, ClientLateMaxMicros: 900}
 	if r != want {
 		t.Fatalf("got %+v\nwant %+v", r, want)
 	}
@@ -167,7 +170,48 @@ func TestParseRateloadOutput(t *testing.T) {
 	if _, err := ParseRateloadOutput([]byte("requests=1 errors=0 p50_us=1 p90_us=1 p99_us=1 max_us=1\n")); err == nil {
 		t.Fatal("a line without duration_us and p999_us was accepted")
 	}
-	if _, err := ParseRateloadOutput([]byte("requests=x errors=0 duration_us=1 p50_us=1 p90_us=1 p99_us=1 p999_us=1 max_us=1")); err == nil {
+	// Nor is the line of the rateload before late_* (its latencies include
+	// the client's own lateness).
+	if _, err := ParseRateloadOutput([]byte("requests=1 errors=0 duration_us=1 p50_us=1 p90_us=1 p99_us=1 p999_us=1 max_us=1\n")); err == nil {
+		t.Fatal("a line without late_* was accepted")
+	}
+	if _, err := ParseRateloadOutput([]byte("requests=x errors=0 duration_us=1 p50_us=1 p90_us=1 p99_us=1 p999_us=1 max_us=1 late_p50_us=1 late_p99_us=1 late_max_us=1")); err == nil {
 		t.Fatal("a bad number was accepted")
 	}
+	// A key twice does not make up for a missing one.
+	if _, err := ParseRateloadOutput([]byte("requests=1 requests=1 duration_us=1 p50_us=1 p90_us=1 p99_us=1 p999_us=1 max_us=1 late_p50_us=1 late_p99_us=1 late_max_us=1")); err == nil {
+		t.Fatal("a line without errors= was accepted")
+	}
+}
+
+// rateloadLine prints r as rateload does (bench/cmd/rateload/report.go).
+func rateloadLine(r WrkReport) string {
+	return fmt.Sprintf("requests=%d errors=%d duration_us=%d p50_us=%d p90_us=%d p99_us=%d p999_us=%d max_us=%d late_p50_us=%d late_p99_us=%d late_max_us=%d\n",
+		r.Requests, r.ErrRead, r.DurationMicros, r.LatP50Micros, r.LatP90Micros, r.LatP99Micros, r.LatP999Micros, r.LatMaxMicros,
+		r.ClientLateP50Micros, r.ClientLateP99Micros, r.ClientLateMaxMicros)
+}
+
+// FuzzParseRateloadOutput: whatever the parser accepts names every field
+// (none is read as a zero it did not see) and prints back to a line that
+// parses to the same report.
+func FuzzParseRateloadOutput(f *testing.F) {
+	f.Add([]byte("requests=100000 errors=3 duration_us=10000000 p50_us=310 p90_us=540 p99_us=1210 p999_us=2900 max_us=4800 late_p50_us=4 late_p99_us=38 late_max_us=900\n"))
+	f.Add([]byte("requests=1 errors=0 p50_us=1 p90_us=1 p99_us=1 max_us=1\n"))
+	f.Add([]byte("go: downloading x\nrequests=1 requests=2 errors=0 duration_us=1 p50_us=1 p90_us=1 p99_us=-1 p999_us=1 max_us=1 late_p50_us=0 late_p99_us=1 late_max_us=1"))
+	keys := []string{"requests=", "errors=", "duration_us=", "p50_us=", "p90_us=", "p99_us=", "p999_us=", "max_us=", "late_p50_us=", "late_p99_us=", "late_max_us="}
+	f.Fuzz(func(t *testing.T, out []byte) {
+		r, err := ParseRateloadOutput(out)
+		if err != nil {
+			return
+		}
+		for _, k := range keys {
+			if !bytes.Contains(out, []byte(k)) {
+				t.Fatalf("accepted %q without %s", out, k)
+			}
+		}
+		again, err := ParseRateloadOutput([]byte(rateloadLine(r)))
+		if err != nil || again != r {
+			t.Fatalf("%q: %+v, printed and parsed again: %+v, %v", out, r, again, err)
+		}
+	})
 }

@@ -28,6 +28,12 @@ type WrkReport struct {
 	LatP99Micros   int64   `json:"lat_p99_us"`
 	LatP999Micros  int64   `json:"lat_p999_us"`
 	LatMaxMicros   int64   `json:"lat_max_us"`
+	// The open-loop client's own lateness in sending (rateload's late_*
+	// fields; 0 from wrk): excluded from the latencies above, and small
+	// against them when the client is a sound instrument.
+	ClientLateP50Micros int64 `json:"client_late_p50_us,omitempty"`
+	ClientLateP99Micros int64 `json:"client_late_p99_us,omitempty"`
+	ClientLateMaxMicros int64 `json:"client_late_max_us,omitempty"`
 }
 
 // Errors is the sum of every error kind wrk counts.
