@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and is missing. The bench harness tests
-# check their nginx/HAProxy configs with the real programs, and the redis
+# check their nginx/HAProxy/Varnish configs with the real programs, and the redis
 # package's tests start a real redis-server (package redis/redistest), and
 # the admin package's tests check a /metrics scrape with promtool (Debian
 # package prometheus), so those come from Debian. The discovery tests start a
@@ -10,6 +10,7 @@ set -euo pipefail
 need=()
 command -v nginx   >/dev/null 2>&1 || need+=(nginx-light)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v varnishd >/dev/null 2>&1 || need+=(varnish)
 command -v wrk     >/dev/null 2>&1 || need+=(wrk)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
