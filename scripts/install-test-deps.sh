@@ -15,6 +15,7 @@ command -v wrk     >/dev/null 2>&1 || need+=(wrk)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -e /usr/share/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
+[ -e /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] || need+=(lua-cjson) # the auth and aggregate cells' nginx+lua peers
 "$(dirname "$0")/install-consul.sh" # Consul for discovery/consultest: built from its Go module, cached in ~/.cache/sluice
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
