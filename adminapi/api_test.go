@@ -248,3 +248,29 @@ func TestListsFollowChanges(t *testing.T) {
 		}
 	}
 }
+
+// While the store holds changes (an upgrade under way) a write gets a 503
+// that says why and when to retry, reads and dry runs go on, and nothing
+// changed; after Release the same write is taken.
+func TestWritesWhileHeldAre503(t *testing.T) {
+	f := newFixture(t)
+	f.store.Hold()
+	req, _ := http.NewRequest("PUT", f.srv.URL+"/routes/held", strings.NewReader(`{"match": {"paths": ["/held"]}, "upstream": "u"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "upgrade is under way") {
+		t.Fatalf("PUT while held: %d, Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	st, b := f.do(t, "GET", "/routes/held", "")
+	expect(t, "GET the refused route", st, b, http.StatusNotFound)
+	st, b = f.do(t, "POST", "/config/validate", `{"upstreams": [{"name": "u", "targets": [{"addr": "127.0.0.1:9"}]}], "routes": [{"name": "r", "match": {"paths": ["/r"]}, "upstream": "u"}]}`)
+	expect(t, "a dry run while held", st, b, http.StatusOK)
+	f.store.Release()
+	st, b = f.do(t, "PUT", "/routes/held", `{"match": {"paths": ["/held"]}, "upstream": "u"}`)
+	expect(t, "PUT after Release", st, b, http.StatusCreated)
+}

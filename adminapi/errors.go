@@ -13,9 +13,10 @@ import (
 
 // apiError is a response to send instead of the resource.
 type apiError struct {
-	status int
-	msg    string
-	errs   []fieldError
+	status     int
+	msg        string
+	errs       []fieldError
+	retryAfter string // seconds, for a 503
 }
 
 // fieldError is one problem of a refused configuration.
@@ -46,6 +47,9 @@ func writeError(w http.ResponseWriter, status int, msg string, errs []fieldError
 }
 
 func (e *apiError) write(w http.ResponseWriter, version uint64) {
+	if e.retryAfter != "" {
+		w.Header().Set("Retry-After", e.retryAfter)
+	}
 	writeError(w, e.status, e.msg, e.errs, version)
 }
 
@@ -57,6 +61,8 @@ func changeError(err error, prefix string) *apiError {
 	switch {
 	case errors.Is(err, live.ErrStale):
 		return &apiError{status: http.StatusConflict, msg: err.Error() + "; read the resource again and retry"}
+	case errors.Is(err, live.ErrHeld):
+		return &apiError{status: http.StatusServiceUnavailable, msg: "an upgrade is under way: this process hands over to a new one and takes no change; retry in a few seconds, the new process will answer", retryAfter: "5"}
 	case errors.Is(err, config.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, msg: strings.TrimPrefix(err.Error(), "config: ")}
 	}

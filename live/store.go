@@ -27,6 +27,11 @@ var ErrStale = errors.New("live: the configuration changed since that version")
 // ErrClosed: a change was made after Store.Close.
 var ErrClosed = errors.New("live: the store is closed")
 
+// ErrHeld: a change was made while the store holds every change (Hold):
+// an upgrade hands the gateway over to a new process, which serves what
+// the file holds, so a change this process took now would be lost.
+var ErrHeld = errors.New("live: an upgrade is under way: changes wait for the new process")
+
 // Options configure a Store. Server and Compiler are required.
 type Options struct {
 	// Server is the engine whose snapshot changes.
@@ -66,6 +71,7 @@ type Store struct {
 
 	persist *persister // nil without a file
 	control *lowPriority
+	held    bool // Hold: changes are refused (ErrHeld), dry runs go on
 }
 
 // New returns the store of a gateway running cfg as its compiled snapshot
@@ -148,6 +154,9 @@ func (s *Store) Apply(ch Change) (res Result, err error) {
 func (s *Store) apply(ch Change) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.held && !ch.DryRun {
+		return Result{}, ErrHeld
+	}
 	if ch.IfVersion != 0 && ch.IfVersion != s.version {
 		return Result{}, fmt.Errorf("%w: %d is running, not %d", ErrStale, s.version, ch.IfVersion)
 	}
@@ -217,6 +226,22 @@ func (s *Store) Persisted() (uint64, error) {
 		return 0, nil
 	}
 	return s.persist.status()
+}
+
+// Hold refuses every change from now on (ErrHeld) but dry runs, until
+// Release. It returns once a change under way is done: a Flush after it
+// writes the last change this process will take.
+func (s *Store) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = true
+}
+
+// Release takes changes again after Hold (an upgrade that failed).
+func (s *Store) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = false
 }
 
 // Flush waits until the last accepted change is in the file, without

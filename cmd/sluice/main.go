@@ -386,6 +386,9 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 		select {
 		case pid := <-up.ready:
 			up.done(pid)
+			if pid == 0 {
+				store.Release() // this process goes on serving, changes included
+			}
 			if pid != 0 {
 				upgraded = true
 				drainWhy = fmt.Sprintf("upgrade: process %d serves", pid)
@@ -405,11 +408,18 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 				// The new process reads the file: every change accepted
 				// so far must be in it, not only those the writer's
 				// pace (a write a second at most) has put there.
+				// Changes made from here on would reach this process only:
+				// they are refused (503) until the upgrade fails or the
+				// new process takes the admin socket.
+				store.Hold()
 				if err := store.Flush(); err != nil {
+					store.Release()
 					logger.Printf("SIGUSR2: upgrade refused: the last change is not in %s (%v); the new process would start without it", file, err)
 					continue
 				}
-				up.start(srv, adm)
+				if !up.start(srv, adm) {
+					store.Release()
+				}
 				continue
 			}
 			if sig == syscall.SIGHUP {

@@ -138,17 +138,18 @@ func newUpgrader(stderr io.Writer, logger *log.Logger) *upgrader {
 
 // start begins an upgrade unless one is under way; the wait for the new
 // process runs on a goroutine, so signals are still handled meanwhile.
-func (u *upgrader) start(srv *engine.Server, adm *admin.Server) {
+// It reports whether an upgrade is under way (false: the spawn failed).
+func (u *upgrader) start(srv *engine.Server, adm *admin.Server) (underWay bool) {
 	if u.running {
 		u.logger.Print("SIGUSR2: an upgrade is already under way")
-		return
+		return true
 	}
 	u.running = true
 	cmd, wait, err := u.spawn(srv, adm)
 	if err != nil {
 		u.running = false
 		u.logger.Printf("upgrade: %v; this process goes on serving", err)
-		return
+		return false
 	}
 	u.child = cmd
 	u.logger.Printf("upgrade: started %s as process %d; waiting until it serves", u.exe, cmd.Process.Pid)
@@ -164,6 +165,7 @@ func (u *upgrader) start(srv *engine.Server, adm *admin.Server) {
 		u.ready <- cmd.Process.Pid
 		_ = cmd.Wait() // reaps it if it exits while this process drains
 	}()
+	return true
 }
 
 // done records the end of an upgrade attempt (pid 0: failed).

@@ -434,3 +434,39 @@ func TestUpgradeKeepsTheChangesJustMade(t *testing.T) {
 	}
 	syscall.Kill(newPid, syscall.SIGTERM)
 }
+
+// Changes are refused while an upgrade is under way (the new process
+// would not have them) and taken again once it failed.
+func TestFailedUpgradeTakesChangesAgain(t *testing.T) {
+	up := startUpstream(t, "a", 0)
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	listen, adminAddr := freeAddr(t), freeAddr(t)
+	os.WriteFile(file, []byte(fmt.Sprintf("listen: %s\nworkers: 1\nadmin: {listen: %s}\nupstreams: [{name: up, targets: [{addr: %s}]}]\nroutes: [{name: base, match: {paths: [/base]}, upstream: up}]\n",
+		listen, adminAddr, up.addr)), 0o600)
+	t.Setenv(tokenEnv, testToken)
+	old, oldDone, readLog := startLogged(t, "-c", file)
+	p := &gatewayProcess{addr: listen}
+	p.waitReady(t)
+	g := &adminGateway{gatewayProcess: p, admin: adminAddr}
+	waitAdmin(t, adminAddr)
+	os.WriteFile(file, []byte("listen: [not, an, address]\n"), 0o600) // the new process cannot start
+	old.Process.Signal(syscall.SIGUSR2)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(readLog(), "this process goes on serving") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed upgrade was not reported:\n%s", readLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case err := <-oldDone:
+		t.Fatalf("the old process exited: %v", err)
+	default:
+	}
+	if st, body, _ := g.call(t, "PUT", "/routes/after", `{"match": {"paths": ["/after"]}, "upstream": "up"}`); st != 201 {
+		t.Fatalf("PUT after the failed upgrade: %d %s", st, body)
+	}
+	if body, err := get(http.DefaultClient, "http://"+listen+"/after"); err != nil || body != "a" {
+		t.Fatalf("GET /after: %q %v", body, err)
+	}
+}
