@@ -445,11 +445,9 @@ func (k *compilation) routes() error {
 			old.kept = c.gen
 			continue
 		}
-		var up *Upstream
-		if cr.Upstream != "" {
-			if up = s.upstreams[cr.Upstream]; up == nil {
-				return cfg.ErrorAt(fmt.Sprintf("routes[%d].upstream", i), fmt.Sprintf("unknown upstream %q", cr.Upstream))
-			}
+		up, err := k.upstreamOf(i)
+		if err != nil {
+			return err
 		}
 		if k.incremental && old != nil && rev != 0 && old.rev == rev {
 			r := old.route
@@ -468,25 +466,9 @@ func (k *compilation) routes() error {
 			k.units.Set(i, old) // unchanged units are shared by the versions
 			continue
 		}
-		r, err := k.route(i, cr, up)
-		if err != nil {
+		if err := k.compileAt(i, rev, up, old); err != nil {
 			return err
 		}
-		if old != nil {
-			k.replaced = append(k.replaced, old)
-		}
-		u := &routeUnit{name: cr.Name, rev: rev, route: r, match: cr.Match.RouterMatch(), seen: c.gen}
-		if old != nil {
-			u.slot = old.slot
-		} else {
-			u.slot = k.takeSlot()
-		}
-		for u.slot > k.slots.Len() {
-			k.slots.Set(k.slots.Len(), nil)
-		}
-		k.slots.Set(u.slot, r)
-		k.units.Set(i, u)
-		k.tableOps = append(k.tableOps, tableOp{slot: u.slot, match: &u.match})
 	}
 	if kept < c.units.Len() {
 		// Some routes are gone: free their slots.
@@ -539,26 +521,55 @@ func (k *compilation) replacedInPlace() (changed []int, ok bool) {
 // but those of the changed positions, whose routes are compiled again in
 // their slots, as the walk would.
 func (k *compilation) replaceInPlace(changed []int) error {
-	c, cfg, s := k.c, k.cfg, k.s
-	k.units = editList(c.units)
+	k.units = editList(k.c.units)
 	for _, i := range changed {
-		cr, old := cfg.Routes[i], c.units.At(i)
-		var up *Upstream
-		if cr.Upstream != "" {
-			if up = s.upstreams[cr.Upstream]; up == nil {
-				return cfg.ErrorAt(fmt.Sprintf("routes[%d].upstream", i), fmt.Sprintf("unknown upstream %q", cr.Upstream))
-			}
-		}
-		r, err := k.route(i, cr, up)
+		up, err := k.upstreamOf(i)
 		if err != nil {
 			return err
 		}
-		k.replaced = append(k.replaced, old) // named: no other position keeps it
-		u := &routeUnit{name: cr.Name, rev: k.revs[i], route: r, slot: old.slot, match: cr.Match.RouterMatch(), seen: c.gen}
-		k.slots.Set(u.slot, r)
-		k.units.Set(i, u)
-		k.tableOps = append(k.tableOps, tableOp{slot: u.slot, match: &u.match})
+		// Named: no other position keeps the old unit.
+		if err := k.compileAt(i, k.revs[i], up, k.c.units.At(i)); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// upstreamOf is this version's upstream of the route at position i (nil
+// for none).
+func (k *compilation) upstreamOf(i int) (*Upstream, error) {
+	name := k.cfg.Routes[i].Upstream
+	if name == "" {
+		return nil, nil
+	}
+	if up := k.s.upstreams[name]; up != nil {
+		return up, nil
+	}
+	return nil, k.cfg.ErrorAt(fmt.Sprintf("routes[%d].upstream", i), fmt.Sprintf("unknown upstream %q", name))
+}
+
+// compileAt compiles the route at position i (revision rev) into old's
+// slot, or a slot of its own when it is new (old nil), and records it: its
+// unit, its slot's route, the table's change, the unit it replaces.
+func (k *compilation) compileAt(i int, rev config.Rev, up *Upstream, old *routeUnit) error {
+	cr := k.cfg.Routes[i]
+	r, err := k.route(i, cr, up)
+	if err != nil {
+		return err
+	}
+	u := &routeUnit{name: cr.Name, rev: rev, route: r, match: cr.Match.RouterMatch(), seen: k.c.gen}
+	if old != nil {
+		k.replaced = append(k.replaced, old)
+		u.slot = old.slot
+	} else {
+		u.slot = k.takeSlot()
+	}
+	for u.slot > k.slots.Len() {
+		k.slots.Set(k.slots.Len(), nil)
+	}
+	k.slots.Set(u.slot, r)
+	k.units.Set(i, u)
+	k.tableOps = append(k.tableOps, tableOp{slot: u.slot, match: &u.match})
 	return nil
 }
 

@@ -396,17 +396,8 @@ func TestUpgradeThatFailsAfterAcceptingLosesNothing(t *testing.T) {
 // changes in a row falls in the writer's gap between writes (a second),
 // so without the flush the new process read the file without it.
 func TestUpgradeKeepsTheChangesJustMade(t *testing.T) {
-	up := startUpstream(t, "a", 0)
-	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen, adminAddr := freeAddr(t), freeAddr(t)
-	os.WriteFile(file, []byte(fmt.Sprintf("listen: %s\nworkers: 1\nadmin: {listen: %s}\nupstreams: [{name: up, targets: [{addr: %s}]}]\nroutes: [{name: base, match: {paths: [/base]}, upstream: up}]\n",
-		listen, adminAddr, up.addr)), 0o600)
-	t.Setenv(tokenEnv, testToken)
-	old, oldDone, readLog := startLogged(t, "-c", file)
-	p := &gatewayProcess{addr: listen}
-	p.waitReady(t)
-	g := &adminGateway{gatewayProcess: p, admin: adminAddr}
-	waitAdmin(t, adminAddr)
+	old, oldDone, readLog, g, _ := startUpgradableAdmin(t)
+	listen := g.addr
 	for _, name := range []string{"first", "second"} {
 		if st, body, _ := g.call(t, "PUT", "/routes/"+name, `{"match": {"paths": ["/`+name+`"]}, "upstream": "up"}`); st != 201 {
 			t.Fatalf("PUT %s: %d %s", name, st, body)
@@ -438,17 +429,8 @@ func TestUpgradeKeepsTheChangesJustMade(t *testing.T) {
 // Changes are refused while an upgrade is under way (the new process
 // would not have them) and taken again once it failed.
 func TestFailedUpgradeTakesChangesAgain(t *testing.T) {
-	up := startUpstream(t, "a", 0)
-	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen, adminAddr := freeAddr(t), freeAddr(t)
-	os.WriteFile(file, []byte(fmt.Sprintf("listen: %s\nworkers: 1\nadmin: {listen: %s}\nupstreams: [{name: up, targets: [{addr: %s}]}]\nroutes: [{name: base, match: {paths: [/base]}, upstream: up}]\n",
-		listen, adminAddr, up.addr)), 0o600)
-	t.Setenv(tokenEnv, testToken)
-	old, oldDone, readLog := startLogged(t, "-c", file)
-	p := &gatewayProcess{addr: listen}
-	p.waitReady(t)
-	g := &adminGateway{gatewayProcess: p, admin: adminAddr}
-	waitAdmin(t, adminAddr)
+	old, oldDone, readLog, g, file := startUpgradableAdmin(t)
+	listen := g.addr
 	os.WriteFile(file, []byte("listen: [not, an, address]\n"), 0o600) // the new process cannot start
 	old.Process.Signal(syscall.SIGUSR2)
 	deadline := time.Now().Add(20 * time.Second)
@@ -469,4 +451,22 @@ func TestFailedUpgradeTakesChangesAgain(t *testing.T) {
 	if body, err := get(http.DefaultClient, "http://"+listen+"/after"); err != nil || body != "a" {
 		t.Fatalf("GET /after: %q %v", body, err)
 	}
+}
+
+// startUpgradableAdmin starts the binary with its log kept (startLogged),
+// an admin listener and a config file of one route (/base to upstream
+// "up", answering "a"), for the tests of upgrades and Admin API changes.
+func startUpgradableAdmin(t *testing.T) (*exec.Cmd, chan error, func() string, *adminGateway, string) {
+	t.Helper()
+	up := startUpstream(t, "a", 0)
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	listen, adminAddr := freeAddr(t), freeAddr(t)
+	os.WriteFile(file, []byte(fmt.Sprintf("listen: %s\nworkers: 1\nadmin: {listen: %s}\nupstreams: [{name: up, targets: [{addr: %s}]}]\nroutes: [{name: base, match: {paths: [/base]}, upstream: up}]\n",
+		listen, adminAddr, up.addr)), 0o600)
+	t.Setenv(tokenEnv, testToken)
+	old, oldDone, readLog := startLogged(t, "-c", file)
+	p := &gatewayProcess{addr: listen}
+	p.waitReady(t)
+	waitAdmin(t, adminAddr)
+	return old, oldDone, readLog, &adminGateway{gatewayProcess: p, admin: adminAddr}, file
 }
