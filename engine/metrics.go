@@ -114,20 +114,15 @@ type Stats struct {
 // different counters are not from one instant, and never torn.
 func (s *Server) Stats() Stats {
 	m := s.metrics
-	var sn stats.Snapshot
-	m.set.Snapshot(&sn)
-	st := Stats{
-		Requests:        sn.Counter(m.requests),
-		UpstreamDials:   sn.Counter(m.upstreamDials),
-		UpstreamReused:  sn.Counter(m.upstreamReused),
-		UpstreamRetries: sn.Counter(m.upstreamRetries),
-		ClientConns:     sn.Gauge(m.clientConns),
-		Handoffs:        sn.Counter(m.handoffs),
+	return Stats{
+		Requests:         m.set.CounterValue(m.requests),
+		UpstreamDials:    m.set.CounterValue(m.upstreamDials),
+		UpstreamReused:   m.set.CounterValue(m.upstreamReused),
+		UpstreamRetries:  m.set.CounterValue(m.upstreamRetries),
+		ClientConns:      m.set.GaugeValue(m.clientConns),
+		Handoffs:         m.set.CounterValue(m.handoffs),
+		Responses5xxSent: m.set.VecValue(m.responses, 4),
 	}
-	if v := sn.Vec(m.responses); len(v) == 5 {
-		st.Responses5xxSent = v[4]
-	}
-	return st
 }
 
 // Metrics is the engine's metric set, for exposition (/metrics).

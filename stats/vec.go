@@ -123,6 +123,22 @@ func (s *Set) AddIndexed(id VecID, idx int, n uint64) {
 	atomic.AddUint64(&d.chunks[idx/chunkLen][idx%chunkLen], n)
 }
 
+// VecValue returns index idx of vector id summed over the shards, from
+// any goroutine, for a /status view: reading a few values this way costs
+// a few loads per shard, where a Snapshot copies every vector (a scrape's
+// work, milliseconds at 10,000 routes). An index out of range reads 0.
+func (s *Set) VecValue(id VecID, idx int) uint64 {
+	s.sealOnce()
+	var sum uint64
+	for _, sh := range s.shards {
+		d := sh.vecs[id].Load()
+		if uint(idx) < uint(d.n) {
+			sum += atomic.LoadUint64(&d.chunks[idx/chunkLen][idx%chunkLen])
+		}
+	}
+	return sum
+}
+
 // Dropped returns the number of AddIndexed writes dropped for an index out
 // of range, summed over the shards: nonzero means a caller published an
 // index before growing the vector.

@@ -140,3 +140,37 @@ func TestSnapshotVecSumsOverStaleBuffers(t *testing.T) {
 		}
 	}
 }
+
+// TestVecValueAgreesWithTheSnapshot: VecValue, what /status reads instead
+// of a whole Snapshot, sums one index over the worker shards and the
+// shared one, across chunks and growth, and reads 0 out of range.
+func TestVecValueAgreesWithTheSnapshot(t *testing.T) {
+	s := NewSet(2)
+	v := s.CounterVec("routes_total", "h", "route", "a", "b")
+	s.GrowVec(v, 130) // three chunks
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 2000; i++ {
+		idx, n := rng.IntN(130), uint64(rng.IntN(5)+1)
+		switch rng.IntN(3) {
+		case 0, 1:
+			s.Shard(rng.IntN(2)).AddIndexed(v, idx, n)
+		default:
+			s.AddIndexed(v, idx, n)
+		}
+	}
+	var snap Snapshot
+	s.Snapshot(&snap)
+	for idx, want := range snap.Vec(v) {
+		if got := s.VecValue(v, idx); got != want {
+			t.Fatalf("VecValue(%d) = %d, the snapshot says %d", idx, got, want)
+		}
+	}
+	for _, idx := range []int{-1, 130, 1 << 20} {
+		if got := s.VecValue(v, idx); got != 0 {
+			t.Errorf("VecValue(%d) = %d out of range, want 0", idx, got)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { s.VecValue(v, 129) }); n != 0 {
+		t.Errorf("VecValue allocates %v times", n)
+	}
+}
