@@ -5,12 +5,18 @@
 // it is that scenario's control, a second client doing the same thing to
 // something other than the gateway.
 //
-//	poller -url http://127.0.0.1:9901/metrics [-every 1s] [-first 1s] [-gzip]
+//	poller -url http://127.0.0.1:9901/metrics [-every 1s] [-first 1s] [-gzip] [-align [-offset 1s]]
 //
 // It prints one line per fetch on stdout, written whole by one write:
 //
 //	FETCH wall_us=2314 ttfb_us=2001 status=200 bytes=301822 enc=gzip
 //	FETCH-ERROR wall_us=12 err=...
+//
+// With -align -odd-url, a run of bench/cmd/rateload -windows W beside it
+// and -every 2W, it fetches -url at the start of each of rateload's even
+// windows and -odd-url at the start of each odd one, and each line says
+// which after its kind (FETCH window=even wall_us=...): the scrape and the
+// control of one run, each in the windows of its own.
 //
 // wall_us runs from sending the request to reading the body's last byte,
 // ttfb_us to the response's first byte (Sluice makes the whole exposition
@@ -29,6 +35,7 @@ import (
 	"net/http/httptrace"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -38,9 +45,12 @@ func main() {
 	every := flag.Duration("every", time.Second, "interval between the starts of two fetches")
 	first := flag.Duration("first", time.Second, "delay before the first fetch (the harness starts wrk meanwhile)")
 	gzip := flag.Bool("gzip", true, "send Accept-Encoding: gzip, as Prometheus does")
+	align := flag.Bool("align", false, "fetch at the wall-clock instants that are multiples of -every since the Unix epoch, plus -offset: the starts of rateload -windows' even windows when -every is twice their width")
+	offset := flag.Duration("offset", 0, "with -align, how far after each multiple of -every to fetch")
+	oddURL := flag.String("odd-url", "", "with -align, also fetch this URL half an interval after each fetch of -url: -url in rateload's even windows, this one in its odd windows; each line then says which (window=even|odd)")
 	flag.Parse()
-	if *url == "" || *every <= 0 {
-		fmt.Fprintln(os.Stderr, "poller: -url is required and -every must be positive")
+	if *url == "" || *every <= 0 || (*oddURL != "" && !*align) {
+		fmt.Fprintln(os.Stderr, "poller: -url is required, -every must be positive, and -odd-url needs -align")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -49,14 +59,40 @@ func main() {
 	// would not decompress anyway; this also keeps it from asking for gzip
 	// when -gzip=false.
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 1}}
-	poll(ctx, client, *url, *gzip, *first, *every, os.Stdout)
+	start := time.Now().Add(*first)
+	if *align {
+		start = alignedAfter(start, *every, *offset)
+	}
+	targets := []target{{url: *url}}
+	if *oddURL != "" {
+		targets = []target{{url: *url, window: "even"}, {url: *oddURL, window: "odd"}}
+	}
+	poll(ctx, client, targets, *gzip, start, *every/time.Duration(len(targets)), os.Stdout)
 }
 
-// poll fetches url at first, first+every, first+2·every... from now until
-// ctx ends. Ticks missed by a fetch longer than every are skipped, not
-// caught up, so fetches never run back to back.
-func poll(ctx context.Context, client *http.Client, url string, gzip bool, first, every time.Duration, out io.Writer) {
-	next := time.Now().Add(first)
+// target is a URL the poller fetches in turn with the others, and the
+// window its lines name ("" when it is the only one).
+type target struct {
+	url, window string
+}
+
+// alignedAfter is the first instant at or after t whose time since the
+// Unix epoch, less offset, is a multiple of every.
+func alignedAfter(t time.Time, every, offset time.Duration) time.Time {
+	since := t.UnixNano() - int64(offset)
+	k := since / int64(every)
+	if since%int64(every) != 0 && since > 0 {
+		k++
+	}
+	return time.Unix(0, k*int64(every)+int64(offset))
+}
+
+// poll fetches at first, first+every, first+2·every... until ctx ends,
+// the targets in turn. Ticks missed by a fetch longer than every are
+// skipped, not caught up, so fetches never run back to back; a skipped
+// tick skips its target too, so each keeps its place in the schedule.
+func poll(ctx context.Context, client *http.Client, targets []target, gzip bool, first time.Time, every time.Duration, out io.Writer) {
+	next, tick := first, 0
 	for {
 		t := time.NewTimer(time.Until(next))
 		select {
@@ -65,8 +101,14 @@ func poll(ctx context.Context, client *http.Client, url string, gzip bool, first
 			return
 		case <-t.C:
 		}
-		fmt.Fprintln(out, fetch(ctx, client, url, gzip))
-		for now := time.Now(); !next.After(now); {
+		tg := targets[tick%len(targets)]
+		line := fetch(ctx, client, tg.url, gzip)
+		if tg.window != "" { // after the line's kind: a FETCH-ERROR's err= stays last
+			kind, rest, _ := strings.Cut(line, " ")
+			line = kind + " window=" + tg.window + " " + rest
+		}
+		fmt.Fprintln(out, line)
+		for now := time.Now(); !next.After(now); tick++ {
 			next = next.Add(every)
 		}
 	}

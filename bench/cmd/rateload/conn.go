@@ -23,6 +23,9 @@ type connLoop struct {
 	latency []time.Duration // per request, from due, client lateness removed (timeline)
 	late    []time.Duration // per request, the client's own lateness in sending it
 	errors  int             // non-200 answers, and the error that ended the loop
+
+	windows windows // with a width, each request's window parity goes to odd
+	odd     []bool  // per request, when windows are on: due in an odd window
 }
 
 // expectedRequests sizes the result slices so that run does not grow them.
@@ -57,6 +60,9 @@ func (l *connLoop) run() {
 		lat, late := tl.record(l.due, send, recv)
 		l.latency = append(l.latency, lat)
 		l.late = append(l.late, late)
+		if l.windows.on() {
+			l.odd = append(l.odd, l.windows.odd(l.due))
+		}
 		l.due += l.interval
 	}
 }

@@ -15,6 +15,22 @@ type BesideClient struct {
 	Name  string // the poller's process name: scraper, control
 	URL   string
 	Every time.Duration
+	// OddURL, when set, makes the client fetch URL at the start of each
+	// even wall-clock window of width Window and OddURL at the start of
+	// each odd one (poller -align -odd-url), for a run whose open loop
+	// splits its latencies by the same windows (WrkSpec.Windows). Every
+	// is then unused.
+	OddURL string
+	Window time.Duration
+}
+
+// pollerArgs is the poller's command line for c.
+func (c *BesideClient) pollerArgs(bin string) []string {
+	args := []string{bin, "-url", c.URL, "-first", besideFirst.String(), "-gzip"}
+	if c.OddURL != "" {
+		return append(args, "-every", (2 * c.Window).String(), "-align", "-odd-url", c.OddURL)
+	}
+	return append(args, "-every", c.Every.String())
 }
 
 // besideFirst is how long the poller waits before its first fetch, and
@@ -35,6 +51,7 @@ type Fetch struct {
 	Bytes      int64  `json:"bytes"`   // the body as received (compressed when Encoding is gzip)
 	Encoding   string `json:"enc,omitempty"`
 	Err        string `json:"err,omitempty"`
+	Window     string `json:"window,omitempty"` // even or odd, from a client with an OddURL
 }
 
 // BesideRun is what the poller did during one measured run.
@@ -53,7 +70,7 @@ func (r *Runner) startBeside(c *BesideClient, round int) (func() (*BesideRun, er
 		// Prometheus server is not on the gateway's host either, so the
 		// client side is kept as small as it can be.
 		Env:  []string{"GOMAXPROCS=1"},
-		Argv: []string{r.cfg.PollerBin, "-url", c.URL, "-every", c.Every.String(), "-first", besideFirst.String(), "-gzip"},
+		Argv: c.pollerArgs(r.cfg.PollerBin),
 	})
 	if err != nil {
 		return nil, err
@@ -111,6 +128,8 @@ func ParseFetchLines(b []byte) []Fetch {
 				f.Bytes, _ = strconv.ParseInt(v, 10, 64)
 			case "enc":
 				f.Encoding = v
+			case "window":
+				f.Window = v
 			}
 		}
 		out = append(out, f)

@@ -43,6 +43,9 @@ type Run struct {
 	// Beside is what the peer's beside client (the scrape scenario's
 	// scraper or control) fetched during the run; nil without one.
 	Beside *BesideRun `json:"beside,omitempty"`
+	// Windows is the open loop's latencies by window parity, when the
+	// cell asked for them (the scrape cell's windowed peer reads them).
+	Windows *WindowsReport `json:"windows,omitempty"`
 }
 
 // measure runs wrk once against peer and reads the proxy's CPU, RSS, the
@@ -123,6 +126,7 @@ func (r *Runner) measure(ctx context.Context, peer *Peer, spec WrkSpec, round in
 		// The first status request is counted in its own reading.
 		UpstreamRequests: up1.Requests - up0.Requests - 1,
 		Beside:           beside,
+		Windows:          rep.Windows,
 	}
 	if rep.Requests > 0 {
 		n := float64(rep.Requests)

@@ -175,6 +175,15 @@ func TestParseRateloadOutput(t *testing.T) {
 	if _, err := ParseRateloadOutput([]byte("requests=1 errors=0 duration_us=1 p50_us=1 p90_us=1 p99_us=1 p999_us=1 max_us=1\n")); err == nil {
 		t.Fatal("a line without late_* was accepted")
 	}
+	// rateload -windows: the window fields come all or none.
+	line := "requests=100 errors=0 duration_us=1000000 p50_us=310 p90_us=540 p99_us=1210 p999_us=2900 max_us=4800 late_p50_us=4 late_p99_us=38 late_max_us=900"
+	r, err = ParseRateloadOutput([]byte(line + " even_requests=50 even_p99_us=1300 even_p999_us=3000 odd_requests=50 odd_p99_us=1100 odd_p999_us=2500\n"))
+	if want := (WindowsReport{50, 1300, 3000, 50, 1100, 2500}); err != nil || r.Windows == nil || *r.Windows != want {
+		t.Fatalf("with windows: %+v, %v; want %+v", r.Windows, err, want)
+	}
+	if _, err := ParseRateloadOutput([]byte(line + " even_requests=50 even_p99_us=1300 even_p999_us=3000\n")); err == nil {
+		t.Fatal("a line with half the window fields was accepted")
+	}
 	if _, err := ParseRateloadOutput([]byte("requests=x errors=0 duration_us=1 p50_us=1 p90_us=1 p99_us=1 p999_us=1 max_us=1 late_p50_us=1 late_p99_us=1 late_max_us=1")); err == nil {
 		t.Fatal("a bad number was accepted")
 	}

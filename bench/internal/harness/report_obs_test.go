@@ -11,18 +11,20 @@ func TestParseFetchLines(t *testing.T) {
 		"runtime: a message the poller did not write\n" +
 		"FETCH-ERROR wall_us=17 err=\"Get \\\"http://127.0.0.1:1/metrics\\\": connection refused\"\n" +
 		"FETCH wall_us=900 status=503 bytes=20 enc=identity\n" +
+		"FETCH window=odd wall_us=800 status=200 bytes=13 enc=identity\n" +
 		"FETCH wall_us=1" // cut by the stop: still a fetch that ended
 	want := []Fetch{
 		{WallMicros: 12345, TTFBMicros: 11000, Status: 200, Bytes: 301822, Encoding: "gzip"},
 		{WallMicros: 17, Err: `Get "http://127.0.0.1:1/metrics": connection refused`},
 		{WallMicros: 900, Status: 503, Bytes: 20, Encoding: "identity"},
+		{WallMicros: 800, Status: 200, Bytes: 13, Encoding: "identity", Window: "odd"},
 		{WallMicros: 1},
 	}
 	got := ParseFetchLines([]byte(in))
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ParseFetchLines:\n got %+v\nwant %+v", got, want)
 	}
-	for i, ok := range []bool{true, false, false, false} {
+	for i, ok := range []bool{true, false, false, true, false} {
 		if got[i].OK() != ok {
 			t.Errorf("fetch %d OK() = %v, want %v", i, got[i].OK(), ok)
 		}
@@ -114,6 +116,43 @@ func scrapeCell() *Cell {
 	return &Cell{Scenario: "scrape", Name: "10000 routes × 5 codes", Reference: "sluice", Peers: []*PeerResult{none, scraper, control},
 		Scrape: &ScrapeCheck{Routes: 10000, WarmRequests: 50000, Series: 50000, Bytes: 3000000, GzipBytes: 300000,
 			IdleWallMicros: []int64{30000, 25000}, IdleGzipWallMicros: []int64{40000, 35000}}}
+}
+
+// windowsCell is scrapeCell with the open loop's windowed peer: two runs,
+// the scrape windows' p99 above the control windows' in one.
+func windowsCell() *Cell {
+	cell := scrapeCell()
+	fetches := []Fetch{{WallMicros: 30000, Status: 200, Bytes: 300000, Window: "even"}, {WallMicros: 900, Status: 200, Bytes: 13, Window: "odd"}}
+	win := &PeerResult{Peer: scrapeWindowsPeer, Runs: []Run{
+		{Round: 1, RPS: 10000, P99Micros: 1000, Beside: &BesideRun{Client: "windows", Fetches: fetches},
+			Windows: &WindowsReport{EvenRequests: 30000, EvenP99Micros: 1100, EvenP999Micros: 2000, OddRequests: 30000, OddP99Micros: 1000, OddP999Micros: 1800}},
+		{Round: 2, RPS: 10000, P99Micros: 900,
+			Windows: &WindowsReport{EvenRequests: 30000, EvenP99Micros: 800, EvenP999Micros: 1500, OddRequests: 30000, OddP99Micros: 1000, OddP999Micros: 1600}},
+	}}
+	win.Aggregate()
+	cell.Peers = append(cell.Peers, win)
+	return cell
+}
+
+func TestWindowsDiffAndGoal(t *testing.T) {
+	d, ok := windowsDiff(windowsCell().Peer(scrapeWindowsPeer))
+	if !ok || !reflect.DeepEqual(d.Ratios, []float64{1.1, 0.8}) || d.Above != 1 || d.Rounds != 2 || d.MedianRatio < 0.9499 || d.MedianRatio > 0.9501 {
+		t.Fatalf("windowsDiff = %+v, %v", d, ok)
+	}
+	if _, ok := windowsDiff(scrapeCell().Peer(scrapeWindowsPeer)); ok {
+		t.Fatal("windowsDiff without the windowed peer: ok")
+	}
+	// Only the scrapes count as scrapes: the control's fetch in the odd
+	// window is not one.
+	if st := scrapeStats(windowsCell().Peer(scrapeWindowsPeer).Runs); st.Fetches != 1 || st.WallMaxMs != 30 {
+		t.Fatalf("scrapeStats of the windowed peer = %+v, want the one scrape", st)
+	}
+	wantMarkdown(t, &Report{Cells: []*Cell{windowsCell()}},
+		"| 1 | 30,000 / 30,000 | 1.10 | 1.00 | 1.10 | 2.00 / 1.80 |",
+		"| 2 | 30,000 / 30,000 | 0.80 | 1.00 | 0.80 | 1.50 / 1.60 |",
+		"Median ratio 0.950 (from 0.800 to 1.100), median difference -0.050 ms; the scrape windows' p99 was the higher in 1 of 2 runs. Bar: median ratio ≤ 1.10.",
+		"| scrape 10000 routes × 5 codes: p99 in the scrape's windows, one run | ≤ 1.10 × the control's windows' (median of runs) | × 0.950 (difference -0.050 ms; higher in 1 of 2 runs) | yes |",
+	)
 }
 
 func TestScrapeStatsSkipsFailedFetches(t *testing.T) {

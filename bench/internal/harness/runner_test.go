@@ -180,3 +180,41 @@ func TestRunnerObsCellsEndToEnd(t *testing.T) {
 		t.Fatalf("scrape set-up: %+v", s)
 	}
 }
+
+// TestRunnerScrapeWindowsEndToEnd runs the scrape scenario's open loop
+// briefly (20 routes, 3 s runs): the windowed peer is there, its runs
+// split the requests between even and odd windows, and the poller beside
+// it fetched in windows of its own, without a failure.
+func TestRunnerScrapeWindowsEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nginx, Sluice, rateload and the poller")
+	}
+	requireTool(t, "nginx")
+	bin := t.TempDir()
+	for _, pkg := range []string{"cmd/sluice", "bench/cmd/poller", "bench/cmd/rateload"} {
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/sluice-gw/sluice/"+pkg).CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", pkg, err, out)
+		}
+	}
+	rep := runCleanCells(t, Config{
+		Rounds: 1, Duration: 3 * time.Second, Scenarios: []string{"scrape"}, Conns: []int{4}, WrkThreads: 1,
+		ScrapeRoutes: 20, ScrapeRate: 2000, SluiceBin: filepath.Join(bin, "sluice"), PollerBin: filepath.Join(bin, "poller"),
+		RateloadBin: filepath.Join(bin, "rateload"),
+	}, map[string][]string{"scrape": {"sluice", scrapePeer, scrapeControlPeer, scrapeWindowsPeer}})
+	p := rep.Cells[0].Peer(scrapeWindowsPeer)
+	run := p.Runs[0]
+	if w := run.Windows; w == nil || w.EvenRequests == 0 || w.OddRequests == 0 || w.EvenRequests+w.OddRequests != run.Requests {
+		t.Fatalf("windows %+v of %d requests", w, run.Requests)
+	}
+	if run.Beside == nil || len(run.Beside.Fetches) == 0 {
+		t.Fatalf("the windowed poller fetched nothing: %+v", run.Beside)
+	}
+	for _, f := range run.Beside.Fetches {
+		if !f.OK() || (f.Window != "even" && f.Window != "odd") || (f.Window == "even") != (f.Encoding == "gzip") {
+			t.Fatalf("fetch %+v: the scrape (gzip) in even windows, the control (the upstream, identity) in odd ones, all answered", f)
+		}
+	}
+	if _, ok := windowsDiff(p); !ok {
+		t.Fatal("no windows to compare")
+	}
+}

@@ -34,6 +34,21 @@ type WrkReport struct {
 	ClientLateP50Micros int64 `json:"client_late_p50_us,omitempty"`
 	ClientLateP99Micros int64 `json:"client_late_p99_us,omitempty"`
 	ClientLateMaxMicros int64 `json:"client_late_max_us,omitempty"`
+	// Windows is the open loop's latencies split by window parity, when
+	// the spec asked for Windows.
+	Windows *WindowsReport `json:"windows,omitempty"`
+}
+
+// WindowsReport is rateload's even_* and odd_* fields: the requests due
+// in even and in odd wall-clock windows of one run (bench/cmd/poller
+// -align acts in the even ones).
+type WindowsReport struct {
+	EvenRequests   int64 `json:"even_requests"`
+	EvenP99Micros  int64 `json:"even_p99_us"`
+	EvenP999Micros int64 `json:"even_p999_us"`
+	OddRequests    int64 `json:"odd_requests"`
+	OddP99Micros   int64 `json:"odd_p99_us"`
+	OddP999Micros  int64 `json:"odd_p999_us"`
 }
 
 // Errors is the sum of every error kind wrk counts.
@@ -81,6 +96,10 @@ type WrkSpec struct {
 	// not the queue a closed loop builds at saturation. Script is unused.
 	Rate    float64
 	RateBin string
+	// Windows, with a Rate, also splits the latencies by the parity of
+	// the wall-clock window of this width each request was due in
+	// (rateload -windows): WrkReport.Windows.
+	Windows time.Duration
 }
 
 // RunWrk runs wrk to completion and parses its report.
