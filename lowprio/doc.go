@@ -2,9 +2,13 @@
 //
 // The control plane (a configuration change, its write-back, a scrape)
 // costs milliseconds of CPU at a time, on the cores that run the event
-// loops. On a thread of its own at nice 10 it gets the CPU after them: the
-// kernel gives a contended core to nice-0 threads about ten times as
-// often. A kernel or sandbox that refuses leaves the thread as it was.
+// loops. On a thread of its own at nice 10 (ThisThread) it gets the CPU
+// after them: the kernel gives a contended core to nice-0 threads about ten
+// times as often. But a loop that wakes while such a thread runs still
+// waits for the end of the thread's slice; IdleFirst's threads run at
+// SCHED_IDLE, which a waking loop preempts at once, and are raised to nice
+// 10 only for a job past its deadline. A kernel or sandbox that refuses
+// leaves the thread as it was.
 package lowprio
 
 // Nice is the lowered threads' nice value: weight 110 against the loops'

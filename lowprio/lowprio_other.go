@@ -2,6 +2,21 @@
 
 package lowprio
 
+import "time"
+
 // ThisThread does nothing where threads have no priority of their own
 // that Go can set.
 func ThisThread() {}
+
+// Thread is a lowered thread; here, where there is no lowering, one whose
+// jobs run as any other goroutine.
+type Thread struct{}
+
+// IdleFirst does nothing here (ThisThread).
+func IdleFirst() *Thread { return &Thread{} }
+
+// Idle is false here.
+func (t *Thread) Idle() bool { return false }
+
+// Job does nothing here.
+func (t *Thread) Job(time.Duration) (end func()) { return func() {} }
