@@ -28,7 +28,14 @@ import (
 // CPU a change takes comes out of the requests' queue, whatever its
 // priority; at a rate the gateway has the CPU for, the change's niced
 // work runs in the idle time and the p99 says whether it still delays
-// requests.
+// requests. With SLUICE_CHURN_WINDOWS=W as well, each round is one open
+// loop with changes only in the even wall-clock windows of width W, and
+// rateload's split of the requests by window (-windows) compares the
+// two halves of the run: the machine's drift between two runs, as large
+// as the effect measured, cancels out. Work a change leaves for later (the
+// write-back, at most a second after it; a collection its garbage
+// triggers) may land in the next, quiet window: a W of several seconds
+// keeps that share small.
 func TestChurnCell(t *testing.T) {
 	if os.Getenv("SLUICE_CHURN") == "" {
 		t.Skip("a measurement: SLUICE_CHURN=1 runs it")
@@ -59,6 +66,13 @@ func TestChurnCell(t *testing.T) {
 	reqsRe := regexp.MustCompile(`(?m)^\s+(\d+) requests in`)
 	rate := 0.0
 	fmt.Sscan(os.Getenv("SLUICE_CHURN_RATE"), &rate)
+	var windows time.Duration
+	if w := os.Getenv("SLUICE_CHURN_WINDOWS"); w != "" {
+		if windows, err = time.ParseDuration(w); err != nil || windows <= 0 || rate <= 0 {
+			t.Fatalf("SLUICE_CHURN_WINDOWS=%q: want a positive duration, with SLUICE_CHURN_RATE", w)
+		}
+	}
+	inQuietWindow := func() bool { return windows > 0 && (time.Now().UnixNano()/int64(windows))%2 == 1 }
 	rateload := filepath.Join(t.TempDir(), "rateload")
 	if rate > 0 {
 		if out, err := exec.Command("go", "build", "-o", rateload, "github.com/sluice-gw/sluice/bench/cmd/rateload").CombinedOutput(); err != nil {
@@ -66,12 +80,25 @@ func TestChurnCell(t *testing.T) {
 		}
 	}
 	rateRe := regexp.MustCompile(`requests=(\d+) errors=(\d+) .*p99_us=(\d+) p999_us=(\d+)`)
+	windowsRe := regexp.MustCompile(`even_requests=(\d+) even_p99_us=(\d+) even_p999_us=(\d+) odd_requests=(\d+) odd_p99_us=(\d+) odd_p999_us=(\d+)`)
 	runOpenLoop := func() (string, string, string) {
-		out, err := exec.Command("taskset", "-c", "1", rateload, "-url", "http://"+listen+"/svc5000/x", "-conns", "16",
-			"-rate", fmt.Sprint(rate), "-duration", fmt.Sprintf("%ds", secs)).CombinedOutput()
+		args := []string{"-c", "1", rateload, "-url", "http://" + listen + "/svc5000/x", "-conns", "16",
+			"-rate", fmt.Sprint(rate), "-duration", fmt.Sprintf("%ds", secs)}
+		if windows > 0 {
+			args = append(args, "-windows", windows.String())
+		}
+		out, err := exec.Command("taskset", args...).CombinedOutput()
 		m := rateRe.FindSubmatch(out)
 		if err != nil || m == nil {
 			t.Fatalf("rateload: %v\n%s", err, out)
+		}
+		if windows > 0 {
+			w := windowsRe.FindSubmatch(out)
+			if w == nil {
+				t.Fatalf("rateload -windows: %s", out)
+			}
+			return fmt.Sprintf("%sus in the churn windows, %sus in the quiet ones (p99.9 %sus, %sus; %s and %s requests)", w[2], w[5], w[3], w[6], w[1], w[4]),
+				"errors " + string(m[2]), string(m[1])
 		}
 		return fmt.Sprintf("%sus (p99.9 %sus)", m[3], m[4]), "errors " + string(m[2]), string(m[1])
 	}
@@ -101,6 +128,9 @@ func TestChurnCell(t *testing.T) {
 			case <-stop:
 				return
 			case <-tick.C:
+			}
+			if inQuietWindow() {
+				continue
 			}
 			route := fmt.Sprintf("r%d", (n*7919)%10000)
 			if route == "r5000" {
@@ -140,7 +170,17 @@ func TestChurnCell(t *testing.T) {
 	}
 	rounds := 2
 	fmt.Sscan(os.Getenv("SLUICE_CHURN_ROUNDS"), &rounds)
-	for round := 0; round < rounds; round++ {
+	for round := 0; round < rounds && windows > 0; round++ {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go churn(stop, &wg)
+		q, e, n := runWrk()
+		close(stop)
+		wg.Wait()
+		t.Logf("round %d, churn 20/s in even windows of %v: p99 %s, %s requests, errors: %q", round, windows, q, n, e)
+	}
+	for round := 0; round < rounds && windows == 0; round++ {
 		q, e, n := runWrk()
 		t.Logf("round %d, no churn: p99 %s, %s requests, errors: %q", round, q, n, e)
 		stop := make(chan struct{})

@@ -42,7 +42,8 @@ func percentile(sorted []time.Duration, p float64) int64 {
 // write prints the line bench/internal/harness.ParseRateloadOutput reads.
 // The fields up to max_us are the original format; the late_ fields (the
 // client's own lateness in sending, excluded from the latencies) come after
-// them so older readers still find theirs.
+// them so older readers still find theirs, and the window fields (with
+// -windows) last.
 func (s *summary) write(w io.Writer) error {
 	slices.Sort(s.latency)
 	slices.Sort(s.late)
