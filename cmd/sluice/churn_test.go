@@ -170,26 +170,24 @@ func TestChurnCell(t *testing.T) {
 	}
 	rounds := 2
 	fmt.Sscan(os.Getenv("SLUICE_CHURN_ROUNDS"), &rounds)
-	for round := 0; round < rounds && windows > 0; round++ {
+	runWithChurn := func() (string, string, string) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go churn(stop, &wg)
-		q, e, n := runWrk()
-		close(stop)
-		wg.Wait()
-		t.Logf("round %d, churn 20/s in even windows of %v: p99 %s, %s requests, errors: %q", round, windows, q, n, e)
+		defer wg.Wait()
+		defer close(stop)
+		return runWrk()
 	}
-	for round := 0; round < rounds && windows == 0; round++ {
+	for round := 0; round < rounds; round++ {
+		if windows > 0 {
+			q, e, n := runWithChurn()
+			t.Logf("round %d, churn 20/s in even windows of %v: p99 %s, %s requests, errors: %q", round, windows, q, n, e)
+			continue
+		}
 		q, e, n := runWrk()
 		t.Logf("round %d, no churn: p99 %s, %s requests, errors: %q", round, q, n, e)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go churn(stop, &wg)
-		q, e, n = runWrk()
-		close(stop)
-		wg.Wait()
+		q, e, n = runWithChurn()
 		t.Logf("round %d, churn 20/s: p99 %s, %s requests, errors: %q", round, q, n, e)
 	}
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
