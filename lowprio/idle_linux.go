@@ -32,8 +32,8 @@ type Thread struct {
 // finish its slice, up to a few milliseconds, and a scrape's work is
 // several slices. Measured with the scrape cell's windows
 // (docs/benchmarks.md): the p99 of the requests in the seconds with a
-// scrape was ×1.3 that of the seconds without at the median of runs at
-// nice 10, ×1.0 idle first.
+// scrape was ×1.3 that of the seconds without at the median of 30 runs at
+// nice 10, ×1.05 over 22 runs idle first.
 //
 // Going back from SCHED_IDLE to a normal policy needs an RLIMIT_NICE of at
 // least 20 − Nice, or CAP_SYS_NICE; without them an idle thread could be
