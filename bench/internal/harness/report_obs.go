@@ -210,6 +210,7 @@ func writeScrape(w io.Writer, cell *Cell) {
 // requests due in the scrape's windows against the p99 of those due in
 // the control's.
 type WindowsDiff struct {
+	Runs          []Run     // the runs compared: with windows, and requests in the control's
 	Ratios        []float64 // scrape windows' p99 / control windows', per run
 	MedianRatio   float64
 	DiffsMs       []float64 // the same as a difference, ms
@@ -227,6 +228,7 @@ func windowsDiff(p *PeerResult) (WindowsDiff, bool) {
 		if win == nil || win.OddP99Micros <= 0 {
 			continue
 		}
+		d.Runs = append(d.Runs, run)
 		d.Ratios = append(d.Ratios, float64(win.EvenP99Micros)/float64(win.OddP99Micros))
 		d.DiffsMs = append(d.DiffsMs, float64(win.EvenP99Micros-win.OddP99Micros)/1000)
 		if win.EvenP99Micros > win.OddP99Micros {
@@ -240,21 +242,17 @@ func windowsDiff(p *PeerResult) (WindowsDiff, bool) {
 
 // writeScrapeWindows renders the windowed peer's rounds.
 func writeScrapeWindows(w io.Writer, cell *Cell) {
-	p := cell.Peer(scrapeWindowsPeer)
-	d, ok := windowsDiff(p)
+	d, ok := windowsDiff(cell.Peer(scrapeWindowsPeer))
 	if !ok {
 		return
 	}
 	fmt.Fprintf(w, "\nScrape and control in one run (%s): the scraper fetched /metrics at the start of every even wall-clock window of %s, the control the upstream at the start of every odd one, and the open loop's requests were split by the window they were due in. Latencies in ms:\n\n", scrapeWindowsPeer, scrapeWindow)
 	fmt.Fprintln(w, "| round | requests in scrape / control windows | p99 scrape windows | p99 control windows | ratio | p99.9 scrape / control |")
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|")
-	for _, run := range p.Runs {
+	for i, run := range d.Runs {
 		win := run.Windows
-		if win == nil || win.OddP99Micros <= 0 {
-			continue
-		}
 		fmt.Fprintf(w, "| %d | %s / %s | %.2f | %.2f | %.2f | %.2f / %.2f |\n", run.Round, thousands(float64(win.EvenRequests)), thousands(float64(win.OddRequests)),
-			float64(win.EvenP99Micros)/1000, float64(win.OddP99Micros)/1000, float64(win.EvenP99Micros)/float64(win.OddP99Micros),
+			float64(win.EvenP99Micros)/1000, float64(win.OddP99Micros)/1000, d.Ratios[i],
 			float64(win.EvenP999Micros)/1000, float64(win.OddP999Micros)/1000)
 	}
 	lo, hi := minMax(d.Ratios)
