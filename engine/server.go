@@ -115,10 +115,12 @@ func NewServer(opts Options, snap *Snapshot) (*Server, error) {
 func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
 
 // Swap puts a new config in force. Requests already routed finish on the
-// snapshot they started with; new requests see the new one.
+// snapshot they started with; new requests see the new one. It logs
+// nothing: its caller (package live) logs the change with who made it and
+// both versions, and a second line per change was a write to the log of
+// its own at every Admin API change.
 func (s *Server) Swap(snap *Snapshot) {
 	old := s.snap.Swap(snap)
-	s.logf("config version %d in force (was %d)", snap.Version, old.Version)
 	if old != snap {
 		s.startRetiring(old)
 	}

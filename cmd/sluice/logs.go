@@ -1301,7 +1301,6 @@ var eventLevels = []struct {
 	{"listening on ", "", slog.LevelInfo},
 	{"admin on ", "", slog.LevelInfo},
 	{"stopped", "", slog.LevelInfo},
-	{"config version ", " in force", slog.LevelInfo}, // engine: a swap
 	{"config: writing version ", "", slog.LevelWarn}, // live: the file write failed
 	{"config: the last change is not in ", "", slog.LevelWarn},
 	{"config: ", ": version ", slog.LevelInfo}, // live: "config: WHAT by WHO: version A -> B"

@@ -478,7 +478,6 @@ func TestEventLevels(t *testing.T) {
 	}{
 		{"listening on 127.0.0.1:8080 (1 upstreams, 2 routes; pid 7)", slog.LevelInfo},
 		{"admin on http://127.0.0.1:9901 (/metrics, /status, /status/upstreams and the Admin API)", slog.LevelInfo},
-		{"config version 3 in force (was 2)", slog.LevelInfo},
 		{"config: PUT /routes/api by admin: version 3 -> 4", slog.LevelInfo},
 		{"config: writing version 4 to x.yaml: disk full (the change is in force, not on disk)", slog.LevelWarn},
 		{"config: the last change is not in x.yaml: disk full", slog.LevelWarn},
