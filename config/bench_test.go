@@ -64,3 +64,34 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEncodeJSON is what the Admin API's answers cost: one route
+// (every write of a route answers it) and the whole config of 1,000 routes
+// (GET /config), from the values and through yaml.v3's node tree.
+func BenchmarkEncodeJSON(b *testing.B) {
+	cfg, err := Parse(largeConfig(1000), "bench.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		v    any
+	}{{"route", cfg.Routes[7]}, {"config=1000", cfg}} {
+		b.Run(c.name+"/direct", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := EncodeJSON(c.v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/nodes", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := encodeJSONByNodes(c.v, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

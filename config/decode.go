@@ -458,8 +458,10 @@ func describeNode(n *yaml.Node) string {
 
 // structFields is the decodable fields of a struct type by YAML name.
 type structFields struct {
-	byName map[string][]int
-	names  []string
+	byName    map[string][]int
+	names     []string
+	omitEmpty []bool // by names' index: ",omitempty" (jsonenc.go)
+	unusual   bool   // an embedded field not inlined, or ",inline" on a non-struct: jsonenc.go leaves the struct to yaml.v3
 }
 
 var fieldCache sync.Map // reflect.Type -> *structFields
@@ -489,9 +491,13 @@ func collectFields(t reflect.Type, index []int, fs *structFields) {
 		}
 		name, opts, _ := strings.Cut(tag, ",")
 		idx := append(append([]int(nil), index...), i)
-		if strings.Contains(","+opts+",", ",inline,") && sf.Type.Kind() == reflect.Struct {
+		inline := strings.Contains(","+opts+",", ",inline,")
+		if inline && sf.Type.Kind() == reflect.Struct {
 			collectFields(sf.Type, idx, fs)
 			continue
+		}
+		if inline || sf.Anonymous {
+			fs.unusual = true
 		}
 		if name == "" {
 			name = strings.ToLower(sf.Name)
@@ -501,6 +507,7 @@ func collectFields(t reflect.Type, index []int, fs *structFields) {
 		}
 		fs.byName[name] = idx
 		fs.names = append(fs.names, name)
+		fs.omitEmpty = append(fs.omitEmpty, strings.Contains(","+opts+",", ",omitempty,"))
 	}
 }
 

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -117,21 +119,28 @@ func listItem(doc []byte) []byte {
 
 // EncodeJSON writes v, a Config or one of its parts, as JSON with its keys
 // in the order of the YAML form and every secret replaced by Redacted.
-func EncodeJSON(v any) ([]byte, error) {
+func EncodeJSON(v any) ([]byte, error) { return encodeJSON(v, true) }
+
+// EncodeJSONWithSecrets is EncodeJSON without the redaction, for what never
+// leaves the process (merging a PATCH into the current resource).
+func EncodeJSONWithSecrets(v any) ([]byte, error) { return encodeJSON(v, false) }
+
+// encodeJSON writes v from its values, and the parts the direct way leaves
+// through yaml.v3's node tree (jsonenc.go).
+func encodeJSON(v any, redacting bool) ([]byte, error) {
+	e := jsonValue{redacting: redacting}
+	return e.append(nil, reflect.ValueOf(v), "")
+}
+
+// encodeJSONByNodes encodes v with yaml.v3 into a node tree, redacts the
+// secrets there, and writes the tree as JSON.
+func encodeJSONByNodes(v any, redacting bool) ([]byte, error) {
 	var n yaml.Node
 	if err := n.Encode(v); err != nil {
 		return nil, err
 	}
-	redact(&n, "")
-	return appendJSON(nil, &n), nil
-}
-
-// EncodeJSONWithSecrets is EncodeJSON without the redaction, for what never
-// leaves the process (merging a PATCH into the current resource).
-func EncodeJSONWithSecrets(v any) ([]byte, error) {
-	var n yaml.Node
-	if err := n.Encode(v); err != nil {
-		return nil, err
+	if redacting {
+		redact(&n, "")
 	}
 	return appendJSON(nil, &n), nil
 }
@@ -231,7 +240,17 @@ func appendJSON(dst []byte, n *yaml.Node) []byte {
 	return append(dst, "null"...)
 }
 
+// appendJSONString writes s as encoding/json does without HTML escaping.
+// Most strings of a config are printable ASCII without quotes or
+// backslashes, which it writes as they are without an encoder.
 func appendJSONString(dst []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		plain = s[i] >= 0x20 && s[i] < utf8.RuneSelf && s[i] != '"' && s[i] != '\\'
+	}
+	if plain {
+		return append(append(append(dst, '"'), s...), '"')
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false) // "<redacted>" reads as it is
