@@ -18,10 +18,13 @@ import (
 // SLUICE_CHURN=1; it needs wrk): a gateway with 10,000 routes under wrk for
 // SLUICE_CHURN_SECONDS (default 30) without changes, then again with 20
 // route changes a second through the Admin API, alternated
-// SLUICE_CHURN_ROUNDS times (default 2). The upstream is a process of its
-// own on CPU 1 with wrk: inside the test process, whose Admin API client
-// makes garbage at every change, its collector's work delayed requests. It reports wrk's
-// p99 and errors for each, and the time from each change's 200 to the
+// SLUICE_CHURN_ROUNDS times (default 2) and ending without changes; each
+// churned cell's p99 is compared with the mean of the quiet cells on
+// either side, and each quiet cell with the one before it (the A/A). The
+// upstream is a process of its own on CPU 1 with wrk: inside the test
+// process, whose Admin API client makes garbage at every change, its
+// collector's work delayed requests. It reports wrk's p99 and errors for
+// each, and the time from each change's 200 to the
 // changed route answering through the gateway. With SLUICE_CHURN_RATE=N
 // the traffic is bench/cmd/rateload's open loop at N requests a second
 // instead of wrk's closed loop, which saturates the machine: there, any
@@ -179,20 +182,83 @@ func TestChurnCell(t *testing.T) {
 		defer close(stop)
 		return runWrk()
 	}
-	for round := 0; round < rounds; round++ {
-		if windows > 0 {
+	if windows > 0 {
+		for round := 0; round < rounds; round++ {
 			q, e, n := runWithChurn()
 			t.Logf("round %d, churn 20/s in even windows of %v: p99 %s, %s requests, errors: %q", round, windows, q, n, e)
-			continue
 		}
-		q, e, n := runWrk()
-		t.Logf("round %d, no churn: p99 %s, %s requests, errors: %q", round, q, n, e)
-		q, e, n = runWithChurn()
-		t.Logf("round %d, churn 20/s: p99 %s, %s requests, errors: %q", round, q, n, e)
+	} else {
+		// Quiet and churned cells alternate, quiet ones at both ends: each
+		// churned cell is compared with the mean of the quiet ones on either
+		// side, which cancels a drift of the machine over the three, and two
+		// quiet cells in a row compare as the same cell twice would (A/A):
+		// how finely these cells can tell two p99s apart here.
+		quiet := []time.Duration{}
+		measureQuiet := func(round int) {
+			q, e, n := runWrk()
+			t.Logf("round %d, no churn: p99 %s, %s requests, errors: %q", round, q, n, e)
+			quiet = append(quiet, wrkDuration(t, q))
+		}
+		measureQuiet(0)
+		var ratios, aa []float64
+		for round := 0; round < rounds; round++ {
+			q, e, n := runWithChurn()
+			t.Logf("round %d, churn 20/s: p99 %s, %s requests, errors: %q", round, q, n, e)
+			churned := wrkDuration(t, q)
+			measureQuiet(round + 1)
+			before, after := quiet[round], quiet[round+1]
+			ratios = append(ratios, float64(churned)/(float64(before+after)/2))
+			aa = append(aa, float64(after)/float64(before))
+		}
+		t.Logf("p99 with churn / mean of the quiet cells beside it: %s; median %.3f, higher in %d of %d",
+			formatRatios(ratios), medianOf(ratios), countAbove(ratios, 1), len(ratios))
+		t.Logf("A/A, a quiet cell / the quiet cell before it: %s; median %.3f", formatRatios(aa), medianOf(aa))
 	}
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 	if len(lags) > 0 {
 		t.Logf("%d changes (%d refused); the first request after the 200 missed the change %d times; from the 200 to the changed route's answer: p50 %v, p99 %v, max %v",
 			len(lags), refused, retried, lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1])
 	}
+}
+
+// wrkDuration reads a p99 as wrk or the open loop's line writes it
+// ("1.99ms", "850.00us", or "850us (p99.9 ...)").
+func wrkDuration(t *testing.T, s string) time.Duration {
+	t.Helper()
+	f, _, _ := strings.Cut(s, " ")
+	d, err := time.ParseDuration(f)
+	if err != nil {
+		t.Fatalf("p99 %q: %v", s, err)
+	}
+	return d
+}
+
+func formatRatios(rs []float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%.2f", r)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func medianOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func countAbove(xs []float64, v float64) int {
+	n := 0
+	for _, x := range xs {
+		if x > v {
+			n++
+		}
+	}
+	return n
 }
