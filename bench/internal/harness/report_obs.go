@@ -258,6 +258,13 @@ func writeScrapeWindows(w io.Writer, cell *Cell) {
 	lo, hi := minMax(d.Ratios)
 	fmt.Fprintf(w, "\nMedian ratio %.3f (from %.3f to %.3f), median difference %+.3f ms; the scrape windows' p99 was the higher in %d of %d runs. Bar: median ratio ≤ %.2f.\n",
 		d.MedianRatio, lo, hi, d.MedianDiffMs, d.Above, d.Rounds, scrapeWindowsMaxRatio)
+	// Every peer's open loop was split by windows: the reference's, with
+	// nothing beside it, compares a run's two halves where nothing differs.
+	if aa, ok := windowsDiff(cell.Peer(cell.Reference)); ok {
+		lo, hi := minMax(aa.Ratios)
+		fmt.Fprintf(w, "\nA/A, the same split of the runs with nothing beside the traffic (%s): median ratio %.3f (from %.3f to %.3f); the even windows' p99 was the higher in %d of %d runs. How finely these runs tell two p99s apart.\n",
+			cell.Reference, aa.MedianRatio, lo, hi, aa.Above, aa.Rounds)
+	}
 }
 
 func joinMs(us []int64) string {

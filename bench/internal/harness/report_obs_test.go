@@ -131,6 +131,8 @@ func windowsCell() *Cell {
 	}}
 	win.Aggregate()
 	cell.Peers = append(cell.Peers, win)
+	// The reference's one run, split alike.
+	cell.Peers[0].Runs[0].Windows = &WindowsReport{EvenRequests: 15000, EvenP99Micros: 1050, OddRequests: 15000, OddP99Micros: 1000}
 	return cell
 }
 
@@ -151,6 +153,7 @@ func TestWindowsDiffAndGoal(t *testing.T) {
 		"| 1 | 30,000 / 30,000 | 1.10 | 1.00 | 1.10 | 2.00 / 1.80 |",
 		"| 2 | 30,000 / 30,000 | 0.80 | 1.00 | 0.80 | 1.50 / 1.60 |",
 		"Median ratio 0.950 (from 0.800 to 1.100), median difference -0.050 ms; the scrape windows' p99 was the higher in 1 of 2 runs. Bar: median ratio ≤ 1.10.",
+		"A/A, the same split of the runs with nothing beside the traffic (sluice): median ratio 1.050 (from 1.050 to 1.050); the even windows' p99 was the higher in 1 of 1 runs.",
 		"| scrape 10000 routes × 5 codes: p99 in the scrape's windows, one run | ≤ 1.10 × the control's windows' (median of runs) | × 0.950 (difference -0.050 ms; higher in 1 of 2 runs) | yes |",
 	)
 }
