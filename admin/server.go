@@ -70,10 +70,11 @@ type Server struct {
 	// loopMu guards the scrape thread's channel and serving; it is held
 	// only briefly, alone or under scrapeMu, never while a render runs.
 	loopMu   sync.Mutex
-	scrapes  chan *scrape  // to the scrape thread (scrapeLoop); nil when none runs
-	loopDone chan struct{} // closed when the last scrape thread started ends
-	serving  bool          // between Listen or Serve and Close or Shutdown: warm-ups wanted
-	warmups  atomic.Uint64 // warm-up renders done (tests read it)
+	scrapes  chan *scrape    // to the scrape thread (scrapeLoop); nil when none runs
+	thread   *lowprio.Thread // the scrape thread, for the scrapes' jobs (metrics)
+	loopDone chan struct{}   // closed when the last scrape thread started ends
+	serving  bool            // between Listen or Serve and Close or Shutdown: warm-ups wanted
+	warmups  atomic.Uint64   // warm-up renders done (tests read it)
 	// lastReloadWarm is when ReloadDone last asked for a warm-up (unix ns);
 	// reloadWarmEvery is the least time between two (tests shorten it).
 	lastReloadWarm  atomic.Int64
@@ -247,7 +248,7 @@ func (s *Server) stopScrapes() {
 		default:
 		}
 		close(s.scrapes)
-		s.scrapes = nil
+		s.scrapes, s.thread = nil, nil
 	}
 }
 
@@ -330,10 +331,14 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	defer s.scrapeMu.Unlock()
 	sc := &scrape{gzip: strings.Contains(r.Header.Get("Accept-Encoding"), "gzip"), done: make(chan []byte)}
 	s.loopMu.Lock()
-	scrapes := s.scrapeThreadLocked()
+	scrapes, thread := s.scrapeThreadLocked()
 	s.loopMu.Unlock()
+	// The job is timed from here, not from when the thread picks it up:
+	// an idle thread may wait for an idle core to take it off the channel.
+	end := thread.Job(scrapeIdleFor, scrapeUrgentAfter)
 	scrapes <- sc // Close waits for scrapeMu to close the channel: open until we are done
 	body := <-sc.done
+	end()
 	defer func() { sc.done <- nil }() // body written: the thread may render again (a warm-up)
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	if sc.gzip {
@@ -352,18 +357,26 @@ type scrape struct {
 	done chan []byte
 }
 
-// scrapeThreadLocked returns the scrape thread's channel, starting the
-// thread if none runs. Called with loopMu held.
-func (s *Server) scrapeThreadLocked() chan<- *scrape {
+// scrapesLocked is scrapeThreadLocked's channel.
+func (s *Server) scrapesLocked() chan<- *scrape {
+	scrapes, _ := s.scrapeThreadLocked()
+	return scrapes
+}
+
+// scrapeThreadLocked returns the scrape thread's channel and the thread,
+// starting it if none runs. Called with loopMu held.
+func (s *Server) scrapeThreadLocked() (chan<- *scrape, *lowprio.Thread) {
 	if s.scrapes == nil {
 		// Room for one: a warm-up is queued without waiting for the
 		// thread, and a scrape behind it waits its turn.
 		s.scrapes = make(chan *scrape, 1)
 		prev := s.loopDone
 		s.loopDone = make(chan struct{})
-		go s.scrapeLoop(s.scrapes, prev, s.loopDone)
+		threads := make(chan *lowprio.Thread)
+		go s.scrapeLoop(s.scrapes, threads, prev, s.loopDone)
+		s.thread = <-threads // sent before the thread is lowered
 	}
-	return s.scrapes
+	return s.scrapes, s.thread
 }
 
 // warm has the scrape thread render once, gzipped, into the buffers
@@ -388,20 +401,26 @@ func (s *Server) warm() {
 		return
 	}
 	select {
-	case s.scrapeThreadLocked() <- &scrape{gzip: true}:
+	case s.scrapesLocked() <- &scrape{gzip: true}:
 	default:
 	}
 }
 
 // scrapeIdleFor is how long a scrape runs in the event loops' idle time
-// before it takes a nice-10 share of a busy core (lowprio.IdleFirst). It
+// before it takes a nice-10 share of a busy core (lowprio.Thread.Job). It
 // is longer than a scrape of 10,000 routes takes with the loop's core 45 %
-// busy (8 to 19 ms): with 10 ms, scrapes were raised midway and the p99
+// busy (8 to 27 ms): with 10 ms, scrapes were raised midway and the p99
 // beside them moved again (×1.22 at the median). The price is on a
-// saturated gateway, where nothing is idle: scrapes there took a median
-// 50 ms and up to 124 ms, against 16 to 57 ms at nice 10 from the start
-// (docs/benchmarks.md).
+// saturated gateway, where nothing is idle: there a scrape waits its
+// 20 ms, has a tenth of the core until scrapeUrgentAfter, then half.
+// Scrapes there took a median 41–48 ms and at most 68 ms (bar 100 ms;
+// docs/benchmarks.md).
 const scrapeIdleFor = 20 * time.Millisecond
+
+// scrapeUrgentAfter is when a scrape still running takes the loops' own
+// priority: at nice 10 beside a saturated loop it has a tenth of the core
+// (a scrape is 3 to 5 ms of CPU); from here on it has half.
+const scrapeUrgentAfter = 50 * time.Millisecond
 
 // scrapeLoop makes the expositions, one at a time, on an OS thread of its
 // own lowered (package lowprio), from the warm-up at Listen or the first scrape until
@@ -412,22 +431,26 @@ const scrapeIdleFor = 20 * time.Millisecond
 // took that time from requests, whose p99 moved. At nice 10 it still did:
 // a loop waking while the thread ran waited for the end of its slice. In
 // idle time first (lowprio.IdleFirst), a waking loop takes the core back
-// at once; past scrapeIdleFor the scrape goes on at nice 10, so a
-// saturated gateway still answers it. The garbage collector's assists for the
+// at once; past scrapeIdleFor the scrape goes on at nice 10, and past
+// scrapeUrgentAfter at the loops' own nice, so a saturated gateway still
+// answers it in time. The job is started by the handler (metrics), so it
+// is timed from the request: timed from when the idle thread took it off
+// its channel, it was not, and at saturation the thread waited up to
+// 300 ms for that before its first deadline began. The garbage collector's assists for the
 // scrape's allocations run here too. (client_golang's Gather runs the
 // collectors' Collect on goroutines of its own, which are not niced: the
 // engine collector's part there is the sums of the workers' blocks.)
-func (s *Server) scrapeLoop(scrapes <-chan *scrape, prev <-chan struct{}, done chan<- struct{}) {
+func (s *Server) scrapeLoop(scrapes <-chan *scrape, threads chan<- *lowprio.Thread, prev <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
+	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+	thread := lowprio.NewThread()
+	threads <- thread // at the starter's priority: lowered, the send could wait for an idle core
 	if prev != nil {
 		<-prev
 	}
-	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-	thread := lowprio.IdleFirst()
+	thread.Lower()
 	for sc := range scrapes {
-		end := thread.Job(scrapeIdleFor)
-		body := s.render(sc.gzip)
-		end()
+		body := s.render(sc.gzip) // in the job metrics started for it; a warm-up in idle time only
 		if sc.done == nil {
 			s.warmups.Add(1)
 			continue

@@ -7,7 +7,8 @@
 // times as often. But a loop that wakes while such a thread runs still
 // waits for the end of the thread's slice; IdleFirst's threads run at
 // SCHED_IDLE, which a waking loop preempts at once, and are raised to nice
-// 10 only for a job past its deadline. A kernel or sandbox that refuses
+// 10 only for a job past its deadline, and to the loops' own nice past a
+// second one. A kernel or sandbox that refuses
 // leaves the thread as it was.
 package lowprio
 

@@ -12,11 +12,17 @@ func ThisThread() {}
 // jobs run as any other goroutine.
 type Thread struct{}
 
+// NewThread returns a thread that nothing lowers here.
+func NewThread() *Thread { return &Thread{} }
+
 // IdleFirst does nothing here (ThisThread).
 func IdleFirst() *Thread { return &Thread{} }
+
+// Lower does nothing here.
+func (t *Thread) Lower() {}
 
 // Idle is false here.
 func (t *Thread) Idle() bool { return false }
 
 // Job does nothing here.
-func (t *Thread) Job(time.Duration) (end func()) { return func() {} }
+func (t *Thread) Job(idleFor, urgentAfter time.Duration) (end func()) { return func() {} }
