@@ -435,9 +435,9 @@ const scrapeUrgentAfter = 50 * time.Millisecond
 // scrapeUrgentAfter at the loops' own nice, so a saturated gateway still
 // answers it in time. The job is started by the handler (metrics), so it
 // is timed from the request: timed from when the idle thread took it off
-// its channel, it was not, and at saturation the thread waited up to
-// 300 ms for that before its first deadline began. The garbage collector's assists for the
-// scrape's allocations run here too. (client_golang's Gather runs the
+// its channel, it was not, and at saturation the thread waited for a core
+// before its first deadline began (scrapes of up to 330 ms). The garbage
+// collector's assists for the scrape's allocations run here too. (client_golang's Gather runs the
 // collectors' Collect on goroutines of its own, which are not niced: the
 // engine collector's part there is the sums of the workers' blocks.)
 func (s *Server) scrapeLoop(scrapes <-chan *scrape, threads chan<- *lowprio.Thread, prev <-chan struct{}, done chan<- struct{}) {
