@@ -88,7 +88,7 @@ func alignedAfter(t time.Time, every, offset time.Duration) time.Time {
 }
 
 // poll fetches at first, first+every, first+2·every... until ctx ends,
-// the targets in turn. Ticks missed by a fetch longer than every are
+// the targets in turn; a fetch that ctx's end cut short is not reported. Ticks missed by a fetch longer than every are
 // skipped, not caught up, so fetches never run back to back; a skipped
 // tick skips its target too, so each keeps its place in the schedule.
 func poll(ctx context.Context, client *http.Client, targets []target, gzip bool, first time.Time, every time.Duration, out io.Writer) {
@@ -103,6 +103,9 @@ func poll(ctx context.Context, client *http.Client, targets []target, gzip bool,
 		}
 		tg := targets[tick%len(targets)]
 		line := fetch(ctx, client, tg.url, gzip)
+		if ctx.Err() != nil && strings.HasPrefix(line, "FETCH-ERROR") {
+			return // cut short by the poller's own stop: nothing the server did
+		}
 		if tg.window != "" { // after the line's kind: a FETCH-ERROR's err= stays last
 			kind, rest, _ := strings.Cut(line, " ")
 			line = kind + " window=" + tg.window + " " + rest

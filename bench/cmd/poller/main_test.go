@@ -160,3 +160,25 @@ func (w *windowsWriter) Write(p []byte) (int, error) {
 	}
 	return w.buf.Write(p)
 }
+
+// TestPollDropsTheFetchItsStopCut: the fetch in flight when the poller is
+// stopped (the harness ends its run) is not reported as a failed fetch.
+// The windowed scrape test failed on one, "terminated signal received".
+func TestPollDropsTheFetchItsStopCut(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // answers only when the client gives up
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	var out bytes.Buffer
+	poll(ctx, &http.Client{}, []target{{url: srv.URL}}, false, time.Now(), time.Hour, &out)
+	if out.Len() != 0 {
+		t.Fatalf("a fetch cut by the stop was reported: %s", out.String())
+	}
+}
