@@ -384,14 +384,14 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 	upgraded := false
 	for drainWhy == "" {
 		select {
-		case pid := <-up.ready:
-			up.done(pid)
-			if pid == 0 {
-				store.Release() // this process goes on serving, changes included
+		case end := <-up.ready:
+			if end.err != nil {
+				store.Release() // this process goes on serving, changes included; done says so
 			}
-			if pid != 0 {
+			up.done(end)
+			if end.err == nil {
 				upgraded = true
-				drainWhy = fmt.Sprintf("upgrade: process %d serves", pid)
+				drainWhy = fmt.Sprintf("upgrade: process %d serves", end.pid)
 				if adm != nil {
 					adm.Close() // the new process serves the admin socket now
 				}

@@ -125,7 +125,14 @@ type upgrader struct {
 	logger  *log.Logger
 	running bool
 	child   *exec.Cmd // the process of the upgrade under way
-	ready   chan int
+	ready   chan upgradeEnd
+}
+
+// upgradeEnd is how an upgrade attempt ended: the new process serves (err
+// nil), or it failed and this process goes on serving.
+type upgradeEnd struct {
+	pid int
+	err error
 }
 
 func newUpgrader(stderr io.Writer, logger *log.Logger) *upgrader {
@@ -133,7 +140,7 @@ func newUpgrader(stderr io.Writer, logger *log.Logger) *upgrader {
 	if err != nil {
 		exe = os.Args[0]
 	}
-	return &upgrader{exe: exe, stderr: stderr, logger: logger, ready: make(chan int, 1)}
+	return &upgrader{exe: exe, stderr: stderr, logger: logger, ready: make(chan upgradeEnd, 1)}
 }
 
 // start begins an upgrade unless one is under way; the wait for the new
@@ -156,23 +163,26 @@ func (u *upgrader) start(srv *engine.Server, adm *admin.Server) (underWay bool) 
 	go func() {
 		err := wait()
 		if err != nil {
-			u.logger.Printf("upgrade: process %d: %v; this process goes on serving", cmd.Process.Pid, err)
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			u.ready <- 0
+			u.ready <- upgradeEnd{pid: cmd.Process.Pid, err: err} // done logs it
 			return
 		}
-		u.ready <- cmd.Process.Pid
+		u.ready <- upgradeEnd{pid: cmd.Process.Pid}
 		_ = cmd.Wait() // reaps it if it exits while this process drains
 	}()
 	return true
 }
 
-// done records the end of an upgrade attempt (pid 0: failed).
-func (u *upgrader) done(pid int) {
-	u.running = pid != 0
-	if pid == 0 {
+// done records the end of an upgrade attempt. A failed one is logged
+// here, after the caller made this process take changes again: the line
+// says it goes on serving, and a change sent on reading it was refused
+// (503) while it came before the release.
+func (u *upgrader) done(end upgradeEnd) {
+	u.running = end.err == nil
+	if end.err != nil {
 		u.child = nil
+		u.logger.Printf("upgrade: process %d: %v; this process goes on serving", end.pid, end.err)
 	}
 }
 
@@ -183,9 +193,10 @@ func (u *upgrader) abort() {
 		return
 	}
 	select {
-	case pid := <-u.ready:
-		if pid == 0 {
-			return // it had failed already
+	case end := <-u.ready:
+		if end.err != nil {
+			u.done(end) // it had failed already
+			return
 		}
 	default:
 	}
