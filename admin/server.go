@@ -357,12 +357,6 @@ type scrape struct {
 	done chan []byte
 }
 
-// scrapesLocked is scrapeThreadLocked's channel.
-func (s *Server) scrapesLocked() chan<- *scrape {
-	scrapes, _ := s.scrapeThreadLocked()
-	return scrapes
-}
-
 // scrapeThreadLocked returns the scrape thread's channel and the thread,
 // starting it if none runs. Called with loopMu held.
 func (s *Server) scrapeThreadLocked() (chan<- *scrape, *lowprio.Thread) {
@@ -400,8 +394,9 @@ func (s *Server) warm() {
 	if !s.serving {
 		return
 	}
+	scrapes, _ := s.scrapeThreadLocked()
 	select {
-	case s.scrapesLocked() <- &scrape{gzip: true}:
+	case scrapes <- &scrape{gzip: true}:
 	default:
 	}
 }
@@ -430,16 +425,17 @@ const scrapeUrgentAfter = 50 * time.Millisecond
 // at the event loops' priority on a machine whose cores all run loops, it
 // took that time from requests, whose p99 moved. At nice 10 it still did:
 // a loop waking while the thread ran waited for the end of its slice. In
-// idle time first (lowprio.IdleFirst), a waking loop takes the core back
-// at once; past scrapeIdleFor the scrape goes on at nice 10, and past
-// scrapeUrgentAfter at the loops' own nice, so a saturated gateway still
-// answers it in time. The job is started by the handler (metrics), so it
-// is timed from the request: timed from when the idle thread took it off
-// its channel, it was not, and at saturation the thread waited for a core
-// before its first deadline began (scrapes of up to 330 ms). The garbage
-// collector's assists for the scrape's allocations run here too. (client_golang's Gather runs the
-// collectors' Collect on goroutines of its own, which are not niced: the
-// engine collector's part there is the sums of the workers' blocks.)
+// idle time first (lowprio.Thread.Lower), a waking loop takes the core
+// back at once; past scrapeIdleFor the scrape goes on at nice 10, and
+// past scrapeUrgentAfter at the loops' own nice, so a saturated gateway
+// still answers it in time. The job is started by the handler (metrics),
+// so it is timed from the request: timed from when the idle thread took
+// it off its channel, it was not, and at saturation the thread waited for
+// a core before its first deadline began (scrapes of up to 330 ms). The
+// garbage collector's assists for the scrape's allocations run here too.
+// (client_golang's Gather runs the collectors' Collect on goroutines of
+// its own, which are not niced: the engine collector's part there is the
+// sums of the workers' blocks.)
 func (s *Server) scrapeLoop(scrapes <-chan *scrape, threads chan<- *lowprio.Thread, prev <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine

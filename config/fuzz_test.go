@@ -9,14 +9,20 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// FuzzParse checks that Parse never panics or hangs, that an error always
-// wraps a sentinel and points inside the input, and that an accepted
-// configuration validates again and survives a marshal and re-parse.
-func FuzzParse(f *testing.F) {
+// addConfigSeeds adds the configs every config fuzz test starts from: the
+// quick start's and policyYAML.
+func addConfigSeeds(f *testing.F) {
 	if qs, err := os.ReadFile(quickstart); err == nil {
 		f.Add(qs)
 	}
 	f.Add([]byte(policyYAML))
+}
+
+// FuzzParse checks that Parse never panics or hangs, that an error always
+// wraps a sentinel and points inside the input, and that an accepted
+// configuration validates again and survives a marshal and re-parse.
+func FuzzParse(f *testing.F) {
+	addConfigSeeds(f)
 	f.Add([]byte("upstreams:\n  - &b {name: a, targets: [{addr: \"a:1\"}]}\n  - <<: *b\n    name: b\n"))
 	f.Add([]byte("routes:\n  - match: {hosts: [\"*.a.com\"], paths: [\"/u/{id}\", /x/*], methods: [GET]}\n    strip_prefix: true\n"))
 	f.Add([]byte("shared_dicts: {a: 10MiB, b: 1k}\nclient: {max_body: 1m, header_timeout: 1s}\n"))

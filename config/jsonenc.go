@@ -60,10 +60,8 @@ func (e *jsonValue) direct(dst []byte, v reflect.Value, field string) ([]byte, e
 	}
 	t := v.Type()
 	switch {
-	case t == nodeType:
+	case t == nodeType: // a *yaml.Node gets here through the pointer's Elem
 		return e.node(dst, v, field)
-	case t.Kind() == reflect.Pointer && t.Elem() == nodeType:
-		return e.node(dst, v.Elem(), field)
 	case t == timeType || t.Kind() == reflect.Pointer && t.Elem() == timeType:
 		return nil, errByNodes
 	case t == durationType:

@@ -126,10 +126,7 @@ upstreams: [{name: up, targets: [{addr: "127.0.0.1:1"}]}]
 // FuzzEncodeJSONAgrees: for any config that parses, the direct encoder
 // writes what the node tree writes.
 func FuzzEncodeJSONAgrees(f *testing.F) {
-	if qs, err := os.ReadFile(quickstart); err == nil {
-		f.Add(qs)
-	}
-	f.Add([]byte(policyYAML))
+	addConfigSeeds(f)
 	f.Add([]byte("routes:\n  - {name: a, match: {paths: [\"/u/{id}\"], methods: [GET]}, upstream: u, strip_prefix: true, policies: [{name: headers, config: {request: {set: {X-A: \"1\", X-B: 'true', X-C: 1.5e3}}}}]}\nupstreams: [{name: u, targets: [{addr: \"a:1\", weight: 3}]}]\n"))
 	f.Add([]byte("client: {max_body: 1m, header_timeout: 1500ms}\nroutes:\n  - name: \"é\\t\\u2028<>&\"\n    match: {paths: [/x]}\n    upstream: u\nupstreams: [{name: u, targets: [{addr: \"a:1\"}]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -5,7 +5,7 @@
 // loops. On a thread of its own at nice 10 (ThisThread) it gets the CPU
 // after them: the kernel gives a contended core to nice-0 threads about ten
 // times as often. But a loop that wakes while such a thread runs still
-// waits for the end of the thread's slice; IdleFirst's threads run at
+// waits for the end of the thread's slice; threads lowered by Thread.Lower run at
 // SCHED_IDLE, which a waking loop preempts at once, and are raised to nice
 // 10 only for a job past its deadline, and to the loops' own nice past a
 // second one. A kernel or sandbox that refuses

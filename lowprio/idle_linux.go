@@ -13,7 +13,7 @@ import (
 // core from it at once.
 const schedIdle = 5
 
-// Thread is an OS thread lowered by IdleFirst, for the jobs run there
+// Thread is an OS thread lowered by Lower, for the jobs run there
 // (Job). Its state is the level the job in progress wants (none between
 // jobs) and the level applied to the thread; the two differ only while
 // the thread is not lowered yet, or where the kernel refused.
@@ -21,7 +21,7 @@ type Thread struct {
 	tid int
 
 	mu      sync.Mutex
-	lowered bool   // SCHED_IDLE between jobs; false: not yet, or nice 10 throughout (IdleFirst)
+	lowered bool   // SCHED_IDLE between jobs; false: not yet, or nice 10 throughout (Lower)
 	job     uint64 // changes at each Job and each end: a late timer finds another number
 	want    int    // the level the job in progress has reached: levelIdle, levelNice or levelUrgent
 	level   int    // the level applied
@@ -40,13 +40,6 @@ const (
 // thread is timed from when it was handed, not from when the thread,
 // which may be waiting for an idle core, picks it up.
 func NewThread() *Thread { return &Thread{tid: unix.Gettid()} }
-
-// IdleFirst is NewThread and Lower: it lowers the calling thread now.
-func IdleFirst() *Thread {
-	t := NewThread()
-	t.Lower()
-	return t
-}
 
 // Lower puts t below nice 10: to SCHED_IDLE, where the jobs it runs take
 // only the time the event loops leave (Job raises a job that waited too
@@ -144,34 +137,38 @@ func setPolicy(tid int, policy uint32, nice int32) error {
 }
 
 // canLeaveIdle tries, once, on a thread of its own, whether a thread may
-// go from SCHED_IDLE back to nice 10. The thread ends with the probe.
+// go from SCHED_IDLE back to nice 10.
 var canLeaveIdle = sync.OnceValue(func() bool {
-	ok := make(chan bool)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the probed thread ends with the goroutine
-		ok <- setPolicy(0, schedIdle, Nice) == nil && setPolicy(0, unix.SCHED_NORMAL, Nice) == nil
-	}()
-	return <-ok
+	return onThrowawayThread(func() bool {
+		return setPolicy(0, schedIdle, Nice) == nil && setPolicy(0, unix.SCHED_NORMAL, Nice) == nil
+	})
 })
 
 // canLeaveNice tries, once, on a thread of its own, whether a thread at
 // nice 10 may go back to the nice it was made with: the process's, which
-// the event loops run at. The thread ends with the probe.
+// the event loops run at. It returns that nice.
 var canLeaveNice = sync.OnceValues(func() (int32, bool) {
 	type probe struct {
 		nice int32
 		ok   bool
 	}
-	res := make(chan probe)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the probed thread ends with the goroutine
+	p := onThrowawayThread(func() probe {
 		a, err := unix.SchedGetAttr(0, 0)
 		if err != nil || a.Nice >= Nice {
-			res <- probe{}
-			return
+			return probe{}
 		}
-		res <- probe{a.Nice, setPolicy(0, unix.SCHED_NORMAL, Nice) == nil && setPolicy(0, unix.SCHED_NORMAL, a.Nice) == nil}
-	}()
-	p := <-res
+		return probe{a.Nice, setPolicy(0, unix.SCHED_NORMAL, Nice) == nil && setPolicy(0, unix.SCHED_NORMAL, a.Nice) == nil}
+	})
 	return p.nice, p.ok
 })
+
+// onThrowawayThread runs probe on an OS thread that ends with it, so that
+// what the probe did to the thread's scheduling touches no other goroutine.
+func onThrowawayThread[T any](probe func() T) T {
+	res := make(chan T)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		res <- probe()
+	}()
+	return <-res
+}

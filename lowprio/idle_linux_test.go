@@ -43,7 +43,8 @@ func TestIdleFirstRaisesALateJobOnly(t *testing.T) {
 	go func() {
 		runtime.LockOSThread() // never unlocked: the lowered thread ends with the goroutine
 		res <- func() result {
-			th := IdleFirst()
+			th := NewThread()
+			th.Lower()
 			if !th.Idle() {
 				if p, n := policyOf(); p != unix.SCHED_NORMAL || n != Nice {
 					return result{fail: fmt.Sprintf("not idle-first, and policy %d nice %d, want nice %d", p, n, Nice)}

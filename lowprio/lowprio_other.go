@@ -15,9 +15,6 @@ type Thread struct{}
 // NewThread returns a thread that nothing lowers here.
 func NewThread() *Thread { return &Thread{} }
 
-// IdleFirst does nothing here (ThisThread).
-func IdleFirst() *Thread { return &Thread{} }
-
 // Lower does nothing here.
 func (t *Thread) Lower() {}
 
