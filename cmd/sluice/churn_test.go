@@ -2,14 +2,12 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -23,9 +21,11 @@ import (
 // either side, and each quiet cell with the one before it (the A/A). The
 // upstream is a process of its own on CPU 1 with wrk: inside the test
 // process, whose Admin API client makes garbage at every change, its
-// collector's work delayed requests. It reports wrk's p99 and errors for
-// each, and the time from each change's 200 to the
-// changed route answering through the gateway. With SLUICE_CHURN_RATE=N
+// collector's work delayed requests. The client is a process of its own
+// as well (churn_client_test.go), and reports the CPU it used. The test
+// reports wrk's p99 and errors for each cell, and the time from each
+// change's 200 to the changed route answering through the gateway. With
+// SLUICE_CHURN_RATE=N
 // the traffic is bench/cmd/rateload's open loop at N requests a second
 // instead of wrk's closed loop, which saturates the machine: there, any
 // CPU a change takes comes out of the requests' queue, whatever its
@@ -62,7 +62,6 @@ func TestChurnCell(t *testing.T) {
 	p := startProcess(t, "-c", file)
 	p.addr = listen
 	p.waitReady(t)
-	g := &adminGateway{gatewayProcess: p, admin: adminAddr}
 
 	p99 := regexp.MustCompile(`(?m)^\s+99%\s+(\S+)`)
 	errsRe := regexp.MustCompile(`(?m)(Socket errors:.*|Non-2xx or 3xx responses: \d+)`)
@@ -75,7 +74,6 @@ func TestChurnCell(t *testing.T) {
 			t.Fatalf("SLUICE_CHURN_WINDOWS=%q: want a positive duration, with SLUICE_CHURN_RATE", w)
 		}
 	}
-	inQuietWindow := func() bool { return windows > 0 && (time.Now().UnixNano()/int64(windows))%2 == 1 }
 	rateload := filepath.Join(t.TempDir(), "rateload")
 	if rate > 0 {
 		if out, err := exec.Command("go", "build", "-o", rateload, "github.com/sluice-gw/sluice/bench/cmd/rateload").CombinedOutput(); err != nil {
@@ -120,50 +118,18 @@ func TestChurnCell(t *testing.T) {
 		return string(m[1]), strings.Join(errsRe.FindAllString(string(out), -1), "; "), string(n[1])
 	}
 	var lags []time.Duration
-	var refused, retried int
-	churn := func(stop <-chan struct{}, wg *sync.WaitGroup) {
-		defer wg.Done()
-		tick := time.NewTicker(50 * time.Millisecond) // 20 changes a second
-		defer tick.Stop()
-		client := &http.Client{Timeout: 5 * time.Second}
-		for n := 0; ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if inQuietWindow() {
-				continue
-			}
-			route := fmt.Sprintf("r%d", (n*7919)%10000)
-			if route == "r5000" {
-				continue
-			}
-			path := fmt.Sprintf("/churn%d/%d", (n*7919)%10000, n)
-			st, body, _ := g.call(t, "PUT", "/routes/"+route, fmt.Sprintf(`{"match": {"paths": [%q]}, "upstream": "up"}`, path))
-			ok := time.Now()
-			if st != 200 {
-				refused++
-				t.Logf("change refused: %d %s", st, body)
-				continue
-			}
-			for try := 0; ; try++ {
-				if try == 1 {
-					retried++ // the first request after the 200 did not see the change
-				}
-				resp, err := client.Get("http://" + listen + path)
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode == 200 {
-						lags = append(lags, time.Since(ok))
-						break
-					}
-				}
-				if time.Since(ok) > 5*time.Second {
-					t.Errorf("change %d never served", n)
-					break
-				}
-			}
+	var refused, retried, changes int
+	var clientCPU time.Duration
+	first := 0
+	addReport := func(rep churnReport) {
+		lags = append(lags, rep.Lags...)
+		refused, retried, changes = refused+rep.Refused, retried+rep.Retried, changes+rep.Changes
+		clientCPU += rep.CPU
+		for _, n := range rep.Notes {
+			t.Log("churn client: " + n)
+		}
+		if rep.Unserved > 0 {
+			t.Errorf("%d changes never served", rep.Unserved)
 		}
 	}
 	// Unmeasured: the keep-alive pools fill, and the config writer encodes
@@ -174,13 +140,11 @@ func TestChurnCell(t *testing.T) {
 	rounds := 2
 	fmt.Sscan(os.Getenv("SLUICE_CHURN_ROUNDS"), &rounds)
 	runWithChurn := func() (string, string, string) {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go churn(stop, &wg)
-		defer wg.Wait()
-		defer close(stop)
-		return runWrk()
+		c := startChurnClient(t, churnSpec{Admin: adminAddr, Gateway: listen, Token: testToken, Rate: 20, Windows: windows, First: first})
+		q, e, n := runWrk()
+		addReport(c.stop(t))
+		first += 20 * (secs + 1)
+		return q, e, n
 	}
 	if windows > 0 {
 		for round := 0; round < rounds; round++ {
@@ -218,6 +182,9 @@ func TestChurnCell(t *testing.T) {
 	if len(lags) > 0 {
 		t.Logf("%d changes (%d refused); the first request after the 200 missed the change %d times; from the 200 to the changed route's answer: p50 %v, p99 %v, max %v",
 			len(lags), refused, retried, lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1])
+	}
+	if changes > 0 {
+		t.Logf("the churn client's own CPU: %v per change", (clientCPU / time.Duration(changes)).Round(time.Microsecond))
 	}
 }
 

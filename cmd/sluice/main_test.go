@@ -24,6 +24,10 @@ func TestMain(m *testing.M) {
 		serveUpstreamProcess(addr) // the test binary as an upstream of its own (startUpstreamProcess)
 		return
 	}
+	if spec := os.Getenv(churnClientEnv); spec != "" {
+		runChurnClient(spec) // the test binary as the churn cell's client (startChurnClient)
+		return
+	}
 	dir, err := os.MkdirTemp("", "sluice-bin")
 	if err != nil {
 		panic(err)
