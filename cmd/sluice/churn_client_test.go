@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -122,21 +123,31 @@ type rawConn struct {
 }
 
 func (rc *rawConn) roundTrip(req, method string) (int, string, error) {
-	if rc.c == nil {
-		c, err := net.DialTimeout("tcp", rc.addr, 5*time.Second)
-		if err != nil {
+	for attempt := 0; ; attempt++ {
+		reused := rc.c != nil
+		if !reused {
+			c, err := net.DialTimeout("tcp", rc.addr, 5*time.Second)
+			if err != nil {
+				return 0, "", err
+			}
+			rc.c, rc.r = c, bufio.NewReader(c)
+		}
+		rc.c.SetDeadline(time.Now().Add(5 * time.Second))
+		resp, err := rc.exchange(req, method)
+		if err == nil {
+			return resp.status, resp.body, nil
+		}
+		if rc.c != nil {
+			rc.c.Close()
+			rc.c = nil
+		}
+		// A kept-alive connection the server closed meanwhile fails at
+		// once; the request (a PUT of the same body, or a GET) is sent
+		// again on a new one, as net/http's client does for a GET.
+		if !reused || attempt > 0 {
 			return 0, "", err
 		}
-		rc.c, rc.r = c, bufio.NewReader(c)
 	}
-	rc.c.SetDeadline(time.Now().Add(5 * time.Second))
-	resp, err := rc.exchange(req, method)
-	if err != nil {
-		rc.c.Close()
-		rc.c = nil
-		return 0, "", err
-	}
-	return resp.status, resp.body, nil
 }
 
 type rawResponse struct {
@@ -225,5 +236,46 @@ func TestChurnClientChangesAndProbes(t *testing.T) {
 	}
 	if rep.CPU <= 0 {
 		t.Errorf("the client's CPU was not read: %v", rep.CPU)
+	}
+}
+
+// TestRawConnSendsAgainOnAClosedConnection: a server that closes each
+// connection after one answer, without saying so, still answers every
+// request of the churn client's connection, which sends the request again
+// on a new connection once; a refused dial is an error.
+func TestRawConnSendsAgainOnAClosedConnection(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+			c.Close()
+		}
+	}()
+	rc := &rawConn{addr: l.Addr().String()}
+	for i := 0; i < 3; i++ {
+		st, body, err := rc.roundTrip("GET /x HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+		if err != nil || st != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q %v", i, st, body, err)
+		}
+	}
+	if n := accepted.Load(); n != 3 {
+		t.Errorf("%d connections for 3 requests, want 3", n)
+	}
+	l.Close()
+	rc.c = nil
+	if _, _, err := rc.roundTrip("GET /x HTTP/1.1\r\nHost: x\r\n\r\n", "GET"); err == nil {
+		t.Error("a request to a closed listener succeeded")
 	}
 }

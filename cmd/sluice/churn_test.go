@@ -19,14 +19,14 @@ import (
 // SLUICE_CHURN_ROUNDS times (default 2) and ending without changes; each
 // churned cell's p99 is compared with the mean of the quiet cells on
 // either side, and each quiet cell with the one before it (the A/A). The
-// upstream is a process of its own on CPU 1 with wrk: inside the test
-// process, whose Admin API client makes garbage at every change, its
-// collector's work delayed requests. The client is a process of its own
-// as well (churn_client_test.go), and reports the CPU it used. The test
-// reports wrk's p99 and errors for each cell, and the time from each
-// change's 200 to the changed route answering through the gateway. With
-// SLUICE_CHURN_RATE=N
-// the traffic is bench/cmd/rateload's open loop at N requests a second
+// upstream is a process of its own on CPU 1 with wrk (inside the test
+// process, the collector of the Admin API client beside it delayed its
+// requests), and the client is a process of its own as well
+// (churn_client_test.go), which reports the CPU it used. The test reports
+// wrk's p99 and errors for each cell, and the time from each change's 200
+// to the changed route answering through the gateway. With
+// SLUICE_CHURN_RATE=N the traffic is bench/cmd/rateload's open loop at N
+// requests a second
 // instead of wrk's closed loop, which saturates the machine: there, any
 // CPU a change takes comes out of the requests' queue, whatever its
 // priority; at a rate the gateway has the CPU for, the change's niced
