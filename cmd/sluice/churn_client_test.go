@@ -133,14 +133,12 @@ func (rc *rawConn) roundTrip(req, method string) (int, string, error) {
 			rc.c, rc.r = c, bufio.NewReader(c)
 		}
 		rc.c.SetDeadline(time.Now().Add(5 * time.Second))
-		resp, err := rc.exchange(req, method)
+		status, body, err := rc.exchange(req, method)
 		if err == nil {
-			return resp.status, resp.body, nil
+			return status, body, nil
 		}
-		if rc.c != nil {
-			rc.c.Close()
-			rc.c = nil
-		}
+		rc.c.Close()
+		rc.c = nil
 		// A kept-alive connection the server closed meanwhile fails at
 		// once; the request (a PUT of the same body, or a GET) is sent
 		// again on a new one, as net/http's client does for a GET.
@@ -150,29 +148,26 @@ func (rc *rawConn) roundTrip(req, method string) (int, string, error) {
 	}
 }
 
-type rawResponse struct {
-	status int
-	body   string
-}
-
-func (rc *rawConn) exchange(req, method string) (rawResponse, error) {
+// exchange writes req and reads its answer; the connection is closed
+// (rc.c nil) after an answer that says so. On an error the caller closes it.
+func (rc *rawConn) exchange(req, method string) (int, string, error) {
 	if _, err := io.WriteString(rc.c, req); err != nil {
-		return rawResponse{}, err
+		return 0, "", err
 	}
 	resp, err := http.ReadResponse(rc.r, &http.Request{Method: method})
 	if err != nil {
-		return rawResponse{}, err
+		return 0, "", err
 	}
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return rawResponse{}, err
+		return 0, "", err
 	}
 	if resp.Close {
 		rc.c.Close()
 		rc.c = nil
 	}
-	return rawResponse{status: resp.StatusCode, body: strings.TrimSpace(string(b))}, nil
+	return resp.StatusCode, strings.TrimSpace(string(b)), nil
 }
 
 // churnClient is a running churn client process.

@@ -40,6 +40,7 @@ import (
 // triggers) may land in the next, quiet window: a W of several seconds
 // keeps that share small.
 func TestChurnCell(t *testing.T) {
+	const changesPerSecond = 20
 	if os.Getenv("SLUICE_CHURN") == "" {
 		t.Skip("a measurement: SLUICE_CHURN=1 runs it")
 	}
@@ -140,16 +141,16 @@ func TestChurnCell(t *testing.T) {
 	rounds := 2
 	fmt.Sscan(os.Getenv("SLUICE_CHURN_ROUNDS"), &rounds)
 	runWithChurn := func() (string, string, string) {
-		c := startChurnClient(t, churnSpec{Admin: adminAddr, Gateway: listen, Token: testToken, Rate: 20, Windows: windows, First: first})
+		c := startChurnClient(t, churnSpec{Admin: adminAddr, Gateway: listen, Token: testToken, Rate: changesPerSecond, Windows: windows, First: first})
 		q, e, n := runWrk()
 		addReport(c.stop(t))
-		first += 20 * (secs + 1)
+		first += changesPerSecond * (secs + 1) // more than the cell sent: the next cell's paths are new
 		return q, e, n
 	}
 	if windows > 0 {
 		for round := 0; round < rounds; round++ {
 			q, e, n := runWithChurn()
-			t.Logf("round %d, churn 20/s in even windows of %v: p99 %s, %s requests, errors: %q", round, windows, q, n, e)
+			t.Logf("round %d, churn %d/s in even windows of %v: p99 %s, %s requests, errors: %q", round, changesPerSecond, windows, q, n, e)
 		}
 	} else {
 		// Quiet and churned cells alternate, quiet ones at both ends: each
@@ -167,7 +168,7 @@ func TestChurnCell(t *testing.T) {
 		var ratios, aa []float64
 		for round := 0; round < rounds; round++ {
 			q, e, n := runWithChurn()
-			t.Logf("round %d, churn 20/s: p99 %s, %s requests, errors: %q", round, q, n, e)
+			t.Logf("round %d, churn %d/s: p99 %s, %s requests, errors: %q", round, changesPerSecond, q, n, e)
 			churned := wrkDuration(t, q)
 			measureQuiet(round + 1)
 			before, after := quiet[round], quiet[round+1]
