@@ -219,8 +219,8 @@ func TestConcurrentWrites(t *testing.T) {
 	}
 	wg.Wait()
 	cfg, v := f.store.Current()
-	if len(cfg.Routes) != 41 || v != 41 {
-		t.Fatalf("%d routes, version %d; want 41, 41", len(cfg.Routes), v)
+	if cfg.Routes.Len() != 41 || v != 41 {
+		t.Fatalf("%d routes, version %d; want 41, 41", cfg.Routes.Len(), v)
 	}
 }
 

@@ -63,13 +63,19 @@ var resources = []*resource{
 var upstreamsResource = collection("upstreams", func(c *config.Config) []config.Upstream { return c.Upstreams },
 	func(u *config.Upstream) string { return u.Name }, (*config.Config).PutUpstream, (*config.Config).DeleteUpstream)
 
-var routesResource = func() *resource {
-	r := collection("routes", func(c *config.Config) []*config.Route { return c.Routes },
-		func(r **config.Route) string { return (*r).Name }, (*config.Config).PutRoute, (*config.Config).DeleteRoute)
-	r.listJSON = func(a *API, c *config.Config) ([]byte, error) { return a.routes.list(c) }
-	r.find = (*config.Config).RouteIndex // 10,000 routes are not walked per change
-	return r
-}()
+// routesResource reads the routes where they are (config.RouteList), not
+// through a slice of them, which would copy 10,000 pointers per change.
+var routesResource = &resource{
+	name:     "routes",
+	count:    func(c *config.Config) int { return c.Routes.Len() },
+	item:     func(c *config.Config, i int) any { return c.Routes.At(i) },
+	nameAt:   func(c *config.Config, i int) string { return c.Routes.At(i).Name },
+	all:      func(c *config.Config) any { return nonNil(c.Routes.Slice()) },
+	put:      (*config.Config).PutRoute,
+	del:      (*config.Config).DeleteRoute,
+	listJSON: func(a *API, c *config.Config) ([]byte, error) { return a.routes.list(c) },
+	find:     (*config.Config).RouteIndex, // 10,000 routes are not walked per change
+}
 
 // nonNil makes an absent list encode as [] rather than null.
 func nonNil[T any](s []T) []T {

@@ -22,15 +22,15 @@ type routeJSON struct {
 func (c *routeJSON) list(cfg *config.Config) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	kept := make(map[config.Rev][]byte, len(cfg.Routes))
-	items := make([][]byte, len(cfg.Routes))
+	kept := make(map[config.Rev][]byte, cfg.Routes.Len())
+	items := make([][]byte, cfg.Routes.Len())
 	size := 2
-	for i := range cfg.Routes {
+	for i := range cfg.Routes.Len() {
 		rev := cfg.RouteRev(i)
 		item, ok := c.byRev[rev]
 		if !ok || rev == 0 {
 			var err error
-			if item, err = config.EncodeJSON(cfg.Routes[i]); err != nil {
+			if item, err = config.EncodeJSON(cfg.Routes.At(i)); err != nil {
 				return nil, err
 			}
 		}
@@ -51,9 +51,9 @@ func (c *routeJSON) list(cfg *config.Config) ([]byte, error) {
 // the routes from the cache, last.
 func (c *routeJSON) whole(cfg *config.Config) ([]byte, error) {
 	rest := *cfg
-	rest.Routes = nil
+	rest.Routes = config.RouteList{}
 	out, err := config.EncodeJSON(&rest)
-	if err != nil || len(cfg.Routes) == 0 {
+	if err != nil || cfg.Routes.Len() == 0 {
 		return out, err
 	}
 	routes, err := c.list(cfg)

@@ -32,8 +32,8 @@ func TestLargeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Routes) != 1000 || len(cfg.Upstreams) != 21 {
-		t.Fatalf("%d routes, %d upstreams", len(cfg.Routes), len(cfg.Upstreams))
+	if cfg.Routes.Len() != 1000 || len(cfg.Upstreams) != 21 {
+		t.Fatalf("%d routes, %d upstreams", cfg.Routes.Len(), len(cfg.Upstreams))
 	}
 }
 
@@ -76,7 +76,7 @@ func BenchmarkEncodeJSON(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		v    any
-	}{{"route", cfg.Routes[7]}, {"config=1000", cfg}} {
+	}{{"route", cfg.Routes.At(7)}, {"config=1000", cfg}} {
 		b.Run(c.name+"/direct", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

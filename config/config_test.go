@@ -53,9 +53,9 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("upstreams = %+v", cfg.Upstreams)
 	}
 	route := func(name string) (*Route, int) {
-		for i := range cfg.Routes {
-			if cfg.Routes[i].Name == name {
-				return cfg.Routes[i], i
+		for i := range cfg.Routes.Len() {
+			if cfg.Routes.At(i).Name == name {
+				return cfg.Routes.At(i), i
 			}
 		}
 		t.Fatalf("no route %q in %+v", name, cfg.Routes)
@@ -132,12 +132,13 @@ func TestQuickstartRoundTrip(t *testing.T) {
 func comparable(c *Config) Config {
 	out := *c
 	out.src, out.revs = nil, nil
-	out.Routes = nil
-	for _, r := range c.Routes {
+	var routes []*Route
+	for _, r := range c.Routes.All() {
 		cp := *r
 		cp.Policies = stripSpecs(r.Policies)
-		out.Routes = append(out.Routes, &cp)
+		routes = append(routes, &cp)
 	}
+	out.Routes = Routes(routes...)
 	out.GlobalPolicies = stripSpecs(c.GlobalPolicies)
 	out.Consumers = append([]Consumer(nil), c.Consumers...)
 	for i := range out.Consumers {
@@ -222,7 +223,7 @@ routes:
 	if !reflect.DeepEqual(cfg.Upstreams[0], want) {
 		t.Fatalf("\n got %+v\nwant %+v", cfg.Upstreams[0], want)
 	}
-	if r := cfg.Routes[0]; r.Name != "routes[0]" || r.Host != HostPass || !r.StripPrefix {
+	if r := cfg.Routes.At(0); r.Name != "routes[0]" || r.Host != HostPass || !r.StripPrefix {
 		t.Fatalf("route defaults: %+v", r)
 	}
 }
@@ -287,14 +288,14 @@ upstreams:
 func TestValidateGoBuilt(t *testing.T) {
 	cfg := &Config{
 		Upstreams: []Upstream{{Name: "u", Targets: []Target{{Addr: "10.0.0.1:80"}}}},
-		Routes: []*Route{
-			{Match: Match{Paths: []string{"/a"}}, Upstream: "u", Policies: []PolicySpec{{Name: "cors"}}},
-		},
+		Routes: Routes(
+			&Route{Match: Match{Paths: []string{"/a"}}, Upstream: "u", Policies: []PolicySpec{{Name: "cors"}}},
+		),
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Upstreams[0].Targets[0].Weight != 1 || cfg.Routes[0].Name != "routes[0]" || cfg.Routes[0].Policies[0].Path != "routes[0].policies[0]" {
+	if cfg.Upstreams[0].Targets[0].Weight != 1 || cfg.Routes.At(0).Name != "routes[0]" || cfg.Routes.At(0).Policies[0].Path != "routes[0].policies[0]" {
 		t.Fatalf("defaults not filled: %+v", cfg)
 	}
 	before, _ := yaml.Marshal(cfg)
@@ -304,7 +305,7 @@ func TestValidateGoBuilt(t *testing.T) {
 	if after, _ := yaml.Marshal(cfg); !bytes.Equal(before, after) {
 		t.Fatal("Validate is not idempotent")
 	}
-	cfg.Routes = append(cfg.Routes, &Route{Upstream: "missing"})
+	cfg.Routes = cfg.Routes.Append(&Route{Upstream: "missing"})
 	err := cfg.Validate()
 	if err == nil || err.Error() != `routes[1].upstream: unknown upstream "missing"` {
 		t.Fatalf("got %v", err)

@@ -216,8 +216,8 @@ func (v *validator) consumers(c *Config) {
 		}
 	}
 	v.anonymousRefs("global_policies", c.GlobalPolicies, names)
-	for i := range c.Routes {
-		v.anonymousRefs("routes["+strconv.Itoa(i)+"].policies", c.Routes[i].Policies, names)
+	for i, r := range c.Routes.All() {
+		v.anonymousRefs("routes["+strconv.Itoa(i)+"].policies", r.Policies, names)
 	}
 }
 

@@ -152,6 +152,7 @@ type decoder struct {
 var (
 	nodeType        = reflect.TypeOf(yaml.Node{})
 	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	routeListType   = reflect.TypeFor[RouteList]()
 )
 
 func (d *decoder) fail(line int, path, format string, args ...any) {
@@ -205,6 +206,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, line int) {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
 		d.decode(n, v.Elem(), path, line)
+		return
+	}
+	if v.Type() == routeListType {
+		// Decoded as the list it is in YAML, item by item like any
+		// slice: errors keep their paths (routes[12].upstream).
+		var routes []*Route
+		d.decodeSlice(n, reflect.ValueOf(&routes).Elem(), path, line)
+		v.Set(reflect.ValueOf(Routes(routes...)))
 		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {

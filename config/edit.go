@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sluice-gw/sluice/cow"
 )
 
 // Edits change one resource of a validated Config: they are what the Admin
@@ -68,7 +70,7 @@ func (c *Config) ConsumerIndex(name string) int {
 func (c *Config) PutRoute(name string, doc []byte, file string) (*Config, int, error) {
 	i := c.RouteIndex(name)
 	if i < 0 {
-		i = len(c.Routes)
+		i = c.Routes.Len()
 	}
 	p := "routes[" + strconv.Itoa(i) + "]"
 	var r Route
@@ -84,8 +86,8 @@ func (c *Config) PutRoute(name string, doc []byte, file string) (*Config, int, e
 		return nil, i, err
 	}
 	next := c.derive()
-	next.Routes, next.revs.routes = putAt(c.Routes, c.revsOrZero().routes, i, &r)
-	if i == len(c.Routes) && !next.revs.names.added(r.Name, i) {
+	next.Routes, next.revs.routes = putRoute(c.Routes, c.revsOrZero().routes, i, &r)
+	if i == c.Routes.Len() && !next.revs.names.added(r.Name, i) {
 		next.revs.names = &routeNames{}
 	}
 	next.revs.namesOf = next.Routes // the same names at the same places, or one more
@@ -100,7 +102,7 @@ func (c *Config) DeleteRoute(name string) (*Config, int, error) {
 		return nil, -1, fmt.Errorf("%w: route %q", ErrNotFound, name)
 	}
 	next := c.derive()
-	next.Routes, next.revs.routes = deleteAt(c.Routes, c.revsOrZero().routes, i)
+	next.Routes, next.revs.routes = deleteRoute(c.Routes, c.revsOrZero().routes, i)
 	next.revs.names, next.revs.namesOf = &routeNames{}, next.Routes // the routes after i moved
 	return next, i, nil
 }
@@ -142,8 +144,7 @@ func (c *Config) DeleteUpstream(name string) (*Config, int, error) {
 		return nil, i, Errors{{Path: "upstreams[" + strconv.Itoa(i) + "]",
 			Msg: fmt.Sprintf("is used by %s: change or delete what uses it first", by)}}
 	}
-	for j := range c.Routes {
-		r := c.Routes[j]
+	for j, r := range c.Routes.All() {
 		if r.Upstream == name {
 			return used(fmt.Sprintf("routes[%d] (%q)", j, r.Name))
 		}
@@ -295,6 +296,40 @@ func putAt[T any](list []T, revs []Rev, i int, v T) ([]T, []Rev) {
 	return out, outRevs
 }
 
+// putRoute is putAt for the routes, whose versions share what an edit
+// did not change (RouteList).
+func putRoute(list RouteList, revs cow.List[Rev], i int, r *Route) (RouteList, cow.List[Rev]) {
+	routes := cow.Edit(list.l)
+	routes.Set(i, r)
+	return RouteList{routes.List()}, editRevs(revs, list.Len(), func(e *cow.Editor[Rev]) { e.Set(i, newRev()) })
+}
+
+// deleteRoute returns list and its revisions without entry i.
+func deleteRoute(list RouteList, revs cow.List[Rev], i int) (RouteList, cow.List[Rev]) {
+	routes := cow.Edit(list.l)
+	routes.Delete(i)
+	return RouteList{routes.List()}, editRevs(revs, list.Len(), func(e *cow.Editor[Rev]) { e.Delete(i) })
+}
+
+// editRevs returns revs edited by edit, revs being those of a list of n
+// routes. Revisions that do not match the list (a config never validated)
+// are replaced first by new ones, which no compiled route has: like 0,
+// unknown, they let nothing be reused, and unlike 0 they differ from the
+// last version's, which is what cow.Changed looks for.
+func editRevs(revs cow.List[Rev], n int, edit func(*cow.Editor[Rev])) cow.List[Rev] {
+	var e *cow.Editor[Rev]
+	if revs.Len() == n {
+		e = cow.Edit(revs)
+	} else {
+		e = cow.Make[Rev](n)
+		for i := range n {
+			e.Set(i, newRev())
+		}
+	}
+	edit(e)
+	return e.List()
+}
+
 // deleteAt returns copies of list and of its revisions without entry i.
 func deleteAt[T any](list []T, revs []Rev, i int) ([]T, []Rev) {
 	out := append(append(make([]T, 0, len(list)-1), list[:i]...), list[i+1:]...)
@@ -346,12 +381,13 @@ func (c *Config) Clone() *Config {
 			u.Health.Active = &a
 		}
 	}
-	n.Routes = make([]*Route, len(c.Routes))
-	for i, r := range c.Routes {
+	routes := make([]*Route, c.Routes.Len())
+	for i, r := range c.Routes.All() {
 		cp := *r
 		cp.Policies = append([]PolicySpec(nil), r.Policies...)
-		n.Routes[i] = &cp
+		routes[i] = &cp
 	}
+	n.Routes = Routes(routes...)
 	n.GlobalPolicies = append([]PolicySpec(nil), c.GlobalPolicies...)
 	n.Consumers = append([]Consumer(nil), c.Consumers...)
 	for i := range n.Consumers {

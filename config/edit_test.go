@@ -43,10 +43,10 @@ func TestPutRouteReplacesKeepsOthersRevisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i != 1 || next.Routes[1].Name != "r1" || next.Routes[1].Upstream != "a" || next.Routes[1].Host != HostPass {
-		t.Fatalf("route not replaced with defaults: %d %+v", i, next.Routes[1])
+	if i != 1 || next.Routes.At(1).Name != "r1" || next.Routes.At(1).Upstream != "a" || next.Routes.At(1).Host != HostPass {
+		t.Fatalf("route not replaced with defaults: %d %+v", i, next.Routes.At(1))
 	}
-	if cfg.Routes[1].Upstream != "b" {
+	if cfg.Routes.At(1).Upstream != "b" {
 		t.Fatal("the edit changed the original config")
 	}
 	if next.RouteRev(0) != cfg.RouteRev(0) || next.RouteRev(1) == cfg.RouteRev(1) || next.RouteRev(1) == 0 {
@@ -64,8 +64,8 @@ func TestPutRouteAppends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i != 2 || len(next.Routes) != 3 || next.Routes[2].Name != "new" || len(cfg.Routes) != 2 {
-		t.Fatalf("append: %d %d", i, len(next.Routes))
+	if i != 2 || next.Routes.Len() != 3 || next.Routes.At(2).Name != "new" || cfg.Routes.Len() != 2 {
+		t.Fatalf("append: %d %d", i, next.Routes.Len())
 	}
 }
 
@@ -107,7 +107,7 @@ func TestDeleteRouteAndUpstream(t *testing.T) {
 		t.Fatalf("deleting an upstream in use: %v", err)
 	}
 	next, i, err := cfg.DeleteRoute("r0")
-	if err != nil || i != 0 || len(next.Routes) != 1 || next.Routes[0].Name != "r1" || next.RouteRev(0) != cfg.RouteRev(1) {
+	if err != nil || i != 0 || next.Routes.Len() != 1 || next.Routes.At(0).Name != "r1" || next.RouteRev(0) != cfg.RouteRev(1) {
 		t.Fatalf("delete route: %v %d", err, i)
 	}
 	next, _, err = next.DeleteUpstream("a")
@@ -178,12 +178,12 @@ func TestEncodeJSONRedactsAndKeepsOrder(t *testing.T) {
 		t.Fatalf("sending the placeholder back: %v", err)
 	}
 	// A route's JSON reads back into the same route.
-	rj, _ := EncodeJSON(cfg.Routes[0])
+	rj, _ := EncodeJSON(cfg.Routes.At(0))
 	next, _, err := cfg.PutRoute("r0", rj, "body")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, rj)
 	}
-	again, _ := EncodeJSON(next.Routes[0])
+	again, _ := EncodeJSON(next.Routes.At(0))
 	if string(again) != string(rj) {
 		t.Fatalf("JSON round trip:\n%s\n%s", rj, again)
 	}
@@ -247,8 +247,8 @@ func TestYAMLEncoderRoundTrip(t *testing.T) {
 			t.Fatalf("round trip:\n%s\n---\n%s", want, got)
 		}
 	}
-	if len(enc.routes) != len(next.Routes) {
-		t.Fatalf("the encoder keeps %d routes, want %d", len(enc.routes), len(next.Routes))
+	if len(enc.routes) != next.Routes.Len() {
+		t.Fatalf("the encoder keeps %d routes, want %d", len(enc.routes), next.Routes.Len())
 	}
 }
 
@@ -267,8 +267,8 @@ func TestYAMLEncoderForgetsReplacedRoutes(t *testing.T) {
 		if err := enc.WriteTo(io.Discard, cfg); err != nil {
 			t.Fatal(err)
 		}
-		if len(enc.routes) > 2*len(cfg.Routes)+64 {
-			t.Fatalf("edit %d: the encoder holds %d routes' YAML for %d routes", i, len(enc.routes), len(cfg.Routes))
+		if len(enc.routes) > 2*cfg.Routes.Len()+64 {
+			t.Fatalf("edit %d: the encoder holds %d routes' YAML for %d routes", i, len(enc.routes), cfg.Routes.Len())
 		}
 	}
 	out, err := enc.Encode(cfg)
@@ -283,8 +283,8 @@ func TestYAMLEncoderForgetsReplacedRoutes(t *testing.T) {
 	if got, _ := EncodeYAML(back); string(got) != string(want) {
 		t.Fatalf("round trip after the edits:\n%s\n---\n%s", want, got)
 	}
-	if enc.Encoded() != int64(len(cfg.Routes)-1+1000) {
-		t.Fatalf("encoded %d routes, want each unchanged route once and each edit's once (%d)", enc.Encoded(), len(cfg.Routes)-1+1000)
+	if enc.Encoded() != int64(cfg.Routes.Len()-1+1000) {
+		t.Fatalf("encoded %d routes, want each unchanged route once and each edit's once (%d)", enc.Encoded(), cfg.Routes.Len()-1+1000)
 	}
 }
 

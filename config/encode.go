@@ -50,25 +50,25 @@ func (e *YAMLEncoder) Encode(c *Config) ([]byte, error) {
 // WriteTo writes c to w as Encode does.
 func (e *YAMLEncoder) WriteTo(w io.Writer, c *Config) error {
 	rest := *c
-	rest.Routes = nil
+	rest.Routes = RouteList{}
 	out, err := yaml.Marshal(&rest)
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(out); err != nil || len(c.Routes) == 0 {
+	if _, err := w.Write(out); err != nil || c.Routes.Len() == 0 {
 		return err
 	}
 	if _, err := io.WriteString(w, "routes:\n"); err != nil {
 		return err
 	}
 	if e.routes == nil {
-		e.routes = make(map[Rev][]byte, len(c.Routes))
+		e.routes = make(map[Rev][]byte, c.Routes.Len())
 	}
-	for i := range c.Routes {
+	for i, r := range c.Routes.All() {
 		rev := c.RouteRev(i)
 		item, ok := e.routes[rev]
 		if !ok || rev == 0 {
-			doc, err := yaml.Marshal(c.Routes[i])
+			doc, err := yaml.Marshal(r)
 			if err != nil {
 				return err
 			}
@@ -85,9 +85,9 @@ func (e *YAMLEncoder) WriteTo(w io.Writer, c *Config) error {
 	// Each edit leaves the YAML of the route it replaced behind: forget
 	// those once they are as many as the routes, an O(routes) pass every
 	// O(routes) edits.
-	if len(e.routes) > 2*len(c.Routes)+64 {
-		kept := make(map[Rev][]byte, len(c.Routes))
-		for i := range c.Routes {
+	if len(e.routes) > 2*c.Routes.Len()+64 {
+		kept := make(map[Rev][]byte, c.Routes.Len())
+		for i := range c.Routes.Len() {
 			if rev := c.RouteRev(i); rev != 0 {
 				kept[rev] = e.routes[rev]
 			}

@@ -346,11 +346,11 @@ func TestSyntaxAndComplexitySentinels(t *testing.T) {
 		t.Fatalf("aliases inside a policy config are not expanded by Parse: %v", err)
 	}
 	var into map[string][]any
-	if err := DecodePolicyConfig(cfg.Routes[0].Policies[0], &into); !errors.Is(err, ErrTooComplex) {
+	if err := DecodePolicyConfig(cfg.Routes.At(0).Policies[0], &into); !errors.Is(err, ErrTooComplex) {
 		t.Fatalf("billion laughs: %v", err)
 	}
 	var generic any
-	if err := DecodePolicyConfig(cfg.Routes[0].Policies[0], &generic); !errors.Is(err, ErrTooComplex) {
+	if err := DecodePolicyConfig(cfg.Routes.At(0).Policies[0], &generic); !errors.Is(err, ErrTooComplex) {
 		t.Fatalf("billion laughs into any: %v", err)
 	}
 }

@@ -77,7 +77,7 @@ func (v *validator) configSource(c *Config) {
 		name string
 		set  bool
 	}{
-		{"upstreams", len(c.Upstreams) > 0}, {"routes", len(c.Routes) > 0}, {"consumers", len(c.Consumers) > 0},
+		{"upstreams", len(c.Upstreams) > 0}, {"routes", c.Routes.Len() > 0}, {"consumers", len(c.Consumers) > 0},
 		{"global_policies", len(c.GlobalPolicies) > 0}, {"shared_dicts", len(c.SharedDicts) > 0}, {"redis", c.Redis != nil},
 		{"client", v.src.present("client")},
 	} {
@@ -120,6 +120,7 @@ func AssembleFleet(local *Config, parts []FleetPart) (*Config, error) {
 	src := newSource("")
 	src.files = map[string]string{}
 	var errs errorList
+	var routes []*Route
 	sorted := append([]FleetPart(nil), parts...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Key < sorted[j].Key })
 	for _, p := range sorted {
@@ -148,8 +149,8 @@ func AssembleFleet(local *Config, parts []FleetPart) (*Config, error) {
 			continue
 		case "routes":
 			r := new(Route)
-			cfg.Routes = append(cfg.Routes, r)
-			path = "routes[" + strconv.Itoa(len(cfg.Routes)-1) + "]"
+			routes = append(routes, r)
+			path = "routes[" + strconv.Itoa(len(routes)-1) + "]"
 			dst, nameField = r, &r.Name
 		case "upstreams":
 			cfg.Upstreams = append(cfg.Upstreams, Upstream{})
@@ -178,6 +179,7 @@ func AssembleFleet(local *Config, parts []FleetPart) (*Config, error) {
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
+	cfg.Routes = Routes(routes...)
 	v := validator{src: src, errs: &errs}
 	v.config(cfg)
 	if err := errs.err(); err != nil {
@@ -221,8 +223,8 @@ func FleetParts(c *Config, prefix string) ([]FleetPart, error) {
 			return nil, err
 		}
 	}
-	for i := range c.Routes {
-		if err := add("routes", c.Routes[i].Name, c.Routes[i]); err != nil {
+	for i := range c.Routes.Len() {
+		if err := add("routes", c.Routes.At(i).Name, c.Routes.At(i)); err != nil {
 			return nil, err
 		}
 	}

@@ -14,7 +14,7 @@ import (
 // resource.
 func encodedParts(cfg *Config) []any {
 	parts := []any{cfg, cfg.GlobalPolicies}
-	for _, r := range cfg.Routes {
+	for _, r := range cfg.Routes.All() {
 		parts = append(parts, r)
 	}
 	for i := range cfg.Upstreams {
@@ -74,7 +74,7 @@ func TestEncodeJSONAgreesWithTheNodeTree(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		agreeWithTheNodeTree(t, name, cfg)
-		for _, r := range cfg.Routes {
+		for _, r := range cfg.Routes.All() {
 			if encodedDirectly(r) {
 				routes++
 			}
@@ -105,7 +105,7 @@ upstreams: [{name: up, targets: [{addr: "127.0.0.1:1"}]}]
 		t.Fatal(err)
 	}
 	agreeWithTheNodeTree(t, "x.yaml", cfg)
-	for _, v := range []any{cfg, &cfg.Consumers[0], cfg.Routes[0]} {
+	for _, v := range []any{cfg, &cfg.Consumers[0], cfg.Routes.At(0)} {
 		out, err := EncodeJSON(v)
 		if err != nil {
 			t.Fatal(err)

@@ -125,14 +125,14 @@ func TestRouteLogField(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := cfg.Routes[0].Log; got == nil || *got != tc.want {
+			if got := cfg.Routes.At(0).Log; got == nil || *got != tc.want {
 				t.Fatalf("log = %+v, want %+v", got, tc.want)
 			}
 		})
 	}
 	cfg, err := Parse([]byte("upstreams: [ { name: up, targets: [ { addr: 127.0.0.1:9 } ] } ]\nroutes: [ { name: r, upstream: up } ]\n"), "t.yaml")
-	if err != nil || cfg.Routes[0].Log != nil || cfg.Routes[0].Log.Off() {
-		t.Fatalf("a route without log: %v %+v", err, cfg.Routes[0].Log)
+	if err != nil || cfg.Routes.At(0).Log != nil || cfg.Routes.At(0).Log.Off() {
+		t.Fatalf("a route without log: %v %+v", err, cfg.Routes.At(0).Log)
 	}
 }
 
@@ -147,8 +147,8 @@ func TestRouteLogThroughEdits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !next.Routes[0].Log.Off() {
-		t.Fatalf("after the edit: %+v", next.Routes[0].Log)
+	if !next.Routes.At(0).Log.Off() {
+		t.Fatalf("after the edit: %+v", next.Routes.At(0).Log)
 	}
 	if _, _, err := cfg.PutRoute("r", []byte(`{"upstream": "up", "log": {"access": "loud"}}`), ""); err == nil || !strings.Contains(err.Error(), "routes[0].log") {
 		t.Fatalf("a bad edit: %v", err)
@@ -161,13 +161,13 @@ func TestRouteLogThroughEdits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if l := back.Routes[0].Log; l == nil || *l != (RouteLog{Sample: 0.25}) {
+	if l := back.Routes.At(0).Log; l == nil || *l != (RouteLog{Sample: 0.25}) {
 		t.Fatalf("read back %+v from\n%s", l, out)
 	}
 	off := *cfg
-	off.Routes = []*Route{{Name: "r", Upstream: "up", Log: &RouteLog{Access: LogAccessOff}}}
+	off.Routes = Routes(&Route{Name: "r", Upstream: "up", Log: &RouteLog{Access: LogAccessOff}})
 	out, _ = EncodeYAML(&off)
-	if back, err := Parse(out, "encoded.yaml"); err != nil || !back.Routes[0].Log.Off() {
+	if back, err := Parse(out, "encoded.yaml"); err != nil || !back.Routes.At(0).Log.Off() {
 		t.Fatalf("access: off read back as %v %+v from\n%s", err, back, out)
 	}
 }

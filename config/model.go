@@ -35,7 +35,7 @@ type Config struct {
 	Upstreams []Upstream `yaml:"upstreams,omitempty"`
 	// Routes map requests to upstreams and policies. Default: none, every
 	// request is answered 404 by the engine.
-	Routes []*Route `yaml:"routes,omitempty"`
+	Routes RouteList `yaml:"routes,omitempty"`
 	// GlobalPolicies run on every route, before the route's own policies of
 	// the same priority.
 	GlobalPolicies []PolicySpec `yaml:"global_policies,omitempty"`

@@ -55,11 +55,11 @@ func TestDecodePolicyConfig(t *testing.T) {
 	}
 	// A policy without config leaves dst unchanged.
 	keep := limitConfig{Count: 7}
-	if err := DecodePolicyConfig(cfg.Routes[0].Policies[0], &keep); err != nil || keep.Count != 7 {
+	if err := DecodePolicyConfig(cfg.Routes.At(0).Policies[0], &keep); err != nil || keep.Count != 7 {
 		t.Fatalf("absent config: %v %+v", err, keep)
 	}
 	var lc limitConfig
-	err = DecodePolicyConfig(cfg.Routes[0].Policies[1], &lc)
+	err = DecodePolicyConfig(cfg.Routes.At(0).Policies[1], &lc)
 	want := `p.yaml:15: routes[0].policies[1].config.rules[1].limit: must be an integer, got "x"`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v\nwant %s", err, want)
@@ -95,7 +95,7 @@ func TestFieldError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := cfg.Routes[0].Policies[1]
+	spec := cfg.Routes.At(0).Policies[1]
 	cases := []struct {
 		field, want string
 	}{
@@ -113,7 +113,7 @@ func TestFieldError(t *testing.T) {
 		}
 	}
 	// Without a config the policy's own line is used.
-	noConfig := cfg.Routes[0].Policies[0]
+	noConfig := cfg.Routes.At(0).Policies[0]
 	if got := FieldErrorf(noConfig, "status", "must be %d..%d", 100, 599).Error(); got != `p.yaml:5: routes[0].policies[0].config.status: must be 100..599` {
 		t.Errorf("got %s", got)
 	}

@@ -1,6 +1,10 @@
 package config
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/sluice-gw/sluice/cow"
+)
 
 // Rev identifies one validated version of a part of a configuration. An
 // edit (edit.go) gives the parts it changed new revisions and keeps those
@@ -21,22 +25,24 @@ type revisions struct {
 	// the global policies, the consumers, the shared dicts, the client
 	// limits, Redis... A change there recompiles every route.
 	shared    Rev
-	routes    []Rev // parallel to Config.Routes
-	upstreams []Rev // parallel to Config.Upstreams
+	routes    cow.List[Rev] // parallel to Config.Routes, shared between versions as it is
+	upstreams []Rev         // parallel to Config.Upstreams
 	// names finds routes by name (routenames.go); it was attached for
 	// the route list namesOf, and a Config whose Routes is another list
 	// (replaced by hand) walks its routes instead.
 	names   *routeNames
-	namesOf []*Route
+	namesOf RouteList
 }
 
 // stamp gives every part of c a new revision: c was validated as a whole,
 // so nothing in it is known to be unchanged.
 func (c *Config) stamp() {
-	r := &revisions{shared: newRev(), routes: make([]Rev, len(c.Routes)), upstreams: make([]Rev, len(c.Upstreams))}
-	for i := range r.routes {
-		r.routes[i] = newRev()
+	r := &revisions{shared: newRev(), upstreams: make([]Rev, len(c.Upstreams))}
+	routes := cow.Make[Rev](c.Routes.Len())
+	for i := range routes.Len() {
+		routes.Set(i, newRev())
 	}
+	r.routes = routes.List()
 	for i := range r.upstreams {
 		r.upstreams[i] = newRev()
 	}
@@ -53,22 +59,23 @@ func (c *Config) SharedRev() Rev {
 	return c.revs.shared
 }
 
-// RouteRev is the revision of c.Routes[i]; 0 when unknown.
+// RouteRev is the revision of c.Routes.At(i); 0 when unknown.
 func (c *Config) RouteRev(i int) Rev {
-	if c.revs == nil || i < 0 || i >= len(c.revs.routes) {
+	if c.revs == nil || i < 0 || i >= c.revs.routes.Len() {
 		return 0
 	}
-	return c.revs.routes[i]
+	return c.revs.routes.At(i)
 }
 
-// RouteRevs is the revision of every route, parallel to c.Routes, or nil
-// when they are unknown. The slice is shared with other versions: it must
-// not be changed.
-func (c *Config) RouteRevs() []Rev {
-	if c.revs == nil || len(c.revs.routes) != len(c.Routes) {
-		return nil
+// RouteRevs is the revision of every route, parallel to c.Routes; ok is
+// false when they are unknown. Versions an edit apart share the chunks of
+// revisions it did not change, so that cow.Changed finds what an edit
+// changed without reading every revision.
+func (c *Config) RouteRevs() (revs cow.List[Rev], ok bool) {
+	if c.revs == nil || c.revs.routes.Len() != c.Routes.Len() {
+		return cow.List[Rev]{}, false
 	}
-	return c.revs.routes
+	return c.revs.routes, true
 }
 
 // UpstreamRev is the revision of c.Upstreams[i]; 0 when unknown.

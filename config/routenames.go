@@ -1,6 +1,10 @@
 package config
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/sluice-gw/sluice/cow"
+)
 
 // routeNames finds a route's position by its name without walking every
 // route. An Admin API change looks its route up two or three times, and a
@@ -26,14 +30,14 @@ type routeNames struct {
 // still about c.Routes.
 func (c *Config) routeIndex(name string) int {
 	r := c.revs
-	if r == nil || r.names == nil || !sameRoutes(r.namesOf, c.Routes) {
+	if r == nil || r.names == nil || !cow.Same(r.namesOf.l, c.Routes.l) {
 		return c.walkRoutes(name) // never validated, or Routes replaced by hand
 	}
 	n := r.names
 	n.mu.Lock()
 	if n.pos == nil {
-		n.pos = make(map[string]int, len(c.Routes))
-		for i, rt := range c.Routes {
+		n.pos = make(map[string]int, c.Routes.Len())
+		for i, rt := range c.Routes.All() {
 			if _, dup := n.pos[rt.Name]; !dup {
 				n.pos[rt.Name] = i // the first, as the walk finds it
 			}
@@ -44,7 +48,7 @@ func (c *Config) routeIndex(name string) int {
 	switch {
 	case !ok:
 		return -1
-	case i < len(c.Routes) && c.Routes[i].Name == name:
+	case i < c.Routes.Len() && c.Routes.At(i).Name == name:
 		return i
 	default:
 		return c.walkRoutes(name) // an entry of a forked version
@@ -52,8 +56,8 @@ func (c *Config) routeIndex(name string) int {
 }
 
 func (c *Config) walkRoutes(name string) int {
-	for i := range c.Routes {
-		if c.Routes[i].Name == name {
+	for i, r := range c.Routes.All() {
+		if r.Name == name {
 			return i
 		}
 	}
@@ -74,10 +78,4 @@ func (n *routeNames) added(name string, i int) bool {
 	}
 	n.pos[name] = i
 	return true
-}
-
-// sameRoutes reports whether two route lists are the same slice: the
-// index was attached for the first.
-func sameRoutes(a, b []*Route) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }

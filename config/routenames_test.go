@@ -79,7 +79,7 @@ func TestRouteIndexAfterRoutesReplacedByHand(t *testing.T) {
 	if cfg.RouteIndex("r3") != 3 {
 		t.Fatal("r3 not found")
 	}
-	cfg.Routes = append([]*Route{{Name: "first"}}, cfg.Routes...)
+	cfg.Routes = Routes(append([]*Route{{Name: "first"}}, cfg.Routes.Slice()...)...)
 	if got := cfg.RouteIndex("first"); got != 0 {
 		t.Fatalf("RouteIndex(first) = %d after the list was replaced, want 0", got)
 	}

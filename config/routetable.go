@@ -12,8 +12,8 @@ func (m Match) RouterMatch() router.Match {
 // fail; the error is for one changed since.
 func (c *Config) RouteTable() (*router.Table, error) {
 	var b router.Builder
-	for i := range c.Routes {
-		if err := b.Add(c.Routes[i].Match.RouterMatch(), i); err != nil {
+	for i, r := range c.Routes.All() {
+		if err := b.Add(r.Match.RouterMatch(), i); err != nil {
 			return nil, err
 		}
 	}

@@ -108,7 +108,9 @@ func (v *validator) config(c *Config) {
 	for i := range c.Upstreams {
 		v.upstream(&c.Upstreams[i], "upstreams["+strconv.Itoa(i)+"]", i, upstreams)
 	}
-	v.routes(c.Routes, upstreams)
+	if routes := c.Routes.Slice(); v.routes(routes, upstreams) {
+		c.Routes = Routes(routes...)
+	}
 	v.policies("global_policies", c.GlobalPolicies)
 	v.redis(c.Redis)
 	v.admin(&c.Admin)
@@ -257,7 +259,7 @@ func (v *validator) health(h *Health, p string) {
 	v.fraction(p+".panic_threshold", &h.PanicThreshold, defaultPanicThreshold)
 }
 
-func (v *validator) routes(routes []*Route, upstreams map[string]int) {
+func (v *validator) routes(routes []*Route, upstreams map[string]int) (replaced bool) {
 	var table router.Builder
 	names := make(map[string]int, len(routes))
 	for i := range routes {
@@ -265,6 +267,7 @@ func (v *validator) routes(routes []*Route, upstreams map[string]int) {
 		if r == nil { // "- " or "~" in the list
 			v.errf(p, "is empty: a route needs at least a match")
 			routes[i] = &Route{Name: p} // refused anyway; the checks after this one read it
+			replaced = true
 			continue
 		}
 		if r.Name == "" {
@@ -291,6 +294,7 @@ func (v *validator) routes(routes []*Route, upstreams map[string]int) {
 			}
 		}
 	}
+	return replaced
 }
 
 // ConflictMessage is the error message about a route whose match takes the

@@ -107,7 +107,7 @@ func TestCompileIncrementalMatchesAFreshCompile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("edit %d, fresh compile: %v", i, err)
 		}
-		for j, r := range cfg.Routes {
+		for j, r := range cfg.Routes.All() {
 			for _, path := range []string{fmt.Sprintf("/s%d/x", j), r.Match.Paths[0][:len(r.Match.Paths[0])-1] + "x"} {
 				if got, w := lookup(t, s, path), lookup(t, want, path); got != w {
 					t.Fatalf("edit %d: %s goes to %q, a fresh compile says %q", i, path, got, w)
@@ -124,7 +124,47 @@ func TestCompileIncrementalMatchesAFreshCompile(t *testing.T) {
 	if inPlace < 100 {
 		t.Fatalf("only %d of 400 edits were compiled in place", inPlace)
 	}
-	if live, want := pc.built.Load()-pc.cleaned.Load(), int32(1+len(cfg.Routes)); live != want {
+	if live, want := pc.built.Load()-pc.cleaned.Load(), int32(1+cfg.Routes.Len()); live != want {
 		t.Fatalf("%d policies alive, want the version in force's %d", live, want)
+	}
+}
+
+// Routes replaced in different chunks of the revisions (cow.Changed skips
+// the chunks two versions share) are each found and compiled in place,
+// and nothing else is compiled again.
+func TestCompileInPlaceFindsEditsInEveryChunk(t *testing.T) {
+	c, pc, cfg, _ := compileBase(t, 700)
+	next := cfg
+	edited := []int{3, 255, 256, 511, 699}
+	for _, i := range edited {
+		var err error
+		doc := fmt.Sprintf(`{"match": {"paths": ["/moved%d/*"]}, "upstream": "v", "policies": [{"name": "p"}]}`, i)
+		if next, _, err = next.PutRoute(fmt.Sprintf("r%d", i), []byte(doc), "body"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	built := pc.built.Load()
+	p, err := c.Prepare(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.k.inPlace {
+		t.Fatal("five routes replaced where they were: not compiled in place")
+	}
+	s := p.Commit()
+	if got := pc.built.Load() - built; got != int32(len(edited)) {
+		t.Fatalf("%d policies built, want one for each of the %d routes edited", got, len(edited))
+	}
+	for _, i := range edited {
+		want := fmt.Sprintf("r%d", i)
+		if got := lookup(t, s, fmt.Sprintf("/moved%d/x", i)); got != want {
+			t.Fatalf("/moved%d/x goes to %q, want %s", i, got, want)
+		}
+		if got := lookup(t, s, fmt.Sprintf("/s%d/x", i)); got != "" {
+			t.Fatalf("/s%d/x still goes to %q", i, got)
+		}
+	}
+	if got := lookup(t, s, "/s300/x"); got != "r300" {
+		t.Fatalf("/s300/x goes to %q, want r300", got)
 	}
 }

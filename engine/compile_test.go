@@ -61,13 +61,12 @@ func compileBase(t testing.TB, routes int) (*Compiler, *policyCounter, *config.C
 }
 
 func routeNamed(s *Snapshot, name string) *Route {
-	var found *Route
-	s.routes.each(func(_ int, r *Route) {
-		if r != nil && r.Name == name && found == nil {
-			found = r
+	for _, r := range s.routes.All() {
+		if r != nil && r.Name == name {
+			return r
 		}
-	})
-	return found
+	}
+	return nil
 }
 
 func lookup(t testing.TB, s *Snapshot, path string) string {
@@ -187,11 +186,11 @@ func TestCompileNoGrowthAfterManyEdits(t *testing.T) {
 		cfg, snap = next, s
 	}
 	live := pc.built.Load() - pc.cleaned.Load()
-	if want := int32(1 + len(cfg.Routes)); live != want {
+	if want := int32(1 + cfg.Routes.Len()); live != want {
 		t.Fatalf("%d policies alive after the edits, want the current version's %d", live, want)
 	}
-	if c.slots.Len() > len(cfg.Routes)+20 || len(c.free) > 20 {
-		t.Fatalf("slots grew: %d slots, %d free, %d routes", c.slots.Len(), len(c.free), len(cfg.Routes))
+	if c.slots.Len() > cfg.Routes.Len()+20 || len(c.free) > 20 {
+		t.Fatalf("slots grew: %d slots, %d free, %d routes", c.slots.Len(), len(c.free), cfg.Routes.Len())
 	}
 	if grown := int64(heapAt()) - int64(base); grown > 4<<20 {
 		t.Fatalf("the heap grew by %d bytes over 9,000 edits", grown)

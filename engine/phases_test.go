@@ -182,7 +182,7 @@ routes:
 	if err == nil || !strings.Contains(err.Error(), "routes[0].policies[0].config.status") {
 		t.Fatalf("want a path-ful error, got %v", err)
 	}
-	cfg.Routes[0].Policies[0].Name = "nope"
+	cfg.Routes.At(0).Policies[0].Name = "nope"
 	_, err = engine.NewCompiler(policies.Build).Compile(cfg)
 	if err == nil || !strings.Contains(err.Error(), `unknown policy "nope"`) {
 		t.Fatalf("unknown policy: %v", err)

@@ -192,11 +192,11 @@ func (l *setLives) retire(s *Snapshot) {
 				l.dropped = append(l.dropped, set)
 			}
 		}
-		s.routes.each(func(_ int, r *Route) {
+		for _, r := range s.routes.All() {
 			if r != nil {
 				drop(r.own)
 			}
-		})
+		}
 		drop(s.globals)
 		drop(s.consumerSet)
 	}

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/cow"
 	"github.com/sluice-gw/sluice/http1"
 	"github.com/sluice-gw/sluice/lb"
 	"github.com/sluice-gw/sluice/redis"
@@ -29,10 +30,10 @@ type Snapshot struct {
 	Config  *config.Config
 	Dicts   *shm.Registry
 
-	table   *router.Table   // route indexes are slots of routes
-	routes  cowList[*Route] // by slot (compile.go); nil where no route is
-	noRoute *Route          // the 404's: the global policies' filters and log (exchange.go)
-	globals *policySet      // the global policies, installed in every route's chain
+	table   *router.Table    // route indexes are slots of routes
+	routes  cow.List[*Route] // by slot (compile.go); nil where no route is
+	noRoute *Route           // the 404's: the global policies' filters and log (exchange.go)
+	globals *policySet       // the global policies, installed in every route's chain
 
 	consumers   map[string]*Consumer // by name, with their policies (consumer.go)
 	consumerSet *policySet           // every consumer's policies
@@ -175,9 +176,10 @@ type Compiler struct {
 	// reuse (compile.go).
 	shared  config.Rev               // the config's SharedRev
 	ups     map[string]*upstreamUnit // by name
-	units   cowList[*routeUnit]      // by position in the last config
-	revs    []config.Rev             // the last config's RouteRevs (nil: unknown), parallel to units
-	slots   cowList[*Route]          // the last version's routes by slot
+	units   cow.List[*routeUnit]     // by position in the last config
+	revs    cow.List[config.Rev]     // the last config's RouteRevs, parallel to units
+	revsOK  bool                     // revs are known
+	slots   cow.List[*Route]         // the last version's routes by slot
 	free    []int                    // slots no route uses
 	table   *router.Table
 	globals *policySet

@@ -56,7 +56,7 @@ func TestWriteThroughChecksAndSets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(running.Routes) != 1 || running.Routes[0].Name != "r" {
+	if running.Routes.Len() != 1 || running.Routes.At(0).Name != "r" {
 		t.Fatalf("loaded %+v", running.Routes)
 	}
 	next, _, err := running.PutRoute("r", []byte(`{"match": {"paths": ["/r2"]}, "upstream": "u"}`), "body")
@@ -96,7 +96,7 @@ func TestLoadWithConsulDown(t *testing.T) {
 	agent.Stop()
 	src2, _ := fleet.New(localConfig(t, agent.Addr(), dump, false), nil)
 	cfg, err := src2.Load()
-	if err != nil || len(cfg.Routes) != 1 || len(cfg.GlobalPolicies) != 1 || src2.Status().State != fleet.StateDump {
+	if err != nil || cfg.Routes.Len() != 1 || len(cfg.GlobalPolicies) != 1 || src2.Status().State != fleet.StateDump {
 		t.Fatalf("from the dump: %v %+v", err, src2.Status())
 	}
 	src3, _ := fleet.New(localConfig(t, agent.Addr(), dump, true), nil)

@@ -100,9 +100,9 @@ func (s *Source) opsFor(running, next *config.Config, known map[string]part) (ap
 		}
 	}
 	// Routes and upstreams by revision: an untouched one is not encoded.
-	routeRev := make(map[string]config.Rev, len(running.Routes))
-	for i := range running.Routes {
-		routeRev[running.Routes[i].Name] = running.RouteRev(i)
+	routeRev := make(map[string]config.Rev, running.Routes.Len())
+	for i, r := range running.Routes.All() {
+		routeRev[r.Name] = running.RouteRev(i)
 	}
 	for i := range next.Upstreams {
 		u := &next.Upstreams[i]
@@ -113,8 +113,7 @@ func (s *Source) opsFor(running, next *config.Config, known map[string]part) (ap
 			return nil, err
 		}
 	}
-	for i := range next.Routes {
-		r := next.Routes[i]
+	for i, r := range next.Routes.All() {
 		if rev, ok := routeRev[r.Name]; ok && rev == next.RouteRev(i) && rev != 0 {
 			continue
 		}
@@ -122,13 +121,13 @@ func (s *Source) opsFor(running, next *config.Config, known map[string]part) (ap
 			return nil, err
 		}
 	}
-	inNext := make(map[string]bool, len(next.Routes))
-	for i := range next.Routes {
-		inNext[next.Routes[i].Name] = true
+	inNext := make(map[string]bool, next.Routes.Len())
+	for _, r := range next.Routes.All() {
+		inNext[r.Name] = true
 	}
-	for i := range running.Routes {
-		if !inNext[running.Routes[i].Name] {
-			del("routes", running.Routes[i].Name)
+	for _, r := range running.Routes.All() {
+		if !inNext[r.Name] {
+			del("routes", r.Name)
 		}
 	}
 	for i := range running.Upstreams {

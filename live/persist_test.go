@@ -73,8 +73,8 @@ func TestPersisterWarmsSoAChangeEncodesOneRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Routes) != n || back.Routes[7].Match.Paths[0] != "/seven/*" {
-		t.Fatalf("the file does not hold the change: %d routes, r7 %v", len(back.Routes), back.Routes[7].Match.Paths)
+	if back.Routes.Len() != n || back.Routes.At(7).Match.Paths[0] != "/seven/*" {
+		t.Fatalf("the file does not hold the change: %d routes, r7 %v", back.Routes.Len(), back.Routes.At(7).Match.Paths)
 	}
 }
 
@@ -120,8 +120,8 @@ func TestPersisterFlushWritesTheNewestVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := fmt.Sprintf("/v%d/*", v); back.Routes[3].Match.Paths[0] != want {
-			t.Fatalf("the file's r3 is %v, want %s", back.Routes[3].Match.Paths, want)
+		if want := fmt.Sprintf("/v%d/*", v); back.Routes.At(3).Match.Paths[0] != want {
+			t.Fatalf("the file's r3 is %v, want %s", back.Routes.At(3).Match.Paths, want)
 		}
 	}
 }

@@ -119,7 +119,7 @@ func compileErr(t *testing.T, items string) error {
 	if err != nil {
 		return err
 	}
-	for _, spec := range cfg.Routes[0].Policies {
+	for _, spec := range cfg.Routes.At(0).Policies {
 		if _, err := policies.Build(spec, nil); err != nil {
 			return err
 		}

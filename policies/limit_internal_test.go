@@ -61,7 +61,7 @@ func buildLimit[P any](t testing.TB, policy string, env *engine.Env) P {
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	pol, err := Build(cfg.Routes[0].Policies[0], env)
+	pol, err := Build(cfg.Routes.At(0).Policies[0], env)
 	if err != nil {
 		t.Fatalf("%s: %v", policy, err)
 	}

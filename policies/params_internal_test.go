@@ -18,7 +18,7 @@ func internalSpec(tb testing.TB, policy string) config.PolicySpec {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return cfg.Routes[0].Policies[0]
+	return cfg.Routes.At(0).Policies[0]
 }
 
 func benchParams(tb testing.TB) *params {

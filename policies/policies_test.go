@@ -19,7 +19,7 @@ func specOf(t *testing.T, policy string) config.PolicySpec {
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	return cfg.Routes[0].Policies[0]
+	return cfg.Routes.At(0).Policies[0]
 }
 
 func TestPolicyConfigErrorsNameTheField(t *testing.T) {

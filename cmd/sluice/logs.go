@@ -246,15 +246,15 @@ func (ring *lineRing) routeMode(r logRecord) (routeLogMode, bool) {
 // when none has one.
 func routeLogModesOf(cfg *config.Config) map[string]routeLogMode {
 	var modes map[string]routeLogMode
-	for i := range cfg.Routes {
-		rl := cfg.Routes[i].Log
+	for i, r := range cfg.Routes.All() {
+		rl := r.Log
 		if rl == nil {
 			continue
 		}
 		if modes == nil {
 			modes = make(map[string]routeLogMode)
 		}
-		name := cfg.Routes[i].Name
+		name := r.Name
 		if name == "" {
 			name = "routes[" + strconv.Itoa(i) + "]" // the engine's name for it
 		}

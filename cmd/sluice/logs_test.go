@@ -418,12 +418,12 @@ func TestSyslogRFC3164KeepsGoFormat(t *testing.T) {
 // (no field).
 func routeLogRecords(t *testing.T) *engine.Snapshot {
 	t.Helper()
-	cfg := &config.Config{Routes: []*config.Route{
-		{Name: "quiet", Log: &config.RouteLog{Access: config.LogAccessOff}},
-		{Name: "sampled", Log: &config.RouteLog{Sample: 0.1}},
-		{Name: "loud", Log: &config.RouteLog{Sample: 1}},
-		{Name: "plain"},
-	}}
+	cfg := &config.Config{Routes: config.Routes(
+		&config.Route{Name: "quiet", Log: &config.RouteLog{Access: config.LogAccessOff}},
+		&config.Route{Name: "sampled", Log: &config.RouteLog{Sample: 0.1}},
+		&config.Route{Name: "loud", Log: &config.RouteLog{Sample: 1}},
+		&config.Route{Name: "plain"},
+	)}
 	return &engine.Snapshot{Config: cfg}
 }
 

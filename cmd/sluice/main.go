@@ -152,7 +152,7 @@ func cmdValidate(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice: %s: ok (a fleet node's own sections; the rest is in Consul under %s/: sluice apply -consul checks that)\n", file, cfg.ConfigSource.Prefix)
 		return 0
 	}
-	fmt.Fprintf(stderr, "sluice: %s: ok (%d upstreams, %d routes)\n", file, len(cfg.Upstreams), len(cfg.Routes))
+	fmt.Fprintf(stderr, "sluice: %s: ok (%d upstreams, %d routes)\n", file, len(cfg.Upstreams), cfg.Routes.Len())
 	return 0
 }
 
@@ -215,7 +215,7 @@ func cmdProxy(args []string, stderr io.Writer) int {
 		up.Targets = append(up.Targets, config.Target{Addr: strings.TrimSpace(a)})
 	}
 	cfg.Upstreams = []config.Upstream{up}
-	cfg.Routes = []*config.Route{{Name: "all", Upstream: "backend"}}
+	cfg.Routes = config.Routes(&config.Route{Name: "all", Upstream: "backend"})
 	ov.apply(cfg)
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "sluice proxy: %v\n", err)
@@ -340,7 +340,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), file strin
 	if inherited != nil {
 		how = ", socket inherited"
 	}
-	logger.Printf("listening on %s (%d upstreams, %d routes%s; pid %d)", srv.Addr(), len(cfg.Upstreams), len(cfg.Routes), how, os.Getpid())
+	logger.Printf("listening on %s (%d upstreams, %d routes%s; pid %d)", srv.Addr(), len(cfg.Upstreams), cfg.Routes.Len(), how, os.Getpid())
 	var adm *admin.Server
 	store := live.New(live.Options{
 		Server: srv, Compiler: compiler, Logf: logger.Printf,

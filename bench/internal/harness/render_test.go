@@ -143,8 +143,8 @@ func TestSluiceTemplatesParseAsSluiceConfig(t *testing.T) {
 			}
 			switch tmpl {
 			case "sluice-gateway.yaml.tmpl":
-				if len(cfg.Routes) != 1 || len(cfg.Routes[0].Policies) != 2 ||
-					cfg.Routes[0].Policies[0].Name != "limit-count" || cfg.Routes[0].Policies[1].Name != "headers" {
+				if cfg.Routes.Len() != 1 || len(cfg.Routes.At(0).Policies) != 2 ||
+					cfg.Routes.At(0).Policies[0].Name != "limit-count" || cfg.Routes.At(0).Policies[1].Name != "headers" {
 					t.Fatalf("gateway routes: %+v", cfg.Routes)
 				}
 				if _, ok := cfg.SharedDicts["limits"]; !ok {
@@ -154,31 +154,31 @@ func TestSluiceTemplatesParseAsSluiceConfig(t *testing.T) {
 				if len(cfg.Consumers) != len(authConsumers) || cfg.Admin.Listen != "127.0.0.1:18081" || cfg.AccessLog == nil {
 					t.Fatalf("auth: %d consumers, admin %q, access log %v", len(cfg.Consumers), cfg.Admin.Listen, cfg.AccessLog)
 				}
-				wantPolicies(t, cfg.Routes[0].Policies, "request-id", "key-auth", "limit-count")
+				wantPolicies(t, cfg.Routes.At(0).Policies, "request-id", "key-auth", "limit-count")
 			case "sluice-redislimit.yaml.tmpl":
 				if cfg.Redis == nil || cfg.Redis.Addresses[0] != "127.0.0.1:16379" {
 					t.Fatalf("redis section: %+v", cfg.Redis)
 				}
-				wantPolicies(t, cfg.Routes[0].Policies, "limit-count")
+				wantPolicies(t, cfg.Routes.At(0).Policies, "limit-count")
 			case "sluice-cache.yaml.tmpl":
-				wantPolicies(t, cfg.Routes[0].Policies, "cache")
+				wantPolicies(t, cfg.Routes.At(0).Policies, "cache")
 			case "sluice-aggregate.yaml.tmpl":
-				wantPolicies(t, cfg.Routes[0].Policies, "aggregate")
+				wantPolicies(t, cfg.Routes.At(0).Policies, "aggregate")
 			case "sluice-obs.yaml.tmpl":
-				if cfg.Admin.Listen != "127.0.0.1:18081" || cfg.AccessLog == nil || len(cfg.Routes) != 1 {
-					t.Fatalf("obs: admin %q, access log %v, %d routes", cfg.Admin.Listen, cfg.AccessLog, len(cfg.Routes))
+				if cfg.Admin.Listen != "127.0.0.1:18081" || cfg.AccessLog == nil || cfg.Routes.Len() != 1 {
+					t.Fatalf("obs: admin %q, access log %v, %d routes", cfg.Admin.Listen, cfg.AccessLog, cfg.Routes.Len())
 				}
 			case "sluice-scrape.yaml.tmpl":
 				// The catch-all first (numbered within the route-series
 				// cap), then every prefix route, stripping its prefix.
-				if cfg.Admin.Listen != "127.0.0.1:18081" || len(cfg.Routes) != 1001 ||
-					cfg.Routes[0].Match.Paths[0] != "/*" || cfg.Routes[0].StripPrefix ||
-					cfg.Routes[1000].Match.Paths[0] != "/r999/*" || !cfg.Routes[1000].StripPrefix {
-					t.Fatalf("scrape: admin %q, routes %d: %+v", cfg.Admin.Listen, len(cfg.Routes), cfg.Routes[:2])
+				if cfg.Admin.Listen != "127.0.0.1:18081" || cfg.Routes.Len() != 1001 ||
+					cfg.Routes.At(0).Match.Paths[0] != "/*" || cfg.Routes.At(0).StripPrefix ||
+					cfg.Routes.At(1000).Match.Paths[0] != "/r999/*" || !cfg.Routes.At(1000).StripPrefix {
+					t.Fatalf("scrape: admin %q, routes %d: %+v", cfg.Admin.Listen, cfg.Routes.Len(), cfg.Routes.Slice()[:2])
 				}
 			case "sluice-routes.yaml.tmpl":
-				if len(cfg.Routes) != 1000 || cfg.Routes[999].Match.Paths[0] != "/r999/*" {
-					t.Fatalf("routes: %d", len(cfg.Routes))
+				if cfg.Routes.Len() != 1000 || cfg.Routes.At(999).Match.Paths[0] != "/r999/*" {
+					t.Fatalf("routes: %d", cfg.Routes.Len())
 				}
 			}
 			c := engine.NewCompiler(policies.Build)
