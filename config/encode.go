@@ -30,7 +30,9 @@ func EncodeYAML(v any) ([]byte, error) { return yaml.Marshal(v) }
 // changed costs copying them out, not 10,000 encodings (seconds on a busy
 // machine). WriteTo streams the document, so a write-back allocates the
 // changed routes' YAML and nothing in proportion to the whole. The routes
-// come last in its output. Not safe for concurrent use.
+// come last in its output, written by routeYAML (yamlroute.go): the same
+// values as EncodeYAML's, in block style where a policy's config was
+// written as JSON. Not safe for concurrent use.
 type YAMLEncoder struct {
 	routes  map[Rev][]byte // may hold routes of older versions (see WriteTo)
 	encoded atomic.Int64
@@ -40,7 +42,8 @@ type YAMLEncoder struct {
 // it kept): what a write-back cost. Safe to call during Encode.
 func (e *YAMLEncoder) Encoded() int64 { return e.encoded.Load() }
 
-// Encode returns c as EncodeYAML does, the routes' section at the end.
+// Encode returns c as EncodeYAML does (the same values), the routes'
+// section at the end.
 func (e *YAMLEncoder) Encode(c *Config) ([]byte, error) {
 	var b bytes.Buffer
 	err := e.WriteTo(&b, c)
@@ -68,11 +71,13 @@ func (e *YAMLEncoder) WriteTo(w io.Writer, c *Config) error {
 		rev := c.RouteRev(i)
 		item, ok := e.routes[rev]
 		if !ok || rev == 0 {
-			doc, err := yaml.Marshal(r)
-			if err != nil {
-				return err
+			if item, ok = routeYAML(nil, r); !ok {
+				doc, err := yaml.Marshal(r)
+				if err != nil {
+					return err
+				}
+				item = listItem(doc)
 			}
-			item = listItem(doc)
 			e.encoded.Add(1)
 			if rev != 0 {
 				e.routes[rev] = item
