@@ -428,20 +428,23 @@ func (c *Config) Clone() *Config {
 // which is an error of its own.
 func decodeFragment(doc []byte, file, path string, dst any) (*source, errorList) {
 	var errs errorList
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(doc))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			errs.add(&Error{File: file, Path: path, Msg: "is empty: the body must be a JSON object"})
-		} else {
-			errs.errs = syntaxError(file, err).(Errors)
+	root, ok := jsonNodes(doc) // the usual body, without yaml.v3's parser
+	if !ok {
+		root = new(yaml.Node)
+		dec := yaml.NewDecoder(bytes.NewReader(doc))
+		if err := dec.Decode(root); err != nil {
+			if errors.Is(err, io.EOF) {
+				errs.add(&Error{File: file, Path: path, Msg: "is empty: the body must be a JSON object"})
+			} else {
+				errs.errs = syntaxError(file, err).(Errors)
+			}
+			return nil, errs
 		}
-		return nil, errs
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		errs.add(&Error{File: file, Line: extra.Line, Msg: "a second document; send one", kind: ErrSyntax})
-		return nil, errs
+		var extra yaml.Node
+		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+			errs.add(&Error{File: file, Line: extra.Line, Msg: "a second document; send one", kind: ErrSyntax})
+			return nil, errs
+		}
 	}
 	src := newSource(file)
 	d := decoder{src: src, errs: &errs}
