@@ -25,12 +25,12 @@ func (c *routeJSON) list(cfg *config.Config) ([]byte, error) {
 	kept := make(map[config.Rev][]byte, cfg.Routes.Len())
 	items := make([][]byte, cfg.Routes.Len())
 	size := 2
-	for i := range cfg.Routes.Len() {
+	for i, r := range cfg.Routes.All() {
 		rev := cfg.RouteRev(i)
 		item, ok := c.byRev[rev]
 		if !ok || rev == 0 {
 			var err error
-			if item, err = config.EncodeJSON(cfg.Routes.At(i)); err != nil {
+			if item, err = config.EncodeJSON(r); err != nil {
 				return nil, err
 			}
 		}

@@ -223,8 +223,8 @@ func FleetParts(c *Config, prefix string) ([]FleetPart, error) {
 			return nil, err
 		}
 	}
-	for i := range c.Routes.Len() {
-		if err := add("routes", c.Routes.At(i).Name, c.Routes.At(i)); err != nil {
+	for _, r := range c.Routes.All() {
+		if err := add("routes", r.Name, r); err != nil {
 			return nil, err
 		}
 	}
