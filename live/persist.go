@@ -16,9 +16,11 @@ import (
 // change's path: twenty changes a second must not wait for the disk.
 // Changes that arrive while it writes or waits (writes are at least
 // minWriteGap apart) are coalesced: the next write carries the newest
-// version. A change is therefore on disk at most a second after it is in
-// force; a crash in between loses it from the file (never the file
-// itself: the write is a temporary file renamed over the old one). Routes
+// version. A change is therefore on disk about a second after it is in
+// force (the write waits for an idle core first: up to writeUrgentAfter
+// more on a saturated gateway); a crash in between loses it from the file
+// (never the file itself: the write is a temporary file renamed over the
+// old one). Routes
 // are encoded once per revision (config.YAMLEncoder): encoding 10,000
 // routes whole takes seconds on a busy machine. So the writer also encodes
 // (without writing) each configuration that did not come from a change it
@@ -43,19 +45,77 @@ type persister struct {
 	writes  uint64     // writes ended, well or not
 	flushed *sync.Cond // signalled after each write
 	closed  bool
+
+	thread *lowprio.Thread // the writer's, lowered (run)
+	due    func()          // ends the job (Thread.Job) of the write or warm-up due, or nil
 }
 
 func newPersister(file string, logf func(string, ...any)) *persister {
 	p := &persister{file: file, logf: logf, kick: make(chan struct{}, 1), hurry: make(chan struct{}, 1), done: make(chan struct{}), enc: &config.YAMLEncoder{}}
 	p.flushed = sync.NewCond(&p.mu)
-	go p.run()
+	threads := make(chan *lowprio.Thread)
+	go p.run(threads)
+	p.thread = <-threads
 	return p
+}
+
+// writeIdleFor is how long a write or warm-up that is due runs in the
+// loops' idle time before it takes a nice-10 share of a busy core, and
+// writeUrgentAfter when a write takes the loops' own priority: a write of
+// 10,000 routes is about 3.5 ms of CPU (lowprio.go says why idle time
+// first). Both count from when the work became due, which the writer's
+// own wake-up, in idle time, may come long after. A warm-up, which
+// nothing waits for, stays at nice 10 (warmUrgentAfter: in practice never).
+const (
+	writeIdleFor     = 200 * time.Millisecond
+	writeUrgentAfter = time.Second
+	warmUrgentAfter  = 1000 * time.Hour
+)
+
+// dueIn starts the writer's job for work due within wait (the gap between
+// writes), raised to the loops' priority urgentAfter after it is due,
+// unless a job is started; with p.mu held.
+func (p *persister) dueIn(wait, urgentAfter time.Duration) {
+	if p.due == nil {
+		p.due = p.thread.Job(wait+writeIdleFor, wait+urgentAfter)
+	}
+}
+
+// dueNow starts the writer's job again for work due now (a flush);
+// with p.mu held.
+func (p *persister) dueNow() {
+	if p.due != nil {
+		p.due()
+	}
+	p.due = p.thread.Job(writeIdleFor, writeUrgentAfter)
+}
+
+// doneWith ends the job of the work just done (wrote: the version
+// written or tried, 0 for none). A change or a warm-up that came while
+// the writer worked is due in its turn: its job starts again. A write
+// that failed is tried again with the next change, not before: no job
+// waits for it.
+func (p *persister) doneWith(wrote uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.due == nil {
+		return
+	}
+	p.due()
+	p.due = nil
+	switch {
+	case p.wantCfg != nil && p.wantVer != p.wrote && p.wantVer != wrote:
+		p.dueIn(minWriteGap, writeUrgentAfter)
+	case p.warmCfg != nil:
+		p.dueIn(minWriteGap, warmUrgentAfter)
+	}
 }
 
 // want asks for cfg (version ver) to be written.
 func (p *persister) want(cfg *config.Config, ver uint64) {
 	p.mu.Lock()
 	p.wantCfg, p.wantVer = cfg, ver
+	p.dueIn(minWriteGap, writeUrgentAfter)
 	p.mu.Unlock()
 	select {
 	case p.kick <- struct{}{}:
@@ -79,6 +139,7 @@ func (p *persister) forget(cfg *config.Config) {
 func (p *persister) warm(cfg *config.Config) {
 	p.mu.Lock()
 	p.warmCfg = cfg
+	p.dueIn(0, warmUrgentAfter)
 	p.mu.Unlock()
 	select {
 	case p.kick <- struct{}{}:
@@ -93,43 +154,59 @@ func (p *persister) warm(cfg *config.Config) {
 // cost, taken from the cores that serve requests.
 const minWriteGap = time.Second
 
-func (p *persister) run() {
+func (p *persister) run(threads chan<- *lowprio.Thread) {
 	defer close(p.done)
 	runtime.LockOSThread() // below the event loops, as changes are (lowprio.go)
-	lowprio.ThisThread()
+	t := lowprio.NewThread()
+	threads <- t // at the starter's priority: lowered, the send could wait for an idle core
+	t.Lower()
 	var last time.Time
 	for range p.kick {
 		if gap := time.Since(last); gap < minWriteGap && !p.isClosed() {
 			p.pause(minWriteGap - gap)
 		}
 		last = time.Now()
-		p.mu.Lock()
-		cfg, ver, warm := p.wantCfg, p.wantVer, p.warmCfg
-		p.warmCfg = nil
-		p.mu.Unlock()
-		if cfg == nil || ver == p.wroteVersion() {
-			if warm != nil && !p.isClosed() {
-				_ = p.enc.WriteTo(io.Discard, warm) // an error shows, and is logged, when a write encodes it
-			}
-			continue
-		}
-		p.mu.Lock()
-		p.writing = true
-		p.mu.Unlock()
-		err := writeConfig(p.file, cfg, p.enc)
-		if err != nil {
-			p.logf("config: writing version %d to %s: %v (the change is in force, not on disk)", ver, p.file, err)
-		}
-		p.mu.Lock()
-		if err == nil {
-			p.wrote = ver
-		}
-		p.lastErr = err
-		p.writing = false
-		p.writes++
-		p.flushed.Broadcast()
-		p.mu.Unlock()
+		p.doneWith(p.writeOrWarm())
 	}
+	p.mu.Lock()
+	if p.due != nil { // its timers must not touch the thread once it is gone
+		p.due()
+		p.due = nil
+	}
+	p.mu.Unlock()
+}
+
+// writeOrWarm writes the version wanted if it is not on disk, or else
+// encodes the configuration to warm up, if any; it returns the version it
+// handled (0: none).
+func (p *persister) writeOrWarm() uint64 {
+	p.mu.Lock()
+	cfg, ver, warm := p.wantCfg, p.wantVer, p.warmCfg
+	p.warmCfg = nil
+	p.mu.Unlock()
+	if cfg == nil || ver == p.wroteVersion() {
+		if warm != nil && !p.isClosed() {
+			_ = p.enc.WriteTo(io.Discard, warm) // an error shows, and is logged, when a write encodes it
+		}
+		return 0
+	}
+	p.mu.Lock()
+	p.writing = true
+	p.mu.Unlock()
+	err := writeConfig(p.file, cfg, p.enc)
+	if err != nil {
+		p.logf("config: writing version %d to %s: %v (the change is in force, not on disk)", ver, p.file, err)
+	}
+	p.mu.Lock()
+	if err == nil {
+		p.wrote = ver
+	}
+	p.lastErr = err
+	p.writing = false
+	p.writes++
+	p.flushed.Broadcast()
+	p.mu.Unlock()
+	return ver
 }
 
 // pause waits d, or less if a flush or close asks for the write now.
@@ -143,8 +220,9 @@ func (p *persister) pause(d time.Duration) {
 }
 
 // hasten asks the writer for a write now: kicked, and not waiting for the
-// gap between writes. Called with p.mu held or not.
+// gap between writes, nor long for an idle core. With p.mu held.
 func (p *persister) hasten() {
+	p.dueNow()
 	select {
 	case p.hurry <- struct{}{}:
 	default:

@@ -55,11 +55,11 @@ func NewThread() *Thread { return &Thread{tid: unix.Gettid()} }
 // least 20 − Nice, or CAP_SYS_NICE; without them an idle thread could be
 // starved by a saturated loop for as long as it stays saturated. So the
 // thread is idle only where the kernel lets it be raised again (checked
-// once, on a thread of its own); elsewhere it is at nice 10, as
-// ThisThread leaves it, and Job does nothing.
+// once, on a thread of its own); elsewhere it is at nice 10 throughout,
+// and Job does nothing.
 func (t *Thread) Lower() {
 	if !canLeaveIdle() || setPolicy(t.tid, schedIdle, Nice) != nil {
-		_ = setPolicy(t.tid, unix.SCHED_NORMAL, Nice) // ThisThread, for t's thread
+		_ = setPolicy(t.tid, unix.SCHED_NORMAL, Nice) // nice 10 throughout
 		return
 	}
 	t.mu.Lock()

@@ -4,10 +4,6 @@ package lowprio
 
 import "time"
 
-// ThisThread does nothing where threads have no priority of their own
-// that Go can set.
-func ThisThread() {}
-
 // Thread is a lowered thread; here, where there is no lowering, one whose
 // jobs run as any other goroutine.
 type Thread struct{}
