@@ -48,6 +48,10 @@ type persister struct {
 
 	thread *lowprio.Thread // the writer's, lowered (run)
 	due    func()          // ends the job (Thread.Job) of the write or warm-up due, or nil
+	began  time.Time       // when the writer last took work: the next write is a gap after it
+	gone   bool            // the writer's thread ended: no job may start on it
+
+	kickClosed bool // kick is closed (close): nothing may send on it
 }
 
 func newPersister(file string, logf func(string, ...any)) *persister {
@@ -72,13 +76,19 @@ const (
 	warmUrgentAfter  = 1000 * time.Hour
 )
 
-// dueIn starts the writer's job for work due within wait (the gap between
-// writes), raised to the loops' priority urgentAfter after it is due,
-// unless a job is started; with p.mu held.
+// dueIn starts the writer's job for work due within wait, raised to the
+// loops' priority urgentAfter after it is due, unless a job is started;
+// with p.mu held.
 func (p *persister) dueIn(wait, urgentAfter time.Duration) {
-	if p.due == nil {
+	if p.due == nil && !p.gone {
 		p.due = p.thread.Job(wait+writeIdleFor, wait+urgentAfter)
 	}
+}
+
+// untilNextWrite is how long the writer waits before its next write: the
+// rest of the gap after the last one; with p.mu held.
+func (p *persister) untilNextWrite() time.Duration {
+	return max(0, minWriteGap-time.Since(p.began))
 }
 
 // dueNow starts the writer's job again for work due now (a flush);
@@ -86,8 +96,11 @@ func (p *persister) dueIn(wait, urgentAfter time.Duration) {
 func (p *persister) dueNow() {
 	if p.due != nil {
 		p.due()
+		p.due = nil
 	}
-	p.due = p.thread.Job(writeIdleFor, writeUrgentAfter)
+	if !p.gone {
+		p.due = p.thread.Job(writeIdleFor, writeUrgentAfter)
+	}
 }
 
 // doneWith ends the job of the work just done (wrote: the version
@@ -105,7 +118,7 @@ func (p *persister) doneWith(wrote uint64) {
 	p.due = nil
 	switch {
 	case p.wantCfg != nil && p.wantVer != p.wrote && p.wantVer != wrote:
-		p.dueIn(minWriteGap, writeUrgentAfter)
+		p.dueIn(p.untilNextWrite(), writeUrgentAfter)
 	case p.warmCfg != nil:
 		p.dueIn(minWriteGap, warmUrgentAfter)
 	}
@@ -114,12 +127,21 @@ func (p *persister) doneWith(wrote uint64) {
 // want asks for cfg (version ver) to be written.
 func (p *persister) want(cfg *config.Config, ver uint64) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.wantCfg, p.wantVer = cfg, ver
-	p.dueIn(minWriteGap, writeUrgentAfter)
-	p.mu.Unlock()
+	p.dueIn(p.untilNextWrite(), writeUrgentAfter)
+	p.kickLocked() // a write already due takes the newest
+}
+
+// kickLocked wakes the writer, unless it is stopped; with p.mu held (a
+// send on the closed channel panicked: a flush or a change after close).
+func (p *persister) kickLocked() {
+	if p.kickClosed {
+		return
+	}
 	select {
 	case p.kick <- struct{}{}:
-	default: // a write is already due; it will take the newest
+	default:
 	}
 }
 
@@ -138,13 +160,10 @@ func (p *persister) forget(cfg *config.Config) {
 // is likely to keep, without writing it.
 func (p *persister) warm(cfg *config.Config) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.warmCfg = cfg
 	p.dueIn(0, warmUrgentAfter)
-	p.mu.Unlock()
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
+	p.kickLocked()
 }
 
 // minWriteGap spaces the writes of a burst of changes: twenty changes a
@@ -166,9 +185,13 @@ func (p *persister) run(threads chan<- *lowprio.Thread) {
 			p.pause(minWriteGap - gap)
 		}
 		last = time.Now()
+		p.mu.Lock()
+		p.began = last
+		p.mu.Unlock()
 		p.doneWith(p.writeOrWarm())
 	}
 	p.mu.Lock()
+	p.gone = true
 	if p.due != nil { // its timers must not touch the thread once it is gone
 		p.due()
 		p.due = nil
@@ -227,10 +250,7 @@ func (p *persister) hasten() {
 	case p.hurry <- struct{}{}:
 	default:
 	}
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
+	p.kickLocked()
 }
 
 // flush waits until the newest accepted version is on disk, without the
@@ -290,8 +310,9 @@ func (p *persister) close() error {
 		p.flushed.Wait()
 	}
 	err := p.lastErr
-	p.mu.Unlock()
+	p.kickClosed = true
 	close(p.kick)
+	p.mu.Unlock()
 	<-p.done
 	return err
 }

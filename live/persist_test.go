@@ -148,3 +148,24 @@ func mustRead(t *testing.T, file string) []byte {
 	}
 	return b
 }
+
+// Once the writer has stopped, nothing starts a job on its thread, whose
+// timers would then change the scheduling of whatever thread the kernel
+// gives its id next: a flush or a change after close returns, and no job
+// is due. (Before, either one panicked: it sent on the closed kick
+// channel. The binary never flushed after closing, but nothing kept a
+// caller from it.)
+func TestNoWriteIsDueAfterClose(t *testing.T) {
+	p := newPersister(filepath.Join(t.TempDir(), "sluice.yaml"), t.Logf)
+	p.want(manyRoutes(t, 5), 1)
+	if err := p.close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.flush()
+	p.want(manyRoutes(t, 5), 2)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.due != nil || !p.gone {
+		t.Fatalf("after close: a job due %v, the writer gone %v; want none due, gone", p.due != nil, p.gone)
+	}
+}
