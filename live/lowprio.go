@@ -27,12 +27,12 @@ import (
 // slices of a busy core: a loop that woke while it ran waited for the end
 // of the slice, and a core running a nice-10 thread is not idle to the
 // kernel, which then queued a waking loop behind the load on the other
-// core. In the churn cell (20 changes a second beside wrk's closed loop,
-// docs/benchmarks.md) the churned cells served 7-8 % fewer requests than
+// core. Beside wrk's closed loop with 20 PUTs a second (short cells,
+// docs/benchmarks.md), the churned cells served 4-8 % fewer requests than
 // the quiet ones beside them at nice 10, and about as many in idle time;
-// a change's answer takes a few milliseconds longer there (it waits for
-// idle time), which no bar counts: the change is in force when it is
-// answered.
+// in the churn cell the effect is within what the machine moves
+// from run to run. A change's answer takes about half a millisecond
+// longer there (it waits for idle time); it is in force when answered.
 
 // changeIdleFor is how long a change runs in the loops' idle time before
 // it takes a nice-10 share of a busy core. Beside the churn cell's
