@@ -49,9 +49,10 @@ type persister struct {
 	thread *lowprio.Thread // the writer's, lowered (run)
 	due    func()          // ends the job (Thread.Job) of the write or warm-up due, or nil
 	began  time.Time       // when the writer last took work: the next write is a gap after it
-	gone   bool            // the writer's thread ended: no job may start on it
 
-	kickClosed bool // kick is closed (close): nothing may send on it
+	// kickClosed: kick is closed (close), and the writer ends or has
+	// ended: nothing may send on kick, nor start a job on its thread.
+	kickClosed bool
 }
 
 func newPersister(file string, logf func(string, ...any)) *persister {
@@ -80,7 +81,7 @@ const (
 // loops' priority urgentAfter after it is due, unless a job is started;
 // with p.mu held.
 func (p *persister) dueIn(wait, urgentAfter time.Duration) {
-	if p.due == nil && !p.gone {
+	if p.due == nil && !p.kickClosed {
 		p.due = p.thread.Job(wait+writeIdleFor, wait+urgentAfter)
 	}
 }
@@ -98,7 +99,7 @@ func (p *persister) dueNow() {
 		p.due()
 		p.due = nil
 	}
-	if !p.gone {
+	if !p.kickClosed {
 		p.due = p.thread.Job(writeIdleFor, writeUrgentAfter)
 	}
 }
@@ -179,19 +180,19 @@ func (p *persister) run(threads chan<- *lowprio.Thread) {
 	t := lowprio.NewThread()
 	threads <- t // at the starter's priority: lowered, the send could wait for an idle core
 	t.Lower()
-	var last time.Time
 	for range p.kick {
-		if gap := time.Since(last); gap < minWriteGap && !p.isClosed() {
-			p.pause(minWriteGap - gap)
-		}
-		last = time.Now()
 		p.mu.Lock()
-		p.began = last
+		wait := p.untilNextWrite()
+		p.mu.Unlock()
+		if wait > 0 && !p.isClosed() {
+			p.pause(wait)
+		}
+		p.mu.Lock()
+		p.began = time.Now()
 		p.mu.Unlock()
 		p.doneWith(p.writeOrWarm())
 	}
 	p.mu.Lock()
-	p.gone = true
 	if p.due != nil { // its timers must not touch the thread once it is gone
 		p.due()
 		p.due = nil

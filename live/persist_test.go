@@ -165,7 +165,7 @@ func TestNoWriteIsDueAfterClose(t *testing.T) {
 	p.want(manyRoutes(t, 5), 2)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.due != nil || !p.gone {
-		t.Fatalf("after close: a job due %v, the writer gone %v; want none due, gone", p.due != nil, p.gone)
+	if p.due != nil || !p.kickClosed {
+		t.Fatalf("after close: a job due %v, the writer's kick closed %v; want none due, closed", p.due != nil, p.kickClosed)
 	}
 }
