@@ -19,8 +19,14 @@ deps-test:
 vet:
 	$(GO) vet $(PKGS)
 
+# The allocation tests are built without the race detector, whose
+# instrumentation allocates (their files say //go:build !race). They run
+# again without it, so that a hot path that starts allocating fails here.
+ALLOC_TESTS := Alloc|NotHeapObjects|ResidentMemory
+
 test: deps-test vet
 	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -count=1 -run '$(ALLOC_TESTS)' $(PKGS)
 
 run: build
 	@./scripts/run-quickstart.sh
