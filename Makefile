@@ -26,7 +26,7 @@ ALLOC_TESTS := Alloc|NotHeapObjects|ResidentMemory
 
 test: deps-test vet
 	$(GO) test -race -count=1 $(PKGS)
-	$(GO) test -count=1 -run '$(ALLOC_TESTS)' $(PKGS)
+	$(GO) test -count=1 -timeout 20m -run '$(ALLOC_TESTS)' $(PKGS)
 
 run: build
 	@./scripts/run-quickstart.sh

@@ -11,13 +11,10 @@ import (
 // on a route without policies (the engine's own budget is 0.1 per request,
 // process-wide, client and upstream included).
 func TestPoliciesAllocateNothing(t *testing.T) {
-	measure := func(t *testing.T, policies, req string) float64 {
-		g := policyGateway(t, benchPolicies[policies])
-		sc := newSteadyClient(t, g.addr, req)
-		sc.run(t, 2000) // warm every buffer
-		return sc.mallocsPerRequest(t, 20000)
+	measure := func(policies, req string) allocMeasure {
+		return steadyAllocs(func(t testing.TB) *gateway { return policyGateway(t, benchPolicies[policies]) }, req)
 	}
-	baseline := measure(t, "none", corsReq)
+	baseline := isolatedAllocs(t, "baseline", measure("none", corsReq))
 	t.Logf("baseline (route without policies): %.4f allocations per request", baseline)
 	for _, tc := range []struct{ name, policies, req string }{
 		{"cors+request-id/actual", "cors+request-id", corsReq},
@@ -27,11 +24,7 @@ func TestPoliciesAllocateNothing(t *testing.T) {
 		{"response-rewrite", "response-rewrite", plainReq},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			perReq := measure(t, tc.policies, tc.req)
-			t.Logf("allocations per request: %.4f", perReq)
-			if perReq > 0.1 || perReq > baseline+0.01 {
-				t.Fatalf("%.4f allocations per request; baseline %.4f, budget 0.1", perReq, baseline)
-			}
+			requireAllocsWithin(t, baseline, measure("none", corsReq), measure(tc.policies, tc.req), 0.1)
 		})
 	}
 }

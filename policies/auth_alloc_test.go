@@ -12,22 +12,15 @@ import (
 // policies.
 func TestAuthPoliciesAllocateNothing(t *testing.T) {
 	benches := authBenches(t)
-	measure := func(t *testing.T, name string) float64 {
+	measure := func(name string) allocMeasure {
 		bc := benches[name]
-		g := policyGateway(t, bc.policies)
-		sc := newSteadyClient(t, g.addr, bc.req)
-		sc.run(t, 2000)
-		return sc.mallocsPerRequest(t, 20000)
+		return steadyAllocs(func(t testing.TB) *gateway { return policyGateway(t, bc.policies) }, bc.req)
 	}
-	baseline := measure(t, "none")
+	baseline := isolatedAllocs(t, "baseline", measure("none"))
 	t.Logf("baseline (route without policies): %.4f allocations per request", baseline)
 	for _, name := range []string{"key-auth", "key-auth+acl", "jwt-auth/HS256", "jwt-auth/RS256", "basic-auth", "ip-restriction"} {
 		t.Run(name, func(t *testing.T) {
-			perReq := measure(t, name)
-			t.Logf("allocations per request: %.4f", perReq)
-			if perReq > baseline+0.01 {
-				t.Fatalf("%.4f allocations per request; baseline %.4f", perReq, baseline)
-			}
+			requireAllocsWithin(t, baseline, measure("none"), measure(name), 0)
 		})
 	}
 }

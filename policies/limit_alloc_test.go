@@ -16,45 +16,16 @@ func TestLimitsAllocateNothing(t *testing.T) {
 
 // routesAllocateNothing checks that a steady client's request allocates
 // on each route of routes no more than on the first (one without
-// policies), started by start.
-//
-// The count is the process's. Each measurement runs in a subtest of its
-// own, so that its gateway, upstream and Redis client are stopped before
-// the next one starts: a gateway left running (its Redis client's pings,
-// its timers) allocated in the background in proportion to the time a
-// measurement took, and a route slower than the baseline (a Redis round
-// trip per request) was charged about 0.01 allocations per request for
-// it. A route over budget is measured again, twice at most, beside a new
-// baseline, and judged by the least of each: the goroutines of the
-// runtime and of the test itself still add to the count on a loaded
-// machine, never take from it.
+// policies), started by start; allocjudge_test.go says how.
 func routesAllocateNothing(t *testing.T, routes []struct{ name, items string }, start func(testing.TB, string) *gateway) {
-	measure := func(t *testing.T, name, items string) float64 {
-		var perReq float64
-		t.Run(name, func(t *testing.T) {
-			g := start(t, items)
-			sc := newSteadyClient(t, g.addr, plainReq)
-			sc.run(t, 2000)
-			perReq = sc.mallocsPerRequest(t, 20000)
-		})
-		return perReq
+	route := func(items string) allocMeasure {
+		return steadyAllocs(func(t testing.TB) *gateway { return start(t, items) }, plainReq)
 	}
-	over := func(perReq, baseline float64) bool { return perReq > 0.1 || perReq > baseline+0.01 }
-	baseline := measure(t, "baseline", routes[0].items)
+	baseline := isolatedAllocs(t, "baseline", route(routes[0].items))
 	t.Logf("baseline (route without policies): %.4f allocations per request", baseline)
 	for _, r := range routes[1:] {
 		t.Run(r.name, func(t *testing.T) {
-			perReq := measure(t, "measure", r.items)
-			base := baseline
-			for try := 0; try < 2 && over(perReq, base); try++ {
-				t.Logf("allocations per request: %.4f (baseline %.4f); measuring both again", perReq, base)
-				base = min(base, measure(t, "baseline", routes[0].items))
-				perReq = min(perReq, measure(t, "measure", r.items))
-			}
-			t.Logf("allocations per request: %.4f (baseline %.4f)", perReq, base)
-			if over(perReq, base) {
-				t.Fatalf("%.4f allocations per request; baseline %.4f, budget 0.1", perReq, base)
-			}
+			requireAllocsWithin(t, baseline, route(routes[0].items), route(r.items), 0.1)
 		})
 	}
 }

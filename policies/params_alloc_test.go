@@ -11,13 +11,10 @@ import (
 // policies, whether the request is forwarded as it came or its target is
 // rebuilt (an undeclared parameter removed, a default filled in).
 func TestParamsQueryAllocatesNothing(t *testing.T) {
-	measure := func(t *testing.T, policies, req string) float64 {
-		g := policyGateway(t, policies)
-		sc := newSteadyClient(t, g.addr, req)
-		sc.run(t, 2000)
-		return sc.mallocsPerRequest(t, 20000)
+	measure := func(policies, req string) allocMeasure {
+		return steadyAllocs(func(t testing.TB) *gateway { return policyGateway(t, policies) }, req)
 	}
-	baseline := measure(t, "", paramsReqClean)
+	baseline := isolatedAllocs(t, "baseline", measure("", paramsReqClean))
 	t.Logf("baseline (route without policies): %.4f allocations per request", baseline)
 	for _, tc := range []struct{ name, req string }{
 		{"valid-query", paramsReqClean},
@@ -25,11 +22,7 @@ func TestParamsQueryAllocatesNothing(t *testing.T) {
 		{"default-filled", "GET /api/v1/items?id=7 HTTP/1.1\r\nHost: api.example.com\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			perReq := measure(t, paramsBenchPolicy, tc.req)
-			t.Logf("allocations per request: %.4f", perReq)
-			if perReq > 0.1 || perReq > baseline+0.01 {
-				t.Fatalf("%.4f allocations per request; baseline %.4f, budget 0.1", perReq, baseline)
-			}
+			requireAllocsWithin(t, baseline, measure("", paramsReqClean), measure(paramsBenchPolicy, tc.req), 0.1)
 		})
 	}
 }
