@@ -67,3 +67,19 @@ func requireAllocsWithin(t *testing.T, baseline float64, measureBase, measureCas
 		t.Fatalf("%.4f allocations per request; baseline %.4f + %.2f, limit %.2f (0: none)", perReq, baseline, allocSlack, limit)
 	}
 }
+
+// allocCase is one case of casesAllocateNothing.
+type allocCase struct {
+	name    string
+	measure allocMeasure
+}
+
+// casesAllocateNothing measures base once, then each case in a subtest of
+// its name, judged against it by requireAllocsWithin.
+func casesAllocateNothing(t *testing.T, base allocMeasure, cases []allocCase, limit float64) {
+	baseline := isolatedAllocs(t, "baseline", base)
+	t.Logf("baseline: %.4f allocations per request", baseline)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { requireAllocsWithin(t, baseline, base, c.measure, limit) })
+	}
+}
