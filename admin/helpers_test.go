@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,19 +19,8 @@ import (
 	"github.com/sluice-gw/sluice/admin"
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
-
-// freeAddr finds a loopback port that was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // startEngine runs a gateway for yml, where "{listen}" and "{upstream}"
 // are replaced by its address and the address of a test upstream that
@@ -50,7 +38,7 @@ func startEngineWith(t testing.TB, yml string, build engine.PolicyFactory) (*eng
 		_, _ = io.WriteString(w, "hello")
 	}))
 	t.Cleanup(up.Close)
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	yml = strings.ReplaceAll(yml, "{listen}", addr)
 	yml = strings.ReplaceAll(yml, "{upstream}", strings.TrimPrefix(up.URL, "http://"))
 	cfg, err := config.Parse([]byte(yml), "test.yaml")

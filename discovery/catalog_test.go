@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-gw/sluice/discovery"
 	"github.com/sluice-gw/sluice/discovery/consultest"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/internal/freeport"
 	"github.com/sluice-gw/sluice/policies"
 )
 
@@ -86,15 +87,6 @@ func backend(t *testing.T, name string) (string, int) {
 	return "127.0.0.1", l.Addr().(*net.TCPAddr).Port
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // gatewayYAML is a gateway whose only upstream follows the catalog;
 // {balancer} lets a reload rebuild its lb group.
 const gatewayYAML = `listen: "{listen}"
@@ -117,7 +109,7 @@ func TestEndToEndTrafficFollowsTheCatalog(t *testing.T) {
 	client := newClient(t, agent.Addr())
 	hostA, portA := backend(t, "A")
 	hostB, portB := backend(t, "B")
-	listen := freeAddr(t)
+	listen := freeport.Addr(t)
 	cfgFor := func(balancer string) *config.Config {
 		return parseConfig(t, agent.Addr(), strings.NewReplacer("{listen}", listen, "{balancer}", balancer).Replace(gatewayYAML))
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/internal/freeport"
 	"github.com/sluice-gw/sluice/policies"
 )
 
@@ -90,7 +91,7 @@ func (l *siteLog) waitFailed(t *testing.T, parts ...string) {
 func siteGateway(t *testing.T, yml string, edit func(*engine.Options)) (*gateway, *siteLog) {
 	t.Helper()
 	l := &siteLog{}
-	g := startGatewayAt(t, freeAddr(t), yml, func(o *engine.Options) {
+	g := startGatewayAt(t, freeport.Addr(t), yml, func(o *engine.Options) {
 		o.Logf, o.AccessLog = l.logf, l.accessLog
 		if edit != nil {
 			edit(o)

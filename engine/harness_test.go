@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/internal/freeport"
 	"github.com/sluice-gw/sluice/policies"
 )
 
@@ -25,23 +26,11 @@ type gateway struct {
 	compiler *engine.Compiler
 }
 
-// freeAddr finds a loopback port that was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // startGateway runs a gateway with the YAML config yml, in which "{listen}"
 // is replaced by its address. It stops when the test ends.
 func startGateway(t testing.TB, yml string) *gateway {
 	t.Helper()
-	return startGatewayAt(t, freeAddr(t), yml, nil)
+	return startGatewayAt(t, freeport.Addr(t), yml, nil)
 }
 
 // startGatewayAt is startGateway on a given address; edit, when not nil,

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // restartable is an upstream that can be killed and brought back on the
@@ -124,7 +126,7 @@ upstreams:
 routes:
   - match: { paths: ["/*"] }
     upstream: up
-`, freeAddr(t), freeAddr(t)))
+`, freeport.Addr(t), freeport.Addr(t)))
 	client := &http.Client{Timeout: 10 * time.Second}
 	for i := 0; i < 10; i++ {
 		start := time.Now()

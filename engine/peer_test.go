@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/internal/freeport"
 	"github.com/sluice-gw/sluice/policies"
 	"github.com/sluice-gw/sluice/redis/redistest"
 )
@@ -340,7 +341,7 @@ func TestPeerTimeoutClosesAndRecovers(t *testing.T) {
 // Nothing listens: calls fail at once with ErrPeerUnavailable (connect
 // refused), and within the backoff's cap of the peer coming up, calls work.
 func TestPeerDownThenUp(t *testing.T) {
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	g, _ := peerGateway(t, engine.PeerOptions{Addr: addr, Protocol: lineProto{}})
 	for range 5 {
 		st, body := peerGet(t, g, "/x")

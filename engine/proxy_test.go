@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 const routeAll = `routes:
@@ -141,7 +143,7 @@ func TestProxyHTTP10ClientGetsDechunkedBody(t *testing.T) {
 }
 
 func TestProxyUpstreamDownAnswers502JSON(t *testing.T) {
-	dead := freeAddr(t) // nothing listens there
+	dead := freeport.Addr(t) // nothing listens there
 	g := startGateway(t, upstreamYAML("{listen}", routeAll, dead))
 	rc := dialRaw(t, g.addr)
 	rc.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -513,7 +515,7 @@ func TestClientHeaderTimeoutAnswers408(t *testing.T) {
 
 func TestRetryOnAnotherTargetWhenOneIsDown(t *testing.T) {
 	up := startUpstream(t, echoHandler)
-	dead := freeAddr(t)
+	dead := freeport.Addr(t)
 	g := startGateway(t, upstreamYAML("{listen}", routeAll, dead, up.addr))
 	client := &http.Client{}
 	for i := 0; i < 20; i++ {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/internal/freeport"
 	"github.com/sluice-gw/sluice/policies"
 )
 
@@ -109,7 +110,7 @@ routes:
 // Bug: a refused connection was retried even with `on: []`.
 func TestConnectFailureNotRetriedWhenRetriesAreOff(t *testing.T) {
 	g := startGateway(t, upstreamYAML("{listen}", `    retries: { on: [], statuses: [] }
-`+routeAll, freeAddr(t), freeAddr(t)))
+`+routeAll, freeport.Addr(t), freeport.Addr(t)))
 	resp, err := http.Post("http://"+g.addr+"/", "text/plain", strings.NewReader("x"))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // Regression tests for issue 10 (restarts, drains, edge cases). Each is
@@ -23,7 +24,7 @@ import (
 // closed connections were in TIME_WAIT (no SO_REUSEADDR).
 func TestRestartBindsWhileClosedConnectionsAreInTimeWait(t *testing.T) {
 	up := startUpstream(t, echoHandler)
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	yml := upstreamYAML("{listen}", routeAll, up.addr)
 	g := startGatewayAt(t, addr, yml, nil)
 	for i := 0; i < 5; i++ {
@@ -337,7 +338,7 @@ func TestHeaderTimeoutLogShowsWhatCameAndHowLong(t *testing.T) {
 	}
 	logs := make(chan record, 4)
 	up := startUpstream(t, echoHandler)
-	g := startGatewayAt(t, freeAddr(t), upstreamYAML("{listen}", `client: { header_timeout: 400ms }
+	g := startGatewayAt(t, freeport.Addr(t), upstreamYAML("{listen}", `client: { header_timeout: 400ms }
 `+routeAll, up.addr), func(o *engine.Options) {
 		o.AccessLog = func(x *engine.Ctx) {
 			logs <- record{x.ResponseStatus(), string(x.MethodName()), string(x.Target()),

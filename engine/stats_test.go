@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // TestStatsCountsWithoutASnapshot: Stats, what GET /status shows, counts
@@ -13,7 +15,7 @@ import (
 // 10,000 routes raised the p99 of the traffic more than 20 route changes
 // a second did. Allocating nothing is the sign it copies no vector.
 func TestStatsCountsWithoutASnapshot(t *testing.T) {
-	g := startGateway(t, upstreamYAML("{listen}", routeAll, freeAddr(t))) // nothing listens there: 502, then 503
+	g := startGateway(t, upstreamYAML("{listen}", routeAll, freeport.Addr(t))) // nothing listens there: 502, then 503
 	for i := 0; i < 3; i++ {
 		resp, err := http.Get("http://" + g.addr + "/x")
 		if err != nil {

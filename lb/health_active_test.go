@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // probeTarget is a loopback HTTP server whose health endpoint answers the
@@ -36,17 +38,6 @@ func newProbeTarget(t *testing.T) *probeTarget {
 }
 
 func (pt *probeTarget) addr() string { return strings.TrimPrefix(pt.srv.URL, "http://") }
-
-// closedAddr returns a loopback address nobody listens on.
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 func newProbedUpstream(t *testing.T, active ActiveConfig, addrs ...string) *Upstream {
 	t.Helper()
@@ -122,7 +113,7 @@ func TestTCPProbe(t *testing.T) {
 		}
 	}()
 	active := ActiveConfig{Type: ProbeTCP, Unhealthy: 1, Timeout: 5 * time.Second, Interval: 10 * time.Second}
-	u := newProbedUpstream(t, active, ln.Addr().String(), closedAddr(t))
+	u := newProbedUpstream(t, active, ln.Addr().String(), freeport.Addr(t))
 	u.CheckNow(context.Background())
 	ts := u.Snapshot().Targets()
 	if !ts[0].Healthy() || ts[1].Healthy() {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // Aggregation end to end: a real gateway on loopback, real net/http
@@ -119,7 +121,7 @@ func TestAggregatePartialFailure(t *testing.T) {
 	broken := jsonUpstream(t, 0, 500, `{"error":"boom"}`)
 	slow := jsonUpstream(t, 2*time.Second, 200, `{"late":true}`)
 	notJSON := startUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>")) })
-	g := aggGateway(t, map[string]string{"users": ok, "broken": broken, "slow": slow, "html": notJSON, "dead": freeAddr(t)}, "", `          calls:
+	g := aggGateway(t, map[string]string{"users": ok, "broken": broken, "slow": slow, "html": notJSON, "dead": freeport.Addr(t)}, "", `          calls:
             - { name: user, upstream: users, path: "/u" }
             - { name: recs, upstream: broken, path: "/r" }
             - { name: late, upstream: slow, path: "/s", timeout: 100ms }
@@ -465,7 +467,7 @@ routes:
 }
 
 func TestAggregateFailureReasonsHideAddresses(t *testing.T) {
-	dead := freeAddr(t)
+	dead := freeport.Addr(t)
 	g := aggGateway(t, map[string]string{"dead": dead}, "", `          calls:
             - { name: gone, upstream: dead, path: "/", required: true }
 `)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluice-gw/sluice/engine/enginetest"
+	"github.com/sluice-gw/sluice/internal/freeport"
 	"github.com/sluice-gw/sluice/policies"
 )
 
@@ -178,7 +179,7 @@ routes:
 ` + corsList + `      - name: response
         config: { status: 404, body: "no such thing" }
 `
-	g := startGateway(t, freeAddr(t), yml)
+	g := startGateway(t, freeport.Addr(t), yml)
 	cl := dial(t, g.addr)
 	origin := "Origin: https://app.example.com"
 	check := func(what string, r *http.Response, status int) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/internal/freeport"
 	"github.com/sluice-gw/sluice/policies"
 )
 
@@ -37,7 +38,7 @@ type loggedID struct {
 // "{upstream}" in it are replaced. It stops when the test ends.
 func startGateway(t testing.TB, upstream, yml string) *gateway {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	yml = strings.NewReplacer("{listen}", addr, "{upstream}", upstream).Replace(yml)
 	cfg, err := config.Parse([]byte(yml), "test.yaml")
 	if err != nil {
@@ -108,19 +109,6 @@ func (g *gateway) lastLoggedID(t *testing.T) string {
 		t.Fatal("no request was logged")
 		return ""
 	}
-}
-
-// freeAddr is a loopback address that nobody listened on a moment ago:
-// the gateway's, or a dead upstream's (requests to it get a 502).
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // startUpstream runs a net/http upstream until the test ends.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // shadowRecorder is a shadow upstream that records what it receives.
@@ -170,7 +172,7 @@ func TestMirrorNeverDelaysOrFailsTheRequest(t *testing.T) {
 	s.wait(t, 3)
 
 	// A dead shadow: requests still succeed.
-	g2 := mirrorGateway(t, freeAddr(t), `          upstream: shadow
+	g2 := mirrorGateway(t, freeport.Addr(t), `          upstream: shadow
 `)
 	cl2 := dial(t, g2.addr)
 	for i := 0; i < 5; i++ {

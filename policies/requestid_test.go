@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 var (
@@ -125,7 +127,7 @@ func TestRequestIDHeaderInjection(t *testing.T) {
 
 // The id is the one of the gateway's error bodies, and is echoed on them.
 func TestRequestIDInErrorBodies(t *testing.T) {
-	g := startGateway(t, freeAddr(t), routeYAML(`      - name: request-id
+	g := startGateway(t, freeport.Addr(t), routeYAML(`      - name: request-id
         config: { trust_incoming: true }
 `))
 	r, body := dial(t, g.addr).do("GET", "/x", "X-Request-Id: trace-42")

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 func statusUpstream(t testing.TB) string {
@@ -59,7 +61,7 @@ func TestResponseRewriteUpstreamErrors(t *testing.T) {
 // The gateway's own 502 (no upstream) is rewritten too: it passes
 // header_filter and body_filter like an upstream response.
 func TestResponseRewriteGatewayAnswers(t *testing.T) {
-	g := startGateway(t, freeAddr(t), routeYAML(rewriteErrors))
+	g := startGateway(t, freeport.Addr(t), routeYAML(rewriteErrors))
 	r, body := dial(t, g.addr).do("GET", "/x", "X-Request-Id: rid-9")
 	var e map[string]string
 	if err := json.Unmarshal([]byte(body), &e); err != nil || r.StatusCode != 503 || e["id"] != "rid-9" || e["error"] != "503" {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 const testToken = "test-token-0123456789abcdef"
@@ -93,7 +94,7 @@ routes:
   - name: base
     match: {paths: ["/base/*"]}
     upstream: up
-`, freeAddr(t), freeAddr(t), target)
+`, freeport.Addr(t), freeport.Addr(t), target)
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +271,7 @@ routes:
     match: {paths: ["/items"]}
     upstream: up
     policies: [{name: cache, config: {ttl: 1h, content_types: ["*"]}}]
-`, freeAddr(t), freeAddr(t), up.addr)), 0o600)
+`, freeport.Addr(t), freeport.Addr(t), up.addr)), 0o600)
 	g := startAdminGateway(t, file)
 	status := func() string {
 		resp, err := http.Get("http://" + g.addr + "/items?id=1")

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // TestChurnCell is the Admin API's measurement (not a CI test: set
@@ -54,7 +56,7 @@ func TestChurnCell(t *testing.T) {
 	fmt.Sscan(os.Getenv("SLUICE_CHURN_SECONDS"), &secs)
 	upAddr := startUpstreamProcess(t, "1") // beside wrk, away from the test's own goroutines
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen, adminAddr := freeAddr(t), freeAddr(t)
+	listen, adminAddr := freeport.Addr(t), freeport.Addr(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: %s\nworkers: 1\nadmin: {listen: %s}\nupstreams: [{name: up, targets: [{addr: %s}]}]\nroutes:\n", listen, adminAddr, upAddr)
 	for i := 0; i < 10000; i++ {

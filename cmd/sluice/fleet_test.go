@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sluice-gw/sluice/discovery/consultest"
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 const fleetPrefix = "sluice/fleet"
@@ -30,7 +31,7 @@ admin:
   listen: %s
 consul: {address: %s, dump_dir: %s, start_timeout: 2s, retry_max: 1s}
 config_source: {type: consul, prefix: %s}
-`, freeAddr(t), freeAddr(t), consulAddr, dumpDir, fleetPrefix)
+`, freeport.Addr(t), freeport.Addr(t), consulAddr, dumpDir, fleetPrefix)
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

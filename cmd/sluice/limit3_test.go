@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-gw/sluice/internal/freeport"
 	"github.com/sluice-gw/sluice/redis/redistest"
 )
 
@@ -34,7 +35,7 @@ func TestLimitExactAcrossThreeNodes(t *testing.T) {
 		key := fmt.Sprintf("exact-%d-%d", len(policy), time.Now().UnixNano()) // the route's name: the counter's identity
 		for n := 0; n < 3; n++ {
 			file := filepath.Join(t.TempDir(), "node.yaml")
-			listen := freeAddr(t)
+			listen := freeport.Addr(t)
 			os.WriteFile(file, []byte(fmt.Sprintf(`listen: %s
 workers: 2
 shared_dicts: {limits: 1MiB}

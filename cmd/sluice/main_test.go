@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 var sluiceBin string
@@ -46,15 +48,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 type upstream struct {
@@ -179,7 +172,7 @@ func TestSIGHUPUnderLoadDropsNothing(t *testing.T) {
 	a := startUpstream(t, "a", 0)
 	b := startUpstream(t, "b", 0)
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen := freeAddr(t)
+	listen := freeport.Addr(t)
 	writeConfig(t, file, listen, a.addr)
 	p := startProcess(t, "-c", file)
 	p.addr = listen
@@ -253,7 +246,7 @@ func TestSIGHUPUnderLoadDropsNothing(t *testing.T) {
 func TestSIGTERMDrainsInFlightRequest(t *testing.T) {
 	slow := startUpstream(t, "slow", 700*time.Millisecond)
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen := freeAddr(t)
+	listen := freeport.Addr(t)
 	writeConfig(t, file, listen, slow.addr)
 	p := startProcess(t, "-c", file)
 	p.addr = listen
@@ -304,7 +297,7 @@ func TestValidateReportsLineAndPath(t *testing.T) {
 
 func TestProxyCommand(t *testing.T) {
 	a := startUpstream(t, "proxied", 0)
-	listen := freeAddr(t)
+	listen := freeport.Addr(t)
 	p := startProcess(t, "proxy", "--listen", listen, "--to", a.addr, "--workers", "1")
 	p.addr = listen
 	p.waitReady(t)
@@ -315,7 +308,7 @@ func TestProxyCommand(t *testing.T) {
 
 func TestStatusListenerShowsUpstreams(t *testing.T) {
 	a := startUpstream(t, "a", 0)
-	listen, status := freeAddr(t), freeAddr(t)
+	listen, status := freeport.Addr(t), freeport.Addr(t)
 	p := startProcess(t, "proxy", "--listen", listen, "--to", a.addr, "--status", status)
 	p.addr = listen
 	p.waitReady(t)
@@ -336,8 +329,8 @@ func TestStatusListenerShowsUpstreams(t *testing.T) {
 }
 
 func TestFailedRequestsAreLogged(t *testing.T) {
-	listen := freeAddr(t)
-	p := startProcess(t, "proxy", "--listen", listen, "--to", freeAddr(t))
+	listen := freeport.Addr(t)
+	p := startProcess(t, "proxy", "--listen", listen, "--to", freeport.Addr(t))
 	p.addr = listen
 	p.waitReady(t)
 	if _, err := get(http.DefaultClient, "http://"+listen+"/nothing-there"); err == nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/engine"
+	"github.com/sluice-gw/sluice/internal/freeport"
 	"github.com/sluice-gw/sluice/policies"
 )
 
@@ -140,7 +141,7 @@ func mallocsPerRequest(t *testing.T, yml string) float64 {
 func TestObservabilityAllocations(t *testing.T) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!")
 	up := fixedResponder(t, resp)
-	base := "listen: " + freeAddr(t) + "\nworkers: 1\nlog_level: error\nupstreams:\n  - name: up\n    targets: [ { addr: " + up + " } ]\nroutes:\n  - name: api\n    match: { paths: [\"/*\"] }\n    upstream: up\n"
+	base := "listen: " + freeport.Addr(t) + "\nworkers: 1\nlog_level: error\nupstreams:\n  - name: up\n    targets: [ { addr: " + up + " } ]\nroutes:\n  - name: api\n    match: { paths: [\"/*\"] }\n    upstream: up\n"
 	off := mallocsPerRequest(t, base)
 	logFile := filepath.Join(t.TempDir(), "access.log")
 	on := mallocsPerRequest(t, strings.Replace(base, "listen: ", "access_log: { format: json, queue_lines: 64, path: "+logFile+" }\ntrace: { start: true }\nlisten: ", 1)+"")

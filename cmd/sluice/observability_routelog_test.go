@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // TestRouteLogOffAndEventLog runs the binary with a route whose log field
@@ -15,7 +17,7 @@ import (
 // messages on stderr are slog's text lines with their usual words.
 func TestRouteLogOffAndEventLog(t *testing.T) {
 	up := traceUpstream(t)
-	listen := freeAddr(t)
+	listen := freeport.Addr(t)
 	logFile := filepath.Join(t.TempDir(), "access.log")
 	p := startWithConfig(t, listen, fmt.Sprintf(`listen: %s
 workers: 1
@@ -37,7 +39,7 @@ routes:
   - name: logged
     match: { paths: ["/*"] }
     upstream: up
-`, listen, logFile, up, freeAddr(t)))
+`, listen, logFile, up, freeport.Addr(t)))
 	// One worker writes its lines in order: once the logged route's lines
 	// are there, the quiet routes' would be before them.
 	for range 5 {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // traceUpstream answers every request with the traceparent and tracestate
@@ -77,7 +79,7 @@ func request(t *testing.T, url string, header map[string]string) string {
 func TestAccessLogJSONAndTraceparent(t *testing.T) {
 	dir := t.TempDir()
 	up := traceUpstream(t)
-	listen, adminAddr := freeAddr(t), freeAddr(t)
+	listen, adminAddr := freeport.Addr(t), freeport.Addr(t)
 	logFile := filepath.Join(dir, "access.log")
 	cfgFile := filepath.Join(dir, "sluice.yaml")
 	cfg := fmt.Sprintf(`listen: %s
@@ -188,7 +190,7 @@ routes:
 func TestTraceStartOff(t *testing.T) {
 	dir := t.TempDir()
 	up := traceUpstream(t)
-	listen := freeAddr(t)
+	listen := freeport.Addr(t)
 	logFile := filepath.Join(dir, "access.log")
 	cfgFile := filepath.Join(dir, "sluice.yaml")
 	cfg := fmt.Sprintf("listen: %s\nworkers: 1\naccess_log: { path: %s }\nupstreams:\n  - name: up\n    targets: [ { addr: %s } ]\nroutes:\n  - match: { paths: [\"/*\"] }\n    upstream: up\n", listen, logFile, up)
@@ -218,7 +220,7 @@ func TestAdminListenerRefusesNonLoopback(t *testing.T) {
 		t.Errorf("validate: exit %d\n%s", code, out.String())
 	}
 	var out2 lockedBuffer
-	if code := run([]string{"proxy", "--listen", freeAddr(t), "--to", "127.0.0.1:1", "--status", "0.0.0.0:9901"}, &out2); code != 2 || !strings.Contains(out2.String(), "admin.listen") {
+	if code := run([]string{"proxy", "--listen", freeport.Addr(t), "--to", "127.0.0.1:1", "--status", "0.0.0.0:9901"}, &out2); code != 2 || !strings.Contains(out2.String(), "admin.listen") {
 		t.Errorf("proxy --status 0.0.0.0: exit %d\n%s", code, out2.String())
 	}
 }
@@ -228,7 +230,7 @@ func TestAdminListenerRefusesNonLoopback(t *testing.T) {
 func TestReloadOutcomesInMetrics(t *testing.T) {
 	dir := t.TempDir()
 	up := traceUpstream(t)
-	listen, adminAddr := freeAddr(t), freeAddr(t)
+	listen, adminAddr := freeport.Addr(t), freeport.Addr(t)
 	cfgFile := filepath.Join(dir, "sluice.yaml")
 	good := fmt.Sprintf("listen: %s\nworkers: 1\nadmin: { listen: %s }\nupstreams:\n  - name: up\n    targets: [ { addr: %s } ]\nroutes:\n  - match: { paths: [\"/*\"] }\n    upstream: up\n", listen, adminAddr, up)
 	if err := os.WriteFile(cfgFile, []byte(good), 0o644); err != nil {
@@ -270,7 +272,7 @@ func TestReloadOutcomesInMetrics(t *testing.T) {
 func TestAccessLogFields(t *testing.T) {
 	dir := t.TempDir()
 	up := traceUpstream(t)
-	listen := freeAddr(t)
+	listen := freeport.Addr(t)
 	logFile := filepath.Join(dir, "access.log")
 	cfgFile := filepath.Join(dir, "sluice.yaml")
 	cfg := fmt.Sprintf(`listen: %s

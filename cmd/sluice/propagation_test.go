@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/sluice-gw/sluice/discovery/consultest"
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // TestDiscoveryPropagation3Nodes is issue 13's measurement (set
@@ -52,7 +53,7 @@ func TestDiscoveryPropagation3Nodes(t *testing.T) {
 	var nodes []*gatewayProcess
 	for n := 0; n < 3; n++ {
 		file := filepath.Join(t.TempDir(), "node.yaml")
-		listen := freeAddr(t)
+		listen := freeport.Addr(t)
 		os.WriteFile(file, []byte(fmt.Sprintf(`listen: %s
 workers: 2
 consul: {address: %s}

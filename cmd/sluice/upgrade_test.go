@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // startLogged runs the binary with its stderr in a file: a process it
@@ -141,7 +143,7 @@ func (l *keepAliveLoad) run(addr string, closeEach bool, stop <-chan struct{}, m
 func TestUpgradeUnderLoadDropsNothing(t *testing.T) {
 	a := startUpstream(t, "a", time.Millisecond)
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen, adminAddr := freeAddr(t), freeAddr(t)
+	listen, adminAddr := freeport.Addr(t), freeport.Addr(t)
 	writeConfig(t, file, listen, a.addr)
 	// With an admin listener: it is handed over too.
 	old, oldDone, readLog := startLogged(t, "-c", file, "-status", adminAddr)
@@ -232,7 +234,7 @@ func TestSIGTERMDrainDeliversSlowDownloads(t *testing.T) {
 	go up.Serve(l)
 	t.Cleanup(func() { up.Close() })
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen := freeAddr(t)
+	listen := freeport.Addr(t)
 	writeConfig(t, file, listen, l.Addr().String())
 	proc, done, _ := startLogged(t, "-c", file)
 	(&gatewayProcess{addr: listen}).waitReady(t)
@@ -306,7 +308,7 @@ func TestSIGTERMDrainDeliversSlowDownloads(t *testing.T) {
 func TestFailedUpgradeKeepsTheOldProcessServing(t *testing.T) {
 	a := startUpstream(t, "a", 0)
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen := freeAddr(t)
+	listen := freeport.Addr(t)
 	writeConfig(t, file, listen, a.addr)
 	old, oldDone, readLog := startLogged(t, "-c", file)
 	(&gatewayProcess{addr: listen}).waitReady(t)
@@ -338,7 +340,7 @@ func TestFailedUpgradeKeepsTheOldProcessServing(t *testing.T) {
 func TestUpgradeThatFailsAfterAcceptingLosesNothing(t *testing.T) {
 	a := startUpstream(t, "a", time.Millisecond)
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen := freeAddr(t)
+	listen := freeport.Addr(t)
 	writeConfig(t, file, listen, a.addr)
 	withAdmin := func(addr string) {
 		b, err := os.ReadFile(file)
@@ -350,7 +352,7 @@ func TestUpgradeThatFailsAfterAcceptingLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	withAdmin(freeAddr(t))
+	withAdmin(freeport.Addr(t))
 	old, oldDone, readLog := startLogged(t, "-c", file)
 	(&gatewayProcess{addr: listen}).waitReady(t)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
@@ -460,7 +462,7 @@ func startUpgradableAdmin(t *testing.T) (*exec.Cmd, chan error, func() string, *
 	t.Helper()
 	up := startUpstream(t, "a", 0)
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
-	listen, adminAddr := freeAddr(t), freeAddr(t)
+	listen, adminAddr := freeport.Addr(t), freeport.Addr(t)
 	os.WriteFile(file, []byte(fmt.Sprintf("listen: %s\nworkers: 1\nadmin: {listen: %s}\nupstreams: [{name: up, targets: [{addr: %s}]}]\nroutes: [{name: base, match: {paths: [/base]}, upstream: up}]\n",
 		listen, adminAddr, up.addr)), 0o600)
 	t.Setenv(tokenEnv, testToken)

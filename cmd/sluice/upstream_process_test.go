@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // upstreamProcessEnv makes the test binary an upstream answering "ok" on
@@ -30,7 +32,7 @@ func serveUpstreamProcess(addr string) {
 // own clients (the churn cell's Admin API client stalled it).
 func startUpstreamProcess(t *testing.T, cpu string) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	cmd := exec.Command("taskset", "-c", cpu, os.Args[0])
 	cmd.Env = append(os.Environ(), upstreamProcessEnv+"="+addr)
 	cmd.Stderr = os.Stderr

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // Bounds of the fixture's own waits; generous, for loaded CI machines.
@@ -117,23 +118,15 @@ func StartWith(tb testing.TB, args ...string) *Agent {
 var errPortTaken = errors.New("port taken")
 
 // freePorts fills ports with distinct loopback ports that were free a
-// moment ago. Every listener stays open until all are picked: one closed
-// at once could be handed out again for the next (two of Consul's ports
-// alike make it exit: "... already configured for RPC Advertise").
+// moment ago: two of Consul's ports alike make it exit ("... already
+// configured for RPC Advertise").
 func freePorts(ports []int) error {
-	ls := make([]net.Listener, 0, len(ports))
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
 	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := freeport.Port()
 		if err != nil {
 			return err
 		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+		ports[i] = p
 	}
 	return nil
 }

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // Bounds of the fixture's own waits; generous, for loaded CI machines.
@@ -114,7 +116,7 @@ func start(tb testing.TB, dir string, argsFor func(port int) []string) *Server {
 	s := &Server{tb: tb, bin: bin, dir: dir, argsFor: argsFor}
 	var lastErr error
 	for range portTries {
-		port, err := freePort()
+		port, err := freeport.Port()
 		if err != nil {
 			tb.Fatalf("redistest: finding a free port: %v", err)
 		}
@@ -137,17 +139,6 @@ func start(tb testing.TB, dir string, argsFor func(port int) []string) *Server {
 }
 
 var errPortTaken = errors.New("port taken")
-
-// freePort asks the kernel for a port that was free a moment ago; launch
-// copes with another process taking it in between.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
 
 // launch starts the process on s.port and waits until it answers. The
 // error wraps errPortTaken when the port was in use.

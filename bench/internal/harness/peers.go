@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // Peer is one running proxy under test.
@@ -110,7 +112,7 @@ const (
 // cannot start is recorded in r.skipped and returned as (nil, nil) so the
 // scenario goes on without it; any other peer failing is an error.
 func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHeader map[string]string) (*Peer, error) {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +156,7 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 		p, err = r.startVarnish(instance, d)
 	case kindGoproxy:
 		var adminPort int
-		if adminPort, err = freePort(); err == nil {
+		if adminPort, err = freeport.Port(); err == nil {
 			peer.VarsURL = fmt.Sprintf("http://127.0.0.1:%d/debug/vars", adminPort)
 			p, err = r.sup.Start(StartOpts{Name: instance, CPUs: r.cfg.ProxyCPUs, Argv: []string{
 				r.cfg.GoproxyBin, "-listen", addr, "-to", upstream, "-admin", fmt.Sprintf("127.0.0.1:%d", adminPort)}})
@@ -175,7 +177,7 @@ func (r *Runner) startPeer(ctx context.Context, kind, checkPath string, checkHea
 			d.Routes = RoutePrefixes(r.cfg.ScrapeRoutes - 1)
 		}
 		if kind == kindSluiceAuth || kind == kindSluiceObs || kind == kindSluiceScrape {
-			if d.AdminPort, err = freePort(); err != nil {
+			if d.AdminPort, err = freeport.Port(); err != nil {
 				break
 			}
 			peer.AdminURL = fmt.Sprintf("http://127.0.0.1:%d", d.AdminPort)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // StartRedis starts the redislimit scenario's redis-server on a free
@@ -17,7 +19,7 @@ import (
 // without persistence, and waits until it answers PING. measure reads its
 // CPU beside the proxy's while it runs; StopRedis ends it.
 func (r *Runner) StartRedis(ctx context.Context) error {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/freeport"
 )
 
 // Config is the harness's whole input; cmd/e2e fills it from flags.
@@ -133,17 +134,6 @@ func (r *Runner) warnf(format string, args ...any) {
 	r.logf("WARNING: %s", msg)
 }
 
-// freePort asks the kernel for a free 127.0.0.1 port. Another process may
-// take it before the peer binds; the peer then fails to start and says so.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // Body sizes of the plain scenario and the upstream path serving each.
 var (
 	bodyPaths  = map[string]string{"13": "/", "1k": "/files/1k", "64k": "/files/64k"}
@@ -169,7 +159,7 @@ func (r *Runner) StartUpstream(ctx context.Context) error {
 	if err := writeCacheItem(filepath.Join(r.dir, "www", "cache")); err != nil {
 		return err
 	}
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return err
 	}
