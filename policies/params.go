@@ -363,7 +363,10 @@ func compileParam(spec config.PolicySpec, at string, pc paramConfig, maxBody int
 			d.enum = pc.Enum
 		case ptNumber:
 			for j, e := range pc.Enum {
-				f, ok := parseJSONNumber([]byte(e))
+				f, ok, huge := parseJSONNumber([]byte(e))
+				if huge {
+					return fail(".enum["+itoa(j)+"]", "beyond a 64-bit float's range (±1.8e308): %q", e)
+				}
 				if !ok {
 					return fail(".enum["+itoa(j)+"]", "not a number: %q", e)
 				}
@@ -676,7 +679,10 @@ func (d *declaredParam) check(v []byte, fromJSON bool) string {
 			return "must be one of " + strings.Join(d.enum, ", ")
 		}
 	case ptNumber:
-		f, ok := parseJSONNumber(v)
+		f, ok, huge := parseJSONNumber(v)
+		if huge {
+			return "must be within a 64-bit float's range (±1.8e308)"
+		}
 		if !ok {
 			return "must be a number"
 		}

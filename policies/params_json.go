@@ -229,13 +229,19 @@ func countItems(v []byte) int {
 }
 
 // parseJSONNumber parses v if it is a JSON number (no "Inf", hex or
-// underscores, which strconv would take).
-func parseJSONNumber(v []byte) (float64, bool) {
+// underscores, which strconv would take). A JSON number beyond float64's
+// range (about ±1.8e308) is valid JSON that min, max and enum cannot be
+// checked against: ok is false and huge true, so that the refusal says
+// so rather than "must be a number".
+func parseJSONNumber(v []byte) (f float64, ok, huge bool) {
 	if len(v) == 0 || pjNumber(v, 0) != len(v) {
-		return 0, false
+		return 0, false, false
 	}
 	f, err := strconv.ParseFloat(string(v), 64)
-	return f, err == nil
+	if err != nil {
+		return 0, false, true
+	}
+	return f, true, false
 }
 
 // appendJSONUnquote appends the text of a JSON string's contents s
