@@ -39,8 +39,12 @@ func FuzzHMACAuthRequest(f *testing.F) {
 		f.Add(s[0], s[1], `{"amount":1}`)
 	}
 	f.Fuzz(func(t *testing.T, signature, digest, body string) {
-		if !http1.ValidFieldValue(signature) || strings.ContainsRune(signature, '"') || !http1.ValidFieldValue(digest) || len(signature)+len(digest)+len(body) > 8<<10 {
-			return // not a field a parser lets through, or a quote that ends the parameter
+		if !http1.ValidFieldValue(signature) || strings.ContainsRune(signature, '"') || !http1.ValidFieldValue(digest) || len(signature)+len(digest)+len(body) > 4<<10 {
+			// Not a field a parser lets through, a quote that ends the
+			// parameter, or a field line near the parser's 8 KiB cap: the
+			// Authorization line adds 110 bytes to the signature, and a
+			// line over the cap is a 431 before any policy runs.
+			return
 		}
 		g := authGateway(t, "      - name: hmac-auth\n        config: { clock_skew: 60s }\n", hmacConsumers)
 
