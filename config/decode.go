@@ -194,6 +194,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, line int) {
 	}
 	if v.Type() == nodeType {
 		v.Set(reflect.ValueOf(*n))
+		spellNulls(v.Addr().Interface().(*yaml.Node))
 		return
 	}
 	if isNull(n) {
@@ -305,6 +306,25 @@ func (d *decoder) decodeAny(n *yaml.Node, path string, line int) any {
 		d.fail(line, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	return x
+}
+
+// spellNulls gives every empty null in the tree under n (the value of
+// "{a, b: 1}" or "{a: , b: 1}") the text "null". yaml.v3 writes an empty
+// null inside a flow mapping as a quoted empty string, so a policy's config
+// written back (the Admin API's write-back, apply to Consul) would read
+// back as a string where the file had no value: a bool or a duration
+// field that was left at its default would then be refused. Block style
+// ("a:") was written right; "null" is right in both. Aliases are not
+// followed: what they name is in the tree where it was written.
+func spellNulls(n *yaml.Node) {
+	stack := []*yaml.Node{n}
+	for len(stack) > 0 {
+		n, stack = stack[len(stack)-1], stack[:len(stack)-1]
+		if n.Kind == yaml.ScalarNode && n.Value == "" && n.ShortTag() == "!!null" {
+			n.Value = "null"
+		}
+		stack = append(stack, n.Content...)
+	}
 }
 
 func isNull(n *yaml.Node) bool {

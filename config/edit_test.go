@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 const editBase = `
@@ -250,6 +252,59 @@ func TestYAMLEncoderRoundTrip(t *testing.T) {
 	if len(enc.routes) != next.Routes.Len() {
 		t.Fatalf("the encoder keeps %d routes, want %d", len(enc.routes), next.Routes.Len())
 	}
+}
+
+// A policy config's value left empty in a flow mapping ("{a, b: 1}") is
+// null, and stays null when the config is written and read back: yaml.v3
+// wrote it as a quoted empty string (found by FuzzEncodeJSONAgrees).
+func TestEmptyFlowValueStaysNullWrittenBack(t *testing.T) {
+	cfg, err := Parse([]byte(`upstreams: [{name: u, targets: [{addr: "127.0.0.1:1"}]}]
+global_policies: [{name: headers, config: {a, b: 1, c: }}]
+consumers:
+  - name: c
+    policies: [{name: limit-count, config: { count, window: 10s }}]
+routes:
+  - name: r
+    match: {paths: [/r]}
+    upstream: u
+    policies: [{name: headers, config: {d, e: [{f}]}}]
+`), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc YAMLEncoder
+	whole, err := enc.Encode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := EncodeYAML(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range [][]byte{whole, plain} {
+		back, err := Parse(out, "back.yaml")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		for _, n := range []*yaml.Node{&back.GlobalPolicies[0].Config, &back.Consumers[0].Policies[0].Config, &back.Routes.At(0).Policies[0].Config} {
+			var nulls, strs int
+			walk := []*yaml.Node{n}
+			for len(walk) > 0 {
+				m := walk[0]
+				walk = append(walk[1:], m.Content...)
+				switch {
+				case m.Kind == yaml.ScalarNode && m.ShortTag() == "!!null":
+					nulls++
+				case m.Kind == yaml.ScalarNode && m.ShortTag() == "!!str" && m.Value == "":
+					strs++
+				}
+			}
+			if nulls == 0 || strs != 0 {
+				t.Fatalf("read back with %d nulls and %d empty strings:\n%s", nulls, strs, out)
+			}
+		}
+	}
+	agreeWithTheNodeTree(t, "x.yaml", cfg)
 }
 
 // The encoder forgets the YAML of replaced routes: a thousand edits of one
