@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -190,15 +191,19 @@ func (g *Gateway) answerUpstreams() bool {
 
 // answer parses one complete request at the start of b and returns its
 // length and the handler's response bytes, or 0 while it is incomplete.
+// A request net/http cannot read fails the test: waiting for more bytes
+// would only end in Do's timeout, which says nothing of why.
 func (g *Gateway) answer(b []byte) (int, []byte) {
 	cr := &countingReader{r: bytes.NewReader(b)}
 	br := bufio.NewReader(cr)
 	req, err := http.ReadRequest(br)
 	if err != nil {
+		g.unreadable(err, b)
 		return 0, nil
 	}
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
+		g.unreadable(err, b)
 		return 0, nil
 	}
 	used := cr.n - br.Buffered()
@@ -216,6 +221,15 @@ func (g *Gateway) answer(b []byte) (int, []byte) {
 		g.t.Fatalf("enginetest: upstream response: %v", err)
 	}
 	return used, out.Bytes()
+}
+
+// unreadable fails the test unless err only says the request is not all
+// there yet.
+func (g *Gateway) unreadable(err error, b []byte) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return
+	}
+	g.t.Fatalf("enginetest: the upstream (net/http) cannot read what the gateway sent: %v\n%q", err, b)
 }
 
 type countingReader struct {
