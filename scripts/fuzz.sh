@@ -2,9 +2,10 @@
 # Runs every fuzz target of the module for FUZZTIME each (make fuzz).
 #
 # FUZZMIN bounds the minimizing of each new input. Go's default, 60s, let
-# the targets whose seeds are whole configs (FuzzParse, FuzzJWTAuthToken,
-# ...) spend a 60 s run minimizing one input: 10 and 30 executions, where
-# 20x gave 481,769 and 53,871 (docs/benchmarks.md, "Fuzzing every target").
+# the targets whose seeds are whole configs or requests spend a 60 s run
+# minimizing one input: FuzzParse ran 10 executions, FuzzJWTAuthToken 30.
+# With 20x, 30 s gave 267,598 and 29,852 (docs/benchmarks.md, "Fuzzing
+# every target").
 #
 # Go 1.26's fuzz coordinator can fail a target with a bare "context
 # deadline exceeded" when -fuzztime runs out while a worker is busy
