@@ -182,6 +182,14 @@ func yamlShape(v reflect.Value) (yamlShapeKind, int) {
 	return shapeScalar, 0
 }
 
+// maxImplicitKey bounds a key as written, quotes and escapes included. A
+// key of "key: value" may be 1024 characters at most (YAML 1.2, 7.4.2);
+// the parser reads a longer one as no key at all ("could not find
+// expected ':'"), so a route with one is left to yaml.v3, which writes it
+// as an explicit "? key". Counting bytes keeps under the limit in
+// characters too.
+const maxImplicitKey = 1024
+
 // yamlMapping writes v's entries at column col; inline says the first one
 // goes where the cursor is (after "- ").
 func yamlMapping(dst []byte, v reflect.Value, col int, inline bool, depth int) ([]byte, bool) {
@@ -195,9 +203,14 @@ func yamlMapping(dst []byte, v reflect.Value, col int, inline bool, depth int) (
 		} else {
 			dst = appendSpaces(dst, col)
 		}
+		start := len(dst)
 		if plainKey {
 			dst = append(dst, key...)
 		} else if dst, ok = yamlString(dst, key); !ok {
+			return
+		}
+		if len(dst)-start > maxImplicitKey {
+			ok = false // yaml.v3 writes it as an explicit key ("? ...")
 			return
 		}
 		dst = append(dst, ':')

@@ -16,6 +16,13 @@ var routeYAMLCases = []struct {
 	direct    bool
 }{
 	{"plain", `{"match": {"paths": ["/t/*"]}, "upstream": "a"}`, true},
+	// A key of "key: value" is 1024 characters at most; a longer one was
+	// written as one, which reads back as "could not find expected ':'"
+	// (found by FuzzRouteYAML: a key that quoting made longer). yaml.v3
+	// writes it as an explicit key ("? key"), as these cases are sent.
+	{"key of 1024 characters", longKeyRoute(strings.Repeat("k", 1024)), true},
+	{"key of 1025 characters", longKeyRoute(strings.Repeat("k", 1025)), false},
+	{"key that quoting takes over 1024", longKeyRoute(`0 "` + strings.Repeat("C", 1020)), false},
 	{"every route field", `{"match": {"hosts": ["*.example.com", "api.example.com"], "paths": ["/u/{id}", "/x/*"], "methods": ["GET", "POST"]}, "upstream": "a", "host": "upstream", "max_body": "1MiB", "strip_prefix": true, "log": {"sample": 0.25}}`, true},
 	{"strings YAML reads otherwise", `{"match": {"paths": ["/t"]}, "policies": [{"name": "headers", "config": {"request": {"set": {"X-A": "yes", "X-B": "123", "X-C": "null", "X-D": "a: b", "X-E": "#x", "X-F": "", "X-G": "~", "X-H": "true", "X-I": "1e3", "X-J": "- x", "X-K": " lead", "X-L": "0x1F", "X-M": "on", "X-N": "N", "X-O": ".inf", "X-P": "10s", "X-Q": "0x1F", "X-R": "1e3", "X-S": "0b101", "X-T": "1.5", "X-U": "2001-12-14", "X-V": "1m15s", "X-W": "12:30", "X-X": "1_000", "X-Y": "0o17", "X-Z": "Infinity"}}}}]}`, true},
 	{"strings with escapes", "{\"match\": {\"paths\": [\"/a\"]}, \"policies\": [{\"name\": \"response\", \"config\": {\"body\": \"two\\nlines\\t\\\"quoted\\\" back\\\\slash \\u0001 \\u2028 é 😀\"}}]}", true},
@@ -33,6 +40,12 @@ var routeYAMLCases = []struct {
 // What routeYAML writes, yaml.v3 reads back as the route it was: the
 // configuration the write-back leaves in the file is the one in force.
 // The common routes take routeYAML's way, the unusual ones yaml.v3's.
+// longKeyRoute is a route whose policy config has one key, sent as an
+// explicit YAML key, which may be of any length.
+func longKeyRoute(key string) string {
+	return "match: {paths: [/t]}\npolicies:\n  - name: headers\n    config:\n      ? " + key + "\n      : 1\n"
+}
+
 func TestRouteYAMLReadsBackAsYAMLv3(t *testing.T) {
 	for _, tc := range routeYAMLCases {
 		t.Run(tc.name, func(t *testing.T) {
